@@ -76,11 +76,11 @@ impl FlowKey {
     /// A stable 64-bit hash of the 5-tuple, the same in every process and
     /// release: flow-hash load balancing relies on it being sticky.
     pub fn stable_hash(&self) -> u64 {
-        let mut h = mix(u64::from(self.protocol.0) << 32
+        let mut h = mix64(u64::from(self.protocol.0) << 32
             | u64::from(self.src_port) << 16
             | u64::from(self.dst_port));
-        h = mix(h ^ addr_bits(self.src));
-        mix(h ^ addr_bits(self.dst).rotate_left(17))
+        h = mix64(h ^ addr_bits(self.src));
+        mix64(h ^ addr_bits(self.dst).rotate_left(17))
     }
 }
 
@@ -89,13 +89,14 @@ fn addr_bits(ip: IpAddr) -> u64 {
         IpAddr::V4(a) => u64::from(u32::from(a)),
         IpAddr::V6(a) => {
             let v = u128::from(a);
-            mix(v as u64) ^ (v >> 64) as u64
+            mix64(v as u64) ^ (v >> 64) as u64
         }
     }
 }
 
-/// The SplitMix64 finaliser: a fast, well-mixing bijection on `u64`.
-pub(crate) fn mix(mut z: u64) -> u64 {
+/// The SplitMix64 finaliser: a fast, well-mixing bijection on `u64`, stable
+/// across processes and releases (rendezvous hashing and the RNG rely on it).
+pub fn mix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

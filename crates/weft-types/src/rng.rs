@@ -7,7 +7,7 @@
 //! The generator is xoshiro256++ seeded through SplitMix64: fast, small, and good
 //! enough for jitter and sampling. It is **not** for cryptography.
 
-use crate::flow::mix;
+use crate::flow::mix64;
 
 /// A deterministic pseudo-random generator (xoshiro256++), seeded from a `u64`.
 #[derive(Clone, Debug)]
@@ -21,7 +21,7 @@ impl SeededRng {
         let mut x = seed;
         let mut next = || {
             x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            mix(x.wrapping_sub(0x9E37_79B9_7F4A_7C15))
+            mix64(x.wrapping_sub(0x9E37_79B9_7F4A_7C15))
         };
         let s = [next(), next(), next(), next()];
         Self { s }

@@ -1,0 +1,528 @@
+//! The path engine: every path of one site, their probes, states and the
+//! class-by-class choice of path for each peer.
+//!
+//! # Driving it
+//!
+//! ```text
+//! loop {
+//!     engine.handle_timeout(now)                       // when poll_timeout() passes
+//!     engine.handle_echo(now, path, seq)               // a probe echo arrived
+//!     engine.handle_rx(now, path) / handle_tx(..)      // authenticated traffic seen / sent
+//!     while let Some(p) = engine.poll_probe() { send an authenticated probe }
+//!     while let Some(e) = engine.poll_event() { report it }
+//!     sleep until engine.poll_timeout()
+//! }
+//! ```
+//!
+//! Flows ask [`PathEngine::select_path`] once when they start and again when
+//! [`PathEngine::generation`] of their peer changes.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use weft_types::{PathId, PeerId, SeededRng};
+
+use crate::config::{ConfigError, EngineConfig};
+use crate::event::{FailoverReason, PathEvent, PolicyId, ProbeRequest};
+use crate::explain::Decision;
+use crate::liveness::Transition;
+use crate::metrics::{PathMetrics, PathSpec};
+use crate::monitor::{EchoOutcome, PathMonitor};
+use crate::select::{Candidate, LoadBalance, SelectionPolicy, Verdict, select, verdict};
+use crate::state::PathState;
+
+/// Why an echo was not used. Neither changes any state beyond a counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EchoError {
+    /// No such path (removed, or never existed).
+    #[error("echo for unknown path {0}")]
+    UnknownPath(PathId),
+    /// The probe was already declared lost; counted as a late echo.
+    #[error("late echo for {path} seq {seq}")]
+    Late {
+        /// The path.
+        path: PathId,
+        /// The probe's sequence number.
+        seq: u64,
+    },
+    /// A sequence number this engine never sent.
+    #[error("echo for {path} with unknown seq {seq}")]
+    UnknownSeq {
+        /// The path.
+        path: PathId,
+        /// The offered sequence number.
+        seq: u64,
+    },
+}
+
+#[derive(Debug, Default)]
+struct PeerState {
+    paths: Vec<PathId>,
+    active_until: Option<Instant>,
+    generation: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Group {
+    primary: Option<PathId>,
+    pool: Vec<PathId>,
+}
+
+/// Counters of things that went wrong but changed nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineCounters {
+    /// Echoes for paths that do not exist.
+    pub unknown_path_echoes: u64,
+    /// Echoes with sequence numbers never sent.
+    pub unknown_seq_echoes: u64,
+    /// Echoes after their probe was declared lost.
+    pub late_echoes: u64,
+}
+
+/// All paths of one site and the choice of path per (peer, class policy).
+#[derive(Debug)]
+pub struct PathEngine {
+    config: EngineConfig,
+    rng: SeededRng,
+    paths: BTreeMap<PathId, PathMonitor>,
+    peers: BTreeMap<PeerId, PeerState>,
+    policies: Vec<SelectionPolicy>,
+    groups: BTreeMap<(PeerId, PolicyId), Group>,
+    next_path: u32,
+    probes: VecDeque<ProbeRequest>,
+    events: VecDeque<PathEvent>,
+    next_reoptimise: Instant,
+    scratch: Vec<Candidate>,
+    transitions: Vec<Transition>,
+    counters: EngineCounters,
+}
+
+impl PathEngine {
+    /// An engine with no paths. `rng` seeds probe jitter; the simulator passes
+    /// the test's seed, the agent a seed from the OS.
+    pub fn new(config: EngineConfig, rng: SeededRng, now: Instant) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let next_reoptimise = now + config.reoptimise_interval;
+        Ok(Self {
+            config,
+            rng,
+            paths: BTreeMap::new(),
+            peers: BTreeMap::new(),
+            policies: Vec::new(),
+            groups: BTreeMap::new(),
+            next_path: 1,
+            probes: VecDeque::new(),
+            events: VecDeque::new(),
+            next_reoptimise,
+            scratch: Vec::new(),
+            transitions: Vec::new(),
+            counters: EngineCounters::default(),
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Registers a class policy; flows name it by the returned id.
+    pub fn add_policy(&mut self, now: Instant, policy: SelectionPolicy) -> PolicyId {
+        let id = PolicyId(u16::try_from(self.policies.len()).expect("fewer than 65 536 policies"));
+        self.policies.push(policy);
+        for m in self.paths.values_mut() {
+            m.holds.push(crate::holddown::HoldDown::new(now));
+            let eligible = eligible_for(&self.policies[id.0 as usize], m);
+            if let Some(h) = m.holds.last_mut() {
+                h.update(now, eligible, self.config.max_hold_down);
+            }
+        }
+        id
+    }
+
+    /// Replaces a class policy (e.g. after a policy reload); flows re-select.
+    pub fn set_policy(&mut self, now: Instant, id: PolicyId, policy: SelectionPolicy) -> bool {
+        let Some(slot) = self.policies.get_mut(id.0 as usize) else { return false };
+        *slot = policy;
+        let peers: Vec<PeerId> = self.peers.keys().copied().collect();
+        for peer in peers {
+            self.refresh_peer(now, peer, true);
+        }
+        true
+    }
+
+    /// A registered policy.
+    pub fn policy(&self, id: PolicyId) -> Option<&SelectionPolicy> {
+        self.policies.get(id.0 as usize)
+    }
+
+    /// Adds a path; it starts Down and is probed at once.
+    pub fn add_path(&mut self, now: Instant, spec: PathSpec) -> PathId {
+        let id = PathId(self.next_path);
+        self.next_path += 1;
+        let peer = spec.peer;
+        self.paths.insert(id, PathMonitor::new(now, spec, &self.config, self.policies.len()));
+        self.peers.entry(peer).or_default().paths.push(id);
+        id
+    }
+
+    /// Removes a path; flows on it move at once.
+    pub fn remove_path(&mut self, now: Instant, path: PathId) -> bool {
+        let Some(m) = self.paths.remove(&path) else { return false };
+        let peer = m.spec.peer;
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.paths.retain(|x| *x != path);
+        }
+        for ((gp, pol), g) in &mut self.groups {
+            if *gp == peer && g.primary == Some(path) {
+                self.events.push_back(PathEvent::Failover {
+                    at: now,
+                    peer,
+                    policy: *pol,
+                    from: Some(path),
+                    to: None,
+                    reason: FailoverReason::PathRemoved,
+                });
+                g.primary = None;
+            }
+        }
+        self.refresh_peer(now, peer, true);
+        true
+    }
+
+    /// Sets a path's MTU (learnt by the data plane).
+    pub fn set_mtu(&mut self, path: PathId, mtu: u16) {
+        if let Some(m) = self.paths.get_mut(&path) {
+            m.mtu = Some(mtu);
+        }
+    }
+
+    /// An echo of probe `seq` arrived on `path`. Returns the RTT sample.
+    pub fn handle_echo(&mut self, now: Instant, path: PathId, seq: u64) -> Result<Duration, EchoError> {
+        let Some(m) = self.paths.get_mut(&path) else {
+            self.counters.unknown_path_echoes += 1;
+            return Err(EchoError::UnknownPath(path));
+        };
+        let (rtt, t) = match m.on_echo(now, seq, &self.config) {
+            EchoOutcome::Sample(rtt, t) => (rtt, t),
+            EchoOutcome::Late => {
+                self.counters.late_echoes += 1;
+                return Err(EchoError::Late { path, seq });
+            }
+            EchoOutcome::Unknown => {
+                self.counters.unknown_seq_echoes += 1;
+                return Err(EchoError::UnknownSeq { path, seq });
+            }
+        };
+        self.transitions.clear();
+        self.transitions.extend(t);
+        self.after_update(now, path);
+        Ok(rtt)
+    }
+
+    /// Authenticated traffic arrived on `path`: proof of life, and the peer is active.
+    pub fn handle_rx(&mut self, now: Instant, path: PathId) {
+        let Some(m) = self.paths.get_mut(&path) else { return };
+        let peer = m.spec.peer;
+        let t = m.on_traffic(now);
+        self.transitions.clear();
+        self.transitions.extend(t);
+        self.after_update(now, path);
+        self.mark_active(now, peer);
+    }
+
+    /// Weft sent `bytes` of traffic on `path`: the peer is active (its paths are
+    /// probed at the fast rate) and the path's load estimate grows.
+    pub fn handle_tx(&mut self, now: Instant, path: PathId, bytes: u64) {
+        let Some(m) = self.paths.get_mut(&path) else { return };
+        m.on_tx(now, bytes);
+        let peer = m.spec.peer;
+        self.mark_active(now, peer);
+    }
+
+    /// Marks `peer` as carrying traffic (also done by `handle_rx`/`handle_tx`).
+    pub fn mark_active(&mut self, now: Instant, peer: PeerId) {
+        let Some(p) = self.peers.get_mut(&peer) else { return };
+        let was_active = p.active_until.is_some_and(|t| t > now);
+        p.active_until = Some(now + self.config.probe.activity_timeout);
+        if !was_active {
+            for id in &p.paths {
+                if let Some(m) = self.paths.get_mut(id) {
+                    m.on_peer_active(now, &self.config, &mut self.rng);
+                }
+            }
+        }
+    }
+
+    /// Runs every timer that is due at `now`: probes, loss timeouts, detection,
+    /// hold-down expiries and re-optimisation.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let ids: Vec<PathId> = self.paths.keys().copied().collect();
+        for id in ids {
+            let Some(m) = self.paths.get_mut(&id) else { continue };
+            let peer = m.spec.peer;
+            let active = self.peers.get(&peer).and_then(|p| p.active_until).is_some_and(|t| t > now);
+            if m.next_deadline(&self.config) <= now {
+                self.transitions.clear();
+                m.expire(now, &self.config, active, &mut self.transitions);
+                if let Some(seq) = m.take_due_probe(now, &self.config, active, &mut self.rng) {
+                    self.probes.push_back(ProbeRequest {
+                        path: id,
+                        peer,
+                        uplink: m.spec.uplink,
+                        remote: m.spec.remote,
+                        seq,
+                    });
+                }
+                self.after_update(now, id);
+            }
+        }
+        let (base, cap) = (self.config.hold_down, self.config.max_hold_down);
+        let mut held_expired: Vec<PeerId> = Vec::new();
+        for m in self.paths.values_mut() {
+            let mut any = false;
+            for h in &mut m.holds {
+                any |= h.poll_expired(now, base, cap);
+            }
+            if any && !held_expired.contains(&m.spec.peer) {
+                held_expired.push(m.spec.peer);
+            }
+        }
+        let reopt = now >= self.next_reoptimise;
+        if reopt {
+            self.next_reoptimise = now + self.config.reoptimise_interval;
+        }
+        let peers: Vec<PeerId> = self.peers.keys().copied().collect();
+        for peer in peers {
+            if reopt || held_expired.contains(&peer) {
+                self.refresh_peer(now, peer, false);
+            }
+        }
+    }
+
+    /// Re-applies brownout, hold-downs and groups after `path` changed.
+    fn after_update(&mut self, now: Instant, path: PathId) {
+        let Some(m) = self.paths.get_mut(&path) else { return };
+        let peer = m.spec.peer;
+        if let Some(t) = m.apply_brownout(now, &self.config) {
+            self.transitions.push(t);
+        }
+        let mut changed = !self.transitions.is_empty();
+        for t in self.transitions.drain(..) {
+            self.events.push_back(PathEvent::StateChanged {
+                at: now,
+                path,
+                peer,
+                from: t.from,
+                to: t.to,
+                reason: t.reason,
+            });
+        }
+        let (base, cap) = (self.config.hold_down, self.config.max_hold_down);
+        for (i, pol) in self.policies.iter().enumerate() {
+            let eligible = eligible_for(pol, m);
+            changed |= m.holds[i].update(now, eligible, cap);
+            changed |= m.holds[i].poll_expired(now, base, cap);
+        }
+        if changed {
+            self.refresh_peer(now, peer, true);
+        }
+    }
+
+    /// Re-evaluates every known group of `peer`; bumps the generation when
+    /// anything flows depend on changed (or when `force`).
+    fn refresh_peer(&mut self, now: Instant, peer: PeerId, force: bool) {
+        let keys: Vec<(PeerId, PolicyId)> =
+            self.groups.keys().filter(|(p, _)| *p == peer).copied().collect();
+        let mut changed = force;
+        for key in keys {
+            changed |= self.evaluate_group(now, key);
+        }
+        if changed {
+            if let Some(p) = self.peers.get_mut(&peer) {
+                p.generation += 1;
+            }
+        }
+    }
+
+    fn fill_candidates(&mut self, now: Instant, peer: PeerId, policy: PolicyId) {
+        self.scratch.clear();
+        let Some(p) = self.peers.get(&peer) else { return };
+        for id in &p.paths {
+            if let Some(m) = self.paths.get(id) {
+                self.scratch.push(candidate(*id, m, policy, now, &self.config));
+            }
+        }
+    }
+
+    /// Evaluates one group; returns whether its primary or pool changed.
+    fn evaluate_group(&mut self, now: Instant, key: (PeerId, PolicyId)) -> bool {
+        let (peer, pid) = key;
+        self.fill_candidates(now, peer, pid);
+        let policy = &self.policies[pid.0 as usize];
+        let old = self.groups.get(&key).cloned().unwrap_or_default();
+        let choice = select(&self.scratch, policy, 0, old.primary, self.config.failback_margin);
+        let pool: Vec<PathId> = self
+            .scratch
+            .iter()
+            .filter(|c| matches!(verdict(policy, c), Verdict::Usable))
+            .map(|c| c.path)
+            .collect();
+        let mut changed = false;
+        if policy.balance == LoadBalance::ActiveBackup && choice.path != old.primary {
+            let reason = match old.primary.and_then(|p| self.scratch.iter().find(|c| c.path == p)) {
+                None if old.primary.is_some() => FailoverReason::PathRemoved,
+                None => FailoverReason::Initial,
+                Some(c) => match verdict(policy, c) {
+                    Verdict::NotAlive { state } => FailoverReason::PathDown { state },
+                    Verdict::MissesSla(b) => FailoverReason::SlaBreach(b),
+                    _ => FailoverReason::BetterPath,
+                },
+            };
+            self.events.push_back(PathEvent::Failover {
+                at: now,
+                peer,
+                policy: pid,
+                from: old.primary,
+                to: choice.path,
+                reason,
+            });
+            changed = true;
+        }
+        if policy.balance != LoadBalance::ActiveBackup && pool != old.pool {
+            self.events.push_back(PathEvent::PoolChanged { at: now, peer, policy: pid, pool: pool.clone() });
+            changed = true;
+        }
+        self.groups.insert(key, Group { primary: choice.path, pool });
+        changed
+    }
+
+    /// The path for a flow of class `policy` to `peer`, or `None` (drop, or no
+    /// path yet). `incumbent` is the flow's current path, if it has one.
+    pub fn select_path(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        policy: PolicyId,
+        flow_hash: u64,
+        incumbent: Option<PathId>,
+    ) -> Option<PathId> {
+        let balance = self.policies.get(policy.0 as usize)?.balance;
+        let key = (peer, policy);
+        if !self.groups.contains_key(&key) {
+            if self.evaluate_group(now, key) {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.generation += 1;
+                }
+            }
+        }
+        if balance == LoadBalance::ActiveBackup {
+            return self.groups.get(&key).and_then(|g| g.primary);
+        }
+        self.fill_candidates(now, peer, policy);
+        let pol = &self.policies[policy.0 as usize];
+        select(&self.scratch, pol, flow_hash, incumbent, self.config.failback_margin).path
+    }
+
+    /// Explains the choice [`select_path`](Self::select_path) would make now.
+    pub fn explain(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        policy: PolicyId,
+        flow_hash: u64,
+        incumbent: Option<PathId>,
+    ) -> Option<Decision> {
+        let pol = self.policies.get(policy.0 as usize)?.clone();
+        let incumbent = if pol.balance == LoadBalance::ActiveBackup {
+            self.groups.get(&(peer, policy)).and_then(|g| g.primary).or(incumbent)
+        } else {
+            incumbent
+        };
+        self.fill_candidates(now, peer, policy);
+        Some(Decision::new(&self.scratch, &pol, flow_hash, incumbent, self.config.failback_margin))
+    }
+
+    /// Changes whenever flows to `peer` may need another path.
+    pub fn generation(&self, peer: PeerId) -> u64 {
+        self.peers.get(&peer).map_or(0, |p| p.generation)
+    }
+
+    /// The next probe to send.
+    #[must_use]
+    pub fn poll_probe(&mut self) -> Option<ProbeRequest> {
+        self.probes.pop_front()
+    }
+
+    /// The next event to report.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<PathEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next run.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let (base, cap) = (self.config.hold_down, self.config.max_hold_down);
+        let mut t = self.next_reoptimise;
+        for m in self.paths.values() {
+            t = t.min(m.next_deadline(&self.config));
+            for h in &m.holds {
+                if let Some(e) = h.pending_expiry(base, cap) {
+                    t = t.min(e);
+                }
+            }
+        }
+        Some(t)
+    }
+
+    /// A path's state.
+    pub fn state(&self, path: PathId) -> Option<PathState> {
+        self.paths.get(&path).map(PathMonitor::state)
+    }
+
+    /// A path's full measurements.
+    pub fn metrics(&self, now: Instant, path: PathId) -> Option<PathMetrics> {
+        self.paths.get(&path).map(|m| m.snapshot(now))
+    }
+
+    /// A path's description.
+    pub fn spec(&self, path: PathId) -> Option<&PathSpec> {
+        self.paths.get(&path).map(|m| &m.spec)
+    }
+
+    /// Every path id, in order.
+    pub fn paths(&self) -> impl Iterator<Item = PathId> + '_ {
+        self.paths.keys().copied()
+    }
+
+    /// The paths to one peer.
+    pub fn peer_paths(&self, peer: PeerId) -> &[PathId] {
+        self.peers.get(&peer).map_or(&[], |p| p.paths.as_slice())
+    }
+
+    /// Counters of rejected input.
+    pub fn counters(&self) -> EngineCounters {
+        self.counters
+    }
+}
+
+fn eligible_for(policy: &SelectionPolicy, m: &PathMonitor) -> bool {
+    m.state().is_alive() && policy.sla.check(&m.quality).is_ok()
+}
+
+fn candidate(id: PathId, m: &PathMonitor, policy: PolicyId, now: Instant, cfg: &EngineConfig) -> Candidate {
+    Candidate {
+        path: id,
+        uplink: m.spec.uplink,
+        state: m.state(),
+        quality: m.quality,
+        attrs: m.spec.attrs,
+        tx_bps: m.tx_rate_bps(),
+        flows: 0,
+        held_down: m
+            .holds
+            .get(policy.0 as usize)
+            .is_some_and(|h| h.held(now, cfg.hold_down, cfg.max_hold_down)),
+    }
+}

@@ -1,0 +1,320 @@
+//! One path's monitor: probe schedule, outstanding probes, estimators, liveness.
+//!
+//! The engine owns one `PathMonitor` per path and drives it with the current
+//! time; the monitor never decides anything about flows.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use weft_types::SeededRng;
+
+use crate::config::{EngineConfig, IntervalMode};
+use crate::estimator::{JitterEstimator, LossEstimator, RttEstimator};
+use crate::holddown::HoldDown;
+use crate::liveness::{Liveness, Transition};
+use crate::metrics::{PathMetrics, PathSpec, Quality};
+use crate::sla::check_limits;
+use crate::state::PathState;
+
+/// Most probes in flight per path; older ones are declared lost.
+const MAX_OUTSTANDING: usize = 64;
+
+#[derive(Debug, Clone, Copy)]
+struct Outstanding {
+    seq: u64,
+    sent: Instant,
+    deadline: Instant,
+}
+
+#[derive(Debug)]
+pub(crate) struct PathMonitor {
+    pub(crate) spec: PathSpec,
+    pub(crate) liveness: Liveness,
+    rtt: RttEstimator,
+    jitter: JitterEstimator,
+    loss: LossEstimator,
+    pub(crate) quality: Quality,
+    pub(crate) mtu: Option<u16>,
+    pub(crate) holds: Vec<HoldDown>,
+    next_probe: Instant,
+    interval: Duration,
+    /// Detection deadlines never count silence from before this instant
+    /// (set when the probe rate rises).
+    detect_base: Instant,
+    down_backoff: Duration,
+    accel_remaining: u32,
+    next_seq: u64,
+    outstanding: VecDeque<Outstanding>,
+    last_rx: Option<Instant>,
+    pub(crate) probes_sent: u64,
+    pub(crate) late_echoes: u64,
+    tx_rate_bps: f64,
+    tx_rate_at: Instant,
+    loss_cap: usize,
+}
+
+/// Result of an echo.
+pub(crate) enum EchoOutcome {
+    Sample(Duration, Option<Transition>),
+    Late,
+    Unknown,
+}
+
+impl PathMonitor {
+    pub(crate) fn new(now: Instant, spec: PathSpec, cfg: &EngineConfig, policies: usize) -> Self {
+        Self {
+            spec,
+            liveness: Liveness::new(now),
+            rtt: RttEstimator::new(cfg.probe.rtt_window),
+            jitter: JitterEstimator::new(),
+            loss: LossEstimator::new(cfg.probe.loss_window),
+            quality: Quality::default(),
+            mtu: None,
+            holds: (0..policies).map(|_| HoldDown::new(now)).collect(),
+            next_probe: now,
+            interval: base_interval(cfg, false),
+            detect_base: now,
+            down_backoff: base_interval(cfg, false),
+            accel_remaining: 0,
+            next_seq: 1,
+            outstanding: VecDeque::new(),
+            last_rx: None,
+            probes_sent: 0,
+            late_echoes: 0,
+            tx_rate_bps: 0.0,
+            tx_rate_at: now,
+            loss_cap: cfg.probe.loss_window,
+        }
+    }
+
+    pub(crate) fn state(&self) -> PathState {
+        self.liveness.state()
+    }
+
+    /// Nominal interval for the next probe.
+    fn nominal_interval(&self, now: Instant, cfg: &EngineConfig, peer_active: bool) -> Duration {
+        let p = &cfg.probe;
+        if self.accel_remaining > 0 {
+            return p.min_interval;
+        }
+        let base = base_interval(cfg, peer_active);
+        match self.state() {
+            PathState::Down => self.down_backoff.clamp(p.min_interval, p.down_interval.max(base)),
+            PathState::Init => base,
+            PathState::Up | PathState::Degraded => {
+                let busy = self.last_rx.is_some_and(|t| now.duration_since(t) < base);
+                if busy { base.saturating_mul(p.busy_factor.max(1)) } else { base }
+            }
+        }
+    }
+
+    /// Detection time: multiplier × the interval in use.
+    pub(crate) fn detect_time(&self, cfg: &EngineConfig) -> Duration {
+        self.interval.saturating_mul(u32::from(cfg.probe.detect_multiplier.get()))
+    }
+
+    /// Called when the peer turns active: probe at the fast rate from now on.
+    pub(crate) fn on_peer_active(&mut self, now: Instant, cfg: &EngineConfig, rng: &mut SeededRng) {
+        let fast = self.nominal_interval(now, cfg, true);
+        if fast < self.interval {
+            self.interval = fast;
+            self.detect_base = now;
+            let soon = now + jittered(fast, rng);
+            self.next_probe = self.next_probe.min(soon);
+        }
+    }
+
+    /// Takes the probe that is due at `now`, if any, and schedules the next.
+    pub(crate) fn take_due_probe(
+        &mut self,
+        now: Instant,
+        cfg: &EngineConfig,
+        peer_active: bool,
+        rng: &mut SeededRng,
+    ) -> Option<u64> {
+        if now < self.next_probe {
+            return None;
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.probes_sent += 1;
+        let deadline = now + self.loss_timeout();
+        if self.outstanding.len() == MAX_OUTSTANDING {
+            self.outstanding.pop_front();
+        }
+        self.outstanding.push_back(Outstanding { seq, sent: now, deadline });
+        self.accel_remaining = self.accel_remaining.saturating_sub(1);
+        if self.state() == PathState::Down {
+            self.down_backoff = (self.down_backoff * 2).min(cfg.probe.down_interval);
+        }
+        let nominal = self.nominal_interval(now, cfg, peer_active);
+        if nominal < self.interval {
+            self.detect_base = now;
+        }
+        self.interval = nominal;
+        self.next_probe = now + jittered(nominal, rng);
+        Some(seq)
+    }
+
+    fn loss_timeout(&self) -> Duration {
+        match (self.rtt.smoothed(), self.rtt.variation()) {
+            (Some(srtt), Some(var)) => (srtt * 2 + var * 4)
+                .clamp(Duration::from_millis(50), Duration::from_secs(2)),
+            _ => Duration::from_secs(1),
+        }
+    }
+
+    pub(crate) fn on_echo(&mut self, now: Instant, seq: u64, cfg: &EngineConfig) -> EchoOutcome {
+        let Some(i) = self.outstanding.iter().position(|o| o.seq == seq) else {
+            if seq > 0 && seq < self.next_seq {
+                self.late_echoes += 1;
+                return EchoOutcome::Late;
+            }
+            return EchoOutcome::Unknown;
+        };
+        let o = self.outstanding.remove(i).expect("index from position");
+        let rtt = now.duration_since(o.sent);
+        self.rtt.update(rtt);
+        self.jitter.update(rtt);
+        let was_alive = self.state().is_alive();
+        if was_alive {
+            self.loss.record(false);
+        }
+        let t = self.liveness.on_echo(now, cfg.probe.up_after.get());
+        if t.is_some_and(|t| t.from == PathState::Down) {
+            self.recovered();
+        }
+        self.refresh_quality();
+        EchoOutcome::Sample(rtt, t)
+    }
+
+    fn recovered(&mut self) {
+        // Down time is not brownout: old loss history says nothing now.
+        self.loss.reset_window();
+    }
+
+    pub(crate) fn on_traffic(&mut self, now: Instant) -> Option<Transition> {
+        self.last_rx = Some(now);
+        let t = self.liveness.on_traffic(now);
+        if t.is_some() {
+            self.recovered();
+        }
+        t
+    }
+
+    pub(crate) fn on_tx(&mut self, now: Instant, bytes: u64) {
+        // EWMA of the send rate with a 1 s time constant.
+        let dt = now.duration_since(self.tx_rate_at).as_secs_f64().max(1e-3);
+        let inst = bytes as f64 * 8.0 / dt;
+        let a = (dt / 1.0).min(1.0);
+        self.tx_rate_bps += a * (inst - self.tx_rate_bps);
+        self.tx_rate_at = now;
+    }
+
+    pub(crate) fn tx_rate_bps(&self) -> f64 {
+        self.tx_rate_bps
+    }
+
+    /// Expires overdue probes and checks the detection deadline. Returns the
+    /// transitions that happened and whether a probe was lost on an alive path.
+    pub(crate) fn expire(
+        &mut self,
+        now: Instant,
+        cfg: &EngineConfig,
+        peer_active: bool,
+        out: &mut Vec<Transition>,
+    ) -> bool {
+        let mut lost_alive = false;
+        while self.outstanding.front().is_some_and(|o| o.deadline <= now) {
+            self.outstanding.pop_front();
+            if self.state().is_alive() {
+                self.loss.record(true);
+                lost_alive = true;
+            }
+            out.extend(self.liveness.on_probe_lost(now, cfg.probe.detect_multiplier.get()));
+        }
+        if lost_alive && peer_active {
+            self.accel_remaining = cfg.probe.accel_probes;
+            self.next_probe = self.next_probe.min(now + cfg.probe.min_interval);
+        }
+        let detect = self.detect_time(cfg);
+        out.extend(self.liveness.on_timeout(now, detect, self.detect_base));
+        if out.last().is_some_and(|t| t.to == PathState::Down) {
+            // Slow start: keep probing a dead path at the rate it had, doubling
+            // towards `down_interval`.
+            self.down_backoff = self.interval;
+            self.accel_remaining = 0;
+        }
+        self.refresh_quality();
+        lost_alive
+    }
+
+    /// Recomputes the quality figures and applies the brownout thresholds.
+    fn refresh_quality(&mut self) {
+        self.quality = Quality {
+            rtt_us: self.rtt.smoothed().map_or(0, |d| u32::try_from(d.as_micros()).unwrap_or(u32::MAX)),
+            jitter_us: u32::try_from(self.jitter.jitter().as_micros()).unwrap_or(u32::MAX),
+            // Outcomes not yet seen count as delivered: a young path is not
+            // condemned by its first lost probe.
+            loss: self.loss.lost_in_window() as f64 / self.loss_window_size() as f64,
+        };
+    }
+
+    fn loss_window_size(&self) -> usize {
+        self.loss.in_window().max(self.loss_cap)
+    }
+
+    pub(crate) fn apply_brownout(&mut self, now: Instant, cfg: &EngineConfig) -> Option<Transition> {
+        let b = &cfg.brownout;
+        let breach = check_limits(&self.quality, b.max_latency, b.max_jitter, Some(b.max_loss)).err();
+        self.liveness.set_brownout(now, breach)
+    }
+
+    /// The earliest instant this monitor needs attention.
+    pub(crate) fn next_deadline(&self, cfg: &EngineConfig) -> Instant {
+        let mut t = self.next_probe;
+        if let Some(o) = self.outstanding.front() {
+            t = t.min(o.deadline);
+        }
+        if let Some(d) = self.liveness.detect_deadline(self.detect_time(cfg), self.detect_base) {
+            t = t.min(d);
+        }
+        t
+    }
+
+    pub(crate) fn snapshot(&self, now: Instant) -> PathMetrics {
+        let pct = self.rtt.percentiles();
+        PathMetrics {
+            state: self.state(),
+            state_for: now.duration_since(self.liveness.since()),
+            rtt: self.rtt.smoothed(),
+            rtt_min: self.rtt.min(),
+            rtt_var: self.rtt.variation(),
+            rtt_p50: pct.map(|p| p[0]),
+            rtt_p95: pct.map(|p| p[1]),
+            rtt_p99: pct.map(|p| p[2]),
+            jitter: self.jitter.jitter(),
+            loss: self.quality.loss,
+            loss_window: self.loss.in_window(),
+            probes_sent: self.probes_sent,
+            probes_lost: self.loss.total_lost(),
+            late_echoes: self.late_echoes,
+            mtu: self.mtu,
+            probe_interval: self.interval,
+            tx_rate_bps: self.tx_rate_bps,
+        }
+    }
+}
+
+fn base_interval(cfg: &EngineConfig, peer_active: bool) -> Duration {
+    match cfg.probe.interval {
+        IntervalMode::Adaptive { active, idle } => if peer_active { active } else { idle },
+        IntervalMode::Fixed(d) => d,
+    }
+}
+
+/// RFC 5880 §6.8.7: each interval is 75–100 % of nominal, so probes from many
+/// paths do not synchronise.
+fn jittered(nominal: Duration, rng: &mut SeededRng) -> Duration {
+    nominal.mul_f64(rng.uniform(0.75, 1.0))
+}

@@ -1,0 +1,343 @@
+//! Choosing a path for a flow among one peer's paths.
+//!
+//! [`select`] is a pure function: given the candidate paths (state, quality,
+//! attributes, load, hold-down), a [`SelectionPolicy`] and the flow's hash, it
+//! returns a [`Choice`]. It allocates nothing, so it can run for every new flow.
+//!
+//! The rules, in order:
+//! 1. A path is **eligible** when it is alive (Up or Degraded), not excluded by
+//!    the policy, and meets the class's SLA.
+//! 2. Eligible paths still inside their failback **hold-down** take no flows —
+//!    unless no other eligible path exists (a recovering path beats none).
+//! 3. If no path is eligible, the policy's [`Fallback`] decides: the best of the
+//!    alive paths ignoring the SLA, or no path (strict drop).
+//! 4. Among the pool, the [`LoadBalance`] mode picks: active-backup takes the
+//!    best by (priority, score) but keeps an incumbent of equal priority unless
+//!    the challenger's score is better by the failback margin; flow-hash uses
+//!    rendezvous hashing (sticky per 5-tuple, minimal movement when the set
+//!    changes); weighted shares new flows by available bandwidth; least-loaded
+//!    puts new flows where the load per capacity is lowest. Weighted and
+//!    least-loaded keep a flow on its incumbent path while it stays in the pool.
+
+use serde::Serialize;
+use weft_types::flow::mix64;
+use weft_types::{PathId, UplinkId};
+
+use crate::metrics::{PathAttrs, Quality};
+use crate::preference::PathPreference;
+use crate::sla::SlaClass;
+use crate::state::{Breach, PathState};
+
+/// How flows of one class spread over the eligible paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadBalance {
+    /// All flows on the best path; the others are hot standbys.
+    ActiveBackup,
+    /// New flows shared in proportion to available bandwidth.
+    Weighted,
+    /// Each 5-tuple hashed to a path (rendezvous hashing).
+    FlowHash,
+    /// New flows to the path with the lowest load per capacity.
+    LeastLoaded,
+}
+
+/// What to do when no path meets the class's SLA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fallback {
+    /// Use the best alive path anyway.
+    BestOfTheBad,
+    /// Send nothing: the flow is dropped until a path qualifies.
+    StrictDrop,
+}
+
+/// Everything selection needs to know about a class of flows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SelectionPolicy {
+    /// Name shown in decisions (`voip`, `backup`, …).
+    pub name: String,
+    /// The SLA paths must meet.
+    pub sla: SlaClass,
+    /// How to rank eligible paths.
+    pub preference: PathPreference,
+    /// How to spread flows.
+    pub balance: LoadBalance,
+    /// What to do when no path meets the SLA.
+    pub fallback: Fallback,
+    /// Uplinks never used for this class, not even as a fallback.
+    pub exclude_uplinks: Vec<UplinkId>,
+    /// Uplinks preferred over all others (they rank ahead of any priority).
+    pub prefer_uplinks: Vec<UplinkId>,
+    /// Never use metered uplinks for this class.
+    pub avoid_metered: bool,
+}
+
+impl SelectionPolicy {
+    /// A policy for `sla` with a matching default preference, active-backup,
+    /// best-of-the-bad and no uplink rules.
+    pub fn for_class(sla: SlaClass) -> Self {
+        let preference = match sla.name.as_str() {
+            "realtime" | "interactive" => PathPreference::LATENCY_SENSITIVE,
+            "bulk" => PathPreference::THROUGHPUT_FOCUSED,
+            _ => PathPreference::LowestLatency,
+        };
+        Self {
+            name: sla.name.clone(),
+            sla,
+            preference,
+            balance: LoadBalance::ActiveBackup,
+            fallback: Fallback::BestOfTheBad,
+            exclude_uplinks: Vec::new(),
+            prefer_uplinks: Vec::new(),
+            avoid_metered: false,
+        }
+    }
+
+    fn excludes(&self, c: &Candidate) -> bool {
+        (self.avoid_metered && c.attrs.metered) || self.exclude_uplinks.contains(&c.uplink)
+    }
+
+    fn rank(&self, c: &Candidate) -> u16 {
+        if self.prefer_uplinks.contains(&c.uplink) { 0 } else { 1 + u16::from(c.attrs.priority) }
+    }
+}
+
+/// One path as selection sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    /// The path.
+    pub path: PathId,
+    /// Its local uplink.
+    pub uplink: UplinkId,
+    /// Its liveness state.
+    pub state: PathState,
+    /// Its measured quality.
+    pub quality: Quality,
+    /// Its static attributes.
+    pub attrs: PathAttrs,
+    /// What Weft sends on it now, bits per second.
+    pub tx_bps: f64,
+    /// Flows pinned to it now.
+    pub flows: u32,
+    /// Eligible again after a failure, but its hold-down has not yet passed.
+    pub held_down: bool,
+}
+
+/// Why a candidate is or is not in the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Eligible and past any hold-down.
+    Usable,
+    /// Eligible but inside its failback hold-down.
+    HeldDown,
+    /// Alive but misses the SLA.
+    MissesSla(Breach),
+    /// Not alive.
+    NotAlive {
+        /// Its state.
+        state: PathState,
+    },
+    /// Excluded by the policy (uplink rule or metered).
+    Excluded,
+}
+
+/// Which pool the choice came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Basis {
+    /// Among paths that meet the SLA and are past their hold-down.
+    Sla,
+    /// Only paths still in hold-down met the SLA; one was used anyway.
+    HeldDownOnly,
+    /// No path met the SLA; the best alive path was used (best of the bad).
+    BestOfTheBad,
+    /// No path met the SLA and the policy is strict: nothing was chosen.
+    StrictDrop,
+    /// No path is alive at all.
+    NoAlivePath,
+}
+
+/// The rule that picked the path within its pool.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Rule {
+    /// The best by (priority, score).
+    Best,
+    /// The incumbent was kept: the best challenger was not better by the margin.
+    KeptIncumbent {
+        /// The best challenger.
+        challenger: PathId,
+        /// How much better its score was, as a fraction.
+        improvement: f64,
+    },
+    /// The flow stays on its incumbent path (weighted, least-loaded).
+    Sticky,
+    /// Rendezvous hash of the flow.
+    Hashed,
+    /// Weighted share by available bandwidth.
+    WeightedShare,
+    /// Lowest load per capacity.
+    LeastLoaded,
+    /// Nothing was chosen.
+    None,
+}
+
+/// The outcome of [`select`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Choice {
+    /// The chosen path, if any.
+    pub path: Option<PathId>,
+    /// Which pool it came from.
+    pub basis: Basis,
+    /// Which rule picked it.
+    pub rule: Rule,
+}
+
+/// Classifies one candidate under `policy`.
+pub fn verdict(policy: &SelectionPolicy, c: &Candidate) -> Verdict {
+    if policy.excludes(c) {
+        Verdict::Excluded
+    } else if !c.state.is_alive() {
+        Verdict::NotAlive { state: c.state }
+    } else if let Err(b) = policy.sla.check(&c.quality) {
+        Verdict::MissesSla(b)
+    } else if c.held_down {
+        Verdict::HeldDown
+    } else {
+        Verdict::Usable
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Pool {
+    Usable,
+    Eligible,
+    Alive,
+}
+
+fn in_pool(pool: Pool, v: Verdict) -> bool {
+    match pool {
+        Pool::Usable => matches!(v, Verdict::Usable),
+        Pool::Eligible => matches!(v, Verdict::Usable | Verdict::HeldDown),
+        Pool::Alive => matches!(v, Verdict::Usable | Verdict::HeldDown | Verdict::MissesSla(_)),
+    }
+}
+
+/// Chooses a path for a flow. `incumbent` is the flow's current path (or, for
+/// active-backup, the class's current primary); `margin` is the failback margin.
+pub fn select(
+    candidates: &[Candidate],
+    policy: &SelectionPolicy,
+    flow_hash: u64,
+    incumbent: Option<PathId>,
+    margin: f64,
+) -> Choice {
+    let (mut usable, mut eligible, mut alive) = (0usize, 0usize, 0usize);
+    for c in candidates {
+        match verdict(policy, c) {
+            Verdict::Usable => usable += 1,
+            Verdict::HeldDown => eligible += 1,
+            Verdict::MissesSla(_) => alive += 1,
+            _ => {}
+        }
+    }
+    let (pool, basis) = if usable > 0 {
+        (Pool::Usable, Basis::Sla)
+    } else if eligible > 0 {
+        (Pool::Eligible, Basis::HeldDownOnly)
+    } else if alive == 0 {
+        return Choice { path: None, basis: Basis::NoAlivePath, rule: Rule::None };
+    } else if policy.fallback == Fallback::StrictDrop {
+        return Choice { path: None, basis: Basis::StrictDrop, rule: Rule::None };
+    } else {
+        (Pool::Alive, Basis::BestOfTheBad)
+    };
+    let member = |c: &&Candidate| in_pool(pool, verdict(policy, c));
+    let incumbent = incumbent.and_then(|p| candidates.iter().filter(member).find(|c| c.path == p));
+    let (path, rule) = match policy.balance {
+        LoadBalance::ActiveBackup => active_backup(candidates, policy, pool, incumbent, margin),
+        LoadBalance::FlowHash => {
+            let best = candidates.iter().filter(member).max_by_key(|c| mix64(flow_hash ^ mix64(u64::from(c.path.0))));
+            (best.map(|c| c.path), Rule::Hashed)
+        }
+        LoadBalance::Weighted => match incumbent {
+            Some(c) => (Some(c.path), Rule::Sticky),
+            None => (weighted_share(candidates, &member, flow_hash), Rule::WeightedShare),
+        },
+        LoadBalance::LeastLoaded => match incumbent {
+            Some(c) => (Some(c.path), Rule::Sticky),
+            None => {
+                let load = |c: &Candidate| {
+                    let cap = (c.attrs.capacity.bps() as f64).max(1.0);
+                    c.tx_bps / cap + f64::from(c.flows) * 1e6 / cap
+                };
+                let best = candidates.iter().filter(member).min_by(|a, b| load(a).total_cmp(&load(b)));
+                (best.map(|c| c.path), Rule::LeastLoaded)
+            }
+        },
+    };
+    Choice { path, basis, rule }
+}
+
+fn active_backup(
+    candidates: &[Candidate],
+    policy: &SelectionPolicy,
+    pool: Pool,
+    incumbent: Option<&Candidate>,
+    margin: f64,
+) -> (Option<PathId>, Rule) {
+    let score = |c: &Candidate| policy.preference.score(&c.quality, &c.attrs, c.tx_bps);
+    let mut best: Option<(&Candidate, u16, f64)> = None;
+    for c in candidates {
+        if !in_pool(pool, verdict(policy, c)) {
+            continue;
+        }
+        let (r, s) = (policy.rank(c), score(c));
+        let better = match best {
+            None => true,
+            Some((b, br, bs)) => (r, s) < (br, bs) || ((r, s) == (br, bs) && c.path < b.path),
+        };
+        if better {
+            best = Some((c, r, s));
+        }
+    }
+    let Some((best, best_rank, best_score)) = best else { return (None, Rule::None) };
+    if let Some(inc) = incumbent {
+        if inc.path != best.path && policy.rank(inc) == best_rank {
+            let inc_score = score(inc);
+            let improvement = if inc_score > 0.0 { (inc_score - best_score) / inc_score } else { 0.0 };
+            if improvement < margin {
+                return (
+                    Some(inc.path),
+                    Rule::KeptIncumbent { challenger: best.path, improvement },
+                );
+            }
+        }
+    }
+    (Some(best.path), Rule::Best)
+}
+
+fn weighted_share(
+    candidates: &[Candidate],
+    member: &impl Fn(&&Candidate) -> bool,
+    flow_hash: u64,
+) -> Option<PathId> {
+    let avail = |c: &Candidate| ((c.attrs.capacity.bps() as f64 - c.tx_bps) / 1e6).max(0.1);
+    let total: f64 = candidates.iter().filter(member).map(avail).sum();
+    let mut target = (mix64(flow_hash) >> 11) as f64 / (1u64 << 53) as f64 * total;
+    let mut last = None;
+    for c in candidates.iter().filter(member) {
+        last = Some(c.path);
+        target -= avail(c);
+        if target < 0.0 {
+            return Some(c.path);
+        }
+    }
+    last
+}
+
+#[cfg(test)]
+#[path = "select_tests.rs"]
+mod tests;

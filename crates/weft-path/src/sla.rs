@@ -1,0 +1,135 @@
+//! SLA classes: the latency, jitter and loss a class of traffic tolerates.
+//!
+//! Latency is the probe round-trip time (sites have no synchronised clocks, so
+//! one-way delay is not measured); jitter and loss are as the estimators define
+//! them. A limit of `None` means "no limit".
+
+use std::time::Duration;
+
+use serde::Serialize;
+use weft_types::Ratio;
+
+use crate::metrics::Quality;
+use crate::state::{Breach, Metric};
+
+/// A named set of limits a path must meet to carry a class of traffic.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SlaClass {
+    /// Class name (`realtime`, `bulk`, …).
+    pub name: String,
+    /// Highest acceptable smoothed RTT.
+    pub max_latency: Option<Duration>,
+    /// Highest acceptable jitter.
+    pub max_jitter: Option<Duration>,
+    /// Highest acceptable loss.
+    pub max_loss: Option<Ratio>,
+}
+
+impl SlaClass {
+    /// Voice and video: RTT ≤ 150 ms, jitter ≤ 30 ms, loss ≤ 1 %.
+    pub fn realtime() -> Self {
+        Self::new("realtime", Some(150), Some(30), Some(1.0))
+    }
+
+    /// Remote desktops, SSH, APIs: RTT ≤ 300 ms, jitter ≤ 50 ms, loss ≤ 2 %.
+    pub fn interactive() -> Self {
+        Self::new("interactive", Some(300), Some(50), Some(2.0))
+    }
+
+    /// Backups, replication, downloads: loss ≤ 10 %, any latency.
+    pub fn bulk() -> Self {
+        Self::new("bulk", None, None, Some(10.0))
+    }
+
+    /// Anything that is alive.
+    pub fn best_effort() -> Self {
+        Self::new("best-effort", None, None, None)
+    }
+
+    /// The four built-in classes.
+    pub fn builtins() -> [Self; 4] {
+        [Self::realtime(), Self::interactive(), Self::bulk(), Self::best_effort()]
+    }
+
+    /// Looks up a built-in class by name.
+    pub fn builtin(name: &str) -> Option<Self> {
+        Self::builtins().into_iter().find(|c| c.name == name)
+    }
+
+    fn new(name: &str, latency_ms: Option<u64>, jitter_ms: Option<u64>, loss_pct: Option<f64>) -> Self {
+        Self {
+            name: name.to_owned(),
+            max_latency: latency_ms.map(Duration::from_millis),
+            max_jitter: jitter_ms.map(Duration::from_millis),
+            max_loss: loss_pct.map(Ratio::from_percent),
+        }
+    }
+
+    /// `Ok` when `q` meets every limit, else the first breach (latency, then
+    /// jitter, then loss). Limits are inclusive: exactly at the limit passes.
+    pub fn check(&self, q: &Quality) -> Result<(), Breach> {
+        check_limits(q, self.max_latency, self.max_jitter, self.max_loss)
+    }
+}
+
+/// Checks `q` against optional limits; shared by SLA classes and brownout thresholds.
+pub(crate) fn check_limits(
+    q: &Quality,
+    max_latency: Option<Duration>,
+    max_jitter: Option<Duration>,
+    max_loss: Option<Ratio>,
+) -> Result<(), Breach> {
+    if let Some(limit) = max_latency {
+        let limit_us = limit.as_micros() as u64;
+        if u64::from(q.rtt_us) > limit_us {
+            return Err(Breach { metric: Metric::Latency, measured: q.rtt_ms(), limit: limit_us as f64 / 1e3 });
+        }
+    }
+    if let Some(limit) = max_jitter {
+        let limit_us = limit.as_micros() as u64;
+        if u64::from(q.jitter_us) > limit_us {
+            return Err(Breach { metric: Metric::Jitter, measured: q.jitter_ms(), limit: limit_us as f64 / 1e3 });
+        }
+    }
+    if let Some(limit) = max_loss {
+        if q.loss > limit.fraction() + 1e-12 {
+            return Err(Breach { metric: Metric::Loss, measured: q.loss * 100.0, limit: limit.percent() });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(rtt_ms: u32, jitter_ms: u32, loss: f64) -> Quality {
+        Quality { rtt_us: rtt_ms * 1000, jitter_us: jitter_ms * 1000, loss }
+    }
+
+    #[test]
+    fn realtime_accepts_a_good_path_and_names_the_first_breach() {
+        let rt = SlaClass::realtime();
+        assert!(rt.check(&q(40, 2, 0.0)).is_ok());
+        assert!(rt.check(&q(150, 30, 0.01)).is_ok(), "limits are inclusive");
+        let b = rt.check(&q(40, 2, 0.05)).unwrap_err();
+        assert_eq!(b.metric, Metric::Loss);
+        assert_eq!(b.to_string(), "loss 5.0% > 1.0%");
+        assert_eq!(rt.check(&q(200, 40, 0.5)).unwrap_err().metric, Metric::Latency);
+    }
+
+    #[test]
+    fn five_percent_loss_breaks_realtime_but_not_bulk() {
+        let browned = q(40, 2, 0.05);
+        assert!(SlaClass::realtime().check(&browned).is_err());
+        assert!(SlaClass::interactive().check(&browned).is_err());
+        assert!(SlaClass::bulk().check(&browned).is_ok());
+        assert!(SlaClass::best_effort().check(&q(900, 300, 0.9)).is_ok());
+    }
+
+    #[test]
+    fn builtins_are_found_by_name() {
+        assert_eq!(SlaClass::builtin("bulk").unwrap(), SlaClass::bulk());
+        assert!(SlaClass::builtin("gold").is_none());
+    }
+}
