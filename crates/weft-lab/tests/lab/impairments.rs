@@ -29,6 +29,7 @@ fn a_40ms_delay_on_one_uplink_gives_an_80ms_round_trip() {
         lab.addr("b", 1).unwrap(),
     );
     let slow = ping(&lab, "a", a0, b0, 10, "0.05");
+    assert_eq!(slow.received, slow.sent, "a delay alone must not lose packets");
     let rtt = slow.avg_ms.expect("replies on the delayed uplink");
     eprintln!("RTT over a:0 with 40 ms one-way delay: {rtt:.2} ms");
     assert!((72.0..=88.0).contains(&rtt), "RTT {rtt} ms not within 80 ms ± 10 %");
