@@ -75,6 +75,25 @@ fn zero_weights_still_never_share_a_link_in_opposite_directions() {
 }
 
 #[test]
+fn flow_on_both_directions_of_a_link_is_cancelled_before_decomposing() {
+    // Flow 0->1->2->3 plus 0->2->1->3 uses link 1-2 both ways; the fix-up
+    // must turn it into 0->1->3 and 0->2->3.
+    let g = bidi(4, &[(0, 1, 1), (0, 2, 1), (1, 2, 1), (1, 3, 1), (2, 3, 1)]);
+    let mut flow = vec![false; g.edge_count()];
+    for path in [[0, 1, 2, 3], [0, 2, 1, 3]] {
+        for e in g.edges_of(&nodes(&path)).unwrap() {
+            flow[e.index()] = true;
+        }
+    }
+    cancel_opposing_pairs(&g, &mut flow);
+    let mut got: Vec<_> =
+        std::iter::from_fn(|| take_path(&g, NodeIx(0), NodeIx(3), &mut flow)).collect();
+    got.sort();
+    assert_eq!(got, vec![nodes(&[0, 1, 3]), nodes(&[0, 2, 3])]);
+    assert!(flow.iter().all(|&f| !f), "all flow decomposed");
+}
+
+#[test]
 fn the_source_reaches_itself_by_the_empty_path() {
     let g = trap();
     let p = disjoint_paths(&g, NodeIx(2), NodeIx(2), 3, g.cost_column()).unwrap();

@@ -208,6 +208,7 @@ mod tests {
                         .min();
                     prop_assert_eq!(Some(exact.latency_ns), min_lat);
                     prop_assert_eq!(testkit::bottleneck(g, &exact.nodes), exact.bottleneck_bps);
+                    prop_assert_eq!(testkit::sum(g, &exact.nodes, |e| g.latency_ns(e)), exact.latency_ns);
                     let tree_path = tree.path_nodes(g, NodeIx(t)).unwrap();
                     prop_assert_eq!(Some(testkit::bottleneck(g, &tree_path)), best);
                 }
