@@ -1,0 +1,171 @@
+//! `weft lab` end to end: up, status, link, exec, down, and its errors. Needs root.
+
+use std::process::{Command, Output};
+
+fn weft(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_weft")).args(args).output().expect("run weft")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = weft(args);
+    assert!(o.status.success(), "weft {args:?} failed: {}", text(&o));
+    text(&o)
+}
+
+fn fails(args: &[&str], expect: &str) {
+    let o = weft(args);
+    assert!(!o.status.success(), "weft {args:?} succeeded");
+    assert!(text(&o).contains(expect), "weft {args:?}: expected {expect:?} in {}", text(&o));
+}
+
+fn root() {
+    assert!(
+        rustix_free_euid_is_root(),
+        "the weft CLI integration test needs root (CI runs as root)"
+    );
+}
+
+fn rustix_free_euid_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// True if `pid` runs (a zombie waiting for init to reap it does not count).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rsplit_once(')').is_some_and(|(_, r)| !r.trim_start().starts_with('Z')))
+}
+
+/// Removes the lab even if an assertion fails half-way.
+struct Down(String);
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = weft(&["lab", "down", "--name", &self.0]);
+    }
+}
+
+#[test]
+fn lab_up_status_link_exec_down_end_to_end() {
+    root();
+    let name = format!("cli{}", std::process::id());
+    let _guard = Down(name.clone());
+    let n = ["--name", name.as_str()];
+    let out = ok(&["lab", "up", "--sites", "2", "--uplinks", "2", n[0], n[1]]);
+    assert!(out.contains("198.18.2.6/30"), "{out}");
+    let pid: u32 = out
+        .split("emulator pid ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    fails(&["lab", "up", "--sites", "1", n[0], n[1]], "already exists");
+
+    assert_eq!(
+        ok(&["lab", "link", "a:0", "--delay", "20ms", n[0], n[1]]).trim(),
+        "a:0: delay 20.0ms"
+    );
+    let status = ok(&["lab", "status", n[0], n[1]]);
+    assert!(status.contains("delay 20.0ms"), "{status}");
+    let ping = ok(&[
+        "lab",
+        "exec",
+        n[0],
+        n[1],
+        "a",
+        "--",
+        "ping",
+        "-c",
+        "3",
+        "-i",
+        "0.05",
+        "-q",
+        "-I",
+        "198.18.1.2",
+        "198.18.2.2",
+    ]);
+    let avg: f64 =
+        ping.split(" = ").nth(1).and_then(|v| v.split('/').nth(1)).unwrap().parse().unwrap();
+    assert!((36.0..=44.0).contains(&avg), "RTT {avg} with 20 ms on a:0\n{ping}");
+
+    ok(&["lab", "link", "a:u0", "--down", n[0], n[1]]);
+    let o = weft(&[
+        "lab",
+        "exec",
+        n[0],
+        n[1],
+        "a",
+        "--",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "1",
+        "-I",
+        "198.18.1.2",
+        "198.18.2.2",
+    ]);
+    assert!(!o.status.success(), "ping crossed a cut uplink");
+    ok(&["lab", "link", "a:0", "--up", "--clear", n[0], n[1]]);
+    ok(&[
+        "lab",
+        "exec",
+        n[0],
+        n[1],
+        "a",
+        "--",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "1",
+        "-I",
+        "198.18.1.2",
+        "198.18.2.2",
+    ]);
+
+    fails(&["lab", "link", "zz:0", "--delay", "1ms", n[0], n[1]], "unknown site \"zz\"");
+    fails(&["lab", "link", "a:2", "--delay", "1ms", n[0], n[1]], "uplink 2 is out of range");
+    fails(&["lab", "link", "a:0", "--delay", "-5ms", n[0], n[1]], "delay cannot be negative");
+    fails(&["lab", "link", "a:0", "--loss", "101%", n[0], n[1]], "more than 100%");
+    fails(&["lab", "exec", n[0], n[1], "c", "--", "true"], "unknown site");
+
+    ok(&["lab", "down", n[0], n[1]]);
+    let netns = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&netns.stdout).contains(&format!("{name}-")),
+        "namespaces left"
+    );
+    assert!(!running(pid), "emulator {pid} left running");
+    fails(&["lab", "status", n[0], n[1]], "no lab named");
+}
+
+#[test]
+fn lab_up_without_root_says_so() {
+    root();
+    let o = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_weft"),
+            "lab",
+            "up",
+            "--name",
+            "nonroot",
+        ])
+        .output()
+        .expect("setpriv (util-linux)");
+    assert!(!o.status.success());
+    assert!(text(&o).contains("needs root"), "{}", text(&o));
+}
