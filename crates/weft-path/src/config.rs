@@ -50,8 +50,11 @@ pub struct ProbeConfig {
     /// After a lost probe on an active peer's path, this many probes go out at
     /// `min_interval`, so a brownout is measured in a fraction of a second.
     pub accel_probes: u32,
-    /// Probe outcomes in the loss window.
+    /// Probe outcomes in the short loss window.
     pub loss_window: usize,
+    /// Probe outcomes in the long loss window (SLA classes with loose loss
+    /// limits, like bulk, are judged over it).
+    pub long_loss_window: usize,
     /// RTT samples kept for percentiles.
     pub rtt_window: usize,
 }
@@ -130,6 +133,7 @@ impl Default for ProbeConfig {
             activity_timeout: Duration::from_secs(10),
             accel_probes: 25,
             loss_window: 100,
+            long_loss_window: 500,
             rtt_window: 128,
         }
     }
@@ -168,6 +172,8 @@ impl EngineConfig {
             idle: Duration::from_secs(1),
         };
         c.probe.min_interval = Duration::from_millis(10);
+        // Fast failover wants every path probed at the full rate, busy or not.
+        c.probe.busy_factor = 1;
         c
     }
 
@@ -207,6 +213,9 @@ impl EngineConfig {
         }
         if p.loss_window == 0 {
             return Err(ConfigError::EmptyWindow("loss_window"));
+        }
+        if p.long_loss_window < p.loss_window {
+            return Err(ConfigError::EmptyWindow("long_loss_window (must be >= loss_window)"));
         }
         if p.rtt_window == 0 {
             return Err(ConfigError::EmptyWindow("rtt_window"));

@@ -27,7 +27,7 @@ use crate::event::{FailoverReason, PathEvent, PolicyId, ProbeRequest};
 use crate::explain::Decision;
 use crate::liveness::Transition;
 use crate::metrics::{PathMetrics, PathSpec};
-use crate::monitor::{EchoOutcome, PathMonitor};
+use crate::monitor::{EchoOutcome, PathMonitor, base_interval};
 use crate::select::{Candidate, LoadBalance, SelectionPolicy, Verdict, select, verdict};
 use crate::state::PathState;
 
@@ -67,6 +67,8 @@ struct PeerState {
 struct Group {
     primary: Option<PathId>,
     pool: Vec<PathId>,
+    /// Flows of this class were active until then (for class probe intervals).
+    active_until: Option<Instant>,
 }
 
 /// Counters of things that went wrong but changed nothing.
@@ -176,7 +178,6 @@ impl PathEngine {
         for ((gp, pol), g) in &mut self.groups {
             if *gp == peer && g.primary == Some(path) {
                 self.events.push_back(PathEvent::Failover {
-                    at: now,
                     peer,
                     policy: *pol,
                     from: Some(path),
@@ -242,16 +243,67 @@ impl PathEngine {
 
     /// Marks `peer` as carrying traffic (also done by `handle_rx`/`handle_tx`).
     pub fn mark_active(&mut self, now: Instant, peer: PeerId) {
+        let before = self.base_interval(now, peer);
         let Some(p) = self.peers.get_mut(&peer) else { return };
-        let was_active = p.active_until.is_some_and(|t| t > now);
         p.active_until = Some(now + self.config.probe.activity_timeout);
-        if !was_active {
-            for id in &p.paths {
-                if let Some(m) = self.paths.get_mut(id) {
-                    m.on_peer_active(now, &self.config, &mut self.rng);
+        self.raise_rate_if_faster(now, peer, before);
+    }
+
+    /// Marks flows of class `policy` to `peer` as active: while they are, the
+    /// peer's paths are probed at least at the policy's `probe_interval`.
+    /// [`select_path`](Self::select_path) does this too; the data plane calls
+    /// it now and then for long-lived flows.
+    pub fn mark_class_active(&mut self, now: Instant, peer: PeerId, policy: PolicyId) {
+        let before = self.base_interval(now, peer);
+        if let Some(g) = self.groups.get_mut(&(peer, policy)) {
+            g.active_until = Some(now + self.config.probe.activity_timeout);
+        }
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.active_until = Some(now + self.config.probe.activity_timeout);
+        }
+        self.raise_rate_if_faster(now, peer, before);
+    }
+
+    fn raise_rate_if_faster(&mut self, now: Instant, peer: PeerId, before: Duration) {
+        let after = self.base_interval(now, peer);
+        if after >= before {
+            return;
+        }
+        let Some(p) = self.peers.get(&peer) else { return };
+        for id in &p.paths {
+            if let Some(m) = self.paths.get_mut(id) {
+                m.on_rate_raised(now, &self.config, after, true, &mut self.rng);
+            }
+        }
+    }
+
+    /// The probe interval for `peer`'s paths now: the idle or active interval,
+    /// lowered by the `probe_interval` of any class active towards the peer.
+    fn base_interval(&self, now: Instant, peer: PeerId) -> Duration {
+        self.probe_rate(now, peer).0
+    }
+
+    /// The peer's base probe interval, and whether a class's `probe_interval`
+    /// set it (then it is a measurement rate that traffic does not relax).
+    fn probe_rate(&self, now: Instant, peer: PeerId) -> (Duration, bool) {
+        let active = self.is_active(now, peer);
+        let configured = base_interval(&self.config, active);
+        let mut base = configured;
+        if active {
+            for ((gp, pid), g) in self.groups.range((peer, PolicyId(0))..=(peer, PolicyId(u16::MAX))) {
+                debug_assert_eq!(*gp, peer);
+                if g.active_until.is_some_and(|t| t > now) {
+                    if let Some(i) = self.policies[pid.0 as usize].probe_interval {
+                        base = base.min(i.max(self.config.probe.min_interval));
+                    }
                 }
             }
         }
+        (base, base < configured)
+    }
+
+    fn is_active(&self, now: Instant, peer: PeerId) -> bool {
+        self.peers.get(&peer).and_then(|p| p.active_until).is_some_and(|t| t > now)
     }
 
     /// Runs every timer that is due at `now`: probes, loss timeouts, detection,
@@ -259,13 +311,14 @@ impl PathEngine {
     pub fn handle_timeout(&mut self, now: Instant) {
         let ids: Vec<PathId> = self.paths.keys().copied().collect();
         for id in ids {
+            let Some(peer) = self.paths.get(&id).map(|m| m.spec.peer) else { continue };
+            let active = self.is_active(now, peer);
+            let (base, measuring) = self.probe_rate(now, peer);
             let Some(m) = self.paths.get_mut(&id) else { continue };
-            let peer = m.spec.peer;
-            let active = self.peers.get(&peer).and_then(|p| p.active_until).is_some_and(|t| t > now);
             if m.next_deadline(&self.config) <= now {
                 self.transitions.clear();
                 m.expire(now, &self.config, active, &mut self.transitions);
-                if let Some(seq) = m.take_due_probe(now, &self.config, active, &mut self.rng) {
+                if let Some(seq) = m.take_due_probe(now, &self.config, base, measuring, &mut self.rng) {
                     self.probes.push_back(ProbeRequest {
                         path: id,
                         peer,
@@ -310,7 +363,6 @@ impl PathEngine {
         let mut changed = !self.transitions.is_empty();
         for t in self.transitions.drain(..) {
             self.events.push_back(PathEvent::StateChanged {
-                at: now,
                 path,
                 peer,
                 from: t.from,
@@ -380,7 +432,6 @@ impl PathEngine {
                 },
             };
             self.events.push_back(PathEvent::Failover {
-                at: now,
                 peer,
                 policy: pid,
                 from: old.primary,
@@ -390,10 +441,11 @@ impl PathEngine {
             changed = true;
         }
         if policy.balance != LoadBalance::ActiveBackup && pool != old.pool {
-            self.events.push_back(PathEvent::PoolChanged { at: now, peer, policy: pid, pool: pool.clone() });
+            self.events.push_back(PathEvent::PoolChanged { peer, policy: pid, pool: pool.clone() });
             changed = true;
         }
-        self.groups.insert(key, Group { primary: choice.path, pool });
+        let active_until = old.active_until;
+        self.groups.insert(key, Group { primary: choice.path, pool, active_until });
         changed
     }
 
@@ -409,13 +461,12 @@ impl PathEngine {
     ) -> Option<PathId> {
         let balance = self.policies.get(policy.0 as usize)?.balance;
         let key = (peer, policy);
-        if !self.groups.contains_key(&key) {
-            if self.evaluate_group(now, key) {
-                if let Some(p) = self.peers.get_mut(&peer) {
-                    p.generation += 1;
-                }
+        if !self.groups.contains_key(&key) && self.evaluate_group(now, key) {
+            if let Some(p) = self.peers.get_mut(&peer) {
+                p.generation += 1;
             }
         }
+        self.mark_class_active(now, peer, policy);
         if balance == LoadBalance::ActiveBackup {
             return self.groups.get(&key).and_then(|g| g.primary);
         }

@@ -1,7 +1,9 @@
 //! What the engine tells its driver: probes to send and events to report.
+//!
+//! Events carry no timestamp: they happen at the `now` of the call that
+//! produced them, which the driver knows.
 
 use std::net::SocketAddr;
-use std::time::Instant;
 
 use serde::Serialize;
 use weft_types::{PathId, PeerId, UplinkId};
@@ -68,9 +70,6 @@ impl std::fmt::Display for FailoverReason {
 pub enum PathEvent {
     /// A path changed state.
     StateChanged {
-        /// When.
-        #[serde(skip)]
-        at: Instant,
         /// Which path.
         path: PathId,
         /// Its peer.
@@ -84,9 +83,6 @@ pub enum PathEvent {
     },
     /// The primary path of an active-backup class changed (flows move).
     Failover {
-        /// When.
-        #[serde(skip)]
-        at: Instant,
         /// Which peer.
         peer: PeerId,
         /// Which class policy.
@@ -100,9 +96,6 @@ pub enum PathEvent {
     },
     /// The set of usable paths of a load-balanced class changed.
     PoolChanged {
-        /// When.
-        #[serde(skip)]
-        at: Instant,
         /// Which peer.
         peer: PeerId,
         /// Which class policy.

@@ -54,6 +54,7 @@ impl HoldDown {
     }
 
     /// When the hold-down ends, if it is running.
+    #[cfg(test)]
     pub(crate) fn expires_at(&self, now: Instant, base: Duration, cap: Duration) -> Option<Instant> {
         let end = self.since + self.required(base, cap);
         (self.eligible && now < end).then_some(end)
@@ -73,7 +74,8 @@ impl HoldDown {
         self.reported_held.then(|| self.since + self.required(base, cap))
     }
 
-    /// Current flap penalty (for explanations).
+    /// Current flap penalty.
+    #[cfg(test)]
     pub(crate) fn penalty(&self) -> u32 {
         self.penalty
     }

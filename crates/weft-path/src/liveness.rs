@@ -42,10 +42,6 @@ impl Liveness {
         self.since
     }
 
-    pub(crate) fn last_proof(&self) -> Option<Instant> {
-        self.last_proof
-    }
-
     fn go(&mut self, now: Instant, to: PathState, reason: TransitionReason) -> Option<Transition> {
         if self.state == to {
             return None;

@@ -15,8 +15,10 @@ pub struct Quality {
     pub rtt_us: u32,
     /// Jitter in microseconds.
     pub jitter_us: u32,
-    /// Loss fraction over the window, `[0, 1]`.
+    /// Loss fraction over the short window (default 100 probes), `[0, 1]`.
     pub loss: f64,
+    /// Loss fraction over the long window (default 500 probes), `[0, 1]`.
+    pub loss_long: f64,
 }
 
 impl Quality {
@@ -83,8 +85,10 @@ pub struct PathMetrics {
     pub rtt_p99: Option<Duration>,
     /// RFC 3550 jitter.
     pub jitter: Duration,
-    /// Loss fraction over the loss window.
+    /// Loss fraction over the short loss window.
     pub loss: f64,
+    /// Loss fraction over the long loss window.
+    pub loss_long: f64,
     /// Probe outcomes in the loss window.
     pub loss_window: usize,
     /// Probes sent since the path was added.

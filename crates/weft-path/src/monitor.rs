@@ -38,6 +38,9 @@ pub(crate) struct PathMonitor {
     pub(crate) holds: Vec<HoldDown>,
     next_probe: Instant,
     interval: Duration,
+    /// The interval detection counts in: the probe interval without the busy
+    /// factor (traffic on a busy path proves life far more often than probes).
+    detect_interval: Duration,
     /// Detection deadlines never count silence from before this instant
     /// (set when the probe rate rises).
     detect_base: Instant,
@@ -50,7 +53,6 @@ pub(crate) struct PathMonitor {
     pub(crate) late_echoes: u64,
     tx_rate_bps: f64,
     tx_rate_at: Instant,
-    loss_cap: usize,
 }
 
 /// Result of an echo.
@@ -67,14 +69,15 @@ impl PathMonitor {
             liveness: Liveness::new(now),
             rtt: RttEstimator::new(cfg.probe.rtt_window),
             jitter: JitterEstimator::new(),
-            loss: LossEstimator::new(cfg.probe.loss_window),
+            loss: LossEstimator::new(cfg.probe.loss_window, cfg.probe.long_loss_window),
             quality: Quality::default(),
             mtu: None,
             holds: (0..policies).map(|_| HoldDown::new(now)).collect(),
             next_probe: now,
             interval: base_interval(cfg, false),
+            detect_interval: base_interval(cfg, false),
             detect_base: now,
-            down_backoff: base_interval(cfg, false),
+            down_backoff: base_interval(cfg, false).min(cfg.probe.down_interval),
             accel_remaining: 0,
             next_seq: 1,
             outstanding: VecDeque::new(),
@@ -83,7 +86,6 @@ impl PathMonitor {
             late_echoes: 0,
             tx_rate_bps: 0.0,
             tx_rate_at: now,
-            loss_cap: cfg.probe.loss_window,
         }
     }
 
@@ -91,18 +93,19 @@ impl PathMonitor {
         self.liveness.state()
     }
 
-    /// Nominal interval for the next probe.
-    fn nominal_interval(&self, now: Instant, cfg: &EngineConfig, peer_active: bool) -> Duration {
+    /// Nominal interval for the next probe, given the peer's base interval.
+    /// `measuring`: a class asked for this rate to measure quality, so the
+    /// busy factor (which trusts traffic for liveness) does not apply.
+    fn nominal_interval(&self, now: Instant, cfg: &EngineConfig, base: Duration, measuring: bool) -> Duration {
         let p = &cfg.probe;
         if self.accel_remaining > 0 {
             return p.min_interval;
         }
-        let base = base_interval(cfg, peer_active);
         match self.state() {
             PathState::Down => self.down_backoff.clamp(p.min_interval, p.down_interval.max(base)),
             PathState::Init => base,
             PathState::Up | PathState::Degraded => {
-                let busy = self.last_rx.is_some_and(|t| now.duration_since(t) < base);
+                let busy = !measuring && self.last_rx.is_some_and(|t| now.duration_since(t) < base);
                 if busy { base.saturating_mul(p.busy_factor.max(1)) } else { base }
             }
         }
@@ -110,14 +113,23 @@ impl PathMonitor {
 
     /// Detection time: multiplier × the interval in use.
     pub(crate) fn detect_time(&self, cfg: &EngineConfig) -> Duration {
-        self.interval.saturating_mul(u32::from(cfg.probe.detect_multiplier.get()))
+        self.detect_interval.saturating_mul(u32::from(cfg.probe.detect_multiplier.get()))
     }
 
-    /// Called when the peer turns active: probe at the fast rate from now on.
-    pub(crate) fn on_peer_active(&mut self, now: Instant, cfg: &EngineConfig, rng: &mut SeededRng) {
-        let fast = self.nominal_interval(now, cfg, true);
+    /// Called when the peer's base interval drops (it turned active, or a class
+    /// with a faster probe interval started): probe at the new rate from now on.
+    pub(crate) fn on_rate_raised(
+        &mut self,
+        now: Instant,
+        cfg: &EngineConfig,
+        base: Duration,
+        measuring: bool,
+        rng: &mut SeededRng,
+    ) {
+        let fast = self.nominal_interval(now, cfg, base, measuring);
         if fast < self.interval {
             self.interval = fast;
+            self.detect_interval = self.detect_interval.min(base);
             self.detect_base = now;
             let soon = now + jittered(fast, rng);
             self.next_probe = self.next_probe.min(soon);
@@ -129,7 +141,8 @@ impl PathMonitor {
         &mut self,
         now: Instant,
         cfg: &EngineConfig,
-        peer_active: bool,
+        base: Duration,
+        measuring: bool,
         rng: &mut SeededRng,
     ) -> Option<u64> {
         if now < self.next_probe {
@@ -147,10 +160,13 @@ impl PathMonitor {
         if self.state() == PathState::Down {
             self.down_backoff = (self.down_backoff * 2).min(cfg.probe.down_interval);
         }
-        let nominal = self.nominal_interval(now, cfg, peer_active);
-        if nominal < self.interval {
+        let nominal = self.nominal_interval(now, cfg, base, measuring);
+        // Detection counts in the peer's base interval: neither the busy factor
+        // nor loss-triggered acceleration changes how long silence may last.
+        if base < self.detect_interval {
             self.detect_base = now;
         }
+        self.detect_interval = base;
         self.interval = nominal;
         self.next_probe = now + jittered(nominal, rng);
         Some(seq)
@@ -182,22 +198,26 @@ impl PathMonitor {
         }
         let t = self.liveness.on_echo(now, cfg.probe.up_after.get());
         if t.is_some_and(|t| t.from == PathState::Down) {
-            self.recovered();
+            self.recovered(now);
         }
         self.refresh_quality();
         EchoOutcome::Sample(rtt, t)
     }
 
-    fn recovered(&mut self) {
+    /// A Down path showed life: forget its down-time history and confirm it
+    /// at once instead of waiting out the Down backoff.
+    fn recovered(&mut self, now: Instant) {
         // Down time is not brownout: old loss history says nothing now.
         self.loss.reset_window();
+        self.next_probe = now;
+        self.detect_base = now;
     }
 
     pub(crate) fn on_traffic(&mut self, now: Instant) -> Option<Transition> {
         self.last_rx = Some(now);
         let t = self.liveness.on_traffic(now);
         if t.is_some() {
-            self.recovered();
+            self.recovered(now);
         }
         t
     }
@@ -256,17 +276,17 @@ impl PathMonitor {
             jitter_us: u32::try_from(self.jitter.jitter().as_micros()).unwrap_or(u32::MAX),
             // Outcomes not yet seen count as delivered: a young path is not
             // condemned by its first lost probe.
-            loss: self.loss.lost_in_window() as f64 / self.loss_window_size() as f64,
+            loss: self.loss.lost_in_window() as f64
+                / self.loss.in_window().max(self.loss.short_len()) as f64,
+            loss_long: self.loss.lost_in_long_window() as f64
+                / self.loss.in_long_window().max(self.loss.long_len()) as f64,
         };
-    }
-
-    fn loss_window_size(&self) -> usize {
-        self.loss.in_window().max(self.loss_cap)
     }
 
     pub(crate) fn apply_brownout(&mut self, now: Instant, cfg: &EngineConfig) -> Option<Transition> {
         let b = &cfg.brownout;
-        let breach = check_limits(&self.quality, b.max_latency, b.max_jitter, Some(b.max_loss)).err();
+        let q = &self.quality;
+        let breach = check_limits(q, q.loss, b.max_latency, b.max_jitter, Some(b.max_loss)).err();
         self.liveness.set_brownout(now, breach)
     }
 
@@ -295,6 +315,7 @@ impl PathMonitor {
             rtt_p99: pct.map(|p| p[2]),
             jitter: self.jitter.jitter(),
             loss: self.quality.loss,
+            loss_long: self.quality.loss_long,
             loss_window: self.loss.in_window(),
             probes_sent: self.probes_sent,
             probes_lost: self.loss.total_lost(),
@@ -306,7 +327,8 @@ impl PathMonitor {
     }
 }
 
-fn base_interval(cfg: &EngineConfig, peer_active: bool) -> Duration {
+/// The configured interval for an active or idle peer (before class overrides).
+pub(crate) fn base_interval(cfg: &EngineConfig, peer_active: bool) -> Duration {
     match cfg.probe.interval {
         IntervalMode::Adaptive { active, idle } => if peer_active { active } else { idle },
         IntervalMode::Fixed(d) => d,

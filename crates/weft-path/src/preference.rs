@@ -106,7 +106,7 @@ mod tests {
     use weft_types::Bandwidth;
 
     fn q(rtt_ms: u32, jitter_ms: u32, loss: f64) -> Quality {
-        Quality { rtt_us: rtt_ms * 1000, jitter_us: jitter_ms * 1000, loss }
+        Quality { rtt_us: rtt_ms * 1000, jitter_us: jitter_ms * 1000, loss, loss_long: loss }
     }
 
     fn attrs(cost: f64, mbit: u64) -> PathAttrs {

@@ -71,6 +71,11 @@ pub struct SelectionPolicy {
     pub prefer_uplinks: Vec<UplinkId>,
     /// Never use metered uplinks for this class.
     pub avoid_metered: bool,
+    /// While flows of this class are active towards a peer, probe that peer's
+    /// paths at least this often (never faster than the engine's `min_interval`).
+    /// Realtime defaults to 20 ms: spotting a 5 % brownout within 2 s takes
+    /// about a hundred probe outcomes.
+    pub probe_interval: Option<std::time::Duration>,
 }
 
 impl SelectionPolicy {
@@ -82,8 +87,11 @@ impl SelectionPolicy {
             "bulk" => PathPreference::THROUGHPUT_FOCUSED,
             _ => PathPreference::LowestLatency,
         };
+        let probe_interval =
+            (sla.name == "realtime").then(|| std::time::Duration::from_millis(20));
         Self {
             name: sla.name.clone(),
+            probe_interval,
             sla,
             preference,
             balance: LoadBalance::ActiveBackup,

@@ -7,7 +7,7 @@ fn cand(id: u32, rtt_ms: u32, loss: f64, priority: u8) -> Candidate {
         path: PathId(id),
         uplink: UplinkId(id as u16),
         state: PathState::Up,
-        quality: Quality { rtt_us: rtt_ms * 1000, jitter_us: 1000, loss },
+        quality: Quality { rtt_us: rtt_ms * 1000, jitter_us: 1000, loss, loss_long: loss },
         attrs: PathAttrs { priority, ..PathAttrs::default() },
         tx_bps: 0.0,
         flows: 0,
@@ -99,6 +99,7 @@ fn excluded_and_metered_uplinks_are_never_used() {
     p.exclude_uplinks = vec![UplinkId(2)];
     let mut dead_lte = lte;
     dead_lte.quality.loss = 0.5;
+    dead_lte.quality.loss_long = 0.5;
     assert_eq!(select(&[dead_lte, fiber], &p, 0, None, 0.1).path, Some(PathId(1)), "fallback skips excluded");
 }
 

@@ -23,6 +23,20 @@ pub struct SlaClass {
     pub max_jitter: Option<Duration>,
     /// Highest acceptable loss.
     pub max_loss: Option<Ratio>,
+    /// Which loss window the limit is judged over: the short one reacts within
+    /// a couple of seconds; the long one needs more evidence, so a loose limit
+    /// is not tripped by noise.
+    pub loss_window: LossWindow,
+}
+
+/// Which of a path's two loss windows an SLA's loss limit is judged over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LossWindow {
+    /// The last `loss_window` probes (default 100).
+    Short,
+    /// The last `long_loss_window` probes (default 500).
+    Long,
 }
 
 impl SlaClass {
@@ -36,9 +50,9 @@ impl SlaClass {
         Self::new("interactive", Some(300), Some(50), Some(2.0))
     }
 
-    /// Backups, replication, downloads: loss ≤ 10 %, any latency.
+    /// Backups, replication, downloads: loss ≤ 10 % over the long window, any latency.
     pub fn bulk() -> Self {
-        Self::new("bulk", None, None, Some(10.0))
+        Self { loss_window: LossWindow::Long, ..Self::new("bulk", None, None, Some(10.0)) }
     }
 
     /// Anything that is alive.
@@ -62,19 +76,25 @@ impl SlaClass {
             max_latency: latency_ms.map(Duration::from_millis),
             max_jitter: jitter_ms.map(Duration::from_millis),
             max_loss: loss_pct.map(Ratio::from_percent),
+            loss_window: LossWindow::Short,
         }
     }
 
     /// `Ok` when `q` meets every limit, else the first breach (latency, then
     /// jitter, then loss). Limits are inclusive: exactly at the limit passes.
     pub fn check(&self, q: &Quality) -> Result<(), Breach> {
-        check_limits(q, self.max_latency, self.max_jitter, self.max_loss)
+        let loss = match self.loss_window {
+            LossWindow::Short => q.loss,
+            LossWindow::Long => q.loss_long,
+        };
+        check_limits(q, loss, self.max_latency, self.max_jitter, self.max_loss)
     }
 }
 
 /// Checks `q` against optional limits; shared by SLA classes and brownout thresholds.
 pub(crate) fn check_limits(
     q: &Quality,
+    loss: f64,
     max_latency: Option<Duration>,
     max_jitter: Option<Duration>,
     max_loss: Option<Ratio>,
@@ -92,8 +112,8 @@ pub(crate) fn check_limits(
         }
     }
     if let Some(limit) = max_loss {
-        if q.loss > limit.fraction() + 1e-12 {
-            return Err(Breach { metric: Metric::Loss, measured: q.loss * 100.0, limit: limit.percent() });
+        if loss > limit.fraction() + 1e-12 {
+            return Err(Breach { metric: Metric::Loss, measured: loss * 100.0, limit: limit.percent() });
         }
     }
     Ok(())
@@ -104,7 +124,16 @@ mod tests {
     use super::*;
 
     fn q(rtt_ms: u32, jitter_ms: u32, loss: f64) -> Quality {
-        Quality { rtt_us: rtt_ms * 1000, jitter_us: jitter_ms * 1000, loss }
+        Quality { rtt_us: rtt_ms * 1000, jitter_us: jitter_ms * 1000, loss, loss_long: loss }
+    }
+
+    #[test]
+    fn bulk_judges_loss_over_the_long_window() {
+        let short_spike = Quality { rtt_us: 10_000, jitter_us: 0, loss: 0.12, loss_long: 0.05 };
+        assert!(SlaClass::bulk().check(&short_spike).is_ok());
+        assert!(SlaClass::realtime().check(&short_spike).is_err());
+        let sustained = Quality { loss_long: 0.11, ..short_spike };
+        assert!(SlaClass::bulk().check(&sustained).is_err());
     }
 
     #[test]
