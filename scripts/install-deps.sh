@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the system packages Weft's build, tests, demo and benchmarks need.
+# Idempotent and quick when everything is present: apt runs only for what is missing.
+#
+# Usage: scripts/install-deps.sh [test|demo|bench]   (default: test)
+set -euo pipefail
+
+purpose=${1:-test}
+
+# command -> Debian package
+declare -A need=(
+  [ip]=iproute2
+  [ping]=iputils-ping
+  [nft]=nftables
+  [iperf3]=iperf3
+  [wireguard-go]=wireguard-go
+  [wg]=wireguard-tools
+)
+
+missing=()
+for cmd in "${!need[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages (${missing[*]}) and not root; install them or re-run as root" >&2
+  exit 1
+fi
+
+echo "install-deps ($purpose): installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# --no-install-recommends matters: wireguard-tools otherwise pulls in a kernel image.
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
