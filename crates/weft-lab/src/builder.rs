@@ -142,6 +142,7 @@ impl LabBuilder {
     /// Creates the lab. On failure everything created so far is removed again.
     pub fn build(self) -> Result<Lab> {
         sys::preflight()?;
+        Lab::reap_stale();
         let mut topology = match (&self.topology_file, self.topology) {
             (Some(path), _) => Topology::from_file(path)?,
             (None, Some(t)) => t,
@@ -232,10 +233,12 @@ fn start_emulator(
                 })?;
             state.emulator = EmulatorHost::Process { pid: child.id() };
             state.save()?;
-            wait_ready(state, || child.try_wait().ok().flatten().is_some()).map_err(|e| {
+            if let Err(e) = wait_ready(state, || child.try_wait().ok().flatten().is_some()) {
+                let _ = child.kill();
+                let _ = child.wait();
                 let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                LabError::Emulator(format!("{e}; its log says: {}", log.trim()))
-            })?;
+                return Err(LabError::Emulator(format!("{e}; its log says: {}", log.trim())));
+            }
             Ok(None)
         }
     }

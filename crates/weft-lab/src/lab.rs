@@ -92,6 +92,23 @@ impl Lab {
         Self::attach(name)?.down()
     }
 
+    /// Removes labs left behind by test processes that died without unwinding
+    /// (killed, aborted): their emulator ran on a thread of a process that no longer
+    /// exists. Returns the names removed. [`LabBuilder::build`] calls this first.
+    pub fn reap_stale() -> Vec<String> {
+        let mut reaped = Vec::new();
+        for name in LabState::list() {
+            let Ok(state) = LabState::load(&name) else { continue };
+            if let crate::state::EmulatorHost::Thread { pid } = state.emulator
+                && !sys::alive(pid)
+                && netsetup::destroy(&state).is_ok()
+            {
+                reaped.push(name);
+            }
+        }
+        reaped
+    }
+
     /// Leaves the lab running when this handle is dropped; returns its name.
     /// Only for labs whose emulator runs as a process ([`crate::EmulatorMode::Process`]).
     pub fn keep(mut self) -> String {

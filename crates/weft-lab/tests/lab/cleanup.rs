@@ -73,3 +73,29 @@ fn down_succeeds_on_a_half_built_lab() {
     Lab::destroy(&half.name).unwrap();
     assert_gone(&half.name, &[]);
 }
+
+#[test]
+fn labs_of_test_processes_that_died_are_reaped_by_the_next_build() {
+    let lab = lab(1, 1);
+    let mut dead = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    dead.wait().unwrap();
+    let mut stale = lab.state().clone();
+    stale.name = format!("{}s", lab.name());
+    stale.inet_ns = format!("{}-inet", stale.name);
+    for s in &mut stale.sites {
+        s.netns = format!("{}-{}", stale.name, s.name);
+    }
+    stale.emulator = weft_lab::state::EmulatorHost::Thread { pid: dead_pid };
+    stale.save().unwrap();
+    assert!(
+        std::process::Command::new("ip")
+            .args(["netns", "add", &stale.inet_ns])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reaped = Lab::reap_stale();
+    assert!(reaped.contains(&stale.name), "{reaped:?}");
+    assert_gone(&stale.name, &[]);
+}
