@@ -1,6 +1,9 @@
 //! Deterministic simulations of the path engine: outages, brownouts, flapping
 //! and failback, each run over many seeds so the properties hold statistically,
 //! not by luck of one seed. Any failure names its seed and replays exactly.
+// Virtual times in these tests are ordered by construction (an event found
+// after `cut` is later than `cut`), and loss of exactly zero is what we mean.
+#![allow(clippy::unchecked_time_subtraction, clippy::float_cmp)]
 
 use std::time::Duration;
 
@@ -21,8 +24,20 @@ fn secs(s: f64) -> Duration {
 /// (priority 2, 30 ms) to one peer.
 fn two_uplinks(seed: u64, config: EngineConfig) -> (PathSim, PathId, PathId) {
     let mut sim = PathSim::new(seed, config);
-    let fiber = sim.add_path(PEER, UplinkId(0), "fiber", PathAttrs { priority: 1, ..PathAttrs::default() }, LinkProfile::ms(10));
-    let lte = sim.add_path(PEER, UplinkId(1), "lte", PathAttrs { priority: 2, ..PathAttrs::default() }, LinkProfile::ms(30));
+    let fiber = sim.add_path(
+        PEER,
+        UplinkId(0),
+        "fiber",
+        PathAttrs { priority: 1, ..PathAttrs::default() },
+        LinkProfile::ms(10),
+    );
+    let lte = sim.add_path(
+        PEER,
+        UplinkId(1),
+        "lte",
+        PathAttrs { priority: 2, ..PathAttrs::default() },
+        LinkProfile::ms(30),
+    );
     (sim, fiber, lte)
 }
 
@@ -33,12 +48,20 @@ fn class(sim: &mut PathSim, sla: SlaClass) -> PolicyId {
 /// When `path` was first reported Down at or after `after`.
 fn went_down(sim: &PathSim, path: PathId, after: Duration) -> Option<Duration> {
     sim.log().iter().find_map(|e| match e.event {
-        PathEvent::StateChanged { path: p, to: PathState::Down, .. } if p == path && e.at >= after => Some(e.at),
+        PathEvent::StateChanged { path: p, to: PathState::Down, .. }
+            if p == path && e.at >= after =>
+        {
+            Some(e.at)
+        }
         _ => None,
     })
 }
 
-fn first_move_after(sim: &PathSim, flow: usize, after: Duration) -> Option<(Duration, Option<PathId>)> {
+fn first_move_after(
+    sim: &PathSim,
+    flow: usize,
+    after: Duration,
+) -> Option<(Duration, Option<PathId>)> {
     sim.flow(flow).moves.iter().find(|m| m.at >= after).map(|m| (m.at, m.to))
 }
 
@@ -54,14 +77,23 @@ fn a_hard_outage_on_a_busy_peer_is_detected_within_interval_times_multiplier() {
         assert_eq!(sim.flow(flow).path, Some(fiber), "seed {seed}: flow starts on fiber");
         sim.set_link(fiber, LinkProfile::ms(10).down());
         sim.run_to(cut + secs(2.0));
-        let down = went_down(&sim, fiber, cut).unwrap_or_else(|| panic!("seed {seed}: outage not detected"));
+        let down = went_down(&sim, fiber, cut)
+            .unwrap_or_else(|| panic!("seed {seed}: outage not detected"));
         // 3 × 100 ms of silence, counted from the last echo, which may still
         // be in flight (20 ms RTT) at the moment of the cut.
         let detection = down - cut;
         assert!(detection <= secs(0.320), "seed {seed}: detected after {detection:?}");
-        assert_eq!(went_down(&sim, fiber, secs(2.0)), Some(down), "seed {seed}: no false Down before the cut");
+        assert_eq!(
+            went_down(&sim, fiber, secs(2.0)),
+            Some(down),
+            "seed {seed}: no false Down before the cut"
+        );
         let (moved_at, to) = first_move_after(&sim, flow, cut).expect("flow moved");
-        assert_eq!((moved_at, to), (down, Some(lte)), "seed {seed}: flow moves the moment fiber is down");
+        assert_eq!(
+            (moved_at, to),
+            (down, Some(lte)),
+            "seed {seed}: flow moves the moment fiber is down"
+        );
         worst = worst.max(detection);
     }
     eprintln!("worst detection over 30 seeds: {worst:?}");
@@ -116,11 +148,20 @@ fn a_brownout_moves_realtime_flows_within_two_seconds_and_leaves_bulk_alone() {
         // 5 % round-trip probe loss: 2.53 % each way.
         sim.set_link(fiber, LinkProfile::ms(10).loss_pct(2.53));
         sim.run_to(onset + secs(10.0));
-        let (at, to) = first_move_after(&sim, call, onset).unwrap_or_else(|| panic!("seed {seed}: realtime never moved"));
+        let (at, to) = first_move_after(&sim, call, onset)
+            .unwrap_or_else(|| panic!("seed {seed}: realtime never moved"));
         assert_eq!(to, Some(lte));
-        assert!(sim.flow(backup).moves.iter().all(|m| m.at < onset), "seed {seed}: bulk moved: {:?}", sim.flow(backup).moves);
+        assert!(
+            sim.flow(backup).moves.iter().all(|m| m.at < onset),
+            "seed {seed}: bulk moved: {:?}",
+            sim.flow(backup).moves
+        );
         let reason = sim.log().iter().find_map(|e| match e.event {
-            PathEvent::Failover { from: Some(f), to: Some(t), reason, .. } if f == fiber && t == lte => Some(reason),
+            PathEvent::Failover { from: Some(f), to: Some(t), reason, .. }
+                if f == fiber && t == lte =>
+            {
+                Some(reason)
+            }
             _ => None,
         });
         assert!(
@@ -131,8 +172,15 @@ fn a_brownout_moves_realtime_flows_within_two_seconds_and_leaves_bulk_alone() {
     }
     delays.sort();
     let within_2s = delays.iter().filter(|d| **d <= secs(2.0)).count();
-    eprintln!("brownout moves: median {:?}, max {:?}, {within_2s}/{seeds} within 2 s", delays[delays.len() / 2], delays[delays.len() - 1]);
-    assert!(within_2s * 10 >= seeds as usize * 9, "only {within_2s} of {seeds} within 2 s: {delays:?}");
+    eprintln!(
+        "brownout moves: median {:?}, max {:?}, {within_2s}/{seeds} within 2 s",
+        delays[delays.len() / 2],
+        delays[delays.len() - 1]
+    );
+    assert!(
+        within_2s * 10 >= seeds as usize * 9,
+        "only {within_2s} of {seeds} within 2 s: {delays:?}"
+    );
     assert!(delays[delays.len() - 1] <= secs(3.0), "slowest {:?}", delays[delays.len() - 1]);
 }
 
@@ -203,7 +251,9 @@ fn flow_hash_flows_spread_over_paths_leave_a_dead_one_and_return_to_it() {
     let mut pol = SelectionPolicy::for_class(SlaClass::bulk());
     pol.balance = LoadBalance::FlowHash;
     let bulk = sim.add_policy(pol);
-    let flows: Vec<usize> = (0..40u64).map(|i| sim.add_flow(&format!("f{i}"), PEER, bulk, weft_types::flow::mix64(i))).collect();
+    let flows: Vec<usize> = (0..40u64)
+        .map(|i| sim.add_flow(&format!("f{i}"), PEER, bulk, weft_types::flow::mix64(i)))
+        .collect();
     sim.run_to(secs(5.0));
     let on_a: Vec<usize> = flows.iter().copied().filter(|f| sim.flow(*f).path == Some(a)).collect();
     assert!((10..=30).contains(&on_a.len()), "{} of 40 on a", on_a.len());
@@ -213,7 +263,12 @@ fn flow_hash_flows_spread_over_paths_leave_a_dead_one_and_return_to_it() {
     assert!(flows.iter().all(|f| sim.flow(*f).path == Some(b)), "all flows left the dead path");
     sim.run_to(secs(20.0));
     for f in &on_a {
-        assert_eq!(sim.flow(*f).path, Some(a), "{} returns to its hashed path after the hold-down", sim.flow(*f).name);
+        assert_eq!(
+            sim.flow(*f).path,
+            Some(a),
+            "{} returns to its hashed path after the hold-down",
+            sim.flow(*f).name
+        );
     }
 }
 
@@ -251,7 +306,13 @@ fn the_same_seed_replays_the_same_run_and_another_seed_differs() {
 #[test]
 fn measured_rtt_and_jitter_follow_the_link() {
     let mut sim = PathSim::new(9, EngineConfig::default());
-    let p = sim.add_path(PEER, UplinkId(0), "wan", PathAttrs::default(), LinkProfile::ms(20).jitter_ms(5));
+    let p = sim.add_path(
+        PEER,
+        UplinkId(0),
+        "wan",
+        PathAttrs::default(),
+        LinkProfile::ms(20).jitter_ms(5),
+    );
     let be = class(&mut sim, SlaClass::best_effort());
     sim.add_flow("web", PEER, be, 7);
     sim.run_to(secs(30.0));
@@ -265,4 +326,70 @@ fn measured_rtt_and_jitter_follow_the_link() {
     let jitter = m.jitter.as_secs_f64() * 1e3;
     assert!((2.5..7.0).contains(&jitter), "jitter {jitter} ms");
     assert_eq!(m.loss, 0.0);
+}
+
+#[test]
+fn a_path_whose_rtt_exceeds_the_detection_time_comes_up_and_stays_up() {
+    // 70 ms RTT against 3 × 20 ms realtime probes: the first echo of each new
+    // schedule takes a round trip, which detection must allow for.
+    for seed in 0..10 {
+        let mut sim = PathSim::new(seed, EngineConfig::default());
+        let lte = sim.add_path(
+            PEER,
+            UplinkId(0),
+            "lte",
+            PathAttrs::default(),
+            LinkProfile::ms(35).jitter_ms(6),
+        );
+        let rt = class(&mut sim, SlaClass::realtime());
+        sim.add_flow("voip", PEER, rt, 1);
+        sim.run_to(secs(10.0));
+        assert_eq!(sim.engine().state(lte), Some(PathState::Up), "seed {seed}");
+        assert_eq!(went_down(&sim, lte, secs(0.001)), None, "seed {seed}: {:?}", sim.log());
+    }
+}
+
+#[test]
+fn hold_down_keeps_flows_off_a_recovering_path_but_never_pushes_them_off_it() {
+    for seed in 0..10 {
+        let (mut sim, fiber, lte) = two_uplinks(seed, EngineConfig::default());
+        let bulk = class(&mut sim, SlaClass::bulk());
+        let flow = sim.add_flow("backup", PEER, bulk, 2);
+        sim.run_to(secs(3.0));
+        // Both paths die; LTE returns first, fiber 2 s later (a Down path is
+        // probed at most 1 s apart, so the order is certain). Both come back in
+        // hold-down: the flow takes LTE, the only path there is, and moves to
+        // fiber only when fiber's hold-down ends — LTE's own hold-down never
+        // pushes it off LTE in between.
+        sim.set_link(fiber, LinkProfile::ms(10).down());
+        sim.set_link(lte, LinkProfile::ms(30).down());
+        sim.schedule(secs(6.0), lte, LinkProfile::ms(30));
+        sim.schedule(secs(8.0), fiber, LinkProfile::ms(10));
+        sim.run_to(secs(20.0));
+        let after: Vec<_> = sim.flow(flow).moves.iter().filter(|m| m.at >= secs(6.0)).collect();
+        let to: Vec<_> = after.iter().map(|m| m.to).collect();
+        assert_eq!(to, vec![Some(lte), Some(fiber)], "seed {seed}: {:?}", sim.flow(flow).moves);
+        assert!(after[0].at < secs(7.5), "seed {seed}: LTE taken at once, in its hold-down");
+        assert!(after[1].at >= secs(13.0), "seed {seed}: fiber only after its own hold-down");
+    }
+}
+
+#[test]
+fn a_path_hovering_at_the_brownout_threshold_does_not_flap_between_up_and_degraded() {
+    for seed in 0..10 {
+        let (mut sim, fiber, _) = two_uplinks(seed, EngineConfig::default());
+        let rt = class(&mut sim, SlaClass::realtime());
+        sim.add_flow("voip", PEER, rt, 1);
+        sim.run_to(secs(5.0));
+        // Exactly the 5 % brownout threshold, round trip, for 30 s.
+        sim.set_link(fiber, LinkProfile::ms(10).loss_pct(2.53));
+        sim.run_to(secs(35.0));
+        let flips = sim
+            .log()
+            .iter()
+            .filter(|e| matches!(e.event, PathEvent::StateChanged { path, from: PathState::Up | PathState::Degraded, to: PathState::Up | PathState::Degraded, .. } if path == fiber))
+            .count();
+        // Without hysteresis this path flips a dozen times or more.
+        assert!(flips <= 3, "seed {seed}: {flips} Up/Degraded flips");
+    }
 }

@@ -68,6 +68,9 @@ pub struct BrownoutThresholds {
     pub max_jitter: Option<Duration>,
     /// Smoothed RTT above which the path is Degraded (`None`: no limit).
     pub max_latency: Option<Duration>,
+    /// A Degraded path is Up again only below this fraction of each threshold
+    /// (hysteresis; 1.0 disables it).
+    pub clear_ratio: f64,
 }
 
 /// Everything the [`PathEngine`](crate::PathEngine) can be tuned by.
@@ -113,8 +116,9 @@ pub enum ConfigError {
     /// A window of zero probes.
     #[error("{0} must be at least 1")]
     EmptyWindow(&'static str),
-    /// A margin outside `[0, 1)`.
-    #[error("failback_margin must be in [0, 1), got {0}")]
+    /// A margin or ratio out of range (`failback_margin` in `[0, 1)`,
+    /// `brownout.clear_ratio` in `[0, 1]`).
+    #[error("margin out of range: {0}")]
     Margin(String),
 }
 
@@ -145,6 +149,7 @@ impl Default for BrownoutThresholds {
             max_loss: Ratio::from_percent(5.0),
             max_jitter: Some(Duration::from_millis(50)),
             max_latency: None,
+            clear_ratio: 0.5,
         }
     }
 }
@@ -155,7 +160,7 @@ impl Default for EngineConfig {
             probe: ProbeConfig::default(),
             brownout: BrownoutThresholds::default(),
             hold_down: Duration::from_secs(5),
-            max_hold_down: Duration::from_secs(60),
+            max_hold_down: Duration::from_mins(1),
             failback_margin: 0.10,
             reoptimise_interval: Duration::from_secs(1),
         }
@@ -188,7 +193,7 @@ impl EngineConfig {
     /// Checks ranges and relations between fields.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let range = |field, value: Duration| {
-            if value < Duration::from_millis(1) || value > Duration::from_secs(60) {
+            if value < Duration::from_millis(1) || value > Duration::from_mins(1) {
                 Err(ConfigError::IntervalOutOfRange { field, value })
             } else {
                 Ok(())
@@ -220,6 +225,12 @@ impl EngineConfig {
         if p.rtt_window == 0 {
             return Err(ConfigError::EmptyWindow("rtt_window"));
         }
+        if !(0.0..=1.0).contains(&self.brownout.clear_ratio) {
+            return Err(ConfigError::Margin(format!(
+                "brownout.clear_ratio {}",
+                self.brownout.clear_ratio
+            )));
+        }
         if !(0.0..1.0).contains(&self.failback_margin) {
             return Err(ConfigError::Margin(self.failback_margin.to_string()));
         }
@@ -242,15 +253,17 @@ mod tests {
     fn impossible_values_are_refused_with_the_field_name() {
         let mut c = EngineConfig::default();
         c.probe.interval = IntervalMode::Fixed(Duration::ZERO);
-        assert!(matches!(c.validate(), Err(ConfigError::IntervalOutOfRange { field: "interval", .. })));
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::IntervalOutOfRange { field: "interval", .. })
+        ));
         let mut c = EngineConfig::default();
         c.probe.min_interval = Duration::from_millis(500);
         assert!(matches!(c.validate(), Err(ConfigError::MinAboveInterval { .. })));
         let mut c = EngineConfig::default();
         c.probe.loss_window = 0;
         assert_eq!(c.validate(), Err(ConfigError::EmptyWindow("loss_window")));
-        let mut c = EngineConfig::default();
-        c.failback_margin = 1.5;
+        let c = EngineConfig { failback_margin: 1.5, ..EngineConfig::default() };
         assert!(matches!(c.validate(), Err(ConfigError::Margin(_))));
     }
 }

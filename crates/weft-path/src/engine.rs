@@ -69,6 +69,8 @@ struct Group {
     pool: Vec<PathId>,
     /// Flows of this class were active until then (for class probe intervals).
     active_until: Option<Instant>,
+    /// Whether the class ever had a path (to tell "initial" from "restored").
+    had_path: bool,
 }
 
 /// Counters of things that went wrong but changed nothing.
@@ -199,7 +201,12 @@ impl PathEngine {
     }
 
     /// An echo of probe `seq` arrived on `path`. Returns the RTT sample.
-    pub fn handle_echo(&mut self, now: Instant, path: PathId, seq: u64) -> Result<Duration, EchoError> {
+    pub fn handle_echo(
+        &mut self,
+        now: Instant,
+        path: PathId,
+        seq: u64,
+    ) -> Result<Duration, EchoError> {
         let Some(m) = self.paths.get_mut(&path) else {
             self.counters.unknown_path_echoes += 1;
             return Err(EchoError::UnknownPath(path));
@@ -290,12 +297,14 @@ impl PathEngine {
         let configured = base_interval(&self.config, active);
         let mut base = configured;
         if active {
-            for ((gp, pid), g) in self.groups.range((peer, PolicyId(0))..=(peer, PolicyId(u16::MAX))) {
+            for ((gp, pid), g) in
+                self.groups.range((peer, PolicyId(0))..=(peer, PolicyId(u16::MAX)))
+            {
                 debug_assert_eq!(*gp, peer);
-                if g.active_until.is_some_and(|t| t > now) {
-                    if let Some(i) = self.policies[pid.0 as usize].probe_interval {
-                        base = base.min(i.max(self.config.probe.min_interval));
-                    }
+                if g.active_until.is_some_and(|t| t > now)
+                    && let Some(i) = self.policies[pid.0 as usize].probe_interval
+                {
+                    base = base.min(i.max(self.config.probe.min_interval));
                 }
             }
         }
@@ -318,7 +327,9 @@ impl PathEngine {
             if m.next_deadline(&self.config) <= now {
                 self.transitions.clear();
                 m.expire(now, &self.config, active, &mut self.transitions);
-                if let Some(seq) = m.take_due_probe(now, &self.config, base, measuring, &mut self.rng) {
+                if let Some(seq) =
+                    m.take_due_probe(now, &self.config, base, measuring, &mut self.rng)
+                {
                     self.probes.push_back(ProbeRequest {
                         path: id,
                         peer,
@@ -390,10 +401,8 @@ impl PathEngine {
         for key in keys {
             changed |= self.evaluate_group(now, key);
         }
-        if changed {
-            if let Some(p) = self.peers.get_mut(&peer) {
-                p.generation += 1;
-            }
+        if changed && let Some(p) = self.peers.get_mut(&peer) {
+            p.generation += 1;
         }
     }
 
@@ -424,6 +433,7 @@ impl PathEngine {
         if policy.balance == LoadBalance::ActiveBackup && choice.path != old.primary {
             let reason = match old.primary.and_then(|p| self.scratch.iter().find(|c| c.path == p)) {
                 None if old.primary.is_some() => FailoverReason::PathRemoved,
+                None if old.had_path => FailoverReason::Restored,
                 None => FailoverReason::Initial,
                 Some(c) => match verdict(policy, c) {
                     Verdict::NotAlive { state } => FailoverReason::PathDown { state },
@@ -444,8 +454,9 @@ impl PathEngine {
             self.events.push_back(PathEvent::PoolChanged { peer, policy: pid, pool: pool.clone() });
             changed = true;
         }
+        let had_path = old.had_path || choice.path.is_some();
         let active_until = old.active_until;
-        self.groups.insert(key, Group { primary: choice.path, pool, active_until });
+        self.groups.insert(key, Group { primary: choice.path, pool, active_until, had_path });
         changed
     }
 
@@ -461,10 +472,11 @@ impl PathEngine {
     ) -> Option<PathId> {
         let balance = self.policies.get(policy.0 as usize)?.balance;
         let key = (peer, policy);
-        if !self.groups.contains_key(&key) && self.evaluate_group(now, key) {
-            if let Some(p) = self.peers.get_mut(&peer) {
-                p.generation += 1;
-            }
+        if !self.groups.contains_key(&key)
+            && self.evaluate_group(now, key)
+            && let Some(p) = self.peers.get_mut(&peer)
+        {
+            p.generation += 1;
         }
         self.mark_class_active(now, peer, policy);
         if balance == LoadBalance::ActiveBackup {
@@ -562,7 +574,13 @@ fn eligible_for(policy: &SelectionPolicy, m: &PathMonitor) -> bool {
     m.state().is_alive() && policy.sla.check(&m.quality).is_ok()
 }
 
-fn candidate(id: PathId, m: &PathMonitor, policy: PolicyId, now: Instant, cfg: &EngineConfig) -> Candidate {
+fn candidate(
+    id: PathId,
+    m: &PathMonitor,
+    policy: PolicyId,
+    now: Instant,
+    cfg: &EngineConfig,
+) -> Candidate {
     Candidate {
         path: id,
         uplink: m.spec.uplink,

@@ -38,6 +38,8 @@ pub struct ProbeRequest {
 pub enum FailoverReason {
     /// The class had no path yet.
     Initial,
+    /// The class had no usable path for a while, and now has one again.
+    Restored,
     /// The old path is no longer alive.
     PathDown {
         /// Its state.
@@ -56,6 +58,7 @@ impl std::fmt::Display for FailoverReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Initial => f.write_str("initial choice"),
+            Self::Restored => f.write_str("a path is usable again"),
             Self::PathDown { state } => write!(f, "path {state}"),
             Self::SlaBreach(b) => write!(f, "SLA breach: {b}"),
             Self::BetterPath => f.write_str("better path usable"),

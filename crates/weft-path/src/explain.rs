@@ -83,18 +83,27 @@ impl Decision {
     }
 }
 
-fn summarise(choice: &Choice, policy: &SelectionPolicy, reports: &[CandidateReport], margin: f64) -> String {
+fn summarise(
+    choice: &Choice,
+    policy: &SelectionPolicy,
+    reports: &[CandidateReport],
+    margin: f64,
+) -> String {
     let usable = reports.iter().filter(|r| r.verdict == Verdict::Usable).count();
     let pool = match choice.basis {
         Basis::Sla => format!("{usable} of {} paths meet {}", reports.len(), policy.sla.name),
         Basis::HeldDownOnly => format!("only paths in failback hold-down meet {}", policy.sla.name),
         Basis::BestOfTheBad => format!("no path meets {}; best of the bad", policy.sla.name),
-        Basis::StrictDrop => return format!("no path meets {}; strict-drop: flow dropped", policy.sla.name),
+        Basis::StrictDrop => {
+            return format!("no path meets {}; strict-drop: flow dropped", policy.sla.name);
+        }
         Basis::NoAlivePath => return "no path is alive: flow waits".to_owned(),
     };
     let path = choice.path.map_or_else(|| "none".to_owned(), |p| p.to_string());
     let rule = match choice.rule {
-        Rule::Best => format!("{path} ranks first by priority then {} score", policy.preference.name()),
+        Rule::Best => {
+            format!("{path} ranks first by priority then {} score", policy.preference.name())
+        }
         Rule::KeptIncumbent { challenger, improvement } => format!(
             "kept incumbent {path}: {challenger} is better by only {:.1}% (margin {:.0}%)",
             improvement * 100.0,

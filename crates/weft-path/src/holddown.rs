@@ -55,7 +55,12 @@ impl HoldDown {
 
     /// When the hold-down ends, if it is running.
     #[cfg(test)]
-    pub(crate) fn expires_at(&self, now: Instant, base: Duration, cap: Duration) -> Option<Instant> {
+    pub(crate) fn expires_at(
+        &self,
+        now: Instant,
+        base: Duration,
+        cap: Duration,
+    ) -> Option<Instant> {
         let end = self.since + self.required(base, cap);
         (self.eligible && now < end).then_some(end)
     }
@@ -87,7 +92,7 @@ mod tests {
     use weft_types::virtual_origin;
 
     const BASE: Duration = Duration::from_secs(5);
-    const CAP: Duration = Duration::from_secs(60);
+    const CAP: Duration = Duration::from_mins(1);
 
     fn s(v: u64) -> Duration {
         Duration::from_secs(v)
@@ -124,7 +129,12 @@ mod tests {
             h.update(t, false, CAP);
             t += s(1);
             h.update(t, true, CAP);
-            assert_eq!(h.expires_at(t, BASE, CAP), Some(t + s(expected)), "penalty {}", h.penalty());
+            assert_eq!(
+                h.expires_at(t, BASE, CAP),
+                Some(t + s(expected)),
+                "penalty {}",
+                h.penalty()
+            );
         }
     }
 
@@ -139,6 +149,10 @@ mod tests {
         assert_eq!(h.penalty(), 0);
         h.update(t0 + s(63), false, CAP);
         h.update(t0 + s(64), true, CAP);
-        assert_eq!(h.expires_at(t0 + s(64), BASE, CAP), Some(t0 + s(69)), "back to the base hold-down");
+        assert_eq!(
+            h.expires_at(t0 + s(64), BASE, CAP),
+            Some(t0 + s(69)),
+            "back to the base hold-down"
+        );
     }
 }

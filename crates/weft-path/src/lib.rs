@@ -57,6 +57,8 @@ pub use event::{FailoverReason, PathEvent, PolicyId, ProbeRequest};
 pub use explain::{CandidateReport, Decision};
 pub use metrics::{PathAttrs, PathMetrics, PathSpec, Quality};
 pub use preference::{PathPreference, Weights};
-pub use select::{Basis, Candidate, Choice, Fallback, LoadBalance, Rule, SelectionPolicy, Verdict, select};
+pub use select::{
+    Basis, Candidate, Choice, Fallback, LoadBalance, Rule, SelectionPolicy, Verdict, select,
+};
 pub use sla::SlaClass;
 pub use state::{Breach, Metric, PathState, TransitionReason};

@@ -31,7 +31,13 @@ pub(crate) struct Liveness {
 
 impl Liveness {
     pub(crate) fn new(now: Instant) -> Self {
-        Self { state: PathState::Down, since: now, last_proof: None, echo_streak: 0, loss_streak: 0 }
+        Self {
+            state: PathState::Down,
+            since: now,
+            last_proof: None,
+            echo_streak: 0,
+            loss_streak: 0,
+        }
     }
 
     pub(crate) fn state(&self) -> PathState {
@@ -121,9 +127,15 @@ impl Liveness {
     }
 
     /// Applies the brownout verdict to an alive path.
-    pub(crate) fn set_brownout(&mut self, now: Instant, breach: Option<Breach>) -> Option<Transition> {
+    pub(crate) fn set_brownout(
+        &mut self,
+        now: Instant,
+        breach: Option<Breach>,
+    ) -> Option<Transition> {
         match (self.state, breach) {
-            (PathState::Up, Some(b)) => self.go(now, PathState::Degraded, TransitionReason::Brownout(b)),
+            (PathState::Up, Some(b)) => {
+                self.go(now, PathState::Degraded, TransitionReason::Brownout(b))
+            }
             (PathState::Degraded, None) => {
                 self.go(now, PathState::Up, TransitionReason::BrownoutCleared)
             }
@@ -148,7 +160,10 @@ mod tests {
         let mut l = Liveness::new(t0);
         assert_eq!(l.state(), PathState::Down);
         let t = l.on_echo(t0 + ms(10), 3).unwrap();
-        assert_eq!((t.from, t.to, t.reason), (PathState::Down, PathState::Init, TransitionReason::ProofOfLife));
+        assert_eq!(
+            (t.from, t.to, t.reason),
+            (PathState::Down, PathState::Init, TransitionReason::ProofOfLife)
+        );
         assert!(l.on_echo(t0 + ms(20), 3).is_none());
         let t = l.on_echo(t0 + ms(30), 3).unwrap();
         assert_eq!(t.to, PathState::Up);
@@ -176,7 +191,10 @@ mod tests {
             assert!(l.on_traffic(t0 + ms(100 * i)).is_none());
         }
         assert_eq!(l.state(), PathState::Init);
-        assert!(l.on_timeout(t0 + ms(1000), ms(300), t0).is_none(), "traffic at 900ms is proof of life");
+        assert!(
+            l.on_timeout(t0 + ms(1000), ms(300), t0).is_none(),
+            "traffic at 900ms is proof of life"
+        );
     }
 
     #[test]

@@ -41,8 +41,9 @@ pub(crate) struct PathMonitor {
     /// The interval detection counts in: the probe interval without the busy
     /// factor (traffic on a busy path proves life far more often than probes).
     detect_interval: Duration,
-    /// Detection deadlines never count silence from before this instant
-    /// (set when the probe rate rises).
+    /// Detection deadlines never count silence from before this instant: when
+    /// a new probe schedule starts (recovery, or a higher rate), its first
+    /// echoes cannot arrive before one round trip has passed.
     detect_base: Instant,
     down_backoff: Duration,
     accel_remaining: u32,
@@ -96,7 +97,13 @@ impl PathMonitor {
     /// Nominal interval for the next probe, given the peer's base interval.
     /// `measuring`: a class asked for this rate to measure quality, so the
     /// busy factor (which trusts traffic for liveness) does not apply.
-    fn nominal_interval(&self, now: Instant, cfg: &EngineConfig, base: Duration, measuring: bool) -> Duration {
+    fn nominal_interval(
+        &self,
+        now: Instant,
+        cfg: &EngineConfig,
+        base: Duration,
+        measuring: bool,
+    ) -> Duration {
         let p = &cfg.probe;
         if self.accel_remaining > 0 {
             return p.min_interval;
@@ -130,7 +137,7 @@ impl PathMonitor {
         if fast < self.interval {
             self.interval = fast;
             self.detect_interval = self.detect_interval.min(base);
-            self.detect_base = now;
+            self.detect_base = now + self.round_trip_allowance();
             let soon = now + jittered(fast, rng);
             self.next_probe = self.next_probe.min(soon);
         }
@@ -164,7 +171,7 @@ impl PathMonitor {
         // Detection counts in the peer's base interval: neither the busy factor
         // nor loss-triggered acceleration changes how long silence may last.
         if base < self.detect_interval {
-            self.detect_base = now;
+            self.detect_base = now + self.round_trip_allowance();
         }
         self.detect_interval = base;
         self.interval = nominal;
@@ -174,8 +181,9 @@ impl PathMonitor {
 
     fn loss_timeout(&self) -> Duration {
         match (self.rtt.smoothed(), self.rtt.variation()) {
-            (Some(srtt), Some(var)) => (srtt * 2 + var * 4)
-                .clamp(Duration::from_millis(50), Duration::from_secs(2)),
+            (Some(srtt), Some(var)) => {
+                (srtt * 2 + var * 4).clamp(Duration::from_millis(50), Duration::from_secs(2))
+            }
             _ => Duration::from_secs(1),
         }
     }
@@ -210,7 +218,16 @@ impl PathMonitor {
         // Down time is not brownout: old loss history says nothing now.
         self.loss.reset_window();
         self.next_probe = now;
-        self.detect_base = now;
+        self.detect_base = now + self.round_trip_allowance();
+    }
+
+    /// How long the first echo of a new schedule may take: a little over the
+    /// smoothed RTT, or the initial loss timeout while no RTT is known.
+    fn round_trip_allowance(&self) -> Duration {
+        match (self.rtt.smoothed(), self.rtt.variation()) {
+            (Some(srtt), Some(var)) => srtt + var * 2,
+            _ => self.loss_timeout(),
+        }
     }
 
     pub(crate) fn on_traffic(&mut self, now: Instant) -> Option<Transition> {
@@ -272,7 +289,10 @@ impl PathMonitor {
     /// Recomputes the quality figures and applies the brownout thresholds.
     fn refresh_quality(&mut self) {
         self.quality = Quality {
-            rtt_us: self.rtt.smoothed().map_or(0, |d| u32::try_from(d.as_micros()).unwrap_or(u32::MAX)),
+            rtt_us: self
+                .rtt
+                .smoothed()
+                .map_or(0, |d| u32::try_from(d.as_micros()).unwrap_or(u32::MAX)),
             jitter_us: u32::try_from(self.jitter.jitter().as_micros()).unwrap_or(u32::MAX),
             // Outcomes not yet seen count as delivered: a young path is not
             // condemned by its first lost probe.
@@ -283,10 +303,34 @@ impl PathMonitor {
         };
     }
 
-    pub(crate) fn apply_brownout(&mut self, now: Instant, cfg: &EngineConfig) -> Option<Transition> {
+    /// Applies the brownout thresholds. A Degraded path clears only once it is
+    /// back under `clear_ratio` of each threshold, with loss judged over both
+    /// windows, and not before it has been Degraded for the hold-down, so a
+    /// path hovering at the threshold does not flap between Up and Degraded.
+    pub(crate) fn apply_brownout(
+        &mut self,
+        now: Instant,
+        cfg: &EngineConfig,
+    ) -> Option<Transition> {
         let b = &cfg.brownout;
         let q = &self.quality;
         let breach = check_limits(q, q.loss, b.max_latency, b.max_jitter, Some(b.max_loss)).err();
+        if breach.is_none() && self.state() == PathState::Degraded {
+            // Stay Degraded for at least the hold-down: noisy loss estimates
+            // dip under the threshold now and then during a real brownout.
+            if now.duration_since(self.liveness.since()) < cfg.hold_down {
+                return None;
+            }
+            let r = b.clear_ratio;
+            let scaled = |d: Option<Duration>| d.map(|d| d.mul_f64(r));
+            let loss = Some(weft_types::Ratio::from_fraction(b.max_loss.fraction() * r));
+            let worst_loss = q.loss.max(q.loss_long);
+            if let Err(still) =
+                check_limits(q, worst_loss, scaled(b.max_latency), scaled(b.max_jitter), loss)
+            {
+                return self.liveness.set_brownout(now, Some(still));
+            }
+        }
         self.liveness.set_brownout(now, breach)
     }
 
@@ -330,7 +374,13 @@ impl PathMonitor {
 /// The configured interval for an active or idle peer (before class overrides).
 pub(crate) fn base_interval(cfg: &EngineConfig, peer_active: bool) -> Duration {
     match cfg.probe.interval {
-        IntervalMode::Adaptive { active, idle } => if peer_active { active } else { idle },
+        IntervalMode::Adaptive { active, idle } => {
+            if peer_active {
+                active
+            } else {
+                idle
+            }
+        }
         IntervalMode::Fixed(d) => d,
     }
 }

@@ -68,18 +68,25 @@ impl PathPreference {
     /// capacity to get the available bandwidth.
     #[inline]
     pub fn score(&self, q: &Quality, attrs: &PathAttrs, tx_bps: f64) -> f64 {
-        let rtt_ms = q.rtt_ms();
+        // Multiplications by reciprocals, and zero weights skipped: this runs
+        // for every candidate of every new flow.
+        let rtt_ms = f64::from(q.rtt_us) * 1e-3;
         match self {
             Self::LowestLatency => rtt_ms,
             Self::LowestLoss => q.loss * 1e5 + rtt_ms * 1e-3,
             Self::HighestBandwidth => 1e5 / available_mbps(attrs, tx_bps),
             Self::LowestCost => attrs.cost_per_gb * 1e3 + rtt_ms * 1e-3,
             Self::Weighted(w) => {
-                w.latency * rtt_ms / 100.0
-                    + w.jitter * q.jitter_ms() / 10.0
-                    + w.loss * q.loss * 100.0
-                    + w.bandwidth * 100.0 / available_mbps(attrs, tx_bps)
-                    + w.cost * attrs.cost_per_gb / 0.10
+                let mut s = w.latency * rtt_ms * 0.01
+                    + w.jitter * f64::from(q.jitter_us) * 1e-4
+                    + w.loss * q.loss * 100.0;
+                if w.bandwidth != 0.0 {
+                    s += w.bandwidth * 100.0 / available_mbps(attrs, tx_bps);
+                }
+                if w.cost != 0.0 {
+                    s += w.cost * attrs.cost_per_gb * 10.0;
+                }
+                s
             }
         }
     }
@@ -97,7 +104,7 @@ impl PathPreference {
 }
 
 fn available_mbps(attrs: &PathAttrs, tx_bps: f64) -> f64 {
-    ((attrs.capacity.bps() as f64 - tx_bps) / 1e6).max(0.1)
+    ((attrs.capacity.bps() as f64 - tx_bps) * 1e-6).max(0.1)
 }
 
 #[cfg(test)]
@@ -110,16 +117,20 @@ mod tests {
     }
 
     fn attrs(cost: f64, mbit: u64) -> PathAttrs {
-        PathAttrs { cost_per_gb: cost, capacity: Bandwidth(mbit * 1_000_000), ..PathAttrs::default() }
+        PathAttrs {
+            cost_per_gb: cost,
+            capacity: Bandwidth(mbit * 1_000_000),
+            ..PathAttrs::default()
+        }
     }
 
     #[test]
     fn each_preference_ranks_by_its_own_metric() {
+        use PathPreference::{HighestBandwidth, LowestCost, LowestLatency, LowestLoss};
         let fiber = (q(10, 1, 0.0), attrs(0.05, 1000));
         let lte = (q(60, 8, 0.0), attrs(0.0, 50));
         let lossy = (q(5, 1, 0.03), attrs(0.05, 1000));
         let s = |p: PathPreference, x: &(Quality, PathAttrs)| p.score(&x.0, &x.1, 0.0);
-        use PathPreference::*;
         assert!(s(LowestLatency, &lossy) < s(LowestLatency, &fiber));
         assert!(s(LowestLoss, &fiber) < s(LowestLoss, &lossy));
         assert!(s(HighestBandwidth, &fiber) < s(HighestBandwidth, &lte));
@@ -131,9 +142,17 @@ mod tests {
         let fiber = (q(10, 1, 0.0), attrs(0.50, 1000));
         let lte = (q(60, 8, 0.0), attrs(0.01, 50));
         let s = |p: PathPreference, x: &(Quality, PathAttrs)| p.score(&x.0, &x.1, 0.0);
-        assert!(s(PathPreference::LATENCY_SENSITIVE, &fiber) < s(PathPreference::LATENCY_SENSITIVE, &lte));
-        assert!(s(PathPreference::THROUGHPUT_FOCUSED, &fiber) < s(PathPreference::THROUGHPUT_FOCUSED, &lte));
-        assert!(s(PathPreference::COST_OPTIMISED, &lte) < s(PathPreference::COST_OPTIMISED, &fiber));
+        assert!(
+            s(PathPreference::LATENCY_SENSITIVE, &fiber)
+                < s(PathPreference::LATENCY_SENSITIVE, &lte)
+        );
+        assert!(
+            s(PathPreference::THROUGHPUT_FOCUSED, &fiber)
+                < s(PathPreference::THROUGHPUT_FOCUSED, &lte)
+        );
+        assert!(
+            s(PathPreference::COST_OPTIMISED, &lte) < s(PathPreference::COST_OPTIMISED, &fiber)
+        );
     }
 
     #[test]

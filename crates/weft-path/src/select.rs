@@ -25,7 +25,7 @@ use weft_types::{PathId, UplinkId};
 
 use crate::metrics::{PathAttrs, Quality};
 use crate::preference::PathPreference;
-use crate::sla::SlaClass;
+use crate::sla::{SlaClass, SlaLimits};
 use crate::state::{Breach, PathState};
 
 /// How flows of one class spread over the eligible paths.
@@ -87,8 +87,7 @@ impl SelectionPolicy {
             "bulk" => PathPreference::THROUGHPUT_FOCUSED,
             _ => PathPreference::LowestLatency,
         };
-        let probe_interval =
-            (sla.name == "realtime").then(|| std::time::Duration::from_millis(20));
+        let probe_interval = (sla.name == "realtime").then(|| std::time::Duration::from_millis(20));
         Self {
             name: sla.name.clone(),
             probe_interval,
@@ -205,11 +204,16 @@ pub struct Choice {
 
 /// Classifies one candidate under `policy`.
 pub fn verdict(policy: &SelectionPolicy, c: &Candidate) -> Verdict {
+    verdict_with(policy, &policy.sla.limits(), c)
+}
+
+#[inline]
+fn verdict_with(policy: &SelectionPolicy, limits: &SlaLimits, c: &Candidate) -> Verdict {
     if policy.excludes(c) {
         Verdict::Excluded
     } else if !c.state.is_alive() {
         Verdict::NotAlive { state: c.state }
-    } else if let Err(b) = policy.sla.check(&c.quality) {
+    } else if let Err(b) = limits.check(&c.quality) {
         Verdict::MissesSla(b)
     } else if c.held_down {
         Verdict::HeldDown
@@ -242,9 +246,18 @@ pub fn select(
     incumbent: Option<PathId>,
     margin: f64,
 ) -> Choice {
+    if policy.balance == LoadBalance::ActiveBackup {
+        return active_backup(candidates, policy, incumbent, margin);
+    }
+    let limits = policy.sla.limits();
+    // Hold-down keeps new flows off a recovering path, never flows already on it.
+    let verdict = |c: &Candidate| match verdict_with(policy, &limits, c) {
+        Verdict::HeldDown if incumbent == Some(c.path) => Verdict::Usable,
+        v => v,
+    };
     let (mut usable, mut eligible, mut alive) = (0usize, 0usize, 0usize);
     for c in candidates {
-        match verdict(policy, c) {
+        match verdict(c) {
             Verdict::Usable => usable += 1,
             Verdict::HeldDown => eligible += 1,
             Verdict::MissesSla(_) => alive += 1,
@@ -262,69 +275,137 @@ pub fn select(
     } else {
         (Pool::Alive, Basis::BestOfTheBad)
     };
-    let member = |c: &&Candidate| in_pool(pool, verdict(policy, c));
+    let member = |c: &&Candidate| in_pool(pool, verdict(c));
     let incumbent = incumbent.and_then(|p| candidates.iter().filter(member).find(|c| c.path == p));
     let (path, rule) = match policy.balance {
-        LoadBalance::ActiveBackup => active_backup(candidates, policy, pool, incumbent, margin),
+        LoadBalance::ActiveBackup => unreachable!("handled above"),
         LoadBalance::FlowHash => {
-            let best = candidates.iter().filter(member).max_by_key(|c| mix64(flow_hash ^ mix64(u64::from(c.path.0))));
+            let best = candidates
+                .iter()
+                .filter(member)
+                .max_by_key(|c| mix64(flow_hash ^ mix64(u64::from(c.path.0))));
             (best.map(|c| c.path), Rule::Hashed)
         }
         LoadBalance::Weighted => match incumbent {
             Some(c) => (Some(c.path), Rule::Sticky),
             None => (weighted_share(candidates, &member, flow_hash), Rule::WeightedShare),
         },
-        LoadBalance::LeastLoaded => match incumbent {
-            Some(c) => (Some(c.path), Rule::Sticky),
-            None => {
+        LoadBalance::LeastLoaded => {
+            if let Some(c) = incumbent {
+                (Some(c.path), Rule::Sticky)
+            } else {
                 let load = |c: &Candidate| {
                     let cap = (c.attrs.capacity.bps() as f64).max(1.0);
                     c.tx_bps / cap + f64::from(c.flows) * 1e6 / cap
                 };
-                let best = candidates.iter().filter(member).min_by(|a, b| load(a).total_cmp(&load(b)));
+                let best =
+                    candidates.iter().filter(member).min_by(|a, b| load(a).total_cmp(&load(b)));
                 (best.map(|c| c.path), Rule::LeastLoaded)
             }
-        },
+        }
     };
     Choice { path, basis, rule }
 }
 
+/// Pool level of a verdict: 0 usable, 1 held down, 2 misses the SLA.
+fn level(v: Verdict) -> Option<usize> {
+    match v {
+        Verdict::Usable => Some(0),
+        Verdict::HeldDown => Some(1),
+        Verdict::MissesSla(_) => Some(2),
+        Verdict::NotAlive { .. } | Verdict::Excluded => None,
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Ranked {
+    path: PathId,
+    rank: u16,
+    score: f64,
+}
+
+impl Ranked {
+    #[inline]
+    fn beats(&self, other: &Ranked) -> bool {
+        (self.rank, self.score, self.path) < (other.rank, other.score, other.path)
+    }
+}
+
+/// The best candidate whose pool level is at most `max_level`, and the
+/// incumbent if it is in that pool. Only pool members are scored.
+#[inline]
+fn best_in_pool(
+    candidates: &[Candidate],
+    policy: &SelectionPolicy,
+    limits: &SlaLimits,
+    max_level: usize,
+    incumbent: Option<PathId>,
+) -> (Option<Ranked>, Option<Ranked>, [bool; 3]) {
+    let mut best: Option<Ranked> = None;
+    let mut inc = None;
+    let mut seen = [false; 3];
+    for c in candidates {
+        let Some(mut level) = level(verdict_with(policy, limits, c)) else { continue };
+        if level == 1 && incumbent == Some(c.path) {
+            // Hold-down keeps new flows off a recovering path; it never pushes
+            // flows that are already there off it.
+            level = 0;
+        }
+        seen[level] = true;
+        if level > max_level {
+            continue;
+        }
+        let r = Ranked {
+            path: c.path,
+            rank: policy.rank(c),
+            score: policy.preference.score(&c.quality, &c.attrs, c.tx_bps),
+        };
+        if best.as_ref().is_none_or(|b| r.beats(b)) {
+            best = Some(r);
+        }
+        if incumbent == Some(c.path) {
+            inc = Some(r);
+        }
+    }
+    (best, inc, seen)
+}
+
+/// Active-backup: the best usable path by (priority, score), keeping an
+/// incumbent of equal priority unless beaten by the margin. The common case
+/// (some path is usable) is one pass that scores only usable paths.
 fn active_backup(
     candidates: &[Candidate],
     policy: &SelectionPolicy,
-    pool: Pool,
-    incumbent: Option<&Candidate>,
+    incumbent: Option<PathId>,
     margin: f64,
-) -> (Option<PathId>, Rule) {
-    let score = |c: &Candidate| policy.preference.score(&c.quality, &c.attrs, c.tx_bps);
-    let mut best: Option<(&Candidate, u16, f64)> = None;
-    for c in candidates {
-        if !in_pool(pool, verdict(policy, c)) {
-            continue;
-        }
-        let (r, s) = (policy.rank(c), score(c));
-        let better = match best {
-            None => true,
-            Some((b, br, bs)) => (r, s) < (br, bs) || ((r, s) == (br, bs) && c.path < b.path),
-        };
-        if better {
-            best = Some((c, r, s));
-        }
-    }
-    let Some((best, best_rank, best_score)) = best else { return (None, Rule::None) };
-    if let Some(inc) = incumbent {
-        if inc.path != best.path && policy.rank(inc) == best_rank {
-            let inc_score = score(inc);
-            let improvement = if inc_score > 0.0 { (inc_score - best_score) / inc_score } else { 0.0 };
-            if improvement < margin {
-                return (
-                    Some(inc.path),
-                    Rule::KeptIncumbent { challenger: best.path, improvement },
-                );
-            }
+) -> Choice {
+    let limits = policy.sla.limits();
+    let (mut top, mut inc, seen) = best_in_pool(candidates, policy, &limits, 0, incumbent);
+    let basis = if top.is_some() {
+        Basis::Sla
+    } else if seen[1] {
+        (top, inc, _) = best_in_pool(candidates, policy, &limits, 1, incumbent);
+        Basis::HeldDownOnly
+    } else if !seen[2] {
+        return Choice { path: None, basis: Basis::NoAlivePath, rule: Rule::None };
+    } else if policy.fallback == Fallback::StrictDrop {
+        return Choice { path: None, basis: Basis::StrictDrop, rule: Rule::None };
+    } else {
+        (top, inc, _) = best_in_pool(candidates, policy, &limits, 2, incumbent);
+        Basis::BestOfTheBad
+    };
+    let Some(top) = top else { return Choice { path: None, basis, rule: Rule::None } };
+    if let Some(inc) = inc.filter(|i| i.path != top.path && i.rank == top.rank) {
+        let improvement = if inc.score > 0.0 { (inc.score - top.score) / inc.score } else { 0.0 };
+        if improvement < margin {
+            return Choice {
+                path: Some(inc.path),
+                basis,
+                rule: Rule::KeptIncumbent { challenger: top.path, improvement },
+            };
         }
     }
-    (Some(best.path), Rule::Best)
+    Choice { path: Some(top.path), basis, rule: Rule::Best }
 }
 
 fn weighted_share(

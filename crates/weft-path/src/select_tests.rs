@@ -16,7 +16,11 @@ fn cand(id: u32, rtt_ms: u32, loss: f64, priority: u8) -> Candidate {
 }
 
 fn policy(class: SlaClass, balance: LoadBalance) -> SelectionPolicy {
-    SelectionPolicy { balance, preference: PathPreference::LowestLatency, ..SelectionPolicy::for_class(class) }
+    SelectionPolicy {
+        balance,
+        preference: PathPreference::LowestLatency,
+        ..SelectionPolicy::for_class(class)
+    }
 }
 
 #[test]
@@ -54,7 +58,8 @@ fn dead_paths_are_never_chosen_even_as_fallback() {
     a.state = PathState::Down;
     let mut b = cand(2, 10, 0.0, 1);
     b.state = PathState::Init;
-    let c = select(&[a, b], &policy(SlaClass::best_effort(), LoadBalance::ActiveBackup), 0, None, 0.1);
+    let c =
+        select(&[a, b], &policy(SlaClass::best_effort(), LoadBalance::ActiveBackup), 0, None, 0.1);
     assert_eq!((c.path, c.basis), (None, Basis::NoAlivePath));
 }
 
@@ -100,7 +105,11 @@ fn excluded_and_metered_uplinks_are_never_used() {
     let mut dead_lte = lte;
     dead_lte.quality.loss = 0.5;
     dead_lte.quality.loss_long = 0.5;
-    assert_eq!(select(&[dead_lte, fiber], &p, 0, None, 0.1).path, Some(PathId(1)), "fallback skips excluded");
+    assert_eq!(
+        select(&[dead_lte, fiber], &p, 0, None, 0.1).path,
+        Some(PathId(1)),
+        "fallback skips excluded"
+    );
 }
 
 #[test]
@@ -152,12 +161,15 @@ fn least_loaded_picks_the_emptiest_path_per_capacity() {
 }
 
 fn arb_candidate() -> impl Strategy<Value = Candidate> {
-    (0u32..16, 1u32..400, 0.0f64..0.2, 0u8..4, 0u8..4, any::<bool>()).prop_map(|(id, rtt, loss, prio, st, held)| {
-        let mut c = cand(id, rtt, loss, prio);
-        c.state = [PathState::Down, PathState::Init, PathState::Up, PathState::Degraded][st as usize];
-        c.held_down = held;
-        c
-    })
+    (0u32..16, 1u32..400, 0.0f64..0.2, 0u8..4, 0u8..4, any::<bool>()).prop_map(
+        |(id, rtt, loss, prio, st, held)| {
+            let mut c = cand(id, rtt, loss, prio);
+            c.state =
+                [PathState::Down, PathState::Init, PathState::Up, PathState::Degraded][st as usize];
+            c.held_down = held;
+            c
+        },
+    )
 }
 
 proptest! {
@@ -183,6 +195,32 @@ proptest! {
                 }
             }
             None => prop_assert!(!cands.iter().any(|x| x.state.is_alive())),
+        }
+    }
+}
+
+#[test]
+fn a_held_down_incumbent_keeps_its_flows() {
+    let mut fiber = cand(1, 10, 0.0, 1);
+    fiber.held_down = true;
+    let mut lte = cand(2, 30, 0.0, 2);
+    lte.held_down = false;
+    for balance in [
+        LoadBalance::ActiveBackup,
+        LoadBalance::Weighted,
+        LoadBalance::LeastLoaded,
+        LoadBalance::FlowHash,
+    ] {
+        let p = policy(SlaClass::bulk(), balance);
+        let fresh = select(&[fiber, lte], &p, 5, None, 0.1);
+        assert_eq!(
+            fresh.path,
+            Some(PathId(2)),
+            "{balance:?}: a new flow avoids the held-down path"
+        );
+        if balance != LoadBalance::FlowHash {
+            let kept = select(&[fiber, lte], &p, 5, Some(PathId(1)), 0.1);
+            assert_eq!(kept.path, Some(PathId(1)), "{balance:?}: the flow on it stays");
         }
     }
 }

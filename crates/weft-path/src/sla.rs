@@ -70,7 +70,12 @@ impl SlaClass {
         Self::builtins().into_iter().find(|c| c.name == name)
     }
 
-    fn new(name: &str, latency_ms: Option<u64>, jitter_ms: Option<u64>, loss_pct: Option<f64>) -> Self {
+    fn new(
+        name: &str,
+        latency_ms: Option<u64>,
+        jitter_ms: Option<u64>,
+        loss_pct: Option<f64>,
+    ) -> Self {
         Self {
             name: name.to_owned(),
             max_latency: latency_ms.map(Duration::from_millis),
@@ -83,11 +88,69 @@ impl SlaClass {
     /// `Ok` when `q` meets every limit, else the first breach (latency, then
     /// jitter, then loss). Limits are inclusive: exactly at the limit passes.
     pub fn check(&self, q: &Quality) -> Result<(), Breach> {
-        let loss = match self.loss_window {
-            LossWindow::Short => q.loss,
-            LossWindow::Long => q.loss_long,
+        self.limits().check(q)
+    }
+
+    /// The limits in the integer form [`SlaLimits::check`] compares fastest;
+    /// compute once, check many paths.
+    pub fn limits(&self) -> SlaLimits {
+        let us = |d: Option<Duration>| {
+            d.map_or(u64::MAX, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
         };
-        check_limits(q, loss, self.max_latency, self.max_jitter, self.max_loss)
+        SlaLimits {
+            max_rtt_us: us(self.max_latency),
+            max_jitter_us: us(self.max_jitter),
+            max_loss: self.max_loss.map_or(f64::INFINITY, |r| r.fraction() + 1e-12),
+            long_window: self.loss_window == LossWindow::Long,
+        }
+    }
+}
+
+/// An [`SlaClass`]'s limits, pre-converted for fast checks (no limit = max).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SlaLimits {
+    max_rtt_us: u64,
+    max_jitter_us: u64,
+    max_loss: f64,
+    long_window: bool,
+}
+
+impl SlaLimits {
+    /// `Ok` when `q` meets every limit, else the first breach (latency, then
+    /// jitter, then loss). Limits are inclusive.
+    #[inline]
+    pub fn check(&self, q: &Quality) -> Result<(), Breach> {
+        let loss = if self.long_window { q.loss_long } else { q.loss };
+        if u64::from(q.rtt_us) <= self.max_rtt_us
+            && u64::from(q.jitter_us) <= self.max_jitter_us
+            && loss <= self.max_loss
+        {
+            return Ok(());
+        }
+        Err(self.breach(q, loss))
+    }
+
+    #[cold]
+    fn breach(&self, q: &Quality, loss: f64) -> Breach {
+        if u64::from(q.rtt_us) > self.max_rtt_us {
+            Breach {
+                metric: Metric::Latency,
+                measured: q.rtt_ms(),
+                limit: self.max_rtt_us as f64 / 1e3,
+            }
+        } else if u64::from(q.jitter_us) > self.max_jitter_us {
+            Breach {
+                metric: Metric::Jitter,
+                measured: q.jitter_ms(),
+                limit: self.max_jitter_us as f64 / 1e3,
+            }
+        } else {
+            Breach {
+                metric: Metric::Loss,
+                measured: loss * 100.0,
+                limit: (self.max_loss - 1e-12) * 100.0,
+            }
+        }
     }
 }
 
@@ -102,19 +165,31 @@ pub(crate) fn check_limits(
     if let Some(limit) = max_latency {
         let limit_us = limit.as_micros() as u64;
         if u64::from(q.rtt_us) > limit_us {
-            return Err(Breach { metric: Metric::Latency, measured: q.rtt_ms(), limit: limit_us as f64 / 1e3 });
+            return Err(Breach {
+                metric: Metric::Latency,
+                measured: q.rtt_ms(),
+                limit: limit_us as f64 / 1e3,
+            });
         }
     }
     if let Some(limit) = max_jitter {
         let limit_us = limit.as_micros() as u64;
         if u64::from(q.jitter_us) > limit_us {
-            return Err(Breach { metric: Metric::Jitter, measured: q.jitter_ms(), limit: limit_us as f64 / 1e3 });
+            return Err(Breach {
+                metric: Metric::Jitter,
+                measured: q.jitter_ms(),
+                limit: limit_us as f64 / 1e3,
+            });
         }
     }
-    if let Some(limit) = max_loss {
-        if loss > limit.fraction() + 1e-12 {
-            return Err(Breach { metric: Metric::Loss, measured: loss * 100.0, limit: limit.percent() });
-        }
+    if let Some(limit) = max_loss
+        && loss > limit.fraction() + 1e-12
+    {
+        return Err(Breach {
+            metric: Metric::Loss,
+            measured: loss * 100.0,
+            limit: limit.percent(),
+        });
     }
     Ok(())
 }

@@ -76,9 +76,11 @@ impl FlowKey {
     /// A stable 64-bit hash of the 5-tuple, the same in every process and
     /// release: flow-hash load balancing relies on it being sticky.
     pub fn stable_hash(&self) -> u64 {
-        let mut h = mix64(u64::from(self.protocol.0) << 32
-            | u64::from(self.src_port) << 16
-            | u64::from(self.dst_port));
+        let mut h = mix64(
+            u64::from(self.protocol.0) << 32
+                | u64::from(self.src_port) << 16
+                | u64::from(self.dst_port),
+        );
         h = mix64(h ^ addr_bits(self.src));
         mix64(h ^ addr_bits(self.dst).rotate_left(17))
     }

@@ -59,7 +59,9 @@ impl SiteId {
         }
         let last = name.len() - 1;
         for (at, b) in name.bytes().enumerate() {
-            let ok = b.is_ascii_lowercase() || b.is_ascii_digit() || (b == b'-' && at != 0 && at != last);
+            let ok = b.is_ascii_lowercase()
+                || b.is_ascii_digit()
+                || (b == b'-' && at != 0 && at != last);
             if !ok {
                 return Err(IdError::BadChar { name: name.to_owned(), at });
             }

@@ -79,9 +79,13 @@ impl IpPrefix {
     /// Like [`IpPrefix::parse`], but refuses host bits after the length.
     pub fn parse_strict(s: &str) -> Result<Self, PrefixError> {
         let p = Self::parse(s)?;
-        let given: IpAddr = s.trim().split('/').next().unwrap_or("").parse().map_err(|_| {
-            PrefixError::Address(s.to_owned())
-        })?;
+        let given: IpAddr = s
+            .trim()
+            .split('/')
+            .next()
+            .unwrap_or("")
+            .parse()
+            .map_err(|_| PrefixError::Address(s.to_owned()))?;
         if given != p.addr {
             return Err(PrefixError::HostBits(s.trim().to_owned(), p));
         }
@@ -94,7 +98,7 @@ impl IpPrefix {
     }
 
     /// The prefix length in bits.
-    pub fn len(&self) -> u8 {
+    pub fn prefix_len(&self) -> u8 {
         self.len
     }
 
@@ -194,7 +198,7 @@ mod tests {
         assert!(matches!(IpPrefix::parse_strict("10.1.2.3/16"), Err(PrefixError::HostBits(..))));
         assert_eq!(IpPrefix::parse_strict("10.1.0.0/16").unwrap(), p("10.1.0.0/16"));
         assert_eq!(p("fd00::1/64").to_string(), "fd00::/64");
-        assert_eq!(p("192.0.2.7").len(), 32);
+        assert_eq!(p("192.0.2.7").prefix_len(), 32);
     }
 
     #[test]

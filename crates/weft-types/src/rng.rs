@@ -28,6 +28,7 @@ impl SeededRng {
     }
 
     /// A child generator for a sub-component, independent of this one's stream.
+    #[must_use]
     pub fn fork(&mut self) -> Self {
         Self::new(self.next_u64())
     }

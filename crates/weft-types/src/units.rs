@@ -203,7 +203,7 @@ mod tests {
         assert_eq!(parse_duration("40ms").unwrap(), Duration::from_millis(40));
         assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
         assert_eq!(parse_duration("250us").unwrap(), Duration::from_micros(250));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_mins(2));
         assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
     }
 

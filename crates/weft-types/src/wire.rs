@@ -205,10 +205,7 @@ mod tests {
     fn reading_past_the_end_is_an_error_not_a_panic() {
         let mut r = WireReader::new(&[1, 2, 3]);
         assert_eq!(r.u16().unwrap(), 0x0102);
-        assert_eq!(
-            r.u32(),
-            Err(WireError::Truncated { offset: 2, needed: 4, available: 1 })
-        );
+        assert_eq!(r.u32(), Err(WireError::Truncated { offset: 2, needed: 4, available: 1 }));
         assert_eq!(r.u8().unwrap(), 3);
         assert!(r.finish().is_ok());
     }

@@ -86,7 +86,9 @@ mod tests {
         for _ in 0..20_000 {
             match l.transit(&mut rng) {
                 None => lost += 1,
-                Some(d) => assert!(d >= Duration::from_millis(15) && d <= Duration::from_millis(25)),
+                Some(d) => {
+                    assert!(d >= Duration::from_millis(15) && d <= Duration::from_millis(25));
+                }
             }
         }
         assert!((1_800..2_200).contains(&lost), "lost {lost}");

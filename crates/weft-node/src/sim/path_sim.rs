@@ -6,7 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use weft_path::{
-    EngineConfig, PathAttrs, PathEngine, PathEvent, PathMetrics, PathSpec, PolicyId, SelectionPolicy,
+    EngineConfig, PathAttrs, PathEngine, PathEvent, PathMetrics, PathSpec, PolicyId,
+    SelectionPolicy,
 };
 use weft_types::{PathId, PeerId, SeededRng, UplinkId, virtual_origin};
 
@@ -146,7 +147,10 @@ impl PathSim {
         attrs: PathAttrs,
         link: LinkProfile,
     ) -> PathId {
-        let remote = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, (peer.0 % 250) as u8)), 51820 + uplink.0);
+        let remote = SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::new(192, 0, 2, (peer.0 % 250) as u8)),
+            51820 + uplink.0,
+        );
         let id = self.engine.add_path(self.now, PathSpec { peer, uplink, remote, attrs });
         self.links.insert(id, link);
         self.names.insert(id, name.to_owned());
@@ -267,7 +271,8 @@ impl PathSim {
 
     fn send_traffic(&mut self) {
         let now = self.now;
-        let classes: Vec<(PeerId, PolicyId)> = self.flows.iter().map(|f| (f.peer, f.policy)).collect();
+        let classes: Vec<(PeerId, PolicyId)> =
+            self.flows.iter().map(|f| (f.peer, f.policy)).collect();
         for (peer, policy) in classes {
             // As the data plane does for its active flows.
             self.engine.mark_class_active(now, peer, policy);

@@ -156,7 +156,7 @@ mod tests {
         for _ in 0..100 {
             l.record(false);
         }
-        assert_eq!(l.loss(), 0.0);
+        assert_eq!(l.lost_in_window(), 0);
         assert_eq!(l.lost_in_long_window(), 5);
         for _ in 0..400 {
             l.record(false);

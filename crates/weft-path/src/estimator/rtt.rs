@@ -95,7 +95,10 @@ impl RttEstimator {
             return None;
         }
         v.sort_unstable();
-        Some([0.50, 0.95, 0.99].map(|q| Duration::from_micros(u64::from(v[nearest_rank(q, v.len())]))))
+        Some(
+            [0.50, 0.95, 0.99]
+                .map(|q| Duration::from_micros(u64::from(v[nearest_rank(q, v.len())]))),
+        )
     }
 
     fn window_samples(&self) -> Vec<u32> {

@@ -1,0 +1,50 @@
+# Weft — the README's two commands are `make demo` and `make test`.
+# Both install what they need (scripts/install-deps.sh) before running.
+
+CARGO ?= cargo
+CARGO_FLAGS ?= --locked
+
+.PHONY: help deps build demo test lint fmt bench bench-micro bench-system clean
+
+help:
+	@echo "make demo   - build and run the demo (installs what it needs)"
+	@echo "make test   - run the whole test suite (as root: namespace labs; installs what it needs)"
+	@echo "make lint   - rustfmt check and clippy with -D warnings"
+	@echo "make bench  - criterion micro-benchmarks and whole-system benchmarks, with a summary"
+
+deps:
+	@scripts/install-deps.sh
+
+build:
+	$(CARGO) build $(CARGO_FLAGS) --workspace --all-features
+
+# For now: the path engine's story in the deterministic simulator (3 uplinks,
+# a brownout, an outage and a failback). The agent issue replaces it with a
+# live lab of weftd sites.
+demo: deps
+	$(CARGO) run $(CARGO_FLAGS) --release -q -p weft-node --features sim --example story
+
+# Unit, property, simulation and lab tests. The lab tests need root, network
+# namespaces and /dev/net/tun; they create uniquely named namespaces and always
+# clean up.
+test: deps
+	$(CARGO) build $(CARGO_FLAGS) --workspace --all-features --all-targets
+	$(CARGO) test $(CARGO_FLAGS) --workspace --all-features
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy $(CARGO_FLAGS) --workspace --all-targets --all-features -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+bench: bench-micro bench-system
+
+bench-micro:
+	@bench/criterion.sh
+
+bench-system: deps
+	@bench/wan-emulator.sh
+
+clean:
+	$(CARGO) clean
