@@ -1,0 +1,86 @@
+//! The configuration file as written: TOML, deserialised with spans so that
+//! every later check can point at the offending value.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    pub(crate) site: RawSite,
+    #[serde(default)]
+    pub(crate) uplink: Vec<RawUplink>,
+    #[serde(default)]
+    pub(crate) peer: Vec<RawPeer>,
+    #[serde(default)]
+    pub(crate) class: Vec<RawClassRule>,
+    #[serde(default)]
+    pub(crate) probe: Option<RawProbe>,
+    #[serde(default)]
+    pub(crate) api: Option<RawApi>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSite {
+    pub(crate) name: Spanned<String>,
+    pub(crate) private_key_file: Spanned<PathBuf>,
+    /// Overlay address with its prefix length, e.g. `10.10.1.1/24`.
+    pub(crate) address: Spanned<String>,
+    #[serde(default)]
+    pub(crate) prefixes: Vec<Spanned<String>>,
+    pub(crate) interface: Option<Spanned<String>>,
+    pub(crate) mtu: Option<Spanned<u16>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawUplink {
+    pub(crate) name: Spanned<String>,
+    pub(crate) bind: Spanned<String>,
+    pub(crate) device: Option<Spanned<String>>,
+    pub(crate) cost_per_gb: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub(crate) metered: bool,
+    pub(crate) priority: Option<u8>,
+    pub(crate) capacity: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPeer {
+    pub(crate) name: Spanned<String>,
+    pub(crate) public_key: Spanned<String>,
+    #[serde(default)]
+    pub(crate) prefixes: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) endpoints: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) stock: bool,
+    pub(crate) keepalive: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawClassRule {
+    pub(crate) protocol: Spanned<String>,
+    pub(crate) ports: Option<Spanned<String>>,
+    pub(crate) class: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProbe {
+    /// `adaptive` (default), `fast`, or a fixed duration such as `50ms`.
+    pub(crate) interval: Option<Spanned<String>>,
+    pub(crate) detect_multiplier: Option<Spanned<u8>>,
+    pub(crate) hold_down: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawApi {
+    pub(crate) listen: Option<Spanned<String>>,
+}

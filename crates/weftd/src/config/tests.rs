@@ -1,0 +1,149 @@
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+
+const KEY_A: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+const KEY_B: &str = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
+
+fn good() -> String {
+    format!(
+        r#"[site]
+name = "paris"
+private_key_file = "paris.key"
+address = "10.10.1.1/24"
+prefixes = ["10.10.1.0/24"]
+
+[[uplink]]
+name = "fiber"
+bind = "198.18.1.2:51820"
+priority = 1
+capacity = "1gbit"
+
+[[uplink]]
+name = "lte"
+bind = "198.18.1.6:51820"
+metered = true
+cost_per_gb = 0.5
+
+[[peer]]
+name = "berlin"
+public_key = "{KEY_A}"
+prefixes = ["10.10.2.0/24"]
+endpoints = ["198.18.2.2:51820", "198.18.2.6:51820"]
+
+[[peer]]
+name = "stock"
+public_key = "{KEY_B}"
+prefixes = ["10.10.3.0/24"]
+endpoints = ["198.18.3.2:51820"]
+stock = true
+
+[[class]]
+protocol = "udp"
+ports = "5060-5061"
+class = "realtime"
+
+[probe]
+interval = "fast"
+"#
+    )
+}
+
+fn parse_str(s: &str) -> Result<SiteConfig, ConfigError> {
+    parse(Path::new("/etc/weft/site.toml"), s)
+}
+
+fn diagnostics(s: &str) -> Vec<String> {
+    match parse_str(s) {
+        Err(ConfigError::Invalid(d)) => d.iter().map(ToString::to_string).collect(),
+        other => panic!("expected diagnostics, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_complete_config_parses_with_defaults_filled_in() {
+    let c = parse_str(&good()).unwrap();
+    assert_eq!(c.name.as_str(), "paris");
+    assert_eq!(c.private_key_file, Path::new("/etc/weft/paris.key"));
+    assert_eq!(c.address.to_string(), "10.10.1.1");
+    assert_eq!(c.address_prefix.to_string(), "10.10.1.0/24");
+    assert_eq!((c.interface.as_str(), c.mtu), ("weft0", 1420));
+    assert_eq!(c.uplinks.len(), 2);
+    assert!(c.uplinks[1].metered);
+    assert_eq!(c.uplinks[1].priority, 100);
+    assert_eq!(c.peers[0].endpoints.len(), 2);
+    assert_eq!(
+        c.peers[1].keepalive,
+        Some(Duration::from_secs(1)),
+        "stock peers get a 1 s keepalive"
+    );
+    assert_eq!(c.classes.rules[0].ports, 5060..=5061);
+    assert_eq!(c.engine, weft_path::EngineConfig::fast());
+    assert_eq!(c.api_listen.to_string(), "127.0.0.1:7420");
+}
+
+#[test]
+fn toml_syntax_errors_name_file_line_and_column() {
+    let bad = good().replace("name = \"fiber\"", "name = fiber");
+    let d = diagnostics(&bad);
+    assert_eq!(d.len(), 1);
+    assert!(d[0].starts_with("/etc/weft/site.toml:8:8: "), "{d:?}");
+}
+
+#[test]
+fn unknown_keys_are_refused_where_they_stand() {
+    let bad = good().replace("metered = true", "meterd = true");
+    let d = diagnostics(&bad);
+    assert!(d[0].starts_with("/etc/weft/site.toml:16:1: ") && d[0].contains("meterd"), "{d:?}");
+}
+
+#[test]
+fn semantic_errors_are_all_reported_with_positions() {
+    let bad = good()
+        .replace("name = \"lte\"", "name = \"fiber\"")
+        .replace("\"10.10.3.0/24\"", "\"10.10.2.128/25\"")
+        .replace("class = \"realtime\"", "class = \"gold\"")
+        .replace("ports = \"5060-5061\"", "ports = \"6000-5000\"")
+        .replace("bind = \"198.18.1.6:51820\"", "bind = \"198.18.1.6\"");
+    let d = diagnostics(&bad);
+    let has = |line: usize, text: &str| {
+        d.iter().any(|m| m.contains(&format!("site.toml:{line}:")) && m.contains(text))
+    };
+    assert!(has(14, "used twice"), "{d:?}");
+    assert!(has(15, "not ADDRESS:PORT"), "{d:?}");
+    assert!(has(28, "overlaps 10.10.2.0/24"), "{d:?}");
+    assert!(has(34, "not a port"), "{d:?}");
+    assert!(has(35, "unknown class"), "{d:?}");
+    assert_eq!(d.len(), 5, "{d:?}");
+}
+
+#[test]
+fn bad_values_name_what_was_expected() {
+    let bad = good()
+        .replace(KEY_A, "not-a-key")
+        .replace("\"1gbit\"", "\"fast\"")
+        .replace("10.10.1.1/24", "10.10.1.1")
+        .replace("interval = \"fast\"", "interval = \"-5ms\"");
+    let d = diagnostics(&bad).join("\n");
+    assert!(d.contains("site.toml:4:11: address needs a prefix length"), "{d}");
+    assert!(d.contains("site.toml:11:12:") && d.contains("bandwidth"), "{d}");
+    assert!(d.contains("site.toml:21:14:") && d.contains("base64"), "{d}");
+    assert!(d.contains("site.toml:38:12:") && d.contains("duration"), "{d}");
+}
+
+#[test]
+fn a_site_without_uplinks_or_a_peer_without_endpoints_is_refused() {
+    let src = format!(
+        "[site]\nname = \"x\"\nprivate_key_file = \"k\"\naddress = \"10.0.0.1/24\"\n\n[[peer]]\nname = \"y\"\npublic_key = \"{KEY_A}\"\n"
+    );
+    let d = diagnostics(&src).join("\n");
+    assert!(d.contains("at least one [[uplink]]"), "{d}");
+    assert!(d.contains("site.toml:7:8: peer \"y\" needs at least one endpoint"), "{d}");
+}
+
+#[test]
+fn an_unreadable_file_is_a_clear_error() {
+    let e = load(Path::new("/nonexistent/site.toml")).unwrap_err();
+    assert!(e.to_string().starts_with("/nonexistent/site.toml: "), "{e}");
+}
