@@ -10,11 +10,15 @@
 //!   classification.
 //! - `probe`: the probe/echo wire format, its MAC keyed from the two sites'
 //!   static keys, and the replay window. Pure: no I/O, time passed in.
+//! - `packet`: the 5-tuple and addresses of IP packets, bounds-checked.
+//! - `flows`: the flow table (pin once, idle expiry, size cap).
 //! - `sys`: the platform edge — batched UDP sockets with forced buffers, the
 //!   TUN device, netlink address/route configuration. The only place `unsafe`
 //!   is allowed.
 #![deny(unsafe_code)]
 
+pub mod flows;
+pub mod packet;
 pub mod probe;
 pub mod sys;
 pub mod wg;

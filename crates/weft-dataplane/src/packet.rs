@@ -1,0 +1,146 @@
+//! Reading the flow key (5-tuple) and addresses out of IP packets.
+//!
+//! Every read is bounds-checked: a truncated or malformed packet yields a
+//! [`PacketError`] that the caller counts and drops, never a panic.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use weft_types::{FlowKey, IpProtocol};
+
+/// Why a packet could not be parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PacketError {
+    /// Empty, or shorter than its IP header.
+    #[error("truncated IP packet")]
+    Truncated,
+    /// The version nibble is neither 4 nor 6.
+    #[error("not an IPv4 or IPv6 packet (version {0})")]
+    BadVersion(u8),
+    /// An IPv4 header length below 20 bytes.
+    #[error("bad IPv4 header length")]
+    BadHeaderLength,
+}
+
+/// Source and destination of an IP packet.
+pub fn addresses(packet: &[u8]) -> Result<(IpAddr, IpAddr), PacketError> {
+    match version(packet)? {
+        4 => {
+            let h = packet.get(..20).ok_or(PacketError::Truncated)?;
+            Ok((ip4(&h[12..16]), ip4(&h[16..20])))
+        }
+        _ => {
+            let h = packet.get(..40).ok_or(PacketError::Truncated)?;
+            Ok((ip6(&h[8..24]), ip6(&h[24..40])))
+        }
+    }
+}
+
+/// The flow key of an outgoing packet. Ports are read for TCP, UDP, SCTP and
+/// UDP-Lite when present; a first fragment without them, later fragments and
+/// other protocols get ports 0. IPv6 extension headers are not walked: the
+/// protocol is the first Next Header (flows stay consistent either way).
+pub fn flow_key(packet: &[u8]) -> Result<FlowKey, PacketError> {
+    let (src, dst) = addresses(packet)?;
+    let (protocol, l4, fragment_offset) = match version(packet)? {
+        4 => {
+            let ihl = usize::from(packet[0] & 0x0f) * 4;
+            if ihl < 20 {
+                return Err(PacketError::BadHeaderLength);
+            }
+            let frag = u16::from_be_bytes([packet[6], packet[7]]) & 0x1fff;
+            (IpProtocol(packet[9]), packet.get(ihl..).unwrap_or(&[]), frag)
+        }
+        _ => (IpProtocol(packet[6]), packet.get(40..).unwrap_or(&[]), 0),
+    };
+    let (src_port, dst_port) = if protocol.has_ports() && fragment_offset == 0 && l4.len() >= 4 {
+        (u16::from_be_bytes([l4[0], l4[1]]), u16::from_be_bytes([l4[2], l4[3]]))
+    } else {
+        (0, 0)
+    };
+    Ok(FlowKey { src, dst, protocol, src_port, dst_port })
+}
+
+fn version(packet: &[u8]) -> Result<u8, PacketError> {
+    let v = packet.first().ok_or(PacketError::Truncated)? >> 4;
+    match v {
+        4 | 6 => Ok(v),
+        v => Err(PacketError::BadVersion(v)),
+    }
+}
+
+fn ip4(b: &[u8]) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))
+}
+
+fn ip6(b: &[u8]) -> IpAddr {
+    let mut a = [0u8; 16];
+    a.copy_from_slice(b);
+    IpAddr::V6(Ipv6Addr::from(a))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn udp4(sport: u16, dport: u16) -> Vec<u8> {
+        let mut p = vec![0u8; 28];
+        p[0] = 0x45;
+        p[9] = 17;
+        p[12..16].copy_from_slice(&[10, 1, 0, 5]);
+        p[16..20].copy_from_slice(&[10, 2, 0, 9]);
+        p[20..22].copy_from_slice(&sport.to_be_bytes());
+        p[22..24].copy_from_slice(&dport.to_be_bytes());
+        p
+    }
+
+    #[test]
+    fn an_ipv4_udp_packet_gives_its_five_tuple() {
+        let k = flow_key(&udp4(4000, 5060)).unwrap();
+        assert_eq!(k.to_string(), "udp 10.1.0.5:4000 -> 10.2.0.9:5060");
+    }
+
+    #[test]
+    fn ipv4_options_are_skipped_and_fragments_have_no_ports() {
+        let mut p = udp4(4000, 5060);
+        p[0] = 0x46;
+        p.splice(20..20, [0u8; 4]);
+        assert_eq!(flow_key(&p).unwrap().dst_port, 5060);
+        let mut frag = udp4(4000, 5060);
+        frag[7] = 10;
+        assert_eq!(flow_key(&frag).unwrap().dst_port, 0);
+    }
+
+    #[test]
+    fn an_ipv6_tcp_packet_gives_its_five_tuple() {
+        let mut p = vec![0u8; 60];
+        p[0] = 0x60;
+        p[6] = 6;
+        p[8..24].copy_from_slice(&"fd00::1".parse::<Ipv6Addr>().unwrap().octets());
+        p[24..40].copy_from_slice(&"fd00::2".parse::<Ipv6Addr>().unwrap().octets());
+        p[40..42].copy_from_slice(&443u16.to_be_bytes());
+        p[42..44].copy_from_slice(&55000u16.to_be_bytes());
+        let k = flow_key(&p).unwrap();
+        assert_eq!((k.protocol, k.src_port, k.dst_port), (IpProtocol::TCP, 443, 55000));
+        assert_eq!(k.dst.to_string(), "fd00::2");
+    }
+
+    #[test]
+    fn malformed_packets_are_errors() {
+        assert_eq!(flow_key(&[]), Err(PacketError::Truncated));
+        assert_eq!(flow_key(&[0x45, 0, 0]), Err(PacketError::Truncated));
+        assert_eq!(flow_key(&[0x20; 40]), Err(PacketError::BadVersion(2)));
+        let mut p = udp4(1, 2);
+        p[0] = 0x43;
+        assert_eq!(flow_key(&p), Err(PacketError::BadHeaderLength));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..80)) {
+            let _ = flow_key(&data);
+            let _ = addresses(&data);
+        }
+    }
+}
