@@ -7,6 +7,8 @@
 //! # Layout
 //! - [`config`]: the site configuration file, parsed and validated with
 //!   `file:line:col` diagnostics.
+//! - [`uapi`]: the WireGuard userspace API protocol (`wg show` against weftd).
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod uapi;

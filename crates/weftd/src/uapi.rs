@@ -1,0 +1,173 @@
+//! The WireGuard cross-platform userspace API (UAPI), protocol only.
+//!
+//! `wg` talks to `/var/run/wireguard/<iface>.sock` with `key=value` lines ending
+//! in an empty line. `get=1` is answered with the device and its peers (keys
+//! in hex) followed by `errno=0`; `set=1` carries changes. wireguard-go's
+//! replies are the reference format. This module turns a [`DeviceSnapshot`]
+//! into a `get` reply and parses requests; the agent serves the socket.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use weft_types::{IpPrefix, PrivateKey, PublicKey};
+
+/// What `get=1` reports about the device.
+#[derive(Debug, Clone)]
+pub struct DeviceSnapshot {
+    /// The device's private key (`wg` derives the public key from it).
+    pub private_key: PrivateKey,
+    /// The UDP port of the first uplink.
+    pub listen_port: u16,
+    /// Firewall mark (omitted when 0).
+    pub fwmark: u32,
+    /// Peers.
+    pub peers: Vec<PeerSnapshot>,
+}
+
+/// What `get=1` reports about one peer.
+#[derive(Debug, Clone)]
+pub struct PeerSnapshot {
+    /// Public key.
+    pub public_key: PublicKey,
+    /// Current endpoint (the remote of the path in use).
+    pub endpoint: Option<SocketAddr>,
+    /// Time of the last handshake since the Unix epoch.
+    pub last_handshake: Option<Duration>,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Persistent keepalive interval in seconds (0: off).
+    pub persistent_keepalive: u16,
+    /// Allowed IPs.
+    pub allowed_ips: Vec<IpPrefix>,
+}
+
+/// A parsed request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// `get=1`.
+    Get,
+    /// `set=1` and its `key=value` lines, in order.
+    Set(Vec<(String, String)>),
+}
+
+/// Why a request was refused; the reply carries `errno`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UapiError {
+    /// The first line was neither `get=1` nor `set=1`.
+    #[error("unknown operation {0:?}")]
+    UnknownOperation(String),
+    /// A line without `=`.
+    #[error("malformed line {0:?}")]
+    Malformed(String),
+}
+
+impl UapiError {
+    /// The errno wireguard-go would return (EINVAL for protocol errors).
+    pub fn errno(&self) -> i32 {
+        22
+    }
+}
+
+/// Parses one request (the lines up to the empty line).
+pub fn parse_request(text: &str) -> Result<Request, UapiError> {
+    let mut lines = text.lines().take_while(|l| !l.is_empty());
+    match lines.next() {
+        Some("get=1") => Ok(Request::Get),
+        Some("set=1") => lines
+            .map(|l| {
+                l.split_once('=')
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .ok_or_else(|| UapiError::Malformed(l.to_owned()))
+            })
+            .collect::<Result<_, _>>()
+            .map(Request::Set),
+        Some(other) => Err(UapiError::UnknownOperation(other.to_owned())),
+        None => Err(UapiError::UnknownOperation(String::new())),
+    }
+}
+
+/// The reply to `get=1`, ending in `errno=0` and an empty line.
+pub fn get_reply(dev: &DeviceSnapshot) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "private_key={}", dev.private_key.to_hex());
+    let _ = writeln!(s, "listen_port={}", dev.listen_port);
+    if dev.fwmark != 0 {
+        let _ = writeln!(s, "fwmark={}", dev.fwmark);
+    }
+    for p in &dev.peers {
+        let _ = writeln!(s, "public_key={}", p.public_key.to_hex());
+        let _ = writeln!(s, "preshared_key={}", "0".repeat(64));
+        let _ = writeln!(s, "protocol_version=1");
+        if let Some(e) = p.endpoint {
+            let _ = writeln!(s, "endpoint={e}");
+        }
+        let hs = p.last_handshake.unwrap_or_default();
+        let _ = writeln!(s, "last_handshake_time_sec={}", hs.as_secs());
+        let _ = writeln!(s, "last_handshake_time_nsec={}", hs.subsec_nanos());
+        let _ = writeln!(s, "tx_bytes={}", p.tx_bytes);
+        let _ = writeln!(s, "rx_bytes={}", p.rx_bytes);
+        let _ = writeln!(s, "persistent_keepalive_interval={}", p.persistent_keepalive);
+        for a in &p.allowed_ips {
+            let _ = writeln!(s, "allowed_ip={a}");
+        }
+    }
+    s.push_str("errno=0\n\n");
+    s
+}
+
+/// The reply to a refused request.
+pub fn error_reply(err: &UapiError) -> String {
+    format!("errno={}\n\n", err.errno())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn get_requests_parse_and_others_are_refused() {
+        assert_eq!(parse_request("get=1\n\n"), Ok(Request::Get));
+        assert_eq!(
+            parse_request("set=1\npublic_key=ab\nremove=true\n\n"),
+            Ok(Request::Set(vec![
+                ("public_key".into(), "ab".into()),
+                ("remove".into(), "true".into())
+            ]))
+        );
+        assert!(matches!(parse_request("frob=1\n\n"), Err(UapiError::UnknownOperation(_))));
+        assert!(matches!(parse_request("set=1\nnonsense\n\n"), Err(UapiError::Malformed(_))));
+        assert_eq!(error_reply(&UapiError::Malformed(String::new())), "errno=22\n\n");
+    }
+
+    #[test]
+    fn the_get_reply_follows_wireguard_go() {
+        let dev = DeviceSnapshot {
+            private_key: PrivateKey([1; 32]),
+            listen_port: 51820,
+            fwmark: 0,
+            peers: vec![PeerSnapshot {
+                public_key: PublicKey([2; 32]),
+                endpoint: Some("198.18.2.2:51820".parse().unwrap()),
+                last_handshake: Some(Duration::new(1_700_000_000, 5)),
+                rx_bytes: 10,
+                tx_bytes: 20,
+                persistent_keepalive: 0,
+                allowed_ips: vec![IpPrefix::parse("10.10.2.0/24").unwrap()],
+            }],
+        };
+        let r = get_reply(&dev);
+        let expected = format!(
+            "private_key={}\nlisten_port=51820\npublic_key={}\npreshared_key={}\nprotocol_version=1\n\
+             endpoint=198.18.2.2:51820\nlast_handshake_time_sec=1700000000\nlast_handshake_time_nsec=5\n\
+             tx_bytes=20\nrx_bytes=10\npersistent_keepalive_interval=0\nallowed_ip=10.10.2.0/24\nerrno=0\n\n",
+            "01".repeat(32),
+            "02".repeat(32),
+            "0".repeat(64)
+        );
+        assert_eq!(r, expected);
+    }
+}
