@@ -393,3 +393,31 @@ fn a_path_hovering_at_the_brownout_threshold_does_not_flap_between_up_and_degrad
         assert!(flips <= 3, "seed {seed}: {flips} Up/Degraded flips");
     }
 }
+
+#[test]
+fn a_traffic_only_path_to_a_stock_peer_lives_on_its_traffic_and_sends_no_probes() {
+    let mut sim = PathSim::new(4, EngineConfig::default());
+    let stock = sim.add_path_with(
+        PEER,
+        UplinkId(0),
+        "wg",
+        PathAttrs::default(),
+        LinkProfile::ms(10),
+        weft_path::LivenessSource::Traffic { expected_interval: secs(1.0) },
+    );
+    let be = class(&mut sim, SlaClass::best_effort());
+    let flow = sim.add_flow("web", PEER, be, 7);
+    // No traffic can flow before a path is chosen, and a traffic-only path is
+    // chosen only after traffic: the driver (data plane) sends on it anyway,
+    // as a stock peer needs. Simulate the peer's keepalive.
+    let now = sim.now();
+    sim.engine_mut().handle_rx(now, stock);
+    sim.run_to(secs(5.0));
+    assert_eq!(sim.engine().state(stock), Some(PathState::Up));
+    assert_eq!(sim.flow(flow).path, Some(stock));
+    assert_eq!(sim.metrics(stock).unwrap().probes_sent, 0);
+    sim.set_link(stock, LinkProfile::ms(10).down());
+    sim.run_to(secs(10.0));
+    let down = went_down(&sim, stock, secs(5.0)).expect("silence takes it down");
+    assert!(down - secs(5.0) <= secs(3.1), "{down:?}");
+}

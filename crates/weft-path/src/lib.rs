@@ -55,7 +55,7 @@ pub use config::{BrownoutThresholds, ConfigError, EngineConfig, IntervalMode, Pr
 pub use engine::{EchoError, EngineCounters, PathEngine};
 pub use event::{FailoverReason, PathEvent, PolicyId, ProbeRequest};
 pub use explain::{CandidateReport, Decision};
-pub use metrics::{PathAttrs, PathMetrics, PathSpec, Quality};
+pub use metrics::{LivenessSource, PathAttrs, PathMetrics, PathSpec, Quality};
 pub use preference::{PathPreference, Weights};
 pub use select::{
     Basis, Candidate, Choice, Fallback, LoadBalance, Rule, SelectionPolicy, Verdict, select,

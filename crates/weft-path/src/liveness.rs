@@ -84,6 +84,18 @@ impl Liveness {
         None
     }
 
+    /// Authenticated traffic arrived on a path whose only proof of life is
+    /// traffic (a peer that does not answer probes): it is Up at once.
+    pub(crate) fn on_traffic_only(&mut self, now: Instant) -> Option<Transition> {
+        self.last_proof = Some(now);
+        match self.state {
+            PathState::Down | PathState::Init => {
+                self.go(now, PathState::Up, TransitionReason::ProofOfLife)
+            }
+            _ => None,
+        }
+    }
+
     /// A probe's loss timeout passed without an echo.
     pub(crate) fn on_probe_lost(&mut self, now: Instant, multiplier: u8) -> Option<Transition> {
         self.echo_streak = 0;

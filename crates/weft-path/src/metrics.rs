@@ -62,6 +62,25 @@ pub struct PathSpec {
     pub remote: SocketAddr,
     /// Static attributes.
     pub attrs: PathAttrs,
+    /// Where proof of life comes from.
+    pub liveness: LivenessSource,
+}
+
+/// Where a path's proof of life comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum LivenessSource {
+    /// Weft probes and their echoes (and, passively, authenticated traffic).
+    Probes,
+    /// Authenticated traffic only, for peers that do not answer probes (stock
+    /// WireGuard): no probes are sent; the first authenticated packet makes the
+    /// path Up, and silence for `detect_multiplier × expected_interval` makes it
+    /// Down. Set `expected_interval` to the peer's keepalive interval. Such a
+    /// path has no RTT, jitter or loss figures, so it meets every SLA.
+    Traffic {
+        /// How often the peer is expected to send at least a keepalive.
+        expected_interval: std::time::Duration,
+    },
 }
 
 /// A full snapshot of one path's measurements, for operators and the API.

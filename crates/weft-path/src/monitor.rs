@@ -12,7 +12,7 @@ use crate::config::{EngineConfig, IntervalMode};
 use crate::estimator::{JitterEstimator, LossEstimator, RttEstimator};
 use crate::holddown::HoldDown;
 use crate::liveness::{Liveness, Transition};
-use crate::metrics::{PathMetrics, PathSpec, Quality};
+use crate::metrics::{LivenessSource, PathMetrics, PathSpec, Quality};
 use crate::sla::check_limits;
 use crate::state::PathState;
 
@@ -65,6 +65,10 @@ pub(crate) enum EchoOutcome {
 
 impl PathMonitor {
     pub(crate) fn new(now: Instant, spec: PathSpec, cfg: &EngineConfig, policies: usize) -> Self {
+        let detect_interval = match spec.liveness {
+            LivenessSource::Traffic { expected_interval } => expected_interval,
+            LivenessSource::Probes => base_interval(cfg, false),
+        };
         Self {
             spec,
             liveness: Liveness::new(now),
@@ -76,7 +80,7 @@ impl PathMonitor {
             holds: (0..policies).map(|_| HoldDown::new(now)).collect(),
             next_probe: now,
             interval: base_interval(cfg, false),
-            detect_interval: base_interval(cfg, false),
+            detect_interval,
             detect_base: now,
             down_backoff: base_interval(cfg, false).min(cfg.probe.down_interval),
             accel_remaining: 0,
@@ -152,6 +156,12 @@ impl PathMonitor {
         measuring: bool,
         rng: &mut SeededRng,
     ) -> Option<u64> {
+        if let LivenessSource::Traffic { expected_interval } = self.spec.liveness {
+            // Nothing to send; keep the deadline machinery moving.
+            self.detect_interval = expected_interval;
+            self.next_probe = now + expected_interval;
+            return None;
+        }
         if now < self.next_probe {
             return None;
         }
@@ -232,6 +242,10 @@ impl PathMonitor {
 
     pub(crate) fn on_traffic(&mut self, now: Instant) -> Option<Transition> {
         self.last_rx = Some(now);
+        if let LivenessSource::Traffic { expected_interval } = self.spec.liveness {
+            self.detect_interval = expected_interval;
+            return self.liveness.on_traffic_only(now);
+        }
         let t = self.liveness.on_traffic(now);
         if t.is_some() {
             self.recovered(now);

@@ -6,8 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use weft_path::{
-    EngineConfig, PathAttrs, PathEngine, PathEvent, PathMetrics, PathSpec, PolicyId,
-    SelectionPolicy,
+    EngineConfig, LivenessSource, PathAttrs, PathEngine, PathEvent, PathMetrics, PathSpec,
+    PolicyId, SelectionPolicy,
 };
 use weft_types::{PathId, PeerId, SeededRng, UplinkId, virtual_origin};
 
@@ -138,7 +138,7 @@ impl PathSim {
         self.engine.add_policy(self.now, policy)
     }
 
-    /// Adds a path to `peer` over `uplink` with the given link behaviour.
+    /// Adds a probed path to `peer` over `uplink` with the given link behaviour.
     pub fn add_path(
         &mut self,
         peer: PeerId,
@@ -147,11 +147,26 @@ impl PathSim {
         attrs: PathAttrs,
         link: LinkProfile,
     ) -> PathId {
+        self.add_path_with(peer, uplink, name, attrs, link, LivenessSource::Probes)
+    }
+
+    /// Adds a path whose proof of life comes from `liveness` (e.g. traffic
+    /// only, for a stock WireGuard peer).
+    pub fn add_path_with(
+        &mut self,
+        peer: PeerId,
+        uplink: UplinkId,
+        name: &str,
+        attrs: PathAttrs,
+        link: LinkProfile,
+        liveness: LivenessSource,
+    ) -> PathId {
         let remote = SocketAddr::new(
             IpAddr::V4(Ipv4Addr::new(192, 0, 2, (peer.0 % 250) as u8)),
             51820 + uplink.0,
         );
-        let id = self.engine.add_path(self.now, PathSpec { peer, uplink, remote, attrs });
+        let spec = PathSpec { peer, uplink, remote, attrs, liveness };
+        let id = self.engine.add_path(self.now, spec);
         self.links.insert(id, link);
         self.names.insert(id, name.to_owned());
         id
