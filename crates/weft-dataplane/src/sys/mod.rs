@@ -1,1 +1,46 @@
-//! placeholder (being written)
+//! The platform edge: everything that talks to the Linux kernel.
+//!
+//! What it does: batched UDP sockets with forced 7 MiB buffers
+//! ([`UplinkSocket`], `recvmmsg`/`sendmmsg` over preallocated
+//! [`RecvBatch`]/[`SendBatch`]), the TUN device ([`TunDevice`]), and interface
+//! configuration over rtnetlink ([`netlink`]: up, MTU, addresses, routes).
+//! Everything acts in the calling thread's network namespace.
+//!
+//! What it does not do: no WireGuard, no probing, no policy, no threads of its
+//! own. Callers decide what to send where; this module only moves bytes and
+//! reports the kernel's answers as `io::Error`s (or [`NetlinkError`]s) that say
+//! what failed.
+//!
+//! How to drive it: open one [`UplinkSocket`] per uplink and one
+//! [`TunDevice`]; configure the device with [`netlink::Rtnl`]; then loop
+//! `recv_batch` → decrypt → `TunDevice::write_batch` and `read_batch` →
+//! encrypt into a [`SendBatch`] → `send_batch`. Batches are reused across
+//! calls, so the hot path does not allocate.
+//!
+//! Room for offloads: UDP GSO/GRO belongs in `mmsg` (control messages) and
+//! TUN `IFF_VNET_HDR` + `TUNSETOFFLOAD` in `tun`, behind the same batch calls:
+//! callers read datagrams through batch iterators, never raw slots.
+//!
+//! # Layout
+//! - `batch`: [`PacketBatch`], [`RecvBatch`], [`SendBatch`] (pure).
+//! - `udp`: [`UplinkConfig`], [`UplinkSocket`].
+//! - `buffers`: forced buffer sizing, [`BufferSizes`].
+//! - `mmsg`, `sockaddr` (private): the `recvmmsg`/`sendmmsg` calls and C
+//!   socket addresses; the only `unsafe` code.
+//! - `tun`: [`TunConfig`], [`TunDevice`].
+//! - [`netlink`]: [`netlink::Rtnl`], interface configuration.
+#![allow(unsafe_code)]
+
+mod batch;
+mod buffers;
+mod mmsg;
+pub mod netlink;
+mod sockaddr;
+mod tun;
+mod udp;
+
+pub use batch::{DEFAULT_SLOT, MAX_BATCH, PacketBatch, PushError, RecvBatch, SendBatch};
+pub use buffers::{BufferSizes, BufferWarning, DEFAULT_BUFFER, Direction};
+pub use netlink::{IfAddr, NetlinkError, Rtnl};
+pub use tun::{DEFAULT_MTU, TunConfig, TunDevice};
+pub use udp::{UplinkConfig, UplinkSocket};
