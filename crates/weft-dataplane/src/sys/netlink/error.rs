@@ -7,6 +7,8 @@ use std::io;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Op {
+    /// Opening the rtnetlink socket.
+    Open,
     /// Looking up an interface by name (`RTM_GETLINK`).
     GetLink,
     /// Setting an interface up (`RTM_NEWLINK`, `IFF_UP`).
@@ -24,6 +26,7 @@ pub enum Op {
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Op::Open => "open",
             Op::GetLink => "look up interface",
             Op::SetUp => "set up",
             Op::SetMtu => "set mtu",

@@ -38,7 +38,7 @@ impl Rtnl {
     /// Opens a socket in the calling thread's network namespace.
     pub fn open() -> Result<Self, NetlinkError> {
         let socket_err =
-            |source| NetlinkError::Socket { op: Op::GetLink, target: "(open)".into(), source };
+            |source| NetlinkError::Socket { op: Op::Open, target: "socket".into(), source };
         let mut socket = Socket::new(NETLINK_ROUTE).map_err(socket_err)?;
         socket.bind_auto().map_err(socket_err)?;
         socket.connect(&SocketAddr::new(0, 0)).map_err(socket_err)?;
