@@ -24,15 +24,12 @@ pub enum PacketError {
 
 /// Source and destination of an IP packet.
 pub fn addresses(packet: &[u8]) -> Result<(IpAddr, IpAddr), PacketError> {
-    match version(packet)? {
-        4 => {
-            let h = packet.get(..20).ok_or(PacketError::Truncated)?;
-            Ok((ip4(&h[12..16]), ip4(&h[16..20])))
-        }
-        _ => {
-            let h = packet.get(..40).ok_or(PacketError::Truncated)?;
-            Ok((ip6(&h[8..24]), ip6(&h[24..40])))
-        }
+    if version(packet)? == 4 {
+        let h = packet.get(..20).ok_or(PacketError::Truncated)?;
+        Ok((ip4(&h[12..16]), ip4(&h[16..20])))
+    } else {
+        let h = packet.get(..40).ok_or(PacketError::Truncated)?;
+        Ok((ip6(&h[8..24]), ip6(&h[24..40])))
     }
 }
 
