@@ -487,6 +487,22 @@ impl PathEngine {
         select(&self.scratch, pol, flow_hash, incumbent, self.config.failback_margin).path
     }
 
+    /// The current primary path of an active-backup class towards `peer`,
+    /// without marking the class active (for drivers that publish choices to a
+    /// data plane). For other balancing modes this is the pool's first member.
+    pub fn current_path(&mut self, now: Instant, peer: PeerId, policy: PolicyId) -> Option<PathId> {
+        self.policies.get(policy.0 as usize)?;
+        let key = (peer, policy);
+        if !self.groups.contains_key(&key)
+            && self.evaluate_group(now, key)
+            && let Some(p) = self.peers.get_mut(&peer)
+        {
+            p.generation += 1;
+        }
+        let g = self.groups.get(&key)?;
+        g.primary.or_else(|| g.pool.first().copied())
+    }
+
     /// Explains the choice [`select_path`](Self::select_path) would make now.
     pub fn explain(
         &mut self,

@@ -2,8 +2,9 @@
 //!
 //! Thin by design: [`clap`] parses the command line into one enum per command
 //! group (`src/cmd/<group>.rs`), and each group's `run` calls into the libraries.
-//! For now there is one group, `weft lab`; `genkey`, `status`, `policy …` and the
-//! rest join as further variants of [`Command`] with their own module.
+//! Today: `weft lab …` and the key helpers `weft genkey` / `weft pubkey`;
+//! `status`, `policy …` and the rest join as further variants of [`Command`]
+//! with their own module.
 
 mod cmd;
 
@@ -25,12 +26,18 @@ enum Command {
     /// Network-namespace labs with a WAN emulator (tests, benchmarks, demos).
     #[command(subcommand)]
     Lab(cmd::lab::LabCommand),
+    /// Print a new WireGuard private key (base64, like `wg genkey`).
+    Genkey,
+    /// Read a private key on stdin and print its public key (like `wg pubkey`).
+    Pubkey,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Lab(c) => cmd::lab::run(c),
+        Command::Genkey => cmd::keys::genkey(),
+        Command::Pubkey => cmd::keys::pubkey(),
     };
     match result {
         Ok(code) => code,

@@ -5,10 +5,14 @@
 //! serves the local API.
 //!
 //! # Layout
+//! - [`agent`]: the running agent (threads, control loop, status, UAPI).
 //! - [`config`]: the site configuration file, parsed and validated with
 //!   `file:line:col` diagnostics.
+//! - [`labgen`]: keys and site configurations for a namespace lab.
 //! - [`uapi`]: the WireGuard userspace API protocol (`wg show` against weftd).
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod config;
+pub mod labgen;
 pub mod uapi;

@@ -1,13 +1,12 @@
 //! `weftd` — the Weft site agent.
 //!
-//! Today it loads and validates a site configuration (`weftd --config FILE
-//! --check`); the event loop that runs the data plane is being built (issue 4).
+//! `weftd --config FILE` runs the site; `--check` only validates the file.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: weftd --config FILE --check");
+    eprintln!("usage: weftd --config FILE [--check]");
     ExitCode::from(2)
 }
 
@@ -38,12 +37,13 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Ok(_) => {
-            eprintln!(
-                "weftd: running the agent is not implemented yet; use --check to validate a config"
-            );
-            ExitCode::from(1)
-        }
+        Ok(cfg) => match weftd::agent::run(&cfg) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("weftd: {e:#}");
+                ExitCode::from(1)
+            }
+        },
         Err(e) => {
             eprintln!("{e}");
             ExitCode::from(1)

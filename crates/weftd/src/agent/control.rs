@@ -1,0 +1,312 @@
+//! The control loop: the one owner of the path engine.
+//!
+//! It sends the probes the engine asks for, answers and checks probes the
+//! receive threads hand over, feeds the engine passive proof of life and
+//! traffic from the data plane's counters, publishes each class's current path
+//! for the send thread, runs WireGuard timers, and publishes the status the
+//! HTTP server serves. Only this thread reads the clock for the engine.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use weft_dataplane::probe::{PeerProbeState, ProbeFields, ProbeKind, peek_key_id};
+use weft_dataplane::wg::WgResult;
+use weft_path::{PathEngine, PathEvent, PolicyId};
+use weft_types::{PathId, PeerId};
+
+use super::shared::{CLASSES, NO_PATH, Shared, reason_label};
+use super::status::{DropCounters, PathStatus, Status};
+
+/// What the receive threads hand to the control loop.
+#[derive(Debug)]
+pub(crate) enum ControlMsg {
+    /// A Weft probe or echo arrived.
+    Probe {
+        /// Uplink it arrived on.
+        uplink: usize,
+        /// Its source.
+        src: SocketAddr,
+        /// The datagram.
+        data: Vec<u8>,
+        /// When it was received.
+        at: Instant,
+    },
+}
+
+/// The control loop's state.
+pub(crate) struct Control {
+    shared: Arc<Shared>,
+    engine: PathEngine,
+    policies: [PolicyId; 4],
+    probes: Vec<Option<PeerProbeState>>,
+    /// Last seen data-plane counters per path: (rx packets, tx bytes).
+    seen: Vec<(u64, u64)>,
+    seen_class_tx: Vec<[u64; 4]>,
+    failovers: Vec<(String, u64)>,
+    status: Arc<Mutex<Status>>,
+    epoch: Instant,
+}
+
+impl Control {
+    /// A control loop over `shared` with an engine whose paths are already added.
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        engine: PathEngine,
+        policies: [PolicyId; 4],
+        probes: Vec<Option<PeerProbeState>>,
+        status: Arc<Mutex<Status>>,
+    ) -> Self {
+        let n = shared.paths.len();
+        let peers = shared.peers.len();
+        Self {
+            shared,
+            engine,
+            policies,
+            probes,
+            seen: vec![(0, 0); n],
+            seen_class_tx: vec![[0; 4]; peers],
+            failovers: Vec::new(),
+            status,
+            epoch: Instant::now(),
+        }
+    }
+
+    /// Runs forever.
+    pub(crate) fn run(mut self, rx: &Receiver<ControlMsg>) {
+        let mut next_poll = Instant::now();
+        let mut next_timers = Instant::now();
+        let mut next_status = Instant::now();
+        let mut out = vec![0u8; 2048];
+        loop {
+            let now = Instant::now();
+            let deadline = self
+                .engine
+                .poll_timeout()
+                .unwrap_or(now + Duration::from_millis(10))
+                .min(next_poll);
+            match rx.recv_timeout(deadline.saturating_duration_since(now)) {
+                Ok(msg) => self.handle_msg(msg, &mut out),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            while let Ok(msg) = rx.try_recv() {
+                self.handle_msg(msg, &mut out);
+            }
+            let now = Instant::now();
+            if now >= next_poll {
+                self.poll_counters(now);
+                next_poll = now + Duration::from_millis(5);
+            }
+            if self.engine.poll_timeout().is_some_and(|t| t <= now) {
+                self.engine.handle_timeout(now);
+            }
+            self.send_probes(now, &mut out);
+            self.drain_events();
+            self.publish_paths(now);
+            if now >= next_timers {
+                self.wireguard_timers(&mut out);
+                next_timers = now + Duration::from_millis(100);
+            }
+            if now >= next_status {
+                self.publish_status(now);
+                next_status = now + Duration::from_millis(200);
+            }
+        }
+    }
+
+    fn handle_msg(&mut self, msg: ControlMsg, out: &mut [u8]) {
+        let ControlMsg::Probe { uplink, src, data, at } = msg;
+        let Ok(key_id) = peek_key_id(&data) else {
+            self.shared.drops.count("probe_malformed");
+            return;
+        };
+        let found =
+            self.probes.iter().position(|p| p.as_ref().is_some_and(|p| p.peer_key_id() == key_id));
+        let Some(peer) = found else {
+            self.shared.drops.count("probe_unknown_key_id");
+            return;
+        };
+        let Some(state) = self.probes[peer].as_mut() else { return };
+        let msg = match state.open_checked(&data) {
+            Ok(m) => m,
+            Err(e) => {
+                self.shared.drops.count(&reason_label("probe_", &e));
+                return;
+            }
+        };
+        // An authenticated message from the peer proves this path works inwards.
+        if let Some(&i) = self.shared.path_by_addr.get(&(uplink, src)) {
+            self.engine.handle_rx(at, self.shared.paths[i as usize].engine_id);
+        }
+        match msg.kind {
+            ProbeKind::Probe => match state.seal_echo(&msg.fields, out) {
+                Ok(n) => {
+                    let _ = self.shared.sockets[uplink].send_to(&out[..n], src);
+                }
+                Err(e) => self.shared.drops.count(&reason_label("probe_", &e)),
+            },
+            ProbeKind::Echo => {
+                if let Err(e) =
+                    self.engine.handle_echo(at, PathId(msg.fields.path_token), msg.fields.seq)
+                {
+                    self.shared.drops.count(&reason_label("echo_", &e));
+                }
+            }
+        }
+    }
+
+    fn poll_counters(&mut self, now: Instant) {
+        for (i, p) in self.shared.paths.iter().enumerate() {
+            let rx = p.rx_packets.load(Ordering::Relaxed);
+            let tx = p.tx_bytes.load(Ordering::Relaxed);
+            let (seen_rx, seen_tx) = self.seen[i];
+            if rx != seen_rx {
+                self.engine.handle_rx(now, p.engine_id);
+            }
+            if tx != seen_tx {
+                self.engine.handle_tx(now, p.engine_id, tx - seen_tx);
+            }
+            self.seen[i] = (rx, tx);
+        }
+        for (pi, peer) in self.shared.peers.iter().enumerate() {
+            for c in 0..4 {
+                let n = peer.class_tx[c].load(Ordering::Relaxed);
+                if n != self.seen_class_tx[pi][c] {
+                    self.seen_class_tx[pi][c] = n;
+                    self.engine.mark_class_active(now, PeerId(pi as u32), self.policies[c]);
+                }
+            }
+        }
+    }
+
+    fn send_probes(&mut self, now: Instant, out: &mut [u8]) {
+        while let Some(p) = self.engine.poll_probe() {
+            let Some(state) = self.probes.get_mut(p.peer.0 as usize).and_then(Option::as_mut)
+            else {
+                continue;
+            };
+            let fields = ProbeFields {
+                path_token: p.path.0,
+                seq: p.seq,
+                timestamp_us: u64::try_from(now.duration_since(self.epoch).as_micros())
+                    .unwrap_or(u64::MAX),
+            };
+            match state.seal_probe(&fields, out) {
+                Ok(n) => {
+                    let _ = self.shared.sockets[p.uplink.0 as usize].send_to(&out[..n], p.remote);
+                }
+                Err(e) => self.shared.drops.count(&reason_label("probe_", &e)),
+            }
+        }
+    }
+
+    fn drain_events(&mut self) {
+        while let Some(e) = self.engine.poll_event() {
+            let line = match &e {
+                PathEvent::StateChanged { path, from, to, reason, .. } => {
+                    format!("path {} {from} -> {to} ({reason})", self.path_name(*path))
+                }
+                PathEvent::Failover { policy, from, to, reason, .. } => {
+                    let label = reason_label("", reason);
+                    match self.failovers.iter_mut().find(|(r, _)| *r == label) {
+                        Some((_, n)) => *n += 1,
+                        None => self.failovers.push((label, 1)),
+                    }
+                    let class = CLASSES.get(policy.0 as usize).copied().unwrap_or("?");
+                    format!(
+                        "class {class}: {} -> {} ({reason})",
+                        from.map_or("none".to_owned(), |p| self.path_name(p)),
+                        to.map_or("none".to_owned(), |p| self.path_name(p))
+                    )
+                }
+                PathEvent::PoolChanged { policy, pool, .. } => {
+                    format!("pool of class {} is now {pool:?}", policy.0)
+                }
+            };
+            eprintln!("weftd[{}]: {line}", self.shared.site);
+        }
+    }
+
+    fn path_name(&self, id: PathId) -> String {
+        self.shared.paths.iter().find(|p| p.engine_id == id).map_or_else(
+            || id.to_string(),
+            |p| {
+                format!(
+                    "{}:{}->{}",
+                    self.shared.peers[p.peer].name, self.shared.uplink_names[p.uplink], p.remote
+                )
+            },
+        )
+    }
+
+    fn dense(&self, id: PathId) -> Option<u32> {
+        self.shared.paths.iter().position(|p| p.engine_id == id).map(|i| i as u32)
+    }
+
+    fn publish_paths(&mut self, now: Instant) {
+        for pi in 0..self.shared.peers.len() {
+            for (c, policy) in self.policies.iter().enumerate() {
+                let path = self.engine.current_path(now, PeerId(pi as u32), *policy);
+                let dense = path.and_then(|p| self.dense(p)).unwrap_or(NO_PATH);
+                self.shared.peers[pi].primary[c].store(dense, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn wireguard_timers(&self, out: &mut [u8]) {
+        for peer in &self.shared.peers {
+            let Ok(mut session) = peer.session.lock() else { continue };
+            if let WgResult::ToNetwork(d) = session.update_timers(out) {
+                let Some(pi) = peer.path_for(3) else { continue };
+                let path = &self.shared.paths[pi as usize];
+                if self.shared.sockets[path.uplink].send_to(d, path.remote).is_ok() {
+                    path.tx_bytes.fetch_add(d.len() as u64, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    fn publish_status(&self, now: Instant) {
+        let mut paths = Vec::with_capacity(self.shared.paths.len());
+        for (i, p) in self.shared.paths.iter().enumerate() {
+            let Some(metrics) = self.engine.metrics(now, p.engine_id) else { continue };
+            let peer = &self.shared.peers[p.peer];
+            let active_for = CLASSES
+                .iter()
+                .enumerate()
+                .filter(|(c, _)| peer.primary[*c].load(Ordering::Relaxed) == i as u32)
+                .map(|(_, n)| (*n).to_owned())
+                .collect();
+            paths.push(PathStatus {
+                id: p.engine_id.0,
+                peer: peer.name.to_string(),
+                uplink: self.shared.uplink_names[p.uplink].clone(),
+                remote: p.remote,
+                active_for,
+                metrics,
+                tx_bytes: p.tx_bytes.load(Ordering::Relaxed),
+                rx_bytes: p.rx_bytes.load(Ordering::Relaxed),
+            });
+        }
+        let status = Status {
+            site: self.shared.site.to_string(),
+            paths,
+            failovers: self.failovers.clone(),
+            drops: DropCounters { by_reason: self.shared.drops.snapshot() },
+        };
+        if let Ok(mut s) = self.status.lock() {
+            *s = status;
+        }
+    }
+}
+
+/// A probe counter start that grows across restarts (the peer's replay window
+/// outlives our restart): microseconds since the Unix epoch.
+pub(crate) fn first_probe_counter() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(1, |d| u64::try_from(d.as_micros()).unwrap_or(1))
+}

@@ -1,0 +1,105 @@
+//! The receive direction: uplink socket → WireGuard → allowed-IPs check → TUN.
+//! Weft probes and echoes go to the control loop.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::mpsc::Sender;
+use std::time::{Duration, Instant};
+
+use weft_dataplane::sys::RecvBatch;
+use weft_dataplane::wg::{DatagramKind, WgResult, classify, initiator_public_key, session_index};
+
+use super::control::ControlMsg;
+use super::shared::{Shared, reason_label};
+
+/// Receives on uplink `uplink` forever.
+pub(crate) fn run(shared: &Arc<Shared>, uplink: usize, control: &Sender<ControlMsg>) {
+    let socket = &shared.sockets[uplink];
+    if let Err(e) = socket.set_read_timeout(Some(Duration::from_millis(500))) {
+        eprintln!("weftd: uplink {}: cannot set read timeout: {e}", shared.uplink_names[uplink]);
+    }
+    let mut batch = RecvBatch::new(64, 2048);
+    let mut out = vec![0u8; 65_536];
+    loop {
+        match socket.recv_batch(&mut batch) {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => {
+                eprintln!("weftd: uplink {}: receive failed: {e}", shared.uplink_names[uplink]);
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        }
+        for (src, datagram) in batch.iter() {
+            receive(shared, uplink, src, datagram, &mut out, control);
+        }
+    }
+}
+
+fn receive(
+    shared: &Shared,
+    uplink: usize,
+    src: SocketAddr,
+    datagram: &[u8],
+    out: &mut [u8],
+    control: &Sender<ControlMsg>,
+) {
+    let peer = match classify(datagram) {
+        DatagramKind::WeftProbe | DatagramKind::WeftEcho => {
+            let msg =
+                ControlMsg::Probe { uplink, src, data: datagram.to_vec(), at: Instant::now() };
+            let _ = control.send(msg);
+            return;
+        }
+        DatagramKind::HandshakeInit { .. } => {
+            initiator_public_key(&shared.private_key, datagram).and_then(|k| shared.peer_by_key(&k))
+        }
+        DatagramKind::HandshakeResponse { receiver_index }
+        | DatagramKind::CookieReply { receiver_index }
+        | DatagramKind::Data { receiver_index } => {
+            shared.peer_by_session(session_index(receiver_index))
+        }
+        DatagramKind::Garbage => {
+            shared.drops.count("garbage");
+            return;
+        }
+    };
+    let Some(peer_idx) = peer else {
+        shared.drops.count("unknown_peer");
+        return;
+    };
+    let peer = &shared.peers[peer_idx];
+    let socket = &shared.sockets[uplink];
+    let Ok(mut session) = peer.session.lock() else { return };
+    match session.decapsulate(Some(src.ip()), datagram, out) {
+        WgResult::ToNetwork(reply) => {
+            let _ = socket.send_to(reply, src);
+            shared.note_rx(uplink, src, datagram.len());
+            // Packets queued behind the handshake go out now.
+            while let WgResult::ToNetwork(p) = session.flush(out) {
+                let _ = socket.send_to(p, src);
+            }
+        }
+        WgResult::ToTunnel(packet, inner_src) => {
+            if !peer.prefixes.iter().any(|p| p.contains(inner_src)) {
+                shared.drops.count("source_not_allowed");
+                return;
+            }
+            shared.note_rx(uplink, src, datagram.len());
+            if shared.tun.write(packet).is_err() {
+                shared.drops.count("tun_write_failed");
+            }
+        }
+        WgResult::Done => shared.note_rx(uplink, src, datagram.len()), // keepalive
+        WgResult::Error(e) => shared.drops.count(&reason_label("wg_", &e)),
+    }
+}

@@ -1,0 +1,215 @@
+//! State shared by the data-plane threads and the control loop.
+//!
+//! Almost everything here is fixed at start-up (peers, paths, sockets). What
+//! changes is either a WireGuard session (behind its own mutex, as boringtun's
+//! own device does) or a plain atomic: the control loop publishes each
+//! class's current path per peer; the data plane counts bytes and packets per
+//! path for the control loop to read.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use weft_dataplane::sys::{TunDevice, UplinkSocket};
+use weft_dataplane::wg::WgSession;
+use weft_types::{IpPrefix, PathId, PrivateKey, PublicKey, SiteId};
+
+use crate::config::ClassMap;
+
+/// The built-in classes, in the index order used by [`PeerRt::primary`].
+pub(crate) const CLASSES: [&str; 4] = ["realtime", "interactive", "bulk", "best-effort"];
+
+/// "No path" in a primary slot.
+pub(crate) const NO_PATH: u32 = u32::MAX;
+
+/// Index of a class name in [`CLASSES`] (unknown names are best-effort).
+pub(crate) fn class_index(name: &str) -> usize {
+    CLASSES.iter().position(|c| *c == name).unwrap_or(3)
+}
+
+/// One peer at run time.
+#[derive(Debug)]
+pub(crate) struct PeerRt {
+    /// Site name.
+    pub(crate) name: SiteId,
+    /// WireGuard public key.
+    pub(crate) public_key: PublicKey,
+    /// Overlay prefixes it serves (its allowed IPs).
+    pub(crate) prefixes: Vec<IpPrefix>,
+    /// A stock WireGuard peer (no probes).
+    pub(crate) stock: bool,
+    /// Persistent keepalive, seconds.
+    pub(crate) keepalive: Option<u16>,
+    /// The WireGuard session.
+    pub(crate) session: Mutex<WgSession>,
+    /// Per class (index as in [`CLASSES`]): dense index of the current path, or [`NO_PATH`].
+    pub(crate) primary: [AtomicU32; 4],
+    /// Packets sent per class since start (the control loop marks classes active).
+    pub(crate) class_tx: [AtomicU64; 4],
+    /// Dense indices of this peer's paths, in priority order.
+    pub(crate) paths: Vec<u32>,
+    /// The path the last packet to this peer went on (for timers and stock peers).
+    pub(crate) last_path: AtomicU32,
+}
+
+impl PeerRt {
+    /// The path for class `class`, falling back to the last path used (a stock
+    /// peer, or a peer whose paths are not yet confirmed, still needs packets
+    /// to start a handshake).
+    pub(crate) fn path_for(&self, class: usize) -> Option<u32> {
+        let p = self.primary[class].load(Ordering::Relaxed);
+        if p != NO_PATH {
+            return Some(p);
+        }
+        let any = self.primary.iter().map(|a| a.load(Ordering::Relaxed)).find(|p| *p != NO_PATH);
+        if any.is_some() {
+            return any;
+        }
+        if self.stock {
+            let last = self.last_path.load(Ordering::Relaxed);
+            return Some(if last == NO_PATH { self.paths.first().copied()? } else { last });
+        }
+        None
+    }
+}
+
+/// One path at run time.
+#[derive(Debug)]
+pub(crate) struct PathRt {
+    /// Dense index of the peer.
+    pub(crate) peer: usize,
+    /// Index of the local uplink.
+    pub(crate) uplink: usize,
+    /// Remote endpoint.
+    pub(crate) remote: SocketAddr,
+    /// The path engine's id for it.
+    pub(crate) engine_id: PathId,
+    /// Bytes sent.
+    pub(crate) tx_bytes: AtomicU64,
+    /// Bytes received (authenticated).
+    pub(crate) rx_bytes: AtomicU64,
+    /// Authenticated packets received.
+    pub(crate) rx_packets: AtomicU64,
+}
+
+/// Reasons the data plane drops input, each counted.
+#[derive(Debug, Default)]
+pub(crate) struct Drops {
+    counters: Mutex<Vec<(String, u64)>>,
+}
+
+impl Drops {
+    /// Counts one drop for `reason`.
+    pub(crate) fn count(&self, reason: &str) {
+        if let Ok(mut c) = self.counters.lock() {
+            match c.iter_mut().find(|(r, _)| r == reason) {
+                Some((_, n)) => *n += 1,
+                None => c.push((reason.to_owned(), 1)),
+            }
+        }
+    }
+
+    /// A copy of all counters.
+    pub(crate) fn snapshot(&self) -> Vec<(String, u64)> {
+        self.counters.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+}
+
+/// Everything the threads share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// Site name.
+    pub(crate) site: SiteId,
+    /// Our WireGuard private key.
+    pub(crate) private_key: PrivateKey,
+    /// The overlay TUN device.
+    pub(crate) tun: TunDevice,
+    /// One socket per uplink.
+    pub(crate) sockets: Vec<UplinkSocket>,
+    /// Uplink names, by index.
+    pub(crate) uplink_names: Vec<String>,
+    /// Peers.
+    pub(crate) peers: Vec<PeerRt>,
+    /// Paths.
+    pub(crate) paths: Vec<PathRt>,
+    /// (uplink, remote) → dense path index.
+    pub(crate) path_by_addr: HashMap<(usize, SocketAddr), u32>,
+    /// Peer prefixes, longest first, with the peer's index.
+    pub(crate) routes: Vec<(IpPrefix, usize)>,
+    /// Flow → class mapping.
+    pub(crate) classes: ClassMap,
+    /// Drop counters.
+    pub(crate) drops: Drops,
+}
+
+impl Shared {
+    /// The peer serving `dst` (longest prefix match).
+    pub(crate) fn peer_for(&self, dst: IpAddr) -> Option<usize> {
+        self.routes.iter().find(|(p, _)| p.contains(dst)).map(|(_, i)| *i)
+    }
+
+    /// The peer owning WireGuard session index `local_index`.
+    pub(crate) fn peer_by_session(&self, local_index: u32) -> Option<usize> {
+        let i = usize::try_from(local_index).ok()?.checked_sub(1)?;
+        (i < self.peers.len()).then_some(i)
+    }
+
+    /// The peer with public key `key`.
+    pub(crate) fn peer_by_key(&self, key: &PublicKey) -> Option<usize> {
+        self.peers.iter().position(|p| p.public_key == *key)
+    }
+
+    /// Records authenticated input on (`uplink`, `src`).
+    pub(crate) fn note_rx(&self, uplink: usize, src: SocketAddr, bytes: usize) {
+        if let Some(&i) = self.path_by_addr.get(&(uplink, src)) {
+            let p = &self.paths[i as usize];
+            p.rx_packets.fetch_add(1, Ordering::Relaxed);
+            p.rx_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A counter label for an error: its variant name in snake case, with a prefix
+/// (`wg_invalid_mac`, `probe_bad_mac`).
+pub(crate) fn reason_label(prefix: &str, err: &impl std::fmt::Debug) -> String {
+    let dbg = format!("{err:?}");
+    let name = dbg.split([' ', '{', '(']).next().unwrap_or("unknown");
+    let mut out = String::from(prefix);
+    for (i, ch) in name.chars().enumerate() {
+        if ch.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(ch.to_ascii_lowercase());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    #[allow(dead_code)]
+    enum E {
+        InvalidMac,
+        BufferTooSmall { needed: usize },
+    }
+
+    #[test]
+    fn error_labels_are_snake_case_variant_names() {
+        assert_eq!(reason_label("wg_", &E::InvalidMac), "wg_invalid_mac");
+        assert_eq!(reason_label("wg_", &E::BufferTooSmall { needed: 3 }), "wg_buffer_too_small");
+    }
+
+    #[test]
+    fn class_names_map_to_their_slots() {
+        assert_eq!(class_index("realtime"), 0);
+        assert_eq!(class_index("best-effort"), 3);
+        assert_eq!(class_index("nonsense"), 3);
+    }
+}

@@ -1,0 +1,167 @@
+//! Site configurations for a lab: one key pair and one `site.toml` per site,
+//! every site a static peer of every other over all uplinks.
+//!
+//! Used by `weft lab up --agents`, the agent's integration tests, the
+//! benchmarks and `make demo`. Overlay plan: site `s` (from 0) gets
+//! `10.77.{s+1}.1/24` and serves `10.77.{s+1}.0/24`; its TUN device is
+//! `weft{s}` (names must differ between namespaces because the UAPI socket
+//! directory is shared); its API listens on `127.0.0.1:7420` in its namespace.
+//! Flows map to classes as: udp/5060-5061 realtime, icmp interactive,
+//! tcp/873 bulk, everything else best-effort.
+
+use std::fmt::Write as _;
+use std::io;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use weft_dataplane::wg::{generate_private_key, public_key};
+use weft_types::PublicKey;
+
+/// One lab site as the generator needs it.
+#[derive(Debug, Clone)]
+pub struct LabSite {
+    /// Site name (a valid site id, e.g. `a`).
+    pub name: String,
+    /// Uplinks: name and underlay address, in uplink order.
+    pub uplinks: Vec<(String, Ipv4Addr)>,
+}
+
+/// Knobs for the generated configurations.
+#[derive(Debug, Clone)]
+pub struct LabOptions {
+    /// `[probe] interval`: `adaptive`, `fast` or a duration (`20ms`).
+    pub probe_interval: String,
+    /// UDP port every uplink binds.
+    pub port: u16,
+}
+
+impl Default for LabOptions {
+    fn default() -> Self {
+        Self { probe_interval: "adaptive".to_owned(), port: 51820 }
+    }
+}
+
+/// What was generated for one site.
+#[derive(Debug, Clone)]
+pub struct GeneratedSite {
+    /// Site name.
+    pub name: String,
+    /// Path of its `site.toml`.
+    pub config: PathBuf,
+    /// Its overlay address.
+    pub overlay: Ipv4Addr,
+    /// Its TUN device name.
+    pub interface: String,
+    /// Its public key.
+    pub public_key: PublicKey,
+}
+
+/// The overlay address of lab site `index`.
+pub fn overlay_address(index: usize) -> Ipv4Addr {
+    Ipv4Addr::new(10, 77, u8::try_from(index + 1).unwrap_or(u8::MAX), 1)
+}
+
+/// Writes keys and configurations for `sites` into `dir`.
+pub fn write_configs(
+    dir: &Path,
+    sites: &[LabSite],
+    opts: &LabOptions,
+) -> io::Result<Vec<GeneratedSite>> {
+    std::fs::create_dir_all(dir)?;
+    let keys: Vec<_> = sites.iter().map(|_| generate_private_key()).collect();
+    let mut out = Vec::new();
+    for (i, site) in sites.iter().enumerate() {
+        let key_file = dir.join(format!("{}.key", site.name));
+        write_private(&key_file, &keys[i].to_base64())?;
+        let overlay = overlay_address(i);
+        let interface = format!("weft{i}");
+        let mut toml = String::new();
+        let _ = writeln!(
+            toml,
+            "[site]\nname = \"{}\"\nprivate_key_file = \"{}.key\"\naddress = \"{overlay}/24\"\nprefixes = [\"10.77.{}.0/24\"]\ninterface = \"{interface}\"\n",
+            site.name,
+            site.name,
+            i + 1
+        );
+        for (u, (name, addr)) in site.uplinks.iter().enumerate() {
+            let _ = writeln!(
+                toml,
+                "[[uplink]]\nname = \"{name}\"\nbind = \"{addr}:{}\"\npriority = {}\n",
+                opts.port,
+                u + 1
+            );
+        }
+        for (j, peer) in sites.iter().enumerate().filter(|(j, _)| *j != i) {
+            let endpoints: Vec<String> =
+                peer.uplinks.iter().map(|(_, a)| format!("\"{a}:{}\"", opts.port)).collect();
+            let _ = writeln!(
+                toml,
+                "[[peer]]\nname = \"{}\"\npublic_key = \"{}\"\nprefixes = [\"10.77.{}.0/24\"]\nendpoints = [{}]\n",
+                peer.name,
+                public_key(&keys[j]).to_base64(),
+                j + 1,
+                endpoints.join(", ")
+            );
+        }
+        toml.push_str(concat!(
+            "[[class]]\nprotocol = \"udp\"\nports = \"5060-5061\"\nclass = \"realtime\"\n\n",
+            "[[class]]\nprotocol = \"icmp\"\nclass = \"interactive\"\n\n",
+            "[[class]]\nprotocol = \"tcp\"\nports = \"873\"\nclass = \"bulk\"\n\n",
+        ));
+        let _ = writeln!(toml, "[probe]\ninterval = \"{}\"", opts.probe_interval);
+        let config = dir.join(format!("{}.toml", site.name));
+        std::fs::write(&config, toml)?;
+        out.push(GeneratedSite {
+            name: site.name.clone(),
+            config,
+            overlay,
+            interface,
+            public_key: public_key(&keys[i]),
+        });
+    }
+    Ok(out)
+}
+
+fn write_private(path: &Path, text: &str) -> io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    writeln!(f, "{text}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_configs_validate_and_peer_every_site_over_every_uplink() {
+        let dir = std::env::temp_dir().join(format!("weft-labgen-{}", std::process::id()));
+        let sites: Vec<LabSite> = ["a", "b", "c"]
+            .iter()
+            .enumerate()
+            .map(|(s, n)| LabSite {
+                name: (*n).to_owned(),
+                uplinks: (0..2)
+                    .map(|u| (format!("u{u}"), Ipv4Addr::new(198, 18, s as u8 + 1, 4 * u + 2)))
+                    .collect(),
+            })
+            .collect();
+        let generated = write_configs(&dir, &sites, &LabOptions::default()).unwrap();
+        for (i, g) in generated.iter().enumerate() {
+            let cfg = crate::config::load(&g.config).unwrap();
+            assert_eq!(cfg.peers.len(), 2);
+            assert!(cfg.peers.iter().all(|p| p.endpoints.len() == 2));
+            assert_eq!(cfg.address, std::net::IpAddr::V4(overlay_address(i)));
+            let key = crate::agent::read_private_key(&cfg.private_key_file).unwrap();
+            assert_eq!(public_key(&key), g.public_key);
+        }
+        let a = crate::config::load(&generated[0].config).unwrap();
+        assert_eq!(a.peers[0].public_key, generated[1].public_key);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
