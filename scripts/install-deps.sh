@@ -15,6 +15,7 @@ declare -A need=(
   [iperf3]=iperf3
   [wireguard-go]=wireguard-go
   [wg]=wireguard-tools
+  [curl]=curl
 )
 
 missing=()

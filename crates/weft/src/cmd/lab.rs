@@ -50,6 +50,13 @@ pub(crate) struct UpArgs {
     /// Send every uplink through the emulator, even when clean (to measure it).
     #[arg(long)]
     via_emulator: bool,
+    /// Start weftd in every site, each a static peer of every other over all
+    /// uplinks (keys and configs in the lab's state directory, logs beside them).
+    #[arg(long)]
+    agents: bool,
+    /// With --agents: the probe interval (`adaptive`, `fast`, or e.g. `20ms`).
+    #[arg(long, default_value = "adaptive", requires = "agents")]
+    probe_interval: String,
 }
 
 /// A lab name option.
@@ -168,6 +175,10 @@ fn up(args: UpArgs) -> Result<ExitCode> {
         .emulator(mode)
         .build()
         .with_context(|| format!("creating lab {name}"))?;
+    let mut lab = lab;
+    if args.agents {
+        super::agents::start(&mut lab, &args.probe_interval)?;
+    }
     print!("{}", lab.status());
     lab.keep();
     Ok(ExitCode::SUCCESS)

@@ -1,4 +1,5 @@
 //! One module per command group.
 
+pub(crate) mod agents;
 pub(crate) mod keys;
 pub(crate) mod lab;
