@@ -4,7 +4,7 @@
 CARGO ?= cargo
 CARGO_FLAGS ?= --locked
 
-.PHONY: help deps build demo test lint fmt bench bench-micro bench-system clean
+.PHONY: help deps build demo demo-sim test lint fmt bench bench-micro bench-system clean
 
 help:
 	@echo "make demo   - build and run the demo (installs what it needs)"
@@ -18,10 +18,13 @@ deps:
 build:
 	$(CARGO) build $(CARGO_FLAGS) --workspace --all-features
 
-# For now: the path engine's story in the deterministic simulator (3 uplinks,
-# a brownout, an outage and a failback). The agent issue replaces it with a
-# live lab of weftd sites.
+# A live lab of 3 sites x 2 uplinks running weftd: paths, a cut uplink, the
+# measured interruption, failback (scripts/demo.sh; needs root).
 demo: deps
+	@scripts/demo.sh
+
+# The path engine's story in the deterministic simulator (no root needed).
+demo-sim:
 	$(CARGO) run $(CARGO_FLAGS) --release -q -p weft-node --features sim --example story
 
 # Unit, property, simulation and lab tests. The lab tests need root, network

@@ -16,6 +16,7 @@ declare -A need=(
   [wireguard-go]=wireguard-go
   [wg]=wireguard-tools
   [curl]=curl
+  [python3]=python3
 )
 
 missing=()

@@ -421,3 +421,35 @@ fn a_traffic_only_path_to_a_stock_peer_lives_on_its_traffic_and_sends_no_probes(
     let down = went_down(&sim, stock, secs(5.0)).expect("silence takes it down");
     assert!(down - secs(5.0) <= secs(3.1), "{down:?}");
 }
+
+#[test]
+fn a_path_whose_rtt_jumps_above_the_loss_timeout_adapts_and_stays_up() {
+    // 1 ms RTT gives the minimum 50 ms loss timeout; then the path's delay
+    // jumps to 30 ms each way. Every echo is "late" at first; their RTTs must
+    // still teach the estimator, or the path cycles Init/Down forever.
+    for seed in 0..10 {
+        let mut sim = PathSim::new(seed, EngineConfig::default());
+        let p = sim.add_path(PEER, UplinkId(0), "wan", PathAttrs::default(), LinkProfile::ms(0));
+        let be = class(&mut sim, SlaClass::best_effort());
+        sim.add_flow("web", PEER, be, 7);
+        sim.run_to(secs(5.0));
+        sim.set_link(p, LinkProfile::ms(30));
+        sim.run_to(secs(15.0));
+        assert!(
+            sim.engine().state(p).is_some_and(PathState::is_alive),
+            "seed {seed}: {:?}",
+            sim.engine().state(p)
+        );
+        let rtt = sim.metrics(p).unwrap().rtt.unwrap();
+        assert!(rtt > secs(0.055) && rtt < secs(0.065), "seed {seed}: srtt {rtt:?}");
+        let flaps = sim
+            .log()
+            .iter()
+            .filter(|e| {
+                matches!(e.event, PathEvent::StateChanged { to: PathState::Down, .. })
+                    && e.at > secs(5.0)
+            })
+            .count();
+        assert!(flaps <= 1, "seed {seed}: {flaps} Down transitions after the jump");
+    }
+}

@@ -38,7 +38,9 @@ pub enum EchoError {
     /// No such path (removed, or never existed).
     #[error("echo for unknown path {0}")]
     UnknownPath(PathId),
-    /// The probe was already declared lost; counted as a late echo.
+    /// The probe was already declared lost: it stays lost, but its RTT
+    /// still updated the estimators (so the loss timeout follows an RTT
+    /// jump) and it counted as proof of life.
     #[error("late echo for {path} seq {seq}")]
     Late {
         /// The path.
@@ -213,8 +215,11 @@ impl PathEngine {
         };
         let (rtt, t) = match m.on_echo(now, seq, &self.config) {
             EchoOutcome::Sample(rtt, t) => (rtt, t),
-            EchoOutcome::Late => {
+            EchoOutcome::Late(_, t) => {
                 self.counters.late_echoes += 1;
+                self.transitions.clear();
+                self.transitions.extend(t);
+                self.after_update(now, path);
                 return Err(EchoError::Late { path, seq });
             }
             EchoOutcome::Unknown => {

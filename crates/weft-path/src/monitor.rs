@@ -49,6 +49,9 @@ pub(crate) struct PathMonitor {
     accel_remaining: u32,
     next_seq: u64,
     outstanding: VecDeque<Outstanding>,
+    /// Probes declared lost recently (seq, send time), so a late echo still
+    /// yields an RTT sample.
+    expired: VecDeque<(u64, Instant)>,
     last_rx: Option<Instant>,
     pub(crate) probes_sent: u64,
     pub(crate) late_echoes: u64,
@@ -59,7 +62,9 @@ pub(crate) struct PathMonitor {
 /// Result of an echo.
 pub(crate) enum EchoOutcome {
     Sample(Duration, Option<Transition>),
-    Late,
+    /// The probe had been declared lost; its RTT still feeds the estimators
+    /// (so the loss timeout grows after an RTT jump) and it proves life.
+    Late(Duration, Option<Transition>),
     Unknown,
 }
 
@@ -86,6 +91,7 @@ impl PathMonitor {
             accel_remaining: 0,
             next_seq: 1,
             outstanding: VecDeque::new(),
+            expired: VecDeque::new(),
             last_rx: None,
             probes_sent: 0,
             late_echoes: 0,
@@ -169,8 +175,13 @@ impl PathMonitor {
         self.next_seq += 1;
         self.probes_sent += 1;
         let deadline = now + self.loss_timeout();
-        if self.outstanding.len() == MAX_OUTSTANDING {
-            self.outstanding.pop_front();
+        if self.outstanding.len() == MAX_OUTSTANDING
+            && let Some(o) = self.outstanding.pop_front()
+        {
+            self.expired.push_back((o.seq, o.sent));
+            if self.expired.len() > MAX_OUTSTANDING {
+                self.expired.pop_front();
+            }
         }
         self.outstanding.push_back(Outstanding { seq, sent: now, deadline });
         self.accel_remaining = self.accel_remaining.saturating_sub(1);
@@ -200,11 +211,20 @@ impl PathMonitor {
 
     pub(crate) fn on_echo(&mut self, now: Instant, seq: u64, cfg: &EngineConfig) -> EchoOutcome {
         let Some(i) = self.outstanding.iter().position(|o| o.seq == seq) else {
-            if seq > 0 && seq < self.next_seq {
-                self.late_echoes += 1;
-                return EchoOutcome::Late;
+            let Some(j) = self.expired.iter().position(|(s, _)| *s == seq) else {
+                return EchoOutcome::Unknown;
+            };
+            let (_, sent) = self.expired.remove(j).expect("index from position");
+            self.late_echoes += 1;
+            let rtt = now.duration_since(sent);
+            self.rtt.update(rtt);
+            self.jitter.update(rtt);
+            let t = self.liveness.on_traffic(now);
+            if t.is_some() {
+                self.recovered(now);
             }
-            return EchoOutcome::Unknown;
+            self.refresh_quality();
+            return EchoOutcome::Late(rtt, t);
         };
         let o = self.outstanding.remove(i).expect("index from position");
         let rtt = now.duration_since(o.sent);
@@ -276,8 +296,12 @@ impl PathMonitor {
         out: &mut Vec<Transition>,
     ) -> bool {
         let mut lost_alive = false;
-        while self.outstanding.front().is_some_and(|o| o.deadline <= now) {
+        while let Some(o) = self.outstanding.front().copied().filter(|o| o.deadline <= now) {
             self.outstanding.pop_front();
+            if self.expired.len() == MAX_OUTSTANDING {
+                self.expired.pop_front();
+            }
+            self.expired.push_back((o.seq, o.sent));
             if self.state().is_alive() {
                 self.loss.record(true);
                 lost_alive = true;
