@@ -215,7 +215,7 @@ impl PathEngine {
         };
         let (rtt, t) = match m.on_echo(now, seq, &self.config) {
             EchoOutcome::Sample(rtt, t) => (rtt, t),
-            EchoOutcome::Late(_, t) => {
+            EchoOutcome::Late(t) => {
                 self.counters.late_echoes += 1;
                 self.transitions.clear();
                 self.transitions.extend(t);

@@ -64,7 +64,7 @@ pub(crate) enum EchoOutcome {
     Sample(Duration, Option<Transition>),
     /// The probe had been declared lost; its RTT still feeds the estimators
     /// (so the loss timeout grows after an RTT jump) and it proves life.
-    Late(Duration, Option<Transition>),
+    Late(Option<Transition>),
     Unknown,
 }
 
@@ -224,7 +224,7 @@ impl PathMonitor {
                 self.recovered(now);
             }
             self.refresh_quality();
-            return EchoOutcome::Late(rtt, t);
+            return EchoOutcome::Late(t);
         };
         let o = self.outstanding.remove(i).expect("index from position");
         let rtt = now.duration_since(o.sent);
