@@ -86,6 +86,6 @@ grep -E 'class' "$LOGS/a.log" | tail -4 | sed 's/^/    /'
 view
 
 say "wg show on site a (weftd speaks the WireGuard UAPI)"
-ex a wg show weft0 | sed 's/^/    /'
+ex a wg show "$(ex a ip -o link show type tun | awk -F': ' 'NR==1{print $2}')" | sed 's/^/    /'
 
 say "Done; tearing the lab down"

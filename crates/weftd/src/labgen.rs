@@ -4,8 +4,8 @@
 //! Used by `weft lab up --agents`, the agent's integration tests, the
 //! benchmarks and `make demo`. Overlay plan: site `s` (from 0) gets
 //! `10.77.{s+1}.1/24` and serves `10.77.{s+1}.0/24`; its TUN device is
-//! `weft{s}` (names must differ between namespaces because the UAPI socket
-//! directory is shared); its API listens on `127.0.0.1:7420` in its namespace.
+//! `{prefix}{s}` (names must differ between namespaces and between labs
+//! because the UAPI socket directory is shared); its API listens on `127.0.0.1:7420` in its namespace.
 //! Flows map to classes as: udp/5060-5061 realtime, icmp interactive,
 //! tcp/873 bulk, everything else best-effort.
 
@@ -33,11 +33,27 @@ pub struct LabOptions {
     pub probe_interval: String,
     /// UDP port every uplink binds.
     pub port: u16,
+    /// TUN device names are this prefix plus the site index. The UAPI socket
+    /// directory is shared by all namespaces, so labs running side by side
+    /// need different prefixes (see [`interface_prefix`]).
+    pub interface_prefix: String,
+}
+
+/// A TUN name prefix unique to lab `lab`: `wf` plus up to 9 of its
+/// alphanumeric characters (the site index follows; names stay within 15 bytes).
+pub fn interface_prefix(lab: &str) -> String {
+    let tail: String = lab.chars().filter(char::is_ascii_alphanumeric).collect();
+    let keep = tail.len().saturating_sub(9);
+    format!("wf{}", &tail[keep..])
 }
 
 impl Default for LabOptions {
     fn default() -> Self {
-        Self { probe_interval: "adaptive".to_owned(), port: 51820 }
+        Self {
+            probe_interval: "adaptive".to_owned(),
+            port: 51820,
+            interface_prefix: "weft".to_owned(),
+        }
     }
 }
 
@@ -74,7 +90,7 @@ pub fn write_configs(
         let key_file = dir.join(format!("{}.key", site.name));
         write_private(&key_file, &keys[i].to_base64())?;
         let overlay = overlay_address(i);
-        let interface = format!("weft{i}");
+        let interface = format!("{}{i}", opts.interface_prefix);
         let mut toml = String::new();
         let _ = writeln!(
             toml,
@@ -137,6 +153,13 @@ fn write_private(path: &Path, text: &str) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interface_prefixes_differ_per_lab_and_leave_room_for_the_index() {
+        assert_eq!(interface_prefix("demo"), "wfdemo");
+        assert_eq!(interface_prefix("wl12345-678"), "wfl12345678");
+        assert!(interface_prefix("a-very-long-lab-name-indeed").len() + 3 <= 15);
+    }
 
     #[test]
     fn generated_configs_validate_and_peer_every_site_over_every_uplink() {

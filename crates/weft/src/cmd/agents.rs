@@ -36,7 +36,11 @@ pub(crate) fn start(lab: &mut Lab, probe_interval: &str) -> Result<()> {
             uplinks: s.uplinks.iter().map(|u| (u.name.clone(), u.addr)).collect(),
         })
         .collect();
-    let opts = LabOptions { probe_interval: probe_interval.to_owned(), ..LabOptions::default() };
+    let opts = LabOptions {
+        probe_interval: probe_interval.to_owned(),
+        interface_prefix: weftd::labgen::interface_prefix(lab.name()),
+        ..LabOptions::default()
+    };
     let generated = write_configs(&dir, &sites, &opts).context("writing agent configs")?;
     for g in &generated {
         let log_path = dir.join(format!("{}.log", g.name));

@@ -133,7 +133,6 @@ pub fn run(cfg: &SiteConfig) -> Result<()> {
             name: p.name.clone(),
             public_key: p.public_key,
             prefixes: p.prefixes.clone(),
-            stock: p.stock,
             keepalive,
             session: Mutex::new(session),
             primary: std::array::from_fn(|_| AtomicU32::new(NO_PATH)),

@@ -37,8 +37,6 @@ pub(crate) struct PeerRt {
     pub(crate) public_key: PublicKey,
     /// Overlay prefixes it serves (its allowed IPs).
     pub(crate) prefixes: Vec<IpPrefix>,
-    /// A stock WireGuard peer (no probes).
-    pub(crate) stock: bool,
     /// Persistent keepalive, seconds.
     pub(crate) keepalive: Option<u16>,
     /// The WireGuard session.
@@ -54,9 +52,11 @@ pub(crate) struct PeerRt {
 }
 
 impl PeerRt {
-    /// The path for class `class`, falling back to the last path used (a stock
-    /// peer, or a peer whose paths are not yet confirmed, still needs packets
-    /// to start a handshake).
+    /// The path for class `class`. When the class has none, another class's
+    /// path; when no path of this peer is alive at all, the last path used (or
+    /// the first): every path failing at the same instant is more often a
+    /// local stall than a real outage, and a stock peer or a session being
+    /// rebuilt needs packets to start a handshake.
     pub(crate) fn path_for(&self, class: usize) -> Option<u32> {
         let p = self.primary[class].load(Ordering::Relaxed);
         if p != NO_PATH {
@@ -66,11 +66,8 @@ impl PeerRt {
         if any.is_some() {
             return any;
         }
-        if self.stock {
-            let last = self.last_path.load(Ordering::Relaxed);
-            return Some(if last == NO_PATH { self.paths.first().copied()? } else { last });
-        }
-        None
+        let last = self.last_path.load(Ordering::Relaxed);
+        if last == NO_PATH { self.paths.first().copied() } else { Some(last) }
     }
 }
 
