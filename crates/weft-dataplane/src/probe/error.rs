@@ -45,6 +45,13 @@ pub enum ProbeError {
     /// The counter is older than the replay window covers. Changes no state.
     #[error("probe counter {0} is too old for the replay window")]
     TooOld(u64),
+    /// The counter is further ahead of the receiver's clock than
+    /// [`MAX_COUNTER_LEAD_US`](super::MAX_COUNTER_LEAD_US) allows. Counters
+    /// start at the sender's Unix time in microseconds; accepting one far in
+    /// the future would make every honest later counter "too old" until that
+    /// time arrived. Changes no state.
+    #[error("probe counter {0} is too far in the future")]
+    FromTheFuture(u64),
 
     // --- Local misuse or configuration. ---
     /// The output buffer is smaller than [`MESSAGE_LEN`](super::MESSAGE_LEN).

@@ -64,7 +64,7 @@ mod wire_tests;
 
 pub use error::ProbeError;
 pub use key::{KeyId, ProbeKey};
-pub use peer::PeerProbeState;
+pub use peer::{MAX_COUNTER_LEAD_US, PeerProbeState};
 pub use replay::{REPLAY_WINDOW, ReplayVerdict, ReplayWindow};
 pub use wire::{
     MESSAGE_LEN, ProbeFields, ProbeKind, ProbeMessage, TYPE_ECHO, TYPE_PROBE, VERSION, encode,

@@ -77,7 +77,22 @@ impl PeerProbeState {
     /// The replay window is updated only after the MAC verified, so forged
     /// datagrams change no state.
     pub fn open_checked(&mut self, datagram: &[u8]) -> Result<ProbeMessage, ProbeError> {
+        self.open_checked_at(datagram, u64::MAX)
+    }
+
+    /// Like [`open_checked`](Self::open_checked), and also refuses counters more
+    /// than [`MAX_COUNTER_LEAD_US`] ahead of `now_unix_us` (the receiver's Unix
+    /// time in microseconds), so a peer whose clock once ran far ahead cannot
+    /// lock out its own later probes.
+    pub fn open_checked_at(
+        &mut self,
+        datagram: &[u8],
+        now_unix_us: u64,
+    ) -> Result<ProbeMessage, ProbeError> {
         let message = open(&self.key, datagram)?;
+        if message.counter > now_unix_us.saturating_add(MAX_COUNTER_LEAD_US) {
+            return Err(ProbeError::FromTheFuture(message.counter));
+        }
         match self.window.accept(message.counter) {
             ReplayVerdict::Fresh => Ok(message),
             ReplayVerdict::Duplicate => Err(ProbeError::Replayed(message.counter)),
@@ -86,10 +101,29 @@ impl PeerProbeState {
     }
 }
 
+/// How far ahead of the receiver's clock a probe counter may be: one hour
+/// (sites' clocks are NTP-synchronised to far better than that).
+pub const MAX_COUNTER_LEAD_US: u64 = 3_600_000_000;
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::probe::{MESSAGE_LEN, tests_support::pair};
+
+    #[test]
+    fn a_counter_far_ahead_of_the_clock_is_refused_and_does_not_poison_the_window() {
+        let now_us = 1_800_000_000_000_000;
+        let (mut a, mut b) = pair(now_us + 2 * MAX_COUNTER_LEAD_US, 7);
+        let fields = ProbeFields::default();
+        let mut buf = [0u8; MESSAGE_LEN];
+        let n = a.seal_probe(&fields, &mut buf).unwrap();
+        assert!(matches!(b.open_checked_at(&buf[..n], now_us), Err(ProbeError::FromTheFuture(_))));
+        // The same peer, after fixing its clock: honest counters near now are
+        // still accepted by the same receiver.
+        let (mut honest, _) = pair(now_us + 10, 7);
+        let n = honest.seal_probe(&fields, &mut buf).unwrap();
+        assert!(b.open_checked_at(&buf[..n], now_us).is_ok());
+    }
 
     #[test]
     fn a_probe_and_its_echo_travel_between_two_peers() {

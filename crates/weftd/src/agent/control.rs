@@ -130,7 +130,7 @@ impl Control {
             return;
         };
         let Some(state) = self.probes[peer].as_mut() else { return };
-        let msg = match state.open_checked(&data) {
+        let msg = match state.open_checked_at(&data, first_probe_counter()) {
             Ok(m) => m,
             Err(e) => {
                 self.shared.drops.count(&reason_label("probe_", &e));
