@@ -387,7 +387,12 @@ fn garbage_forged_and_replayed_probes_are_counted_and_dropped_without_harm() {
     let c_sock = h.udp_in(2, SocketAddr::from((h.lab.addr(2, 0).unwrap(), 51820)));
     c_sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     let c_key = ProbeKey::derive(&key(2), &a_pub).unwrap();
-    encode_probe(&c_key, now_us + 1_000_000_000_000, &fields, &mut probe).unwrap();
+    // A counter days ahead of a's clock is refused before it can poison the
+    // replay window (counters are Unix microseconds).
+    let mut future = [0u8; 56];
+    encode_probe(&c_key, now_us + 1_000_000_000_000, &fields, &mut future).unwrap();
+    c_sock.send_to(&future, target).unwrap();
+    encode_probe(&c_key, now_us, &fields, &mut probe).unwrap();
     c_sock.send_to(&probe, target).unwrap();
     // a also probes c's address itself: skip those, wait for the echo.
     let mut echo = [0u8; 128];
@@ -402,7 +407,8 @@ fn garbage_forged_and_replayed_probes_are_counted_and_dropped_without_harm() {
         let d = &s["drops"];
         (count(d, "garbage") >= 100
             && count(d, "probe_bad_mac") >= 50
-            && count(d, "probe_replayed") >= 1)
+            && count(d, "probe_replayed") >= 1
+            && count(d, "probe_from_the_future") >= 1)
             .then_some(s)
     });
     eprintln!("drops after bad input: {}", status["drops"]);
