@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# TCP throughput of the weftd data plane next to Debian's wireguard-go and plain veth.
+#   - weft:  2-site x 1-uplink lab with agents; iperf3 (one stream) 10.77.1.1 -> 10.77.2.1.
+#   - wggo:  a plain 2-site lab with wireguard-go set up by hand in both sites
+#            (interfaces wga<pid>/wgb<pid>, MTU 1420, overlay 10.88.0.1 -> 10.88.0.2).
+#   - veth:  the same plain lab, underlay 198.18.1.2 -> 198.18.2.2 (routed through the
+#            lab's internet namespace, kernel forwarding): the baseline.
+# The three are interleaved in every run; figures are medians of $RUNS runs of $DURATION s.
+# Then, in a 3-site x 1-uplink lab with agents (2 peers each): weftd RSS idle, and weftd
+# CPU % per agent while iperf3 pushes 100 Mbit/s (TCP, -b 100M) for $CPU_SECS s.
+# PROFILE=1 also records `perf record -g` of the sending weftd during one extra weft run and
+# prints the top of the report.
+#
+# Usage: sudo bench/throughput.sh   (needs root, iperf3, wireguard-go, wg, python3, curl)
+# Env:   RUNS=3 DURATION=5 CPU_SECS=10 PROFILE=0 WIREGUARD_GO=wireguard-go CARGO_TARGET_DIR=target
+# Last line: throughput weft_gbps=X wggo_gbps=Y veth_gbps=Z ratio=X/Y
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-5}
+CPU_SECS=${CPU_SECS:-10}
+PROFILE=${PROFILE:-0}
+WGGO=${WIREGUARD_GO:-wireguard-go}
+TARGET=${CARGO_TARGET_DIR:-target}
+die() { echo "throughput.sh: $*" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || die "needs root (network namespaces)"
+for t in iperf3 "$WGGO" wg python3 curl ip cargo; do
+  command -v "$t" >/dev/null || die "$t missing (run scripts/install-deps.sh bench; wireguard-go and wireguard-tools: apt-get install -y --no-install-recommends wireguard-go wireguard-tools)"
+done
+[ "$PROFILE" = 0 ] || command -v perf >/dev/null || die "PROFILE=1 needs perf"
+
+cargo build --release -q -p weft -p weftd
+WEFT=$TARGET/release/weft
+WORK=$(mktemp -d /tmp/weft-throughput.XXXXXX)
+LABS=()
+PIDS=()
+cleanup() {
+  local rc=$?
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for l in "${LABS[@]}"; do "$WEFT" lab down --name "$l" >/dev/null 2>&1 || true; done
+  if [ "$rc" -ne 0 ]; then echo "throughput.sh: failed (rc $rc); work files kept in $WORK" >&2
+  else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+median() { sort -g | awk '{v[NR]=$1} END {if (NR%2) printf "%.3f", v[(NR+1)/2]; else printf "%.3f", (v[NR/2]+v[NR/2+1])/2}'; }
+
+lab_up() { # NAME [options]
+  local name=$1; shift
+  LABS+=("$name")
+  "$WEFT" lab down --name "$name" >/dev/null 2>&1 || true
+  "$WEFT" lab up --name "$name" "$@" >/dev/null
+}
+
+# weftd pid in LAB's site SITE
+weftd_pid() {
+  local p
+  for p in $(ip netns pids "$1-$2"); do
+    [ "$(cat "/proc/$p/comm" 2>/dev/null)" = weftd ] && { echo "$p"; return 0; }
+  done
+  die "no weftd process in namespace $1-$2"
+}
+
+# wait_ping NS DST: until DST answers (tunnel handshake, paths up), at most 15 s
+wait_ping() {
+  local i
+  for i in $(seq 150); do
+    ip netns exec "$1" ping -n -q -c 1 -W 1 "$2" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  die "$2 unreachable from $1"
+}
+
+# iperf NS SRC DST PORT [extra args] -> "Gbit/s retransmits"
+iperf() {
+  local ns=$1 src=$2 dst=$3 port=$4; shift 4
+  ip netns exec "$ns" iperf3 -c "$dst" -B "$src" -p "$port" -t "$DURATION" -J "$@" >"$WORK/iperf.json" \
+    || { cat "$WORK/iperf.json" >&2; die "iperf3 $src -> $dst failed"; }
+  python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["end"]
+print("%.3f %d" % (e["sum_received"]["bits_per_second"]/1e9, e["sum_sent"].get("retransmits", 0)))' "$WORK/iperf.json"
+}
+
+start=$(date +%s)
+LW="tpw$$" LP="tpp$$" LR="tpr$$"
+
+# --- weftd lab
+lab_up "$LW" --sites 2 --uplinks 1 --agents
+wait_ping "$LW-a" 10.77.2.1
+ip netns exec "$LW-b" iperf3 -s -B 10.77.2.1 -p 5201 >/dev/null 2>&1 &
+PIDS+=($!)
+
+# --- plain lab: veth baseline and wireguard-go
+lab_up "$LP" --sites 2 --uplinks 1
+IFA="wga$$" IFB="wgb$$"
+umask 077
+wg genkey >"$WORK/a.key"; wg genkey >"$WORK/b.key"
+wg pubkey <"$WORK/a.key" >"$WORK/a.pub"; wg pubkey <"$WORK/b.key" >"$WORK/b.pub"
+wg_site() { # SITE IFACE OVERLAY LOCAL_KEY PEER_PUB PEER_UNDERLAY PEER_OVERLAY
+  local ns="$LP-$1" i
+  ip netns exec "$ns" "$WGGO" -f "$2" >"$WORK/$2.log" 2>&1 &
+  PIDS+=($!)
+  for i in $(seq 50); do [ -S "/var/run/wireguard/$2.sock" ] && break; sleep 0.1; done
+  [ -S "/var/run/wireguard/$2.sock" ] || { cat "$WORK/$2.log" >&2; die "$WGGO did not create $2"; }
+  ip netns exec "$ns" wg set "$2" private-key "$4" listen-port 51830 \
+    peer "$(cat "$5")" endpoint "$6:51830" allowed-ips "$7/32"
+  ip -n "$ns" addr add "$3/24" dev "$2"
+  ip -n "$ns" link set "$2" mtu 1420 up
+}
+wg_site a "$IFA" 10.88.0.1 "$WORK/a.key" "$WORK/b.pub" 198.18.2.2 10.88.0.2
+wg_site b "$IFB" 10.88.0.2 "$WORK/b.key" "$WORK/a.pub" 198.18.1.2 10.88.0.1
+wait_ping "$LP-a" 10.88.0.2
+ip netns exec "$LP-b" iperf3 -s -B 10.88.0.2 -p 5202 >/dev/null 2>&1 &
+PIDS+=($!)
+ip netns exec "$LP-b" iperf3 -s -B 198.18.2.2 -p 5203 >/dev/null 2>&1 &
+PIDS+=($!)
+sleep 0.5
+
+echo "iperf3 TCP, 1 stream, ${DURATION}s per run, $RUNS runs (weft, wireguard-go, veth interleaved)"
+printf '%-4s %10s %10s %10s   (Gbit/s; retransmits in brackets)\n' run weft wggo veth
+W=() G=() V=()
+for r in $(seq "$RUNS"); do
+  read -r w wr < <(iperf "$LW-a" 10.77.1.1 10.77.2.1 5201)
+  read -r g gr < <(iperf "$LP-a" 10.88.0.1 10.88.0.2 5202)
+  read -r v vr < <(iperf "$LP-a" 198.18.1.2 198.18.2.2 5203)
+  W+=("$w") G+=("$g") V+=("$v")
+  printf '%-4s %10s %10s %10s   [%s %s %s]\n' "$r" "$w" "$g" "$v" "$wr" "$gr" "$vr"
+done
+weft=$(printf '%s\n' "${W[@]}" | median)
+wggo=$(printf '%s\n' "${G[@]}" | median)
+veth=$(printf '%s\n' "${V[@]}" | median)
+printf '%-4s %10s %10s %10s\n' median "$weft" "$wggo" "$veth"
+
+if [ "$PROFILE" != 0 ]; then
+  pa=$(weftd_pid "$LW" a)
+  ip netns exec "$LW-a" iperf3 -c 10.77.2.1 -B 10.77.1.1 -p 5201 -t 6 >/dev/null &
+  ipid=$!
+  sleep 1
+  perf record -q -g -p "$pa" -o "$WORK/perf.data" -- sleep 4 >/dev/null 2>&1 || true
+  wait "$ipid" || true
+  echo "perf (sending weftd, site a, pid $pa), top symbols by self time:"
+  perf report -i "$WORK/perf.data" --no-children --sort sym --stdio 2>/dev/null \
+    | awk '/^ +[0-9.]+%/ && n++ < 20 {print "  " $0}'
+  echo "perf, self time by DSO:"
+  perf report -i "$WORK/perf.data" --no-children --sort dso --stdio 2>/dev/null \
+    | awk '/^ +[0-9.]+%/ && n++ < 6 {print "  " $0}'
+fi
+
+"$WEFT" lab down --name "$LW" >/dev/null
+"$WEFT" lab down --name "$LP" >/dev/null
+
+# --- resources: 3 sites, each weftd has 2 peers
+lab_up "$LR" --sites 3 --uplinks 1 --agents
+wait_ping "$LR-a" 10.77.2.1
+wait_ping "$LR-a" 10.77.3.1
+sleep 2
+rss() { awk -v k="$2" '$1 == k":" {printf "%.2f", $2/1024}' "/proc/$1/status"; }
+pids=() rss_line="weftd RSS idle, 3-site lab (2 peers each), MB:"
+for s in a b c; do
+  p=$(weftd_pid "$LR" "$s"); pids+=("$p")
+  rss_line+=" $s=$(rss "$p" VmRSS)"
+done
+echo "$rss_line"
+
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+ip netns exec "$LR-b" iperf3 -s -B 10.77.2.1 -p 5201 -1 >/dev/null 2>&1 &
+PIDS+=($!)
+sleep 0.5
+t0a=$(ticks "${pids[0]}"); t0b=$(ticks "${pids[1]}"); w0=$(date +%s%N)
+ip netns exec "$LR-a" iperf3 -c 10.77.2.1 -B 10.77.1.1 -p 5201 -b 100M -t "$CPU_SECS" -J >"$WORK/iperf-cpu.json" \
+  || die "iperf3 at 100 Mbit/s failed"
+t1a=$(ticks "${pids[0]}"); t1b=$(ticks "${pids[1]}"); w1=$(date +%s%N)
+got=$(python3 -c 'import json,sys; print("%.1f" % (json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"]/1e6))' "$WORK/iperf-cpu.json")
+awk -v a=$((t1a - t0a)) -v b=$((t1b - t0b)) -v hz="$hz" -v ns=$((w1 - w0)) -v got="$got" 'BEGIN {
+  s = ns / 1e9
+  printf "weftd CPU at 100 Mbit/s (iperf3 TCP -b 100M, %.1f s, got %s Mbit/s), %% of one core: sender a=%.1f receiver b=%.1f sum=%.1f\n",
+    s, got, 100*a/hz/s, 100*b/hz/s, 100*(a+b)/hz/s }'
+rss_line="weftd RSS after traffic (VmRSS / VmHWM), MB:"
+for i in 0 1 2; do
+  rss_line+=" $(printf '%s' abc | cut -c$((i + 1)))=$(rss "${pids[$i]}" VmRSS)/$(rss "${pids[$i]}" VmHWM)"
+done
+echo "$rss_line"
+"$WEFT" lab down --name "$LR" >/dev/null
+
+echo "runtime: $(( $(date +%s) - start )) s"
+ratio=$(awk -v x="$weft" -v y="$wggo" 'BEGIN {printf "%.2f", (y > 0 ? x / y : 0)}')
+echo "throughput weft_gbps=$weft wggo_gbps=$wggo veth_gbps=$veth ratio=$ratio"
