@@ -453,3 +453,66 @@ fn a_path_whose_rtt_jumps_above_the_loss_timeout_adapts_and_stays_up() {
         assert!(flaps <= 1, "seed {seed}: {flaps} Down transitions after the jump");
     }
 }
+
+#[test]
+fn when_an_uplink_dies_flows_skip_its_other_paths_instead_of_failing_twice() {
+    // Two local uplinks × two remote endpoints. Cutting uplink 0 kills both of
+    // its paths; the flow must move once, straight to uplink 1, not first to
+    // the other (still undetected) path on uplink 0.
+    for seed in 0..20 {
+        let mut sim = PathSim::new(seed, EngineConfig::default());
+        let attrs = |priority| PathAttrs { priority, ..PathAttrs::default() };
+        let mut paths = Vec::new();
+        for (u, prio) in [(0u16, 1u8), (1, 2)] {
+            for r in 0..2u16 {
+                let p = sim.add_path(
+                    PEER,
+                    UplinkId(u),
+                    &format!("u{u}r{r}"),
+                    attrs(prio),
+                    LinkProfile::ms(10 + u64::from(r)),
+                );
+                paths.push((u, p));
+            }
+        }
+        let be = class(&mut sim, SlaClass::best_effort());
+        let flow = sim.add_flow("web", PEER, be, 7);
+        sim.run_to(secs(5.0));
+        for (u, p) in &paths {
+            if *u == 0 {
+                sim.set_link(*p, LinkProfile::ms(10).down());
+            }
+        }
+        sim.run_to(secs(8.0));
+        let moves: Vec<_> = sim.flow(flow).moves.iter().filter(|m| m.at >= secs(5.0)).collect();
+        assert_eq!(moves.len(), 1, "seed {seed}: {moves:?}");
+        let to = moves[0].to.unwrap();
+        assert!(paths.iter().any(|(u, p)| *u == 1 && *p == to), "seed {seed}: moved to {to:?}");
+        assert!(
+            moves[0].at - secs(5.0) <= secs(0.35),
+            "seed {seed}: moved after {:?}",
+            moves[0].at - secs(5.0)
+        );
+    }
+}
+
+#[test]
+fn near_equal_paths_do_not_trade_flows_on_measurement_noise() {
+    // Two sub-millisecond paths whose RTTs differ by less than their jitter:
+    // relative differences look large (0.4 vs 0.5 ms), absolute ones are noise.
+    for seed in 0..10 {
+        let mut sim = PathSim::new(seed, EngineConfig::default());
+        let jittery = |us: u64| LinkProfile {
+            delay: Duration::from_micros(us),
+            jitter: Duration::from_micros(150),
+            loss: 0.0,
+            up: true,
+        };
+        sim.add_path(PEER, UplinkId(0), "a", PathAttrs::default(), jittery(200));
+        sim.add_path(PEER, UplinkId(0), "b", PathAttrs::default(), jittery(250));
+        let be = class(&mut sim, SlaClass::interactive());
+        let flow = sim.add_flow("ssh", PEER, be, 7);
+        sim.run_to(secs(60.0));
+        assert_eq!(sim.flow(flow).moves.len(), 1, "seed {seed}: {:?}", sim.flow(flow).moves);
+    }
+}

@@ -376,7 +376,9 @@ impl PathEngine {
         if let Some(t) = m.apply_brownout(now, &self.config) {
             self.transitions.push(t);
         }
-        let mut changed = !self.transitions.is_empty();
+        let mut changed = !self.transitions.is_empty() | m.take_suspect_changed();
+        let went_down = self.transitions.iter().any(|t| t.to == PathState::Down);
+        let (uplink, remote) = (m.spec.uplink, m.spec.remote);
         for t in self.transitions.drain(..) {
             self.events.push_back(PathEvent::StateChanged {
                 path,
@@ -392,8 +394,39 @@ impl PathEngine {
             changed |= m.holds[i].update(now, eligible, cap);
             changed |= m.holds[i].poll_expired(now, base, cap);
         }
+        if went_down {
+            self.suspect_siblings(now, path, uplink, remote);
+        }
         if changed {
             self.refresh_peer(now, peer, true);
+        }
+    }
+
+    /// Correlated failure: when `path` goes Down, every alive path that shares
+    /// its local uplink or its remote endpoint is probably dead too. Mark them
+    /// suspect (no new flows, fast probes) until they answer a fresh probe, so
+    /// failover goes straight to a path that does not share the failure.
+    fn suspect_siblings(
+        &mut self,
+        now: Instant,
+        path: PathId,
+        uplink: weft_types::UplinkId,
+        remote: std::net::SocketAddr,
+    ) {
+        let mut peers = Vec::new();
+        for (id, m) in &mut self.paths {
+            if *id != path
+                && (m.spec.uplink == uplink || m.spec.remote == remote)
+                && m.state().is_alive()
+            {
+                m.mark_suspect(now, &self.config);
+                if !peers.contains(&m.spec.peer) {
+                    peers.push(m.spec.peer);
+                }
+            }
+        }
+        for p in peers {
+            self.refresh_peer(now, p, true);
         }
     }
 
@@ -610,9 +643,9 @@ fn candidate(
         attrs: m.spec.attrs,
         tx_bps: m.tx_rate_bps(),
         flows: 0,
-        held_down: m
-            .holds
-            .get(policy.0 as usize)
-            .is_some_and(|h| h.held(now, cfg.hold_down, cfg.max_hold_down)),
+        held_down: m.is_suspect()
+            || m.holds
+                .get(policy.0 as usize)
+                .is_some_and(|h| h.held(now, cfg.hold_down, cfg.max_hold_down)),
     }
 }

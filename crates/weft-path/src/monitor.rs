@@ -49,6 +49,12 @@ pub(crate) struct PathMonitor {
     accel_remaining: u32,
     next_seq: u64,
     outstanding: VecDeque<Outstanding>,
+    /// Set when a path sharing this one's uplink or remote endpoint just went
+    /// Down: this one is probably dead too, so it takes no new flows until it
+    /// answers a probe sent after that moment.
+    suspect_since: Option<Instant>,
+    /// Whether `suspect_since` changed since the engine last looked.
+    suspect_changed: bool,
     /// Probes declared lost recently (seq, send time), so a late echo still
     /// yields an RTT sample.
     expired: VecDeque<(u64, Instant)>,
@@ -92,6 +98,8 @@ impl PathMonitor {
             next_seq: 1,
             outstanding: VecDeque::new(),
             expired: VecDeque::new(),
+            suspect_since: None,
+            suspect_changed: false,
             last_rx: None,
             probes_sent: 0,
             late_echoes: 0,
@@ -227,6 +235,10 @@ impl PathMonitor {
             return EchoOutcome::Late(t);
         };
         let o = self.outstanding.remove(i).expect("index from position");
+        if self.suspect_since.is_some_and(|t| o.sent >= t) {
+            self.suspect_since = None;
+            self.suspect_changed = true;
+        }
         let rtt = now.duration_since(o.sent);
         self.rtt.update(rtt);
         self.jitter.update(rtt);
@@ -240,6 +252,28 @@ impl PathMonitor {
         }
         self.refresh_quality();
         EchoOutcome::Sample(rtt, t)
+    }
+
+    /// A sibling path (same uplink or same remote endpoint) just went Down:
+    /// suspect this one and probe it fast to find out.
+    pub(crate) fn mark_suspect(&mut self, now: Instant, cfg: &EngineConfig) {
+        if !self.state().is_alive() || self.suspect_since.is_some() {
+            return;
+        }
+        self.suspect_since = Some(now);
+        self.suspect_changed = true;
+        self.accel_remaining = cfg.probe.accel_probes;
+        self.next_probe = self.next_probe.min(now);
+    }
+
+    /// Whether this path is suspected after a sibling's failure.
+    pub(crate) fn is_suspect(&self) -> bool {
+        self.suspect_since.is_some()
+    }
+
+    /// Whether the suspicion was raised or cleared since the last call.
+    pub(crate) fn take_suspect_changed(&mut self) -> bool {
+        std::mem::take(&mut self.suspect_changed)
     }
 
     /// A Down path showed life: forget its down-time history and confirm it

@@ -91,6 +91,20 @@ impl PathPreference {
         }
     }
 
+    /// The smallest score difference that counts as "better" when deciding
+    /// whether to move flows off a working path: below it, differences are
+    /// measurement noise (a few milliseconds of RTT, a fraction of a percent
+    /// of loss), whatever the relative margin says.
+    pub fn min_gain(&self) -> f64 {
+        match self {
+            Self::LowestLatency => 2.0,
+            Self::LowestLoss => 500.0,
+            Self::HighestBandwidth => 0.0,
+            Self::LowestCost => 5.0,
+            Self::Weighted(_) => 0.02,
+        }
+    }
+
     /// A short human name (`lowest-latency`, `weighted`).
     pub fn name(&self) -> &'static str {
         match self {

@@ -397,7 +397,7 @@ fn active_backup(
     let Some(top) = top else { return Choice { path: None, basis, rule: Rule::None } };
     if let Some(inc) = inc.filter(|i| i.path != top.path && i.rank == top.rank) {
         let improvement = if inc.score > 0.0 { (inc.score - top.score) / inc.score } else { 0.0 };
-        if improvement < margin {
+        if improvement < margin || inc.score - top.score < policy.preference.min_gain() {
             return Choice {
                 path: Some(inc.path),
                 basis,
