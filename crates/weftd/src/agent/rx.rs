@@ -79,27 +79,40 @@ fn receive(
     };
     let peer = &shared.peers[peer_idx];
     let socket = &shared.sockets[uplink];
-    let Ok(mut session) = peer.session.lock() else { return };
-    match session.decapsulate(Some(src.ip()), datagram, out) {
-        WgResult::ToNetwork(reply) => {
-            let _ = socket.send_to(reply, src);
-            shared.note_rx(uplink, src, datagram.len());
-            // Packets queued behind the handshake go out now.
-            while let WgResult::ToNetwork(p) = session.flush(out) {
-                let _ = socket.send_to(p, src);
-            }
-        }
-        WgResult::ToTunnel(packet, inner_src) => {
-            if !peer.prefixes.iter().any(|p| p.contains(inner_src)) {
-                shared.drops.count("source_not_allowed");
+    let base = out.as_ptr() as usize;
+    // Decrypt under the session lock; write to the TUN device after releasing
+    // it, so the send thread never waits on our syscall.
+    let (span, inner_src) = {
+        let Ok(mut session) = peer.session.lock() else { return };
+        match session.decapsulate(Some(src.ip()), datagram, out) {
+            WgResult::ToNetwork(reply) => {
+                let _ = socket.send_to(reply, src);
+                shared.note_rx(uplink, src, datagram.len());
+                // Packets queued behind the handshake go out now (rare: keep the lock).
+                while let WgResult::ToNetwork(p) = session.flush(out) {
+                    let _ = socket.send_to(p, src);
+                }
                 return;
             }
-            shared.note_rx(uplink, src, datagram.len());
-            if shared.tun.write(packet).is_err() {
-                shared.drops.count("tun_write_failed");
+            WgResult::ToTunnel(packet, inner_src) => {
+                ((packet.as_ptr() as usize - base, packet.len()), inner_src)
+            }
+            WgResult::Done => {
+                shared.note_rx(uplink, src, datagram.len()); // keepalive
+                return;
+            }
+            WgResult::Error(e) => {
+                shared.drops.count(&reason_label("wg_", &e));
+                return;
             }
         }
-        WgResult::Done => shared.note_rx(uplink, src, datagram.len()), // keepalive
-        WgResult::Error(e) => shared.drops.count(&reason_label("wg_", &e)),
+    };
+    if !peer.prefixes.iter().any(|p| p.contains(inner_src)) {
+        shared.drops.count("source_not_allowed");
+        return;
+    }
+    shared.note_rx(uplink, src, datagram.len());
+    if shared.tun.write(&out[span.0..span.0 + span.1]).is_err() {
+        shared.drops.count("tun_write_failed");
     }
 }

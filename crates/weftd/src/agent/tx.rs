@@ -77,18 +77,26 @@ fn send_one(
         return;
     };
     let path = &shared.paths[path_idx as usize];
-    let Ok(mut session) = peer.session.lock() else { return };
-    match session.encapsulate(packet, out) {
-        WgResult::ToNetwork(d) => {
-            if shared.sockets[path.uplink].send_to(d, path.remote).is_ok() {
-                path.tx_bytes.fetch_add(d.len() as u64, Ordering::Relaxed);
-                peer.last_path.store(path_idx, Ordering::Relaxed);
-            } else {
-                shared.drops.count("send_failed");
+    // Encrypt under the session lock; send after releasing it, so the receive
+    // thread (decrypting the other direction) never waits on our syscall.
+    let base = out.as_ptr() as usize;
+    let span = {
+        let Ok(mut session) = peer.session.lock() else { return };
+        match session.encapsulate(packet, out) {
+            WgResult::ToNetwork(d) => (d.as_ptr() as usize - base, d.len()),
+            // Done: queued until the handshake completes; ToTunnel never comes from encapsulate.
+            WgResult::Done | WgResult::ToTunnel(..) => return,
+            WgResult::Error(e) => {
+                shared.drops.count(&reason_label("wg_", &e));
+                return;
             }
         }
-        // Done: queued until the handshake completes; ToTunnel never comes from encapsulate.
-        WgResult::Done | WgResult::ToTunnel(..) => {}
-        WgResult::Error(e) => shared.drops.count(&reason_label("wg_", &e)),
+    };
+    let datagram = &out[span.0..span.0 + span.1];
+    if shared.sockets[path.uplink].send_to(datagram, path.remote).is_ok() {
+        path.tx_bytes.fetch_add(datagram.len() as u64, Ordering::Relaxed);
+        peer.last_path.store(path_idx, Ordering::Relaxed);
+    } else {
+        shared.drops.count("send_failed");
     }
 }
