@@ -48,6 +48,8 @@ bench-micro:
 
 bench-system: deps
 	@bench/wan-emulator.sh
+	@bench/throughput.sh
+	@bench/failover.sh
 
 clean:
 	$(CARGO) clean
