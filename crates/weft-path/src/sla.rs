@@ -94,15 +94,12 @@ impl SlaClass {
     /// The limits in the integer form [`SlaLimits::check`] compares fastest;
     /// compute once, check many paths.
     pub fn limits(&self) -> SlaLimits {
-        let us = |d: Option<Duration>| {
-            d.map_or(u64::MAX, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-        };
-        SlaLimits {
-            max_rtt_us: us(self.max_latency),
-            max_jitter_us: us(self.max_jitter),
-            max_loss: self.max_loss.map_or(f64::INFINITY, |r| r.fraction() + 1e-12),
-            long_window: self.loss_window == LossWindow::Long,
-        }
+        SlaLimits::new(
+            self.max_latency,
+            self.max_jitter,
+            self.max_loss,
+            self.loss_window == LossWindow::Long,
+        )
     }
 }
 
@@ -116,6 +113,25 @@ pub struct SlaLimits {
 }
 
 impl SlaLimits {
+    /// Limits from optional values (`None`: no limit); `long_window` selects
+    /// which loss figure of a [`Quality`] is judged.
+    pub fn new(
+        max_latency: Option<Duration>,
+        max_jitter: Option<Duration>,
+        max_loss: Option<Ratio>,
+        long_window: bool,
+    ) -> Self {
+        let us = |d: Option<Duration>| {
+            d.map_or(u64::MAX, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        };
+        Self {
+            max_rtt_us: us(max_latency),
+            max_jitter_us: us(max_jitter),
+            max_loss: max_loss.map_or(f64::INFINITY, |r| r.fraction() + 1e-12),
+            long_window,
+        }
+    }
+
     /// `Ok` when `q` meets every limit, else the first breach (latency, then
     /// jitter, then loss). Limits are inclusive.
     #[inline]
@@ -154,7 +170,8 @@ impl SlaLimits {
     }
 }
 
-/// Checks `q` against optional limits; shared by SLA classes and brownout thresholds.
+/// Checks `q` (with `loss` from the window the caller chose) against optional
+/// limits; the brownout thresholds use it. SLA classes use [`SlaLimits`].
 pub(crate) fn check_limits(
     q: &Quality,
     loss: f64,
@@ -162,36 +179,8 @@ pub(crate) fn check_limits(
     max_jitter: Option<Duration>,
     max_loss: Option<Ratio>,
 ) -> Result<(), Breach> {
-    if let Some(limit) = max_latency {
-        let limit_us = limit.as_micros() as u64;
-        if u64::from(q.rtt_us) > limit_us {
-            return Err(Breach {
-                metric: Metric::Latency,
-                measured: q.rtt_ms(),
-                limit: limit_us as f64 / 1e3,
-            });
-        }
-    }
-    if let Some(limit) = max_jitter {
-        let limit_us = limit.as_micros() as u64;
-        if u64::from(q.jitter_us) > limit_us {
-            return Err(Breach {
-                metric: Metric::Jitter,
-                measured: q.jitter_ms(),
-                limit: limit_us as f64 / 1e3,
-            });
-        }
-    }
-    if let Some(limit) = max_loss
-        && loss > limit.fraction() + 1e-12
-    {
-        return Err(Breach {
-            metric: Metric::Loss,
-            measured: loss * 100.0,
-            limit: limit.percent(),
-        });
-    }
-    Ok(())
+    let probe = Quality { loss, loss_long: loss, ..*q };
+    SlaLimits::new(max_latency, max_jitter, max_loss, false).check(&probe)
 }
 
 #[cfg(test)]
