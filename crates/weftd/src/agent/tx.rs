@@ -1,4 +1,6 @@
-//! The send direction: TUN → flow table → class → path → WireGuard → uplink.
+//! The send direction: TUN → flow table → class → path → WireGuard → uplink,
+//! batched: up to [`MAX_BATCH`] packets per TUN read loop, one `sendmmsg` per
+//! uplink per batch.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -6,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use weft_dataplane::flows::FlowTable;
 use weft_dataplane::packet::{addresses, flow_key};
+use weft_dataplane::sys::{MAX_BATCH, PacketBatch, SendBatch};
 use weft_dataplane::wg::WgResult;
 
 use super::shared::{Shared, class_index, reason_label};
@@ -15,46 +18,68 @@ const FLOW_IDLE: Duration = Duration::from_mins(1);
 /// Most flows pinned at once.
 const MAX_FLOWS: usize = 100_000;
 
-/// Reads packets from the TUN device and sends them to their peers, forever.
+/// Reads packets from the TUN device in batches and sends them to their peers,
+/// one `sendmmsg` per uplink per batch, forever.
 pub(crate) fn run(shared: &Arc<Shared>) {
-    let mut buf = vec![0u8; 65_536];
+    let slot = usize::from(shared.tun.mtu()) + 64;
+    let mut batch = PacketBatch::new(MAX_BATCH, slot);
+    let mut sends: Vec<SendBatch> =
+        shared.sockets.iter().map(|_| SendBatch::new(MAX_BATCH, slot + 64)).collect();
     let mut out = vec![0u8; 65_536 + 64];
     let mut flows: FlowTable<usize> = FlowTable::new(FLOW_IDLE, MAX_FLOWS);
     let mut next_expiry = Instant::now() + FLOW_IDLE;
     loop {
-        let n = match shared.tun.read_timeout(&mut buf, Duration::from_millis(500)) {
-            Ok(n) => n,
+        match shared.tun.read_batch(&mut batch, Some(Duration::from_millis(500))) {
+            Ok(_) => {}
             Err(e)
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    || e.kind() == std::io::ErrorKind::TimedOut =>
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) =>
             {
-                0
+                batch.clear();
             }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
             Err(e) => {
                 eprintln!("weftd: TUN read failed: {e}");
+                batch.clear();
                 std::thread::sleep(Duration::from_millis(100));
-                0
             }
-        };
+        }
         let now = Instant::now();
         if now >= next_expiry {
             flows.expire(now);
             next_expiry = now + Duration::from_secs(5);
         }
-        if n == 0 {
-            continue;
+        for packet in batch.iter() {
+            queue_one(shared, packet, &mut out, &mut flows, now, &mut sends);
         }
-        send_one(shared, &buf[..n], &mut out, &mut flows, now);
+        for (uplink, send) in sends.iter_mut().enumerate() {
+            flush(shared, uplink, send);
+        }
     }
 }
 
-fn send_one(
+/// Sends everything queued for `uplink` with as few syscalls as the kernel allows.
+fn flush(shared: &Shared, uplink: usize, send: &mut SendBatch) {
+    if send.is_empty() {
+        return;
+    }
+    let sent = shared.sockets[uplink].send_batch(send).unwrap_or(0);
+    for _ in sent..send.len() {
+        shared.drops.count("send_failed");
+    }
+    send.clear();
+}
+
+fn queue_one(
     shared: &Shared,
     packet: &[u8],
     out: &mut [u8],
     flows: &mut FlowTable<usize>,
     now: Instant,
+    sends: &mut [SendBatch],
 ) {
     let Ok((_, dst)) = addresses(packet) else {
         shared.drops.count("tun_malformed");
@@ -77,8 +102,6 @@ fn send_one(
         return;
     };
     let path = &shared.paths[path_idx as usize];
-    // Encrypt under the session lock; send after releasing it, so the receive
-    // thread (decrypting the other direction) never waits on our syscall.
     let base = out.as_ptr() as usize;
     let span = {
         let Ok(mut session) = peer.session.lock() else { return };
@@ -93,10 +116,14 @@ fn send_one(
         }
     };
     let datagram = &out[span.0..span.0 + span.1];
-    if shared.sockets[path.uplink].send_to(datagram, path.remote).is_ok() {
-        path.tx_bytes.fetch_add(datagram.len() as u64, Ordering::Relaxed);
-        peer.last_path.store(path_idx, Ordering::Relaxed);
-    } else {
-        shared.drops.count("send_failed");
+    let send = &mut sends[path.uplink];
+    if send.is_full() {
+        flush(shared, path.uplink, send);
     }
+    if send.push(path.remote, datagram).is_err() {
+        shared.drops.count("send_too_long");
+        return;
+    }
+    path.tx_bytes.fetch_add(datagram.len() as u64, Ordering::Relaxed);
+    peer.last_path.store(path_idx, Ordering::Relaxed);
 }
