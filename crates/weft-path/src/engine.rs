@@ -133,6 +133,10 @@ impl PathEngine {
     }
 
     /// Registers a class policy; flows name it by the returned id.
+    ///
+    /// # Panics
+    /// Beyond 65 536 policies (ids are `u16`); policy sets are validated far
+    /// below that before they reach the engine.
     pub fn add_policy(&mut self, now: Instant, policy: SelectionPolicy) -> PolicyId {
         let id = PolicyId(u16::try_from(self.policies.len()).expect("fewer than 65 536 policies"));
         self.policies.push(policy);
