@@ -9,6 +9,7 @@
 //! with the WireGuard wrapper in `weft-dataplane`).
 //!
 //! # Layout
+//! - [`diag`]: [`Diagnostic`], a message at `file:line:col`.
 //! - [`ids`]: [`SiteId`], [`PeerId`], [`UplinkId`], [`PathId`].
 //! - [`key`]: [`PublicKey`], [`PrivateKey`] in WireGuard's base64 format.
 //! - [`prefix`]: [`IpPrefix`] (`10.1.0.0/16`, `fd00::/64`).
@@ -19,6 +20,7 @@
 //! - [`wire`]: [`WireReader`] / [`WireWriter`], bounds-checked codecs.
 #![forbid(unsafe_code)]
 
+pub mod diag;
 pub mod flow;
 pub mod ids;
 pub mod key;
@@ -28,6 +30,7 @@ pub mod time;
 pub mod units;
 pub mod wire;
 
+pub use diag::{Diagnostic, line_col};
 pub use flow::{FlowKey, IpProtocol};
 pub use ids::{IdError, PathId, PeerId, SiteId, UplinkId};
 pub use key::{KeyError, PrivateKey, PublicKey};

@@ -19,11 +19,18 @@
 //! prefixes = ["10.10.2.0/24"]
 //! endpoints = ["198.18.2.2:51820", "198.18.2.6:51820"]
 //!
-//! [[class]]
+//! [[class]]                        # used when no policy is applied
 //! protocol = "udp"
 //! ports = "5060-5061"
 //! class = "realtime"
+//!
+//! [policy]
+//! file = "policy.toml"             # the first policy, until one is applied
 //! ```
+//!
+//! `[site]` also takes `role`, `region` (what `role:` and `region:` in a
+//! policy match; peers take them too) and `state_dir` (default
+//! `/var/lib/weft`: policy versions, the audit log, the API token).
 //!
 //! [`load`] reads, parses and validates it. Every error — TOML syntax, a wrong
 //! type, an unknown key, or a semantic problem such as a duplicate uplink name
@@ -32,7 +39,6 @@
 //! does not swap it in).
 
 mod classes;
-mod diag;
 mod raw;
 mod validate;
 
@@ -44,7 +50,7 @@ use weft_path::EngineConfig;
 use weft_types::{Bandwidth, IpPrefix, PublicKey, SiteId};
 
 pub use classes::{ClassMap, ClassRule};
-pub use diag::Diagnostic;
+pub use weft_types::Diagnostic;
 
 /// Default name of the overlay TUN device.
 pub const DEFAULT_INTERFACE: &str = "weft0";
@@ -52,6 +58,8 @@ pub const DEFAULT_INTERFACE: &str = "weft0";
 pub const DEFAULT_MTU: u16 = 1420;
 /// Default local API address (inside the site's namespace).
 pub const DEFAULT_API: &str = "127.0.0.1:7420";
+/// Default state directory (policy versions, audit log, API token).
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/weft";
 
 /// A validated site configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,6 +88,15 @@ pub struct SiteConfig {
     pub engine: EngineConfig,
     /// Local API listen address.
     pub api_listen: SocketAddr,
+    /// This site's role (`branch`, `hub`, `dc`), for `role:` in policies.
+    pub role: Option<String>,
+    /// This site's region, for `region:` in policies.
+    pub region: Option<String>,
+    /// Policy versions, the audit log and the API token live here.
+    pub state_dir: PathBuf,
+    /// The policy applied when the state directory holds none yet (else the
+    /// built-in one made from `[[class]]` rules, allowing everything).
+    pub policy_file: Option<PathBuf>,
 }
 
 /// One uplink.
@@ -117,6 +134,10 @@ pub struct PeerConfig {
     pub stock: bool,
     /// Persistent keepalive interval, if any (defaults to 1 s for stock peers).
     pub keepalive: Option<Duration>,
+    /// Its role, for `role:` in policies.
+    pub role: Option<String>,
+    /// Its region, for `region:` in policies.
+    pub region: Option<String>,
 }
 
 /// Why the configuration could not be used.

@@ -1,10 +1,11 @@
-//! Diagnostics that point into the configuration file.
+//! Diagnostics that point into a text file (site configs, policies, lab
+//! topologies): `file:line:col: message`, lines and columns 1-based.
 
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-/// A configuration error at a place in a file: `site.toml:12:9: message`.
+/// A problem at a place in a file: `site.toml:12:9: message`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct Diagnostic {
     /// The file.
@@ -41,7 +42,7 @@ impl fmt::Display for Diagnostic {
 }
 
 /// 1-based line and column (in characters) of byte offset `at`.
-pub(crate) fn line_col(source: &str, at: usize) -> (usize, usize) {
+pub fn line_col(source: &str, at: usize) -> (usize, usize) {
     let at = at.min(source.len());
     let before = &source[..source.floor_char_boundary(at)];
     let line = before.matches('\n').count() + 1;
