@@ -33,6 +33,16 @@ pub fn addresses(packet: &[u8]) -> Result<(IpAddr, IpAddr), PacketError> {
     }
 }
 
+/// The DSCP code point (0..=63) of an IP packet: the top six bits of the IPv4
+/// TOS byte or the IPv6 traffic class; 0 for anything too short to carry one.
+pub fn dscp(packet: &[u8]) -> u8 {
+    match (packet.first().map(|b| b >> 4), packet.get(1)) {
+        (Some(4), Some(tos)) => tos >> 2,
+        (Some(6), Some(b1)) => (((packet[0] & 0x0f) << 4) | (b1 >> 4)) >> 2,
+        _ => 0,
+    }
+}
+
 /// The flow key of an outgoing packet. Ports are read for TCP, UDP, SCTP and
 /// UDP-Lite when present; a first fragment without them, later fragments and
 /// other protocols get ports 0. IPv6 extension headers are not walked: the
@@ -139,5 +149,20 @@ mod tests {
             let _ = flow_key(&data);
             let _ = addresses(&data);
         }
+    }
+
+    #[test]
+    fn dscp_is_read_from_the_tos_byte_and_the_ipv6_traffic_class() {
+        let mut v4 = [0u8; 20];
+        v4[0] = 0x45;
+        v4[1] = 46 << 2; // EF
+        assert_eq!(dscp(&v4), 46);
+        let mut v6 = [0u8; 40];
+        // version 6, traffic class 0xb8 (EF << 2) split over bytes 0 and 1
+        v6[0] = 0x6b;
+        v6[1] = 0x80;
+        assert_eq!(dscp(&v6), 46);
+        assert_eq!(dscp(&[]), 0);
+        assert_eq!(dscp(&[0x45]), 0);
     }
 }

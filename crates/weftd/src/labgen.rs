@@ -7,7 +7,9 @@
 //! `{prefix}{s}` (names must differ between namespaces and between labs
 //! because the UAPI socket directory is shared); its API listens on `127.0.0.1:7420` in its namespace.
 //! Flows map to classes as: udp/5060-5061 realtime, icmp interactive,
-//! tcp/873 bulk, everything else best-effort.
+//! tcp/873 bulk, everything else best-effort (until a policy is applied).
+//! Each site keeps its state (policy versions, audit log, API token) in
+//! `{dir}/{site}-state`.
 
 use std::fmt::Write as _;
 use std::io;
@@ -37,6 +39,8 @@ pub struct LabOptions {
     /// directory is shared by all namespaces, so labs running side by side
     /// need different prefixes (see [`interface_prefix`]).
     pub interface_prefix: String,
+    /// A policy file every site starts with (`[policy] file`), if any.
+    pub policy_file: Option<PathBuf>,
 }
 
 /// A TUN name prefix unique to lab `lab`: `wf` plus up to 9 of its
@@ -53,6 +57,7 @@ impl Default for LabOptions {
             probe_interval: "adaptive".to_owned(),
             port: 51820,
             interface_prefix: "weft".to_owned(),
+            policy_file: None,
         }
     }
 }
@@ -64,6 +69,8 @@ pub struct GeneratedSite {
     pub name: String,
     /// Path of its `site.toml`.
     pub config: PathBuf,
+    /// Its state directory (policy versions, audit log, `api.token`).
+    pub state_dir: PathBuf,
     /// Its overlay address.
     pub overlay: Ipv4Addr,
     /// Its TUN device name.
@@ -94,10 +101,11 @@ pub fn write_configs(
         let mut toml = String::new();
         let _ = writeln!(
             toml,
-            "[site]\nname = \"{}\"\nprivate_key_file = \"{}.key\"\naddress = \"{overlay}/24\"\nprefixes = [\"10.77.{}.0/24\"]\ninterface = \"{interface}\"\n",
+            "[site]\nname = \"{}\"\nprivate_key_file = \"{}.key\"\naddress = \"{overlay}/24\"\nprefixes = [\"10.77.{}.0/24\"]\ninterface = \"{interface}\"\nstate_dir = \"{}-state\"\n",
             site.name,
             site.name,
-            i + 1
+            i + 1,
+            site.name
         );
         for (u, (name, addr)) in site.uplinks.iter().enumerate() {
             let _ = writeln!(
@@ -125,10 +133,14 @@ pub fn write_configs(
             "[[class]]\nprotocol = \"tcp\"\nports = \"873\"\nclass = \"bulk\"\n\n",
         ));
         let _ = writeln!(toml, "[probe]\ninterval = \"{}\"", opts.probe_interval);
+        if let Some(policy) = &opts.policy_file {
+            let _ = writeln!(toml, "\n[policy]\nfile = {:?}", policy.display().to_string());
+        }
         let config = dir.join(format!("{}.toml", site.name));
         std::fs::write(&config, toml)?;
         out.push(GeneratedSite {
             name: site.name.clone(),
+            state_dir: dir.join(format!("{}-state", site.name)),
             config,
             overlay,
             interface,

@@ -15,4 +15,5 @@
 pub mod agent;
 pub mod config;
 pub mod labgen;
+pub mod policy;
 pub mod uapi;

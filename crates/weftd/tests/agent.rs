@@ -5,6 +5,7 @@
 //!
 //! When a test fails, the agents' logs are printed (see `support::Harness`).
 
+mod policy;
 mod support;
 
 use std::hash::Hasher as _;

@@ -2,13 +2,15 @@
 //!
 //! It sends the probes the engine asks for, answers and checks probes the
 //! receive threads hand over, feeds the engine passive proof of life and
-//! traffic from the data plane's counters, publishes each class's current path
-//! for the send thread, runs WireGuard timers, and publishes the status the
-//! HTTP server serves. Only this thread reads the clock for the engine.
+//! traffic from the data plane's counters, publishes each route profile's
+//! current path for the send thread, installs new policies (their profiles
+//! become path-engine policies), runs WireGuard timers, and publishes the
+//! status the HTTP server serves. Only this thread reads the clock for the
+//! engine.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -17,8 +19,9 @@ use weft_dataplane::wg::WgResult;
 use weft_path::{PathEngine, PathEvent, PolicyId};
 use weft_types::{PathId, PeerId};
 
-use super::shared::{CLASSES, NO_PATH, Shared, reason_label};
-use super::status::{DropCounters, PathStatus, Status};
+use super::shared::{NO_PATH, Shared, reason_label};
+use super::status::{DropCounters, PathStatus, PolicyStatus, Status};
+use crate::policy::ActivePolicy;
 
 /// What the receive threads hand to the control loop.
 #[derive(Debug)]
@@ -34,44 +37,91 @@ pub(crate) enum ControlMsg {
         /// When it was received.
         at: Instant,
     },
+    /// Install a checked policy and answer once the data plane has it.
+    InstallPolicy {
+        /// The policy, with fresh data-plane state.
+        policy: Box<ActivePolicy>,
+        /// Answered after the swap.
+        done: Sender<()>,
+    },
 }
 
 /// The control loop's state.
 pub(crate) struct Control {
     shared: Arc<Shared>,
     engine: PathEngine,
-    policies: [PolicyId; 4],
+    /// Engine policy of each route profile of the running policy (and spares
+    /// left from larger earlier policies, reused by the next install).
+    profile_ids: Vec<PolicyId>,
+    active: Arc<ActivePolicy>,
     probes: Vec<Option<PeerProbeState>>,
     /// Last seen data-plane counters per path: (rx packets, tx bytes).
     seen: Vec<(u64, u64)>,
-    seen_class_tx: Vec<[u64; 4]>,
+    seen_profile_tx: Vec<Vec<u64>>,
     failovers: Vec<(String, u64)>,
     status: Arc<Mutex<Status>>,
     epoch: Instant,
 }
 
 impl Control {
-    /// A control loop over `shared` with an engine whose paths are already added.
+    /// A control loop over `shared` with an engine whose paths are already
+    /// added; `shared` holds the first policy, which is installed here.
     pub(crate) fn new(
         shared: Arc<Shared>,
         engine: PathEngine,
-        policies: [PolicyId; 4],
         probes: Vec<Option<PeerProbeState>>,
         status: Arc<Mutex<Status>>,
     ) -> Self {
         let n = shared.paths.len();
-        let peers = shared.peers.len();
-        Self {
+        let active = shared.active_policy();
+        let mut control = Self {
             shared,
             engine,
-            policies,
+            profile_ids: Vec::new(),
+            active: active.clone(),
             probes,
             seen: vec![(0, 0); n],
-            seen_class_tx: vec![[0; 4]; peers],
+            seen_profile_tx: Vec::new(),
             failovers: Vec::new(),
             status,
             epoch: Instant::now(),
+        };
+        control.install(Instant::now(), active);
+        control
+    }
+
+    /// Makes `policy` the running one: one engine policy per route profile
+    /// (reusing the ids of the previous policy), paths chosen before the data
+    /// plane sees it, then one swap.
+    fn install(&mut self, now: Instant, policy: Arc<ActivePolicy>) {
+        let uplinks = &self.shared.uplink_names;
+        let uplink_id = |name: &str| {
+            uplinks.iter().position(|u| u == name).map(|i| weft_types::UplinkId(i as u16))
+        };
+        for i in 0..policy.policy.profiles.len() {
+            let sel = policy.policy.selection_policy(i, uplink_id);
+            if let Some(id) = self.profile_ids.get(i) {
+                self.engine.set_policy(now, *id, sel);
+            } else {
+                let id = self.engine.add_policy(now, sel);
+                self.profile_ids.push(id);
+            }
         }
+        self.seen_profile_tx = vec![vec![0; policy.policy.profiles.len()]; self.shared.peers.len()];
+        self.active = policy;
+        self.publish_paths(now);
+        if !Arc::ptr_eq(&self.active, &self.shared.active_policy()) {
+            self.shared.publish_policy(self.active.clone());
+        }
+        eprintln!(
+            "weftd[{}]: policy {:?} version {} running ({} ACLs, {} routes, {} profiles)",
+            self.shared.site,
+            self.active.policy.document.name,
+            self.active.version,
+            self.active.policy.document.acls.len(),
+            self.active.policy.document.routes.len(),
+            self.active.policy.profiles.len()
+        );
     }
 
     /// Runs forever.
@@ -118,7 +168,14 @@ impl Control {
     }
 
     fn handle_msg(&mut self, msg: ControlMsg, out: &mut [u8]) {
-        let ControlMsg::Probe { uplink, src, data, at } = msg;
+        let (uplink, src, data, at) = match msg {
+            ControlMsg::Probe { uplink, src, data, at } => (uplink, src, data, at),
+            ControlMsg::InstallPolicy { policy, done } => {
+                self.install(Instant::now(), Arc::new(*policy));
+                let _ = done.send(());
+                return;
+            }
+        };
         let Ok(key_id) = peek_key_id(&data) else {
             self.shared.drops.count("probe_malformed");
             return;
@@ -171,12 +228,12 @@ impl Control {
             }
             self.seen[i] = (rx, tx);
         }
-        for (pi, peer) in self.shared.peers.iter().enumerate() {
-            for c in 0..4 {
-                let n = peer.class_tx[c].load(Ordering::Relaxed);
-                if n != self.seen_class_tx[pi][c] {
-                    self.seen_class_tx[pi][c] = n;
-                    self.engine.mark_class_active(now, PeerId(pi as u32), self.policies[c]);
+        for (pi, counters) in self.active.profile_tx.iter().enumerate() {
+            for (c, counter) in counters.iter().enumerate() {
+                let n = counter.load(Ordering::Relaxed);
+                if n != self.seen_profile_tx[pi][c] {
+                    self.seen_profile_tx[pi][c] = n;
+                    self.engine.mark_class_active(now, PeerId(pi as u32), self.profile_ids[c]);
                 }
             }
         }
@@ -215,7 +272,7 @@ impl Control {
                         Some((_, n)) => *n += 1,
                         None => self.failovers.push((label, 1)),
                     }
-                    let class = CLASSES.get(policy.0 as usize).copied().unwrap_or("?");
+                    let class = self.engine.policy(*policy).map_or("?", |p| p.name.as_str());
                     format!(
                         "class {class}: {} -> {} ({reason})",
                         from.map_or("none".to_owned(), |p| self.path_name(p)),
@@ -247,20 +304,21 @@ impl Control {
     }
 
     fn publish_paths(&mut self, now: Instant) {
+        let profiles = self.active.policy.profiles.len();
         for pi in 0..self.shared.peers.len() {
-            for (c, policy) in self.policies.iter().enumerate() {
-                let path = self.engine.current_path(now, PeerId(pi as u32), *policy);
+            for c in 0..profiles {
+                let path = self.engine.current_path(now, PeerId(pi as u32), self.profile_ids[c]);
                 let dense = path.and_then(|p| self.dense(p)).unwrap_or(NO_PATH);
-                self.shared.peers[pi].primary[c].store(dense, Ordering::Relaxed);
+                self.active.primary[pi][c].store(dense, Ordering::Relaxed);
             }
         }
     }
 
     fn wireguard_timers(&self, out: &mut [u8]) {
-        for peer in &self.shared.peers {
+        for (i, peer) in self.shared.peers.iter().enumerate() {
             let Ok(mut session) = peer.session.lock() else { continue };
             if let WgResult::ToNetwork(d) = session.update_timers(out) {
-                let Some(pi) = peer.path_for(3) else { continue };
+                let Some(pi) = self.active.path_for(i, 0, peer.fallback_path()) else { continue };
                 let path = &self.shared.paths[pi as usize];
                 if self.shared.sockets[path.uplink].send_to(d, path.remote).is_ok() {
                     path.tx_bytes.fetch_add(d.len() as u64, Ordering::Relaxed);
@@ -274,12 +332,13 @@ impl Control {
         for (i, p) in self.shared.paths.iter().enumerate() {
             let Some(metrics) = self.engine.metrics(now, p.engine_id) else { continue };
             let peer = &self.shared.peers[p.peer];
-            let active_for = CLASSES
-                .iter()
-                .enumerate()
-                .filter(|(c, _)| peer.primary[*c].load(Ordering::Relaxed) == i as u32)
-                .map(|(_, n)| (*n).to_owned())
-                .collect();
+            let mut active_for: Vec<String> = Vec::new();
+            for (c, slot) in self.active.primary[p.peer].iter().enumerate() {
+                let class = &self.active.policy.profiles[c].class;
+                if slot.load(Ordering::Relaxed) == i as u32 && !active_for.contains(class) {
+                    active_for.push(class.clone());
+                }
+            }
             paths.push(PathStatus {
                 id: p.engine_id.0,
                 peer: peer.name.to_string(),
@@ -296,6 +355,11 @@ impl Control {
             paths,
             failovers: self.failovers.clone(),
             drops: DropCounters { by_reason: self.shared.drops.snapshot() },
+            policy: PolicyStatus {
+                name: self.active.policy.document.name.clone(),
+                version: self.active.version,
+                denied: self.active.denied_by_rule(),
+            },
         };
         if let Ok(mut s) = self.status.lock() {
             *s = status;

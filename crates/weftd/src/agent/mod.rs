@@ -5,6 +5,7 @@
 
 mod control;
 mod http;
+mod policy_api;
 mod rx;
 mod shared;
 mod status;
@@ -14,18 +15,21 @@ mod uapi_server;
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU32, AtomicU64};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, RwLock, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use weft_dataplane::probe::{PeerProbeState, ProbeKey};
 use weft_dataplane::sys::{self, IfAddr, Rtnl, TunConfig, TunDevice, UplinkSocket};
 use weft_dataplane::wg::WgSession;
-use weft_path::{LivenessSource, PathAttrs, PathEngine, PathSpec, SelectionPolicy, SlaClass};
+use weft_path::{LivenessSource, PathAttrs, PathEngine, PathSpec};
 use weft_types::{PeerId, PrivateKey, SeededRng, UplinkId};
 
 use crate::config::SiteConfig;
-use shared::{CLASSES, NO_PATH, PathRt, PeerRt, Shared};
+use crate::policy::{self, ActivePolicy, PolicyStore};
+use shared::{PathRt, PeerRt, Shared};
+
+pub(crate) use shared::NO_PATH;
 
 pub use status::{PathStatus, Status};
 
@@ -68,10 +72,9 @@ pub fn run(cfg: &SiteConfig) -> Result<()> {
     let now = Instant::now();
     let seed = control::first_probe_counter();
     let mut engine = PathEngine::new(cfg.engine.clone(), SeededRng::new(seed), now)?;
-    let policies = CLASSES.map(|c| {
-        let class = SlaClass::builtin(c).unwrap_or_else(SlaClass::best_effort);
-        engine.add_policy(now, SelectionPolicy::for_class(class))
-    });
+    let store = PolicyStore::open(&cfg.state_dir)?;
+    let directory = policy::directory(cfg);
+    let first = first_policy(cfg, &store, &directory)?;
 
     let mut peers = Vec::new();
     let mut paths = Vec::new();
@@ -135,8 +138,6 @@ pub fn run(cfg: &SiteConfig) -> Result<()> {
             prefixes: p.prefixes.clone(),
             keepalive,
             session: Mutex::new(session),
-            primary: std::array::from_fn(|_| AtomicU32::new(NO_PATH)),
-            class_tx: std::array::from_fn(|_| AtomicU64::new(0)),
             paths: peer_paths,
             last_path: AtomicU32::new(NO_PATH),
         });
@@ -159,7 +160,8 @@ pub fn run(cfg: &SiteConfig) -> Result<()> {
         paths,
         path_by_addr,
         routes,
-        classes: cfg.classes.clone(),
+        policy: RwLock::new(Arc::new(first)),
+        policy_generation: AtomicU64::new(0),
         drops: shared::Drops::default(),
     });
 
@@ -169,9 +171,17 @@ pub fn run(cfg: &SiteConfig) -> Result<()> {
     let uapi = uapi_server::bind(&cfg.interface).context("binding the UAPI socket")?;
     let (ctl_tx, ctl_rx) = mpsc::channel();
 
+    let token = policy_api::load_or_create_token(&cfg.state_dir)?;
+    let api = Arc::new(policy_api::PolicyApi::new(
+        store,
+        directory,
+        shared.clone(),
+        ctl_tx.clone(),
+        token,
+    ));
     spawn("weft-http", {
         let status = status.clone();
-        move || http::serve(&listener, &status)
+        move || http::serve(&listener, &status, &api)
     })?;
     spawn("weft-uapi", {
         let shared = shared.clone();
@@ -196,8 +206,72 @@ pub fn run(cfg: &SiteConfig) -> Result<()> {
         cfg.peers.len(),
         cfg.api_listen
     );
-    control::Control::new(shared, engine, policies, probes, status).run(&ctl_rx);
+    control::Control::new(shared, engine, probes, status).run(&ctl_rx);
     Ok(())
+}
+
+/// The policy to start with: the stored current version; else the config's
+/// `[policy] file` (checked like an apply, stored as version 1); else the
+/// built-in one from the `[[class]]` rules.
+fn first_policy(
+    cfg: &SiteConfig,
+    store: &PolicyStore,
+    directory: &weft_policy::SiteDirectory,
+) -> Result<ActivePolicy> {
+    let peers = cfg.peers.len();
+    if let Some(version) = store.current()? {
+        let text = store.text(version)?;
+        let label = std::path::PathBuf::from(format!("policy-v{version}.toml"));
+        // Tests passed when it was applied; compile errors now (say, a site
+        // vanished) would leave the site without a policy, so they stop the start.
+        let doc = weft_policy::parse(&label, &text).map_err(|d| {
+            anyhow::anyhow!("stored policy version {version} no longer parses:\n{}", join(&d))
+        })?;
+        let mut dir = directory.clone();
+        dir.fill_from(&weft_policy::SiteDirectory::from_document(&doc));
+        let (compiled, warnings) = weft_policy::compile(&doc, &dir).map_err(|e| {
+            anyhow::anyhow!("stored policy version {version} no longer compiles:\n{e}")
+        })?;
+        let warnings = warnings.iter().map(ToString::to_string).collect();
+        return Ok(ActivePolicy::new(version, compiled, text, peers, warnings));
+    }
+    if let Some(file) = &cfg.policy_file {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("reading the policy file {}", file.display()))?;
+        let checked = policy::check(file, &text, directory).map_err(|r| {
+            let mut lines = r.findings.clone();
+            lines.extend(r.tests.iter().filter_map(|t| {
+                t.failure.as_ref().map(|f| format!("test {:?} (line {}): {f}", t.name, t.line))
+            }));
+            anyhow::anyhow!("{}: {}\n{}", file.display(), r.message, lines.join("\n"))
+        })?;
+        let by = format!("startup {}", file.display());
+        let meta = store.store(&checked.policy.document.name, &text, &by)?;
+        store.set_current(meta.version)?;
+        store.audit(
+            &by,
+            "policy.apply",
+            None,
+            Some(meta.version),
+            "initial policy from the site config",
+        )?;
+        let warnings = checked.warnings.iter().map(ToString::to_string).collect();
+        return Ok(ActivePolicy::new(meta.version, checked.policy, text, peers, warnings));
+    }
+    let text = policy::builtin_text(&cfg.classes);
+    let checked =
+        policy::check(std::path::Path::new("builtin"), &text, directory).map_err(|r| {
+            anyhow::anyhow!(
+                "the built-in policy was refused: {}\n{}",
+                r.message,
+                r.findings.join("\n")
+            )
+        })?;
+    Ok(ActivePolicy::new(0, checked.policy, text, peers, Vec::new()))
+}
+
+fn join(d: &[weft_types::Diagnostic]) -> String {
+    d.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
 }
 
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<()> {

@@ -8,25 +8,17 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use weft_dataplane::sys::{TunDevice, UplinkSocket};
 use weft_dataplane::wg::WgSession;
 use weft_types::{IpPrefix, PathId, PrivateKey, PublicKey, SiteId};
 
-use crate::config::ClassMap;
-
-/// The built-in classes, in the index order used by [`PeerRt::primary`].
-pub(crate) const CLASSES: [&str; 4] = ["realtime", "interactive", "bulk", "best-effort"];
+use crate::policy::ActivePolicy;
 
 /// "No path" in a primary slot.
 pub(crate) const NO_PATH: u32 = u32::MAX;
-
-/// Index of a class name in [`CLASSES`] (unknown names are best-effort).
-pub(crate) fn class_index(name: &str) -> usize {
-    CLASSES.iter().position(|c| *c == name).unwrap_or(3)
-}
 
 /// One peer at run time.
 #[derive(Debug)]
@@ -41,10 +33,6 @@ pub(crate) struct PeerRt {
     pub(crate) keepalive: Option<u16>,
     /// The WireGuard session.
     pub(crate) session: Mutex<WgSession>,
-    /// Per class (index as in [`CLASSES`]): dense index of the current path, or [`NO_PATH`].
-    pub(crate) primary: [AtomicU32; 4],
-    /// Packets sent per class since start (the control loop marks classes active).
-    pub(crate) class_tx: [AtomicU64; 4],
     /// Dense indices of this peer's paths, in priority order.
     pub(crate) paths: Vec<u32>,
     /// The path the last packet to this peer went on (for timers and stock peers).
@@ -52,20 +40,8 @@ pub(crate) struct PeerRt {
 }
 
 impl PeerRt {
-    /// The path for class `class`. When the class has none, another class's
-    /// path; when no path of this peer is alive at all, the last path used (or
-    /// the first): every path failing at the same instant is more often a
-    /// local stall than a real outage, and a stock peer or a session being
-    /// rebuilt needs packets to start a handshake.
-    pub(crate) fn path_for(&self, class: usize) -> Option<u32> {
-        let p = self.primary[class].load(Ordering::Relaxed);
-        if p != NO_PATH {
-            return Some(p);
-        }
-        let any = self.primary.iter().map(|a| a.load(Ordering::Relaxed)).find(|p| *p != NO_PATH);
-        if any.is_some() {
-            return any;
-        }
+    /// Where to send when no profile has a path: the last path used, or the first.
+    pub(crate) fn fallback_path(&self) -> Option<u32> {
         let last = self.last_path.load(Ordering::Relaxed);
         if last == NO_PATH { self.paths.first().copied() } else { Some(last) }
     }
@@ -134,13 +110,32 @@ pub(crate) struct Shared {
     pub(crate) path_by_addr: HashMap<(usize, SocketAddr), u32>,
     /// Peer prefixes, longest first, with the peer's index.
     pub(crate) routes: Vec<(IpPrefix, usize)>,
-    /// Flow → class mapping.
-    pub(crate) classes: ClassMap,
+    /// The running policy; replaced whole by the control loop.
+    pub(crate) policy: RwLock<Arc<ActivePolicy>>,
+    /// Bumped after every replacement of `policy`, so the send thread notices with one load.
+    pub(crate) policy_generation: AtomicU64,
     /// Drop counters.
     pub(crate) drops: Drops,
 }
 
 impl Shared {
+    /// The running policy.
+    pub(crate) fn active_policy(&self) -> Arc<ActivePolicy> {
+        match self.policy.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the running policy.
+    pub(crate) fn publish_policy(&self, policy: Arc<ActivePolicy>) {
+        match self.policy.write() {
+            Ok(mut p) => *p = policy,
+            Err(poisoned) => *poisoned.into_inner() = policy,
+        }
+        self.policy_generation.fetch_add(1, Ordering::Release);
+    }
+
     /// The peer serving `dst` (longest prefix match).
     pub(crate) fn peer_for(&self, dst: IpAddr) -> Option<usize> {
         self.routes.iter().find(|(p, _)| p.contains(dst)).map(|(_, i)| *i)
@@ -201,12 +196,5 @@ mod tests {
     fn error_labels_are_snake_case_variant_names() {
         assert_eq!(reason_label("wg_", &E::InvalidMac), "wg_invalid_mac");
         assert_eq!(reason_label("wg_", &E::BufferTooSmall { needed: 3 }), "wg_buffer_too_small");
-    }
-
-    #[test]
-    fn class_names_map_to_their_slots() {
-        assert_eq!(class_index("realtime"), 0);
-        assert_eq!(class_index("best-effort"), 3);
-        assert_eq!(class_index("nonsense"), 3);
     }
 }

@@ -51,6 +51,19 @@ pub struct Status {
     pub failovers: Vec<(String, u64)>,
     /// Dropped packets by reason.
     pub drops: DropCounters,
+    /// The running policy.
+    pub policy: PolicyStatus,
+}
+
+/// The running policy as status shows it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PolicyStatus {
+    /// `[policy] name`.
+    pub name: String,
+    /// Stored version (0: built in).
+    pub version: u64,
+    /// Packets denied, by ACL name (`default` for the default verdict).
+    pub denied: Vec<(String, u64)>,
 }
 
 impl Status {
@@ -92,6 +105,7 @@ impl Status {
             "paths": paths,
             "failovers": self.failovers,
             "drops": self.drops.by_reason,
+            "policy": self.policy,
         });
         serde_json::to_string_pretty(&body).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
@@ -174,6 +188,21 @@ impl Status {
             "weft_dropped_packets_total",
             "Dropped input by reason.",
             self.drops.by_reason.iter().map(|(r, n)| (format!("reason=\"{}\"", escape(r)), *n)),
+        );
+        counter(
+            &mut s,
+            "weft_policy_denied_packets_total",
+            "Packets dropped by the running policy, by the ACL that denied them.",
+            self.policy.denied.iter().map(|(r, n)| (format!("rule=\"{}\"", escape(r)), *n)),
+        );
+        gauge(
+            &mut s,
+            "weft_policy_version",
+            "Version of the running policy (0: built in).",
+            std::iter::once((
+                format!("name=\"{}\"", escape(&self.policy.name)),
+                self.policy.version as f64,
+            )),
         );
         s
     }

@@ -1,17 +1,25 @@
-//! The send direction: TUN → flow table → class → path → WireGuard → uplink,
-//! batched: up to [`MAX_BATCH`] packets per TUN read loop, one `sendmmsg` per
-//! uplink per batch.
+//! The send direction: TUN → flow table → policy (verdict and route profile)
+//! → path → WireGuard → uplink, batched: up to [`MAX_BATCH`] packets per TUN
+//! read loop, one `sendmmsg` per uplink per batch.
+//!
+//! A new flow is classified once by the compiled policy and pinned; a denied
+//! flow's packets are dropped and counted against the rule that denied it.
+//! When the control loop publishes a new policy, the pinned flows are
+//! forgotten and classified again under it.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use weft_dataplane::flows::FlowTable;
-use weft_dataplane::packet::{addresses, flow_key};
+use weft_dataplane::packet::{addresses, dscp, flow_key};
 use weft_dataplane::sys::{MAX_BATCH, PacketBatch, SendBatch};
 use weft_dataplane::wg::WgResult;
 
-use super::shared::{Shared, class_index, reason_label};
+use weft_policy::{Action, Classification, FlowPoint};
+
+use super::shared::{Shared, reason_label};
+use crate::policy::ActivePolicy;
 
 /// Flows idle this long are forgotten (and classified afresh).
 const FLOW_IDLE: Duration = Duration::from_mins(1);
@@ -26,8 +34,10 @@ pub(crate) fn run(shared: &Arc<Shared>) {
     let mut sends: Vec<SendBatch> =
         shared.sockets.iter().map(|_| SendBatch::new(MAX_BATCH, slot + 64)).collect();
     let mut out = vec![0u8; 65_536 + 64];
-    let mut flows: FlowTable<usize> = FlowTable::new(FLOW_IDLE, MAX_FLOWS);
+    let mut flows: FlowTable<Classification> = FlowTable::new(FLOW_IDLE, MAX_FLOWS);
     let mut next_expiry = Instant::now() + FLOW_IDLE;
+    let mut generation = shared.policy_generation.load(Ordering::Acquire);
+    let mut policy = shared.active_policy();
     loop {
         match shared.tun.read_batch(&mut batch, Some(Duration::from_millis(500))) {
             Ok(_) => {}
@@ -48,12 +58,18 @@ pub(crate) fn run(shared: &Arc<Shared>) {
             }
         }
         let now = Instant::now();
+        let g = shared.policy_generation.load(Ordering::Acquire);
+        if g != generation {
+            generation = g;
+            policy = shared.active_policy();
+            flows = FlowTable::new(FLOW_IDLE, MAX_FLOWS);
+        }
         if now >= next_expiry {
             flows.expire(now);
             next_expiry = now + Duration::from_secs(5);
         }
         for packet in batch.iter() {
-            queue_one(shared, packet, &mut out, &mut flows, now, &mut sends);
+            queue_one(shared, &policy, packet, &mut out, &mut flows, now, &mut sends);
         }
         for (uplink, send) in sends.iter_mut().enumerate() {
             flush(shared, uplink, send);
@@ -75,9 +91,10 @@ fn flush(shared: &Shared, uplink: usize, send: &mut SendBatch) {
 
 fn queue_one(
     shared: &Shared,
+    policy: &ActivePolicy,
     packet: &[u8],
     out: &mut [u8],
-    flows: &mut FlowTable<usize>,
+    flows: &mut FlowTable<Classification>,
     now: Instant,
     sends: &mut [SendBatch],
 ) {
@@ -89,16 +106,22 @@ fn queue_one(
         shared.drops.count("no_route");
         return;
     };
-    let class = match flow_key(packet) {
-        Ok(key) => flows
-            .touch(key, now, packet.len(), || class_index(shared.classes.classify(&key)))
-            .map_or_else(|| class_index(shared.classes.classify(&key)), |e| e.value),
-        Err(_) => 3,
+    let Ok(key) = flow_key(packet) else {
+        shared.drops.count("tun_malformed");
+        return;
     };
+    let classify = || policy.policy.classify(&FlowPoint::new(&key, dscp(packet)));
+    let c = flows.touch(key, now, packet.len(), classify).map_or_else(classify, |e| e.value);
+    if c.action == Action::Deny {
+        policy.count_denied(&c);
+        shared.drops.count("policy_denied");
+        return;
+    }
     let peer = &shared.peers[peer_idx];
-    peer.class_tx[class].fetch_add(1, Ordering::Relaxed);
-    let Some(path_idx) = peer.path_for(class) else {
-        shared.drops.count("no_path");
+    let profile = c.profile as usize;
+    policy.profile_tx[peer_idx][profile].fetch_add(1, Ordering::Relaxed);
+    let Some(path_idx) = policy.path_for(peer_idx, profile, peer.fallback_path()) else {
+        shared.drops.count("no_eligible_path");
         return;
     };
     let path = &shared.paths[path_idx as usize];

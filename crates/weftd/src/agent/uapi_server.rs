@@ -63,12 +63,15 @@ fn handle(mut stream: UnixStream, shared: &Shared) -> std::io::Result<()> {
 
 fn snapshot(shared: &Shared) -> DeviceSnapshot {
     let now = SystemTime::now();
+    let policy = shared.active_policy();
     let peers = shared
         .peers
         .iter()
-        .map(|p| {
+        .enumerate()
+        .map(|(pi, p)| {
             let stats = p.session.lock().map(|s| s.stats()).ok();
-            let endpoint = p.path_for(3).map(|i| shared.paths[i as usize].remote);
+            let endpoint =
+                policy.path_for(pi, 0, p.fallback_path()).map(|i| shared.paths[i as usize].remote);
             let last_handshake = stats
                 .as_ref()
                 .and_then(|s| s.since_last_handshake)

@@ -20,6 +20,8 @@ pub(crate) struct RawConfig {
     pub(crate) probe: Option<RawProbe>,
     #[serde(default)]
     pub(crate) api: Option<RawApi>,
+    #[serde(default)]
+    pub(crate) policy: Option<RawPolicy>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -33,6 +35,10 @@ pub(crate) struct RawSite {
     pub(crate) prefixes: Vec<Spanned<String>>,
     pub(crate) interface: Option<Spanned<String>>,
     pub(crate) mtu: Option<Spanned<u16>>,
+    pub(crate) role: Option<String>,
+    pub(crate) region: Option<String>,
+    /// Where policy versions, the audit log and the API token live.
+    pub(crate) state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,6 +66,8 @@ pub(crate) struct RawPeer {
     #[serde(default)]
     pub(crate) stock: bool,
     pub(crate) keepalive: Option<Spanned<String>>,
+    pub(crate) role: Option<String>,
+    pub(crate) region: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,4 +91,11 @@ pub(crate) struct RawProbe {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawApi {
     pub(crate) listen: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPolicy {
+    /// The policy applied when the state directory holds none yet.
+    pub(crate) file: Option<Spanned<PathBuf>>,
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -14,7 +14,8 @@ use weft_types::{Bandwidth, IpPrefix, IpProtocol, PublicKey, SiteId, parse_durat
 use super::classes::{ClassMap, ClassRule, parse_ports};
 use super::raw::{RawConfig, RawPeer, RawProbe, RawUplink};
 use super::{
-    DEFAULT_API, DEFAULT_INTERFACE, DEFAULT_MTU, Diagnostic, PeerConfig, SiteConfig, UplinkConfig,
+    DEFAULT_API, DEFAULT_INTERFACE, DEFAULT_MTU, DEFAULT_STATE_DIR, Diagnostic, PeerConfig,
+    SiteConfig, UplinkConfig,
 };
 
 struct Checker<'a> {
@@ -93,6 +94,11 @@ pub(super) fn validate(
         None => SocketAddr::from_str(DEFAULT_API).ok(),
     };
 
+    let state_dir =
+        site.state_dir.as_ref().map_or_else(|| PathBuf::from(DEFAULT_STATE_DIR), |d| base.join(d));
+    let policy_file =
+        raw.policy.as_ref().and_then(|p| p.file.as_ref()).map(|f| base.join(f.get_ref()));
+
     match (name, address, api_listen) {
         (Some(name), Some((address, address_prefix)), Some(api_listen)) if c.errors.is_empty() => {
             Ok(SiteConfig {
@@ -108,6 +114,10 @@ pub(super) fn validate(
                 classes,
                 engine,
                 api_listen,
+                role: site.role.clone(),
+                region: site.region.clone(),
+                state_dir,
+                policy_file,
             })
         }
         _ => Err(c.errors),
@@ -205,6 +215,8 @@ fn peers(c: &mut Checker<'_>, raw: &[RawPeer], local: &[IpPrefix]) -> Vec<PeerCo
                 endpoints,
                 stock: p.stock,
                 keepalive,
+                role: p.role.clone(),
+                region: p.region.clone(),
             });
         }
     }

@@ -1,0 +1,318 @@
+//! The policy endpoints of the local API.
+//!
+//! - `GET  /api/v1/policy`: the running policy (version, name, text, warnings).
+//! - `GET  /api/v1/policy/versions`, `GET /api/v1/policy/versions/N`: history.
+//! - `POST /api/v1/policy/check`: lint, tests and diff of a candidate (body:
+//!   the TOML text), changing nothing.
+//! - `POST /api/v1/policy`: apply a candidate; refused with 422 and the
+//!   findings when it has an error or a failing test; the running policy stays.
+//! - `POST /api/v1/policy/rollback`: back to `{"version": N}`, or with an
+//!   empty body to the stored version before the running one.
+//! - `GET  /api/v1/audit`: every apply, rollback and refusal.
+//!
+//! Writes need `Authorization: Bearer TOKEN`, the token being the contents of
+//! `STATE_DIR/api.token` (created at first start, mode 0600, readable by root
+//! only). Applies are serialised; each is audited before it is answered.
+
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+use weft_policy::SiteDirectory;
+
+use super::control::ControlMsg;
+use super::shared::Shared;
+use crate::policy::{self, ActivePolicy, Checked, PolicyStore, Refusal};
+
+/// How many changed flows a diff samples.
+const DIFF_SAMPLES: usize = 20;
+
+/// An API answer: HTTP status and JSON body.
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) body: Value,
+}
+
+impl Reply {
+    fn ok(body: Value) -> Self {
+        Self { status: 200, body }
+    }
+
+    pub(crate) fn error(status: u16, code: &str, message: impl Into<String>) -> Self {
+        Self { status, body: json!({ "code": code, "message": message.into() }) }
+    }
+
+    fn refused(r: &Refusal) -> Self {
+        let mut body = serde_json::to_value(r).unwrap_or_default();
+        body["code"] = json!(r.code);
+        Self { status: 422, body }
+    }
+
+    fn internal(e: &anyhow::Error) -> Self {
+        Self::error(500, "internal", format!("{e:#}"))
+    }
+}
+
+/// Reads the API token, creating a random one (mode 0600) at first start.
+pub(crate) fn load_or_create_token(state_dir: &Path) -> Result<String> {
+    let path = state_dir.join("api.token");
+    if let Ok(t) = std::fs::read_to_string(&path) {
+        let t = t.trim().to_owned();
+        if t.len() >= 32 {
+            return Ok(t);
+        }
+    }
+    let mut raw = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut raw))
+        .context("reading /dev/urandom for the API token")?;
+    let token = raw.iter().fold(String::new(), |mut s, b| {
+        let _ = std::fmt::Write::write_fmt(&mut s, format_args!("{b:02x}"));
+        s
+    });
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    std::io::Write::write_all(&mut f, format!("{token}\n").as_bytes())?;
+    f.sync_all()?;
+    Ok(token)
+}
+
+/// The policy side of the API.
+pub(crate) struct PolicyApi {
+    store: PolicyStore,
+    directory: SiteDirectory,
+    shared: Arc<Shared>,
+    control: Mutex<Sender<ControlMsg>>,
+    token: String,
+    writes: Mutex<()>,
+}
+
+impl PolicyApi {
+    /// The API over the agent's store, directory and control loop.
+    pub(crate) fn new(
+        store: PolicyStore,
+        directory: SiteDirectory,
+        shared: Arc<Shared>,
+        control: Sender<ControlMsg>,
+        token: String,
+    ) -> Self {
+        Self {
+            store,
+            directory,
+            shared,
+            control: Mutex::new(control),
+            token,
+            writes: Mutex::new(()),
+        }
+    }
+
+    /// Whether an `Authorization` header value carries the token.
+    pub(crate) fn authorized(&self, header: Option<&str>) -> bool {
+        let Some(given) = header.and_then(|h| h.strip_prefix("Bearer ")) else { return false };
+        // Constant-time comparison: the token is a secret.
+        let (a, b) = (given.trim().as_bytes(), self.token.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+
+    /// Records a write refused for lack of a token.
+    pub(crate) fn audit_unauthorized(&self, who: &str, what: &str) {
+        let _ = self.store.audit(who, "api.unauthorized", None, None, what);
+    }
+
+    /// `GET /api/v1/policy`.
+    pub(crate) fn running(&self) -> Reply {
+        let a = self.shared.active_policy();
+        Reply::ok(json!({
+            "version": a.version,
+            "name": a.policy.document.name,
+            "default": a.policy.document.default_action.as_str(),
+            "summary": a.policy.summary(),
+            "warnings": a.warnings,
+            "denied": a.denied_by_rule(),
+            "source": a.source,
+        }))
+    }
+
+    /// `GET /api/v1/policy/versions`.
+    pub(crate) fn versions(&self) -> Reply {
+        match (self.store.versions(), self.store.current()) {
+            (Ok(v), Ok(current)) => Reply::ok(json!({ "current": current, "versions": v })),
+            (Err(e), _) | (_, Err(e)) => Reply::internal(&e),
+        }
+    }
+
+    /// `GET /api/v1/policy/versions/N`.
+    pub(crate) fn version(&self, n: &str) -> Reply {
+        let Ok(n) = n.parse::<u64>() else {
+            return Reply::error(400, "bad_request", format!("{n:?} is not a version number"));
+        };
+        match self.store.text(n) {
+            Ok(text) => Reply::ok(json!({ "version": n, "source": text })),
+            Err(_) => Reply::error(404, "not_found", format!("no policy version {n}")),
+        }
+    }
+
+    /// `GET /api/v1/audit`.
+    pub(crate) fn audit_log(&self) -> Reply {
+        match self.store.audit_log() {
+            Ok(log) => Reply::ok(json!({ "records": log })),
+            Err(e) => Reply::internal(&e),
+        }
+    }
+
+    fn check_text(&self, label: &str, text: &str) -> Result<Checked, Refusal> {
+        policy::check(Path::new(label), text, &self.directory)
+    }
+
+    fn checked_body(&self, c: &Checked) -> Value {
+        let running = self.shared.active_policy();
+        let diff = weft_policy::diff(&running.policy, &c.policy, DIFF_SAMPLES);
+        json!({
+            "name": c.policy.document.name,
+            "warnings": c.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "tests": c.tests,
+            "running_version": running.version,
+            "diff": diff,
+        })
+    }
+
+    /// `POST /api/v1/policy/check`.
+    pub(crate) fn check(&self, text: &str) -> Reply {
+        match self.check_text("candidate.toml", text) {
+            Ok(c) => Reply::ok(self.checked_body(&c)),
+            Err(r) => Reply::refused(&r),
+        }
+    }
+
+    /// `POST /api/v1/policy`.
+    pub(crate) fn apply(&self, text: &str, who: &str) -> Reply {
+        let _guard = self.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let before = self.shared.active_policy().version;
+        let checked = match self.check_text("candidate.toml", text) {
+            Ok(c) => c,
+            Err(r) => {
+                let _ =
+                    self.store.audit(who, "policy.refused", Some(before), Some(before), &r.message);
+                return Reply::refused(&r);
+            }
+        };
+        let mut body = self.checked_body(&checked);
+        let result = (|| {
+            let meta = self.store.store(&checked.policy.document.name, text, who)?;
+            self.store.set_current(meta.version)?;
+            let changes = body["diff"]["rules"].as_array().map_or(0, Vec::len);
+            self.store.audit(
+                who,
+                "policy.apply",
+                Some(before),
+                Some(meta.version),
+                &format!("{changes} rule change(s)"),
+            )?;
+            Ok::<_, anyhow::Error>(meta.version)
+        })();
+        match result.and_then(|v| self.install(v, checked, text).map(|()| v)) {
+            Ok(version) => {
+                body["version"] = json!(version);
+                Reply::ok(body)
+            }
+            Err(e) => Reply::internal(&e),
+        }
+    }
+
+    /// `POST /api/v1/policy/rollback`.
+    pub(crate) fn rollback(&self, body: &str, who: &str) -> Reply {
+        let _guard = self.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let before = self.shared.active_policy().version;
+        let target = if body.trim().is_empty() {
+            match self.store.versions() {
+                Ok(v) => v.iter().rev().map(|m| m.version).find(|n| *n < before),
+                Err(e) => return Reply::internal(&e),
+            }
+        } else {
+            match serde_json::from_str::<Value>(body).ok().and_then(|v| v["version"].as_u64()) {
+                Some(n) => Some(n),
+                None => {
+                    return Reply::error(
+                        400,
+                        "bad_request",
+                        "body must be empty or {\"version\": N}",
+                    );
+                }
+            }
+        };
+        let Some(target) = target else {
+            return Reply::error(
+                409,
+                "no_earlier_version",
+                format!("version {before} is the oldest stored policy"),
+            );
+        };
+        let Ok(text) = self.store.text(target) else {
+            return Reply::error(404, "not_found", format!("no policy version {target}"));
+        };
+        let checked = match self.check_text(&format!("policy-v{target}.toml"), &text) {
+            Ok(c) => c,
+            Err(r) => {
+                let _ = self.store.audit(
+                    who,
+                    "policy.refused",
+                    Some(before),
+                    Some(before),
+                    &format!("rollback to {target}: {}", r.message),
+                );
+                return Reply::refused(&r);
+            }
+        };
+        let mut reply = self.checked_body(&checked);
+        let result = self
+            .store
+            .set_current(target)
+            .and_then(|()| {
+                self.store.audit(
+                    who,
+                    "policy.rollback",
+                    Some(before),
+                    Some(target),
+                    &format!("rolled back from {before} to {target}"),
+                )
+            })
+            .and_then(|()| self.install(target, checked, &text));
+        match result {
+            Ok(()) => {
+                reply["version"] = json!(target);
+                Reply::ok(reply)
+            }
+            Err(e) => Reply::internal(&e),
+        }
+    }
+
+    /// Hands a checked policy to the control loop and waits until it runs.
+    fn install(&self, version: u64, checked: Checked, text: &str) -> Result<()> {
+        let warnings = checked.warnings.iter().map(ToString::to_string).collect();
+        let active = ActivePolicy::new(
+            version,
+            checked.policy,
+            text.to_owned(),
+            self.shared.peers.len(),
+            warnings,
+        );
+        let (done, wait) = mpsc::channel();
+        self.control
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .send(ControlMsg::InstallPolicy { policy: Box::new(active), done })
+            .context("the control loop is gone")?;
+        wait.recv_timeout(Duration::from_secs(5))
+            .context("the control loop did not install the policy")
+    }
+}
