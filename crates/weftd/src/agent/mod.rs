@@ -4,6 +4,7 @@
 //! calling thread).
 
 mod control;
+mod gate;
 mod http;
 mod policy_api;
 mod rx;
@@ -163,6 +164,7 @@ pub fn run(cfg: &SiteConfig) -> Result<()> {
         policy: RwLock::new(Arc::new(first)),
         policy_generation: AtomicU64::new(0),
         drops: shared::Drops::default(),
+        established: gate::Established::default(),
     });
 
     let status = Arc::new(Mutex::new(Status::default()));

@@ -1,15 +1,21 @@
-//! The receive direction: uplink socket → WireGuard → allowed-IPs check → TUN.
-//! Weft probes and echoes go to the control loop.
+//! The receive direction: uplink socket → WireGuard → allowed-IPs check →
+//! policy gate → TUN. Weft probes and echoes go to the control loop.
+//!
+//! The gate enforces the policy on arrival too, so a site's segmentation
+//! holds against peers that do not run it (stock WireGuard peers, older
+//! agents, a peer with another policy).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
+use weft_dataplane::packet::{dscp, flow_key};
 use weft_dataplane::sys::RecvBatch;
 use weft_dataplane::wg::{DatagramKind, WgResult, classify, initiator_public_key, session_index};
 
 use super::control::ControlMsg;
+use super::gate::Gate;
 use super::shared::{Shared, reason_label};
 
 /// Receives on uplink `uplink` forever.
@@ -20,7 +26,9 @@ pub(crate) fn run(shared: &Arc<Shared>, uplink: usize, control: &Sender<ControlM
     }
     let mut batch = RecvBatch::new(64, 2048);
     let mut out = vec![0u8; 65_536];
+    let mut gate = Gate::new(shared, Instant::now());
     loop {
+        gate.refresh(shared, Instant::now());
         match socket.recv_batch(&mut batch) {
             Ok(_) => {}
             Err(e)
@@ -39,14 +47,18 @@ pub(crate) fn run(shared: &Arc<Shared>, uplink: usize, control: &Sender<ControlM
                 continue;
             }
         }
+        let now = Instant::now();
         for (src, datagram) in batch.iter() {
-            receive(shared, uplink, src, datagram, &mut out, control);
+            receive(shared, &mut gate, now, uplink, src, datagram, &mut out, control);
         }
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn receive(
     shared: &Shared,
+    gate: &mut Gate,
+    now: Instant,
     uplink: usize,
     src: SocketAddr,
     datagram: &[u8],
@@ -112,7 +124,15 @@ fn receive(
         return;
     }
     shared.note_rx(uplink, src, datagram.len());
-    if shared.tun.write(&out[span.0..span.0 + span.1]).is_err() {
+    let packet = &out[span.0..span.0 + span.1];
+    let Ok(key) = flow_key(packet) else {
+        shared.drops.count("rx_malformed");
+        return;
+    };
+    if gate.admit(shared, key, dscp(packet), packet.len(), now).is_none() {
+        return;
+    }
+    if shared.tun.write(packet).is_err() {
         shared.drops.count("tun_write_failed");
     }
 }

@@ -116,6 +116,8 @@ pub(crate) struct Shared {
     pub(crate) policy_generation: AtomicU64,
     /// Drop counters.
     pub(crate) drops: Drops,
+    /// Flows the policy allowed to start (their replies pass denies).
+    pub(crate) established: super::gate::Established,
 }
 
 impl Shared {

@@ -2,29 +2,19 @@
 //! → path → WireGuard → uplink, batched: up to [`MAX_BATCH`] packets per TUN
 //! read loop, one `sendmmsg` per uplink per batch.
 //!
-//! A new flow is classified once by the compiled policy and pinned; a denied
-//! flow's packets are dropped and counted against the rule that denied it.
-//! When the control loop publishes a new policy, the pinned flows are
-//! forgotten and classified again under it.
+//! The [`Gate`] classifies each new flow once by the compiled policy and pins
+//! it; denied flows are dropped there and counted by rule.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use weft_dataplane::flows::FlowTable;
 use weft_dataplane::packet::{addresses, dscp, flow_key};
 use weft_dataplane::sys::{MAX_BATCH, PacketBatch, SendBatch};
 use weft_dataplane::wg::WgResult;
 
-use weft_policy::{Action, Classification, FlowPoint};
-
+use super::gate::Gate;
 use super::shared::{Shared, reason_label};
-use crate::policy::ActivePolicy;
-
-/// Flows idle this long are forgotten (and classified afresh).
-const FLOW_IDLE: Duration = Duration::from_mins(1);
-/// Most flows pinned at once.
-const MAX_FLOWS: usize = 100_000;
 
 /// Reads packets from the TUN device in batches and sends them to their peers,
 /// one `sendmmsg` per uplink per batch, forever.
@@ -34,10 +24,7 @@ pub(crate) fn run(shared: &Arc<Shared>) {
     let mut sends: Vec<SendBatch> =
         shared.sockets.iter().map(|_| SendBatch::new(MAX_BATCH, slot + 64)).collect();
     let mut out = vec![0u8; 65_536 + 64];
-    let mut flows: FlowTable<Classification> = FlowTable::new(FLOW_IDLE, MAX_FLOWS);
-    let mut next_expiry = Instant::now() + FLOW_IDLE;
-    let mut generation = shared.policy_generation.load(Ordering::Acquire);
-    let mut policy = shared.active_policy();
+    let mut gate = Gate::new(shared, Instant::now());
     loop {
         match shared.tun.read_batch(&mut batch, Some(Duration::from_millis(500))) {
             Ok(_) => {}
@@ -58,18 +45,9 @@ pub(crate) fn run(shared: &Arc<Shared>) {
             }
         }
         let now = Instant::now();
-        let g = shared.policy_generation.load(Ordering::Acquire);
-        if g != generation {
-            generation = g;
-            policy = shared.active_policy();
-            flows = FlowTable::new(FLOW_IDLE, MAX_FLOWS);
-        }
-        if now >= next_expiry {
-            flows.expire(now);
-            next_expiry = now + Duration::from_secs(5);
-        }
+        gate.refresh(shared, now);
         for packet in batch.iter() {
-            queue_one(shared, &policy, packet, &mut out, &mut flows, now, &mut sends);
+            queue_one(shared, &mut gate, packet, &mut out, now, &mut sends);
         }
         for (uplink, send) in sends.iter_mut().enumerate() {
             flush(shared, uplink, send);
@@ -91,10 +69,9 @@ fn flush(shared: &Shared, uplink: usize, send: &mut SendBatch) {
 
 fn queue_one(
     shared: &Shared,
-    policy: &ActivePolicy,
+    gate: &mut Gate,
     packet: &[u8],
     out: &mut [u8],
-    flows: &mut FlowTable<Classification>,
     now: Instant,
     sends: &mut [SendBatch],
 ) {
@@ -110,13 +87,8 @@ fn queue_one(
         shared.drops.count("tun_malformed");
         return;
     };
-    let classify = || policy.policy.classify(&FlowPoint::new(&key, dscp(packet)));
-    let c = flows.touch(key, now, packet.len(), classify).map_or_else(classify, |e| e.value);
-    if c.action == Action::Deny {
-        policy.count_denied(&c);
-        shared.drops.count("policy_denied");
-        return;
-    }
+    let Some(c) = gate.admit(shared, key, dscp(packet), packet.len(), now) else { return };
+    let policy = gate.policy();
     let peer = &shared.peers[peer_idx];
     let profile = c.profile as usize;
     policy.profile_tx[peer_idx][profile].fetch_add(1, Ordering::Relaxed);

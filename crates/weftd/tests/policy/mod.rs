@@ -198,6 +198,38 @@ fn an_applied_policy_sends_voip_on_the_fast_uplink_bulk_on_the_cheap_one_and_den
     assert!(bgot.is_empty(), "{} datagrams reached the denied port", bgot.len());
     assert!(denied >= bs - 1, "only {denied} of {bs} denied packets were counted");
     assert!(ogot.len() as u64 * 10 >= os * 9, "the open port lost traffic: {} of {os}", ogot.len());
+
+    // Segmentation is stateful: b may start a flow from its port 9000 to a, and
+    // a's replies (to b:9000, which the rule denies) pass as replies.
+    let vault = h.udp_in(1, SocketAddr::from((h.overlay(1), 9000)));
+    let client = h.udp_in(0, SocketAddr::from((h.overlay(0), 5555)));
+    vault.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    client.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let mut buf = [0u8; 64];
+    let mut replies = 0;
+    for _ in 0..5 {
+        vault.send_to(b"hello", (h.overlay(0), 5555)).unwrap();
+        if let Ok((_, from)) = client.recv_from(&mut buf) {
+            client.send_to(b"reply", from).unwrap();
+            if vault.recv(&mut buf).is_ok() {
+                replies += 1;
+            }
+        }
+    }
+    assert!(replies >= 4, "only {replies} of 5 replies to a flow the vault started came back");
+    // ...while a flow a starts to the same port stays denied.
+    client.send_to(b"new", (h.overlay(1), 9000)).unwrap();
+    let unsolicited = SocketAddr::from((h.overlay(0), 5556));
+    let other = h.udp_in(0, unsolicited);
+    other.send_to(b"new", (h.overlay(1), 9000)).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut got_new = 0;
+    while let Ok((n, from)) = vault.recv_from(&mut buf) {
+        if from == unsolicited && &buf[..n] == b"new" {
+            got_new += 1;
+        }
+    }
+    assert_eq!(got_new, 0, "a flow a started to the denied port got through");
 }
 
 #[test]
