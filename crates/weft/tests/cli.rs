@@ -1,4 +1,6 @@
-//! `weft lab` end to end: up, status, link, exec, down, and its errors. Needs root.
+//! The CLI end to end: `weft lab` (up, status, link, exec, down, and its
+//! errors; needs root) and `weft policy` (offline checks with their exit
+//! codes, and apply / diff / rollback against agents in a lab).
 
 use std::process::{Command, Output};
 
@@ -168,4 +170,102 @@ fn lab_up_without_root_says_so() {
         .expect("setpriv (util-linux)");
     assert!(!o.status.success());
     assert!(text(&o).contains("needs root"), "{}", text(&o));
+}
+
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/policy/corp.toml");
+
+fn scratch(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("weft-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn policy_lint_and_test_pass_the_example_and_fail_broken_policies_with_positions() {
+    let out = ok(&["policy", "lint", EXAMPLE]);
+    assert!(out.contains("0 error(s), 0 warning(s)"), "{out}");
+    let out = ok(&["policy", "test", EXAMPLE]);
+    assert!(out.contains("4 of 4 test(s) passed"), "{out}");
+
+    let bad = scratch(
+        "bad.toml",
+        "[policy]\nname = \"x\"\ndefault = \"allow\"\n\n[[acl]]\naction = \"deny\"\nports = \"70000\"\n",
+    );
+    let o = weft(&["policy", "lint", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("bad.toml:7:9: ports:"), "{}", text(&o));
+
+    let example = std::fs::read_to_string(EXAMPLE).unwrap();
+    let leaky = example.replace(
+        "[[acl]]\nname = \"guest-to-finance\"",
+        "[[acl]]\nname = \"oops\"\naction = \"allow\"\npriority = 1\nfrom = \"10.1.200.7\"\n\n[[acl]]\nname = \"guest-to-finance\"",
+    );
+    let leaky = scratch("leaky.toml", &leaky);
+    let o = weft(&["policy", "test", leaky.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("FAIL  guest cannot reach finance at all"), "{}", text(&o));
+    assert!(text(&o).contains("10.1.200.7") && text(&o).contains("\"oops\""), "{}", text(&o));
+
+    let out = ok(&["policy", "diff", leaky.to_str().unwrap(), "--against", EXAMPLE]);
+    assert!(out.contains("+ acl \"oops\""), "{out}");
+    assert!(
+        out.contains("10.1.200.7")
+            && out.contains("deny by \"guest-to-finance\" -> allow by \"oops\""),
+        "{out}"
+    );
+    let o = weft(&["policy", "lint", "/nonexistent/policy.toml"]);
+    assert!(
+        !o.status.success() && text(&o).contains("reading /nonexistent/policy.toml"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn policy_apply_diff_and_rollback_against_agents_in_a_lab() {
+    root();
+    let name = format!("pol{}", std::process::id());
+    let _guard = Down(name.clone());
+    let n = ["--name", name.as_str()];
+    let out = ok(&["lab", "up", "--sites", "2", "--uplinks", "1", "--agents", n[0], n[1]]);
+    let token = out
+        .lines()
+        .find(|l| l.starts_with("agent a:"))
+        .and_then(|l| l.split("API token ").nth(1))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let me = env!("CARGO_BIN_EXE_weft");
+    let policy = |args: &[&str]| {
+        let mut v = vec!["lab", "exec", n[0], n[1], "a", "--", me, "policy"];
+        v.extend_from_slice(args);
+        weft(&v)
+    };
+    let lab_policy = scratch(
+        "lab.toml",
+        "[policy]\nname = \"lab\"\ndefault = \"allow\"\n\n[[acl]]\nname = \"no-telnet\"\naction = \"deny\"\nprotocol = \"tcp\"\nports = 23\n",
+    );
+    let file = lab_policy.to_str().unwrap();
+
+    let o = policy(&["apply", file, "--token-file", "/nonexistent"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("unauthorized"), "{}", text(&o));
+
+    let o = policy(&["diff", file]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("+ acl \"no-telnet\""), "{}", text(&o));
+
+    let o = policy(&["apply", file, "--token-file", &token]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("is version 1 and running"), "{}", text(&o));
+    let o = policy(&["show"]);
+    assert!(text(&o).contains("policy \"lab\" version 1"), "{}", text(&o));
+    let o = policy(&["rollback", "--token-file", &token]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("no_earlier_version"), "{}", text(&o));
+
+    let o = weft(&["policy", "show", "--agent", "127.0.0.1:1"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
 }

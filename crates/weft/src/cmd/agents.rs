@@ -1,7 +1,7 @@
 //! `weft lab up --agents`: weftd in every site of a lab.
 
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,7 @@ fn weftd_binary() -> Result<PathBuf> {
 
 /// Writes keys and configs for every site of `lab`, starts weftd in each, and
 /// waits until every agent answers on its API.
-pub(crate) fn start(lab: &mut Lab, probe_interval: &str) -> Result<()> {
+pub(crate) fn start(lab: &mut Lab, probe_interval: &str, policy: Option<&Path>) -> Result<()> {
     let weftd = weftd_binary()?;
     let state_file = lab.state().path();
     let dir = state_file.parent().context("lab state directory")?.join("agents");
@@ -39,6 +39,9 @@ pub(crate) fn start(lab: &mut Lab, probe_interval: &str) -> Result<()> {
     let opts = LabOptions {
         probe_interval: probe_interval.to_owned(),
         interface_prefix: weftd::labgen::interface_prefix(lab.name()),
+        policy_file: policy
+            .map(|p| std::path::absolute(p).with_context(|| format!("locating {}", p.display())))
+            .transpose()?,
         ..LabOptions::default()
     };
     let generated = write_configs(&dir, &sites, &opts).context("writing agent configs")?;
@@ -70,11 +73,12 @@ pub(crate) fn start(lab: &mut Lab, probe_interval: &str) -> Result<()> {
             std::thread::sleep(Duration::from_millis(100));
         }
         println!(
-            "agent {}: overlay {} on {}, config {}",
+            "agent {}: overlay {} on {}, config {}, API token {}",
             g.name,
             g.overlay,
             g.interface,
-            g.config.display()
+            g.config.display(),
+            g.state_dir.join("api.token").display()
         );
     }
     Ok(())

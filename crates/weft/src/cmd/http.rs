@@ -20,9 +20,10 @@ pub(crate) struct Agent {
 
 /// The agent could not be reached (exit code 3).
 #[derive(Debug, thiserror::Error)]
-#[error("cannot reach the agent at {addr}: {source}")]
+#[error("cannot reach the agent at {addr}")]
 pub(crate) struct Unreachable {
     addr: String,
+    #[source]
     source: std::io::Error,
 }
 

@@ -57,6 +57,10 @@ pub(crate) struct UpArgs {
     /// With --agents: the probe interval (`adaptive`, `fast`, or e.g. `20ms`).
     #[arg(long, default_value = "adaptive", requires = "agents")]
     probe_interval: String,
+    /// With --agents: the policy file every agent starts with (checked first;
+    /// a policy with errors or failing tests stops the agents from starting).
+    #[arg(long, requires = "agents")]
+    policy: Option<std::path::PathBuf>,
 }
 
 /// A lab name option.
@@ -177,7 +181,7 @@ fn up(args: UpArgs) -> Result<ExitCode> {
         .with_context(|| format!("creating lab {name}"))?;
     let mut lab = lab;
     if args.agents {
-        super::agents::start(&mut lab, &args.probe_interval)?;
+        super::agents::start(&mut lab, &args.probe_interval, args.policy.as_deref())?;
     }
     print!("{}", lab.status());
     lab.keep();

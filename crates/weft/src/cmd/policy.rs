@@ -86,7 +86,8 @@ pub(crate) enum PolicyCommand {
     /// Go back to an earlier stored version (default: the one before the running one).
     Rollback {
         /// The version to run.
-        version: Option<u64>,
+        #[arg(value_name = "VERSION")]
+        target: Option<u64>,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -113,7 +114,17 @@ pub(crate) enum PolicyCommand {
 
 /// Runs one `weft policy` command.
 pub(crate) fn run(cmd: PolicyCommand) -> Result<ExitCode> {
-    let result = match cmd {
+    match run_command(cmd) {
+        Err(e) if e.downcast_ref::<Unreachable>().is_some() => {
+            eprintln!("weft: {e:#}");
+            Ok(ExitCode::from(3))
+        }
+        other => other,
+    }
+}
+
+fn run_command(cmd: PolicyCommand) -> Result<ExitCode> {
+    match cmd {
         PolicyCommand::Lint { file, deny_warnings, json } => lint(&file, deny_warnings, json),
         PolicyCommand::Test { file, json } => test(&file, json),
         PolicyCommand::Diff { file, against: Some(old), json, .. } => diff_files(&old, &file, json),
@@ -154,8 +165,8 @@ pub(crate) fn run(cmd: PolicyCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        PolicyCommand::Rollback { version, json, agent } => {
-            let req = version.map(|v| json!({ "version": v }).to_string());
+        PolicyCommand::Rollback { target, json, agent } => {
+            let req = target.map(|v| json!({ "version": v }).to_string());
             let (status, body) =
                 agent.agent().request("POST", "/api/v1/policy/rollback", req.as_deref())?;
             if status != 200 {
@@ -223,13 +234,6 @@ pub(crate) fn run(cmd: PolicyCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-    };
-    match result {
-        Err(e) if e.downcast_ref::<Unreachable>().is_some() => {
-            eprintln!("weft: {e:#}");
-            Ok(ExitCode::from(3))
-        }
-        other => other,
     }
 }
 

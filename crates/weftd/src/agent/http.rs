@@ -88,7 +88,9 @@ fn route(
         let body = serde_json::to_string_pretty(&r.body).unwrap_or_default();
         (r.status, "application/json", body)
     };
-    let write = matches!(req.method.as_str(), "POST" | "PUT" | "DELETE");
+    // `policy/check` is a POST (it carries a document) but changes nothing.
+    let write = matches!(req.method.as_str(), "POST" | "PUT" | "DELETE")
+        && req.path != "/api/v1/policy/check";
     if write && !api.authorized(req.authorization.as_deref()) {
         api.audit_unauthorized(who, &format!("{} {}", req.method, req.path));
         return json(Reply::error(

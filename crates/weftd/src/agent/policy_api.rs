@@ -10,7 +10,7 @@
 //!   empty body to the stored version before the running one.
 //! - `GET  /api/v1/audit`: every apply, rollback and refusal.
 //!
-//! Writes need `Authorization: Bearer TOKEN`, the token being the contents of
+//! Writes (every POST but `check`) need `Authorization: Bearer TOKEN`, the token being the contents of
 //! `STATE_DIR/api.token` (created at first start, mode 0600, readable by root
 //! only). Applies are serialised; each is audited before it is answered.
 
