@@ -215,7 +215,7 @@ fn run_command(cmd: PolicyCommand) -> Result<ExitCode> {
                         "  v{:<4} {:<20} stored {} by {}",
                         v["version"],
                         v["name"].as_str().unwrap_or(""),
-                        v["stored_at"],
+                        utc(&v["stored_at"]),
                         v["by"].as_str().unwrap_or("")
                     );
                 }
@@ -223,7 +223,7 @@ fn run_command(cmd: PolicyCommand) -> Result<ExitCode> {
                 for r in audit["records"].as_array().into_iter().flatten() {
                     println!(
                         "  {} {:<16} {} -> {}  {}  ({})",
-                        r["time"],
+                        utc(&r["time"]),
                         r["action"].as_str().unwrap_or(""),
                         r["before"],
                         r["after"],
@@ -379,4 +379,36 @@ fn refused(file: &Path, body: &Value, json: bool) -> ExitCode {
     }
     eprintln!("the running policy is unchanged");
     ExitCode::FAILURE
+}
+
+/// Unix seconds as `2026-12-01 22:57:41Z` (proleptic Gregorian, UTC).
+fn utc(v: &Value) -> String {
+    let Some(t) = v.as_u64() else { return v.to_string() };
+    let (days, rem) = (t / 86_400, t % 86_400);
+    // Civil from days (Howard Hinnant's algorithm), days since 1970-01-01.
+    let z = i64::try_from(days).unwrap_or(i64::MAX / 2) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn unix_seconds_print_as_utc_dates() {
+        assert_eq!(super::utc(&serde_json::json!(0)), "1970-01-01 00:00:00Z");
+        assert_eq!(super::utc(&serde_json::json!(1_796_165_861)), "2026-12-01 22:57:41Z");
+        assert_eq!(super::utc(&serde_json::json!(951_782_400)), "2000-02-29 00:00:00Z");
+    }
 }
