@@ -2,8 +2,9 @@
 # Runs the criterion micro-benchmarks and prints each benchmark's median.
 #   weft-route `routing`: spf_latency/50, spf_latency/500, widest/500, k_disjoint/500
 #   weft-path  `path`:    estimator_update, select/8, select/64
+#   weft-policy `policy`: classify/100, classify/1000, compile/1000, parse/1000
 # Targets on a 2-core machine: spf_latency/500 < 100 µs, select/8 < 100 ns,
-# estimator_update < 100 ns.
+# estimator_update < 100 ns, classify/1000 < 100 ns.
 #
 # Usage: bench/criterion.sh            Env: MEASURE=3 (seconds per benchmark)
 set -euo pipefail
@@ -16,6 +17,7 @@ run() {
 }
 run weft-route routing
 run weft-path path
+run weft-policy policy
 echo
 echo "== medians (criterion's middle estimate)"
 # Criterion prints "name  time: [low mid high]", sometimes with the name on its own line.

@@ -27,26 +27,19 @@ pub struct Classification {
     pub profile: u32,
 }
 
-/// A rule set in precedence order with its boxes and classifier.
+/// A rule set in precedence order with its boxes.
 #[derive(Debug, Clone)]
 pub struct RuleSet {
     /// Boxes of each rule, in precedence order.
     pub boxes: Vec<Vec<FlowBox>>,
     /// Precedence position → index in the document's list.
     pub order: Vec<usize>,
-    classifier: Classifier,
 }
 
 impl RuleSet {
     fn new(boxes_by_index: &[Vec<FlowBox>], order: Vec<usize>) -> Self {
         let boxes: Vec<Vec<FlowBox>> = order.iter().map(|i| boxes_by_index[*i].clone()).collect();
-        let classifier = Classifier::build(&boxes);
-        Self { boxes, order, classifier }
-    }
-
-    /// Document index of the first rule matching `p`.
-    pub fn first_match(&self, p: &FlowPoint) -> Option<usize> {
-        self.classifier.first_match(p).map(|pos| self.order[pos])
+        Self { boxes, order }
     }
 
     /// Document index of the rule at precedence position `pos`.
@@ -70,6 +63,8 @@ pub struct CompiledPolicy {
     pub profiles: Vec<RouteProfile>,
     /// Profile index of each route, by document index.
     pub route_profile: Vec<u32>,
+    /// One classifier over both rule sets (ACLs first, routes second).
+    index: Classifier,
 }
 
 /// The policy could not be compiled.
@@ -107,13 +102,17 @@ pub fn compile(
         });
         route_profile.push(idx as u32);
     }
+    let acls = RuleSet::new(&acl_boxes, acl_order);
+    let routes = RuleSet::new(&route_boxes, route_order);
+    let index = Classifier::build_sets(&[&acls.boxes, &routes.boxes]);
     let policy = CompiledPolicy {
         document: doc.clone(),
         directory: dir.clone(),
-        acls: RuleSet::new(&acl_boxes, acl_order),
-        routes: RuleSet::new(&route_boxes, route_order),
+        acls,
+        routes,
         profiles,
         route_profile,
+        index,
     };
     Ok((policy, findings))
 }
@@ -122,9 +121,11 @@ impl CompiledPolicy {
     /// How a new flow is treated. Call once per flow and pin the answer.
     #[inline]
     pub fn classify(&self, p: &FlowPoint) -> Classification {
-        let acl = self.acls.first_match(p);
+        let mut first = [None; 2];
+        self.index.first_matches(p, &mut first);
+        let acl = first[0].map(|pos| self.acls.order[pos]);
         let action = acl.map_or(self.document.default_action, |i| self.document.acls[i].action);
-        let route = self.routes.first_match(p);
+        let route = first[1].map(|pos| self.routes.order[pos]);
         let profile = route.map_or(0, |i| self.route_profile[i]);
         Classification {
             action,
@@ -166,6 +167,11 @@ impl CompiledPolicy {
         policy.exclude_uplinks = profile.exclude_uplinks.iter().filter_map(|u| uplink(u)).collect();
         policy.avoid_metered = profile.avoid_metered;
         policy
+    }
+
+    /// Bytes held by the compiled classifier.
+    pub fn classifier_bytes(&self) -> usize {
+        self.index.memory_bytes()
     }
 
     /// Rule counts by kind, for status output.

@@ -59,7 +59,7 @@ pub fn parse(
     let raw: raw::RawDocument = toml::from_str(source).map_err(|e| {
         vec![weft_types::Diagnostic::at(file, source, e.span(), e.message().trim_end())]
     })?;
-    let mut c = validate::Checker { file, source, errors: Vec::new() };
+    let mut c = validate::Checker::new(file, source);
     let doc = validate::validate(&mut c, &raw);
     if c.errors.is_empty() { Ok(doc) } else { Err(c.errors) }
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use toml::Spanned;
 use weft_path::sla::LossWindow;
 use weft_path::{Fallback, SlaClass};
-use weft_types::{Diagnostic, IpPrefix, IpProtocol, Ratio, line_col, parse_duration};
+use weft_types::{Diagnostic, IpPrefix, IpProtocol, Ratio, parse_duration};
 
 use crate::model::{
     AclOrigin, AclRule, Action, ClassDef, DEFAULT_PRIORITY, DEFAULT_SEGMENT_PRIORITY, Document,
@@ -22,15 +22,28 @@ pub(crate) struct Checker<'a> {
     pub(crate) file: &'a Path,
     pub(crate) source: &'a str,
     pub(crate) errors: Vec<Diagnostic>,
+    /// Byte offset of the start of every line.
+    pub(crate) line_starts: Vec<usize>,
 }
 
-impl Checker<'_> {
+impl<'a> Checker<'a> {
+    pub(crate) fn new(file: &'a Path, source: &'a str) -> Self {
+        let line_starts =
+            std::iter::once(0).chain(source.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        Self { file, source, errors: Vec::new(), line_starts }
+    }
+
     pub(crate) fn err(&mut self, span: Range<usize>, msg: impl Into<String>) {
         self.errors.push(Diagnostic::at(self.file, self.source, Some(span), msg));
     }
 
+    /// The place of `span` (lines found by binary search over `line_starts`:
+    /// a policy of thousands of rules asks for thousands of places).
     fn loc(&self, span: &Range<usize>) -> Location {
-        let (line, column) = line_col(self.source, span.start);
+        let at = span.start.min(self.source.len());
+        let line = self.line_starts.partition_point(|s| *s <= at);
+        let start = self.line_starts[line - 1];
+        let column = self.source.get(start..at).map_or(1, |t| t.chars().count() + 1);
         Location { line, column }
     }
 
