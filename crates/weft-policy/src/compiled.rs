@@ -156,7 +156,9 @@ impl CompiledPolicy {
         let profile = &self.profiles[index];
         let class = &self.document.classes[&profile.class];
         let mut policy = SelectionPolicy::for_class(class.sla.clone());
-        if let Some(p) = profile.prefer.as_deref().and_then(parse_preference) {
+        if let Some(w) = profile.weights {
+            policy.preference = PathPreference::Weighted(w);
+        } else if let Some(p) = profile.prefer.as_deref().and_then(parse_preference) {
             policy.preference = p;
         }
         policy.name = profile_name(profile, index, &policy.preference);

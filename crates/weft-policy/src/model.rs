@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
-use weft_path::{Fallback, LoadBalance, PathPreference, SlaClass};
+use weft_path::{Fallback, LoadBalance, PathPreference, SlaClass, Weights};
 use weft_types::IpPrefix;
 
 use crate::space::Span;
@@ -152,6 +152,8 @@ pub struct RouteProfile {
     /// Preference name as written (`lowest-latency`, `cost-optimised`, …), or
     /// `None` for the class's default.
     pub prefer: Option<String>,
+    /// Custom weights (`prefer = "weighted"` with a `weights` table).
+    pub weights: Option<Weights>,
     /// Load balancing.
     pub balance: LoadBalance,
     /// Preferred uplinks, by name.
@@ -168,6 +170,7 @@ impl RouteProfile {
         Self {
             class: class.to_owned(),
             prefer: None,
+            weights: None,
             balance: LoadBalance::ActiveBackup,
             uplinks: Vec::new(),
             exclude_uplinks: Vec::new(),
@@ -298,7 +301,7 @@ pub fn parse_preference(s: &str) -> Option<PathPreference> {
 
 /// The preference names [`parse_preference`] accepts.
 pub const PREFERENCES: &str = "lowest-latency, lowest-loss, lowest-cost, highest-bandwidth, \
-     latency-sensitive, throughput-focused, cost-optimised";
+     latency-sensitive, throughput-focused, cost-optimised, weighted (with a weights table)";
 
 /// Parses a load-balancing mode name.
 pub fn parse_balance(s: &str) -> Option<LoadBalance> {

@@ -93,6 +93,7 @@ pub(crate) struct RawRoute {
     pub(crate) app: Option<Items>,
     pub(crate) class: Option<Spanned<String>>,
     pub(crate) prefer: Option<Spanned<String>>,
+    pub(crate) weights: Option<Spanned<RawWeights>>,
     pub(crate) balance: Option<Spanned<String>>,
     pub(crate) uplinks: Option<Vec<Spanned<String>>>,
     pub(crate) exclude_uplinks: Option<Vec<Spanned<String>>>,
@@ -167,3 +168,14 @@ macro_rules! match_fields {
     )*};
 }
 match_fields!(RawMatch, RawRoute, RawAcl, RawTest);
+
+/// Custom weights of a weighted preference.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWeights {
+    pub(crate) latency: Option<f64>,
+    pub(crate) jitter: Option<f64>,
+    pub(crate) loss: Option<f64>,
+    pub(crate) bandwidth: Option<f64>,
+    pub(crate) cost: Option<f64>,
+}

@@ -242,6 +242,29 @@ uplinks = [\"lte\"]
 }
 
 #[test]
+fn custom_weights_become_a_weighted_preference_and_bad_ones_are_refused() {
+    let p = compiled(&format!(
+        "{HEADER}\n[[route]]\nclass = \"bulk\"\nprefer = \"weighted\"\nweights = {{ latency = 0.6, cost = 0.4 }}\n"
+    ));
+    let sel = p.selection_policy(1, |_| None);
+    assert_eq!(
+        sel.preference,
+        weft_path::PathPreference::Weighted(weft_path::Weights {
+            latency: 0.6,
+            jitter: 0.0,
+            loss: 0.0,
+            bandwidth: 0.0,
+            cost: 0.4
+        })
+    );
+    let e =
+        errors(&format!("{HEADER}\n[[route]]\nclass = \"bulk\"\nweights = {{ latency = -1.0 }}\n"));
+    assert!(e.iter().any(|x| x.contains("p.toml:7:11") && x.contains("non-negative")), "{e:?}");
+    let e = errors(&format!("{HEADER}\n[[route]]\nclass = \"bulk\"\nprefer = \"weighted\"\n"));
+    assert!(e.iter().any(|x| x.contains("needs a weights table")), "{e:?}");
+}
+
+#[test]
 fn policy_tests_check_every_flow_they_describe_and_report_a_counterexample() {
     let p = compiled(&format!(
         "{HEADER}

@@ -392,12 +392,36 @@ pub(crate) fn validate(c: &mut Checker<'_>, raw: &RawDocument) -> Document {
                 default_class.clone()
             }
         };
+        let weights = r.weights.as_ref().and_then(|w| {
+            let raw = w.get_ref();
+            let get = |v: Option<f64>| v.unwrap_or(0.0);
+            let weights = weft_path::Weights {
+                latency: get(raw.latency),
+                jitter: get(raw.jitter),
+                loss: get(raw.loss),
+                bandwidth: get(raw.bandwidth),
+                cost: get(raw.cost),
+            };
+            let all =
+                [weights.latency, weights.jitter, weights.loss, weights.bandwidth, weights.cost];
+            if all.iter().any(|x| !x.is_finite() || *x < 0.0) || all.iter().all(|x| *x == 0.0) {
+                c.err(w.span(), "weights must be non-negative numbers, at least one above 0");
+                return None;
+            }
+            Some(weights)
+        });
         let prefer = r.prefer.as_ref().and_then(|p| {
+            if p.get_ref() == "weighted" {
+                if r.weights.is_none() {
+                    c.err(p.span(), "prefer = \"weighted\" needs a weights table, e.g. weights = { latency = 0.6, cost = 0.4 }");
+                }
+                return Some(p.get_ref().clone());
+            }
+            if r.weights.is_some() {
+                c.err(p.span(), "a weights table goes with prefer = \"weighted\" (or no prefer at all)");
+            }
             if parse_preference(p.get_ref()).is_none() {
-                c.err(
-                    p.span(),
-                    format!("unknown preference {:?} (one of {PREFERENCES})", p.get_ref()),
-                );
+                c.err(p.span(), format!("unknown preference {:?} (one of {PREFERENCES})", p.get_ref()));
                 return None;
             }
             Some(p.get_ref().clone())
@@ -420,6 +444,7 @@ pub(crate) fn validate(c: &mut Checker<'_>, raw: &RawDocument) -> Document {
         let profile = RouteProfile {
             class,
             prefer,
+            weights,
             balance,
             uplinks: names(&r.uplinks),
             exclude_uplinks: names(&r.exclude_uplinks),

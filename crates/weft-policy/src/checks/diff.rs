@@ -168,6 +168,13 @@ fn profile_text(p: &RouteProfile) -> String {
     if let Some(pref) = &p.prefer {
         let _ = write!(s, " prefer {pref}");
     }
+    if let Some(w) = &p.weights {
+        let _ = write!(
+            s,
+            " weights latency {} jitter {} loss {} bandwidth {} cost {}",
+            w.latency, w.jitter, w.loss, w.bandwidth, w.cost
+        );
+    }
     if !p.uplinks.is_empty() {
         let _ = write!(s, " via [{}]", p.uplinks.join(", "));
     }
