@@ -7,6 +7,8 @@
 #   - a scripted failover: site a's fiber uplink is cut; flows move; the
 #     interruption seen by the ping is printed; then the fiber returns and flows
 #     fail back after the hold-down;
+#   - policy as code: a policy checked offline, one whose own test fails refused
+#     by the agent, then one applied that keeps voice off LTE and closes a port;
 #   - clean teardown (also on Ctrl-C or error).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,7 +54,10 @@ import socket, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 end = time.time() + 40
 while time.time() < end:
-    s.sendto(b"voice" * 32, ("10.77.3.1", 5060))
+    try:
+        s.sendto(b"voice" * 32, ("10.77.3.1", 5060))
+    except OSError:  # the lab is being torn down
+        break
     time.sleep(0.02)
 ' &
 PIDS+=($!)
@@ -83,6 +88,58 @@ say "Fiber back: flows return after the 5 s hold-down (no flapping)"
 "$WEFT" lab link a:0 --up --name "$LAB"
 sleep 7
 grep -E 'class' "$LOGS/a.log" | tail -4 | sed 's/^/    /'
+view
+
+say "Policy as code: voice never on LTE, udp/9000 to site c closed"
+cat > "$TMP/policy.toml" <<'TOML'
+[policy]
+name = "demo"
+default = "allow"
+
+[apps.voice]
+protocol = "udp"
+ports = "5060-5061"
+
+[[route]]
+name = "voice-off-lte"
+app = "voice"
+class = "realtime"
+exclude_uplinks = ["u1"]
+
+[[acl]]
+name = "close-c-9000"
+action = "deny"
+to = "10.77.3.0/24"
+protocol = "udp"
+ports = 9000
+
+[[test]]
+name = "voice never uses lte"
+app = "voice"
+class = "realtime"
+never_via = ["u1"]
+
+[[test]]
+name = "c's port 9000 is closed"
+to = "10.77.3.1"
+protocol = "udp"
+ports = 9000
+expect = "deny"
+TOML
+"$WEFT" policy test "$TMP/policy.toml" | sed 's/^/    /'
+TOKEN=(--token-file "$LOGS/a-state/api.token")
+sed 's|^to = "10.77.3.0/24"$|to = "10.77.2.0/24"|' "$TMP/policy.toml" > "$TMP/broken.toml"
+echo "  a variant that closes the port on the wrong site, applied to site a:"
+ex a "$WEFT" policy apply "$TMP/broken.toml" "${TOKEN[@]}" 2>&1 | sed 's/^/    /' || true
+echo "  the real one:"
+ex a "$WEFT" policy apply "$TMP/policy.toml" "${TOKEN[@]}" | sed 's/^/    /'
+ex a python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(20): s.sendto(b"x", ("10.77.3.1", 9000))
+'
+sleep 0.5
+ex a "$WEFT" policy show | sed 's/^/    /'
 view
 
 say "wg show on site a (weftd speaks the WireGuard UAPI)"
