@@ -147,3 +147,25 @@ fn an_unreadable_file_is_a_clear_error() {
     let e = load(Path::new("/nonexistent/site.toml")).unwrap_err();
     assert!(e.to_string().starts_with("/nonexistent/site.toml: "), "{e}");
 }
+
+#[test]
+fn policy_file_state_dir_role_and_region_are_read_and_paths_anchor_at_the_config() {
+    let text = good()
+        .replace(
+            "prefixes = [\"10.10.1.0/24\"]\n\n[[uplink]]",
+            "prefixes = [\"10.10.1.0/24\"]\nrole = \"branch\"\nregion = \"eu-west\"\nstate_dir = \"state\"\n\n[[uplink]]",
+        )
+        .replace("stock = true\n", "stock = true\nrole = \"dc\"\n")
+        + "\n[policy]\nfile = \"policy.toml\"\n";
+    let cfg = parse_str(&text).unwrap();
+    assert_eq!(cfg.role.as_deref(), Some("branch"));
+    assert_eq!(cfg.region.as_deref(), Some("eu-west"));
+    assert_eq!(cfg.state_dir, Path::new("/etc/weft/state"));
+    assert_eq!(cfg.policy_file.as_deref(), Some(Path::new("/etc/weft/policy.toml")));
+    assert_eq!(cfg.peers[1].role.as_deref(), Some("dc"));
+    let defaults = parse_str(&good()).unwrap();
+    assert_eq!(defaults.state_dir, Path::new(DEFAULT_STATE_DIR));
+    assert_eq!(defaults.policy_file, None);
+    let d = diagnostics(&(good() + "\n[policy]\nfil = \"x\"\n"));
+    assert!(d[0].contains("unknown field `fil`"), "{d:?}");
+}
