@@ -2,7 +2,8 @@
 # Runs the criterion micro-benchmarks and prints each benchmark's median.
 #   weft-route `routing`: spf_latency/50, spf_latency/500, widest/500, k_disjoint/500
 #   weft-path  `path`:    estimator_update, select/8, select/64
-#   weft-policy `policy`: classify/100, classify/1000, compile/1000, parse/1000
+#   weft-policy `policy`: classify/100, classify/1000, compile/1000, parse/1000,
+#                         classifier/100, classifier/1000, classifier_build/1000
 # Targets on a 2-core machine: spf_latency/500 < 100 µs, select/8 < 100 ns,
 # estimator_update < 100 ns, classify/1000 < 100 ns.
 #
