@@ -67,6 +67,10 @@ pub struct CompiledPolicy {
     index: Classifier,
 }
 
+/// Most boxes a whole policy may expand to: the classifier's index grows with
+/// the square of the box count (about 31 MiB at 10 000, 125 MiB at 20 000).
+pub const MAX_TOTAL_BOXES: usize = 20_000;
+
 /// The policy could not be compiled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
@@ -83,7 +87,19 @@ pub fn compile(
         doc.acls.iter().map(|a| r.rule_boxes(&a.matches, a.at)).collect();
     let route_boxes: Vec<Vec<FlowBox>> =
         doc.routes.iter().map(|x| r.rule_boxes(&x.matches, x.at)).collect();
-    let findings = r.into_findings();
+    let mut findings = r.into_findings();
+    let total: usize = acl_boxes.iter().chain(&route_boxes).map(Vec::len).sum();
+    if total > MAX_TOTAL_BOXES {
+        findings.push(Finding {
+            severity: Severity::Error,
+            code: "too-complex",
+            file: doc.file.clone(),
+            at: crate::model::Location::default(),
+            message: format!(
+                "the policy expands to {total} boxes (more than {MAX_TOTAL_BOXES}): the classifier's memory grows with the square of that; use fewer, wider rules or groups of wider prefixes"
+            ),
+        });
+    }
     if findings.iter().any(|f| f.severity == Severity::Error) {
         return Err(CompileError(findings));
     }

@@ -141,6 +141,10 @@ pub(crate) struct RawTest {
 }
 
 /// A borrowed view of the match fields every matcher-carrying table has.
+///
+/// The fields are repeated in each table rather than `#[serde(flatten)]`ed:
+/// flatten buffers values through serde's private content type, which loses
+/// toml's spans (and does not mix with `deny_unknown_fields`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct MatchFields<'a> {
     pub(crate) protocol: Option<&'a Items>,

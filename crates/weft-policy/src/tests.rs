@@ -265,6 +265,19 @@ fn custom_weights_become_a_weighted_preference_and_bad_ones_are_refused() {
 }
 
 #[test]
+fn a_policy_expanding_to_too_many_boxes_is_refused_not_built() {
+    let ports: Vec<String> = (0..150).map(|p| p.to_string()).collect();
+    let froms: Vec<String> = (0..150).map(|i| format!("\"10.{i}.0.0/16\"")).collect();
+    let text = format!(
+        "{HEADER}\n[[acl]]\naction = \"deny\"\nfrom = [{}]\nports = [{}]\n",
+        froms.join(", "),
+        ports.join(", ")
+    );
+    let e = errors(&text);
+    assert!(e.iter().any(|x| x.contains("too-complex") && x.contains("22500 boxes")), "{e:?}");
+}
+
+#[test]
 fn policy_tests_check_every_flow_they_describe_and_report_a_counterexample() {
     let p = compiled(&format!(
         "{HEADER}
