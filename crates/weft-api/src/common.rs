@@ -1,0 +1,148 @@
+//! Errors, pages and scopes: what every endpoint shares.
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// Every error body: a stable machine `code` and a human `message`.
+///
+/// Codes in use: `bad_request`, `unauthorized` (401: no or unknown token),
+/// `forbidden` (403: the token lacks the scope), `not_found`, `conflict`,
+/// `too_large`, `policy_invalid`, `policy_tests_failed`, `unavailable`,
+/// `internal`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApiError {
+    /// Stable, machine-readable code.
+    pub code: String,
+    /// What went wrong, for a human.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with `code` and `message`.
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        Self { code: code.to_owned(), message: message.into() }
+    }
+}
+
+/// One page of a list. Follow `next_cursor` (pass it as `?cursor=`) until it
+/// is absent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Page<T> {
+    /// The items of this page, in a stable order.
+    pub items: Vec<T>,
+    /// Cursor of the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// How many items match the filters in all pages.
+    pub total: u64,
+}
+
+/// Filters and pagination of list endpoints: `?site=&state=&limit=&cursor=`.
+///
+/// Not every list uses every filter; unknown filters are refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only items of this site (peer name).
+    #[serde(default)]
+    pub site: Option<String>,
+    /// Only items in this state (`up`, `down`, `degraded`, `init`, ...).
+    #[serde(default)]
+    pub state: Option<String>,
+    /// Page size, 1..=1000 (default 100).
+    #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// Cursor from the previous page's `next_cursor`.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// Default page size.
+pub const DEFAULT_LIMIT: u32 = 100;
+/// Largest page size.
+pub const MAX_LIMIT: u32 = 1000;
+
+impl ListQuery {
+    /// The page size asked for, clamped to 1..=[`MAX_LIMIT`].
+    pub fn limit(&self) -> usize {
+        self.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT) as usize
+    }
+}
+
+/// What an API token may do. Each scope includes the ones before it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Read state: every `GET`.
+    Read,
+    /// Steer the fabric: on-demand path tests, remove a site.
+    Operate,
+    /// Change configuration and access: policies, tokens.
+    Admin,
+}
+
+impl Scope {
+    /// The lowercase name (`read`, `operate`, `admin`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Operate => "operate",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// Parses a lowercase name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "read" => Some(Self::Read),
+            "operate" => Some(Self::Operate),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+
+    /// Whether a token of this scope may do what `needed` allows.
+    pub fn allows(self, needed: Scope) -> bool {
+        self >= needed
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_scope_includes_the_lower_ones_and_not_the_higher() {
+        assert!(Scope::Admin.allows(Scope::Read));
+        assert!(Scope::Operate.allows(Scope::Operate));
+        assert!(!Scope::Read.allows(Scope::Operate));
+        assert!(!Scope::Operate.allows(Scope::Admin));
+    }
+
+    #[test]
+    fn scopes_round_trip_through_their_names() {
+        for s in [Scope::Read, Scope::Operate, Scope::Admin] {
+            assert_eq!(Scope::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));
+        }
+        assert_eq!(Scope::parse("root"), None);
+    }
+
+    #[test]
+    fn page_size_is_clamped() {
+        let q = |l| ListQuery { limit: l, ..ListQuery::default() };
+        assert_eq!(q(None).limit(), 100);
+        assert_eq!(q(Some(0)).limit(), 1);
+        assert_eq!(q(Some(5000)).limit(), 1000);
+    }
+}

@@ -1,0 +1,38 @@
+//! The request and response types of Weft's REST API, versioned under `/api/v1`.
+//!
+//! The agent (`weftd`) serialises these and the CLI (`weft`) deserialises
+//! them, so both sides agree by construction; every type also derives its
+//! OpenAPI schema ([`utoipa::ToSchema`]) and the agent builds
+//! `/api/v1/openapi.json` from the same definitions.
+//!
+//! What it does not do: no HTTP, no I/O, no clock. Units are in the field
+//! names (`_ms`, `_pct`, `_bytes`, `_unix_ms`) so JSON consumers need no docs
+//! to read them.
+//!
+//! # Layout
+//! - [`common`]: [`ApiError`], [`Page`], [`Scope`], pagination query.
+//! - [`sites`]: [`Site`], [`Peer`], [`Status`].
+//! - [`paths`]: [`Path`], [`PathSample`], [`PathTestResult`].
+//! - [`flows`]: [`Flow`], [`Route`], [`Topology`], [`Explanation`].
+//! - [`events`]: [`Event`] and [`EventKind`], the live event stream.
+//! - [`admin`]: [`TokenInfo`], [`AuditRecord`].
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod common;
+pub mod events;
+pub mod flows;
+pub mod paths;
+pub mod sites;
+
+pub use admin::{AuditRecord, TokenCreate, TokenCreated, TokenInfo};
+pub use common::{ApiError, ListQuery, Page, Scope};
+pub use events::{Event, EventKind};
+pub use flows::{
+    Candidate, Explanation, Flow, Route, RouteChoice, Topology, TopologyEdge, TopologyNode,
+};
+pub use paths::{Path, PathSample, PathTestRequest, PathTestResult};
+pub use sites::{Peer, Site, SiteState, Status};
+
+/// The prefix every endpoint lives under.
+pub const BASE: &str = "/api/v1";
