@@ -18,7 +18,9 @@ pub struct Flow {
     pub dst: String,
     /// Destination port (0 when the protocol has none).
     pub dst_port: u16,
-    /// Site it is sent to.
+    /// `out` (sent to a site) or `in` (received from one).
+    pub direction: String,
+    /// Site it is sent to (or received from).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<String>,
     /// `allow` or `deny`.

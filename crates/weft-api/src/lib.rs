@@ -32,7 +32,7 @@ pub use flows::{
     Candidate, Explanation, Flow, Route, RouteChoice, Topology, TopologyEdge, TopologyNode,
 };
 pub use paths::{Path, PathSample, PathTestRequest, PathTestResult};
-pub use sites::{Peer, Site, SiteState, Status};
+pub use sites::{Counter, Peer, Site, SiteState, Status};
 
 /// The prefix every endpoint lives under.
 pub const BASE: &str = "/api/v1";

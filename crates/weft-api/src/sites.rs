@@ -113,4 +113,19 @@ pub struct Status {
     pub failovers: u64,
     /// Id of the newest event (resume `events` after it).
     pub last_event_id: u64,
+    /// Failovers by reason (`path_down`, `sla_breach`, ...).
+    pub failovers_by_reason: Vec<Counter>,
+    /// Dropped packets by reason (`no_route`, `wg_invalid_mac`, `policy_denied`, ...).
+    pub drops: Vec<Counter>,
+    /// Packets the running policy denied, by ACL name (`default` for the default).
+    pub policy_denied: Vec<Counter>,
+}
+
+/// A named count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Counter {
+    /// What is counted.
+    pub name: String,
+    /// How many.
+    pub count: u64,
 }

@@ -13,7 +13,9 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub(crate) mod api;
 pub mod config;
 pub mod labgen;
 pub mod policy;
+pub mod store;
 pub mod uapi;

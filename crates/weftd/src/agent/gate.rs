@@ -77,22 +77,82 @@ struct Pinned {
     recorded: Option<Instant>,
 }
 
+/// Which way a flow goes through this site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// From the TUN device to a peer.
+    Out,
+    /// From a peer to the TUN device.
+    In,
+}
+
+/// A flow as the API lists it.
+#[derive(Debug, Clone)]
+pub(crate) struct FlowSnap {
+    /// The 5-tuple.
+    pub(crate) key: FlowKey,
+    /// Which way.
+    pub(crate) direction: Direction,
+    /// Its classification under the policy version `policy_version`.
+    pub(crate) class: Classification,
+    /// Packets seen.
+    pub(crate) packets: u64,
+    /// Bytes seen.
+    pub(crate) bytes: u64,
+    /// Time since its last packet.
+    pub(crate) idle: Duration,
+}
+
+/// Most flows each thread exports to the API.
+const MAX_EXPORTED: usize = 10_000;
+/// How often a thread exports its flows.
+const EXPORT_EVERY: Duration = Duration::from_secs(1);
+
+/// Each data-plane thread's latest export of its flow table, one slot per thread.
+#[derive(Debug, Default)]
+pub(crate) struct FlowBoard {
+    slots: Mutex<Vec<Vec<FlowSnap>>>,
+}
+
+impl FlowBoard {
+    fn publish(&self, slot: usize, flows: Vec<FlowSnap>) {
+        if let Ok(mut s) = self.slots.lock() {
+            if s.len() <= slot {
+                s.resize_with(slot + 1, Vec::new);
+            }
+            s[slot] = flows;
+        }
+    }
+
+    /// Every exported flow of every thread.
+    pub(crate) fn all(&self) -> Vec<FlowSnap> {
+        self.slots.lock().map(|s| s.iter().flatten().cloned().collect()).unwrap_or_default()
+    }
+}
+
 /// One thread's view of the policy.
 pub(crate) struct Gate {
     generation: u64,
     policy: Arc<ActivePolicy>,
     flows: FlowTable<Pinned>,
     next_expiry: Instant,
+    slot: usize,
+    direction: Direction,
+    next_export: Instant,
 }
 
 impl Gate {
-    /// A gate on the running policy.
-    pub(crate) fn new(shared: &Shared, now: Instant) -> Self {
+    /// A gate on the running policy for the thread exporting its flows to
+    /// `slot` of the flow board.
+    pub(crate) fn new(shared: &Shared, now: Instant, slot: usize, direction: Direction) -> Self {
         Self {
             generation: shared.policy_generation.load(Ordering::Acquire),
             policy: shared.active_policy(),
             flows: FlowTable::new(FLOW_IDLE, MAX_FLOWS),
             next_expiry: now + REFRESH,
+            slot,
+            direction,
+            next_export: now,
         }
     }
 
@@ -115,6 +175,27 @@ impl Gate {
             shared.established.sweep(now);
             self.next_expiry = now + REFRESH;
         }
+        if now >= self.next_export {
+            self.export(shared, now);
+            self.next_export = now + EXPORT_EVERY;
+        }
+    }
+
+    fn export(&self, shared: &Shared, now: Instant) {
+        let flows = self
+            .flows
+            .iter()
+            .take(MAX_EXPORTED)
+            .map(|(key, e)| FlowSnap {
+                key: *key,
+                direction: self.direction,
+                class: e.value.class,
+                packets: e.packets,
+                bytes: e.bytes,
+                idle: now.saturating_duration_since(e.last_seen),
+            })
+            .collect();
+        shared.flow_board.publish(self.slot, flows);
     }
 
     /// The classification of a packet of flow `key`, or `None` when the

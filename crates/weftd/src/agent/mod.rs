@@ -1,21 +1,23 @@
 //! The running agent: builds the data plane and the path engine from a
 //! [`SiteConfig`], then runs one send thread, one receive thread per uplink,
-//! the HTTP status server, the UAPI server, and the control loop (on the
-//! calling thread).
+//! the API (its own runtime thread), the recorder (durable events and
+//! history), the UAPI server, and the control loop (on the calling thread).
 
 mod control;
-mod gate;
-mod http;
-mod policy_api;
+pub(crate) mod gate;
+pub(crate) mod metrics;
+mod ondemand;
+pub(crate) mod policy_api;
+mod recorder;
 mod rx;
 mod shared;
-mod status;
+pub(crate) mod status;
 mod tx;
 mod uapi_server;
 
 use std::collections::HashMap;
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicU32, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::sync::{Arc, Mutex, RwLock, mpsc};
 use std::time::{Duration, Instant};
 
@@ -27,12 +29,14 @@ use weft_path::{LivenessSource, PathAttrs, PathEngine, PathSpec};
 use weft_types::{PeerId, PrivateKey, SeededRng, UplinkId};
 
 use crate::config::SiteConfig;
-use crate::policy::{self, ActivePolicy, PolicyStore};
+use crate::policy::{self, ActivePolicy};
+use crate::store::{NewAudit, SiteRecord, Store};
 use shared::{PathRt, PeerRt, Shared};
 
+pub(crate) use control::ControlMsg;
+pub(crate) use ondemand::MAX_TEST_PROBES;
 pub(crate) use shared::NO_PATH;
 
-pub use status::{PathStatus, Status};
 
 /// Reads a private key file written by `weft genkey` (base64, one line).
 pub fn read_private_key(path: &std::path::Path) -> Result<PrivateKey> {
@@ -73,7 +77,8 @@ pub fn run(cfg: &SiteConfig) -> Result<()> {
     let now = Instant::now();
     let seed = control::first_probe_counter();
     let mut engine = PathEngine::new(cfg.engine.clone(), SeededRng::new(seed), now)?;
-    let store = PolicyStore::open(&cfg.state_dir)?;
+    let store = Store::open(&cfg.state_dir)?;
+    let removed = remember_sites(cfg, &store)?;
     let directory = policy::directory(cfg);
     let first = first_policy(cfg, &store, &directory)?;
 
@@ -123,6 +128,7 @@ pub fn run(cfg: &SiteConfig) -> Result<()> {
                     tx_bytes: AtomicU64::new(0),
                     rx_bytes: AtomicU64::new(0),
                     rx_packets: AtomicU64::new(0),
+                    tx_packets: AtomicU64::new(0),
                 });
             }
         }
@@ -141,6 +147,11 @@ pub fn run(cfg: &SiteConfig) -> Result<()> {
             session: Mutex::new(session),
             paths: peer_paths,
             last_path: AtomicU32::new(NO_PATH),
+            endpoints: p.endpoints.clone(),
+            stock: p.stock,
+            role: p.role.clone(),
+            region: p.region.clone(),
+            removed: AtomicBool::new(removed.contains(&p.name.to_string())),
         });
     }
     let mut routes: Vec<_> = cfg
@@ -165,26 +176,42 @@ pub fn run(cfg: &SiteConfig) -> Result<()> {
         policy_generation: AtomicU64::new(0),
         drops: shared::Drops::default(),
         established: gate::Established::default(),
+        flow_board: gate::FlowBoard::default(),
     });
 
-    let status = Arc::new(Mutex::new(Status::default()));
+    let status = Arc::new(status::SharedStatus::default());
     let listener = TcpListener::bind(cfg.api_listen)
         .with_context(|| format!("binding the API to {}", cfg.api_listen))?;
     let uapi = uapi_server::bind(&cfg.interface).context("binding the UAPI socket")?;
     let (ctl_tx, ctl_rx) = mpsc::channel();
 
     let token = policy_api::load_or_create_token(&cfg.state_dir)?;
-    let api = Arc::new(policy_api::PolicyApi::new(
-        store,
-        directory,
-        shared.clone(),
-        ctl_tx.clone(),
-        token,
-    ));
-    spawn("weft-http", {
-        let status = status.clone();
-        move || http::serve(&listener, &status, &api)
+    store.import_token("bootstrap", weft_api::Scope::Admin, &token, crate::api::unix_ms())?;
+    let metrics = Arc::new(metrics::Metrics::new());
+    let (bus, _) = tokio::sync::broadcast::channel(1024);
+    let (events_tx, events_rx) = mpsc::channel();
+    let ctx = Arc::new(crate::api::Ctx {
+        status: status.clone(),
+        store: store.clone(),
+        policy: Arc::new(policy_api::PolicyApi::new(
+            store.clone(),
+            directory,
+            shared.clone(),
+            ctl_tx.clone(),
+        )),
+        control: ctl_tx.clone(),
+        events: bus.clone(),
+        metrics: metrics.clone(),
+    });
+    crate::api::spawn(ctx, listener, &cfg.state_dir.join(API_SOCKET))?;
+    spawn("weft-recorder", {
+        let (store, status) = (store.clone(), status.clone());
+        move || recorder::run(&store, &events_rx, &bus, &status)
     })?;
+    let _ = events_tx.send(weft_api::Event::new(
+        weft_api::EventKind::AgentStarted,
+        format!("agent {} started", cfg.name),
+    ));
     spawn("weft-uapi", {
         let shared = shared.clone();
         move || uapi_server::serve(&uapi, &shared)
@@ -208,8 +235,45 @@ pub fn run(cfg: &SiteConfig) -> Result<()> {
         cfg.peers.len(),
         cfg.api_listen
     );
-    control::Control::new(shared, engine, probes, status).run(&ctl_rx);
+    let info = control::SiteInfo {
+        role: cfg.role.clone(),
+        region: cfg.region.clone(),
+        prefixes: vec![cfg.address_prefix.to_string()],
+    };
+    let io = control::ControlIo { status, events: events_tx, metrics, info };
+    control::Control::new(shared, engine, probes, io).run(&ctl_rx);
     Ok(())
+}
+
+/// The API's unix socket, in the state directory.
+pub const API_SOCKET: &str = "api.sock";
+
+/// Records the configured sites and paths in the store; returns the sites an
+/// operator removed (they stay removed across restarts).
+fn remember_sites(cfg: &SiteConfig, store: &Store) -> Result<Vec<String>> {
+    let now = crate::api::unix_ms();
+    for p in &cfg.peers {
+        store.upsert_site(
+            &SiteRecord {
+                id: p.name.to_string(),
+                role: p.role.clone(),
+                region: p.region.clone(),
+                public_key: p.public_key.to_base64(),
+                endpoints: p.endpoints.iter().map(ToString::to_string).collect(),
+                prefixes: p.prefixes.iter().map(ToString::to_string).collect(),
+                removed: false,
+            },
+            now,
+        )?;
+        for u in &cfg.uplinks {
+            for e in p.endpoints.iter().filter(|e| e.is_ipv4() == u.bind.is_ipv4()) {
+                let (site, remote) = (p.name.to_string(), e.to_string());
+                let key = crate::store::path_key(&site, &u.name, &remote);
+                store.upsert_path(&key, &site, &u.name, &remote, now)?;
+            }
+        }
+    }
+    Ok(store.sites()?.into_iter().filter(|s| s.removed).map(|s| s.id).collect())
 }
 
 /// The policy to start with: the stored current version; else the config's
@@ -217,12 +281,12 @@ pub fn run(cfg: &SiteConfig) -> Result<()> {
 /// built-in one from the `[[class]]` rules.
 fn first_policy(
     cfg: &SiteConfig,
-    store: &PolicyStore,
+    store: &Store,
     directory: &weft_policy::SiteDirectory,
 ) -> Result<ActivePolicy> {
     let peers = cfg.peers.len();
-    if let Some(version) = store.current()? {
-        let text = store.text(version)?;
+    if let Some(version) = store.current_policy()? {
+        let text = store.policy_text(version)?;
         let label = std::path::PathBuf::from(format!("policy-v{version}.toml"));
         // Tests passed when it was applied; compile errors now (say, a site
         // vanished) would leave the site without a policy, so they stop the start.
@@ -248,15 +312,18 @@ fn first_policy(
             anyhow::anyhow!("{}: {}\n{}", file.display(), r.message, lines.join("\n"))
         })?;
         let by = format!("startup {}", file.display());
-        let meta = store.store(&checked.policy.document.name, &text, &by)?;
-        store.set_current(meta.version)?;
-        store.audit(
-            &by,
-            "policy.apply",
-            None,
-            Some(meta.version),
-            "initial policy from the site config",
-        )?;
+        let now = crate::api::unix_ms();
+        let meta = store.store_policy(&checked.policy.document.name, &text, &by, now)?;
+        store.set_current_policy(meta.version)?;
+        let rec = NewAudit {
+            who: by.clone(),
+            action: "policy.apply".to_owned(),
+            target: "policy".to_owned(),
+            before: None,
+            after: Some(format!("version {}", meta.version)),
+            detail: "initial policy from the site config".to_owned(),
+        };
+        store.audit(&rec, now)?;
         let warnings = checked.warnings.iter().map(ToString::to_string).collect();
         return Ok(ActivePolicy::new(meta.version, checked.policy, text, peers, warnings));
     }

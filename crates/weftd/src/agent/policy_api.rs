@@ -8,11 +8,10 @@
 //!   findings when it has an error or a failing test; the running policy stays.
 //! - `POST /api/v1/policy/rollback`: back to `{"version": N}`, or with an
 //!   empty body to the stored version before the running one.
-//! - `GET  /api/v1/audit`: every apply, rollback and refusal.
 //!
-//! Writes (every POST but `check`) need `Authorization: Bearer TOKEN`, the token being the contents of
-//! `STATE_DIR/api.token` (created at first start, mode 0600, readable by root
-//! only). Applies are serialised; each is audited before it is answered.
+//! Writes need a token with scope `admin` (see `api::auth`). Applies are
+//! serialised; each is stored and audited (in the SQLite store, synced)
+//! before it is answered.
 
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
@@ -27,7 +26,8 @@ use weft_policy::SiteDirectory;
 
 use super::control::ControlMsg;
 use super::shared::Shared;
-use crate::policy::{self, ActivePolicy, Checked, PolicyStore, Refusal};
+use crate::policy::{self, ActivePolicy, Checked, Refusal};
+use crate::store::{NewAudit, Store};
 
 /// How many changed flows a diff samples.
 const DIFF_SAMPLES: usize = 20;
@@ -89,44 +89,41 @@ pub(crate) fn load_or_create_token(state_dir: &Path) -> Result<String> {
 
 /// The policy side of the API.
 pub(crate) struct PolicyApi {
-    store: PolicyStore,
+    store: Store,
     directory: SiteDirectory,
     shared: Arc<Shared>,
     control: Mutex<Sender<ControlMsg>>,
-    token: String,
     writes: Mutex<()>,
 }
 
 impl PolicyApi {
     /// The API over the agent's store, directory and control loop.
     pub(crate) fn new(
-        store: PolicyStore,
+        store: Store,
         directory: SiteDirectory,
         shared: Arc<Shared>,
         control: Sender<ControlMsg>,
-        token: String,
     ) -> Self {
-        Self {
-            store,
-            directory,
-            shared,
-            control: Mutex::new(control),
-            token,
-            writes: Mutex::new(()),
-        }
+        Self { store, directory, shared, control: Mutex::new(control), writes: Mutex::new(()) }
     }
 
-    /// Whether an `Authorization` header value carries the token.
-    pub(crate) fn authorized(&self, header: Option<&str>) -> bool {
-        let Some(given) = header.and_then(|h| h.strip_prefix("Bearer ")) else { return false };
-        // Constant-time comparison: the token is a secret.
-        let (a, b) = (given.trim().as_bytes(), self.token.as_bytes());
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-    }
-
-    /// Records a write refused for lack of a token.
-    pub(crate) fn audit_unauthorized(&self, who: &str, what: &str) {
-        let _ = self.store.audit(who, "api.unauthorized", None, None, what);
+    fn audit(
+        &self,
+        who: &str,
+        action: &str,
+        before: Option<u64>,
+        after: Option<u64>,
+        detail: &str,
+    ) -> Result<()> {
+        let rec = NewAudit {
+            who: who.to_owned(),
+            action: action.to_owned(),
+            target: "policy".to_owned(),
+            before: before.map(|v| format!("version {v}")),
+            after: after.map(|v| format!("version {v}")),
+            detail: detail.to_owned(),
+        };
+        self.store.audit(&rec, crate::api::unix_ms()).map(|_| ())
     }
 
     /// `GET /api/v1/policy`.
@@ -145,7 +142,7 @@ impl PolicyApi {
 
     /// `GET /api/v1/policy/versions`.
     pub(crate) fn versions(&self) -> Reply {
-        match (self.store.versions(), self.store.current()) {
+        match (self.store.policy_versions(), self.store.current_policy()) {
             (Ok(v), Ok(current)) => Reply::ok(json!({ "current": current, "versions": v })),
             (Err(e), _) | (_, Err(e)) => Reply::internal(&e),
         }
@@ -156,17 +153,9 @@ impl PolicyApi {
         let Ok(n) = n.parse::<u64>() else {
             return Reply::error(400, "bad_request", format!("{n:?} is not a version number"));
         };
-        match self.store.text(n) {
+        match self.store.policy_text(n) {
             Ok(text) => Reply::ok(json!({ "version": n, "source": text })),
             Err(_) => Reply::error(404, "not_found", format!("no policy version {n}")),
-        }
-    }
-
-    /// `GET /api/v1/audit`.
-    pub(crate) fn audit_log(&self) -> Reply {
-        match self.store.audit_log() {
-            Ok(log) => Reply::ok(json!({ "records": log })),
-            Err(e) => Reply::internal(&e),
         }
     }
 
@@ -201,17 +190,17 @@ impl PolicyApi {
         let checked = match self.check_text("candidate.toml", text) {
             Ok(c) => c,
             Err(r) => {
-                let _ =
-                    self.store.audit(who, "policy.refused", Some(before), Some(before), &r.message);
+                let _ = self.audit(who, "policy.refused", Some(before), Some(before), &r.message);
                 return Reply::refused(&r);
             }
         };
         let mut body = self.checked_body(&checked);
         let result = (|| {
-            let meta = self.store.store(&checked.policy.document.name, text, who)?;
-            self.store.set_current(meta.version)?;
+            let now = crate::api::unix_ms();
+            let meta = self.store.store_policy(&checked.policy.document.name, text, who, now)?;
+            self.store.set_current_policy(meta.version)?;
             let changes = body["diff"]["rules"].as_array().map_or(0, Vec::len);
-            self.store.audit(
+            self.audit(
                 who,
                 "policy.apply",
                 Some(before),
@@ -234,7 +223,7 @@ impl PolicyApi {
         let _guard = self.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let before = self.shared.active_policy().version;
         let target = if body.trim().is_empty() {
-            match self.store.versions() {
+            match self.store.policy_versions() {
                 Ok(v) => v.iter().rev().map(|m| m.version).find(|n| *n < before),
                 Err(e) => return Reply::internal(&e),
             }
@@ -257,13 +246,13 @@ impl PolicyApi {
                 format!("version {before} is the oldest stored policy"),
             );
         };
-        let Ok(text) = self.store.text(target) else {
+        let Ok(text) = self.store.policy_text(target) else {
             return Reply::error(404, "not_found", format!("no policy version {target}"));
         };
         let checked = match self.check_text(&format!("policy-v{target}.toml"), &text) {
             Ok(c) => c,
             Err(r) => {
-                let _ = self.store.audit(
+                let _ = self.audit(
                     who,
                     "policy.refused",
                     Some(before),
@@ -276,9 +265,9 @@ impl PolicyApi {
         let mut reply = self.checked_body(&checked);
         let result = self
             .store
-            .set_current(target)
+            .set_current_policy(target)
             .and_then(|()| {
-                self.store.audit(
+                self.audit(
                     who,
                     "policy.rollback",
                     Some(before),

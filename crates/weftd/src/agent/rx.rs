@@ -15,7 +15,7 @@ use weft_dataplane::sys::RecvBatch;
 use weft_dataplane::wg::{DatagramKind, WgResult, classify, initiator_public_key, session_index};
 
 use super::control::ControlMsg;
-use super::gate::Gate;
+use super::gate::{Direction, Gate};
 use super::shared::{Shared, reason_label};
 
 /// Receives on uplink `uplink` forever.
@@ -26,7 +26,7 @@ pub(crate) fn run(shared: &Arc<Shared>, uplink: usize, control: &Sender<ControlM
     }
     let mut batch = RecvBatch::new(64, 2048);
     let mut out = vec![0u8; 65_536];
-    let mut gate = Gate::new(shared, Instant::now());
+    let mut gate = Gate::new(shared, Instant::now(), uplink + 1, Direction::In);
     loop {
         gate.refresh(shared, Instant::now());
         match socket.recv_batch(&mut batch) {
@@ -89,6 +89,10 @@ fn receive(
         shared.drops.count("unknown_peer");
         return;
     };
+    if shared.is_removed(peer_idx) {
+        shared.drops.count("peer_removed");
+        return;
+    }
     let peer = &shared.peers[peer_idx];
     let socket = &shared.sockets[uplink];
     let base = out.as_ptr() as usize;

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use weft_dataplane::sys::{TunDevice, UplinkSocket};
@@ -37,6 +37,16 @@ pub(crate) struct PeerRt {
     pub(crate) paths: Vec<u32>,
     /// The path the last packet to this peer went on (for timers and stock peers).
     pub(crate) last_path: AtomicU32,
+    /// Its endpoints.
+    pub(crate) endpoints: Vec<SocketAddr>,
+    /// A stock WireGuard peer (no Weft probes).
+    pub(crate) stock: bool,
+    /// Role, when configured.
+    pub(crate) role: Option<String>,
+    /// Region, when configured.
+    pub(crate) region: Option<String>,
+    /// Removed by an operator: nothing is sent to it or accepted from it.
+    pub(crate) removed: AtomicBool,
 }
 
 impl PeerRt {
@@ -64,6 +74,8 @@ pub(crate) struct PathRt {
     pub(crate) rx_bytes: AtomicU64,
     /// Authenticated packets received.
     pub(crate) rx_packets: AtomicU64,
+    /// Packets sent.
+    pub(crate) tx_packets: AtomicU64,
 }
 
 /// Reasons the data plane drops input, each counted.
@@ -118,6 +130,8 @@ pub(crate) struct Shared {
     pub(crate) drops: Drops,
     /// Flows the policy allowed to start (their replies pass denies).
     pub(crate) established: super::gate::Established,
+    /// Each data-plane thread's recent flows, for the API.
+    pub(crate) flow_board: super::gate::FlowBoard,
 }
 
 impl Shared {
@@ -152,6 +166,11 @@ impl Shared {
     /// The peer with public key `key`.
     pub(crate) fn peer_by_key(&self, key: &PublicKey) -> Option<usize> {
         self.peers.iter().position(|p| p.public_key == *key)
+    }
+
+    /// Whether an operator removed peer `peer`.
+    pub(crate) fn is_removed(&self, peer: usize) -> bool {
+        self.peers[peer].removed.load(Ordering::Relaxed)
     }
 
     /// Records authenticated input on (`uplink`, `src`).

@@ -13,7 +13,7 @@ use weft_dataplane::packet::{addresses, dscp, flow_key};
 use weft_dataplane::sys::{MAX_BATCH, PacketBatch, SendBatch};
 use weft_dataplane::wg::WgResult;
 
-use super::gate::Gate;
+use super::gate::{Direction, Gate};
 use super::shared::{Shared, reason_label};
 
 /// Reads packets from the TUN device in batches and sends them to their peers,
@@ -24,7 +24,7 @@ pub(crate) fn run(shared: &Arc<Shared>) {
     let mut sends: Vec<SendBatch> =
         shared.sockets.iter().map(|_| SendBatch::new(MAX_BATCH, slot + 64)).collect();
     let mut out = vec![0u8; 65_536 + 64];
-    let mut gate = Gate::new(shared, Instant::now());
+    let mut gate = Gate::new(shared, Instant::now(), 0, Direction::Out);
     loop {
         match shared.tun.read_batch(&mut batch, Some(Duration::from_millis(500))) {
             Ok(_) => {}
@@ -83,6 +83,10 @@ fn queue_one(
         shared.drops.count("no_route");
         return;
     };
+    if shared.is_removed(peer_idx) {
+        shared.drops.count("peer_removed");
+        return;
+    }
     let Ok(key) = flow_key(packet) else {
         shared.drops.count("tun_malformed");
         return;
@@ -120,5 +124,6 @@ fn queue_one(
         return;
     }
     path.tx_bytes.fetch_add(datagram.len() as u64, Ordering::Relaxed);
+    path.tx_packets.fetch_add(1, Ordering::Relaxed);
     peer.last_path.store(path_idx, Ordering::Relaxed);
 }

@@ -9,11 +9,10 @@
 //! its route profiles in the path engine and publishes it to the data plane
 //! in one swap.
 //!
-//! - `store`: durable versions and the audit log.
+//! - versions and the audit log live in the SQLite store (`crate::store`).
 //! - `active`: the compiled policy as the data plane uses it.
 
 mod active;
-mod store;
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -23,7 +22,6 @@ use weft_policy::{CompiledPolicy, Finding, Severity, SiteDirectory, SiteInfo, Te
 use crate::config::{ClassMap, SiteConfig};
 
 pub(crate) use active::ActivePolicy;
-pub use store::{AuditRecord, PolicyStore, VersionMeta};
 
 /// Why a candidate policy was refused.
 #[derive(Debug, Clone, serde::Serialize)]

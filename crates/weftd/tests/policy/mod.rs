@@ -132,6 +132,7 @@ fn an_applied_policy_sends_voip_on_the_fast_uplink_bulk_on_the_cheap_one_and_den
 
     let (code, body) = api(&h, 0, "POST", "/api/v1/policy", Some(STEERING), false);
     assert_eq!(code, 401, "an apply without the token must be refused: {body}");
+    assert_eq!(body["code"], "unauthorized", "{body}");
     let (code, body) = api(&h, 0, "POST", "/api/v1/policy", Some(STEERING), true);
     assert_eq!(code, 200, "apply failed: {body}");
     assert_eq!(body["version"], 1);
@@ -251,7 +252,7 @@ fn a_policy_whose_tests_fail_is_refused_rollback_works_and_the_choice_survives_a
     assert_eq!(body["code"], "policy_tests_failed", "{body}");
     let failure = body["tests"].as_array().unwrap().iter().find(|t| t["passed"] == false).unwrap();
     assert!(failure["failure"].as_str().unwrap().contains("\"oops\""), "{failure}");
-    let (_, running) = api(&h, 0, "GET", "/api/v1/policy", None, false);
+    let (_, running) = api(&h, 0, "GET", "/api/v1/policy", None, true);
     assert_eq!(running["version"], 1, "the refused policy must not run: {running}");
 
     // A syntax error names line and column.
@@ -272,15 +273,15 @@ fn a_policy_whose_tests_fail_is_refused_rollback_works_and_the_choice_survives_a
     assert_eq!((code, body["version"].clone()), (200, Value::from(2)), "{body}");
     let (code, body) = api(&h, 0, "POST", "/api/v1/policy/rollback", None, true);
     assert_eq!((code, body["version"].clone()), (200, Value::from(1)), "{body}");
-    let (_, running) = api(&h, 0, "GET", "/api/v1/policy", None, false);
+    let (_, running) = api(&h, 0, "GET", "/api/v1/policy", None, true);
     assert_eq!(
         (running["version"].clone(), running["name"].clone()),
         (Value::from(1), Value::from("steering"))
     );
 
-    let (_, audit) = api(&h, 0, "GET", "/api/v1/audit", None, false);
+    let (_, audit) = api(&h, 0, "GET", "/api/v1/audit", None, true);
     let actions: Vec<&str> =
-        audit["records"].as_array().unwrap().iter().filter_map(|r| r["action"].as_str()).collect();
+        audit["items"].as_array().unwrap().iter().filter_map(|r| r["action"].as_str()).collect();
     assert_eq!(
         actions,
         ["policy.apply", "policy.refused", "policy.refused", "policy.apply", "policy.rollback"],
@@ -296,7 +297,7 @@ fn a_policy_whose_tests_fail_is_refused_rollback_works_and_the_choice_survives_a
     std::thread::sleep(Duration::from_millis(200));
     h.start_agent(0);
     wait_for("the restarted agent", Duration::from_secs(10), || h.try_status(0));
-    let (_, running) = api(&h, 0, "GET", "/api/v1/policy", None, false);
+    let (_, running) = api(&h, 0, "GET", "/api/v1/policy", None, true);
     assert_eq!(
         (running["version"].clone(), running["name"].clone()),
         (Value::from(1), Value::from("steering"))

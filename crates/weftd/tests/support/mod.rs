@@ -117,13 +117,55 @@ impl Harness {
         self.logs.push((what.to_owned(), path));
     }
 
-    /// The agent's `/api/v1/paths` in site `i`, or `None` if it does not answer yet.
-    pub(crate) fn try_status(&self, i: usize) -> Option<Value> {
-        let body = self
-            .lab
-            .exec_ok(i, &["curl", "-s", "--max-time", "2", "127.0.0.1:7420/api/v1/paths"])
+    /// The API socket of the agent of site `i` (in its state directory).
+    pub(crate) fn socket(&self, i: usize) -> PathBuf {
+        self.sites[i].state_dir.join("api.sock")
+    }
+
+    /// `GET path` on the agent of site `i` over its unix socket; `None` if
+    /// it does not answer (yet) or answers with an error.
+    pub(crate) fn get(&self, i: usize, path: &str) -> Option<Value> {
+        let out = std::process::Command::new("curl")
+            .args(["-sf", "--max-time", "2", "--unix-socket"])
+            .arg(self.socket(i))
+            .arg(format!("http://weft{path}"))
+            .output()
             .ok()?;
-        serde_json::from_str(&body).ok()
+        out.status.success().then_some(())?;
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    /// The agent's state in site `i` in one document: `paths` (every path,
+    /// with `peer` = its site), `failovers` and `drops` as `[label, count]`
+    /// lists, and `policy` (`version`, `denied`); `None` if it does not
+    /// answer yet.
+    pub(crate) fn try_status(&self, i: usize) -> Option<Value> {
+        let status = self.get(i, "/api/v1/status")?;
+        let page = self.get(i, "/api/v1/paths?limit=1000")?;
+        let mut paths = page["items"].as_array()?.clone();
+        for p in &mut paths {
+            p["peer"] = p["site"].clone();
+        }
+        let pairs = |v: &Value| {
+            Value::Array(
+                v.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| serde_json::json!([c["name"], c["count"]]))
+                    .collect(),
+            )
+        };
+        Some(serde_json::json!({
+            "site": status["site"],
+            "paths": paths,
+            "failovers": pairs(&status["failovers_by_reason"]),
+            "drops": pairs(&status["drops"]),
+            "policy": {
+                "name": status["policy_name"],
+                "version": status["policy_version"],
+                "denied": pairs(&status["policy_denied"]),
+            },
+        }))
     }
 
     /// One ping (of up to `count` echoes, 200 ms apart) from site `i` to `to`;

@@ -9,19 +9,25 @@
 //! engine.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use weft_api::{Event, EventKind, Explanation, PathTestResult};
 use weft_dataplane::probe::{PeerProbeState, ProbeFields, ProbeKind, peek_key_id};
 use weft_dataplane::wg::WgResult;
-use weft_path::{PathEngine, PathEvent, PolicyId};
-use weft_types::{PathId, PeerId};
+use weft_path::{PathEngine, PolicyId};
+use weft_types::{FlowKey, PathId, PeerId};
 
+use super::metrics::Metrics;
+use super::ondemand::{PathTest, TEST_SEQ_BIT};
 use super::shared::{NO_PATH, Shared, reason_label};
-use super::status::{DropCounters, PathStatus, PolicyStatus, Status};
+use super::status::SharedStatus;
 use crate::policy::ActivePolicy;
+
+mod report;
+mod requests;
 
 /// What the receive threads hand to the control loop.
 #[derive(Debug)]
@@ -44,6 +50,33 @@ pub(crate) enum ControlMsg {
         /// Answered after the swap.
         done: Sender<()>,
     },
+    /// Run an on-demand test of a path (engine id); answered when done.
+    TestPath {
+        /// Engine path id.
+        path: u32,
+        /// Probes to send.
+        probes: u32,
+        /// Gets the result (dropped unanswered if the path is unknown or has no probes).
+        reply: Sender<PathTestResult>,
+    },
+    /// Explain where a flow goes and why.
+    Explain {
+        /// The flow.
+        key: FlowKey,
+        /// Its DSCP.
+        dscp: u8,
+        /// Gets the explanation.
+        reply: Sender<Explanation>,
+    },
+    /// Mark a peer removed (or restored); answered after the data plane sees it.
+    SetRemoved {
+        /// Dense peer index.
+        peer: usize,
+        /// Removed or restored.
+        removed: bool,
+        /// Answered after the change.
+        done: Sender<()>,
+    },
 }
 
 /// The control loop's state.
@@ -59,8 +92,42 @@ pub(crate) struct Control {
     seen: Vec<(u64, u64)>,
     seen_profile_tx: Vec<Vec<u64>>,
     failovers: Vec<(String, u64)>,
-    status: Arc<Mutex<Status>>,
+    status: Arc<SharedStatus>,
     epoch: Instant,
+    /// Events for the recorder (stored, then streamed).
+    events: Sender<Event>,
+    metrics: Arc<Metrics>,
+    tests: Vec<PathTest>,
+    next_test_id: u64,
+    /// Per peer: handshakes seen, and the last time-since-handshake.
+    handshakes: Vec<(u64, Option<Duration>)>,
+    /// Per peer: whether it was last seen alive (for site events).
+    peer_alive: Vec<Option<bool>>,
+    generation: u64,
+    info: SiteInfo,
+}
+
+/// The local site as the status shows it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SiteInfo {
+    /// Role.
+    pub(crate) role: Option<String>,
+    /// Region.
+    pub(crate) region: Option<String>,
+    /// Overlay prefixes.
+    pub(crate) prefixes: Vec<String>,
+}
+
+/// What the control loop needs besides the engine.
+pub(crate) struct ControlIo {
+    /// Where the status goes.
+    pub(crate) status: Arc<SharedStatus>,
+    /// Where events go.
+    pub(crate) events: Sender<Event>,
+    /// The metrics.
+    pub(crate) metrics: Arc<Metrics>,
+    /// The local site.
+    pub(crate) info: SiteInfo,
 }
 
 impl Control {
@@ -70,9 +137,10 @@ impl Control {
         shared: Arc<Shared>,
         engine: PathEngine,
         probes: Vec<Option<PeerProbeState>>,
-        status: Arc<Mutex<Status>>,
+        io: ControlIo,
     ) -> Self {
         let n = shared.paths.len();
+        let peers = shared.peers.len();
         let active = shared.active_policy();
         let mut control = Self {
             shared,
@@ -83,8 +151,16 @@ impl Control {
             seen: vec![(0, 0); n],
             seen_profile_tx: Vec::new(),
             failovers: Vec::new(),
-            status,
+            status: io.status,
             epoch: Instant::now(),
+            events: io.events,
+            metrics: io.metrics,
+            tests: Vec::new(),
+            next_test_id: 1,
+            handshakes: vec![(0, None); peers],
+            peer_alive: vec![None; peers],
+            generation: 0,
+            info: io.info,
         };
         control.install(Instant::now(), active);
         control
@@ -113,6 +189,15 @@ impl Control {
         if !Arc::ptr_eq(&self.active, &self.shared.active_policy()) {
             self.shared.publish_policy(self.active.clone());
         }
+        let mut ev = Event::new(
+            EventKind::PolicyApplied,
+            format!(
+                "policy {:?} version {} running",
+                self.active.policy.document.name, self.active.version
+            ),
+        );
+        ev.policy_version = Some(self.active.version);
+        self.emit(ev);
         eprintln!(
             "weftd[{}]: policy {:?} version {} running ({} ACLs, {} routes, {} profiles)",
             self.shared.site,
@@ -136,7 +221,8 @@ impl Control {
                 .engine
                 .poll_timeout()
                 .unwrap_or(now + Duration::from_millis(10))
-                .min(next_poll);
+                .min(next_poll)
+                .min(self.test_deadline(now).unwrap_or(next_poll));
             match rx.recv_timeout(deadline.saturating_duration_since(now)) {
                 Ok(msg) => self.handle_msg(msg, &mut out),
                 Err(RecvTimeoutError::Timeout) => {}
@@ -154,7 +240,8 @@ impl Control {
                 self.engine.handle_timeout(now);
             }
             self.send_probes(now, &mut out);
-            self.drain_events();
+            self.run_tests(now, &mut out);
+            self.drain_events(now);
             self.publish_paths(now);
             if now >= next_timers {
                 self.wireguard_timers(&mut out);
@@ -172,6 +259,19 @@ impl Control {
             ControlMsg::Probe { uplink, src, data, at } => (uplink, src, data, at),
             ControlMsg::InstallPolicy { policy, done } => {
                 self.install(Instant::now(), Arc::new(*policy));
+                let _ = done.send(());
+                return;
+            }
+            ControlMsg::TestPath { path, probes, reply } => {
+                self.start_test(path, probes, reply);
+                return;
+            }
+            ControlMsg::Explain { key, dscp, reply } => {
+                let _ = reply.send(self.explain(Instant::now(), key, dscp));
+                return;
+            }
+            ControlMsg::SetRemoved { peer, removed, done } => {
+                self.set_removed(peer, removed);
                 let _ = done.send(());
                 return;
             }
@@ -205,11 +305,21 @@ impl Control {
                 }
                 Err(e) => self.shared.drops.count(&reason_label("probe_", &e)),
             },
+            ProbeKind::Echo if msg.fields.seq & TEST_SEQ_BIT != 0 => {
+                let seq = msg.fields.seq;
+                if !self.tests.iter_mut().any(|t| t.on_echo(seq, at)) {
+                    self.shared.drops.count("echo_unknown_test");
+                }
+            }
             ProbeKind::Echo => {
-                if let Err(e) =
-                    self.engine.handle_echo(at, PathId(msg.fields.path_token), msg.fields.seq)
-                {
-                    self.shared.drops.count(&reason_label("echo_", &e));
+                let path = PathId(msg.fields.path_token);
+                match self.engine.handle_echo(at, path, msg.fields.seq) {
+                    Ok(rtt) => {
+                        if let Some(labels) = self.labels(path) {
+                            self.metrics.observe_rtt(&labels, rtt);
+                        }
+                    }
+                    Err(e) => self.shared.drops.count(&reason_label("echo_", &e)),
                 }
             }
         }
@@ -241,6 +351,9 @@ impl Control {
 
     fn send_probes(&mut self, now: Instant, out: &mut [u8]) {
         while let Some(p) = self.engine.poll_probe() {
+            if self.shared.is_removed(p.peer.0 as usize) {
+                continue;
+            }
             let Some(state) = self.probes.get_mut(p.peer.0 as usize).and_then(Option::as_mut)
             else {
                 continue;
@@ -257,33 +370,6 @@ impl Control {
                 }
                 Err(e) => self.shared.drops.count(&reason_label("probe_", &e)),
             }
-        }
-    }
-
-    fn drain_events(&mut self) {
-        while let Some(e) = self.engine.poll_event() {
-            let line = match &e {
-                PathEvent::StateChanged { path, from, to, reason, .. } => {
-                    format!("path {} {from} -> {to} ({reason})", self.path_name(*path))
-                }
-                PathEvent::Failover { policy, from, to, reason, .. } => {
-                    let label = reason_label("", reason);
-                    match self.failovers.iter_mut().find(|(r, _)| *r == label) {
-                        Some((_, n)) => *n += 1,
-                        None => self.failovers.push((label, 1)),
-                    }
-                    let class = self.engine.policy(*policy).map_or("?", |p| p.name.as_str());
-                    format!(
-                        "class {class}: {} -> {} ({reason})",
-                        from.map_or("none".to_owned(), |p| self.path_name(p)),
-                        to.map_or("none".to_owned(), |p| self.path_name(p))
-                    )
-                }
-                PathEvent::PoolChanged { policy, pool, .. } => {
-                    format!("pool of class {} is now {pool:?}", policy.0)
-                }
-            };
-            eprintln!("weftd[{}]: {line}", self.shared.site);
         }
     }
 
@@ -316,6 +402,9 @@ impl Control {
 
     fn wireguard_timers(&self, out: &mut [u8]) {
         for (i, peer) in self.shared.peers.iter().enumerate() {
+            if self.shared.is_removed(i) {
+                continue;
+            }
             let Ok(mut session) = peer.session.lock() else { continue };
             if let WgResult::ToNetwork(d) = session.update_timers(out) {
                 let Some(pi) = self.active.path_for(i, 0, peer.fallback_path()) else { continue };
@@ -324,45 +413,6 @@ impl Control {
                     path.tx_bytes.fetch_add(d.len() as u64, Ordering::Relaxed);
                 }
             }
-        }
-    }
-
-    fn publish_status(&self, now: Instant) {
-        let mut paths = Vec::with_capacity(self.shared.paths.len());
-        for (i, p) in self.shared.paths.iter().enumerate() {
-            let Some(metrics) = self.engine.metrics(now, p.engine_id) else { continue };
-            let peer = &self.shared.peers[p.peer];
-            let mut active_for: Vec<String> = Vec::new();
-            for (c, slot) in self.active.primary[p.peer].iter().enumerate() {
-                let class = &self.active.policy.profiles[c].class;
-                if slot.load(Ordering::Relaxed) == i as u32 && !active_for.contains(class) {
-                    active_for.push(class.clone());
-                }
-            }
-            paths.push(PathStatus {
-                id: p.engine_id.0,
-                peer: peer.name.to_string(),
-                uplink: self.shared.uplink_names[p.uplink].clone(),
-                remote: p.remote,
-                active_for,
-                metrics,
-                tx_bytes: p.tx_bytes.load(Ordering::Relaxed),
-                rx_bytes: p.rx_bytes.load(Ordering::Relaxed),
-            });
-        }
-        let status = Status {
-            site: self.shared.site.to_string(),
-            paths,
-            failovers: self.failovers.clone(),
-            drops: DropCounters { by_reason: self.shared.drops.snapshot() },
-            policy: PolicyStatus {
-                name: self.active.policy.document.name.clone(),
-                version: self.active.version,
-                denied: self.active.denied_by_rule(),
-            },
-        };
-        if let Ok(mut s) = self.status.lock() {
-            *s = status;
         }
     }
 }

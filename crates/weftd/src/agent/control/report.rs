@@ -1,0 +1,285 @@
+//! What the control loop tells the world: events (stored and streamed by the
+//! recorder), the published [`Status`], and the metrics snapshot.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use weft_api::{Event, EventKind};
+use weft_path::{PathEvent, PathState};
+use weft_policy::Action;
+use weft_types::PathId;
+
+use super::Control;
+use crate::agent::metrics::{MetricsSnapshot, PathLabels, PathSnapshot};
+use crate::agent::status::{FlowStatus, PathStatus, PeerStatus, PolicyStatus, Status};
+
+impl Control {
+    /// Sends `ev` to the recorder (it stamps id and time).
+    pub(super) fn emit(&self, ev: Event) {
+        let _ = self.events.send(ev);
+    }
+
+    /// Metric labels of engine path `id`.
+    pub(super) fn labels(&self, id: PathId) -> Option<PathLabels> {
+        let p = self.shared.paths.iter().find(|p| p.engine_id == id)?;
+        Some(PathLabels {
+            peer: self.shared.peers[p.peer].name.to_string(),
+            uplink: self.shared.uplink_names[p.uplink].clone(),
+            remote: p.remote.to_string(),
+        })
+    }
+
+    /// Turns the engine's events into log lines and API events.
+    pub(super) fn drain_events(&mut self, now: Instant) {
+        while let Some(e) = self.engine.poll_event() {
+            match &e {
+                PathEvent::StateChanged { path, peer, from, to, reason } => {
+                    let name = self.path_name(*path);
+                    eprintln!("weftd[{}]: path {name} {from} -> {to} ({reason})", self.shared.site);
+                    let kind = match (from, to) {
+                        (_, PathState::Down) => EventKind::PathDown,
+                        (PathState::Degraded, PathState::Up) => EventKind::PathRecovered,
+                        (_, PathState::Up) => EventKind::PathUp,
+                        (_, PathState::Degraded) => EventKind::PathDegraded,
+                        (_, PathState::Init) => continue,
+                    };
+                    let mut ev = Event::new(kind, format!("path {name} {from} -> {to} ({reason})"));
+                    ev.site = Some(self.shared.peers[peer.0 as usize].name.to_string());
+                    ev.path = Some(path.0);
+                    ev.reason = Some(reason.to_string());
+                    if let Some(m) = self.engine.metrics(now, *path) {
+                        ev.rtt_ms = m.rtt.map(|d| d.as_secs_f64() * 1e3);
+                        ev.loss_pct = Some(m.loss * 100.0);
+                    }
+                    self.emit(ev);
+                }
+                PathEvent::Failover { peer, policy, from, to, reason } => {
+                    let label = crate::agent::shared::reason_label("", reason);
+                    match self.failovers.iter_mut().find(|(r, _)| *r == label) {
+                        Some((_, n)) => *n += 1,
+                        None => self.failovers.push((label.clone(), 1)),
+                    }
+                    let class = self.engine.policy(*policy).map_or("?", |p| p.name.as_str());
+                    let line = format!(
+                        "class {class}: {} -> {} ({reason})",
+                        from.map_or("none".to_owned(), |p| self.path_name(p)),
+                        to.map_or("none".to_owned(), |p| self.path_name(p))
+                    );
+                    eprintln!("weftd[{}]: {line}", self.shared.site);
+                    let mut ev = Event::new(EventKind::Failover, line);
+                    ev.site = Some(self.shared.peers[peer.0 as usize].name.to_string());
+                    ev.path = to.map(|p| p.0);
+                    ev.from_path = from.map(|p| p.0);
+                    ev.class = Some(class.to_owned());
+                    ev.reason = Some(label);
+                    self.emit(ev);
+                }
+                PathEvent::PoolChanged { policy, pool, .. } => {
+                    eprintln!(
+                        "weftd[{}]: pool of class {} is now {pool:?}",
+                        self.shared.site, policy.0
+                    );
+                }
+            }
+        }
+    }
+
+    /// Site events: a peer whose liveness (any path alive) changed.
+    fn site_events(&mut self, peers: &[PeerStatus], paths: &[PathStatus]) {
+        for (i, peer) in peers.iter().enumerate() {
+            let alive = paths.iter().any(|p| p.peer == i && p.metrics.state.is_alive());
+            let before = self.peer_alive[i];
+            if before == Some(alive) {
+                continue;
+            }
+            self.peer_alive[i] = Some(alive);
+            let (kind, msg) = match (before, alive) {
+                (None, false) => continue,
+                (None, true) => (EventKind::SiteJoined, format!("site {} is reachable", peer.name)),
+                (Some(_), true) => (EventKind::SiteStatusChanged, format!("site {} is up", peer.name)),
+                (Some(_), false) => {
+                    (EventKind::SiteStatusChanged, format!("site {} is down", peer.name))
+                }
+            };
+            let mut ev = Event::new(kind, msg);
+            ev.site = Some(peer.name.clone());
+            self.emit(ev);
+        }
+    }
+
+    fn peer_statuses(&mut self) -> Vec<PeerStatus> {
+        let profiles = self.active.policy.profiles.len();
+        let mut out = Vec::with_capacity(self.shared.peers.len());
+        for (i, peer) in self.shared.peers.iter().enumerate() {
+            let stats = peer.session.lock().map(|s| s.stats()).ok();
+            let since = stats.and_then(|s| s.since_last_handshake);
+            let (count, last) = &mut self.handshakes[i];
+            if let Some(now) = since
+                && last.is_none_or(|l| now < l)
+            {
+                *count += 1;
+            }
+            *last = since;
+            let choices = (0..profiles)
+                .map(|c| {
+                    let d = self.active.primary[i][c].load(Ordering::Relaxed);
+                    self.shared.paths.get(d as usize).map(|p| p.engine_id.0)
+                })
+                .collect();
+            out.push(PeerStatus {
+                name: peer.name.to_string(),
+                public_key: peer.public_key.to_base64(),
+                endpoints: peer.endpoints.clone(),
+                prefixes: peer.prefixes.iter().map(ToString::to_string).collect(),
+                role: peer.role.clone(),
+                region: peer.region.clone(),
+                stock: peer.stock,
+                keepalive: peer.keepalive,
+                removed: peer.removed.load(Ordering::Relaxed),
+                handshakes: *count,
+                since_handshake: since,
+                tx_bytes: stats.map_or(0, |s| s.tx_bytes),
+                rx_bytes: stats.map_or(0, |s| s.rx_bytes),
+                choices,
+            });
+        }
+        out
+    }
+
+    fn flow_statuses(&self, peers: &[PeerStatus]) -> Vec<FlowStatus> {
+        let doc = &self.active.policy.document;
+        self.shared
+            .flow_board
+            .all()
+            .into_iter()
+            .map(|f| {
+                let remote = match f.direction {
+                    crate::agent::gate::Direction::Out => f.key.dst,
+                    crate::agent::gate::Direction::In => f.key.src,
+                };
+                let peer = self.shared.peer_for(remote);
+                let profile = f.class.profile as usize;
+                let path = peer.and_then(|p| peers[p].choices.get(profile).copied().flatten());
+                FlowStatus {
+                    key: f.key,
+                    direction: f.direction,
+                    peer,
+                    allowed: f.class.action == Action::Allow,
+                    rule: f
+                        .class
+                        .acl
+                        .and_then(|a| doc.acls.get(a as usize))
+                        .map_or_else(|| "default".to_owned(), |a| a.name.clone()),
+                    route_rule: f
+                        .class
+                        .route
+                        .and_then(|r| doc.routes.get(r as usize))
+                        .map_or_else(|| "default".to_owned(), |r| r.name.clone()),
+                    profile,
+                    path,
+                    packets: f.packets,
+                    bytes: f.bytes,
+                    idle: f.idle,
+                }
+            })
+            .collect()
+    }
+
+    /// Builds and publishes the status, the metrics, and site events.
+    pub(super) fn publish_status(&mut self, now: Instant) {
+        let peers = self.peer_statuses();
+        let flows = self.flow_statuses(&peers);
+        let mut paths = Vec::with_capacity(self.shared.paths.len());
+        for (i, p) in self.shared.paths.iter().enumerate() {
+            let Some(metrics) = self.engine.metrics(now, p.engine_id) else { continue };
+            let mut active_for: Vec<String> = Vec::new();
+            for (c, slot) in self.active.primary[p.peer].iter().enumerate() {
+                let class = &self.active.policy.profiles[c].class;
+                if slot.load(Ordering::Relaxed) == i as u32 && !active_for.contains(class) {
+                    active_for.push(class.clone());
+                }
+            }
+            let id = p.engine_id.0;
+            paths.push(PathStatus {
+                id,
+                peer: p.peer,
+                uplink: self.shared.uplink_names[p.uplink].clone(),
+                remote: p.remote,
+                active_for,
+                metrics,
+                tx_bytes: p.tx_bytes.load(Ordering::Relaxed),
+                rx_bytes: p.rx_bytes.load(Ordering::Relaxed),
+                rx_packets: p.rx_packets.load(Ordering::Relaxed),
+                tx_packets: p.tx_packets.load(Ordering::Relaxed),
+                flows: flows.iter().filter(|f| f.path == Some(id)).count() as u32,
+            });
+        }
+        self.site_events(&peers, &paths);
+        self.generation += 1;
+        let status = Status {
+            site: self.shared.site.to_string(),
+            role: self.info.role.clone(),
+            region: self.info.region.clone(),
+            prefixes: self.info.prefixes.clone(),
+            uptime: now.saturating_duration_since(self.epoch),
+            generation: self.generation,
+            peers,
+            paths,
+            flows,
+            profile_classes: self.active.policy.profiles.iter().map(|p| p.class.clone()).collect(),
+            failovers: self.failovers.clone(),
+            drops: self.shared.drops.snapshot(),
+            policy: PolicyStatus {
+                name: self.active.policy.document.name.clone(),
+                version: self.active.version,
+                denied: self.active.denied_by_rule(),
+            },
+        };
+        self.metrics.update(&metrics_snapshot(&status));
+        self.status.set(status);
+    }
+}
+
+fn metrics_snapshot(s: &Status) -> MetricsSnapshot {
+    let paths = s
+        .paths
+        .iter()
+        .map(|p| PathSnapshot {
+            labels: PathLabels {
+                peer: s.peers[p.peer].name.clone(),
+                uplink: p.uplink.clone(),
+                remote: p.remote.to_string(),
+            },
+            rtt: p.metrics.rtt,
+            jitter: p.metrics.jitter,
+            loss: p.metrics.loss,
+            state: crate::agent::status::state_code(p.metrics.state),
+            probes_sent: p.metrics.probes_sent,
+            probes_lost: p.metrics.probes_lost,
+            tx_bytes: p.tx_bytes,
+            rx_bytes: p.rx_bytes,
+            tx_packets: p.tx_packets,
+            rx_packets: p.rx_packets,
+            flows: u64::from(p.flows),
+        })
+        .collect();
+    let mut members: Vec<(String, u64)> = Vec::new();
+    for (i, peer) in s.peers.iter().enumerate() {
+        let state = crate::agent::status::site_state(s, i, peer).as_str().to_owned();
+        match members.iter_mut().find(|(m, _)| *m == state) {
+            Some((_, n)) => *n += 1,
+            None => members.push((state, 1)),
+        }
+    }
+    MetricsSnapshot {
+        paths,
+        failovers: s.failovers.clone(),
+        drops: s.drops.clone(),
+        policy_denied: s.policy.denied.clone(),
+        policy_version: s.policy.version,
+        policy_name: s.policy.name.clone(),
+        handshakes: s.peers.iter().map(|p| (p.name.clone(), p.handshakes)).collect(),
+        members,
+        api_requests: Vec::new(),
+    }
+}

@@ -1,0 +1,259 @@
+//! Access and configuration: API tokens, the audit log, policies, and the
+//! unauthenticated health and OpenAPI documents.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Extension, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use weft_api::{ApiError, AuditRecord, Page, TokenCreate, TokenCreated, TokenInfo};
+
+use super::auth::Caller;
+use super::error::{ApiResult, Failure, P, Q};
+use super::{Ctx, blocking, unix_ms};
+use crate::agent::policy_api::Reply;
+use crate::store::NewAudit;
+
+/// `?limit=&cursor=` of id-ordered lists.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct IdPage {
+    /// Page size, 1..=1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+    /// Cursor from the previous page.
+    cursor: Option<String>,
+}
+
+impl IdPage {
+    fn parse(&self) -> ApiResult<(Option<u64>, usize)> {
+        let after = match &self.cursor {
+            Some(c) => Some(c.parse().map_err(|_| Failure::bad_request(format!("bad cursor {c:?}")))?),
+            None => None,
+        };
+        Ok((after, self.limit.unwrap_or(100).clamp(1, 1000) as usize))
+    }
+}
+
+fn id_page<T>(mut items: Vec<T>, total: u64, limit: usize, id: impl Fn(&T) -> u64) -> Page<T> {
+    let more = items.len() > limit;
+    items.truncate(limit);
+    let next_cursor = if more { items.last().map(|x| id(x).to_string()) } else { None };
+    Page { items, next_cursor, total }
+}
+
+/// The audit log, oldest first.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "admin", params(IdPage),
+    responses((status = 200, body = Page<AuditRecord>), (status = 403, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn audit(
+    State(ctx): State<Arc<Ctx>>,
+    Q(q): Q<IdPage>,
+) -> ApiResult<Json<Page<AuditRecord>>> {
+    let (after, limit) = q.parse()?;
+    let store = ctx.store.clone();
+    let (items, total) = blocking(move || store.audit_page(after, limit + 1)).await?;
+    Ok(Json(id_page(items, total, limit, |r| r.id)))
+}
+
+/// API tokens (never their secrets).
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "admin", params(IdPage),
+    responses((status = 200, body = Page<TokenInfo>), (status = 403, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn tokens(
+    State(ctx): State<Arc<Ctx>>,
+    Q(q): Q<IdPage>,
+) -> ApiResult<Json<Page<TokenInfo>>> {
+    let (after, limit) = q.parse()?;
+    let store = ctx.store.clone();
+    let (items, total) = blocking(move || store.tokens_page(after, limit + 1)).await?;
+    Ok(Json(id_page(items, total, limit, |t| t.id)))
+}
+
+/// Creates a token; the answer is the only time its secret is shown.
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "admin", request_body = TokenCreate,
+    responses((status = 201, body = TokenCreated), (status = 400, body = ApiError), (status = 409, body = ApiError), (status = 403, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn create_token(
+    State(ctx): State<Arc<Ctx>>,
+    Extension(caller): Extension<Caller>,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let req: TokenCreate = serde_json::from_slice(&body)
+        .map_err(|e| Failure::bad_request(format!("body must be {{\"name\", \"scope\"}}: {e}")))?;
+    let store = ctx.store.clone();
+    let now = unix_ms();
+    let created = blocking(move || {
+        let exists = store.tokens_page(None, usize::MAX)?.0.iter().any(|t| t.name == req.name);
+        if exists {
+            return Ok(Err(Failure::conflict(format!("a token named {:?} exists", req.name))));
+        }
+        let (token, secret) = match store.create_token(&req.name, req.scope, now) {
+            Ok(t) => t,
+            Err(e) => return Ok(Err(Failure::bad_request(format!("{e:#}")))),
+        };
+        store.audit(
+            &NewAudit {
+                who: caller.who,
+                action: "token.create".to_owned(),
+                target: format!("token {}", token.id),
+                before: None,
+                after: Some(format!("{} ({})", token.name, token.scope)),
+                detail: String::new(),
+            },
+            now,
+        )?;
+        Ok(Ok(TokenCreated { token, secret }))
+    })
+    .await??;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+/// Revokes a token: it stops working at once.
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "admin", params(("id" = u64, Path, description = "token id")),
+    responses((status = 200, body = TokenInfo), (status = 404, body = ApiError), (status = 403, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn revoke_token(
+    State(ctx): State<Arc<Ctx>>,
+    Extension(caller): Extension<Caller>,
+    P(id): P<u64>,
+) -> ApiResult<Json<TokenInfo>> {
+    let store = ctx.store.clone();
+    let now = unix_ms();
+    let info = blocking(move || {
+        let Some(info) = store.token(id)? else { return Ok(None) };
+        if !store.revoke_token(id, now)? {
+            return Ok(None);
+        }
+        store.audit(
+            &NewAudit {
+                who: caller.who,
+                action: "token.revoke".to_owned(),
+                target: format!("token {id}"),
+                before: Some(format!("{} ({})", info.name, info.scope)),
+                after: Some("revoked".to_owned()),
+                detail: String::new(),
+            },
+            now,
+        )?;
+        Ok(Some(info))
+    })
+    .await?;
+    info.map(Json).ok_or_else(|| Failure::not_found(format!("no token {id}")))
+}
+
+fn reply(r: Reply) -> Response {
+    let code = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (code, Json(r.body)).into_response()
+}
+
+async fn policy_call(
+    ctx: &Arc<Ctx>,
+    f: impl FnOnce(&crate::agent::policy_api::PolicyApi) -> Reply + Send + 'static,
+) -> Response {
+    let api = ctx.policy.clone();
+    match tokio::task::spawn_blocking(move || f(&api)).await {
+        Ok(r) => reply(r),
+        Err(e) => Failure::internal(&anyhow::anyhow!("{e}")).into_response(),
+    }
+}
+
+fn text_body(body: &axum::body::Bytes) -> Result<String, Response> {
+    String::from_utf8(body.to_vec())
+        .map_err(|_| Failure::bad_request("the policy must be UTF-8 TOML").into_response())
+}
+
+/// The running policy: version, name, text, warnings, denied counters.
+#[utoipa::path(get, path = "/api/v1/policy", tag = "policy",
+    responses((status = 200, description = "the running policy", body = serde_json::Value), (status = 401, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn policy_running(State(ctx): State<Arc<Ctx>>) -> Response {
+    policy_call(&ctx, |p| p.running()).await
+}
+
+/// Stored policy versions and the current one.
+#[utoipa::path(get, path = "/api/v1/policy/versions", tag = "policy",
+    responses((status = 200, description = "versions", body = serde_json::Value), (status = 401, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn policy_versions(State(ctx): State<Arc<Ctx>>) -> Response {
+    policy_call(&ctx, |p| p.versions()).await
+}
+
+/// The text of one stored version.
+#[utoipa::path(get, path = "/api/v1/policy/versions/{version}", tag = "policy",
+    params(("version" = u64, Path, description = "version number")),
+    responses((status = 200, description = "version and source", body = serde_json::Value), (status = 404, body = ApiError), (status = 400, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn policy_version(State(ctx): State<Arc<Ctx>>, P(v): P<String>) -> Response {
+    policy_call(&ctx, move |p| p.version(&v)).await
+}
+
+/// Lint, tests and diff of a candidate (TOML body); changes nothing.
+#[utoipa::path(post, path = "/api/v1/policy/check", tag = "policy",
+    request_body(content = String, content_type = "application/toml", description = "the policy document"),
+    responses((status = 200, description = "checked", body = serde_json::Value), (status = 422, description = "refused, with findings", body = serde_json::Value), (status = 401, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn policy_check(State(ctx): State<Arc<Ctx>>, body: axum::body::Bytes) -> Response {
+    match text_body(&body) {
+        Ok(text) => policy_call(&ctx, move |p| p.check(&text)).await,
+        Err(r) => r,
+    }
+}
+
+/// Applies a candidate policy (refused with 422 when it has an error or a failing test).
+#[utoipa::path(post, path = "/api/v1/policy", tag = "policy",
+    request_body(content = String, content_type = "application/toml", description = "the policy document"),
+    responses((status = 200, description = "applied", body = serde_json::Value), (status = 422, description = "refused, with findings", body = serde_json::Value), (status = 403, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn policy_apply(
+    State(ctx): State<Arc<Ctx>>,
+    Extension(caller): Extension<Caller>,
+    body: axum::body::Bytes,
+) -> Response {
+    match text_body(&body) {
+        Ok(text) => policy_call(&ctx, move |p| p.apply(&text, &caller.who)).await,
+        Err(r) => r,
+    }
+}
+
+/// Rolls back to `{"version": N}`, or (empty body) to the version before the running one.
+#[utoipa::path(post, path = "/api/v1/policy/rollback", tag = "policy",
+    request_body(content = serde_json::Value, description = "empty, or {\"version\": N}"),
+    responses((status = 200, description = "rolled back", body = serde_json::Value), (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 403, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn policy_rollback(
+    State(ctx): State<Arc<Ctx>>,
+    Extension(caller): Extension<Caller>,
+    body: axum::body::Bytes,
+) -> Response {
+    match text_body(&body) {
+        Ok(text) => policy_call(&ctx, move |p| p.rollback(&text, &caller.who)).await,
+        Err(r) => r,
+    }
+}
+
+/// Prometheus metrics (OpenMetrics text).
+#[utoipa::path(get, path = "/metrics", tag = "metrics",
+    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text", body = String), (status = 401, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn metrics(State(ctx): State<Arc<Ctx>>) -> Response {
+    ([(header::CONTENT_TYPE, crate::agent::metrics::CONTENT_TYPE)], ctx.metrics.encode()).into_response()
+}
+
+/// Liveness: answers without a token.
+#[utoipa::path(get, path = "/api/v1/health", tag = "meta",
+    responses((status = 200, description = "the agent runs", body = serde_json::Value)))]
+pub(crate) async fn health(State(ctx): State<Arc<Ctx>>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok", "site": ctx.status.get().site }))
+}
+
+/// This API's OpenAPI document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
+    responses((status = 200, description = "OpenAPI 3.1 document", body = serde_json::Value)))]
+pub(crate) async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], super::openapi::document()).into_response()
+}

@@ -1,0 +1,167 @@
+//! Who is calling and what they may do.
+//!
+//! Over TCP every request but `/api/v1/health` and `/api/v1/openapi.json`
+//! carries `Authorization: Bearer <secret>`; the secret is looked up by its
+//! hash in the store and gives the token's scope. No or an unknown token is
+//! 401; a known token without the needed scope is 403 and an audit record.
+//! Over the unix socket (mode 0600, root only) the caller is the local admin.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use weft_api::{ApiError, Scope};
+
+use super::Ctx;
+use super::error::Failure;
+use crate::store::NewAudit;
+
+/// How a request arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// The root-only unix socket.
+    Local,
+    /// TCP, from this address.
+    Tcp(std::net::SocketAddr),
+}
+
+/// The authenticated caller, for handlers and the audit log.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    /// `token:<name>` or `local socket`.
+    pub(crate) who: String,
+    /// What it may do.
+    pub(crate) scope: Scope,
+}
+
+/// The scope a request needs: reads need `read`; on-demand tests and site
+/// removal `operate`; policies, tokens and the audit log `admin`. `POST /policy/check`
+/// changes nothing and needs `read`.
+pub(crate) fn needed_scope(method: &axum::http::Method, path: &str) -> Scope {
+    use axum::http::Method;
+    let p = path.strip_prefix("/api/v1").unwrap_or(path);
+    if p.starts_with("/tokens") || p.starts_with("/audit") {
+        return Scope::Admin;
+    }
+    if *method == Method::GET || *method == Method::HEAD || p == "/policy/check" {
+        return Scope::Read;
+    }
+    if p.starts_with("/paths/") || p.starts_with("/sites/") {
+        Scope::Operate
+    } else {
+        Scope::Admin
+    }
+}
+
+/// Routes anyone may call (no token).
+fn is_public(path: &str) -> bool {
+    matches!(path, "/api/v1/health" | "/api/v1/openapi.json")
+}
+
+/// The middleware: authenticates, checks the scope, records refusals.
+pub(crate) async fn authorize(State(ctx): State<Arc<Ctx>>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    if is_public(&path) {
+        return next.run(req).await;
+    }
+    // Every listener tags its requests; an untagged one is never trusted.
+    let Some(transport) = req.extensions().get::<Transport>().copied() else {
+        return unauthorized();
+    };
+    let needed = needed_scope(req.method(), &path);
+    let what = format!("{} {path}", req.method());
+    let caller = match transport {
+        Transport::Local => Caller { who: "local socket".to_owned(), scope: Scope::Admin },
+        Transport::Tcp(addr) => {
+            let secret = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim);
+            let found = match secret {
+                Some(s) if !s.is_empty() => {
+                    let store = ctx.store.clone();
+                    let s = s.to_owned();
+                    tokio::task::spawn_blocking(move || store.verify_token(&s)).await
+                }
+                _ => Ok(Ok(None)),
+            };
+            match found {
+                Ok(Ok(Some(token))) => {
+                    Caller { who: format!("token:{} ({addr})", token.name), scope: token.scope }
+                }
+                Ok(Ok(None)) => {
+                    if needed != Scope::Read {
+                        audit(&ctx, &format!("client {addr}"), "unauthorized", &what, needed).await;
+                    }
+                    return unauthorized();
+                }
+                Ok(Err(e)) => return Failure::internal(&e).into_response(),
+                Err(e) => return Failure::internal(&anyhow::anyhow!("{e}")).into_response(),
+            }
+        }
+    };
+    if !caller.scope.allows(needed) {
+        audit(&ctx, &caller.who, "denied", &what, needed).await;
+        return Failure(
+            StatusCode::FORBIDDEN,
+            ApiError::new(
+                "forbidden",
+                format!("{what} needs scope {needed}; this token has {}", caller.scope),
+            ),
+        )
+        .into_response();
+    }
+    req.extensions_mut().insert(caller);
+    next.run(req).await
+}
+
+fn unauthorized() -> Response {
+    let mut r = Failure(
+        StatusCode::UNAUTHORIZED,
+        ApiError::new(
+            "unauthorized",
+            "send Authorization: Bearer <token> (weft tokens are created with POST /api/v1/tokens; \
+             the agent's first admin token is STATE_DIR/api.token)",
+        ),
+    )
+    .into_response();
+    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    r
+}
+
+async fn audit(ctx: &Arc<Ctx>, who: &str, action: &str, what: &str, needed: Scope) {
+    let rec = NewAudit {
+        who: who.to_owned(),
+        action: action.to_owned(),
+        target: what.to_owned(),
+        before: None,
+        after: None,
+        detail: format!("needs scope {needed}"),
+    };
+    let store = ctx.store.clone();
+    let now = super::unix_ms();
+    let _ = tokio::task::spawn_blocking(move || store.audit(&rec, now)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Method;
+
+    #[test]
+    fn reads_need_read_steering_needs_operate_and_configuration_needs_admin() {
+        assert_eq!(needed_scope(&Method::GET, "/api/v1/paths"), Scope::Read);
+        assert_eq!(needed_scope(&Method::GET, "/api/v1/tokens"), Scope::Admin);
+        assert_eq!(needed_scope(&Method::GET, "/api/v1/audit"), Scope::Admin);
+        assert_eq!(needed_scope(&Method::POST, "/api/v1/policy/check"), Scope::Read);
+        assert_eq!(needed_scope(&Method::POST, "/api/v1/paths/3/test"), Scope::Operate);
+        assert_eq!(needed_scope(&Method::DELETE, "/api/v1/sites/b"), Scope::Operate);
+        assert_eq!(needed_scope(&Method::POST, "/api/v1/policy"), Scope::Admin);
+        assert_eq!(needed_scope(&Method::POST, "/api/v1/tokens"), Scope::Admin);
+        assert_eq!(needed_scope(&Method::DELETE, "/api/v1/tokens/2"), Scope::Admin);
+    }
+}

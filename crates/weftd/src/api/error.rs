@@ -1,0 +1,125 @@
+//! JSON errors and the extractors that turn malformed requests into them.
+//!
+//! Every failure the API answers is an [`ApiError`] body with a stable code;
+//! axum's own rejections (bad query strings, bad JSON, unknown routes) are
+//! mapped to the same shape so clients parse one format.
+
+use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use weft_api::ApiError;
+
+/// An error answer: a status and a JSON body.
+#[derive(Debug)]
+pub(crate) struct Failure(pub(crate) StatusCode, pub(crate) ApiError);
+
+impl Failure {
+    /// 400 `bad_request`.
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Self(StatusCode::BAD_REQUEST, ApiError::new("bad_request", message))
+    }
+
+    /// 404 `not_found`.
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        Self(StatusCode::NOT_FOUND, ApiError::new("not_found", message))
+    }
+
+    /// 409 `conflict`.
+    pub(crate) fn conflict(message: impl Into<String>) -> Self {
+        Self(StatusCode::CONFLICT, ApiError::new("conflict", message))
+    }
+
+    /// 503 `unavailable`: the control loop did not answer.
+    pub(crate) fn unavailable(message: impl Into<String>) -> Self {
+        Self(StatusCode::SERVICE_UNAVAILABLE, ApiError::new("unavailable", message))
+    }
+
+    /// 500 `internal`, logged.
+    pub(crate) fn internal(err: &anyhow::Error) -> Self {
+        eprintln!("weftd: API: internal error: {err:#}");
+        Self(StatusCode::INTERNAL_SERVER_ERROR, ApiError::new("internal", format!("{err:#}")))
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Self::internal(&e)
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
+}
+
+/// The result of a handler.
+pub(crate) type ApiResult<T> = Result<T, Failure>;
+
+/// `Query<T>` whose rejection is a JSON 400.
+#[derive(Debug)]
+pub(crate) struct Q<T>(pub(crate) T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Q<T> {
+    type Rejection = Failure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Self(q.0))
+            .map_err(|e: QueryRejection| Failure::bad_request(e.body_text()))
+    }
+}
+
+/// `Path<T>` whose rejection is a JSON 400.
+#[derive(Debug)]
+pub(crate) struct P<T>(pub(crate) T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for P<T> {
+    type Rejection = Failure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Self(p.0))
+            .map_err(|e: PathRejection| Failure::bad_request(e.body_text()))
+    }
+}
+
+/// `Json<T>` whose rejection is a JSON 400 (or 413 when too large); an
+/// empty body reads as `T::default()`.
+#[derive(Debug)]
+pub(crate) struct J<T>(pub(crate) T);
+
+impl<T: DeserializeOwned + Default + Send, S: Send + Sync> FromRequest<S> for J<T> {
+    type Rejection = Failure;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| Failure(e.status(), ApiError::new("bad_request", e.body_text())))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
+        }
+        serde_json::from_slice(&bytes)
+            .map(Self)
+            .map_err(|e| Failure::bad_request(format!("invalid JSON body: {e}")))
+    }
+}
+
+/// Answers unknown routes.
+pub(crate) async fn not_found() -> Failure {
+    Failure::not_found("no such endpoint (see /api/v1/openapi.json)")
+}
+
+/// Answers known routes called with another method.
+pub(crate) async fn method_not_allowed() -> Failure {
+    Failure(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ApiError::new("method_not_allowed", "this endpoint does not take that method"),
+    )
+}

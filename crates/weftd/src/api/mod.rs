@@ -1,0 +1,191 @@
+//! The agent's REST API (`/api/v1`), live events and `/metrics`, on axum.
+//!
+//! It runs on a small tokio runtime of its own thread and never touches
+//! protocol state: reads come from the status the control loop publishes,
+//! steering goes to the control loop as [`ControlMsg`]s with a reply
+//! channel, durable writes go to the SQLite [`Store`] (synced before the
+//! answer). Two listeners share one router: TCP (`[api] listen`, tokens with
+//! scopes) and the unix socket `STATE_DIR/api.sock` (mode 0600: root only,
+//! full access; the CLI's default).
+//!
+//! # Layout
+//! - `auth`: tokens, scopes, 401/403 and their audit records.
+//! - `state`: sites, peers, paths, flows, routes, topology, explain, tests.
+//! - `events`: stored history, SSE and WebSocket, resumable.
+//! - `admin`: tokens, audit, policies, metrics, health, OpenAPI.
+//! - `views`: the status as API types; `page`: pagination; `etag`: 304s.
+
+mod admin;
+mod auth;
+mod error;
+mod etag;
+mod events;
+mod openapi;
+mod page;
+mod state;
+mod views;
+
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::{get, post};
+use tokio::sync::broadcast;
+use weft_api::Event;
+
+use crate::agent::ControlMsg;
+use crate::agent::metrics::Metrics;
+use crate::agent::policy_api::PolicyApi;
+use crate::agent::status::SharedStatus;
+use crate::store::Store;
+use auth::Transport;
+use error::Failure;
+
+pub(crate) use error::ApiResult;
+
+/// Largest request body (a policy document).
+const MAX_BODY: usize = 4 << 20;
+
+/// What the handlers share.
+pub(crate) struct Ctx {
+    /// The latest status.
+    pub(crate) status: Arc<SharedStatus>,
+    /// Durable state.
+    pub(crate) store: Store,
+    /// The policy endpoints.
+    pub(crate) policy: Arc<PolicyApi>,
+    /// The control loop.
+    pub(crate) control: Sender<ControlMsg>,
+    /// Stored events as they happen.
+    pub(crate) events: broadcast::Sender<Event>,
+    /// The metrics.
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+impl Ctx {
+    /// Sends `msg` to the control loop.
+    pub(crate) fn send(&self, msg: ControlMsg) -> ApiResult<()> {
+        self.control.send(msg).map_err(|_| Failure::unavailable("the control loop has stopped"))
+    }
+
+    /// Waits until the control loop has published a newer status (at most a
+    /// second), so a read after a change sees it.
+    pub(crate) async fn wait_for_publication(&self) {
+        let g = self.status.get().generation;
+        for _ in 0..100 {
+            if self.status.get().generation > g {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Runs `f` (blocking: the store, a reply channel) off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> ApiResult<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(Failure::internal(&e)),
+        Err(e) => Err(Failure::internal(&anyhow::anyhow!("task failed: {e}"))),
+    }
+}
+
+/// Wall-clock now in Unix milliseconds (the store's time base).
+pub(crate) fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn router(ctx: Arc<Ctx>) -> Router {
+    let api = Router::new()
+        .route("/status", get(state::status))
+        .route("/sites", get(state::sites))
+        .route("/sites/{id}", get(state::site).delete(state::remove_site))
+        .route("/sites/{id}/restore", post(state::restore_site))
+        .route("/peers", get(state::peers))
+        .route("/paths", get(state::paths))
+        .route("/paths/{id}", get(state::path))
+        .route("/paths/{id}/metrics", get(state::path_history))
+        .route("/paths/{id}/test", post(state::path_test))
+        .route("/flows", get(state::flows))
+        .route("/flows/{id}", get(state::flow))
+        .route("/routes", get(state::routes))
+        .route("/topology", get(state::topology))
+        .route("/explain", get(state::explain))
+        .route("/events", get(events::sse))
+        .route("/events/ws", get(events::websocket))
+        .route("/events/history", get(events::history))
+        .route("/audit", get(admin::audit))
+        .route("/tokens", get(admin::tokens).post(admin::create_token))
+        .route("/tokens/{id}", axum::routing::delete(admin::revoke_token))
+        .route("/policy", get(admin::policy_running).post(admin::policy_apply))
+        .route("/policy/versions", get(admin::policy_versions))
+        .route("/policy/versions/{version}", get(admin::policy_version))
+        .route("/policy/check", post(admin::policy_check))
+        .route("/policy/rollback", post(admin::policy_rollback))
+        .route("/health", get(admin::health))
+        .route("/openapi.json", get(admin::openapi));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/metrics", get(admin::metrics))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(middleware::from_fn(etag::conditional_get))
+        .layer(middleware::from_fn_with_state(ctx.clone(), auth::authorize))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(ctx)
+}
+
+/// Starts the API thread serving `tcp` and the unix socket at `socket`.
+pub(crate) fn spawn(ctx: Arc<Ctx>, tcp: std::net::TcpListener, socket: &std::path::Path) -> Result<()> {
+    let _ = std::fs::remove_file(socket);
+    let unix = std::os::unix::net::UnixListener::bind(socket)
+        .with_context(|| format!("binding the API socket {}", socket.display()))?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("restricting {} to its owner", socket.display()))?;
+    tcp.set_nonblocking(true)?;
+    unix.set_nonblocking(true)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("weft-api")
+        .enable_all()
+        .build()
+        .context("starting the API runtime")?;
+    std::thread::Builder::new().name("weft-api-main".into()).spawn(move || {
+        rt.block_on(async move {
+            let app = router(ctx);
+            let tcp = tokio::net::TcpListener::from_std(tcp).expect("a non-blocking TCP listener");
+            let unix = tokio::net::UnixListener::from_std(unix).expect("a non-blocking unix listener");
+            let tcp_app = app.clone().layer(middleware::from_fn(tag_tcp));
+            let local_app = app.layer(axum::Extension(Transport::Local));
+            let tcp_srv = axum::serve(
+                tcp,
+                tcp_app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            );
+            let unix_srv = axum::serve(unix, local_app);
+            let (a, b) = tokio::join!(tcp_srv, unix_srv);
+            if let Err(e) = a.and(b) {
+                eprintln!("weftd: API server stopped: {e}");
+            }
+        });
+    })?;
+    Ok(())
+}
+
+/// Marks a TCP request with its peer address (before `authorize` runs).
+async fn tag_tcp(
+    axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    mut req: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    req.extensions_mut().insert(Transport::Tcp(addr));
+    next.run(req).await
+}

@@ -1,0 +1,76 @@
+//! The OpenAPI document, generated from the handlers' annotations and the
+//! `weft-api` types (`GET /api/v1/openapi.json`).
+
+use std::sync::OnceLock;
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{admin, events, state};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Weft agent API",
+        description = "The REST API of weftd: sites, peers, paths with measurements, flows, routes, topology, policies, events, tokens and audit. Over TCP every call but /api/v1/health and /api/v1/openapi.json needs `Authorization: Bearer <token>` with the scope the operation names (read < operate < admin).",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        state::status, state::sites, state::site, state::remove_site, state::restore_site,
+        state::peers, state::paths, state::path, state::path_history, state::path_test,
+        state::flows, state::flow, state::routes, state::topology, state::explain,
+        events::history, events::sse, events::websocket,
+        admin::audit, admin::tokens, admin::create_token, admin::revoke_token,
+        admin::policy_running, admin::policy_versions, admin::policy_version, admin::policy_check,
+        admin::policy_apply, admin::policy_rollback, admin::metrics, admin::health, admin::openapi,
+    ),
+    modifiers(&Bearer),
+    tags(
+        (name = "state", description = "What the agent sees (scope read)"),
+        (name = "steering", description = "On-demand tests and site removal (scope operate)"),
+        (name = "events", description = "The live event stream, resumable"),
+        (name = "policy", description = "Policy as code: read (read), check (read), apply and rollback (admin)"),
+        (name = "admin", description = "Tokens and the audit log (scope admin)"),
+        (name = "metrics", description = "Prometheus exposition"),
+        (name = "meta", description = "Health and this document (no token)"),
+    )
+)]
+struct ApiDoc;
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The document as JSON (built once).
+pub(crate) fn document() -> String {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| ApiDoc::openapi().to_pretty_json().unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")))
+        .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_lists_every_endpoint_with_its_security() {
+        let doc: serde_json::Value = serde_json::from_str(&document()).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        for p in [
+            "/api/v1/sites", "/api/v1/sites/{id}", "/api/v1/paths/{id}/test", "/api/v1/events",
+            "/api/v1/tokens", "/api/v1/policy", "/metrics", "/api/v1/explain",
+        ] {
+            assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");
+        }
+        assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+        assert!(doc["components"]["schemas"]["Site"].is_object());
+    }
+}
