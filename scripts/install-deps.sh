@@ -17,6 +17,7 @@ declare -A need=(
   [wg]=wireguard-tools
   [curl]=curl
   [python3]=python3
+  [promtool]=prometheus
 )
 
 missing=()

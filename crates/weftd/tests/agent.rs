@@ -5,6 +5,7 @@
 //!
 //! When a test fails, the agents' logs are printed (see `support::Harness`).
 
+mod api;
 mod policy;
 mod support;
 

@@ -59,7 +59,7 @@ pub(crate) fn start(lab: &mut Lab, probe_interval: &str, policy: Option<&Path>) 
             let ok = lab
                 .exec(
                     g.name.as_str(),
-                    &["curl", "-sf", "-o", "/dev/null", "127.0.0.1:7420/api/v1/paths"],
+                    &["curl", "-sf", "-o", "/dev/null", "127.0.0.1:7420/api/v1/health"],
                 )
                 .is_ok_and(|o| o.status.success());
             if ok {

@@ -141,6 +141,8 @@ pub(crate) struct Metrics {
     registry: Registry,
     /// What the collector encodes.
     shared: Arc<Shared>,
+    /// API requests by (method, route template, status), counted by the API.
+    requests: std::sync::Mutex<std::collections::BTreeMap<(String, String, u16), u64>>,
 }
 
 impl Default for Metrics {
@@ -155,7 +157,7 @@ impl Metrics {
         let shared = Arc::new(Shared::default());
         let mut registry = Registry::with_prefix("weft");
         registry.register_collector(Box::new(Arc::clone(&shared)));
-        Self { registry, shared }
+        Self { registry, shared, requests: std::sync::Mutex::default() }
     }
 
     /// One RTT sample from a probe echo (called per echo by the control loop):
@@ -169,9 +171,22 @@ impl Metrics {
         self.shared.write().rtt_series(path).histogram.observe(secs);
     }
 
-    /// The latest absolute values, called by the control loop every 200 ms.
-    pub(crate) fn update(&self, snap: &MetricsSnapshot) {
-        self.shared.write().apply(snap);
+    /// Counts one API request (the API's middleware calls this).
+    pub(crate) fn count_request(&self, method: &str, route: &str, code: u16) {
+        let mut m = self.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *m.entry((method.to_owned(), route.to_owned(), code)).or_default() += 1;
+    }
+
+    /// The latest absolute values, called by the control loop every 200 ms;
+    /// API request counts kept by [`count_request`](Self::count_request) are
+    /// added to whatever `snap` says of them.
+    pub(crate) fn update(&self, mut snap: MetricsSnapshot) {
+        let m = self.requests.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        snap.api_requests.extend(
+            m.iter().map(|((method, route, code), n)| (method.clone(), route.clone(), *code, *n)),
+        );
+        drop(m);
+        self.shared.write().apply(&snap);
     }
 
     /// The text exposition (`OpenMetrics` text as `prometheus-client` encodes
@@ -183,4 +198,37 @@ impl Metrics {
         debug_assert!(result.is_ok(), "encoding metrics: {result:?}");
         out
     }
+
+    /// The same in the Prometheus text format 0.0.4 (what `promtool check
+    /// metrics` and scrapers that do not ask for `OpenMetrics` read); serve
+    /// it as [`TEXT_CONTENT_TYPE`].
+    pub(crate) fn encode_text(&self) -> String {
+        as_text_format(&self.encode())
+    }
+}
+
+/// Content type of [`Metrics::encode_text`].
+pub(crate) const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The `OpenMetrics` text as the Prometheus text format 0.0.4 that promtool's
+/// parser reads: the only difference in what we emit is that a counter's
+/// `HELP`/`TYPE` lines name the family (`weft_failovers`) where 0.0.4 names
+/// them after the sample (`weft_failovers_total`). `# UNIT` and `# EOF` are
+/// comments to that parser.
+fn as_text_format(openmetrics: &str) -> String {
+    use std::collections::BTreeSet;
+    let counters: BTreeSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::new();
+    for line in openmetrics.lines() {
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|kw| {
+            let (name, rest) = line.strip_prefix(kw)?.split_once(' ')?;
+            counters.contains(name).then(|| format!("{kw}{name}_total {rest}"))
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
 }

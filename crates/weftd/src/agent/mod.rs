@@ -37,7 +37,6 @@ pub(crate) use control::ControlMsg;
 pub(crate) use ondemand::MAX_TEST_PROBES;
 pub(crate) use shared::NO_PATH;
 
-
 /// Reads a private key file written by `weft genkey` (base64, one line).
 pub fn read_private_key(path: &std::path::Path) -> Result<PrivateKey> {
     let text = std::fs::read_to_string(path)

@@ -47,16 +47,7 @@ impl PathTest {
         reply: Sender<PathTestResult>,
     ) -> Self {
         let probes = probes.clamp(1, MAX_TEST_PROBES);
-        Self {
-            id,
-            path,
-            probes,
-            sent: Vec::new(),
-            rtts: Vec::new(),
-            next_send: now,
-            reply,
-            names,
-        }
+        Self { id, path, probes, sent: Vec::new(), rtts: Vec::new(), next_send: now, reply, names }
     }
 
     /// The sequence number of the next probe to send now, if one is due.

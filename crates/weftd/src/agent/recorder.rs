@@ -57,7 +57,8 @@ pub(crate) fn run(
                 .iter()
                 .map(|p| {
                     let key = path_key(&s.peers[p.peer].name, &p.uplink, &p.remote.to_string());
-                    let (tx0, rx0) = last_bytes.get(&key).copied().unwrap_or((p.tx_bytes, p.rx_bytes));
+                    let (tx0, rx0) =
+                        last_bytes.get(&key).copied().unwrap_or((p.tx_bytes, p.rx_bytes));
                     last_bytes.insert(key.clone(), (p.tx_bytes, p.rx_bytes));
                     SampleInput {
                         path_key: key,

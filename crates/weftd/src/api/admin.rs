@@ -14,7 +14,7 @@ use weft_api::{ApiError, AuditRecord, Page, TokenCreate, TokenCreated, TokenInfo
 use super::auth::Caller;
 use super::error::{ApiResult, Failure, P, Q};
 use super::{Ctx, blocking, unix_ms};
-use crate::agent::policy_api::Reply;
+use crate::agent::policy_api::{PolicyApi, Reply};
 use crate::store::NewAudit;
 
 /// `?limit=&cursor=` of id-ordered lists.
@@ -32,7 +32,9 @@ pub(crate) struct IdPage {
 impl IdPage {
     fn parse(&self) -> ApiResult<(Option<u64>, usize)> {
         let after = match &self.cursor {
-            Some(c) => Some(c.parse().map_err(|_| Failure::bad_request(format!("bad cursor {c:?}")))?),
+            Some(c) => {
+                Some(c.parse().map_err(|_| Failure::bad_request(format!("bad cursor {c:?}")))?)
+            }
             None => None,
         };
         Ok((after, self.limit.unwrap_or(100).clamp(1, 1000) as usize))
@@ -153,7 +155,7 @@ fn reply(r: Reply) -> Response {
 
 async fn policy_call(
     ctx: &Arc<Ctx>,
-    f: impl FnOnce(&crate::agent::policy_api::PolicyApi) -> Reply + Send + 'static,
+    f: impl FnOnce(&PolicyApi) -> Reply + Send + 'static,
 ) -> Response {
     let api = ctx.policy.clone();
     match tokio::task::spawn_blocking(move || f(&api)).await {
@@ -162,9 +164,9 @@ async fn policy_call(
     }
 }
 
-fn text_body(body: &axum::body::Bytes) -> Result<String, Response> {
+fn text_body(body: &axum::body::Bytes) -> Result<String, Failure> {
     String::from_utf8(body.to_vec())
-        .map_err(|_| Failure::bad_request("the policy must be UTF-8 TOML").into_response())
+        .map_err(|_| Failure::bad_request("the policy must be UTF-8 TOML"))
 }
 
 /// The running policy: version, name, text, warnings, denied counters.
@@ -172,7 +174,7 @@ fn text_body(body: &axum::body::Bytes) -> Result<String, Response> {
     responses((status = 200, description = "the running policy", body = serde_json::Value), (status = 401, body = ApiError)),
     security(("bearer" = [])))]
 pub(crate) async fn policy_running(State(ctx): State<Arc<Ctx>>) -> Response {
-    policy_call(&ctx, |p| p.running()).await
+    policy_call(&ctx, PolicyApi::running).await
 }
 
 /// Stored policy versions and the current one.
@@ -180,7 +182,7 @@ pub(crate) async fn policy_running(State(ctx): State<Arc<Ctx>>) -> Response {
     responses((status = 200, description = "versions", body = serde_json::Value), (status = 401, body = ApiError)),
     security(("bearer" = [])))]
 pub(crate) async fn policy_versions(State(ctx): State<Arc<Ctx>>) -> Response {
-    policy_call(&ctx, |p| p.versions()).await
+    policy_call(&ctx, PolicyApi::versions).await
 }
 
 /// The text of one stored version.
@@ -200,7 +202,7 @@ pub(crate) async fn policy_version(State(ctx): State<Arc<Ctx>>, P(v): P<String>)
 pub(crate) async fn policy_check(State(ctx): State<Arc<Ctx>>, body: axum::body::Bytes) -> Response {
     match text_body(&body) {
         Ok(text) => policy_call(&ctx, move |p| p.check(&text)).await,
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -216,7 +218,7 @@ pub(crate) async fn policy_apply(
 ) -> Response {
     match text_body(&body) {
         Ok(text) => policy_call(&ctx, move |p| p.apply(&text, &caller.who)).await,
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
@@ -232,16 +234,29 @@ pub(crate) async fn policy_rollback(
 ) -> Response {
     match text_body(&body) {
         Ok(text) => policy_call(&ctx, move |p| p.rollback(&text, &caller.who)).await,
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
-/// Prometheus metrics (OpenMetrics text).
+/// Prometheus metrics: `OpenMetrics` text when the scraper asks for it
+/// (`Accept: application/openmetrics-text`), else the text format 0.0.4.
 #[utoipa::path(get, path = "/metrics", tag = "metrics",
-    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text", body = String), (status = 401, body = ApiError)),
+    responses((status = 200, description = "Prometheus text format 0.0.4, or OpenMetrics text when asked for", content_type = "text/plain", body = String), (status = 401, body = ApiError)),
     security(("bearer" = [])))]
-pub(crate) async fn metrics(State(ctx): State<Arc<Ctx>>) -> Response {
-    ([(header::CONTENT_TYPE, crate::agent::metrics::CONTENT_TYPE)], ctx.metrics.encode()).into_response()
+pub(crate) async fn metrics(
+    State(ctx): State<Arc<Ctx>>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    use crate::agent::metrics::{CONTENT_TYPE, TEXT_CONTENT_TYPE};
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/openmetrics-text"));
+    if openmetrics {
+        ([(header::CONTENT_TYPE, CONTENT_TYPE)], ctx.metrics.encode()).into_response()
+    } else {
+        ([(header::CONTENT_TYPE, TEXT_CONTENT_TYPE)], ctx.metrics.encode_text()).into_response()
+    }
 }
 
 /// Liveness: answers without a token.

@@ -48,11 +48,7 @@ pub(crate) fn needed_scope(method: &axum::http::Method, path: &str) -> Scope {
     if *method == Method::GET || *method == Method::HEAD || p == "/policy/check" {
         return Scope::Read;
     }
-    if p.starts_with("/paths/") || p.starts_with("/sites/") {
-        Scope::Operate
-    } else {
-        Scope::Admin
-    }
+    if p.starts_with("/paths/") || p.starts_with("/sites/") { Scope::Operate } else { Scope::Admin }
 }
 
 /// Routes anyone may call (no token).
@@ -61,7 +57,11 @@ fn is_public(path: &str) -> bool {
 }
 
 /// The middleware: authenticates, checks the scope, records refusals.
-pub(crate) async fn authorize(State(ctx): State<Arc<Ctx>>, mut req: Request, next: Next) -> Response {
+pub(crate) async fn authorize(
+    State(ctx): State<Arc<Ctx>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let path = req.uri().path().to_owned();
     if is_public(&path) {
         return next.run(req).await;

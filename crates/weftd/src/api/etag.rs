@@ -45,7 +45,9 @@ pub(crate) async fn conditional_get(req: Request, next: Next) -> Response {
 
 fn matches(header: &HeaderValue, tag: &str) -> bool {
     header.to_str().is_ok_and(|h| {
-        h.split(',').map(str::trim).any(|t| t == "*" || t == tag || t.strip_prefix("W/") == Some(tag))
+        h.split(',')
+            .map(str::trim)
+            .any(|t| t == "*" || t == tag || t.strip_prefix("W/") == Some(tag))
     })
 }
 

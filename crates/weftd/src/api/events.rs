@@ -68,10 +68,9 @@ pub(crate) async fn history(
     };
     let limit = q.limit.unwrap_or(100).clamp(1, 1000) as usize;
     let store = ctx.store.clone();
-    let (mut items, last) = blocking(move || {
-        Ok((store.events_after(after, limit + 1)?, store.last_event_id()?))
-    })
-    .await?;
+    let (mut items, last) =
+        blocking(move || Ok((store.events_after(after, limit + 1)?, store.last_event_id()?)))
+            .await?;
     let more = items.len() > limit;
     items.truncate(limit);
     let next_cursor = if more { items.last().map(|e| e.id.to_string()) } else { None };

@@ -140,12 +140,17 @@ fn router(ctx: Arc<Ctx>) -> Router {
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(middleware::from_fn(etag::conditional_get))
         .layer(middleware::from_fn_with_state(ctx.clone(), auth::authorize))
+        .layer(middleware::from_fn_with_state(ctx.clone(), count_request))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(ctx)
 }
 
 /// Starts the API thread serving `tcp` and the unix socket at `socket`.
-pub(crate) fn spawn(ctx: Arc<Ctx>, tcp: std::net::TcpListener, socket: &std::path::Path) -> Result<()> {
+pub(crate) fn spawn(
+    ctx: Arc<Ctx>,
+    tcp: std::net::TcpListener,
+    socket: &std::path::Path,
+) -> Result<()> {
     let _ = std::fs::remove_file(socket);
     let unix = std::os::unix::net::UnixListener::bind(socket)
         .with_context(|| format!("binding the API socket {}", socket.display()))?;
@@ -163,7 +168,8 @@ pub(crate) fn spawn(ctx: Arc<Ctx>, tcp: std::net::TcpListener, socket: &std::pat
         rt.block_on(async move {
             let app = router(ctx);
             let tcp = tokio::net::TcpListener::from_std(tcp).expect("a non-blocking TCP listener");
-            let unix = tokio::net::UnixListener::from_std(unix).expect("a non-blocking unix listener");
+            let unix =
+                tokio::net::UnixListener::from_std(unix).expect("a non-blocking unix listener");
             let tcp_app = app.clone().layer(middleware::from_fn(tag_tcp));
             let local_app = app.layer(axum::Extension(Transport::Local));
             let tcp_srv = axum::serve(
@@ -180,6 +186,69 @@ pub(crate) fn spawn(ctx: Arc<Ctx>, tcp: std::net::TcpListener, socket: &std::pat
     Ok(())
 }
 
+/// The route templates, for the request counter's `route` label (anything
+/// else counts as `other`, so a scan cannot grow the label set).
+const ROUTES: &[&str] = &[
+    "/metrics",
+    "/api/v1/status",
+    "/api/v1/sites",
+    "/api/v1/sites/{id}",
+    "/api/v1/sites/{id}/restore",
+    "/api/v1/peers",
+    "/api/v1/paths",
+    "/api/v1/paths/{id}",
+    "/api/v1/paths/{id}/metrics",
+    "/api/v1/paths/{id}/test",
+    "/api/v1/flows",
+    "/api/v1/flows/{id}",
+    "/api/v1/routes",
+    "/api/v1/topology",
+    "/api/v1/explain",
+    "/api/v1/events",
+    "/api/v1/events/ws",
+    "/api/v1/events/history",
+    "/api/v1/audit",
+    "/api/v1/tokens",
+    "/api/v1/tokens/{id}",
+    "/api/v1/policy",
+    "/api/v1/policy/versions",
+    "/api/v1/policy/versions/{version}",
+    "/api/v1/policy/check",
+    "/api/v1/policy/rollback",
+    "/api/v1/health",
+    "/api/v1/openapi.json",
+];
+
+/// The template `path` matches (`/api/v1/paths/{id}`), or `other`.
+fn route_template(path: &str) -> &'static str {
+    let segs: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let fits = |t: &str| {
+        let ts: Vec<&str> = t.split('/').collect();
+        ts.len() == segs.len()
+            && ts.iter().zip(&segs).all(|(t, s)| t.starts_with('{') && !s.is_empty() || t == s)
+    };
+    // Literal routes before templated ones (`/policy/check` before `/policy/{…}`).
+    ROUTES
+        .iter()
+        .find(|t| !t.contains('{') && fits(t))
+        .or_else(|| ROUTES.iter().find(|t| fits(t)))
+        .copied()
+        .unwrap_or("other")
+}
+
+/// Counts every request by method, route template and status.
+async fn count_request(
+    axum::extract::State(ctx): axum::extract::State<Arc<Ctx>>,
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let method = req.method().as_str().to_owned();
+    let route = route_template(req.uri().path());
+    let res = next.run(req).await;
+    ctx.metrics.count_request(&method, route, res.status().as_u16());
+    res
+}
+
 /// Marks a TCP request with its peer address (before `authorize` runs).
 async fn tag_tcp(
     axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<std::net::SocketAddr>,
@@ -188,4 +257,23 @@ async fn tag_tcp(
 ) -> axum::response::Response {
     req.extensions_mut().insert(Transport::Tcp(addr));
     next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_template;
+
+    #[test]
+    fn requests_are_counted_by_route_template_with_a_bounded_label_set() {
+        assert_eq!(route_template("/api/v1/paths/17/test"), "/api/v1/paths/{id}/test");
+        assert_eq!(route_template("/api/v1/paths/17"), "/api/v1/paths/{id}");
+        assert_eq!(
+            route_template("/api/v1/policy/versions/3"),
+            "/api/v1/policy/versions/{version}"
+        );
+        assert_eq!(route_template("/api/v1/policy/check"), "/api/v1/policy/check");
+        assert_eq!(route_template("/metrics"), "/metrics");
+        assert_eq!(route_template("/api/v1/../../etc/passwd"), "other");
+        assert_eq!(route_template("/wp-admin/x/y"), "other");
+    }
 }

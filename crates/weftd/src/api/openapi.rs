@@ -52,8 +52,10 @@ impl Modify for Bearer {
 /// The document as JSON (built once).
 pub(crate) fn document() -> String {
     static DOC: OnceLock<String> = OnceLock::new();
-    DOC.get_or_init(|| ApiDoc::openapi().to_pretty_json().unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")))
-        .clone()
+    DOC.get_or_init(|| {
+        ApiDoc::openapi().to_pretty_json().unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    })
+    .clone()
 }
 
 #[cfg(test)]
@@ -65,8 +67,14 @@ mod tests {
         let doc: serde_json::Value = serde_json::from_str(&document()).unwrap();
         let paths = doc["paths"].as_object().unwrap();
         for p in [
-            "/api/v1/sites", "/api/v1/sites/{id}", "/api/v1/paths/{id}/test", "/api/v1/events",
-            "/api/v1/tokens", "/api/v1/policy", "/metrics", "/api/v1/explain",
+            "/api/v1/sites",
+            "/api/v1/sites/{id}",
+            "/api/v1/paths/{id}/test",
+            "/api/v1/events",
+            "/api/v1/tokens",
+            "/api/v1/policy",
+            "/metrics",
+            "/api/v1/explain",
         ] {
             assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");
         }

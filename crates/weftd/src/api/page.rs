@@ -9,7 +9,11 @@ use super::error::{ApiResult, Failure};
 
 /// One page of `items` (already filtered), ordered by `key`; the cursor is
 /// the key of the last item returned.
-pub(crate) fn page<T, K>(mut items: Vec<T>, key: impl Fn(&T) -> K, q: &ListQuery) -> ApiResult<Page<T>>
+pub(crate) fn page<T, K>(
+    mut items: Vec<T>,
+    key: impl Fn(&T) -> K,
+    q: &ListQuery,
+) -> ApiResult<Page<T>>
 where
     K: Ord + Display + FromStr,
 {
@@ -18,9 +22,9 @@ where
     let start = match &q.cursor {
         None => 0,
         Some(c) => {
-            let after: K = c
-                .parse()
-                .map_err(|_| Failure::bad_request(format!("cursor {c:?} is not one this list gave")))?;
+            let after: K = c.parse().map_err(|_| {
+                Failure::bad_request(format!("cursor {c:?} is not one this list gave"))
+            })?;
             items.partition_point(|x| key(x) <= after)
         }
     };

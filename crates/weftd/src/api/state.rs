@@ -70,7 +70,12 @@ pub(crate) async fn site(State(ctx): State<Arc<Ctx>>, P(id): P<String>) -> ApiRe
         .ok_or_else(|| Failure::not_found(format!("no site {id:?}")))
 }
 
-async fn set_removed(ctx: &Arc<Ctx>, caller: &Caller, id: &str, removed: bool) -> ApiResult<Json<Site>> {
+async fn set_removed(
+    ctx: &Arc<Ctx>,
+    caller: &Caller,
+    id: &str,
+    removed: bool,
+) -> ApiResult<Json<Site>> {
     let s = ctx.status.get();
     let Some(peer) = s.peers.iter().position(|p| p.name == id) else {
         return Err(if id == s.site {
@@ -168,7 +173,9 @@ pub(crate) async fn paths(
     security(("bearer" = [])))]
 pub(crate) async fn path(State(ctx): State<Arc<Ctx>>, P(id): P<u32>) -> ApiResult<Json<Path>> {
     let s = ctx.status.get();
-    s.path(id).map(|p| Json(views::path(&s, p))).ok_or_else(|| Failure::not_found(format!("no path {id}")))
+    s.path(id)
+        .map(|p| Json(views::path(&s, p)))
+        .ok_or_else(|| Failure::not_found(format!("no path {id}")))
 }
 
 /// `?since_unix_ms=&limit=` of a path's history.
@@ -231,7 +238,8 @@ pub(crate) async fn path_test(
     let (tx, rx) = std::sync::mpsc::channel();
     ctx.send(ControlMsg::TestPath { path: id, probes, reply: tx })?;
     let result = blocking(move || {
-        rx.recv_timeout(Duration::from_secs(30)).map_err(|_| anyhow::anyhow!("the test did not finish"))
+        rx.recv_timeout(Duration::from_secs(30))
+            .map_err(|_| anyhow::anyhow!("the test did not finish"))
     })
     .await?;
     let store = ctx.store.clone();
@@ -272,11 +280,9 @@ pub(crate) async fn flows(
     security(("bearer" = [])))]
 pub(crate) async fn flow(State(ctx): State<Arc<Ctx>>, P(id): P<String>) -> ApiResult<Json<Flow>> {
     let s = ctx.status.get();
-    s.flows
-        .iter()
-        .find(|f| views::flow_id(f) == id)
-        .map(|f| Json(views::flow(&s, f)))
-        .ok_or_else(|| Failure::not_found(format!("no flow {id:?} (flows idle for a minute are forgotten)")))
+    s.flows.iter().find(|f| views::flow_id(f) == id).map(|f| Json(views::flow(&s, f))).ok_or_else(
+        || Failure::not_found(format!("no flow {id:?} (flows idle for a minute are forgotten)")),
+    )
 }
 
 /// Where each overlay prefix goes, per class.
@@ -329,7 +335,8 @@ pub(crate) async fn explain(
     Q(q): Q<ExplainQuery>,
 ) -> ApiResult<Json<Explanation>> {
     let ip = |what: &str, v: &str| {
-        v.parse::<IpAddr>().map_err(|_| Failure::bad_request(format!("{what} {v:?} is not an IP address")))
+        v.parse::<IpAddr>()
+            .map_err(|_| Failure::bad_request(format!("{what} {v:?} is not an IP address")))
     };
     let (src, dst) = (ip("src", &q.src)?, ip("dst", &q.dst)?);
     if src.is_ipv4() != dst.is_ipv4() {
@@ -351,6 +358,7 @@ pub(crate) async fn explain(
     };
     let (tx, rx) = std::sync::mpsc::channel();
     ctx.send(ControlMsg::Explain { key, dscp, reply: tx })?;
-    let e = blocking(move || rx.recv_timeout(Duration::from_secs(5)).map_err(anyhow::Error::from)).await?;
+    let e = blocking(move || rx.recv_timeout(Duration::from_secs(5)).map_err(anyhow::Error::from))
+        .await?;
     Ok(Json(e))
 }

@@ -3,8 +3,8 @@
 use weft_api as api;
 use weft_api::SiteState;
 
-use crate::agent::status::{FlowStatus, PathStatus, Status, site_state};
 use crate::agent::gate::Direction;
+use crate::agent::status::{FlowStatus, PathStatus, Status, site_state};
 
 fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1e3

@@ -101,7 +101,7 @@ pub(crate) struct Control {
     next_test_id: u64,
     /// Per peer: handshakes seen, and the last time-since-handshake.
     handshakes: Vec<(u64, Option<Duration>)>,
-    /// Per peer: whether it was last seen alive (for site events).
+    /// Per peer: whether it was last seen alive (`None`: never yet, for site events).
     peer_alive: Vec<Option<bool>>,
     generation: u64,
     info: SiteInfo,

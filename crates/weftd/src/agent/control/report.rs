@@ -89,14 +89,16 @@ impl Control {
         for (i, peer) in peers.iter().enumerate() {
             let alive = paths.iter().any(|p| p.peer == i && p.metrics.state.is_alive());
             let before = self.peer_alive[i];
-            if before == Some(alive) {
+            if before == Some(alive) || (before.is_none() && !alive) {
                 continue;
             }
             self.peer_alive[i] = Some(alive);
             let (kind, msg) = match (before, alive) {
                 (None, false) => continue,
                 (None, true) => (EventKind::SiteJoined, format!("site {} is reachable", peer.name)),
-                (Some(_), true) => (EventKind::SiteStatusChanged, format!("site {} is up", peer.name)),
+                (Some(_), true) => {
+                    (EventKind::SiteStatusChanged, format!("site {} is up", peer.name))
+                }
                 (Some(_), false) => {
                     (EventKind::SiteStatusChanged, format!("site {} is down", peer.name))
                 }
@@ -235,7 +237,7 @@ impl Control {
                 denied: self.active.denied_by_rule(),
             },
         };
-        self.metrics.update(&metrics_snapshot(&status));
+        self.metrics.update(metrics_snapshot(&status));
         self.status.set(status);
     }
 }

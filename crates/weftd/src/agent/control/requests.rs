@@ -104,7 +104,11 @@ impl Control {
                 .paths
                 .iter()
                 .map(|p| {
-                    (p.engine_id.0, self.shared.uplink_names[p.uplink].as_str(), p.remote.to_string())
+                    (
+                        p.engine_id.0,
+                        self.shared.uplink_names[p.uplink].as_str(),
+                        p.remote.to_string(),
+                    )
                 })
                 .collect(),
         };

@@ -1,7 +1,6 @@
 //! Tests of the metrics module: values, escaping, monotonic counters, vanished
 //! series, the RTT histogram, and `promtool check metrics`.
 
-use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -67,7 +66,7 @@ fn snapshot() -> MetricsSnapshot {
 /// Metrics after one update with [`snapshot`].
 fn updated() -> Metrics {
     let m = Metrics::new();
-    m.update(&snapshot());
+    m.update(snapshot().clone());
     m
 }
 
@@ -150,7 +149,7 @@ fn counters_never_decrease_and_vanished_labels_disappear() {
     snap.paths.retain(|p| p.labels != east);
     snap.drops = vec![("probe_bad_mac".to_owned(), 2)];
     snap.members.truncate(1);
-    m.update(&snap);
+    m.update(snap.clone());
     let text = m.encode();
     lacks(&text, EAST);
     lacks(&text, "weft_path_rtt_seconds");
@@ -164,7 +163,7 @@ fn counters_never_decrease_and_vanished_labels_disappear() {
     snap.paths[0].tx_bytes = 10;
     snap.paths[0].probes_sent = 400;
     snap.drops = vec![("probe_bad_mac".to_owned(), 3)];
-    m.update(&snap);
+    m.update(snap.clone());
     let text = m.encode();
     has(&text, &format!("weft_path_tx_bytes_total{EAST} 1000010"));
     has(&text, &format!("weft_path_probes_sent_total{EAST} 400"));
@@ -177,11 +176,11 @@ fn counters_never_decrease_and_vanished_labels_disappear() {
     let mut snap = snapshot();
     snap.paths.retain(|p| p.labels != east);
     for _ in 0..=FORGET_AFTER {
-        m.update(&snap);
+        m.update(snap.clone());
     }
     let mut snap = snapshot();
     snap.paths[0].tx_bytes = 10;
-    m.update(&snap);
+    m.update(snap.clone());
     let text = m.encode();
     has(&text, &format!("weft_path_tx_bytes_total{EAST} 10"));
     lacks(&text, "weft_path_rtt_seconds");
@@ -195,7 +194,7 @@ fn duplicate_label_sets_in_one_snapshot_are_summed_or_kept_once() {
     let mut twin = snap.paths[0].clone();
     twin.tx_bytes = 1;
     snap.paths.push(twin);
-    m.update(&snap);
+    m.update(snap.clone());
     let text = m.encode();
     has(&text, r#"weft_dropped_packets_total{reason="probe_bad_mac"} 6"#);
     has(&text, &format!("weft_path_tx_bytes_total{EAST} 1000000"));
@@ -224,7 +223,7 @@ fn an_observed_rtt_shows_up_in_bucket_sum_and_count() {
     let new = labels("north", "wan0", "198.51.100.7:51820");
     m.observe_rtt(&new, Duration::from_millis(5));
     assert!(m.encode().contains(r#"weft_path_rtt_seconds_count{peer="north""#));
-    m.update(&snapshot());
+    m.update(snapshot().clone());
     assert!(!m.encode().contains(r#"peer="north""#));
 }
 
@@ -234,35 +233,13 @@ fn metrics_can_be_shared_between_threads() {
     shareable::<Metrics>();
 }
 
-/// The `OpenMetrics` text as the Prometheus text format 0.0.4 that promtool's
-/// parser reads: the only difference in what we emit is that a counter's
-/// `HELP`/`TYPE` lines name the family (`weft_failovers`) where 0.0.4 names
-/// them after the sample (`weft_failovers_total`). `# UNIT` and `# EOF` are
-/// comments to that parser.
-fn as_text_format(openmetrics: &str) -> String {
-    let counters: BTreeSet<&str> = openmetrics
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
-        .collect();
-    let mut out = String::new();
-    for line in openmetrics.lines() {
-        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|kw| {
-            let (name, rest) = line.strip_prefix(kw)?.split_once(' ')?;
-            counters.contains(name).then(|| format!("{kw}{name}_total {rest}"))
-        });
-        out.push_str(renamed.as_deref().unwrap_or(line));
-        out.push('\n');
-    }
-    out
-}
-
 #[test]
 fn promtool_check_metrics_accepts_the_output() {
     let m = updated();
     let east = labels("east", "wan0", "192.0.2.1:51820");
     m.observe_rtt(&east, Duration::from_millis(12));
     m.observe_rtt(&labels(AWKWARD, "lte", "[2001:db8::1]:51820"), Duration::from_millis(80));
-    let text = as_text_format(&m.encode());
+    let text = m.encode_text();
     let child = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
