@@ -202,7 +202,7 @@ pub fn run(cfg: &SiteConfig) -> Result<()> {
         events: bus.clone(),
         metrics: metrics.clone(),
     });
-    crate::api::spawn(ctx, listener, &cfg.state_dir.join(API_SOCKET))?;
+    crate::api::spawn(ctx, listener, cfg.api_tls.as_ref(), &cfg.state_dir.join(API_SOCKET))?;
     spawn("weft-recorder", {
         let (store, status) = (store.clone(), status.clone());
         move || recorder::run(&store, &events_rx, &bus, &status)

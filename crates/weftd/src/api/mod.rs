@@ -23,6 +23,7 @@ mod events;
 mod openapi;
 mod page;
 mod state;
+mod tls;
 mod views;
 
 use std::os::unix::fs::PermissionsExt;
@@ -145,12 +146,36 @@ fn router(ctx: Arc<Ctx>) -> Router {
         .with_state(ctx)
 }
 
-/// Starts the API thread serving `tcp` and the unix socket at `socket`.
+/// The peer address of a TCP (or TLS) connection.
+#[derive(Debug, Clone, Copy)]
+struct PeerAddr(std::net::SocketAddr);
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
+    for PeerAddr
+{
+    fn connect_info(s: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        Self(*s.remote_addr())
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tls::TlsListener>>
+    for PeerAddr
+{
+    fn connect_info(s: axum::serve::IncomingStream<'_, tls::TlsListener>) -> Self {
+        Self(*s.remote_addr())
+    }
+}
+
+/// Starts the API thread serving `tcp` (HTTPS when `tls` names a PEM
+/// certificate and key) and the unix socket at `socket`.
 pub(crate) fn spawn(
     ctx: Arc<Ctx>,
     tcp: std::net::TcpListener,
+    tls: Option<&(std::path::PathBuf, std::path::PathBuf)>,
     socket: &std::path::Path,
 ) -> Result<()> {
+    let acceptor = tls.map(|(cert, key)| tls::acceptor(cert, key)).transpose()?;
     let _ = std::fs::remove_file(socket);
     let unix = std::os::unix::net::UnixListener::bind(socket)
         .with_context(|| format!("binding the API socket {}", socket.display()))?;
@@ -172,11 +197,17 @@ pub(crate) fn spawn(
                 tokio::net::UnixListener::from_std(unix).expect("a non-blocking unix listener");
             let tcp_app = app.clone().layer(middleware::from_fn(tag_tcp));
             let local_app = app.layer(axum::Extension(Transport::Local));
-            let tcp_srv = axum::serve(
-                tcp,
-                tcp_app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            );
-            let unix_srv = axum::serve(unix, local_app);
+            let tcp_app = tcp_app.into_make_service_with_connect_info::<PeerAddr>();
+            let tcp_srv = async move {
+                match acceptor {
+                    Some(acceptor) => match tls::TlsListener::new(tcp, acceptor) {
+                        Ok(l) => axum::serve(l, tcp_app).await,
+                        Err(e) => Err(e),
+                    },
+                    None => axum::serve(tcp, tcp_app).await,
+                }
+            };
+            let unix_srv = axum::serve(unix, local_app).into_future();
             let (a, b) = tokio::join!(tcp_srv, unix_srv);
             if let Err(e) = a.and(b) {
                 eprintln!("weftd: API server stopped: {e}");
@@ -251,7 +282,7 @@ async fn count_request(
 
 /// Marks a TCP request with its peer address (before `authorize` runs).
 async fn tag_tcp(
-    axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    axum::extract::ConnectInfo(PeerAddr(addr)): axum::extract::ConnectInfo<PeerAddr>,
     mut req: axum::extract::Request,
     next: middleware::Next,
 ) -> axum::response::Response {

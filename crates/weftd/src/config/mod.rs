@@ -88,6 +88,8 @@ pub struct SiteConfig {
     pub engine: EngineConfig,
     /// Local API listen address.
     pub api_listen: SocketAddr,
+    /// `[api] tls_cert` and `tls_key`: when set, the TCP listener serves HTTPS only.
+    pub api_tls: Option<(PathBuf, PathBuf)>,
     /// This site's role (`branch`, `hub`, `dc`), for `role:` in policies.
     pub role: Option<String>,
     /// This site's region, for `region:` in policies.

@@ -91,6 +91,10 @@ pub(crate) struct RawProbe {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawApi {
     pub(crate) listen: Option<Spanned<String>>,
+    /// PEM certificate chain: with `tls_key`, the TCP listener speaks HTTPS only.
+    pub(crate) tls_cert: Option<Spanned<PathBuf>>,
+    /// PEM private key of `tls_cert`.
+    pub(crate) tls_key: Option<Spanned<PathBuf>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -169,3 +169,19 @@ fn policy_file_state_dir_role_and_region_are_read_and_paths_anchor_at_the_config
     let d = diagnostics(&(good() + "\n[policy]\nfil = \"x\"\n"));
     assert!(d[0].contains("unknown field `fil`"), "{d:?}");
 }
+
+#[test]
+fn api_tls_takes_a_certificate_and_its_key_anchored_at_the_config() {
+    let cfg = parse_str(&format!(
+        "{}\n[api]\ntls_cert = \"api.crt\"\ntls_key = \"/k/api.key\"\n",
+        good()
+    ))
+    .expect("parses");
+    assert_eq!(
+        cfg.api_tls,
+        Some((Path::new("/etc/weft/api.crt").to_owned(), Path::new("/k/api.key").to_owned()))
+    );
+    let d = diagnostics(&format!("{}\n[api]\ntls_cert = \"api.crt\"\n", good()));
+    assert!(d.iter().any(|m| m.contains("tls_cert needs tls_key")), "{d:?}");
+    assert_eq!(parse_str(&good()).unwrap().api_tls, None, "plain HTTP by default");
+}

@@ -94,6 +94,20 @@ pub(super) fn validate(
         None => SocketAddr::from_str(DEFAULT_API).ok(),
     };
 
+    let api_tls = match raw.api.as_ref().map(|a| (&a.tls_cert, &a.tls_key)) {
+        Some((Some(cert), Some(key))) => {
+            Some((base.join(cert.get_ref()), base.join(key.get_ref())))
+        }
+        Some((Some(at), None)) => {
+            c.err(at, "tls_cert needs tls_key (the certificate's private key, PEM)");
+            None
+        }
+        Some((None, Some(at))) => {
+            c.err(at, "tls_key needs tls_cert (the certificate chain, PEM)");
+            None
+        }
+        _ => None,
+    };
     let state_dir =
         site.state_dir.as_ref().map_or_else(|| PathBuf::from(DEFAULT_STATE_DIR), |d| base.join(d));
     let policy_file =
@@ -114,6 +128,7 @@ pub(super) fn validate(
                 classes,
                 engine,
                 api_listen,
+                api_tls,
                 role: site.role.clone(),
                 region: site.region.clone(),
                 state_dir,

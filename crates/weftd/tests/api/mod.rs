@@ -289,6 +289,64 @@ fn pagination_returns_each_of_more_than_500_records_once_and_acknowledged_writes
     assert!(total >= (520 + acknowledged.len()) as u64, "audit records survive: {total}");
 }
 
+#[test]
+fn with_a_certificate_the_tcp_api_speaks_https_only() {
+    let mut h = Harness::new("tls", 2, 1, "adaptive");
+    let (cert, key) = (h.dir.join("api.crt"), h.dir.join("api.key"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+        ])
+        .args(["-subj", "/CN=weft-api", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let config = h.sites[0].config.clone();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[api]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        cert.display(),
+        key.display()
+    ));
+    std::fs::write(&config, text).unwrap();
+    h.start_agent(0);
+    wait_for("the agent's API", Duration::from_secs(10), || h.get(0, "/api/v1/status"));
+    let curl = |args: &[&str]| {
+        let mut argv =
+            vec!["curl", "-s", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}"];
+        argv.extend_from_slice(args);
+        h.lab.exec(0, &argv).map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap()
+    };
+    let ca = cert.to_str().unwrap();
+    assert_eq!(curl(&["--cacert", ca, "https://127.0.0.1:7420/api/v1/health"]), "200");
+    assert_eq!(
+        curl(&["--cacert", ca, "https://127.0.0.1:7420/api/v1/paths"]),
+        "401",
+        "HTTPS still needs a token"
+    );
+    assert_eq!(
+        curl(&["https://127.0.0.1:7420/api/v1/health"]),
+        "000",
+        "an unknown CA is refused by the client"
+    );
+    assert_eq!(
+        curl(&["http://127.0.0.1:7420/api/v1/health"]),
+        "000",
+        "no plain HTTP on a TLS listener"
+    );
+}
+
 impl Reply {
     fn ok(&self) -> Value {
         assert_eq!(self.code, 200, "expected 200, got {}: {}", self.code, self.text);
