@@ -5,6 +5,7 @@
 
 mod client;
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -314,11 +315,12 @@ fn with_a_certificate_the_tcp_api_speaks_https_only() {
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
     let config = h.sites[0].config.clone();
     let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str(&format!(
+    let _ = write!(
+        text,
         "\n[api]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
         cert.display(),
         key.display()
-    ));
+    );
     std::fs::write(&config, text).unwrap();
     h.start_agent(0);
     wait_for("the agent's API", Duration::from_secs(10), || h.get(0, "/api/v1/status"));
