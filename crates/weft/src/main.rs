@@ -1,11 +1,22 @@
 //! `weft`, the operator CLI.
 //!
-//! Thin by design: [`clap`] parses the command line into one enum per command
-//! group (`src/cmd/<group>.rs`), and each group's `run` calls into the libraries.
-//! Today: `weft lab …` and the key helpers `weft genkey` / `weft pubkey`;
-//! `weft policy …` (lint, test, diff, apply, rollback, show, history);
-//! `status` and the rest join as further variants of [`Command`]
-//! with their own module.
+//! Thin by design: [`clap`] parses the command line into one enum variant per
+//! command (`src/cmd/<command>.rs`), and each command's `run` calls into the
+//! libraries or the agent's REST API.
+//!
+//! Offline: `weft lab …` (network-namespace labs), `weft genkey` /
+//! `weft pubkey`, and `weft policy lint|test|diff --against`.
+//!
+//! Against the agent (its unix socket by default, `--agent HOST:PORT` for
+//! TCP with a token; see `cmd::client`): `status`, `peers`, `sites`,
+//! `site show|remove|restore`, `paths`, `path show|test|history`, `ping`,
+//! `routes`, `flows`, `flow show`, `topology`, `events [--follow]`,
+//! `explain`, and `policy diff|apply|rollback|show|history`. Every one takes
+//! `--json` for the agent's JSON (lists: every page, one array).
+//!
+//! Exit codes: 0 success; 1 failure (an API error, a refused policy, no
+//! path answered); 2 bad usage; 3 the agent could not be reached; 4 the agent
+//! refused the credentials.
 
 mod cmd;
 
@@ -21,15 +32,44 @@ struct Cli {
     command: Command,
 }
 
-/// The command groups.
+/// The commands.
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Network-namespace labs with a WAN emulator (tests, benchmarks, demos).
+    /// The agent at a glance: sites, paths, flows, policy, failovers.
+    Status(cmd::status::StatusArgs),
+    /// WireGuard peers: keys, endpoints, handshakes, traffic.
+    Peers(cmd::peers::PeersArgs),
+    /// Sites of the mesh and their state.
+    Sites(cmd::sites::SitesArgs),
+    /// One site: show, remove, restore.
     #[command(subcommand)]
-    Lab(cmd::lab::LabCommand),
+    Site(cmd::sites::SiteCommand),
+    /// Paths with their live RTT, jitter, loss and traffic.
+    Paths(cmd::paths::PathsArgs),
+    /// One path: show, test (probe it now), history.
+    #[command(subcommand)]
+    Path(cmd::paths::PathCommand),
+    /// Test every path to a site, one after another.
+    Ping(cmd::ping::PingArgs),
+    /// Overlay prefixes and the path each class takes to them.
+    Routes(cmd::routes::RoutesArgs),
+    /// Recent flows: verdict, class, path.
+    Flows(cmd::flows::FlowsArgs),
+    /// One flow in detail.
+    #[command(subcommand)]
+    Flow(cmd::flows::FlowCommand),
+    /// Sites and the measured paths between them.
+    Topology(cmd::topology::TopologyArgs),
+    /// The event log; --follow streams new events.
+    Events(cmd::events::EventsArgs),
+    /// Why a flow goes where it goes: `weft explain udp 10.77.1.1 10.77.2.1:5060`.
+    Explain(cmd::explain::ExplainArgs),
     /// Policy as code: lint, test, diff, apply, rollback.
     #[command(subcommand)]
     Policy(cmd::policy::PolicyCommand),
+    /// Network-namespace labs with a WAN emulator (tests, benchmarks, demos).
+    #[command(subcommand)]
+    Lab(cmd::lab::LabCommand),
     /// Print a new WireGuard private key (base64, like `wg genkey`).
     Genkey,
     /// Read a private key on stdin and print its public key (like `wg pubkey`).
@@ -39,8 +79,21 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Lab(c) => cmd::lab::run(c),
+        Command::Status(a) => cmd::status::run(&a),
+        Command::Peers(a) => cmd::peers::run(&a),
+        Command::Sites(a) => cmd::sites::run_list(&a),
+        Command::Site(c) => cmd::sites::run(c),
+        Command::Paths(a) => cmd::paths::run_list(&a),
+        Command::Path(c) => cmd::paths::run(c),
+        Command::Ping(a) => cmd::ping::run(&a),
+        Command::Routes(a) => cmd::routes::run(&a),
+        Command::Flows(a) => cmd::flows::run_list(&a),
+        Command::Flow(c) => cmd::flows::run(c),
+        Command::Topology(a) => cmd::topology::run(&a),
+        Command::Events(a) => cmd::events::run(&a),
+        Command::Explain(a) => cmd::explain::run(&a),
         Command::Policy(c) => cmd::policy::run(c),
+        Command::Lab(c) => cmd::lab::run(c),
         Command::Genkey => cmd::keys::genkey(),
         Command::Pubkey => cmd::keys::pubkey(),
     };
@@ -48,7 +101,17 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("weft: error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(cmd::exit_code(&e))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

@@ -249,23 +249,78 @@ fn policy_apply_diff_and_rollback_against_agents_in_a_lab() {
     );
     let file = lab_policy.to_str().unwrap();
 
-    let o = policy(&["apply", file, "--token-file", "/nonexistent"]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let sock = format!("/run/weft-lab/{name}/agents/a-state/api.sock");
+    let tcp = ["--agent", "127.0.0.1:7420"];
+    let o = policy(&["apply", file, tcp[0], tcp[1], "--token-file", "/nonexistent"]);
+    assert_eq!(o.status.code(), Some(4), "no token: refused (exit 4) {}", text(&o));
     assert!(text(&o).contains("unauthorized"), "{}", text(&o));
 
-    let o = policy(&["diff", file]);
+    let o = weft(&["policy", "diff", file, "--socket", &sock]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("+ acl \"no-telnet\""), "{}", text(&o));
 
-    let o = policy(&["apply", file, "--token-file", &token]);
+    let o = policy(&["apply", file, tcp[0], tcp[1], "--token-file", &token]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("is version 1 and running"), "{}", text(&o));
-    let o = policy(&["show"]);
+    let o = weft(&["policy", "show", "--socket", &sock]);
     assert!(text(&o).contains("policy \"lab\" version 1"), "{}", text(&o));
-    let o = policy(&["rollback", "--token-file", &token]);
+    let o = weft(&["policy", "rollback", "--socket", &sock]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("no_earlier_version"), "{}", text(&o));
 
     let o = weft(&["policy", "show", "--agent", "127.0.0.1:1"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+}
+
+#[test]
+fn operator_commands_read_and_steer_a_lab_agent_over_its_socket() {
+    root();
+    let name = format!("ops{}", std::process::id());
+    let _guard = Down(name.clone());
+    ok(&["lab", "up", "--sites", "2", "--uplinks", "2", "--agents", "--name", &name]);
+    let sock = format!("/run/weft-lab/{name}/agents/a-state/api.sock");
+    let run = |args: &[&str]| {
+        let mut v = args.to_vec();
+        v.extend_from_slice(&["--socket", &sock]);
+        weft(&v)
+    };
+    // Wait for all four paths to b.
+    let start = std::time::Instant::now();
+    loop {
+        let o = run(&["paths", "--site", "b", "--state", "up", "--json"]);
+        let n = serde_json::from_slice::<serde_json::Value>(&o.stdout)
+            .ok()
+            .and_then(|v| v.as_array().map(Vec::len));
+        if n == Some(4) {
+            break;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "paths: {}", text(&o));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let o = run(&["status"]);
+    assert!(o.status.success() && text(&o).contains("a"), "{}", text(&o));
+    let o = run(&["ping", "b", "--probes", "3"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        text(&o).lines().filter(|l| l.contains("3/3")).count(),
+        4,
+        "one line per path: {}",
+        text(&o)
+    );
+    let o = run(&["explain", "udp", "10.77.1.1", "10.77.2.1:5060"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("allow") && text(&o).contains("u0"), "{}", text(&o));
+    let o = run(&["explain", "icmp", "10.77.1.1:5", "10.77.2.1"]);
+    assert_eq!(o.status.code(), Some(2), "icmp has no ports: {}", text(&o));
+    for cmd in [&["peers"][..], &["sites"], &["routes"], &["flows"], &["topology"], &["events"]] {
+        let o = run(cmd);
+        assert!(o.status.success(), "weft {cmd:?}: {}", text(&o));
+    }
+    let o = run(&["events", "--json"]);
+    assert!(text(&o).contains("path_up"), "{}", text(&o));
+    let o = run(&["path", "test", "999999"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("not_found"), "{}", text(&o));
+    let o = weft(&["status", "--socket", "/nonexistent/api.sock"]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
 }

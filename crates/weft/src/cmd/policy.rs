@@ -1,40 +1,41 @@
 //! `weft policy …`: check policies offline, and apply them to an agent.
 //!
 //! Offline (no agent needed, fit for CI): `lint`, `test`, and `diff --against
-//! OLD.toml`. Against the local agent: `diff` (with the running policy),
-//! `apply`, `rollback`, `show`, `history`.
+//! OLD.toml`. Against the agent (see [`AgentArgs`] for how it is reached):
+//! `diff` (with the running policy), `apply`, `rollback`, `show`, `history`.
 //!
 //! Exit codes: 0 success; 1 the policy has errors or failing tests, or the
-//! agent refused it; 2 bad usage; 3 the agent could not be reached.
+//! agent refused it; 2 bad usage; 3 the agent could not be reached; 4 the
+//! agent refused the credentials (no or wrong token, or a scope below admin).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use serde_json::{Value, json};
+use weft_api::AuditRecord;
 use weft_policy::{CompiledPolicy, DiffReport, Finding, Severity, SiteDirectory, TestOutcome};
 
-use super::http::{Agent, Unreachable};
+use super::client::{AgentArgs, Body, ClientError, Query};
+use super::output::{out, outln};
+use super::output::{utc, utc_ms};
 
-/// Default token file of an agent with the default state directory.
-const DEFAULT_TOKEN_FILE: &str = "/var/lib/weft/api.token";
+/// Content type of a policy document.
+const TOML: &str = "application/toml";
 
-/// Options shared by the commands that talk to an agent.
-#[derive(Args, Debug, Clone)]
-pub(crate) struct AgentOpts {
-    /// The agent's API (`$WEFT_AGENT`, default 127.0.0.1:7420).
-    #[arg(long, env = "WEFT_AGENT", default_value = "127.0.0.1:7420")]
-    agent: String,
-    /// File holding the agent's API token (`$WEFT_TOKEN_FILE`; `STATE_DIR/api.token`).
-    #[arg(long, env = "WEFT_TOKEN_FILE", default_value = DEFAULT_TOKEN_FILE)]
-    token_file: PathBuf,
-}
-
-impl AgentOpts {
-    fn agent(&self) -> Agent {
-        let token = std::fs::read_to_string(&self.token_file).ok().map(|t| t.trim().to_owned());
-        Agent { addr: self.agent.clone(), token }
+/// Sends a policy request and returns (status, JSON body) whatever the status,
+/// except refused credentials (401, 403), which are errors (exit code 4).
+fn request(
+    agent: &AgentArgs,
+    method: &str,
+    path: &str,
+    body: Option<Body<'_>>,
+) -> Result<(u16, Value), ClientError> {
+    let r = agent.client().send(method, path, body)?;
+    match r.error() {
+        Some(e @ ClientError::Auth { .. }) => Err(e),
+        _ => Ok((r.head.status, r.json())),
     }
 }
 
@@ -71,7 +72,7 @@ pub(crate) enum PolicyCommand {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        agent: AgentOpts,
+        agent: AgentArgs,
     },
     /// Apply a policy to the agent (checked there first; refused if anything fails).
     Apply {
@@ -81,7 +82,7 @@ pub(crate) enum PolicyCommand {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        agent: AgentOpts,
+        agent: AgentArgs,
     },
     /// Go back to an earlier stored version (default: the one before the running one).
     Rollback {
@@ -92,15 +93,18 @@ pub(crate) enum PolicyCommand {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        agent: AgentOpts,
+        agent: AgentArgs,
     },
     /// The running policy.
     Show {
         /// Print the policy text only.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "json")]
         source: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
-        agent: AgentOpts,
+        agent: AgentArgs,
     },
     /// Stored versions and the audit log.
     History {
@@ -108,22 +112,12 @@ pub(crate) enum PolicyCommand {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        agent: AgentOpts,
+        agent: AgentArgs,
     },
 }
 
 /// Runs one `weft policy` command.
 pub(crate) fn run(cmd: PolicyCommand) -> Result<ExitCode> {
-    match run_command(cmd) {
-        Err(e) if e.downcast_ref::<Unreachable>().is_some() => {
-            eprintln!("weft: {e:#}");
-            Ok(ExitCode::from(3))
-        }
-        other => other,
-    }
-}
-
-fn run_command(cmd: PolicyCommand) -> Result<ExitCode> {
     match cmd {
         PolicyCommand::Lint { file, deny_warnings, json } => lint(&file, deny_warnings, json),
         PolicyCommand::Test { file, json } => test(&file, json),
@@ -131,109 +125,127 @@ fn run_command(cmd: PolicyCommand) -> Result<ExitCode> {
         PolicyCommand::Diff { file, against: None, json, agent } => {
             let text = read(&file)?;
             let (status, body) =
-                agent.agent().request("POST", "/api/v1/policy/check", Some(&text))?;
+                request(&agent, "POST", "/api/v1/policy/check", Some((TOML, text.as_bytes())))?;
             if status != 200 {
                 return Ok(refused(&file, &body, json));
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&body["diff"])?);
+                outln!("{}", serde_json::to_string_pretty(&body["diff"])?);
             } else {
                 let d: DiffReport =
                     serde_json::from_value(body["diff"].clone()).unwrap_or_default();
-                println!("against the running policy (version {}):", body["running_version"]);
+                outln!("against the running policy (version {}):", body["running_version"]);
                 print_diff(&d);
             }
             Ok(ExitCode::SUCCESS)
         }
         PolicyCommand::Apply { file, json, agent } => {
             let text = read(&file)?;
-            let (status, body) = agent.agent().request("POST", "/api/v1/policy", Some(&text))?;
+            let (status, body) =
+                request(&agent, "POST", "/api/v1/policy", Some((TOML, text.as_bytes())))?;
             if status != 200 {
                 return Ok(refused(&file, &body, json));
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&body)?);
+                outln!("{}", serde_json::to_string_pretty(&body)?);
             } else {
                 print_warnings(&body);
                 let d: DiffReport =
                     serde_json::from_value(body["diff"].clone()).unwrap_or_default();
                 print_diff(&d);
-                println!(
+                outln!(
                     "applied: policy {} is version {} and running",
-                    body["name"], body["version"]
+                    body["name"],
+                    body["version"]
                 );
             }
             Ok(ExitCode::SUCCESS)
         }
         PolicyCommand::Rollback { target, json, agent } => {
             let req = target.map(|v| json!({ "version": v }).to_string());
-            let (status, body) =
-                agent.agent().request("POST", "/api/v1/policy/rollback", req.as_deref())?;
+            let req = req.as_ref().map(|r| ("application/json", r.as_bytes()));
+            let (status, body) = request(&agent, "POST", "/api/v1/policy/rollback", req)?;
             if status != 200 {
                 return Ok(refused(Path::new("rollback"), &body, json));
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&body)?);
+                outln!("{}", serde_json::to_string_pretty(&body)?);
             } else {
                 let d: DiffReport =
                     serde_json::from_value(body["diff"].clone()).unwrap_or_default();
                 print_diff(&d);
-                println!("rolled back: version {} is running", body["version"]);
+                outln!("rolled back: version {} is running", body["version"]);
             }
             Ok(ExitCode::SUCCESS)
         }
-        PolicyCommand::Show { source, agent } => {
-            let (_, body) = agent.agent().request("GET", "/api/v1/policy", None)?;
-            if source {
-                print!("{}", body["source"].as_str().unwrap_or(""));
+        PolicyCommand::Show { source, json, agent } => {
+            let body: Value = agent.client().get("/api/v1/policy")?;
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&body)?);
+            } else if source {
+                out!("{}", body["source"].as_str().unwrap_or(""));
             } else {
-                println!(
+                outln!(
                     "policy {} version {} (default {})",
-                    body["name"], body["version"], body["default"]
+                    body["name"],
+                    body["version"],
+                    body["default"]
                 );
-                println!("  {}", body["summary"]);
+                outln!("  {}", body["summary"]);
                 if let Some(d) = body["denied"].as_array().filter(|d| !d.is_empty()) {
-                    println!("  denied packets by rule: {}", Value::Array(d.clone()));
+                    outln!("  denied packets by rule: {}", Value::Array(d.clone()));
                 }
                 print_warnings(&body);
             }
             Ok(ExitCode::SUCCESS)
         }
         PolicyCommand::History { json, agent } => {
-            let a = agent.agent();
-            let (_, versions) = a.request("GET", "/api/v1/policy/versions", None)?;
-            let (_, audit) = a.request("GET", "/api/v1/audit", None)?;
+            let client = agent.client();
+            let versions: Value = client.get("/api/v1/policy/versions")?;
+            let audit = client.get_all("/api/v1/audit", &Query::default())?;
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&json!({ "versions": versions, "audit": audit }))?
                 );
             } else {
-                println!("current version: {}", versions["current"]);
-                for v in versions["versions"].as_array().into_iter().flatten() {
-                    println!(
-                        "  v{:<4} {:<20} stored {} by {}",
-                        v["version"],
-                        v["name"].as_str().unwrap_or(""),
-                        utc(&v["stored_at"]),
-                        v["by"].as_str().unwrap_or("")
-                    );
-                }
-                println!("audit:");
-                for r in audit["records"].as_array().into_iter().flatten() {
-                    println!(
-                        "  {} {:<16} {} -> {}  {}  ({})",
-                        utc(&r["time"]),
-                        r["action"].as_str().unwrap_or(""),
-                        r["before"],
-                        r["after"],
-                        r["detail"].as_str().unwrap_or(""),
-                        r["who"].as_str().unwrap_or("")
-                    );
-                }
+                print_history(&versions, &audit);
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Stored versions, then the policy records of the audit log.
+fn print_history(versions: &Value, audit: &[Value]) {
+    outln!("current version: {}", versions["current"]);
+    for v in versions["versions"].as_array().into_iter().flatten() {
+        let stored = match v["stored_unix_ms"].as_i64() {
+            Some(ms) => utc_ms(ms),
+            None => v["stored_at"].as_i64().map_or_else(|| "-".to_owned(), utc),
+        };
+        outln!(
+            "  v{:<4} {:<20} stored {stored} by {}",
+            v["version"],
+            v["name"].as_str().unwrap_or(""),
+            v["by"].as_str().unwrap_or("")
+        );
+    }
+    outln!("audit:");
+    for r in audit {
+        let Ok(r) = serde_json::from_value::<AuditRecord>(r.clone()) else { continue };
+        if !r.action.starts_with("policy") {
+            continue;
+        }
+        outln!(
+            "  {} {:<16} {} -> {}  {}  ({})",
+            utc_ms(r.at_unix_ms),
+            r.action,
+            r.before.as_deref().unwrap_or("-"),
+            r.after.as_deref().unwrap_or("-"),
+            r.detail,
+            r.who
+        );
     }
 }
 
@@ -274,15 +286,15 @@ fn lint(file: &Path, deny_warnings: bool, json: bool) -> Result<ExitCode> {
         }
     };
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&json!({ "errors": errors, "warnings": warnings }))?
         );
     } else {
         for l in errors.iter().chain(&warnings) {
-            println!("{l}");
+            outln!("{l}");
         }
-        println!("{}: {} error(s), {} warning(s)", file.display(), errors.len(), warnings.len());
+        outln!("{}: {} error(s), {} warning(s)", file.display(), errors.len(), warnings.len());
     }
     let fail = !errors.is_empty() || (deny_warnings && !warnings.is_empty());
     Ok(if fail { ExitCode::FAILURE } else { ExitCode::SUCCESS })
@@ -300,7 +312,7 @@ fn test(file: &Path, json: bool) -> Result<ExitCode> {
     };
     let results = weft_policy::run_tests(&policy);
     if json {
-        println!("{}", serde_json::to_string_pretty(&results)?);
+        outln!("{}", serde_json::to_string_pretty(&results)?);
     } else {
         print_tests(file, &results);
     }
@@ -310,12 +322,12 @@ fn test(file: &Path, json: bool) -> Result<ExitCode> {
 fn print_tests(file: &Path, results: &[TestOutcome]) {
     for t in results {
         match &t.failure {
-            None => println!("PASS  {}", t.name),
-            Some(f) => println!("FAIL  {} ({}:{}): {f}", t.name, file.display(), t.line),
+            None => outln!("PASS  {}", t.name),
+            Some(f) => outln!("FAIL  {} ({}:{}): {f}", t.name, file.display(), t.line),
         }
     }
     let passed = results.iter().filter(|t| t.passed).count();
-    println!("{passed} of {} test(s) passed", results.len());
+    outln!("{passed} of {} test(s) passed", results.len());
 }
 
 fn diff_files(old: &Path, new: &Path, json: bool) -> Result<ExitCode> {
@@ -325,7 +337,7 @@ fn diff_files(old: &Path, new: &Path, json: bool) -> Result<ExitCode> {
     };
     let d = weft_policy::diff(&o, &n, 20);
     if json {
-        println!("{}", serde_json::to_string_pretty(&d)?);
+        outln!("{}", serde_json::to_string_pretty(&d)?);
     } else {
         print_diff(&d);
     }
@@ -334,35 +346,35 @@ fn diff_files(old: &Path, new: &Path, json: bool) -> Result<ExitCode> {
 
 fn print_diff(d: &DiffReport) {
     if d.is_empty() {
-        println!("no changes");
+        outln!("no changes");
         return;
     }
     for r in &d.rules {
-        println!("{r}");
+        outln!("{r}");
     }
     for (title, list) in [("verdict changes", &d.verdicts), ("routing changes", &d.routing)] {
         if !list.is_empty() {
-            println!("{title} (sample):");
+            outln!("{title} (sample):");
             for c in list {
-                println!("  {}: {} -> {}", c.flow, c.before, c.after);
+                outln!("  {}: {} -> {}", c.flow, c.before, c.after);
             }
         }
     }
     if d.truncated {
-        println!("(more changes not shown)");
+        outln!("(more changes not shown)");
     }
 }
 
 fn print_warnings(body: &Value) {
     for w in body["warnings"].as_array().into_iter().flatten() {
-        println!("{}", w.as_str().unwrap_or(""));
+        outln!("{}", w.as_str().unwrap_or(""));
     }
 }
 
 /// Prints why the agent refused; exit code 1.
 fn refused(file: &Path, body: &Value, json: bool) -> ExitCode {
     if json {
-        println!("{}", serde_json::to_string_pretty(body).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(body).unwrap_or_default());
         return ExitCode::FAILURE;
     }
     eprintln!(
@@ -379,36 +391,4 @@ fn refused(file: &Path, body: &Value, json: bool) -> ExitCode {
     }
     eprintln!("the running policy is unchanged");
     ExitCode::FAILURE
-}
-
-/// Unix seconds as `2026-12-01 22:57:41Z` (proleptic Gregorian, UTC).
-fn utc(v: &Value) -> String {
-    let Some(t) = v.as_u64() else { return v.to_string() };
-    let (days, rem) = (t / 86_400, t % 86_400);
-    // Civil from days (Howard Hinnant's algorithm), days since 1970-01-01.
-    let z = i64::try_from(days).unwrap_or(i64::MAX / 2) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn unix_seconds_print_as_utc_dates() {
-        assert_eq!(super::utc(&serde_json::json!(0)), "1970-01-01 00:00:00Z");
-        assert_eq!(super::utc(&serde_json::json!(1_796_165_861)), "2026-12-01 22:57:41Z");
-        assert_eq!(super::utc(&serde_json::json!(951_782_400)), "2000-02-29 00:00:00Z");
-    }
 }
