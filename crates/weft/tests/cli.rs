@@ -298,7 +298,7 @@ fn operator_commands_read_and_steer_a_lab_agent_over_its_socket() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     let o = run(&["status"]);
-    assert!(o.status.success() && text(&o).contains("a"), "{}", text(&o));
+    assert!(o.status.success() && text(&o).contains("4/4 up"), "{}", text(&o));
     let o = run(&["ping", "b", "--probes", "3"]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(
