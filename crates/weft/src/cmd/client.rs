@@ -19,11 +19,13 @@
 //! - `query`: [`Query`], [`encode`] and [`collect_pages`].
 //! - `wire`: writing requests, reading heads and bodies.
 //! - `sse`: the event-stream parser and iterator.
+//! - `tls`: HTTPS to remote agents (`--agent https://HOST:PORT --ca FILE`).
 
 mod args;
 mod error;
 mod query;
 mod sse;
+mod tls;
 mod wire;
 
 use std::cell::Cell;
@@ -66,6 +68,13 @@ pub(crate) enum Target {
     Unix(PathBuf),
     /// `HOST:PORT` over TCP.
     Tcp(String),
+    /// `HOST:PORT` over HTTPS, trusting the PEM certificates in `ca`.
+    Tls {
+        /// `HOST:PORT`.
+        addr: String,
+        /// The certificate (or CA) the agent's must chain to.
+        ca: PathBuf,
+    },
 }
 
 impl fmt::Display for Target {
@@ -73,6 +82,7 @@ impl fmt::Display for Target {
         match self {
             Self::Unix(p) => write!(f, "{}", p.display()),
             Self::Tcp(a) => f.write_str(a),
+            Self::Tls { addr, .. } => write!(f, "https://{addr}"),
         }
     }
 }
@@ -82,6 +92,7 @@ impl fmt::Display for Target {
 enum Conn {
     Unix(UnixStream),
     Tcp(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
 }
 
 impl Conn {
@@ -89,6 +100,7 @@ impl Conn {
         match self {
             Self::Unix(s) => s.set_read_timeout(t).and_then(|()| s.set_write_timeout(t)),
             Self::Tcp(s) => s.set_read_timeout(t).and_then(|()| s.set_write_timeout(t)),
+            Self::Tls(s) => s.sock.set_read_timeout(t).and_then(|()| s.sock.set_write_timeout(t)),
         }
     }
 }
@@ -98,6 +110,7 @@ impl Read for Conn {
         match self {
             Self::Unix(s) => s.read(buf),
             Self::Tcp(s) => s.read(buf),
+            Self::Tls(s) => s.read(buf),
         }
     }
 }
@@ -107,12 +120,14 @@ impl Write for Conn {
         match self {
             Self::Unix(s) => s.write(buf),
             Self::Tcp(s) => s.write(buf),
+            Self::Tls(s) => s.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Self::Unix(s) => s.flush(),
             Self::Tcp(s) => s.flush(),
+            Self::Tls(s) => s.flush(),
         }
     }
 }
@@ -182,30 +197,40 @@ impl Client {
         match (&self.token, target) {
             (Token::Given(t), _) => t.clone(),
             (Token::Default(_), Target::Unix(_)) => None,
-            (Token::Default(file), Target::Tcp(_)) => file
+            (Token::Default(file), Target::Tcp(_) | Target::Tls { .. }) => file
                 .get_or_init(|| read_token(std::path::Path::new(DEFAULT_TOKEN_FILE), false))
                 .clone(),
         }
     }
 
+    fn tcp(&self, a: &str) -> io::Result<TcpStream> {
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+        for addr in a.to_socket_addrs()? {
+            match TcpStream::connect_timeout(&addr, self.timeout) {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    return Ok(s);
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
     fn connect_one(&self, target: &Target) -> io::Result<Conn> {
         let conn = match target {
             Target::Unix(p) => Conn::Unix(UnixStream::connect(p)?),
-            Target::Tcp(a) => {
-                let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
-                let mut found = None;
-                for addr in a.to_socket_addrs()? {
-                    match TcpStream::connect_timeout(&addr, self.timeout) {
-                        Ok(s) => {
-                            found = Some(s);
-                            break;
-                        }
-                        Err(e) => last = e,
-                    }
+            Target::Tcp(a) => Conn::Tcp(self.tcp(a)?),
+            Target::Tls { addr, ca } => {
+                let tls = tls::connection(addr, ca)?;
+                let sock = self.tcp(addr)?;
+                sock.set_read_timeout(Some(self.timeout))?;
+                let mut stream = rustls::StreamOwned::new(tls, sock);
+                // Handshake now, so a bad certificate is a connection error.
+                while stream.conn.is_handshaking() {
+                    stream.conn.complete_io(&mut stream.sock)?;
                 }
-                let s = found.ok_or(last)?;
-                let _ = s.set_nodelay(true);
-                Conn::Tcp(s)
+                Conn::Tls(Box::new(stream))
             }
         };
         conn.set_timeout(Some(self.timeout))?;
@@ -266,7 +291,7 @@ impl Client {
         let name = t.to_string();
         let host = match t {
             Target::Unix(_) => "localhost",
-            Target::Tcp(a) => a.as_str(),
+            Target::Tcp(a) | Target::Tls { addr: a, .. } => a.as_str(),
         };
         let mut headers = headers;
         if let Some(token) = self.token_for(t) {

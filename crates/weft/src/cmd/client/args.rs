@@ -17,9 +17,13 @@ pub(crate) struct AgentArgs {
     #[arg(long, env = "WEFT_SOCKET", value_name = "PATH")]
     pub(crate) socket: Option<PathBuf>,
     /// Talk to the agent's API at HOST:PORT over TCP instead of the socket
-    /// (wins over --socket).
+    /// (wins over --socket); `https://HOST:PORT` for an agent with
+    /// `[api] tls_cert` (needs --ca).
     #[arg(long, env = "WEFT_AGENT", value_name = "HOST:PORT")]
     pub(crate) agent: Option<String>,
+    /// PEM certificate (the agent's, or its CA's) to trust for `https://` agents.
+    #[arg(long, env = "WEFT_CA", value_name = "FILE")]
+    pub(crate) ca: Option<PathBuf>,
     /// API token to send as `Authorization: Bearer` (not needed on the socket).
     #[arg(long, env = "WEFT_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     pub(crate) token: Option<String>,
@@ -33,7 +37,13 @@ impl AgentArgs {
     /// A client for these options.
     pub(crate) fn client(&self) -> Client {
         let targets = match (&self.agent, &self.socket) {
-            (Some(addr), _) => vec![Target::Tcp(tcp_addr(addr))],
+            (Some(addr), _) => match addr.strip_prefix("https://") {
+                Some(rest) => vec![Target::Tls {
+                    addr: rest.trim_end_matches('/').to_owned(),
+                    ca: self.ca.clone().unwrap_or_default(),
+                }],
+                None => vec![Target::Tcp(tcp_addr(addr))],
+            },
             (None, Some(path)) => vec![Target::Unix(path.clone())],
             (None, None) => {
                 vec![Target::Unix(DEFAULT_SOCKET.into()), Target::Tcp(DEFAULT_TCP.to_owned())]
