@@ -3,12 +3,13 @@
 #   - every site peers with every other over all uplinks (4 paths per peer);
 #   - traffic flows (ping = interactive class, a 50 packets/s "voice" stream to
 #     udp/5060 = realtime class);
-#   - a live view of site a's paths (state, RTT, jitter, loss, which classes use them);
+#   - a live view of site a's paths (`weft paths`: state, RTT, jitter, loss, classes);
 #   - a scripted failover: site a's fiber uplink is cut; flows move; the
 #     interruption seen by the ping is printed; then the fiber returns and flows
 #     fail back after the hold-down;
 #   - policy as code: a policy checked offline, one whose own test fails refused
 #     by the agent, then one applied that keeps voice off LTE and closes a port;
+#   - the operator surfaces: weft status, ping per uplink, explain, events, metrics;
 #   - clean teardown (also on Ctrl-C or error).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,8 +43,10 @@ for s in a b c; do
 done
 LOGS=/run/weft-lab/$LAB/agents
 
+# The CLI talks to site a's agent over its API socket (a file: reachable from here).
+export WEFT_SOCKET=$LOGS/a-state/api.sock
 view() {
-  ex a curl -s 127.0.0.1:7420/api/v1/paths | python3 scripts/paths_view.py
+  "$WEFT" paths | sed 's/^/  /'
 }
 
 say "Traffic: ping a -> b (interactive), a 50 pkt/s voice stream a -> c on udp/5060 (realtime)"
@@ -127,20 +130,31 @@ ports = 9000
 expect = "deny"
 TOML
 "$WEFT" policy test "$TMP/policy.toml" | sed 's/^/    /'
-TOKEN=(--token-file "$LOGS/a-state/api.token")
 sed 's|^to = "10.77.3.0/24"$|to = "10.77.2.0/24"|' "$TMP/policy.toml" > "$TMP/broken.toml"
 echo "  a variant that closes the port on the wrong site, applied to site a:"
-ex a "$WEFT" policy apply "$TMP/broken.toml" "${TOKEN[@]}" 2>&1 | sed 's/^/    /' || true
+"$WEFT" policy apply "$TMP/broken.toml" 2>&1 | sed 's/^/    /' || true
 echo "  the real one:"
-ex a "$WEFT" policy apply "$TMP/policy.toml" "${TOKEN[@]}" | sed 's/^/    /'
+"$WEFT" policy apply "$TMP/policy.toml" | sed 's/^/    /'
 ex a python3 -c '
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for _ in range(20): s.sendto(b"x", ("10.77.3.1", 9000))
 '
 sleep 0.5
-ex a "$WEFT" policy show | sed 's/^/    /'
+"$WEFT" policy show | sed 's/^/    /'
 view
+
+say "Operator surfaces: the agent's API through the weft CLI (also REST, SSE, /metrics)"
+echo "  weft status:"
+"$WEFT" status | sed 's/^/    /'
+echo "  weft ping c (a burst of probes on every path, per uplink):"
+"$WEFT" ping c --probes 5 | sed 's/^/    /'
+echo "  weft explain udp 10.77.1.1 10.77.3.1:5060 (why voice to c takes the path it takes):"
+"$WEFT" explain udp 10.77.1.1 10.77.3.1:5060 | sed 's/^/    /'
+echo "  weft events (the last few of the stored, resumable event stream):"
+"$WEFT" events | tail -n 6 | sed 's/^/    /'
+echo "  /metrics (Prometheus; promtool check metrics passes):"
+curl -s --unix-socket "$WEFT_SOCKET" http://weft/metrics | grep -E '^weft_(path_rtt_seconds_count|failovers_total)' | head -n 4 | sed 's/^/    /'
 
 say "wg show on site a (weftd speaks the WireGuard UAPI)"
 ex a wg show "$(ex a ip -o link show type tun | awk -F': ' 'NR==1{print $2}')" | sed 's/^/    /'
