@@ -22,6 +22,8 @@ use crate::store::{SampleInput, Store, path_key};
 
 /// How often path samples are stored.
 pub(crate) const SAMPLE_EVERY: Duration = Duration::from_secs(10);
+/// When the first sample is taken after start.
+const FIRST_SAMPLE: Duration = Duration::from_secs(2);
 /// How often old samples are rolled up.
 const DOWNSAMPLE_EVERY: Duration = Duration::from_mins(5);
 
@@ -32,7 +34,8 @@ pub(crate) fn run(
     bus: &broadcast::Sender<Event>,
     status: &SharedStatus,
 ) {
-    let mut next_sample = Instant::now() + SAMPLE_EVERY;
+    // The first sample soon after start (once paths have measurements).
+    let mut next_sample = Instant::now() + FIRST_SAMPLE;
     let mut next_downsample = Instant::now() + DOWNSAMPLE_EVERY;
     let mut last_bytes: std::collections::HashMap<String, (u64, u64)> =
         std::collections::HashMap::new();

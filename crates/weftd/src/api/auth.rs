@@ -18,6 +18,37 @@ use super::Ctx;
 use super::error::Failure;
 use crate::store::NewAudit;
 
+/// Most unauthenticated write attempts audited per minute: anyone who can
+/// reach the port can make them, and each is a synced write. Beyond it they
+/// are still refused and counted (`weft_api_requests_total{code="401"}`).
+const UNAUTHORIZED_AUDITS_PER_MINUTE: u32 = 60;
+
+static UNAUTHORIZED_AUDITS: AuditBudget = AuditBudget::new(UNAUTHORIZED_AUDITS_PER_MINUTE);
+
+/// A fixed-window budget of audit records.
+pub(crate) struct AuditBudget {
+    per_minute: u32,
+    window: std::sync::Mutex<Option<(std::time::Instant, u32)>>,
+}
+
+impl AuditBudget {
+    const fn new(per_minute: u32) -> Self {
+        Self { per_minute, window: std::sync::Mutex::new(None) }
+    }
+
+    /// Whether one more record fits in the current minute.
+    fn admit(&self, now: std::time::Instant) -> bool {
+        let mut w = self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (start, used) = w.get_or_insert((now, 0));
+        if now.saturating_duration_since(*start) >= std::time::Duration::from_secs(60) {
+            *start = now;
+            *used = 0;
+        }
+        *used += 1;
+        *used <= self.per_minute
+    }
+}
+
 /// How a request arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Transport {
@@ -94,7 +125,8 @@ pub(crate) async fn authorize(
                     Caller { who: format!("token:{} ({addr})", token.name), scope: token.scope }
                 }
                 Ok(Ok(None)) => {
-                    if needed != Scope::Read {
+                    if needed != Scope::Read && UNAUTHORIZED_AUDITS.admit(std::time::Instant::now())
+                    {
                         audit(&ctx, &format!("client {addr}"), "unauthorized", &what, needed).await;
                     }
                     return unauthorized();
@@ -151,6 +183,14 @@ async fn audit(ctx: &Arc<Ctx>, who: &str, action: &str, what: &str, needed: Scop
 mod tests {
     use super::*;
     use axum::http::Method;
+
+    #[test]
+    fn unauthenticated_writes_are_audited_up_to_a_budget_per_minute() {
+        let b = AuditBudget::new(3);
+        let t = std::time::Instant::now();
+        assert_eq!((0..5).filter(|_| b.admit(t)).count(), 3);
+        assert!(b.admit(t + std::time::Duration::from_secs(61)), "a new minute, a new budget");
+    }
 
     #[test]
     fn reads_need_read_steering_needs_operate_and_configuration_needs_admin() {

@@ -123,6 +123,7 @@ impl Store {
             Ok(conn)
         };
         let mut conn = open("writer")?;
+        restrict(&db_path)?;
         migrate::migrate(&mut conn, state_dir)
             .with_context(|| format!("preparing the schema of {}", db_path.display()))?;
         let reader = open("reader")?;
@@ -173,4 +174,21 @@ fn configure(conn: &Connection) -> Result<()> {
 /// A page size as `SQLite` wants it (`LIMIT` takes an `i64`).
 fn sql_limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// Makes the database and its WAL files readable by their owner only (token
+/// hashes and the audit log are in them). The WAL and shared-memory files
+/// inherit the database file's mode when SQLite creates them.
+fn restrict(db: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        let p = std::path::PathBuf::from(p);
+        if p.exists() {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("restricting {} to its owner", p.display()))?;
+        }
+    }
+    Ok(())
 }

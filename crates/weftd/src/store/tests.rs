@@ -272,3 +272,15 @@ fn recording_a_thousand_samples_is_timed() {
     s.downsample(1_700_000_000_000 + 24 * 3600 * 1000 + 600_000).unwrap();
     println!("downsample of 60 000 rows: {:.1} ms", start.elapsed().as_secs_f64() * 1000.0);
 }
+
+#[test]
+fn the_database_and_its_wal_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("perms");
+    let s = Store::open(dir.path()).unwrap();
+    s.audit(&NewAudit { who: "t".into(), ..NewAudit::default() }, 1).unwrap();
+    for f in [DB_FILE, "weft.db-wal"] {
+        let mode = std::fs::metadata(dir.path().join(f)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{f}");
+    }
+}

@@ -67,8 +67,17 @@ fn every_endpoint_answers_with_the_scopes_it_needs_and_refusals_are_audited() {
     assert_eq!(local("GET", "/api/v1/paths?site=b&state=down", None).ok()["total"], 0);
     assert_eq!(local("GET", "/api/v1/paths/999999", None).error(404), "not_found");
     assert_eq!(local("GET", "/api/v1/paths?colour=red", None).error(400), "bad_request");
-    let history = local("GET", &format!("/api/v1/paths/{id}/metrics"), None).ok();
-    assert!(history.is_array(), "{history}");
+    // The recorder stores a sample of every path 2 s after start, then every 10 s.
+    let sample = wait_for("a stored sample of the path", Duration::from_secs(5), || {
+        let history = local("GET", &format!("/api/v1/paths/{id}/metrics"), None).ok();
+        history.as_array()?.first().cloned()
+    });
+    assert!(sample["rtt_ms"].as_f64().is_some_and(|r| r > 0.0), "{sample}");
+    assert_eq!(
+        (sample["resolution_s"].as_u64(), sample["up_ratio"].as_f64()),
+        (Some(10), Some(1.0)),
+        "{sample}"
+    );
     let test = local("POST", &format!("/api/v1/paths/{id}/test"), Some("{\"probes\":5}")).ok();
     assert_eq!((test["sent"].as_u64(), test["received"].as_u64()), (Some(5), Some(5)), "{test}");
     assert!(test["rtt_avg_ms"].as_f64().unwrap() > 0.0, "{test}");
