@@ -40,7 +40,7 @@ impl AuditBudget {
     fn admit(&self, now: std::time::Instant) -> bool {
         let mut w = self.window.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let (start, used) = w.get_or_insert((now, 0));
-        if now.saturating_duration_since(*start) >= std::time::Duration::from_secs(60) {
+        if now.saturating_duration_since(*start) >= std::time::Duration::from_mins(1) {
             *start = now;
             *used = 0;
         }
