@@ -33,6 +33,7 @@ demo-sim:
 test: deps
 	$(CARGO) build $(CARGO_FLAGS) --workspace --all-features --all-targets
 	$(CARGO) test $(CARGO_FLAGS) --workspace --all-features
+	@scripts/api-conformance.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -50,6 +51,7 @@ bench-system: deps
 	@bench/wan-emulator.sh
 	@bench/throughput.sh
 	@bench/failover.sh
+	@bench/api.sh
 
 clean:
 	$(CARGO) clean

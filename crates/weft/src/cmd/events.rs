@@ -51,7 +51,12 @@ pub(crate) fn run(args: &EventsArgs) -> Result<ExitCode> {
             std::thread::sleep(d);
             true
         };
-        follow(&client, args.after, args.json, &mut io::stdout(), &mut io::stderr(), &mut pause)?;
+        // Without --after, start from the newest event now, so that a stream
+        // that breaks before its first event resumes without a gap.
+        let after = args.after.or_else(|| {
+            client.get::<weft_api::Status>("/api/v1/status").ok().map(|s| s.last_event_id)
+        });
+        follow(&client, after, args.json, &mut io::stdout(), &mut io::stderr(), &mut pause)?;
         return Ok(ExitCode::SUCCESS);
     }
     let q = Query::default().opt("after", args.after);

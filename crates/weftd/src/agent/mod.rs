@@ -34,7 +34,7 @@ use crate::store::{NewAudit, SiteRecord, Store};
 use shared::{PathRt, PeerRt, Shared};
 
 pub(crate) use control::ControlMsg;
-pub(crate) use ondemand::MAX_TEST_PROBES;
+pub(crate) use ondemand::{MAX_RUNNING_TESTS, MAX_TEST_PROBES};
 pub(crate) use shared::NO_PATH;
 
 /// Reads a private key file written by `weft genkey` (base64, one line).
@@ -185,7 +185,8 @@ pub fn run(cfg: &SiteConfig) -> Result<()> {
     let (ctl_tx, ctl_rx) = mpsc::channel();
 
     let token = policy_api::load_or_create_token(&cfg.state_dir)?;
-    store.import_token("bootstrap", weft_api::Scope::Admin, &token, crate::api::unix_ms())?;
+    restrict_state_dir(&cfg.state_dir)?;
+    register_bootstrap(&store, &token, &cfg.state_dir)?;
     let metrics = Arc::new(metrics::Metrics::new());
     let (bus, _) = tokio::sync::broadcast::channel(1024);
     let (events_tx, events_rx) = mpsc::channel();
@@ -241,6 +242,46 @@ pub fn run(cfg: &SiteConfig) -> Result<()> {
     };
     let io = control::ControlIo { status, events: events_tx, metrics, info };
     control::Control::new(shared, engine, probes, io).run(&ctl_rx);
+    Ok(())
+}
+
+/// The state directory holds the API socket (full access), the admin token
+/// and the database: root only.
+fn restrict_state_dir(dir: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("restricting the state directory {} to its owner", dir.display()))
+}
+
+/// Registers `STATE_DIR/api.token` as the admin token `bootstrap`. A new
+/// secret there (the file was deleted to rotate it) replaces the old
+/// bootstrap token; a secret an operator revoked stays revoked (a warning,
+/// not a failed start: the socket still gives the local admin).
+fn register_bootstrap(store: &Store, secret: &str, dir: &std::path::Path) -> Result<()> {
+    let now = crate::api::unix_ms();
+    let scope = weft_api::Scope::Admin;
+    let Err(first) = store.import_token("bootstrap", scope, secret, now) else { return Ok(()) };
+    let old = store.tokens_page(None, usize::MAX)?.0.into_iter().find(|t| t.name == "bootstrap");
+    if let Some(old) = old {
+        store.revoke_token(old.id, now)?;
+        if store.import_token("bootstrap", scope, secret, now).is_ok() {
+            let rec = NewAudit {
+                who: "startup".to_owned(),
+                action: "token.rotate".to_owned(),
+                target: format!("token {}", old.id),
+                before: Some("bootstrap (old api.token)".to_owned()),
+                after: Some("bootstrap (new api.token)".to_owned()),
+                detail: "api.token holds a new secret".to_owned(),
+            };
+            store.audit(&rec, now)?;
+            return Ok(());
+        }
+    }
+    eprintln!(
+        "weftd: warning: {}/api.token is not a valid admin token ({first:#}); use the API socket, \
+         or delete the file and restart to get a new one",
+        dir.display()
+    );
     Ok(())
 }
 

@@ -7,7 +7,6 @@
 //! here instead of to the engine, and the engine's own measurements are not
 //! disturbed.
 
-use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use weft_api::{Candidate, Explanation, PathTestResult};
@@ -21,6 +20,8 @@ const PROBE_GAP: Duration = Duration::from_millis(50);
 const ECHO_WAIT: Duration = Duration::from_secs(1);
 /// Most probes per test.
 pub(crate) const MAX_TEST_PROBES: u32 = 100;
+/// Most tests running at once (more are refused).
+pub(crate) const MAX_RUNNING_TESTS: usize = 16;
 
 /// One running path test.
 #[derive(Debug)]
@@ -32,7 +33,7 @@ pub(crate) struct PathTest {
     sent: Vec<Instant>,
     rtts: Vec<Option<Duration>>,
     next_send: Instant,
-    reply: Sender<PathTestResult>,
+    reply: tokio::sync::oneshot::Sender<PathTestResult>,
     names: (String, String, String, u32),
 }
 
@@ -44,7 +45,7 @@ impl PathTest {
         probes: u32,
         now: Instant,
         names: (String, String, String, u32),
-        reply: Sender<PathTestResult>,
+        reply: tokio::sync::oneshot::Sender<PathTestResult>,
     ) -> Self {
         let probes = probes.clamp(1, MAX_TEST_PROBES);
         Self { id, path, probes, sent: Vec::new(), rtts: Vec::new(), next_send: now, reply, names }
@@ -206,8 +207,11 @@ fn verdict_note(v: &Verdict) -> String {
 mod tests {
     use super::*;
 
-    fn test(probes: u32, now: Instant) -> (PathTest, std::sync::mpsc::Receiver<PathTestResult>) {
-        let (tx, rx) = std::sync::mpsc::channel();
+    fn test(
+        probes: u32,
+        now: Instant,
+    ) -> (PathTest, tokio::sync::oneshot::Receiver<PathTestResult>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
         let names = ("b".to_owned(), "u0".to_owned(), "10.0.0.2:51820".to_owned(), 7);
         (PathTest::new(3, 0, probes, now, names, tx), rx)
     }
@@ -226,7 +230,7 @@ mod tests {
         assert!(!t.finished(t0 + PROBE_GAP * 2), "the third may still come back");
         assert!(t.finished(t0 + PROBE_GAP * 2 + ECHO_WAIT));
         t.finish();
-        let r = rx.recv().unwrap();
+        let r = rx.blocking_recv().unwrap();
         assert_eq!((r.sent, r.received, r.path), (3, 2, 7));
         assert!((r.loss_pct - 100.0 / 3.0).abs() < 1e-9);
         assert_eq!(r.rtt_min_ms, Some(4.0));

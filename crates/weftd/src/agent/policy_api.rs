@@ -64,6 +64,12 @@ pub(crate) fn load_or_create_token(state_dir: &Path) -> Result<String> {
     if let Ok(t) = std::fs::read_to_string(&path) {
         let t = t.trim().to_owned();
         if t.len() >= 32 {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o777)?;
+            if mode & 0o077 != 0 {
+                eprintln!("weftd: warning: {} was mode {mode:o}; now 600", path.display());
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+            }
             return Ok(t);
         }
     }

@@ -39,6 +39,7 @@ pub(crate) fn run(
     let mut next_downsample = Instant::now() + DOWNSAMPLE_EVERY;
     let mut last_bytes: std::collections::HashMap<String, (u64, u64)> =
         std::collections::HashMap::new();
+    let mut last_sample = Instant::now();
     loop {
         let wait = next_sample.saturating_duration_since(Instant::now());
         match events.recv_timeout(wait.min(Duration::from_secs(1))) {
@@ -54,6 +55,8 @@ pub(crate) fn run(
         let now = Instant::now();
         if now >= next_sample {
             next_sample = now + SAMPLE_EVERY;
+            let interval_s = now.duration_since(last_sample).as_secs_f64().round().max(1.0) as u32;
+            last_sample = now;
             let s = status.get();
             let samples: Vec<SampleInput> = s
                 .paths
@@ -71,7 +74,7 @@ pub(crate) fn run(
                         up: p.metrics.state.is_alive(),
                         tx_bytes: p.tx_bytes.saturating_sub(tx0),
                         rx_bytes: p.rx_bytes.saturating_sub(rx0),
-                        interval_s: SAMPLE_EVERY.as_secs() as u32,
+                        interval_s,
                     }
                 })
                 .collect();

@@ -12,7 +12,7 @@ use utoipa::IntoParams;
 use weft_api::{ApiError, AuditRecord, Page, TokenCreate, TokenCreated, TokenInfo};
 
 use super::auth::Caller;
-use super::error::{ApiResult, Failure, P, Q};
+use super::error::{ApiResult, B, Failure, P, Q};
 use super::{Ctx, blocking, unix_ms};
 use crate::agent::policy_api::{PolicyApi, Reply};
 use crate::store::NewAudit;
@@ -32,9 +32,7 @@ pub(crate) struct IdPage {
 impl IdPage {
     fn parse(&self) -> ApiResult<(Option<u64>, usize)> {
         let after = match &self.cursor {
-            Some(c) => {
-                Some(c.parse().map_err(|_| Failure::bad_request(format!("bad cursor {c:?}")))?)
-            }
+            Some(c) => Some(super::error::parse_id("cursor", c)?),
             None => None,
         };
         Ok((after, self.limit.unwrap_or(100).clamp(1, 1000) as usize))
@@ -83,20 +81,25 @@ pub(crate) async fn tokens(
 pub(crate) async fn create_token(
     State(ctx): State<Arc<Ctx>>,
     Extension(caller): Extension<Caller>,
-    body: axum::body::Bytes,
+    B(body): B,
 ) -> ApiResult<Response> {
     let req: TokenCreate = serde_json::from_slice(&body)
         .map_err(|e| Failure::bad_request(format!("body must be {{\"name\", \"scope\"}}: {e}")))?;
     let store = ctx.store.clone();
     let now = unix_ms();
     let created = blocking(move || {
-        let exists = store.tokens_page(None, usize::MAX)?.0.iter().any(|t| t.name == req.name);
-        if exists {
-            return Ok(Err(Failure::conflict(format!("a token named {:?} exists", req.name))));
-        }
         let (token, secret) = match store.create_token(&req.name, req.scope, now) {
             Ok(t) => t,
-            Err(e) => return Ok(Err(Failure::bad_request(format!("{e:#}")))),
+            Err(e) => {
+                let m = format!("{e:#}");
+                // The store refuses a duplicate live name (also two racing creates).
+                let f = if m.contains("exists") {
+                    Failure::conflict(m)
+                } else {
+                    Failure::bad_request(m)
+                };
+                return Ok(Err(f));
+            }
         };
         store.audit(
             &NewAudit {
@@ -124,6 +127,7 @@ pub(crate) async fn revoke_token(
     Extension(caller): Extension<Caller>,
     P(id): P<u64>,
 ) -> ApiResult<Json<TokenInfo>> {
+    let id = super::error::check_id("token", id)?;
     let store = ctx.store.clone();
     let now = unix_ms();
     let info = blocking(move || {
@@ -199,7 +203,7 @@ pub(crate) async fn policy_version(State(ctx): State<Arc<Ctx>>, P(v): P<String>)
     request_body(content = String, content_type = "application/toml", description = "the policy document"),
     responses((status = 200, description = "checked", body = serde_json::Value), (status = 422, description = "refused, with findings", body = serde_json::Value), (status = 401, body = ApiError)),
     security(("bearer" = [])))]
-pub(crate) async fn policy_check(State(ctx): State<Arc<Ctx>>, body: axum::body::Bytes) -> Response {
+pub(crate) async fn policy_check(State(ctx): State<Arc<Ctx>>, B(body): B) -> Response {
     match text_body(&body) {
         Ok(text) => policy_call(&ctx, move |p| p.check(&text)).await,
         Err(r) => r.into_response(),
@@ -214,7 +218,7 @@ pub(crate) async fn policy_check(State(ctx): State<Arc<Ctx>>, body: axum::body::
 pub(crate) async fn policy_apply(
     State(ctx): State<Arc<Ctx>>,
     Extension(caller): Extension<Caller>,
-    body: axum::body::Bytes,
+    B(body): B,
 ) -> Response {
     match text_body(&body) {
         Ok(text) => policy_call(&ctx, move |p| p.apply(&text, &caller.who)).await,
@@ -230,7 +234,7 @@ pub(crate) async fn policy_apply(
 pub(crate) async fn policy_rollback(
     State(ctx): State<Arc<Ctx>>,
     Extension(caller): Extension<Caller>,
-    body: axum::body::Bytes,
+    B(body): B,
 ) -> Response {
     match text_body(&body) {
         Ok(text) => policy_call(&ctx, move |p| p.rollback(&text, &caller.who)).await,

@@ -25,6 +25,12 @@ const UNAUTHORIZED_AUDITS_PER_MINUTE: u32 = 60;
 
 static UNAUTHORIZED_AUDITS: AuditBudget = AuditBudget::new(UNAUTHORIZED_AUDITS_PER_MINUTE);
 
+/// Most refusals for scope (403) audited per minute: a token holder could
+/// otherwise fill the append-only log; beyond it they are refused and counted.
+const DENIED_AUDITS_PER_MINUTE: u32 = 120;
+
+static DENIED_AUDITS: AuditBudget = AuditBudget::new(DENIED_AUDITS_PER_MINUTE);
+
 /// A fixed-window budget of audit records.
 pub(crate) struct AuditBudget {
     per_minute: u32,
@@ -137,7 +143,9 @@ pub(crate) async fn authorize(
         }
     };
     if !caller.scope.allows(needed) {
-        audit(&ctx, &caller.who, "denied", &what, needed).await;
+        if DENIED_AUDITS.admit(std::time::Instant::now()) {
+            audit(&ctx, &caller.who, "denied", &what, needed).await;
+        }
         return Failure(
             StatusCode::FORBIDDEN,
             ApiError::new(

@@ -60,6 +60,26 @@ impl IntoResponse for Failure {
 /// The result of a handler.
 pub(crate) type ApiResult<T> = Result<T, Failure>;
 
+/// Largest id the store holds (SQLite integers are signed 64-bit).
+pub(crate) const MAX_ID: u64 = i64::MAX as u64;
+
+/// An id or cursor from a client: a number the store can hold.
+pub(crate) fn parse_id(what: &str, s: &str) -> ApiResult<u64> {
+    s.parse::<u64>()
+        .ok()
+        .filter(|n| *n <= MAX_ID)
+        .ok_or_else(|| Failure::bad_request(format!("{what} {s:?} is not an id this API gave")))
+}
+
+/// Refuses an id from a typed path or query parameter beyond [`MAX_ID`].
+pub(crate) fn check_id(what: &str, n: u64) -> ApiResult<u64> {
+    if n <= MAX_ID {
+        Ok(n)
+    } else {
+        Err(Failure::bad_request(format!("{what} {n} is out of range")))
+    }
+}
+
 /// `Query<T>` whose rejection is a JSON 400.
 #[derive(Debug)]
 pub(crate) struct Q<T>(pub(crate) T);
@@ -99,15 +119,32 @@ impl<T: DeserializeOwned + Default + Send, S: Send + Sync> FromRequest<S> for J<
     type Rejection = Failure;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| Failure(e.status(), ApiError::new("bad_request", e.body_text())))?;
+        let B(bytes) = B::from_request(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(T::default()));
         }
         serde_json::from_slice(&bytes)
             .map(Self)
             .map_err(|e| Failure::bad_request(format!("invalid JSON body: {e}")))
+    }
+}
+
+/// The raw body, whose rejection (too large, unreadable) is JSON.
+#[derive(Debug)]
+pub(crate) struct B(pub(crate) axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for B {
+    type Rejection = Failure;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        axum::body::Bytes::from_request(req, state).await.map(Self).map_err(|e| {
+            let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                "too_large"
+            } else {
+                "bad_request"
+            };
+            Failure(e.status(), ApiError::new(code, e.body_text()))
+        })
     }
 }
 

@@ -9,8 +9,9 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-/// Largest body buffered to compute a tag; larger ones go out untagged.
-const MAX_TAGGED: usize = 32 << 20;
+/// Largest body buffered to compute a tag. Pages bound every answer far
+/// below it (1000 items); a larger one is answered 500 rather than sent untagged.
+const MAX_TAGGED: usize = 64 << 20;
 
 /// The middleware.
 pub(crate) async fn conditional_get(req: Request, next: Next) -> Response {

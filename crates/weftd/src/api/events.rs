@@ -24,7 +24,7 @@ use tokio::sync::broadcast::{Receiver, error::RecvError};
 use utoipa::IntoParams;
 use weft_api::{ApiError, Event, Page};
 
-use super::error::{ApiResult, Failure, Q};
+use super::error::{ApiResult, Q, check_id, parse_id};
 use super::{Ctx, blocking};
 
 /// Events fetched from the store at a time.
@@ -63,8 +63,8 @@ pub(crate) async fn history(
     Q(q): Q<HistoryQuery>,
 ) -> ApiResult<Json<Page<Event>>> {
     let after = match &q.cursor {
-        Some(c) => c.parse().map_err(|_| Failure::bad_request(format!("bad cursor {c:?}")))?,
-        None => q.after.unwrap_or(0),
+        Some(c) => parse_id("cursor", c)?,
+        None => check_id("after", q.after.unwrap_or(0))?,
     };
     let limit = q.limit.unwrap_or(100).clamp(1, 1000) as usize;
     let store = ctx.store.clone();
@@ -124,8 +124,12 @@ impl Follow {
                     return Some(ev);
                 }
                 Ok(ev) => {
-                    // A gap: what is missing is in the store.
-                    if !self.refill().await || self.backlog.is_empty() {
+                    // A gap: what is missing is in the store. If it cannot be
+                    // read, end the stream: the client resumes from its last id.
+                    if !self.refill().await {
+                        return None;
+                    }
+                    if self.backlog.is_empty() {
                         self.backlog.push_back(ev);
                     }
                 }
@@ -144,10 +148,9 @@ impl Follow {
 async fn follow(ctx: Arc<Ctx>, after: Option<u64>) -> ApiResult<impl Stream<Item = Event>> {
     let rx = ctx.events.subscribe();
     let store = ctx.store.clone();
-    let last = match after {
-        Some(a) => a,
-        None => blocking(move || store.last_event_id()).await?,
-    };
+    let newest = blocking(move || store.last_event_id()).await?;
+    // A resume point past the newest event (a client of a wiped store) means "from now".
+    let last = after.map_or(newest, |a| a.min(newest));
     let mut f = Follow { ctx, rx, last, backlog: VecDeque::new() };
     if after.is_some() {
         f.refill().await;
@@ -183,8 +186,17 @@ pub(crate) async fn websocket(
     State(ctx): State<Arc<Ctx>>,
     headers: HeaderMap,
     Q(q): Q<StreamQuery>,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
+    let ws = ws.map_err(|e| {
+        super::error::Failure(
+            e.status(),
+            weft_api::ApiError::new(
+                "bad_request",
+                format!("a WebSocket upgrade is needed: {}", e.body_text()),
+            ),
+        )
+    })?;
     let events = follow(ctx, resume_point(&headers, &q)).await?;
     Ok(ws.on_upgrade(move |socket| pump(socket, events)).into_response())
 }

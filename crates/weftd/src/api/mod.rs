@@ -69,9 +69,19 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    /// Sends `msg` to the control loop.
-    pub(crate) fn send(&self, msg: ControlMsg) -> ApiResult<()> {
-        self.control.send(msg).map_err(|_| Failure::unavailable("the control loop has stopped"))
+    /// Sends the message `make` builds around a reply channel and waits at
+    /// most `wait` for the answer; `Err` when the loop dropped it or is late.
+    pub(crate) async fn ask<T>(
+        &self,
+        wait: Duration,
+        make: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> ControlMsg,
+    ) -> Result<T, ()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.control.send(make(tx)).map_err(|_| ())?;
+        match tokio::time::timeout(wait, rx).await {
+            Ok(Ok(v)) => Ok(v),
+            _ => Err(()),
+        }
     }
 
     /// Waits until the control loop has published a newer status (at most a
@@ -273,10 +283,20 @@ async fn count_request(
     req: axum::extract::Request,
     next: middleware::Next,
 ) -> axum::response::Response {
-    let method = req.method().as_str().to_owned();
+    // Any token is a valid HTTP method: label only the standard ones.
+    let method: &'static str = match req.method().as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    };
     let route = route_template(req.uri().path());
     let res = next.run(req).await;
-    ctx.metrics.count_request(&method, route, res.status().as_u16());
+    ctx.metrics.count_request(method, route, res.status().as_u16());
     res
 }
 

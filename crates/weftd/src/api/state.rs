@@ -104,9 +104,13 @@ async fn set_removed(
         )
     })
     .await?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    ctx.send(ControlMsg::SetRemoved { peer, removed, done: tx })?;
-    blocking(move || rx.recv_timeout(Duration::from_secs(5)).map_err(anyhow::Error::from)).await?;
+    ctx.ask(Duration::from_secs(5), |done| ControlMsg::SetRemoved { peer, removed, done })
+        .await
+        .map_err(|()| {
+            Failure::unavailable(
+                "the control loop did not confirm; the change is stored and applies at the latest on restart",
+            )
+        })?;
     ctx.wait_for_publication().await;
     site(State(ctx.clone()), P(id.to_owned())).await
 }
@@ -228,6 +232,12 @@ pub(crate) async fn path_test(
             "path {id} goes to a stock WireGuard peer, which does not answer Weft probes"
         )));
     }
+    if s.peers[p.peer].removed {
+        return Err(Failure::conflict(format!(
+            "path {id} goes to site {}, which is removed",
+            s.peers[p.peer].name
+        )));
+    }
     let probes = req.probes.unwrap_or(10);
     if !(1..=crate::agent::MAX_TEST_PROBES).contains(&probes) {
         return Err(Failure::bad_request(format!(
@@ -235,13 +245,16 @@ pub(crate) async fn path_test(
             crate::agent::MAX_TEST_PROBES
         )));
     }
-    let (tx, rx) = std::sync::mpsc::channel();
-    ctx.send(ControlMsg::TestPath { path: id, probes, reply: tx })?;
-    let result = blocking(move || {
-        rx.recv_timeout(Duration::from_secs(30))
-            .map_err(|_| anyhow::anyhow!("the test did not finish"))
-    })
-    .await?;
+    let wait = Duration::from_secs(5) + Duration::from_millis(50) * probes;
+    let result = ctx
+        .ask(wait, |reply| ControlMsg::TestPath { path: id, probes, reply })
+        .await
+        .map_err(|()| {
+            Failure::unavailable(format!(
+                "the test did not run (at most {} run at once); try again",
+                crate::agent::MAX_RUNNING_TESTS
+            ))
+        })?;
     let store = ctx.store.clone();
     let rec = NewAudit {
         who: caller.who,
@@ -356,9 +369,9 @@ pub(crate) async fn explain(
         src_port: if ports { q.sport.unwrap_or(0) } else { 0 },
         dst_port: if ports { q.dport.unwrap_or(0) } else { 0 },
     };
-    let (tx, rx) = std::sync::mpsc::channel();
-    ctx.send(ControlMsg::Explain { key, dscp, reply: tx })?;
-    let e = blocking(move || rx.recv_timeout(Duration::from_secs(5)).map_err(anyhow::Error::from))
-        .await?;
+    let e = ctx
+        .ask(Duration::from_secs(5), |reply| ControlMsg::Explain { key, dscp, reply })
+        .await
+        .map_err(|()| Failure::unavailable("the control loop did not answer"))?;
     Ok(Json(e))
 }

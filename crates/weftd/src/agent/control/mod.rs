@@ -56,8 +56,9 @@ pub(crate) enum ControlMsg {
         path: u32,
         /// Probes to send.
         probes: u32,
-        /// Gets the result (dropped unanswered if the path is unknown or has no probes).
-        reply: Sender<PathTestResult>,
+        /// Gets the result (dropped unanswered if the path is unknown, has no
+        /// probes, its site is removed, or too many tests run).
+        reply: tokio::sync::oneshot::Sender<PathTestResult>,
     },
     /// Explain where a flow goes and why.
     Explain {
@@ -66,7 +67,7 @@ pub(crate) enum ControlMsg {
         /// Its DSCP.
         dscp: u8,
         /// Gets the explanation.
-        reply: Sender<Explanation>,
+        reply: tokio::sync::oneshot::Sender<Explanation>,
     },
     /// Mark a peer removed (or restored); answered after the data plane sees it.
     SetRemoved {
@@ -75,7 +76,7 @@ pub(crate) enum ControlMsg {
         /// Removed or restored.
         removed: bool,
         /// Answered after the change.
-        done: Sender<()>,
+        done: tokio::sync::oneshot::Sender<()>,
     },
 }
 
@@ -286,6 +287,10 @@ impl Control {
             self.shared.drops.count("probe_unknown_key_id");
             return;
         };
+        if self.shared.is_removed(peer) {
+            self.shared.drops.count("peer_removed");
+            return;
+        }
         let Some(state) = self.probes[peer].as_mut() else { return };
         let msg = match state.open_checked_at(&data, first_probe_counter()) {
             Ok(m) => m,

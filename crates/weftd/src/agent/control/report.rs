@@ -150,9 +150,23 @@ impl Control {
 
     fn flow_statuses(&self, peers: &[PeerStatus]) -> Vec<FlowStatus> {
         let doc = &self.active.policy.document;
-        self.shared
-            .flow_board
-            .all()
+        // One flow arriving on two uplinks is in two receive threads' tables: merge.
+        let mut merged: Vec<crate::agent::gate::FlowSnap> = Vec::new();
+        let mut seen: std::collections::HashMap<(weft_types::FlowKey, bool), usize> =
+            std::collections::HashMap::new();
+        for f in self.shared.flow_board.all() {
+            let k = (f.key, f.direction == crate::agent::gate::Direction::Out);
+            if let Some(&i) = seen.get(&k) {
+                let m = &mut merged[i];
+                m.packets += f.packets;
+                m.bytes += f.bytes;
+                m.idle = m.idle.min(f.idle);
+            } else {
+                seen.insert(k, merged.len());
+                merged.push(f);
+            }
+        }
+        merged
             .into_iter()
             .map(|f| {
                 let remote = match f.direction {

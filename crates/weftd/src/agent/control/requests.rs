@@ -2,7 +2,6 @@
 //! flow explanations, removing and restoring a site.
 
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use weft_api::{Event, EventKind, Explanation, PathTestResult};
@@ -11,17 +10,25 @@ use weft_policy::{Action, FlowPoint};
 use weft_types::{FlowKey, PeerId};
 
 use super::Control;
-use crate::agent::ondemand::{self, ExplainHead, PathNames, PathTest};
+use crate::agent::ondemand::{self, ExplainHead, MAX_RUNNING_TESTS, PathNames, PathTest};
 
 impl Control {
     /// Starts a test of engine path `path`; `reply` is dropped unanswered when
     /// the path is unknown or its peer takes no Weft probes.
-    pub(super) fn start_test(&mut self, path: u32, probes: u32, reply: Sender<PathTestResult>) {
+    pub(super) fn start_test(
+        &mut self,
+        path: u32,
+        probes: u32,
+        reply: tokio::sync::oneshot::Sender<PathTestResult>,
+    ) {
         let Some(dense) = self.shared.paths.iter().position(|p| p.engine_id.0 == path) else {
             return;
         };
         let p = &self.shared.paths[dense];
-        if self.probes[p.peer].is_none() {
+        if self.probes[p.peer].is_none()
+            || self.shared.is_removed(p.peer)
+            || self.tests.len() >= MAX_RUNNING_TESTS
+        {
             return;
         }
         let names = (
