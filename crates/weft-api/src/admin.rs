@@ -23,7 +23,8 @@ pub struct TokenInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenCreate {
-    /// A name for humans, 1..=64 characters.
+    /// A name for humans: 1..=64 of `A-Z a-z 0-9 . _ -`, unique among live tokens.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$", min_length = 1, max_length = 64)]
     pub name: String,
     /// What it may do.
     pub scope: Scope,

@@ -56,7 +56,23 @@ pub struct ListQuery {
     pub limit: Option<u32>,
     /// Cursor from the previous page's `next_cursor`.
     #[serde(default)]
+    #[param(min_length = 1)]
     pub cursor: Option<String>,
+}
+
+/// Deserialises an optional `u32` from any JSON number with no fraction
+/// (`84` and `84.0` alike: JSON Schema's `integer` allows both).
+pub(crate) fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let v: Option<f64> = Option::deserialize(d)?;
+    match v {
+        None => Ok(None),
+        Some(x) if x.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&x) => {
+            Ok(Some(x as u32))
+        }
+        Some(x) => {
+            Err(serde::de::Error::custom(format!("{x} is not a whole number 0..=4294967295")))
+        }
+    }
 }
 
 /// Default page size.
@@ -68,6 +84,16 @@ impl ListQuery {
     /// The page size asked for, clamped to 1..=[`MAX_LIMIT`].
     pub fn limit(&self) -> usize {
         self.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT) as usize
+    }
+
+    /// The page size, or why it is refused (outside 1..=[`MAX_LIMIT`]).
+    pub fn checked_limit(&self) -> Result<usize, String> {
+        match self.limit {
+            Some(l) if !(1..=MAX_LIMIT).contains(&l) => {
+                Err(format!("limit must be 1..={MAX_LIMIT}, not {l}"))
+            }
+            _ => Ok(self.limit()),
+        }
     }
 }
 
@@ -136,6 +162,16 @@ mod tests {
             assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));
         }
         assert_eq!(Scope::parse("root"), None);
+    }
+
+    #[test]
+    fn whole_numbers_deserialise_with_or_without_a_fraction() {
+        let p = |j: &str| serde_json::from_str::<crate::PathTestRequest>(j).map(|r| r.probes);
+        assert_eq!(p(r#"{"probes": 84}"#).unwrap(), Some(84));
+        assert_eq!(p(r#"{"probes": 84.0}"#).unwrap(), Some(84));
+        assert_eq!(p("{}").unwrap(), None);
+        assert!(p(r#"{"probes": 8.5}"#).is_err());
+        assert!(p(r#"{"probes": -1}"#).is_err());
     }
 
     #[test]

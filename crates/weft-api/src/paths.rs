@@ -85,7 +85,8 @@ pub struct PathSample {
 #[serde(deny_unknown_fields)]
 pub struct PathTestRequest {
     /// Probes to send, 1..=100 (default 10).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::common::integer")]
+    #[schema(minimum = 1, maximum = 100)]
     pub probes: Option<u32>,
 }
 

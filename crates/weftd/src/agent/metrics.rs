@@ -223,6 +223,10 @@ fn as_text_format(openmetrics: &str) -> String {
         .collect();
     let mut out = String::new();
     for line in openmetrics.lines() {
+        // `# UNIT` and `# EOF` are OpenMetrics only.
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
         let renamed = ["# HELP ", "# TYPE "].iter().find_map(|kw| {
             let (name, rest) = line.strip_prefix(kw)?.split_once(' ')?;
             counters.contains(name).then(|| format!("{kw}{name}_total {rest}"))

@@ -93,6 +93,13 @@ pub(crate) fn load_or_create_token(state_dir: &Path) -> Result<String> {
     Ok(token)
 }
 
+/// A JSON number with no fraction (`7` and `7.0` alike), as a `u64`.
+fn whole(v: &Value) -> Option<u64> {
+    v.as_u64().or_else(|| {
+        v.as_f64().filter(|x| x.fract() == 0.0 && *x >= 0.0 && *x < 9.0e15).map(|x| x as u64)
+    })
+}
+
 /// The policy side of the API.
 pub(crate) struct PolicyApi {
     store: Store,
@@ -228,19 +235,41 @@ impl PolicyApi {
     pub(crate) fn rollback(&self, body: &str, who: &str) -> Reply {
         let _guard = self.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let before = self.shared.active_policy().version;
+        let previous = || match self.store.policy_versions() {
+            Ok(v) => Ok(v.iter().rev().map(|m| m.version).find(|n| *n < before)),
+            Err(e) => Err(Reply::internal(&e)),
+        };
         let target = if body.trim().is_empty() {
-            match self.store.policy_versions() {
-                Ok(v) => v.iter().rev().map(|m| m.version).find(|n| *n < before),
-                Err(e) => return Reply::internal(&e),
+            match previous() {
+                Ok(t) => t,
+                Err(r) => return r,
             }
         } else {
-            match serde_json::from_str::<Value>(body).ok().and_then(|v| v["version"].as_u64()) {
-                Some(n) => Some(n),
-                None => {
+            match serde_json::from_str::<Value>(body) {
+                Ok(Value::Null) => match previous() {
+                    Ok(t) => t,
+                    Err(r) => return r,
+                },
+                Ok(Value::Object(o))
+                    if o.is_empty()
+                        || (o.len() == 1 && o.get("version").is_some_and(Value::is_null)) =>
+                {
+                    match previous() {
+                        Ok(t) => t,
+                        Err(r) => return r,
+                    }
+                }
+                Ok(v)
+                    if whole(&v["version"]).is_some()
+                        && v.as_object().is_some_and(|o| o.len() == 1) =>
+                {
+                    whole(&v["version"])
+                }
+                _ => {
                     return Reply::error(
                         400,
                         "bad_request",
-                        "body must be empty or {\"version\": N}",
+                        "body must be empty, null, {} or {\"version\": N}",
                     );
                 }
             }

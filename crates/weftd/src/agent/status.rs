@@ -184,19 +184,22 @@ pub(crate) fn state_code(s: PathState) -> u8 {
     }
 }
 
-/// A remote site's state: removed, else up when a path is up, degraded when
-/// only degraded paths are alive, down otherwise.
-pub(crate) fn site_state(s: &Status, peer: usize, p: &PeerStatus) -> SiteState {
-    if p.removed {
-        return SiteState::Removed;
+/// Every remote site's state, by peer index, in one pass over the paths:
+/// removed, else up when a path is up, degraded when only degraded paths
+/// are alive, down otherwise.
+pub(crate) fn site_states(s: &Status) -> Vec<SiteState> {
+    let mut best = vec![SiteState::Down; s.peers.len()];
+    for p in &s.paths {
+        let Some(b) = best.get_mut(p.peer) else { continue };
+        match p.metrics.state {
+            PathState::Up => *b = SiteState::Up,
+            PathState::Degraded if *b == SiteState::Down => *b = SiteState::Degraded,
+            _ => {}
+        }
     }
-    let states = s.paths.iter().filter(|x| x.peer == peer).map(|x| x.metrics.state);
-    let mut best = SiteState::Down;
-    for st in states {
-        match st {
-            PathState::Up => return SiteState::Up,
-            PathState::Degraded => best = SiteState::Degraded,
-            PathState::Down | PathState::Init => {}
+    for (b, peer) in best.iter_mut().zip(&s.peers) {
+        if peer.removed {
+            *b = SiteState::Removed;
         }
     }
     best

@@ -26,6 +26,7 @@ pub(crate) struct IdPage {
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// Cursor from the previous page.
+    #[param(pattern = "^[0-9]{1,18}$")]
     cursor: Option<String>,
 }
 
@@ -35,7 +36,15 @@ impl IdPage {
             Some(c) => Some(super::error::parse_id("cursor", c)?),
             None => None,
         };
-        Ok((after, self.limit.unwrap_or(100).clamp(1, 1000) as usize))
+        Ok((after, checked_limit(self.limit)?))
+    }
+}
+
+/// A page size of 1..=1000 (default 100).
+pub(crate) fn checked_limit(limit: Option<u32>) -> ApiResult<usize> {
+    match limit.unwrap_or(100) {
+        l @ 1..=1000 => Ok(l as usize),
+        l => Err(Failure::bad_request(format!("limit must be 1..=1000, not {l}"))),
     }
 }
 
@@ -127,7 +136,9 @@ pub(crate) async fn revoke_token(
     Extension(caller): Extension<Caller>,
     P(id): P<u64>,
 ) -> ApiResult<Json<TokenInfo>> {
-    let id = super::error::check_id("token", id)?;
+    if id > super::error::MAX_ID {
+        return Err(Failure::not_found(format!("no token {id}")));
+    }
     let store = ctx.store.clone();
     let now = unix_ms();
     let info = blocking(move || {
@@ -226,9 +237,19 @@ pub(crate) async fn policy_apply(
     }
 }
 
-/// Rolls back to `{"version": N}`, or (empty body) to the version before the running one.
+/// Body of `POST /api/v1/policy/rollback`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(crate) struct RollbackRequest {
+    /// The stored version to run again; without it, the one before the running one.
+    #[schema(minimum = 1)]
+    version: Option<u64>,
+}
+
+/// Rolls back to `{"version": N}`, or (empty body or `{}`) to the version before the running one.
 #[utoipa::path(post, path = "/api/v1/policy/rollback", tag = "policy",
-    request_body(content = serde_json::Value, description = "empty, or {\"version\": N}"),
+    request_body(content = Option<RollbackRequest>, description = "empty, {} or {\"version\": N}"),
     responses((status = 200, description = "rolled back", body = serde_json::Value), (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 403, body = ApiError)),
     security(("bearer" = [])))]
 pub(crate) async fn policy_rollback(

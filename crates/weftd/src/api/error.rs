@@ -123,8 +123,9 @@ impl<T: DeserializeOwned + Default + Send, S: Send + Sync> FromRequest<S> for J<
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(T::default()));
         }
-        serde_json::from_slice(&bytes)
-            .map(Self)
+        // `null` is an empty body too (the schema says the body is optional).
+        serde_json::from_slice::<Option<T>>(&bytes)
+            .map(|v| Self(v.unwrap_or_default()))
             .map_err(|e| Failure::bad_request(format!("invalid JSON body: {e}")))
     }
 }

@@ -37,6 +37,7 @@ const REPLAY_BATCH: usize = 1000;
 pub(crate) struct StreamQuery {
     /// Replay stored events after this id first; without it (and without
     /// `Last-Event-ID`) only new events are sent.
+    #[param(maximum = 9_223_372_036_854_775_807_i64)]
     after: Option<u64>,
 }
 
@@ -46,11 +47,13 @@ pub(crate) struct StreamQuery {
 #[into_params(parameter_in = Query)]
 pub(crate) struct HistoryQuery {
     /// Events after this id (default 0: from the oldest kept).
+    #[param(maximum = 9_223_372_036_854_775_807_i64)]
     after: Option<u64>,
     /// Page size, 1..=1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// Cursor from the previous page (the same as `after`).
+    #[param(pattern = "^[0-9]{1,18}$")]
     cursor: Option<String>,
 }
 
@@ -66,7 +69,7 @@ pub(crate) async fn history(
         Some(c) => parse_id("cursor", c)?,
         None => check_id("after", q.after.unwrap_or(0))?,
     };
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000) as usize;
+    let limit = super::admin::checked_limit(q.limit)?;
     let store = ctx.store.clone();
     let (mut items, last) =
         blocking(move || Ok((store.events_after(after, limit + 1)?, store.last_event_id()?)))

@@ -24,7 +24,7 @@ use super::{admin, events, state};
         admin::policy_running, admin::policy_versions, admin::policy_version, admin::policy_check,
         admin::policy_apply, admin::policy_rollback, admin::metrics, admin::health, admin::openapi,
     ),
-    modifiers(&Bearer),
+    modifiers(&Bearer, &CommonErrors),
     tags(
         (name = "state", description = "What the agent sees (scope read)"),
         (name = "steering", description = "On-demand tests and site removal (scope operate)"),
@@ -46,6 +46,50 @@ impl Modify for Bearer {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// Declares on every operation the errors the shared layers can answer, so
+/// each handler's annotation lists only its own: 401 and 403 where a token
+/// is needed (the auth layer), 400 where there are parameters or a body
+/// (the extractors), 413 where there is a body (the size limit).
+struct CommonErrors;
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |what: &str| {
+            ResponseBuilder::new()
+                .description(what)
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("ApiError"))).build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let ops =
+                [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
+            for op in ops.into_iter().flatten() {
+                let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                let takes_input = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                let has_body = op.request_body.is_some();
+                let r = &mut op.responses.responses;
+                let mut add = |code: &str, what: &str| {
+                    r.entry(code.to_owned()).or_insert_with(|| error(what).into());
+                };
+                if secured {
+                    add("401", "no token, or an unknown or revoked one");
+                    add("403", "the token lacks the scope this operation needs");
+                }
+                if takes_input || has_body {
+                    add("400", "a parameter or the body is malformed");
+                }
+                if has_body {
+                    add("413", "the body is larger than 4 MiB");
+                }
+            }
+        }
     }
 }
 

@@ -21,6 +21,9 @@ where
     let total = items.len() as u64;
     let start = match &q.cursor {
         None => 0,
+        Some(c) if c.is_empty() => {
+            return Err(Failure::bad_request("an empty cursor is no position"));
+        }
         Some(c) => {
             let after: K = c.parse().map_err(|_| {
                 Failure::bad_request(format!("cursor {c:?} is not one this list gave"))
@@ -28,7 +31,7 @@ where
             items.partition_point(|x| key(x) <= after)
         }
     };
-    let limit = q.limit();
+    let limit = q.checked_limit().map_err(Failure::bad_request)?;
     let rest = items.split_off(start.min(items.len()));
     let more = rest.len() > limit;
     let items: Vec<T> = rest.into_iter().take(limit).collect();
@@ -55,6 +58,14 @@ mod tests {
             }
         }
         assert_eq!(seen, (0..1234).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_page_size_outside_the_bounds_is_a_bad_request() {
+        for l in [0, 1001] {
+            let q = ListQuery { limit: Some(l), ..ListQuery::default() };
+            assert_eq!(page(vec![1u32], |x| *x, &q).unwrap_err().1.code, "bad_request");
+        }
     }
 
     #[test]

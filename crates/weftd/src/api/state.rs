@@ -63,11 +63,7 @@ pub(crate) async fn sites(
     security(("bearer" = [])))]
 pub(crate) async fn site(State(ctx): State<Arc<Ctx>>, P(id): P<String>) -> ApiResult<Json<Site>> {
     let s = ctx.status.get();
-    views::sites(&s)
-        .into_iter()
-        .find(|x| x.id == id)
-        .map(Json)
-        .ok_or_else(|| Failure::not_found(format!("no site {id:?}")))
+    views::site(&s, &id).map(Json).ok_or_else(|| Failure::not_found(format!("no site {id:?}")))
 }
 
 async fn set_removed(
@@ -79,7 +75,11 @@ async fn set_removed(
     let s = ctx.status.get();
     let Some(peer) = s.peers.iter().position(|p| p.name == id) else {
         return Err(if id == s.site {
-            Failure::conflict("the local site cannot be removed from itself")
+            Failure::conflict(if removed {
+                "the local site cannot be removed from itself"
+            } else {
+                "the local site is never removed"
+            })
         } else {
             Failure::not_found(format!("no site {id:?}"))
         });
@@ -118,7 +118,7 @@ async fn set_removed(
 /// Removes a site: nothing is sent to it or accepted from it (durable; undo
 /// with `POST /api/v1/sites/{id}/restore`).
 #[utoipa::path(delete, path = "/api/v1/sites/{id}", tag = "steering", params(("id" = String, Path, description = "site id")),
-    responses((status = 200, body = Site), (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 403, body = ApiError)),
+    responses((status = 200, body = Site), (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 503, body = ApiError)),
     security(("bearer" = [])))]
 pub(crate) async fn remove_site(
     State(ctx): State<Arc<Ctx>>,
@@ -130,7 +130,7 @@ pub(crate) async fn remove_site(
 
 /// Restores a removed site.
 #[utoipa::path(post, path = "/api/v1/sites/{id}/restore", tag = "steering", params(("id" = String, Path, description = "site id")),
-    responses((status = 200, body = Site), (status = 404, body = ApiError), (status = 403, body = ApiError)),
+    responses((status = 200, body = Site), (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 503, body = ApiError)),
     security(("bearer" = [])))]
 pub(crate) async fn restore_site(
     State(ctx): State<Arc<Ctx>>,
@@ -168,7 +168,8 @@ pub(crate) async fn paths(
         .map(|p| views::path(&s, p))
         .filter(|p| site_filter(&q, Some(&p.site)) && state_filter(&q, &p.state))
         .collect();
-    Ok(Json(page(all, |p: &Path| p.id, &q)?))
+    // Zero-padded: any cursor string is a valid position, and order is numeric.
+    Ok(Json(page(all, |p: &Path| format!("{:010}", p.id), &q)?))
 }
 
 /// One path.
@@ -209,15 +210,18 @@ pub(crate) async fn path_history(
     let p = s.path(id).ok_or_else(|| Failure::not_found(format!("no path {id}")))?;
     let key = crate::store::path_key(&s.peers[p.peer].name, &p.uplink, &p.remote.to_string());
     let since = q.since_unix_ms.unwrap_or_else(|| super::unix_ms() - 3_600_000);
-    let limit = q.limit.unwrap_or(1000).clamp(1, 10_000) as usize;
+    let limit = match q.limit.unwrap_or(1000) {
+        l @ 1..=10_000 => l as usize,
+        l => return Err(Failure::bad_request(format!("limit must be 1..=10000, not {l}"))),
+    };
     let store = ctx.store.clone();
     Ok(Json(blocking(move || store.history(&key, since, limit)).await?))
 }
 
 /// Tests a path now: a burst of authenticated probes, outside the schedule.
 #[utoipa::path(post, path = "/api/v1/paths/{id}/test", tag = "steering",
-    params(("id" = u32, Path, description = "path id")), request_body(content = PathTestRequest, description = "optional"),
-    responses((status = 200, body = PathTestResult), (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 403, body = ApiError)),
+    params(("id" = u32, Path, description = "path id")), request_body(content = Option<PathTestRequest>, description = "optional: an empty body sends 10 probes"),
+    responses((status = 200, body = PathTestResult), (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 503, body = ApiError)),
     security(("bearer" = [])))]
 pub(crate) async fn path_test(
     State(ctx): State<Arc<Ctx>>,
@@ -325,14 +329,23 @@ pub(crate) async fn topology(State(ctx): State<Arc<Ctx>>) -> Json<Topology> {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ExplainQuery {
     /// `tcp`, `udp`, `icmp`, `icmpv6` or a protocol number.
+    #[param(pattern = "^(tcp|udp|icmp|icmpv6|[0-9]|[1-9][0-9]|1[0-9][0-9]|2[0-4][0-9]|25[0-5])$")]
     proto: String,
-    /// Source address.
+    /// Source address (the pattern shows IPv4; IPv6 is accepted too, in the same family as `dst`).
+    #[param(
+        pattern = r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$"
+    )]
     src: String,
-    /// Destination address.
+    /// Destination address (the same family as `src`).
+    #[param(
+        pattern = r"^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$"
+    )]
     dst: String,
     /// Source port (default 0).
+    #[param(minimum = 0, maximum = 65535)]
     sport: Option<u16>,
     /// Destination port (default 0).
+    #[param(minimum = 0, maximum = 65535)]
     dport: Option<u16>,
     /// DSCP, 0..=63 (default 0).
     #[param(minimum = 0, maximum = 63)]
@@ -341,7 +354,7 @@ pub(crate) struct ExplainQuery {
 
 /// Which policy rule, class, eligible paths and scores decide a flow, and why.
 #[utoipa::path(get, path = "/api/v1/explain", tag = "state", params(ExplainQuery),
-    responses((status = 200, body = Explanation), (status = 400, body = ApiError), (status = 401, body = ApiError)),
+    responses((status = 200, body = Explanation), (status = 400, body = ApiError), (status = 503, body = ApiError)),
     security(("bearer" = [])))]
 pub(crate) async fn explain(
     State(ctx): State<Arc<Ctx>>,

@@ -4,15 +4,44 @@ use weft_api as api;
 use weft_api::SiteState;
 
 use crate::agent::gate::Direction;
-use crate::agent::status::{FlowStatus, PathStatus, Status, site_state};
+use crate::agent::status::{FlowStatus, PathStatus, Status, site_states};
 
 fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// Every site: the local one first, then the peers by name.
-pub(crate) fn sites(s: &Status) -> Vec<api::Site> {
-    let mut out = vec![api::Site {
+/// Per peer: what its paths add up to (one pass over the paths).
+#[derive(Debug, Clone, Copy, Default)]
+struct PeerPaths {
+    alive: u32,
+    total: u32,
+    best_rtt_ms: Option<f64>,
+}
+
+impl PeerPaths {
+    fn add(&mut self, x: &PathStatus) {
+        self.total += 1;
+        if x.metrics.state.is_alive() {
+            self.alive += 1;
+            if let Some(r) = x.metrics.rtt {
+                self.best_rtt_ms = Some(self.best_rtt_ms.map_or(ms(r), |b| b.min(ms(r))));
+            }
+        }
+    }
+}
+
+fn peer_paths(s: &Status) -> Vec<PeerPaths> {
+    let mut out = vec![PeerPaths::default(); s.peers.len()];
+    for x in &s.paths {
+        if let Some(a) = out.get_mut(x.peer) {
+            a.add(x);
+        }
+    }
+    out
+}
+
+fn local_site(s: &Status) -> api::Site {
+    api::Site {
         id: s.site.clone(),
         role: s.role.clone(),
         region: s.region.clone(),
@@ -22,32 +51,42 @@ pub(crate) fn sites(s: &Status) -> Vec<api::Site> {
         paths_up: 0,
         paths_total: 0,
         best_rtt_ms: None,
-    }];
-    for (i, p) in s.peers.iter().enumerate() {
-        let paths = s.paths.iter().filter(|x| x.peer == i);
-        let (mut up, mut total, mut best) = (0, 0, None::<f64>);
-        for x in paths {
-            total += 1;
-            if x.metrics.state.is_alive() {
-                up += 1;
-                if let Some(r) = x.metrics.rtt {
-                    best = Some(best.map_or(ms(r), |b| b.min(ms(r))));
-                }
-            }
-        }
-        out.push(api::Site {
-            id: p.name.clone(),
-            role: p.role.clone(),
-            region: p.region.clone(),
-            state: site_state(s, i, p),
-            endpoints: p.endpoints.iter().map(ToString::to_string).collect(),
-            prefixes: p.prefixes.clone(),
-            paths_up: up,
-            paths_total: total,
-            best_rtt_ms: best,
-        });
     }
+}
+
+fn peer_site(p: &crate::agent::status::PeerStatus, a: PeerPaths, state: SiteState) -> api::Site {
+    api::Site {
+        id: p.name.clone(),
+        role: p.role.clone(),
+        region: p.region.clone(),
+        state,
+        endpoints: p.endpoints.iter().map(ToString::to_string).collect(),
+        prefixes: p.prefixes.clone(),
+        paths_up: a.alive,
+        paths_total: a.total,
+        best_rtt_ms: a.best_rtt_ms,
+    }
+}
+
+/// Every site: the local one first, then the peers.
+pub(crate) fn sites(s: &Status) -> Vec<api::Site> {
+    let agg = peer_paths(s);
+    let mut out = Vec::with_capacity(s.peers.len() + 1);
+    out.push(local_site(s));
+    let states = site_states(s);
+    out.extend(s.peers.iter().zip(agg).zip(states).map(|((p, a), st)| peer_site(p, a, st)));
     out
+}
+
+/// The site `id`.
+pub(crate) fn site(s: &Status, id: &str) -> Option<api::Site> {
+    if id == s.site {
+        return Some(local_site(s));
+    }
+    let i = s.peers.iter().position(|p| p.name == id)?;
+    let mut a = PeerPaths::default();
+    s.paths.iter().filter(|x| x.peer == i).for_each(|x| a.add(x));
+    Some(peer_site(&s.peers[i], a, site_states(s)[i]))
 }
 
 /// Every WireGuard peer.
@@ -224,8 +263,9 @@ fn counters(v: &[(String, u64)]) -> Vec<api::Counter> {
 
 /// The summary of `GET /api/v1/status`.
 pub(crate) fn status(s: &Status, last_event_id: u64) -> api::Status {
-    let sites_up = (0..s.peers.len())
-        .filter(|i| matches!(site_state(s, *i, &s.peers[*i]), SiteState::Up | SiteState::Degraded))
+    let sites_up = site_states(s)
+        .into_iter()
+        .filter(|st| matches!(st, SiteState::Up | SiteState::Degraded))
         .count();
     api::Status {
         site: s.site.clone(),

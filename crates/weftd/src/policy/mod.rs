@@ -117,13 +117,15 @@ pub fn builtin_text(classes: &ClassMap) -> String {
     for (i, r) in classes.rules.iter().enumerate() {
         let _ = write!(
             s,
-            "\n[[route]]\nname = \"class-rule-{}\"\nprotocol = \"{}\"\nports = \"{}-{}\"\nclass = \"{}\"\n",
+            "\n[[route]]\nname = \"class-rule-{}\"\nprotocol = \"{}\"\n",
             i + 1,
-            r.protocol.0,
-            r.ports.start(),
-            r.ports.end(),
-            r.class
+            r.protocol.0
         );
+        // Ports only where the protocol has them (ICMP rules match the whole protocol).
+        if r.protocol.has_ports() {
+            let _ = writeln!(s, "ports = \"{}-{}\"", r.ports.start(), r.ports.end());
+        }
+        let _ = writeln!(s, "class = \"{}\"", r.class);
     }
     s
 }
@@ -169,5 +171,20 @@ mod tests {
             flow(IpProtocol::ICMP, 0),
             (weft_policy::Action::Allow, "best-effort".to_owned())
         );
+    }
+
+    #[test]
+    fn the_builtin_policy_of_an_icmp_rule_lints_clean() {
+        let classes = ClassMap {
+            rules: vec![ClassRule {
+                protocol: IpProtocol::ICMP,
+                ports: 0..=65535,
+                class: "interactive".into(),
+            }],
+        };
+        let checked =
+            check(Path::new("builtin"), &builtin_text(&classes), &SiteDirectory::default())
+                .unwrap();
+        assert!(checked.warnings.is_empty(), "{:?}", checked.warnings);
     }
 }

@@ -280,8 +280,8 @@ fn metrics_snapshot(s: &Status) -> MetricsSnapshot {
         })
         .collect();
     let mut members: Vec<(String, u64)> = Vec::new();
-    for (i, peer) in s.peers.iter().enumerate() {
-        let state = crate::agent::status::site_state(s, i, peer).as_str().to_owned();
+    for state in crate::agent::status::site_states(s) {
+        let state = state.as_str().to_owned();
         match members.iter_mut().find(|(m, _)| *m == state) {
             Some((_, n)) => *n += 1,
             None => members.push((state, 1)),
