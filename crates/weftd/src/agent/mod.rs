@@ -202,6 +202,7 @@ pub fn run(cfg: &SiteConfig) -> Result<()> {
         control: ctl_tx.clone(),
         events: bus.clone(),
         metrics: metrics.clone(),
+        rendered: crate::api::RenderCache::default(),
     });
     crate::api::spawn(ctx, listener, cfg.api_tls.as_ref(), &cfg.state_dir.join(API_SOCKET))?;
     spawn("weft-recorder", {

@@ -17,9 +17,11 @@
 
 mod admin;
 mod auth;
+mod cache;
 mod error;
 mod etag;
 mod events;
+mod limit;
 mod openapi;
 mod page;
 mod state;
@@ -47,6 +49,7 @@ use crate::store::Store;
 use auth::Transport;
 use error::Failure;
 
+pub(crate) use cache::RenderCache;
 pub(crate) use error::ApiResult;
 
 /// Largest request body (a policy document).
@@ -66,6 +69,8 @@ pub(crate) struct Ctx {
     pub(crate) events: broadcast::Sender<Event>,
     /// The metrics.
     pub(crate) metrics: Arc<Metrics>,
+    /// Rendered list answers per status generation.
+    pub(crate) rendered: cache::RenderCache,
 }
 
 impl Ctx {
@@ -160,19 +165,17 @@ fn router(ctx: Arc<Ctx>) -> Router {
 #[derive(Debug, Clone, Copy)]
 struct PeerAddr(std::net::SocketAddr);
 
-impl
-    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
-    for PeerAddr
-{
-    fn connect_info(s: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+type TcpIn = limit::Limited<tokio::net::TcpListener>;
+type TlsIn = limit::Limited<tls::TlsListener>;
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpIn>> for PeerAddr {
+    fn connect_info(s: axum::serve::IncomingStream<'_, TcpIn>) -> Self {
         Self(*s.remote_addr())
     }
 }
 
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tls::TlsListener>>
-    for PeerAddr
-{
-    fn connect_info(s: axum::serve::IncomingStream<'_, tls::TlsListener>) -> Self {
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsIn>> for PeerAddr {
+    fn connect_info(s: axum::serve::IncomingStream<'_, TlsIn>) -> Self {
         Self(*s.remote_addr())
     }
 }
@@ -211,12 +214,18 @@ pub(crate) fn spawn(
             let tcp_srv = async move {
                 match acceptor {
                     Some(acceptor) => match tls::TlsListener::new(tcp, acceptor) {
-                        Ok(l) => axum::serve(l, tcp_app).await,
+                        Ok(l) => {
+                            axum::serve(limit::Limited::new(l, limit::MAX_CONNECTIONS), tcp_app)
+                                .await
+                        }
                         Err(e) => Err(e),
                     },
-                    None => axum::serve(tcp, tcp_app).await,
+                    None => {
+                        axum::serve(limit::Limited::new(tcp, limit::MAX_CONNECTIONS), tcp_app).await
+                    }
                 }
             };
+            let unix = limit::Limited::new(unix, limit::MAX_CONNECTIONS);
             let unix_srv = axum::serve(unix, local_app).into_future();
             let (a, b) = tokio::join!(tcp_srv, unix_srv);
             if let Err(e) = a.and(b) {

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use weft_api::{
@@ -48,13 +50,17 @@ fn site_filter(q: &ListQuery, site: Option<&str>) -> bool {
 pub(crate) async fn sites(
     State(ctx): State<Arc<Ctx>>,
     Q(q): Q<ListQuery>,
-) -> ApiResult<Json<Page<Site>>> {
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let s = ctx.status.get();
-    let all: Vec<Site> = views::sites(&s)
-        .into_iter()
-        .filter(|x| state_filter(&q, x.state.as_str()) && site_filter(&q, Some(&x.id)))
-        .collect();
-    Ok(Json(page(all, |x| x.id.clone(), &q)?))
+    ctx.rendered.answer(&uri, &headers, s.generation, || {
+        let all: Vec<Site> = views::sites(&s)
+            .into_iter()
+            .filter(|x| state_filter(&q, x.state.as_str()) && site_filter(&q, Some(&x.id)))
+            .collect();
+        page(all, |x| x.id.clone(), &q)
+    })
 }
 
 /// One site.
@@ -147,10 +153,14 @@ pub(crate) async fn restore_site(
 pub(crate) async fn peers(
     State(ctx): State<Arc<Ctx>>,
     Q(q): Q<ListQuery>,
-) -> ApiResult<Json<Page<Peer>>> {
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let s = ctx.status.get();
-    let all = views::peers(&s).into_iter().filter(|p| site_filter(&q, Some(&p.site))).collect();
-    Ok(Json(page(all, |p: &Peer| p.site.clone(), &q)?))
+    ctx.rendered.answer(&uri, &headers, s.generation, || {
+        let all = views::peers(&s).into_iter().filter(|p| site_filter(&q, Some(&p.site))).collect();
+        page(all, |p: &Peer| p.site.clone(), &q)
+    })
 }
 
 /// Paths with their measurements (`?site=&state=`).
@@ -160,16 +170,20 @@ pub(crate) async fn peers(
 pub(crate) async fn paths(
     State(ctx): State<Arc<Ctx>>,
     Q(q): Q<ListQuery>,
-) -> ApiResult<Json<Page<Path>>> {
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let s = ctx.status.get();
-    let all = s
-        .paths
-        .iter()
-        .map(|p| views::path(&s, p))
-        .filter(|p| site_filter(&q, Some(&p.site)) && state_filter(&q, &p.state))
-        .collect();
-    // Zero-padded: any cursor string is a valid position, and order is numeric.
-    Ok(Json(page(all, |p: &Path| format!("{:010}", p.id), &q)?))
+    ctx.rendered.answer(&uri, &headers, s.generation, || {
+        let all = s
+            .paths
+            .iter()
+            .map(|p| views::path(&s, p))
+            .filter(|p| site_filter(&q, Some(&p.site)) && state_filter(&q, &p.state))
+            .collect();
+        // Zero-padded: any cursor string is a valid position, and order is numeric.
+        page(all, |p: &Path| format!("{:010}", p.id), &q)
+    })
 }
 
 /// One path.
@@ -280,15 +294,19 @@ pub(crate) async fn path_test(
 pub(crate) async fn flows(
     State(ctx): State<Arc<Ctx>>,
     Q(q): Q<ListQuery>,
-) -> ApiResult<Json<Page<Flow>>> {
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let s = ctx.status.get();
-    let all = s
-        .flows
-        .iter()
-        .map(|f| views::flow(&s, f))
-        .filter(|f| site_filter(&q, f.site.as_deref()) && state_filter(&q, &f.verdict))
-        .collect();
-    Ok(Json(page(all, |f: &Flow| f.id.clone(), &q)?))
+    ctx.rendered.answer(&uri, &headers, s.generation, || {
+        let all = s
+            .flows
+            .iter()
+            .map(|f| views::flow(&s, f))
+            .filter(|f| site_filter(&q, f.site.as_deref()) && state_filter(&q, &f.verdict))
+            .collect();
+        page(all, |f: &Flow| f.id.clone(), &q)
+    })
 }
 
 /// One flow.
@@ -309,18 +327,28 @@ pub(crate) async fn flow(State(ctx): State<Arc<Ctx>>, P(id): P<String>) -> ApiRe
 pub(crate) async fn routes(
     State(ctx): State<Arc<Ctx>>,
     Q(q): Q<ListQuery>,
-) -> ApiResult<Json<Page<Route>>> {
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let s = ctx.status.get();
-    let all = views::routes(&s).into_iter().filter(|r| site_filter(&q, Some(&r.site))).collect();
-    Ok(Json(page(all, |r: &Route| r.prefix.clone(), &q)?))
+    ctx.rendered.answer(&uri, &headers, s.generation, || {
+        let all =
+            views::routes(&s).into_iter().filter(|r| site_filter(&q, Some(&r.site))).collect();
+        page(all, |r: &Route| r.prefix.clone(), &q)
+    })
 }
 
 /// The mesh as a graph with metrics.
 #[utoipa::path(get, path = "/api/v1/topology", tag = "state",
     responses((status = 200, body = Topology), (status = 401, body = ApiError)),
     security(("bearer" = [])))]
-pub(crate) async fn topology(State(ctx): State<Arc<Ctx>>) -> Json<Topology> {
-    Json(views::topology(&ctx.status.get()))
+pub(crate) async fn topology(
+    State(ctx): State<Arc<Ctx>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let s = ctx.status.get();
+    ctx.rendered.answer(&uri, &headers, s.generation, || Ok(views::topology(&s)))
 }
 
 /// The flow to explain: `?proto=udp&src=10.77.1.1&dst=10.77.2.1&dport=5060`.
