@@ -1,0 +1,10 @@
+//! Weft's mesh layer, sans-IO: who may join and who is there.
+//!
+//! What it does not do: no sockets, no clock (time comes in as arguments),
+//! no unseeded randomness (seeds and key material come in from the caller).
+//!
+//! # Layout
+//! - `identity`: the mesh CA, site certificates, join tokens, enrolment
+//!   messages and revocation.
+//! - `membership`: SWIM membership over foca, behind a deadline-style API.
+#![forbid(unsafe_code)]
