@@ -8,3 +8,6 @@
 //!   messages and revocation.
 //! - `membership`: SWIM membership over foca, behind a deadline-style API.
 #![forbid(unsafe_code)]
+
+pub mod identity;
+pub mod membership;

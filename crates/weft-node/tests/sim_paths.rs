@@ -1,9 +1,12 @@
 //! Deterministic simulations of the path engine: outages, brownouts, flapping
 //! and failback, each run over many seeds so the properties hold statistically,
 //! not by luck of one seed. Any failure names its seed and replays exactly.
+//! Membership alone (SWIM gossip) is simulated in the `gossip` module.
 // Virtual times in these tests are ordered by construction (an event found
 // after `cut` is later than `cut`), and loss of exactly zero is what we mean.
 #![allow(clippy::unchecked_time_subtraction, clippy::float_cmp)]
+
+mod gossip;
 
 use std::time::Duration;
 

@@ -25,8 +25,10 @@
 //! assert_eq!(sim.flow(call).path, Some(lte));
 //! ```
 
+mod gossip;
 mod link;
 mod path_sim;
 
+pub use gossip::{GossipNet, GossipSim};
 pub use link::LinkProfile;
 pub use path_sim::{FlowMove, LogEntry, PathSim, SimFlow};
