@@ -7,7 +7,10 @@
 //! - `identity`: the mesh CA, site certificates, join tokens, enrolment
 //!   messages and revocation.
 //! - `membership`: SWIM membership over foca, behind a deadline-style API.
+//! - `cert_auth`: the gossip authenticator of the product: Ed25519 by
+//!   certified site keys.
 #![forbid(unsafe_code)]
 
+pub mod cert_auth;
 pub mod identity;
 pub mod membership;
