@@ -63,8 +63,8 @@ pub(crate) fn run(
                 .iter()
                 .map(|p| {
                     let key = path_key(&s.peers[p.peer].name, &p.uplink, &p.remote.to_string());
-                    let (tx0, rx0) =
-                        last_bytes.get(&key).copied().unwrap_or((p.tx_bytes, p.rx_bytes));
+                    // The first sample counts from the agent's start.
+                    let (tx0, rx0) = last_bytes.get(&key).copied().unwrap_or((0, 0));
                     last_bytes.insert(key.clone(), (p.tx_bytes, p.rx_bytes));
                     SampleInput {
                         path_key: key,
