@@ -92,7 +92,7 @@ pub(crate) async fn create_token(
     Extension(caller): Extension<Caller>,
     B(body): B,
 ) -> ApiResult<Response> {
-    let req: TokenCreate = serde_json::from_slice(&body)
+    let req: TokenCreate = serde_json::from_value(super::error::json_object(&body)?)
         .map_err(|e| Failure::bad_request(format!("body must be {{\"name\", \"scope\"}}: {e}")))?;
     let store = ctx.store.clone();
     let now = unix_ms();

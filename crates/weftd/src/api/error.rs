@@ -124,9 +124,25 @@ impl<T: DeserializeOwned + Default + Send, S: Send + Sync> FromRequest<S> for J<
             return Ok(Self(T::default()));
         }
         // `null` is an empty body too (the schema says the body is optional).
-        serde_json::from_slice::<Option<T>>(&bytes)
-            .map(|v| Self(v.unwrap_or_default()))
+        let value = json_object(&bytes)?;
+        if value.is_null() {
+            return Ok(Self(T::default()));
+        }
+        serde_json::from_value(value)
+            .map(Self)
             .map_err(|e| Failure::bad_request(format!("invalid JSON body: {e}")))
+    }
+}
+
+/// A JSON body that is an object (or `null`): serde would otherwise read a
+/// struct from an array too.
+pub(crate) fn json_object(bytes: &[u8]) -> ApiResult<serde_json::Value> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| Failure::bad_request(format!("invalid JSON body: {e}")))?;
+    if value.is_object() || value.is_null() {
+        Ok(value)
+    } else {
+        Err(Failure::bad_request("the body must be a JSON object"))
     }
 }
 

@@ -81,6 +81,8 @@ fn every_endpoint_answers_with_the_scopes_it_needs_and_refusals_are_audited() {
         local("POST", &format!("/api/v1/paths/{id}/test"), Some("{\"probes\":0}")).error(400),
         "bad_request"
     );
+    let array = local("POST", &format!("/api/v1/paths/{id}/test"), Some("[]"));
+    assert_eq!(array.error(400), "bad_request", "a body must be an object");
 
     // A flow: a ping from a to b shows as an allowed ICMP flow to b on a path.
     let b = h.overlay(1).to_string();
