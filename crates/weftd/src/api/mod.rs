@@ -202,12 +202,17 @@ pub(crate) fn spawn(
         .enable_all()
         .build()
         .context("starting the API runtime")?;
+    // Registered with the runtime here, so a failure stops the start with a message.
+    let (tcp, unix) = {
+        let _in_runtime = rt.enter();
+        let tcp = tokio::net::TcpListener::from_std(tcp).context("registering the API listener")?;
+        let unix =
+            tokio::net::UnixListener::from_std(unix).context("registering the API socket")?;
+        (tcp, unix)
+    };
     std::thread::Builder::new().name("weft-api-main".into()).spawn(move || {
         rt.block_on(async move {
             let app = router(ctx);
-            let tcp = tokio::net::TcpListener::from_std(tcp).expect("a non-blocking TCP listener");
-            let unix =
-                tokio::net::UnixListener::from_std(unix).expect("a non-blocking unix listener");
             let tcp_app = app.clone().layer(middleware::from_fn(tag_tcp));
             let local_app = app.layer(axum::Extension(Transport::Local));
             let tcp_app = tcp_app.into_make_service_with_connect_info::<PeerAddr>();
