@@ -16,12 +16,14 @@
 //! - [`flows`]: [`Flow`], [`Route`], [`Topology`], [`Explanation`].
 //! - [`events`]: [`Event`] and [`EventKind`], the live event stream.
 //! - [`admin`]: [`TokenInfo`], [`AuditRecord`].
+//! - [`mesh`]: [`MeshTokenCreate`], [`MeshToken`], [`MeshRevoke`], [`MeshStatus`].
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod common;
 pub mod events;
 pub mod flows;
+pub mod mesh;
 pub mod paths;
 pub mod sites;
 
@@ -31,6 +33,7 @@ pub use events::{Event, EventKind};
 pub use flows::{
     Candidate, Explanation, Flow, Route, RouteChoice, Topology, TopologyEdge, TopologyNode,
 };
+pub use mesh::{MeshMember, MeshRevocation, MeshRevoke, MeshStatus, MeshToken, MeshTokenCreate};
 pub use paths::{Path, PathSample, PathTestRequest, PathTestResult};
 pub use sites::{Counter, Peer, Site, SiteState, Status};
 

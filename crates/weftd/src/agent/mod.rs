@@ -203,6 +203,7 @@ pub fn run(cfg: &SiteConfig) -> Result<()> {
         events: bus.clone(),
         metrics: metrics.clone(),
         rendered: crate::api::RenderCache::default(),
+        mesh: None,
     });
     crate::api::spawn(ctx, listener, cfg.api_tls.as_ref(), &cfg.state_dir.join(API_SOCKET))?;
     spawn("weft-recorder", {

@@ -71,6 +71,8 @@ pub(crate) struct Ctx {
     pub(crate) metrics: Arc<Metrics>,
     /// Rendered list answers per status generation.
     pub(crate) rendered: cache::RenderCache,
+    /// The mesh thread, when the agent is in a mesh.
+    pub(crate) mesh: Option<std::sync::mpsc::Sender<crate::mesh::ctl::MeshCtl>>,
 }
 
 impl Ctx {

@@ -1,0 +1,50 @@
+//! Requests the API sends to the mesh thread, each with a reply channel.
+//!
+//! The mesh thread owns the mesh node (membership, certificates, the CA when
+//! this agent holds it); the API never touches it directly.
+
+use tokio::sync::oneshot;
+
+/// A request to the mesh thread.
+#[derive(Debug)]
+pub(crate) enum MeshCtl {
+    /// Mint a join token (CA holder only).
+    CreateToken {
+        /// What the token allows.
+        req: weft_api::MeshTokenCreate,
+        /// The answer.
+        reply: oneshot::Sender<Result<weft_api::MeshToken, MeshRefusal>>,
+    },
+    /// Revoke a site (CA holder only); the signed list floods the mesh.
+    Revoke {
+        /// The site id.
+        site: String,
+        /// The answer.
+        reply: oneshot::Sender<Result<weft_api::MeshRevocation, MeshRefusal>>,
+    },
+    /// The membership view.
+    Status {
+        /// The answer.
+        reply: oneshot::Sender<weft_api::MeshStatus>,
+    },
+}
+
+/// Why the mesh thread refused a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MeshRefusal {
+    /// What kind of refusal.
+    pub(crate) kind: RefusalKind,
+    /// A sentence for the operator.
+    pub(crate) message: String,
+}
+
+/// Kinds of [`MeshRefusal`], each with its HTTP status in the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RefusalKind {
+    /// This agent does not hold the mesh CA (409 `not_ca_holder`).
+    NotCaHolder,
+    /// The request is invalid (400 `invalid_request`).
+    Invalid,
+    /// No such site (404 `not_found`).
+    NotFound,
+}
