@@ -16,7 +16,7 @@ pub mod agent;
 pub(crate) mod api;
 pub mod config;
 pub mod labgen;
-pub(crate) mod mesh;
+pub mod mesh;
 pub mod policy;
 pub mod store;
 pub mod uapi;

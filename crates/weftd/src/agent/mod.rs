@@ -7,6 +7,7 @@ mod control;
 pub(crate) mod gate;
 pub(crate) mod metrics;
 mod ondemand;
+mod peers;
 pub(crate) mod policy_api;
 mod recorder;
 mod rx;
@@ -15,27 +16,25 @@ pub(crate) mod status;
 mod tx;
 mod uapi_server;
 
-use std::collections::HashMap;
+
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
-use std::sync::{Arc, Mutex, RwLock, mpsc};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock, mpsc};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
-use weft_dataplane::probe::{PeerProbeState, ProbeKey};
 use weft_dataplane::sys::{self, IfAddr, Rtnl, TunConfig, TunDevice, UplinkSocket};
-use weft_dataplane::wg::WgSession;
-use weft_path::{LivenessSource, PathAttrs, PathEngine, PathSpec};
-use weft_types::{PeerId, PrivateKey, SeededRng, UplinkId};
+use weft_path::PathEngine;
+use weft_types::{PrivateKey, SeededRng};
 
 use crate::config::SiteConfig;
 use crate::policy::{self, ActivePolicy};
 use crate::store::{NewAudit, SiteRecord, Store};
-use shared::{PathRt, PeerRt, Shared};
+use shared::{PeerTable, Shared};
 
 pub(crate) use control::ControlMsg;
 pub(crate) use ondemand::{MAX_RUNNING_TESTS, MAX_TEST_PROBES};
-pub(crate) use shared::NO_PATH;
+pub(crate) use shared::{MAX_PEERS, NO_PATH};
 
 /// Reads a private key file written by `weft genkey` (base64, one line).
 pub fn read_private_key(path: &std::path::Path) -> Result<PrivateKey> {
@@ -83,83 +82,25 @@ pub fn run(cfg: &SiteConfig) -> Result<()> {
 
     let mut peers = Vec::new();
     let mut paths = Vec::new();
-    let mut path_by_addr = HashMap::new();
     let mut probes = Vec::new();
     for (pi, p) in cfg.peers.iter().enumerate() {
-        let keepalive = p.keepalive.map(|d| u16::try_from(d.as_secs().max(1)).unwrap_or(u16::MAX));
-        let local_index = u32::try_from(pi + 1).context("too many peers")?;
-        let session = WgSession::new(&private_key, &p.public_key, None, keepalive, local_index);
-        let mut order: Vec<usize> = (0..cfg.uplinks.len()).collect();
-        order.sort_by_key(|u| cfg.uplinks[*u].priority);
-        let mut peer_paths = Vec::new();
-        for u in order {
-            let up = &cfg.uplinks[u];
-            for remote in p.endpoints.iter().filter(|e| e.is_ipv4() == up.bind.is_ipv4()) {
-                let liveness = if p.stock {
-                    LivenessSource::Traffic {
-                        expected_interval: p.keepalive.unwrap_or(Duration::from_secs(1)),
-                    }
-                } else {
-                    LivenessSource::Probes
-                };
-                let attrs = PathAttrs {
-                    cost_per_gb: up.cost_per_gb,
-                    capacity: up.capacity,
-                    priority: up.priority,
-                    metered: up.metered,
-                };
-                let spec = PathSpec {
-                    peer: PeerId(pi as u32),
-                    uplink: UplinkId(u as u16),
-                    remote: *remote,
-                    attrs,
-                    liveness,
-                };
-                let engine_id = engine.add_path(now, spec);
-                let dense = u32::try_from(paths.len()).context("too many paths")?;
-                path_by_addr.insert((u, *remote), dense);
-                peer_paths.push(dense);
-                paths.push(PathRt {
-                    peer: pi,
-                    uplink: u,
-                    remote: *remote,
-                    engine_id,
-                    tx_bytes: AtomicU64::new(0),
-                    rx_bytes: AtomicU64::new(0),
-                    rx_packets: AtomicU64::new(0),
-                    tx_packets: AtomicU64::new(0),
-                });
-            }
-        }
-        probes.push(if p.stock {
-            None
-        } else {
-            let key = ProbeKey::derive(&private_key, &p.public_key)
-                .map_err(|e| anyhow::anyhow!("peer {}: {e}", p.name))?;
-            Some(PeerProbeState::new(key, control::first_probe_counter()))
-        });
-        peers.push(PeerRt {
-            name: p.name.clone(),
-            public_key: p.public_key,
-            prefixes: p.prefixes.clone(),
-            keepalive,
-            session: Mutex::new(session),
-            paths: peer_paths,
-            last_path: AtomicU32::new(NO_PATH),
-            endpoints: p.endpoints.clone(),
-            stock: p.stock,
-            role: p.role.clone(),
-            region: p.region.clone(),
-            removed: AtomicBool::new(removed.contains(&p.name.to_string())),
-        });
+        let spec = peers::PeerSpec::from_config(p);
+        let is_removed = removed.contains(&p.name.to_string());
+        let built = peers::build(
+            &mut engine,
+            now,
+            &private_key,
+            &cfg.uplinks,
+            pi,
+            paths.len(),
+            &spec,
+            is_removed,
+        )?;
+        peers.push(Arc::new(built.peer));
+        paths.extend(built.paths.into_iter().map(Arc::new));
+        probes.push(built.probes);
     }
-    let mut routes: Vec<_> = cfg
-        .peers
-        .iter()
-        .enumerate()
-        .flat_map(|(i, p)| p.prefixes.iter().map(move |x| (*x, i)))
-        .collect();
-    routes.sort_by_key(|(p, _)| std::cmp::Reverse(p.prefix_len()));
+    let table = Arc::new(PeerTable::new(peers, paths));
 
     let shared = Arc::new(Shared {
         site: cfg.name.clone(),
@@ -167,10 +108,7 @@ pub fn run(cfg: &SiteConfig) -> Result<()> {
         tun,
         sockets,
         uplink_names: cfg.uplinks.iter().map(|u| u.name.clone()).collect(),
-        peers,
-        paths,
-        path_by_addr,
-        routes,
+        table: RwLock::new(table),
         policy: RwLock::new(Arc::new(first)),
         policy_generation: AtomicU64::new(0),
         drops: shared::Drops::default(),
@@ -242,7 +180,16 @@ pub fn run(cfg: &SiteConfig) -> Result<()> {
         region: cfg.region.clone(),
         prefixes: vec![cfg.address_prefix.to_string()],
     };
-    let io = control::ControlIo { status, events: events_tx, metrics, info };
+    let io = control::ControlIo {
+        status,
+        events: events_tx,
+        metrics,
+        info,
+        uplinks: cfg.uplinks.clone(),
+        interface: cfg.interface.clone(),
+        store: store.clone(),
+        mesh_grace: std::time::Duration::from_secs(5),
+    };
     control::Control::new(shared, engine, probes, io).run(&ctl_rx);
     Ok(())
 }
@@ -326,7 +273,7 @@ fn first_policy(
     store: &Store,
     directory: &weft_policy::SiteDirectory,
 ) -> Result<ActivePolicy> {
-    let peers = cfg.peers.len();
+    let peers = MAX_PEERS;
     if let Some(version) = store.current_policy()? {
         let text = store.policy_text(version)?;
         let label = std::path::PathBuf::from(format!("policy-v{version}.toml"));

@@ -327,7 +327,7 @@ impl PolicyApi {
             version,
             checked.policy,
             text.to_owned(),
-            self.shared.peers.len(),
+            crate::agent::MAX_PEERS,
             warnings,
         );
         let (done, wait) = mpsc::channel();

@@ -16,7 +16,7 @@ use weft_dataplane::wg::{DatagramKind, WgResult, classify, initiator_public_key,
 
 use super::control::ControlMsg;
 use super::gate::{Direction, Gate};
-use super::shared::{Shared, reason_label};
+use super::shared::{PeerTable, Shared, reason_label};
 
 /// Receives on uplink `uplink` forever.
 pub(crate) fn run(shared: &Arc<Shared>, uplink: usize, control: &Sender<ControlMsg>) {
@@ -48,8 +48,10 @@ pub(crate) fn run(shared: &Arc<Shared>, uplink: usize, control: &Sender<ControlM
             }
         }
         let now = Instant::now();
+        let table = shared.table();
         for (src, datagram) in batch.iter() {
-            receive(shared, &mut gate, now, uplink, src, datagram, &mut out, control);
+            let at = (uplink, src);
+            receive(shared, &table, &mut gate, now, at, datagram, &mut out, control);
         }
     }
 }
@@ -57,10 +59,10 @@ pub(crate) fn run(shared: &Arc<Shared>, uplink: usize, control: &Sender<ControlM
 #[allow(clippy::too_many_arguments)]
 fn receive(
     shared: &Shared,
+    t: &PeerTable,
     gate: &mut Gate,
     now: Instant,
-    uplink: usize,
-    src: SocketAddr,
+    (uplink, src): (usize, SocketAddr),
     datagram: &[u8],
     out: &mut [u8],
     control: &Sender<ControlMsg>,
@@ -73,12 +75,12 @@ fn receive(
             return;
         }
         DatagramKind::HandshakeInit { .. } => {
-            initiator_public_key(&shared.private_key, datagram).and_then(|k| shared.peer_by_key(&k))
+            initiator_public_key(&shared.private_key, datagram).and_then(|k| t.peer_by_key(&k))
         }
         DatagramKind::HandshakeResponse { receiver_index }
         | DatagramKind::CookieReply { receiver_index }
         | DatagramKind::Data { receiver_index } => {
-            shared.peer_by_session(session_index(receiver_index))
+            t.peer_by_session(session_index(receiver_index))
         }
         DatagramKind::Garbage => {
             shared.drops.count("garbage");
@@ -89,11 +91,11 @@ fn receive(
         shared.drops.count("unknown_peer");
         return;
     };
-    if shared.is_removed(peer_idx) {
+    if t.is_removed(peer_idx) {
         shared.drops.count("peer_removed");
         return;
     }
-    let peer = &shared.peers[peer_idx];
+    let peer = &t.peers[peer_idx];
     let socket = &shared.sockets[uplink];
     let base = out.as_ptr() as usize;
     // Decrypt under the session lock; write to the TUN device after releasing
@@ -103,7 +105,7 @@ fn receive(
         match session.decapsulate(Some(src.ip()), datagram, out) {
             WgResult::ToNetwork(reply) => {
                 let _ = socket.send_to(reply, src);
-                shared.note_rx(uplink, src, datagram.len());
+                t.note_rx(uplink, src, datagram.len());
                 // Packets queued behind the handshake go out now (rare: keep the lock).
                 while let WgResult::ToNetwork(p) = session.flush(out) {
                     let _ = socket.send_to(p, src);
@@ -114,7 +116,7 @@ fn receive(
                 ((packet.as_ptr() as usize - base, packet.len()), inner_src)
             }
             WgResult::Done => {
-                shared.note_rx(uplink, src, datagram.len()); // keepalive
+                t.note_rx(uplink, src, datagram.len()); // keepalive
                 return;
             }
             WgResult::Error(e) => {
@@ -127,7 +129,7 @@ fn receive(
         shared.drops.count("source_not_allowed");
         return;
     }
-    shared.note_rx(uplink, src, datagram.len());
+    t.note_rx(uplink, src, datagram.len());
     let packet = &out[span.0..span.0 + span.1];
     let Ok(key) = flow_key(packet) else {
         shared.drops.count("rx_malformed");

@@ -20,6 +20,11 @@ use crate::policy::ActivePolicy;
 /// "No path" in a primary slot.
 pub(crate) const NO_PATH: u32 = u32::MAX;
 
+/// Most peer slots an agent has (static and learnt from the mesh; a site
+/// that leaves and comes back reuses its slot). Per-peer arrays of the
+/// running policy are this long.
+pub(crate) const MAX_PEERS: usize = 1024;
+
 /// One peer at run time.
 #[derive(Debug)]
 pub(crate) struct PeerRt {
@@ -47,6 +52,11 @@ pub(crate) struct PeerRt {
     pub(crate) region: Option<String>,
     /// Removed by an operator: nothing is sent to it or accepted from it.
     pub(crate) removed: AtomicBool,
+    /// Learnt from the mesh (not in the configuration).
+    pub(crate) dynamic: bool,
+    /// Left the mesh (dead, left or revoked, after the grace period): like
+    /// removed, and its slot is reused if the site comes back.
+    pub(crate) gone: AtomicBool,
 }
 
 impl PeerRt {
@@ -101,6 +111,76 @@ impl Drops {
     }
 }
 
+/// The peers and paths as the data plane sees them: replaced whole by the
+/// control loop when the mesh adds or retires a peer; indices of peers and
+/// paths never change (slots are appended, retired peers keep theirs).
+#[derive(Debug, Default)]
+pub(crate) struct PeerTable {
+    /// Peers, by dense index.
+    pub(crate) peers: Vec<Arc<PeerRt>>,
+    /// Paths, by dense index (a retired peer's paths stay, unreferenced).
+    pub(crate) paths: Vec<Arc<PathRt>>,
+    /// (uplink, remote) → dense path index, for live peers' paths.
+    pub(crate) path_by_addr: HashMap<(usize, SocketAddr), u32>,
+    /// Live peers' prefixes, longest first, with the peer's index.
+    pub(crate) routes: Vec<(IpPrefix, usize)>,
+}
+
+impl PeerTable {
+    /// The table over `peers` and `paths`, with the lookups of the peers
+    /// that have not left.
+    pub(crate) fn new(peers: Vec<Arc<PeerRt>>, paths: Vec<Arc<PathRt>>) -> Self {
+        let mut path_by_addr = HashMap::new();
+        let mut routes = Vec::new();
+        for (i, p) in peers.iter().enumerate() {
+            if p.gone.load(Ordering::Relaxed) {
+                continue;
+            }
+            for &d in &p.paths {
+                let path = &paths[d as usize];
+                path_by_addr.insert((path.uplink, path.remote), d);
+            }
+            routes.extend(p.prefixes.iter().map(|x| (*x, i)));
+        }
+        routes.sort_by_key(|(p, _)| std::cmp::Reverse(p.prefix_len()));
+        Self { peers, paths, path_by_addr, routes }
+    }
+
+    /// The peer serving `dst` (longest prefix match).
+    pub(crate) fn peer_for(&self, dst: IpAddr) -> Option<usize> {
+        self.routes.iter().find(|(p, _)| p.contains(dst)).map(|(_, i)| *i)
+    }
+
+    /// The peer owning WireGuard session index `local_index`.
+    pub(crate) fn peer_by_session(&self, local_index: u32) -> Option<usize> {
+        let i = usize::try_from(local_index).ok()?.checked_sub(1)?;
+        (i < self.peers.len()).then_some(i)
+    }
+
+    /// The live peer with public key `key`.
+    pub(crate) fn peer_by_key(&self, key: &PublicKey) -> Option<usize> {
+        self.peers
+            .iter()
+            .position(|p| p.public_key == *key && !p.gone.load(Ordering::Relaxed))
+    }
+
+    /// Whether peer `peer` takes no traffic: an operator removed it, or it
+    /// left the mesh.
+    pub(crate) fn is_removed(&self, peer: usize) -> bool {
+        let p = &self.peers[peer];
+        p.removed.load(Ordering::Relaxed) || p.gone.load(Ordering::Relaxed)
+    }
+
+    /// Records authenticated input on (`uplink`, `src`).
+    pub(crate) fn note_rx(&self, uplink: usize, src: SocketAddr, bytes: usize) {
+        if let Some(&i) = self.path_by_addr.get(&(uplink, src)) {
+            let p = &self.paths[i as usize];
+            p.rx_packets.fetch_add(1, Ordering::Relaxed);
+            p.rx_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Everything the threads share.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -114,14 +194,8 @@ pub(crate) struct Shared {
     pub(crate) sockets: Vec<UplinkSocket>,
     /// Uplink names, by index.
     pub(crate) uplink_names: Vec<String>,
-    /// Peers.
-    pub(crate) peers: Vec<PeerRt>,
-    /// Paths.
-    pub(crate) paths: Vec<PathRt>,
-    /// (uplink, remote) → dense path index.
-    pub(crate) path_by_addr: HashMap<(usize, SocketAddr), u32>,
-    /// Peer prefixes, longest first, with the peer's index.
-    pub(crate) routes: Vec<(IpPrefix, usize)>,
+    /// Peers and paths; replaced whole by the control loop.
+    pub(crate) table: RwLock<Arc<PeerTable>>,
     /// The running policy; replaced whole by the control loop.
     pub(crate) policy: RwLock<Arc<ActivePolicy>>,
     /// Bumped after every replacement of `policy`, so the send thread notices with one load.
@@ -152,33 +226,19 @@ impl Shared {
         self.policy_generation.fetch_add(1, Ordering::Release);
     }
 
-    /// The peer serving `dst` (longest prefix match).
-    pub(crate) fn peer_for(&self, dst: IpAddr) -> Option<usize> {
-        self.routes.iter().find(|(p, _)| p.contains(dst)).map(|(_, i)| *i)
+    /// The current peers and paths.
+    pub(crate) fn table(&self) -> Arc<PeerTable> {
+        match self.table.read() {
+            Ok(t) => t.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
-    /// The peer owning WireGuard session index `local_index`.
-    pub(crate) fn peer_by_session(&self, local_index: u32) -> Option<usize> {
-        let i = usize::try_from(local_index).ok()?.checked_sub(1)?;
-        (i < self.peers.len()).then_some(i)
-    }
-
-    /// The peer with public key `key`.
-    pub(crate) fn peer_by_key(&self, key: &PublicKey) -> Option<usize> {
-        self.peers.iter().position(|p| p.public_key == *key)
-    }
-
-    /// Whether an operator removed peer `peer`.
-    pub(crate) fn is_removed(&self, peer: usize) -> bool {
-        self.peers[peer].removed.load(Ordering::Relaxed)
-    }
-
-    /// Records authenticated input on (`uplink`, `src`).
-    pub(crate) fn note_rx(&self, uplink: usize, src: SocketAddr, bytes: usize) {
-        if let Some(&i) = self.path_by_addr.get(&(uplink, src)) {
-            let p = &self.paths[i as usize];
-            p.rx_packets.fetch_add(1, Ordering::Relaxed);
-            p.rx_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    /// Replaces the peers and paths.
+    pub(crate) fn publish_table(&self, table: Arc<PeerTable>) {
+        match self.table.write() {
+            Ok(mut t) => *t = table,
+            Err(poisoned) => *poisoned.into_inner() = table,
         }
     }
 }

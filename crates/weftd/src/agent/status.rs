@@ -86,6 +86,10 @@ pub(crate) struct PeerStatus {
     pub(crate) keepalive: Option<u16>,
     /// Removed by an operator.
     pub(crate) removed: bool,
+    /// Left the mesh: kept only so indices stay put; not listed.
+    pub(crate) gone: bool,
+    /// The site traffic to it is relayed through, while its direct paths are down.
+    pub(crate) via: Option<String>,
     /// Handshakes completed since start.
     pub(crate) handshakes: u64,
     /// Time since the current session's handshake.

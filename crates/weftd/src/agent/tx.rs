@@ -14,7 +14,7 @@ use weft_dataplane::sys::{MAX_BATCH, PacketBatch, SendBatch};
 use weft_dataplane::wg::WgResult;
 
 use super::gate::{Direction, Gate};
-use super::shared::{Shared, reason_label};
+use super::shared::{PeerTable, Shared, reason_label};
 
 /// Reads packets from the TUN device in batches and sends them to their peers,
 /// one `sendmmsg` per uplink per batch, forever.
@@ -46,8 +46,9 @@ pub(crate) fn run(shared: &Arc<Shared>) {
         }
         let now = Instant::now();
         gate.refresh(shared, now);
+        let table = shared.table();
         for packet in batch.iter() {
-            queue_one(shared, &mut gate, packet, &mut out, now, &mut sends);
+            queue_one(shared, &table, &mut gate, packet, &mut out, now, &mut sends);
         }
         for (uplink, send) in sends.iter_mut().enumerate() {
             flush(shared, uplink, send);
@@ -67,8 +68,10 @@ fn flush(shared: &Shared, uplink: usize, send: &mut SendBatch) {
     send.clear();
 }
 
+#[allow(clippy::too_many_arguments)]
 fn queue_one(
     shared: &Shared,
+    t: &PeerTable,
     gate: &mut Gate,
     packet: &[u8],
     out: &mut [u8],
@@ -79,11 +82,11 @@ fn queue_one(
         shared.drops.count("tun_malformed");
         return;
     };
-    let Some(peer_idx) = shared.peer_for(dst) else {
+    let Some(peer_idx) = t.peer_for(dst) else {
         shared.drops.count("no_route");
         return;
     };
-    if shared.is_removed(peer_idx) {
+    if t.is_removed(peer_idx) {
         shared.drops.count("peer_removed");
         return;
     }
@@ -93,14 +96,14 @@ fn queue_one(
     };
     let Some(c) = gate.admit(shared, key, dscp(packet), packet.len(), now) else { return };
     let policy = gate.policy();
-    let peer = &shared.peers[peer_idx];
+    let peer = &t.peers[peer_idx];
     let profile = c.profile as usize;
     policy.profile_tx[peer_idx][profile].fetch_add(1, Ordering::Relaxed);
     let Some(path_idx) = policy.path_for(peer_idx, profile, peer.fallback_path()) else {
         shared.drops.count("no_eligible_path");
         return;
     };
-    let path = &shared.paths[path_idx as usize];
+    let path = &t.paths[path_idx as usize];
     let base = out.as_ptr() as usize;
     let span = {
         let Ok(mut session) = peer.session.lock() else { return };

@@ -64,21 +64,23 @@ fn handle(mut stream: UnixStream, shared: &Shared) -> std::io::Result<()> {
 fn snapshot(shared: &Shared) -> DeviceSnapshot {
     let now = SystemTime::now();
     let policy = shared.active_policy();
-    let peers = shared
+    let table = shared.table();
+    let peers = table
         .peers
         .iter()
         .enumerate()
+        .filter(|(pi, _)| !table.peers[*pi].gone.load(Ordering::Relaxed))
         .map(|(pi, p)| {
             let stats = p.session.lock().map(|s| s.stats()).ok();
             let endpoint =
-                policy.path_for(pi, 0, p.fallback_path()).map(|i| shared.paths[i as usize].remote);
+                policy.path_for(pi, 0, p.fallback_path()).map(|i| table.paths[i as usize].remote);
             let last_handshake = stats
                 .as_ref()
                 .and_then(|s| s.since_last_handshake)
                 .and_then(|ago| now.checked_sub(ago))
                 .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok());
             let (rx_bytes, tx_bytes) = p.paths.iter().fold((0, 0), |(rx, tx), i| {
-                let path = &shared.paths[*i as usize];
+                let path = &table.paths[*i as usize];
                 (
                     rx + path.rx_bytes.load(Ordering::Relaxed),
                     tx + path.tx_bytes.load(Ordering::Relaxed),

@@ -74,7 +74,14 @@ pub(crate) fn sites(s: &Status) -> Vec<api::Site> {
     let mut out = Vec::with_capacity(s.peers.len() + 1);
     out.push(local_site(s));
     let states = site_states(s);
-    out.extend(s.peers.iter().zip(agg).zip(states).map(|((p, a), st)| peer_site(p, a, st)));
+    out.extend(
+        s.peers
+            .iter()
+            .zip(agg)
+            .zip(states)
+            .filter(|((p, _), _)| !p.gone)
+            .map(|((p, a), st)| peer_site(p, a, st)),
+    );
     out
 }
 
@@ -83,7 +90,7 @@ pub(crate) fn site(s: &Status, id: &str) -> Option<api::Site> {
     if id == s.site {
         return Some(local_site(s));
     }
-    let i = s.peers.iter().position(|p| p.name == id)?;
+    let i = s.peers.iter().position(|p| p.name == id && !p.gone)?;
     let mut a = PeerPaths::default();
     s.paths.iter().filter(|x| x.peer == i).for_each(|x| a.add(x));
     Some(peer_site(&s.peers[i], a, site_states(s)[i]))
@@ -93,6 +100,7 @@ pub(crate) fn site(s: &Status, id: &str) -> Option<api::Site> {
 pub(crate) fn peers(s: &Status) -> Vec<api::Peer> {
     s.peers
         .iter()
+        .filter(|p| !p.gone)
         .map(|p| api::Peer {
             site: p.name.clone(),
             public_key: p.public_key.clone(),
@@ -203,7 +211,7 @@ pub(crate) fn flow(s: &Status, f: &FlowStatus) -> api::Flow {
 /// Where every peer prefix goes.
 pub(crate) fn routes(s: &Status) -> Vec<api::Route> {
     let mut out = Vec::new();
-    for p in &s.peers {
+    for p in s.peers.iter().filter(|p| !p.gone) {
         let choices: Vec<api::RouteChoice> = p
             .choices
             .iter()
@@ -218,7 +226,7 @@ pub(crate) fn routes(s: &Status) -> Vec<api::Route> {
             out.push(api::Route {
                 prefix: prefix.clone(),
                 site: p.name.clone(),
-                via: p.name.clone(),
+                via: p.via.clone().unwrap_or_else(|| p.name.clone()),
                 choices: choices.clone(),
             });
         }
@@ -234,7 +242,7 @@ pub(crate) fn topology(s: &Status) -> api::Topology {
         role: s.role.clone(),
         region: s.region.clone(),
     }];
-    nodes.extend(s.peers.iter().map(|p| api::TopologyNode {
+    nodes.extend(s.peers.iter().filter(|p| !p.gone).map(|p| api::TopologyNode {
         id: p.name.clone(),
         local: false,
         role: p.role.clone(),

@@ -3,3 +3,4 @@
 //! keep a site's identity across restarts.
 
 pub(crate) mod ctl;
+pub mod files;

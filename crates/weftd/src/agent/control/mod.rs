@@ -22,12 +22,15 @@ use weft_types::{FlowKey, PathId, PeerId};
 
 use super::metrics::Metrics;
 use super::ondemand::{PathTest, TEST_SEQ_BIT};
-use super::shared::{NO_PATH, Shared, reason_label};
+use super::shared::{NO_PATH, PeerTable, Shared, reason_label};
 use super::status::SharedStatus;
 use crate::policy::ActivePolicy;
 
+mod mesh_peers;
 mod report;
 mod requests;
+
+pub(crate) use mesh_peers::MeshUpdate;
 
 /// What the receive threads hand to the control loop.
 #[derive(Debug)]
@@ -69,6 +72,8 @@ pub(crate) enum ControlMsg {
         /// Gets the explanation.
         reply: tokio::sync::oneshot::Sender<Explanation>,
     },
+    /// A member of the mesh came or went.
+    Mesh(MeshUpdate),
     /// Mark a peer removed (or restored); answered after the data plane sees it.
     SetRemoved {
         /// Dense peer index.
@@ -83,6 +88,8 @@ pub(crate) enum ControlMsg {
 /// The control loop's state.
 pub(crate) struct Control {
     shared: Arc<Shared>,
+    /// The peers and paths this loop last published (the data plane's view).
+    table: Arc<PeerTable>,
     engine: PathEngine,
     /// Engine policy of each route profile of the running policy (and spares
     /// left from larger earlier policies, reused by the next install).
@@ -106,6 +113,16 @@ pub(crate) struct Control {
     peer_alive: Vec<Option<bool>>,
     generation: u64,
     info: SiteInfo,
+    /// Local uplinks (new peers get a path per uplink and endpoint).
+    uplinks: Vec<crate::config::UplinkConfig>,
+    /// The TUN device (routes of new peers' prefixes point at it).
+    interface: String,
+    rtnl: Option<weft_dataplane::sys::Rtnl>,
+    store: crate::store::Store,
+    /// Members that went down: (site, retire at, why).
+    retiring: Vec<(weft_types::SiteId, Instant, String)>,
+    /// How long a member that went down keeps its peer.
+    mesh_grace: Duration,
 }
 
 /// The local site as the status shows it.
@@ -129,6 +146,14 @@ pub(crate) struct ControlIo {
     pub(crate) metrics: Arc<Metrics>,
     /// The local site.
     pub(crate) info: SiteInfo,
+    /// Local uplinks.
+    pub(crate) uplinks: Vec<crate::config::UplinkConfig>,
+    /// The TUN device's name.
+    pub(crate) interface: String,
+    /// The store (sites learnt from the mesh are recorded).
+    pub(crate) store: crate::store::Store,
+    /// How long a member that went down keeps its peer.
+    pub(crate) mesh_grace: Duration,
 }
 
 impl Control {
@@ -140,11 +165,13 @@ impl Control {
         probes: Vec<Option<PeerProbeState>>,
         io: ControlIo,
     ) -> Self {
-        let n = shared.paths.len();
-        let peers = shared.peers.len();
+        let table = shared.table();
+        let n = table.paths.len();
+        let peers = table.peers.len();
         let active = shared.active_policy();
         let mut control = Self {
             shared,
+            table,
             engine,
             profile_ids: Vec::new(),
             active: active.clone(),
@@ -162,6 +189,14 @@ impl Control {
             peer_alive: vec![None; peers],
             generation: 0,
             info: io.info,
+            uplinks: io.uplinks,
+            interface: io.interface,
+            rtnl: weft_dataplane::sys::Rtnl::open()
+                .map_err(|e| eprintln!("weftd: rtnetlink for mesh routes: {e}"))
+                .ok(),
+            store: io.store,
+            retiring: Vec::new(),
+            mesh_grace: io.mesh_grace,
         };
         control.install(Instant::now(), active);
         control
@@ -184,7 +219,7 @@ impl Control {
                 self.profile_ids.push(id);
             }
         }
-        self.seen_profile_tx = vec![vec![0; policy.policy.profiles.len()]; self.shared.peers.len()];
+        self.seen_profile_tx = vec![vec![0; policy.policy.profiles.len()]; self.table.peers.len()];
         self.active = policy;
         self.publish_paths(now);
         if !Arc::ptr_eq(&self.active, &self.shared.active_policy()) {
@@ -240,6 +275,7 @@ impl Control {
             if self.engine.poll_timeout().is_some_and(|t| t <= now) {
                 self.engine.handle_timeout(now);
             }
+            self.retire_due(now);
             self.send_probes(now, &mut out);
             self.run_tests(now, &mut out);
             self.drain_events(now);
@@ -271,6 +307,10 @@ impl Control {
                 let _ = reply.send(self.explain(Instant::now(), key, dscp));
                 return;
             }
+            ControlMsg::Mesh(update) => {
+                self.mesh_update(Instant::now(), update);
+                return;
+            }
             ControlMsg::SetRemoved { peer, removed, done } => {
                 self.set_removed(peer, removed);
                 let _ = done.send(());
@@ -287,7 +327,7 @@ impl Control {
             self.shared.drops.count("probe_unknown_key_id");
             return;
         };
-        if self.shared.is_removed(peer) {
+        if self.table.is_removed(peer) {
             self.shared.drops.count("peer_removed");
             return;
         }
@@ -300,8 +340,8 @@ impl Control {
             }
         };
         // An authenticated message from the peer proves this path works inwards.
-        if let Some(&i) = self.shared.path_by_addr.get(&(uplink, src)) {
-            self.engine.handle_rx(at, self.shared.paths[i as usize].engine_id);
+        if let Some(&i) = self.table.path_by_addr.get(&(uplink, src)) {
+            self.engine.handle_rx(at, self.table.paths[i as usize].engine_id);
         }
         match msg.kind {
             ProbeKind::Probe => match state.seal_echo(&msg.fields, out) {
@@ -331,7 +371,7 @@ impl Control {
     }
 
     fn poll_counters(&mut self, now: Instant) {
-        for (i, p) in self.shared.paths.iter().enumerate() {
+        for (i, p) in self.table.paths.iter().enumerate() {
             let rx = p.rx_packets.load(Ordering::Relaxed);
             let tx = p.tx_bytes.load(Ordering::Relaxed);
             let (seen_rx, seen_tx) = self.seen[i];
@@ -356,7 +396,7 @@ impl Control {
 
     fn send_probes(&mut self, now: Instant, out: &mut [u8]) {
         while let Some(p) = self.engine.poll_probe() {
-            if self.shared.is_removed(p.peer.0 as usize) {
+            if self.table.is_removed(p.peer.0 as usize) {
                 continue;
             }
             let Some(state) = self.probes.get_mut(p.peer.0 as usize).and_then(Option::as_mut)
@@ -379,24 +419,24 @@ impl Control {
     }
 
     fn path_name(&self, id: PathId) -> String {
-        self.shared.paths.iter().find(|p| p.engine_id == id).map_or_else(
+        self.table.paths.iter().find(|p| p.engine_id == id).map_or_else(
             || id.to_string(),
             |p| {
                 format!(
                     "{}:{}->{}",
-                    self.shared.peers[p.peer].name, self.shared.uplink_names[p.uplink], p.remote
+                    self.table.peers[p.peer].name, self.shared.uplink_names[p.uplink], p.remote
                 )
             },
         )
     }
 
     fn dense(&self, id: PathId) -> Option<u32> {
-        self.shared.paths.iter().position(|p| p.engine_id == id).map(|i| i as u32)
+        self.table.paths.iter().position(|p| p.engine_id == id).map(|i| i as u32)
     }
 
     fn publish_paths(&mut self, now: Instant) {
         let profiles = self.active.policy.profiles.len();
-        for pi in 0..self.shared.peers.len() {
+        for pi in 0..self.table.peers.len() {
             for c in 0..profiles {
                 let path = self.engine.current_path(now, PeerId(pi as u32), self.profile_ids[c]);
                 let dense = path.and_then(|p| self.dense(p)).unwrap_or(NO_PATH);
@@ -406,14 +446,14 @@ impl Control {
     }
 
     fn wireguard_timers(&self, out: &mut [u8]) {
-        for (i, peer) in self.shared.peers.iter().enumerate() {
-            if self.shared.is_removed(i) {
+        for (i, peer) in self.table.peers.iter().enumerate() {
+            if self.table.is_removed(i) {
                 continue;
             }
             let Ok(mut session) = peer.session.lock() else { continue };
             if let WgResult::ToNetwork(d) = session.update_timers(out) {
                 let Some(pi) = self.active.path_for(i, 0, peer.fallback_path()) else { continue };
-                let path = &self.shared.paths[pi as usize];
+                let path = &self.table.paths[pi as usize];
                 if self.shared.sockets[path.uplink].send_to(d, path.remote).is_ok() {
                     path.tx_bytes.fetch_add(d.len() as u64, Ordering::Relaxed);
                 }

@@ -21,9 +21,9 @@ impl Control {
 
     /// Metric labels of engine path `id`.
     pub(super) fn labels(&self, id: PathId) -> Option<PathLabels> {
-        let p = self.shared.paths.iter().find(|p| p.engine_id == id)?;
+        let p = self.table.paths.iter().find(|p| p.engine_id == id)?;
         Some(PathLabels {
-            peer: self.shared.peers[p.peer].name.to_string(),
+            peer: self.table.peers[p.peer].name.to_string(),
             uplink: self.shared.uplink_names[p.uplink].clone(),
             remote: p.remote.to_string(),
         })
@@ -44,7 +44,7 @@ impl Control {
                         (_, PathState::Init) => continue,
                     };
                     let mut ev = Event::new(kind, format!("path {name} {from} -> {to} ({reason})"));
-                    ev.site = Some(self.shared.peers[peer.0 as usize].name.to_string());
+                    ev.site = Some(self.table.peers[peer.0 as usize].name.to_string());
                     ev.path = Some(path.0);
                     ev.reason = Some(reason.to_string());
                     if let Some(m) = self.engine.metrics(now, *path) {
@@ -67,7 +67,7 @@ impl Control {
                     );
                     eprintln!("weftd[{}]: {line}", self.shared.site);
                     let mut ev = Event::new(EventKind::Failover, line);
-                    ev.site = Some(self.shared.peers[peer.0 as usize].name.to_string());
+                    ev.site = Some(self.table.peers[peer.0 as usize].name.to_string());
                     ev.path = to.map(|p| p.0);
                     ev.from_path = from.map(|p| p.0);
                     ev.class = Some(class.to_owned());
@@ -111,8 +111,8 @@ impl Control {
 
     fn peer_statuses(&mut self) -> Vec<PeerStatus> {
         let profiles = self.active.policy.profiles.len();
-        let mut out = Vec::with_capacity(self.shared.peers.len());
-        for (i, peer) in self.shared.peers.iter().enumerate() {
+        let mut out = Vec::with_capacity(self.table.peers.len());
+        for (i, peer) in self.table.peers.iter().enumerate() {
             let stats = peer.session.lock().map(|s| s.stats()).ok();
             let since = stats.and_then(|s| s.since_last_handshake);
             let (count, last) = &mut self.handshakes[i];
@@ -125,7 +125,7 @@ impl Control {
             let choices = (0..profiles)
                 .map(|c| {
                     let d = self.active.primary[i][c].load(Ordering::Relaxed);
-                    self.shared.paths.get(d as usize).map(|p| p.engine_id.0)
+                    self.table.paths.get(d as usize).map(|p| p.engine_id.0)
                 })
                 .collect();
             out.push(PeerStatus {
@@ -138,6 +138,8 @@ impl Control {
                 stock: peer.stock,
                 keepalive: peer.keepalive,
                 removed: peer.removed.load(Ordering::Relaxed),
+                gone: peer.gone.load(Ordering::Relaxed),
+                via: None,
                 handshakes: *count,
                 since_handshake: since,
                 tx_bytes: stats.map_or(0, |s| s.tx_bytes),
@@ -173,7 +175,7 @@ impl Control {
                     crate::agent::gate::Direction::Out => f.key.dst,
                     crate::agent::gate::Direction::In => f.key.src,
                 };
-                let peer = self.shared.peer_for(remote);
+                let peer = self.table.peer_for(remote);
                 let profile = f.class.profile as usize;
                 let path = peer.and_then(|p| peers[p].choices.get(profile).copied().flatten());
                 FlowStatus {
@@ -205,8 +207,8 @@ impl Control {
     pub(super) fn publish_status(&mut self, now: Instant) {
         let peers = self.peer_statuses();
         let flows = self.flow_statuses(&peers);
-        let mut paths = Vec::with_capacity(self.shared.paths.len());
-        for (i, p) in self.shared.paths.iter().enumerate() {
+        let mut paths = Vec::with_capacity(self.table.paths.len());
+        for (i, p) in self.table.paths.iter().enumerate() {
             let Some(metrics) = self.engine.metrics(now, p.engine_id) else { continue };
             let mut active_for: Vec<String> = Vec::new();
             for (c, slot) in self.active.primary[p.peer].iter().enumerate() {

@@ -21,18 +21,18 @@ impl Control {
         probes: u32,
         reply: tokio::sync::oneshot::Sender<PathTestResult>,
     ) {
-        let Some(dense) = self.shared.paths.iter().position(|p| p.engine_id.0 == path) else {
+        let Some(dense) = self.table.paths.iter().position(|p| p.engine_id.0 == path) else {
             return;
         };
-        let p = &self.shared.paths[dense];
+        let p = &self.table.paths[dense];
         if self.probes[p.peer].is_none()
-            || self.shared.is_removed(p.peer)
+            || self.table.is_removed(p.peer)
             || self.tests.len() >= MAX_RUNNING_TESTS
         {
             return;
         }
         let names = (
-            self.shared.peers[p.peer].name.to_string(),
+            self.table.peers[p.peer].name.to_string(),
             self.shared.uplink_names[p.uplink].clone(),
             p.remote.to_string(),
             path,
@@ -46,7 +46,7 @@ impl Control {
     pub(super) fn run_tests(&mut self, now: Instant, out: &mut [u8]) {
         for t in &mut self.tests {
             while let Some(seq) = t.due(now) {
-                let p = &self.shared.paths[t.path as usize];
+                let p = &self.table.paths[t.path as usize];
                 let Some(state) = self.probes[p.peer].as_mut() else { break };
                 let fields = ProbeFields {
                     path_token: p.engine_id.0,
@@ -79,7 +79,7 @@ impl Control {
         let doc = &self.active.policy.document;
         let c = self.active.policy.classify(&FlowPoint::new(&key, dscp));
         let profile = c.profile as usize;
-        let peer = self.shared.peer_for(key.dst);
+        let peer = self.table.peer_for(key.dst);
         let head = ExplainHead {
             verdict: if c.action == Action::Allow { "allow" } else { "deny" }.to_owned(),
             rule: c
@@ -91,12 +91,12 @@ impl Control {
                 .and_then(|r| doc.routes.get(r as usize))
                 .map_or_else(|| "default".to_owned(), |r| r.name.clone()),
             class: self.active.policy.profiles[profile].class.clone(),
-            site: peer.map(|p| self.shared.peers[p].name.to_string()),
+            site: peer.map(|p| self.table.peers[p].name.to_string()),
         };
         let flow = key.to_string();
         let decision = peer.and_then(|p| {
             let incumbent = self.active.primary[p][profile].load(Ordering::Relaxed);
-            let incumbent = self.shared.paths.get(incumbent as usize).map(|x| x.engine_id);
+            let incumbent = self.table.paths.get(incumbent as usize).map(|x| x.engine_id);
             self.engine.explain(
                 now,
                 PeerId(p as u32),
@@ -107,7 +107,7 @@ impl Control {
         });
         let names = PathNames {
             paths: self
-                .shared
+                .table
                 .paths
                 .iter()
                 .map(|p| {
@@ -125,7 +125,7 @@ impl Control {
     /// Removes (or restores) peer `peer`: the data plane stops (or resumes)
     /// sending to it and accepting from it; probes and timers likewise.
     pub(super) fn set_removed(&mut self, peer: usize, removed: bool) {
-        let Some(p) = self.shared.peers.get(peer) else { return };
+        let Some(p) = self.table.peers.get(peer) else { return };
         if p.removed.swap(removed, Ordering::Relaxed) == removed {
             return;
         }
