@@ -18,14 +18,19 @@
 //! secret files' contents are never echoed). The secret files (`ca.key`,
 //! `site.key`) are refused when group or others may read them.
 
+use std::collections::BTreeMap;
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
+use serde::{Deserialize, Serialize};
 use weft_mesh::identity::wire::{base64url_decode, base64url_encode};
-use weft_mesh::identity::{CaPublicKey, EnrollerState, MeshCa, SiteCert, SiteKey};
+use weft_mesh::identity::{
+    CaPublicKey, EnrollerState, MeshCa, RevocationList, SiteCert, SiteKey, SiteRecord, TokenId,
+};
+use weft_types::SiteId;
 
 /// The directory under the state directory.
 pub const MESH_DIR: &str = "mesh";
@@ -152,14 +157,15 @@ impl MeshFiles {
     /// The enroller's ledger, from `enroller.json`.
     pub fn load_enroller(&self) -> Result<Option<EnrollerState>> {
         let Some(text) = self.read(ENROLLER, false)? else { return Ok(None) };
-        let state = serde_json::from_str(&text)
+        let file: EnrollerFile = serde_json::from_str(&text)
             .map_err(|e| self.corrupt(ENROLLER, &format!("not an enroller state ({e})")))?;
-        Ok(Some(state))
+        file.into_state().map(Some).map_err(|why| self.corrupt(ENROLLER, &why))
     }
 
     /// Writes `enroller.json`.
     pub fn save_enroller(&self, state: &EnrollerState) -> Result<()> {
-        let mut text = serde_json::to_string_pretty(state).context("encoding the enroller state")?;
+        let mut text = serde_json::to_string_pretty(&EnrollerFile::from_state(state))
+            .context("encoding the enroller state")?;
         text.push('\n');
         self.write(ENROLLER, text.as_bytes())
     }
@@ -252,7 +258,7 @@ impl MeshFiles {
         let expected = format!("expected one line `{prefix}<base64url of {N} bytes>`");
         let t = text.trim();
         let Some(rest) = t.strip_prefix(prefix) else {
-            let found = if secret { String::new() } else { format!(", found {:.40?}", t) };
+            let found = if secret { String::new() } else { format!(", found {t:.40?}") };
             return Err(self.corrupt(name, &format!("{expected}{found}")));
         };
         let bytes = base64url_decode(rest)
@@ -271,6 +277,56 @@ impl MeshFiles {
         write_atomic(&self.dir, name, bytes)
             .with_context(|| format!("writing {}", self.path(name).display()))
     }
+}
+
+/// `enroller.json`: [`EnrollerState`] with the token ledger keyed by the
+/// token ids in hex (JSON object keys must be strings; the ids are byte
+/// arrays).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnrollerFile {
+    next_serial: u64,
+    token_uses: BTreeMap<String, u32>,
+    sites: BTreeMap<SiteId, SiteRecord>,
+    revocations: RevocationList,
+}
+
+impl EnrollerFile {
+    fn from_state(s: &EnrollerState) -> Self {
+        Self {
+            next_serial: s.next_serial,
+            token_uses: s.token_uses.iter().map(|(id, n)| (id.to_string(), *n)).collect(),
+            sites: s.sites.clone(),
+            revocations: s.revocations.clone(),
+        }
+    }
+
+    fn into_state(self) -> Result<EnrollerState, String> {
+        let mut token_uses = BTreeMap::new();
+        for (hex, n) in self.token_uses {
+            let id = parse_token_id(&hex)
+                .ok_or_else(|| format!("token id {hex:?} is not 32 hex digits"))?;
+            token_uses.insert(id, n);
+        }
+        Ok(EnrollerState {
+            next_serial: self.next_serial,
+            token_uses,
+            sites: self.sites,
+            revocations: self.revocations,
+        })
+    }
+}
+
+/// A token id from its 32 hex digits.
+fn parse_token_id(hex: &str) -> Option<TokenId> {
+    if hex.len() != 32 || !hex.is_ascii() {
+        return None;
+    }
+    let mut id = [0u8; 16];
+    for (i, b) in id.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(TokenId(id))
 }
 
 /// The `ca.pub` text of a CA key (also what operators may copy to pin it).

@@ -78,7 +78,7 @@ fn the_directory_is_0700_and_every_file_0600_whatever_the_umask() {
     let leftovers: Vec<_> = fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.ends_with(".tmp"))
+        .filter(|n| n.contains("tmp"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
@@ -175,8 +175,7 @@ fn certificates_enroller_state_and_seeds_round_trip() {
     f.save_cert(&c).unwrap();
     assert_eq!(f.load_cert().unwrap().unwrap().encode(), c.encode());
 
-    let mut state = EnrollerState::default();
-    state.next_serial = 42;
+    let mut state = EnrollerState { next_serial: 42, ..EnrollerState::default() };
     state.token_uses.insert(weft_mesh::identity::TokenId([9; 16]), 3);
     state.sites.insert(
         SiteId::new("paris").unwrap(),
@@ -218,4 +217,18 @@ fn a_write_replaces_the_file_atomically_and_clears_a_stale_temp_file() {
     assert_eq!(held.trim(), "1");
     assert_eq!(f.load_generation().unwrap(), Some(2));
     assert!(!f.dir().join(format!(".{GENERATION}.tmp")).exists());
+}
+
+#[test]
+fn the_enroller_ledger_keys_tokens_by_hex_id_and_refuses_a_bad_one() {
+    let d = TempDir::new("ledger");
+    let f = MeshFiles::open(&d.0).unwrap();
+    let mut state = EnrollerState::default();
+    state.token_uses.insert(weft_mesh::identity::TokenId([0xab; 16]), 2);
+    f.save_enroller(&state).unwrap();
+    let text = fs::read_to_string(f.dir().join(ENROLLER)).unwrap();
+    assert!(text.contains(&format!("\"{}\": 2", "ab".repeat(16))), "{text}");
+    write_atomic(f.dir(), ENROLLER, text.replace(&"ab".repeat(16), "xyz").as_bytes()).unwrap();
+    let e = format!("{:#}", f.load_enroller().unwrap_err());
+    assert!(e.contains("token id \"xyz\" is not 32 hex digits"), "{e}");
 }
