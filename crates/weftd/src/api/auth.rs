@@ -74,12 +74,13 @@ pub(crate) struct Caller {
 }
 
 /// The scope a request needs: reads need `read`; on-demand tests and site
-/// removal `operate`; policies, tokens and the audit log `admin`. `POST /policy/check`
-/// changes nothing and needs `read`.
+/// removal `operate`; policies, tokens, the audit log and the mesh's join
+/// tokens and revocations `admin`. `POST /policy/check` changes nothing and
+/// needs `read`; `GET /mesh` (the membership view) needs `read`.
 pub(crate) fn needed_scope(method: &axum::http::Method, path: &str) -> Scope {
     use axum::http::Method;
     let p = path.strip_prefix("/api/v1").unwrap_or(path);
-    if p.starts_with("/tokens") || p.starts_with("/audit") {
+    if p.starts_with("/tokens") || p.starts_with("/audit") || p.starts_with("/mesh/") {
         return Scope::Admin;
     }
     if *method == Method::GET || *method == Method::HEAD || p == "/policy/check" {
@@ -211,5 +212,15 @@ mod tests {
         assert_eq!(needed_scope(&Method::POST, "/api/v1/policy"), Scope::Admin);
         assert_eq!(needed_scope(&Method::POST, "/api/v1/tokens"), Scope::Admin);
         assert_eq!(needed_scope(&Method::DELETE, "/api/v1/tokens/2"), Scope::Admin);
+    }
+
+    #[test]
+    fn the_mesh_view_needs_read_and_its_tokens_and_revocations_admin() {
+        assert_eq!(needed_scope(&Method::GET, "/api/v1/mesh"), Scope::Read);
+        assert_eq!(needed_scope(&Method::HEAD, "/api/v1/mesh"), Scope::Read);
+        assert_eq!(needed_scope(&Method::POST, "/api/v1/mesh/tokens"), Scope::Admin);
+        assert_eq!(needed_scope(&Method::GET, "/api/v1/mesh/tokens"), Scope::Admin);
+        assert_eq!(needed_scope(&Method::POST, "/api/v1/mesh/revocations"), Scope::Admin);
+        assert_eq!(needed_scope(&Method::POST, "/api/v1/mesh"), Scope::Admin);
     }
 }

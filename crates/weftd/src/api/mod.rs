@@ -13,6 +13,7 @@
 //! - `state`: sites, peers, paths, flows, routes, topology, explain, tests.
 //! - `events`: stored history, SSE and WebSocket, resumable.
 //! - `admin`: tokens, audit, policies, metrics, health, OpenAPI.
+//! - `mesh`: the mesh view, join tokens and revocations (the mesh thread).
 //! - `views`: the status as API types; `page`: pagination; `etag`: 304s.
 
 mod admin;
@@ -22,6 +23,7 @@ mod error;
 mod etag;
 mod events;
 mod limit;
+mod mesh;
 mod openapi;
 mod page;
 mod state;
@@ -149,6 +151,9 @@ fn router(ctx: Arc<Ctx>) -> Router {
         .route("/policy/versions/{version}", get(admin::policy_version))
         .route("/policy/check", post(admin::policy_check))
         .route("/policy/rollback", post(admin::policy_rollback))
+        .route("/mesh", get(mesh::status))
+        .route("/mesh/tokens", post(mesh::create_token))
+        .route("/mesh/revocations", post(mesh::revoke))
         .route("/health", get(admin::health))
         .route("/openapi.json", get(admin::openapi));
     Router::new()
@@ -272,6 +277,9 @@ const ROUTES: &[&str] = &[
     "/api/v1/policy/versions/{version}",
     "/api/v1/policy/check",
     "/api/v1/policy/rollback",
+    "/api/v1/mesh",
+    "/api/v1/mesh/tokens",
+    "/api/v1/mesh/revocations",
     "/api/v1/health",
     "/api/v1/openapi.json",
 ];
@@ -340,6 +348,9 @@ mod tests {
         );
         assert_eq!(route_template("/api/v1/policy/check"), "/api/v1/policy/check");
         assert_eq!(route_template("/metrics"), "/metrics");
+        assert_eq!(route_template("/api/v1/mesh"), "/api/v1/mesh");
+        assert_eq!(route_template("/api/v1/mesh/tokens"), "/api/v1/mesh/tokens");
+        assert_eq!(route_template("/api/v1/mesh/revocations"), "/api/v1/mesh/revocations");
         assert_eq!(route_template("/api/v1/../../etc/passwd"), "other");
         assert_eq!(route_template("/wp-admin/x/y"), "other");
     }

@@ -6,13 +6,13 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, events, state};
+use super::{admin, events, mesh, state};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Weft agent API",
-        description = "The REST API of weftd: sites, peers, paths with measurements, flows, routes, topology, policies, events, tokens and audit. Over TCP every call but /api/v1/health and /api/v1/openapi.json needs `Authorization: Bearer <token>` with the scope the operation names (read < operate < admin).",
+        description = "The REST API of weftd: sites, peers, paths with measurements, flows, routes, topology, policies, events, tokens, audit and the mesh. Over TCP every call but /api/v1/health and /api/v1/openapi.json needs `Authorization: Bearer <token>` with the scope the operation names (read < operate < admin).",
         license(name = "Apache-2.0")
     ),
     paths(
@@ -23,6 +23,7 @@ use super::{admin, events, state};
         admin::audit, admin::tokens, admin::create_token, admin::revoke_token,
         admin::policy_running, admin::policy_versions, admin::policy_version, admin::policy_check,
         admin::policy_apply, admin::policy_rollback, admin::metrics, admin::health, admin::openapi,
+        mesh::status, mesh::create_token, mesh::revoke,
     ),
     modifiers(&Bearer, &CommonErrors),
     tags(
@@ -31,6 +32,7 @@ use super::{admin, events, state};
         (name = "events", description = "The live event stream, resumable"),
         (name = "policy", description = "Policy as code: read (read), check (read), apply and rollback (admin)"),
         (name = "admin", description = "Tokens and the audit log (scope admin)"),
+        (name = "mesh", description = "The zero-touch mesh: members (read), join tokens and revocations (admin, on the agent holding the mesh CA)"),
         (name = "metrics", description = "Prometheus exposition"),
         (name = "meta", description = "Health and this document (no token)"),
     )
@@ -119,10 +121,39 @@ mod tests {
             "/api/v1/policy",
             "/metrics",
             "/api/v1/explain",
+            "/api/v1/mesh",
+            "/api/v1/mesh/tokens",
+            "/api/v1/mesh/revocations",
         ] {
             assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");
         }
         assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
         assert!(doc["components"]["schemas"]["Site"].is_object());
+    }
+
+    #[test]
+    fn the_mesh_operations_declare_every_status_they_can_answer() {
+        let doc: serde_json::Value = serde_json::from_str(&document()).unwrap();
+        let codes = |path: &str, method: &str| -> Vec<String> {
+            let r = doc["paths"][path][method]["responses"].as_object().unwrap();
+            r.keys().cloned().collect()
+        };
+        for (path, method, expected) in [
+            ("/api/v1/mesh", "get", &["200", "401", "403", "409", "503"][..]),
+            ("/api/v1/mesh/tokens", "post", &["201", "400", "401", "403", "409", "413", "503"]),
+            (
+                "/api/v1/mesh/revocations",
+                "post",
+                &["200", "400", "401", "403", "404", "409", "413", "503"],
+            ),
+        ] {
+            let got = codes(path, method);
+            for c in expected {
+                assert!(got.iter().any(|g| g == c), "{method} {path} lacks {c}: {got:?}");
+            }
+        }
+        for s in ["MeshStatus", "MeshMember", "MeshToken", "MeshTokenCreate", "MeshRevoke"] {
+            assert!(doc["components"]["schemas"][s].is_object(), "{s} missing");
+        }
     }
 }
