@@ -86,6 +86,35 @@ fn ip6(b: &[u8]) -> IpAddr {
     IpAddr::V6(Ipv6Addr::from(a))
 }
 
+/// Decrements a forwarded packet's hop limit (IPv4 TTL, fixing the header
+/// checksum incrementally as RFC 1624 does; IPv6 hop limit). Returns `false`
+/// and leaves the packet alone when it must not be forwarded: the hop limit
+/// is 1 or 0, or the packet is too short or not IP.
+pub fn decrement_hop_limit(packet: &mut [u8]) -> bool {
+    match packet.first().map(|b| b >> 4) {
+        Some(4) if packet.len() >= 20 => {
+            if packet[8] <= 1 {
+                return false;
+            }
+            packet[8] -= 1;
+            // The TTL is the high byte of the 16-bit word at offset 8: the
+            // word dropped by 0x0100, so the one's-complement sum gains it back.
+            let sum = u32::from(u16::from_be_bytes([packet[10], packet[11]])) + 0x0100;
+            let folded = (sum & 0xffff) + (sum >> 16);
+            packet[10..12].copy_from_slice(&(folded as u16).to_be_bytes());
+            true
+        }
+        Some(6) if packet.len() >= 40 => {
+            if packet[7] <= 1 {
+                return false;
+            }
+            packet[7] -= 1;
+            true
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,5 +193,52 @@ mod tests {
         assert_eq!(dscp(&v6), 46);
         assert_eq!(dscp(&[]), 0);
         assert_eq!(dscp(&[0x45]), 0);
+    }
+
+    fn ipv4_checksum(header: &[u8]) -> u16 {
+        let mut sum = 0u32;
+        for w in header.chunks(2) {
+            sum += u32::from(u16::from_be_bytes([w[0], w[1]]));
+        }
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        !(sum as u16)
+    }
+
+    #[test]
+    fn forwarding_decrements_the_ttl_and_keeps_the_ipv4_checksum_valid() {
+        for ttl in [2u8, 64, 255] {
+            let mut p = vec![0u8; 28];
+            p[0] = 0x45;
+            p[2..4].copy_from_slice(&28u16.to_be_bytes());
+            p[8] = ttl;
+            p[9] = 17;
+            p[12..16].copy_from_slice(&[10, 10, 1, 2]);
+            p[16..20].copy_from_slice(&[10, 10, 3, 2]);
+            let c = ipv4_checksum(&p[..20]);
+            p[10..12].copy_from_slice(&c.to_be_bytes());
+            assert!(decrement_hop_limit(&mut p));
+            assert_eq!(p[8], ttl - 1);
+            assert_eq!(ipv4_checksum(&p[..20]), 0, "a valid header sums to 0xffff (ttl {ttl})");
+        }
+    }
+
+    #[test]
+    fn a_packet_at_its_last_hop_is_not_forwarded() {
+        let mut v4 = vec![0u8; 20];
+        v4[0] = 0x45;
+        v4[8] = 1;
+        assert!(!decrement_hop_limit(&mut v4));
+        assert_eq!(v4[8], 1);
+        let mut v6 = vec![0u8; 40];
+        v6[0] = 0x60;
+        v6[7] = 1;
+        assert!(!decrement_hop_limit(&mut v6));
+        v6[7] = 9;
+        assert!(decrement_hop_limit(&mut v6));
+        assert_eq!(v6[7], 8);
+        assert!(!decrement_hop_limit(&mut [0x45, 0, 0]));
+        assert!(!decrement_hop_limit(&mut []));
     }
 }

@@ -10,12 +10,12 @@ mod ondemand;
 mod peers;
 pub(crate) mod policy_api;
 mod recorder;
+pub(crate) mod relay;
 mod rx;
 mod shared;
 pub(crate) mod status;
 mod tx;
 mod uapi_server;
-
 
 use std::net::TcpListener;
 use std::sync::atomic::AtomicU64;
@@ -44,8 +44,24 @@ pub fn read_private_key(path: &std::path::Path) -> Result<PrivateKey> {
         .with_context(|| format!("private key {} is not a WireGuard key", path.display()))
 }
 
+/// How to start beyond the configuration file.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Enrol in a mesh first (`--join TOKEN --seed HOST:PORT`).
+    pub join: Option<JoinRequest>,
+}
+
+/// `weftd --join TOKEN --seed HOST:PORT`.
+#[derive(Debug, Clone)]
+pub struct JoinRequest {
+    /// The join token text (`weft1.…`).
+    pub token: String,
+    /// The mesh address of the agent holding the CA (it enrols the site).
+    pub seed: std::net::SocketAddr,
+}
+
 /// Runs the agent until the process is stopped.
-pub fn run(cfg: &SiteConfig) -> Result<()> {
+pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     let private_key = read_private_key(&cfg.private_key_file)?;
     let tun = TunDevice::create(&TunConfig::new(&cfg.interface).mtu(cfg.mtu))
         .with_context(|| format!("creating TUN device {}", cfg.interface))?;
@@ -109,6 +125,12 @@ pub fn run(cfg: &SiteConfig) -> Result<()> {
         sockets,
         uplink_names: cfg.uplinks.iter().map(|u| u.name.clone()).collect(),
         table: RwLock::new(table),
+        relay_via: (0..MAX_PEERS).map(|_| std::sync::atomic::AtomicU32::new(NO_PATH)).collect(),
+        local_prefixes: std::iter::once(cfg.address_prefix)
+            .chain(cfg.prefixes.iter().copied())
+            .collect(),
+        links: shared::LinkBoard::default(),
+        relayed: AtomicU64::new(0),
         policy: RwLock::new(Arc::new(first)),
         policy_generation: AtomicU64::new(0),
         drops: shared::Drops::default(),
@@ -188,7 +210,8 @@ pub fn run(cfg: &SiteConfig) -> Result<()> {
         uplinks: cfg.uplinks.clone(),
         interface: cfg.interface.clone(),
         store: store.clone(),
-        mesh_grace: std::time::Duration::from_secs(5),
+        mesh_grace: cfg.mesh.grace,
+        relay_hold_down: cfg.mesh.relay_hold_down,
     };
     control::Control::new(shared, engine, probes, io).run(&ctl_rx);
     Ok(())

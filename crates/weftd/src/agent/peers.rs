@@ -101,7 +101,8 @@ pub(crate) fn build(
                 metered: up.metered,
             };
             let peer = PeerId(u32::try_from(index).context("too many peers")?);
-            let spec = PathSpec { peer, uplink: UplinkId(u as u16), remote: *remote, attrs, liveness };
+            let spec =
+                PathSpec { peer, uplink: UplinkId(u as u16), remote: *remote, attrs, liveness };
             let engine_id = engine.add_path(now, spec);
             let dense = u32::try_from(first_path + paths.len()).context("too many paths")?;
             dense_ids.push(dense);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
-use weft_dataplane::packet::{dscp, flow_key};
+use weft_dataplane::packet::{addresses, decrement_hop_limit, dscp, flow_key};
 use weft_dataplane::sys::RecvBatch;
 use weft_dataplane::wg::{DatagramKind, WgResult, classify, initiator_public_key, session_index};
 
@@ -26,6 +26,7 @@ pub(crate) fn run(shared: &Arc<Shared>, uplink: usize, control: &Sender<ControlM
     }
     let mut batch = RecvBatch::new(64, 2048);
     let mut out = vec![0u8; 65_536];
+    let mut fwd = vec![0u8; 65_536 + 64];
     let mut gate = Gate::new(shared, Instant::now(), uplink + 1, Direction::In);
     loop {
         gate.refresh(shared, Instant::now());
@@ -51,7 +52,8 @@ pub(crate) fn run(shared: &Arc<Shared>, uplink: usize, control: &Sender<ControlM
         let table = shared.table();
         for (src, datagram) in batch.iter() {
             let at = (uplink, src);
-            receive(shared, &table, &mut gate, now, at, datagram, &mut out, control);
+            let bufs = (&mut out[..], &mut fwd[..]);
+            receive(shared, &table, &mut gate, now, at, datagram, bufs, control);
         }
     }
 }
@@ -64,7 +66,7 @@ fn receive(
     now: Instant,
     (uplink, src): (usize, SocketAddr),
     datagram: &[u8],
-    out: &mut [u8],
+    (out, fwd): (&mut [u8], &mut [u8]),
     control: &Sender<ControlMsg>,
 ) {
     let peer = match classify(datagram) {
@@ -79,9 +81,7 @@ fn receive(
         }
         DatagramKind::HandshakeResponse { receiver_index }
         | DatagramKind::CookieReply { receiver_index }
-        | DatagramKind::Data { receiver_index } => {
-            t.peer_by_session(session_index(receiver_index))
-        }
+        | DatagramKind::Data { receiver_index } => t.peer_by_session(session_index(receiver_index)),
         DatagramKind::Garbage => {
             shared.drops.count("garbage");
             return;
@@ -125,12 +125,22 @@ fn receive(
             }
         }
     };
-    if !peer.prefixes.iter().any(|p| p.contains(inner_src)) {
+    if !peer.prefixes.iter().any(|p| p.contains(inner_src)) && !relayed_source(shared, t, inner_src)
+    {
         shared.drops.count("source_not_allowed");
         return;
     }
     t.note_rx(uplink, src, datagram.len());
-    let packet = &out[span.0..span.0 + span.1];
+    let packet = &mut out[span.0..span.0 + span.1];
+    if let Ok((_, dst)) = addresses(packet)
+        && !shared.is_local(dst)
+        && let Some(next) = t.peer_for(dst)
+        && next != peer_idx
+    {
+        relay_on(shared, t, gate, next, packet, fwd);
+        return;
+    }
+    let packet = &*packet;
     let Ok(key) = flow_key(packet) else {
         shared.drops.count("rx_malformed");
         return;
@@ -140,5 +150,51 @@ fn receive(
     }
     if shared.tun.write(packet).is_err() {
         shared.drops.count("tun_write_failed");
+    }
+}
+
+/// Whether `inner_src` may arrive from a peer that does not own it: it
+/// belongs to a site we relay to ourselves (its direct paths are down from
+/// here too, so it relays through some peer; any enrolled peer may carry it).
+fn relayed_source(shared: &Shared, t: &PeerTable, inner_src: std::net::IpAddr) -> bool {
+    t.peer_for(inner_src).is_some_and(|owner| shared.relay_of(owner).is_some())
+}
+
+/// Forwards a packet another site relayed through us to peer `next`, on a
+/// direct path only (a relay never relays again: no loops), with the hop
+/// limit decremented.
+fn relay_on(
+    shared: &Shared,
+    t: &PeerTable,
+    gate: &Gate,
+    next: usize,
+    packet: &mut [u8],
+    fwd: &mut [u8],
+) {
+    if t.is_removed(next) {
+        shared.drops.count("relay_peer_removed");
+        return;
+    }
+    if !decrement_hop_limit(packet) {
+        shared.drops.count("relay_hop_limit");
+        return;
+    }
+    let peer = &t.peers[next];
+    let Some(pi) = gate.policy().path_for(next, 0, peer.fallback_path()) else {
+        shared.drops.count("relay_no_path");
+        return;
+    };
+    let path = &t.paths[pi as usize];
+    let Ok(mut session) = peer.session.lock() else { return };
+    match session.encapsulate(packet, fwd) {
+        WgResult::ToNetwork(d) => {
+            if shared.sockets[path.uplink].send_to(d, path.remote).is_ok() {
+                path.tx_bytes.fetch_add(d.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                path.tx_packets.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                shared.relayed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        WgResult::Done | WgResult::ToTunnel(..) => {}
+        WgResult::Error(e) => shared.drops.count(&reason_label("relay_wg_", &e)),
     }
 }

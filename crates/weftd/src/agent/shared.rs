@@ -159,9 +159,7 @@ impl PeerTable {
 
     /// The live peer with public key `key`.
     pub(crate) fn peer_by_key(&self, key: &PublicKey) -> Option<usize> {
-        self.peers
-            .iter()
-            .position(|p| p.public_key == *key && !p.gone.load(Ordering::Relaxed))
+        self.peers.iter().position(|p| p.public_key == *key && !p.gone.load(Ordering::Relaxed))
     }
 
     /// Whether peer `peer` takes no traffic: an operator removed it, or it
@@ -181,6 +179,29 @@ impl PeerTable {
     }
 }
 
+/// Link state between the control loop and the mesh thread: the control
+/// loop writes this site's measured links, the mesh thread floods them and
+/// writes back every site's latest advertisement.
+#[derive(Debug, Default)]
+pub(crate) struct LinkBoard {
+    /// This site's links, as last measured.
+    pub(crate) local: RwLock<Vec<super::relay::LinkSummary>>,
+    /// Every site's latest advertisement (ours included).
+    pub(crate) views: RwLock<Arc<Vec<super::relay::LinkView>>>,
+}
+
+impl LinkBoard {
+    /// Every site's latest advertisement.
+    pub(crate) fn views(&self) -> Arc<Vec<super::relay::LinkView>> {
+        self.views.read().map_or_else(|p| p.into_inner().clone(), |v| v.clone())
+    }
+
+    /// This site's links.
+    pub(crate) fn local(&self) -> Vec<super::relay::LinkSummary> {
+        self.local.read().map_or_else(|p| p.into_inner().clone(), |v| v.clone())
+    }
+}
+
 /// Everything the threads share.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -196,6 +217,16 @@ pub(crate) struct Shared {
     pub(crate) uplink_names: Vec<String>,
     /// Peers and paths; replaced whole by the control loop.
     pub(crate) table: RwLock<Arc<PeerTable>>,
+    /// Per peer slot: the slot of the peer its traffic is relayed through
+    /// (its direct paths are down), or [`NO_PATH`].
+    pub(crate) relay_via: Box<[AtomicU32]>,
+    /// This site's own overlay prefixes (what arrives for anything else and
+    /// belongs to a peer is relayed on).
+    pub(crate) local_prefixes: Vec<IpPrefix>,
+    /// Link state shared with the mesh thread.
+    pub(crate) links: LinkBoard,
+    /// Packets relayed on for other sites.
+    pub(crate) relayed: AtomicU64,
     /// The running policy; replaced whole by the control loop.
     pub(crate) policy: RwLock<Arc<ActivePolicy>>,
     /// Bumped after every replacement of `policy`, so the send thread notices with one load.
@@ -224,6 +255,17 @@ impl Shared {
             Err(poisoned) => *poisoned.into_inner() = policy,
         }
         self.policy_generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// The peer slot traffic to `peer` is relayed through, if any.
+    pub(crate) fn relay_of(&self, peer: usize) -> Option<usize> {
+        let v = self.relay_via.get(peer)?.load(Ordering::Relaxed);
+        (v != NO_PATH).then_some(v as usize)
+    }
+
+    /// Whether `dst` is this site's own.
+    pub(crate) fn is_local(&self, dst: IpAddr) -> bool {
+        self.local_prefixes.iter().any(|p| p.contains(dst))
     }
 
     /// The current peers and paths.

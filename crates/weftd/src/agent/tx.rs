@@ -96,10 +96,15 @@ fn queue_one(
     };
     let Some(c) = gate.admit(shared, key, dscp(packet), packet.len(), now) else { return };
     let policy = gate.policy();
-    let peer = &t.peers[peer_idx];
     let profile = c.profile as usize;
     policy.profile_tx[peer_idx][profile].fetch_add(1, Ordering::Relaxed);
-    let Some(path_idx) = policy.path_for(peer_idx, profile, peer.fallback_path()) else {
+    // Every direct path down: through the relay the control loop chose.
+    let hop = match shared.relay_of(peer_idx) {
+        Some(via) if via < t.peers.len() && !t.is_removed(via) => via,
+        _ => peer_idx,
+    };
+    let peer = &t.peers[hop];
+    let Some(path_idx) = policy.path_for(hop, profile, peer.fallback_path()) else {
         shared.drops.count("no_eligible_path");
         return;
     };

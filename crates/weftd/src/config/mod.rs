@@ -39,6 +39,7 @@
 //! does not swap it in).
 
 mod classes;
+mod mesh;
 mod raw;
 mod validate;
 
@@ -50,6 +51,7 @@ use weft_path::EngineConfig;
 use weft_types::{Bandwidth, IpPrefix, PublicKey, SiteId};
 
 pub use classes::{ClassMap, ClassRule};
+pub use mesh::{DEFAULT_MESH_PORT, GossipProfile, MeshConfig, Topology};
 pub use weft_types::Diagnostic;
 
 /// Default name of the overlay TUN device.
@@ -99,6 +101,8 @@ pub struct SiteConfig {
     /// The policy applied when the state directory holds none yet (else the
     /// built-in one made from `[[class]]` rules, allowing everything).
     pub policy_file: Option<PathBuf>,
+    /// `[mesh]`: gossip, enrolment, topology (defaults when absent).
+    pub mesh: MeshConfig,
 }
 
 /// One uplink.

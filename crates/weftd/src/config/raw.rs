@@ -22,6 +22,8 @@ pub(crate) struct RawConfig {
     pub(crate) api: Option<RawApi>,
     #[serde(default)]
     pub(crate) policy: Option<RawPolicy>,
+    #[serde(default)]
+    pub(crate) mesh: Option<RawMesh>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,4 +104,18 @@ pub(crate) struct RawApi {
 pub(crate) struct RawPolicy {
     /// The policy applied when the state directory holds none yet.
     pub(crate) file: Option<Spanned<PathBuf>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMesh {
+    pub(crate) listen: Option<Spanned<String>>,
+    pub(crate) topology: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) critical: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) seeds: Vec<Spanned<String>>,
+    pub(crate) grace: Option<Spanned<String>>,
+    pub(crate) profile: Option<Spanned<String>>,
+    pub(crate) relay_hold_down: Option<Spanned<String>>,
 }

@@ -18,19 +18,19 @@ use super::{
     SiteConfig, UplinkConfig,
 };
 
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     path: &'a Path,
     source: &'a str,
     errors: Vec<Diagnostic>,
 }
 
 impl Checker<'_> {
-    fn err<T>(&mut self, at: &Spanned<T>, msg: impl Into<String>) {
+    pub(super) fn err<T>(&mut self, at: &Spanned<T>, msg: impl Into<String>) {
         self.errors.push(Diagnostic::at(self.path, self.source, Some(at.span()), msg));
     }
 
     /// Parses a spanned string with `f`, recording `what` on failure.
-    fn parse<T, E: std::fmt::Display>(
+    pub(super) fn parse<T, E: std::fmt::Display>(
         &mut self,
         s: &Spanned<String>,
         f: impl FnOnce(&str) -> Result<T, E>,
@@ -89,6 +89,7 @@ pub(super) fn validate(
     let peers = peers(&mut c, &raw.peer, &prefixes);
     let classes = classes(&mut c, raw);
     let engine = engine(&mut c, raw.probe.as_ref());
+    let mesh = super::mesh::mesh(&mut c, raw.mesh.as_ref(), &uplinks);
     let api_listen = match raw.api.as_ref().and_then(|a| a.listen.as_ref()) {
         Some(l) => c.parse(l, SocketAddr::from_str),
         None => SocketAddr::from_str(DEFAULT_API).ok(),
@@ -133,6 +134,7 @@ pub(super) fn validate(
                 region: site.region.clone(),
                 state_dir,
                 policy_file,
+                mesh,
             })
         }
         _ => Err(c.errors),

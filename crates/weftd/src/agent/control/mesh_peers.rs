@@ -151,7 +151,8 @@ impl Control {
             "weftd[{}]: peer {} {verb} ({} paths, prefixes {:?})",
             self.shared.site, spec.name, n_paths, spec.prefixes
         );
-        let mut ev = Event::new(EventKind::SiteJoined, format!("site {} {verb} the mesh", spec.name));
+        let mut ev =
+            Event::new(EventKind::SiteJoined, format!("site {} {verb} the mesh", spec.name));
         ev.site = Some(spec.name.to_string());
         self.emit(ev);
         self.emit(Event::new(EventKind::TopologyChanged, format!("site {} {verb}", spec.name)));
@@ -167,10 +168,8 @@ impl Control {
         let (peers, paths) = (self.table.peers.clone(), self.table.paths.clone());
         self.publish_table(PeerTable::new(peers, paths));
         eprintln!("weftd[{}]: peer {} removed ({reason})", self.shared.site, peer.name);
-        let mut ev = Event::new(
-            EventKind::SiteLeft,
-            format!("site {} left the mesh ({reason})", peer.name),
-        );
+        let mut ev =
+            Event::new(EventKind::SiteLeft, format!("site {} left the mesh ({reason})", peer.name));
         ev.site = Some(peer.name.to_string());
         ev.reason = Some(reason.to_owned());
         self.emit(ev);
@@ -207,7 +206,8 @@ impl Control {
             let (site, uplink, remote) =
                 (spec.name.to_string(), &self.shared.uplink_names[p.uplink], p.remote.to_string());
             let key = crate::store::path_key(&site, uplink, &remote);
-            result = result.and_then(|()| self.store.upsert_path(&key, &site, uplink, &remote, now));
+            result =
+                result.and_then(|()| self.store.upsert_path(&key, &site, uplink, &remote, now));
         }
         if let Err(e) = result {
             eprintln!("weftd[{}]: storing site {}: {e:#}", self.shared.site, spec.name);

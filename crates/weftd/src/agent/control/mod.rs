@@ -27,6 +27,7 @@ use super::status::SharedStatus;
 use crate::policy::ActivePolicy;
 
 mod mesh_peers;
+mod relaying;
 mod report;
 mod requests;
 
@@ -123,6 +124,8 @@ pub(crate) struct Control {
     retiring: Vec<(weft_types::SiteId, Instant, String)>,
     /// How long a member that went down keeps its peer.
     mesh_grace: Duration,
+    /// Relays of sites whose direct paths are down.
+    relays: crate::agent::relay::RelayPlanner,
 }
 
 /// The local site as the status shows it.
@@ -154,6 +157,8 @@ pub(crate) struct ControlIo {
     pub(crate) store: crate::store::Store,
     /// How long a member that went down keeps its peer.
     pub(crate) mesh_grace: Duration,
+    /// How long a direct path must stay up before relayed traffic returns to it.
+    pub(crate) relay_hold_down: Duration,
 }
 
 impl Control {
@@ -197,6 +202,7 @@ impl Control {
             store: io.store,
             retiring: Vec::new(),
             mesh_grace: io.mesh_grace,
+            relays: crate::agent::relay::RelayPlanner::new(io.relay_hold_down),
         };
         control.install(Instant::now(), active);
         control
@@ -282,6 +288,7 @@ impl Control {
             self.publish_paths(now);
             if now >= next_timers {
                 self.wireguard_timers(&mut out);
+                self.plan_relays(now);
                 next_timers = now + Duration::from_millis(100);
             }
             if now >= next_status {

@@ -139,7 +139,7 @@ impl Control {
                 keepalive: peer.keepalive,
                 removed: peer.removed.load(Ordering::Relaxed),
                 gone: peer.gone.load(Ordering::Relaxed),
-                via: None,
+                via: self.relays.via(&peer.name).map(ToString::to_string),
                 handshakes: *count,
                 since_handshake: since,
                 tx_bytes: stats.map_or(0, |s| s.tx_bytes),

@@ -1,0 +1,276 @@
+//! Relaying through another site when every direct path to a site is down.
+//!
+//! Every agent feeds the link-state advertisements the mesh floods (each
+//! site's measured paths to its neighbours) into the same `weft-route`
+//! [`LinkStateDb`]; [`RelayPlanner::plan`] then picks, per destination with
+//! no live direct path, the relay `B` that minimises
+//! `latency(me → B) + latency(B → dst)` over links that are up at both
+//! ends of the advertisement. A relay only ever forwards on its *direct*
+//! path (never relays again), so relayed traffic is loop-free with one
+//! intermediate hop; the IP hop limit is decremented as well.
+//!
+//! Hysteresis: once relayed, a destination returns to its direct paths only
+//! after one of them has been up for the hold-down without interruption; a
+//! valid relay is kept rather than switched for a marginally better one.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use weft_route::{LinkMetrics, LinkStateDb};
+use weft_types::SiteId;
+
+/// One measured link as an advertisement carries it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LinkSummary {
+    /// The neighbour.
+    pub(crate) neighbor: SiteId,
+    /// Best RTT over the live paths to it.
+    pub(crate) rtt: Option<Duration>,
+    /// Jitter of that path.
+    pub(crate) jitter: Duration,
+    /// Loss of that path, a fraction.
+    pub(crate) loss: f64,
+    /// Capacity of that path's uplink, bits per second.
+    pub(crate) capacity_bps: u64,
+    /// Whether any path to it is alive.
+    pub(crate) up: bool,
+}
+
+/// One site's advertisement.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LinkView {
+    /// Who measured.
+    pub(crate) origin: SiteId,
+    /// What it measured.
+    pub(crate) links: Vec<LinkSummary>,
+}
+
+/// The database every agent builds from the same advertisements.
+pub(crate) fn link_state_db(views: &[LinkView]) -> LinkStateDb {
+    let mut db = LinkStateDb::new();
+    for v in views {
+        db.upsert_site(v.origin.clone());
+        for l in &v.links {
+            db.upsert_site(l.neighbor.clone());
+        }
+    }
+    for v in views {
+        for l in &v.links {
+            let metrics = LinkMetrics {
+                latency: l.rtt.map_or(Duration::from_secs(1), |r| r / 2),
+                jitter: l.jitter.min(LinkMetrics::MAX_DELAY),
+                loss: if l.loss.is_finite() { l.loss.clamp(0.0, 1.0) } else { 1.0 },
+                capacity_bps: l.capacity_bps,
+                utilisation: 0.0,
+                cost: 1,
+                up: l.up && l.rtt.is_some(),
+            };
+            // Refusals (a self-loop, absurd delays) leave the link out.
+            let _ = db.upsert_link(&v.origin, &l.neighbor, metrics);
+        }
+    }
+    db
+}
+
+#[derive(Debug, Clone)]
+struct Relayed {
+    via: SiteId,
+    direct_up_since: Option<Instant>,
+}
+
+/// Chooses relays and keeps them with hysteresis. Sans-IO: time comes in.
+#[derive(Debug)]
+pub(crate) struct RelayPlanner {
+    hold_down: Duration,
+    relayed: BTreeMap<SiteId, Relayed>,
+}
+
+/// A destination's direct reachability as the local path engine sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Direct {
+    /// Any direct path alive.
+    pub(crate) alive: bool,
+}
+
+impl RelayPlanner {
+    /// A planner returning to direct paths after `hold_down`.
+    pub(crate) fn new(hold_down: Duration) -> Self {
+        Self { hold_down, relayed: BTreeMap::new() }
+    }
+
+    /// The relay of `dst`, if its traffic goes through one now.
+    pub(crate) fn via(&self, dst: &SiteId) -> Option<&SiteId> {
+        self.relayed.get(dst).map(|r| &r.via)
+    }
+
+    /// Replans every destination in `direct` (our peers, by site) at `now`
+    /// from `db`; returns the changes as (destination, new relay or `None`
+    /// for direct).
+    pub(crate) fn plan(
+        &mut self,
+        now: Instant,
+        me: &SiteId,
+        db: &LinkStateDb,
+        direct: &BTreeMap<SiteId, Direct>,
+    ) -> Vec<(SiteId, Option<SiteId>)> {
+        let mut changes = Vec::new();
+        self.relayed.retain(|dst, _| {
+            let keep = direct.contains_key(dst);
+            if !keep {
+                changes.push((dst.clone(), None));
+            }
+            keep
+        });
+        for (dst, d) in direct {
+            if d.alive {
+                let Some(r) = self.relayed.get_mut(dst) else { continue };
+                let since = *r.direct_up_since.get_or_insert(now);
+                if now.saturating_duration_since(since) >= self.hold_down {
+                    self.relayed.remove(dst);
+                    changes.push((dst.clone(), None));
+                }
+                continue;
+            }
+            let usable = |via: &SiteId| {
+                direct.get(via).is_some_and(|v| v.alive) && db.link(via, dst).is_some_and(|l| l.up)
+            };
+            if let Some(r) = self.relayed.get_mut(dst) {
+                r.direct_up_since = None;
+                if usable(&r.via) {
+                    continue;
+                }
+            }
+            let best = direct
+                .keys()
+                .filter(|via| *via != dst && *via != me && usable(via))
+                .min_by_key(|via| {
+                    let first = db.link(me, via).map_or(Duration::from_secs(1), |l| l.latency);
+                    let second = db.link(via, dst).map_or(Duration::from_secs(1), |l| l.latency);
+                    (first + second, (*via).clone())
+                })
+                .cloned();
+            match best {
+                Some(via) => {
+                    let changed = self.relayed.get(dst).is_none_or(|r| r.via != via);
+                    self.relayed
+                        .insert(dst.clone(), Relayed { via: via.clone(), direct_up_since: None });
+                    if changed {
+                        changes.push((dst.clone(), Some(via)));
+                    }
+                }
+                None => {
+                    if self.relayed.remove(dst).is_some() {
+                        changes.push((dst.clone(), None));
+                    }
+                }
+            }
+        }
+        changes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(x: &str) -> SiteId {
+        SiteId::new(x).unwrap()
+    }
+
+    fn link(to: &str, rtt_ms: u64, up: bool) -> LinkSummary {
+        LinkSummary {
+            neighbor: s(to),
+            rtt: Some(Duration::from_millis(rtt_ms)),
+            jitter: Duration::ZERO,
+            loss: 0.0,
+            capacity_bps: 1_000_000_000,
+            up,
+        }
+    }
+
+    /// a–c down; a–b 10 ms, b–c 10 ms; a–d 5 ms, d–c 40 ms.
+    fn views(ac_up: bool) -> Vec<LinkView> {
+        vec![
+            LinkView {
+                origin: s("a"),
+                links: vec![link("b", 10, true), link("c", 5, ac_up), link("d", 5, true)],
+            },
+            LinkView { origin: s("b"), links: vec![link("a", 10, true), link("c", 10, true)] },
+            LinkView {
+                origin: s("c"),
+                links: vec![link("a", 5, ac_up), link("b", 10, true), link("d", 40, true)],
+            },
+            LinkView { origin: s("d"), links: vec![link("a", 5, true), link("c", 40, true)] },
+        ]
+    }
+
+    fn direct(c_alive: bool) -> BTreeMap<SiteId, Direct> {
+        [("b", true), ("c", c_alive), ("d", true)]
+            .into_iter()
+            .map(|(k, v)| (s(k), Direct { alive: v }))
+            .collect()
+    }
+
+    #[test]
+    fn a_site_without_a_live_direct_path_goes_through_the_cheapest_relay() {
+        let mut p = RelayPlanner::new(Duration::from_secs(3));
+        let t0 = Instant::now();
+        let db = link_state_db(&views(false));
+        let changes = p.plan(t0, &s("a"), &db, &direct(false));
+        // via b: 5 + 5 ms one way; via d: 2.5 + 20 ms.
+        assert_eq!(changes, vec![(s("c"), Some(s("b")))]);
+        assert_eq!(p.via(&s("c")), Some(&s("b")));
+        assert_eq!(p.via(&s("b")), None, "sites with live paths stay direct");
+    }
+
+    #[test]
+    fn traffic_returns_direct_only_after_the_hold_down() {
+        let mut p = RelayPlanner::new(Duration::from_secs(3));
+        let t0 = Instant::now();
+        let me = s("a");
+        p.plan(t0, &me, &link_state_db(&views(false)), &direct(false));
+        let db = link_state_db(&views(true));
+        let at = |ms| t0 + Duration::from_millis(ms);
+        assert!(p.plan(at(1000), &me, &db, &direct(true)).is_empty());
+        assert!(p.plan(at(3500), &me, &db, &direct(true)).is_empty(), "2.5 s up: still relayed");
+        // A flap restarts the hold-down.
+        p.plan(at(3600), &me, &link_state_db(&views(false)), &direct(false));
+        assert!(p.plan(at(4000), &me, &db, &direct(true)).is_empty());
+        assert!(p.plan(at(6900), &me, &db, &direct(true)).is_empty());
+        assert_eq!(p.plan(at(7000), &me, &db, &direct(true)), vec![(s("c"), None)]);
+        assert_eq!(p.via(&s("c")), None);
+    }
+
+    #[test]
+    fn a_relay_whose_own_link_fails_is_replaced_and_none_means_direct() {
+        let mut p = RelayPlanner::new(Duration::from_secs(3));
+        let t0 = Instant::now();
+        let me = s("a");
+        p.plan(t0, &me, &link_state_db(&views(false)), &direct(false));
+        let mut v = views(false);
+        v[1].links[1].up = false; // b–c down
+        let changes = p.plan(t0, &me, &link_state_db(&v), &direct(false));
+        assert_eq!(changes, vec![(s("c"), Some(s("d")))]);
+        v[3].links[1].up = false; // d–c down too: no relay left
+        assert_eq!(p.plan(t0, &me, &link_state_db(&v), &direct(false)), vec![(s("c"), None)]);
+    }
+
+    #[test]
+    fn a_relay_we_cannot_reach_directly_is_never_chosen() {
+        let mut p = RelayPlanner::new(Duration::from_secs(3));
+        let mut d = direct(false);
+        d.insert(s("b"), Direct { alive: false });
+        let changes = p.plan(Instant::now(), &s("a"), &link_state_db(&views(false)), &d);
+        assert_eq!(changes, vec![(s("c"), Some(s("d")))], "b is down from here: d it is");
+    }
+
+    #[test]
+    fn a_destination_that_left_is_forgotten() {
+        let mut p = RelayPlanner::new(Duration::from_secs(3));
+        let t0 = Instant::now();
+        p.plan(t0, &s("a"), &link_state_db(&views(false)), &direct(false));
+        let mut d = direct(false);
+        d.remove(&s("c"));
+        assert_eq!(p.plan(t0, &s("a"), &link_state_db(&views(false)), &d), vec![(s("c"), None)]);
+    }
+}

@@ -1,0 +1,158 @@
+//! The `[mesh]` section: how this site takes part in the zero-touch mesh.
+//!
+//! ```toml
+//! [mesh]
+//! listen = "198.18.1.2:7946"   # gossip and enrolment (UDP); default: first uplink's address, port 7946
+//! topology = "full-mesh"       # or "hub-and-spoke", "hybrid"
+//! critical = ["paris", "nyc"]  # hybrid: these sites peer with each other directly
+//! seeds = ["198.18.1.2:7946"]  # members to rejoin through after a restart
+//! grace = "5s"                 # a member that went down keeps its peer this long
+//! profile = "lan"              # gossip timers: "lan" (200 ms probes) or "wan" (1 s)
+//! relay_hold_down = "3s"       # a direct path must stay up this long before relayed traffic returns to it
+//! ```
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use weft_types::{SiteId, parse_duration};
+
+use super::UplinkConfig;
+use super::raw::RawMesh;
+use super::validate::Checker;
+
+/// Default UDP port of the gossip and enrolment socket.
+pub const DEFAULT_MESH_PORT: u16 = 7946;
+
+/// Which sites peer with which.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Topology {
+    /// Every site with every site (the default).
+    FullMesh,
+    /// Spokes peer only with hubs (role `hub`); hubs with everyone.
+    HubAndSpoke,
+    /// Critical sites full-mesh; the others peer with their region's hubs.
+    Hybrid,
+}
+
+impl Topology {
+    /// The name used in the file and the API.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::FullMesh => "full-mesh",
+            Self::HubAndSpoke => "hub-and-spoke",
+            Self::Hybrid => "hybrid",
+        }
+    }
+}
+
+/// Gossip timer presets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GossipProfile {
+    /// One low-latency network: 200 ms probes.
+    Lan,
+    /// Across the internet: 1 s probes.
+    Wan,
+}
+
+/// A validated `[mesh]` section (defaults when the file has none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeshConfig {
+    /// Whether the file has a `[mesh]` section (the agent also meshes when
+    /// started with `--join` or when its state directory holds a mesh identity).
+    pub configured: bool,
+    /// The gossip and enrolment socket.
+    pub listen: SocketAddr,
+    /// Which sites peer with which.
+    pub topology: Topology,
+    /// Hybrid: the sites that peer with each other directly.
+    pub critical: Vec<SiteId>,
+    /// Members to rejoin through.
+    pub seeds: Vec<SocketAddr>,
+    /// How long a member that went down keeps its peer.
+    pub grace: Duration,
+    /// Gossip timers.
+    pub profile: GossipProfile,
+    /// How long a direct path must stay up before relayed traffic returns to it.
+    pub relay_hold_down: Duration,
+}
+
+impl MeshConfig {
+    /// The defaults for a site with `uplinks`.
+    pub fn defaults(uplinks: &[UplinkConfig]) -> Self {
+        let ip = uplinks.first().map_or([0, 0, 0, 0].into(), |u| u.bind.ip());
+        Self {
+            configured: false,
+            listen: SocketAddr::new(ip, DEFAULT_MESH_PORT),
+            topology: Topology::FullMesh,
+            critical: Vec::new(),
+            seeds: Vec::new(),
+            grace: Duration::from_secs(5),
+            profile: GossipProfile::Lan,
+            relay_hold_down: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Checks `[mesh]`.
+pub(super) fn mesh(
+    c: &mut Checker<'_>,
+    raw: Option<&RawMesh>,
+    uplinks: &[UplinkConfig],
+) -> MeshConfig {
+    let mut out = MeshConfig::defaults(uplinks);
+    let Some(raw) = raw else { return out };
+    out.configured = true;
+    if let Some(l) = &raw.listen
+        && let Some(a) = c
+            .parse(l, |s| SocketAddr::from_str(s).map_err(|_| format!("{s:?} is not ADDRESS:PORT")))
+    {
+        out.listen = a;
+    }
+    if let Some(t) = &raw.topology {
+        let parsed = c.parse(t, |s| match s {
+            "full-mesh" => Ok(Topology::FullMesh),
+            "hub-and-spoke" => Ok(Topology::HubAndSpoke),
+            "hybrid" => Ok(Topology::Hybrid),
+            other => Err(format!(
+                "unknown topology {other:?}: expected \"full-mesh\", \"hub-and-spoke\" or \"hybrid\""
+            )),
+        });
+        if let Some(t) = parsed {
+            out.topology = t;
+        }
+    }
+    out.critical = raw.critical.iter().filter_map(|s| c.parse(s, SiteId::new)).collect();
+    if !out.critical.is_empty() && out.topology != Topology::Hybrid {
+        c.err(&raw.critical[0], "critical sites only mean something with topology = \"hybrid\"");
+    }
+    out.seeds = raw
+        .seeds
+        .iter()
+        .filter_map(|s| {
+            c.parse(s, |v| {
+                SocketAddr::from_str(v).map_err(|_| format!("{v:?} is not ADDRESS:PORT"))
+            })
+        })
+        .collect();
+    if let Some(g) = &raw.grace
+        && let Some(d) = c.parse(g, parse_duration)
+    {
+        out.grace = d;
+    }
+    if let Some(h) = &raw.relay_hold_down
+        && let Some(d) = c.parse(h, parse_duration)
+    {
+        out.relay_hold_down = d;
+    }
+    if let Some(p) = &raw.profile
+        && let Some(p) = c.parse(p, |s| match s {
+            "lan" => Ok(GossipProfile::Lan),
+            "wan" => Ok(GossipProfile::Wan),
+            other => Err(format!("unknown gossip profile {other:?}: expected \"lan\" or \"wan\"")),
+        })
+    {
+        out.profile = p;
+    }
+    out
+}
