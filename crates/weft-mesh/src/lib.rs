@@ -9,8 +9,12 @@
 //! - `membership`: SWIM membership over foca, behind a deadline-style API.
 //! - `cert_auth`: the gossip authenticator of the product: Ed25519 by
 //!   certified site keys.
+//! - `node`: the sans-IO core a site agent drives with one UDP socket:
+//!   frames, enrolment client and server, renewal, revocation flooding,
+//!   link state and the topology filter, over `membership` and `cert_auth`.
 #![forbid(unsafe_code)]
 
 pub mod cert_auth;
 pub mod identity;
 pub mod membership;
+pub mod node;

@@ -87,6 +87,21 @@ impl CertAuthenticator {
         before - self.peers.len()
     }
 
+    /// The local site key envelopes are sealed with.
+    pub fn site_key(&self) -> &SiteKey {
+        &self.me
+    }
+
+    /// The revocation list in force (version 0 if none was applied).
+    pub fn revocations(&self) -> &RevocationList {
+        &self.revocations
+    }
+
+    /// The mesh CA this authenticator trusts.
+    pub fn ca(&self) -> &CaPublicKey {
+        &self.ca
+    }
+
     /// Whether `site` has an admitted, unrevoked certificate.
     pub fn is_admitted(&self, site: &SiteId) -> bool {
         self.peers.contains_key(site)

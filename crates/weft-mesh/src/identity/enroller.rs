@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use std::num::NonZeroU64;
 
 use serde::{Deserialize, Serialize};
-use weft_types::{IpPrefix, SiteId};
+use weft_types::{IpPrefix, PublicKey, SiteId};
 
 use super::ca::{CaPublicKey, MeshCa, SitePublicKey};
 use super::cert::{CertBody, CertError, DEFAULT_CERT_LIFETIME_SECS, SiteCert};
+use super::claims::{Label, PrefixList};
 use super::enrol::{EnrolRequest, EnrolResponse, RenewRequest};
 use super::revocation::{RevocationError, RevocationList, SignedRevocations};
 use super::token::{TokenError, TokenId};
@@ -126,6 +127,23 @@ impl Default for EnrollerState {
             revocations: RevocationList::default(),
         }
     }
+}
+
+/// What the CA holder certifies about itself in [`Enroller::issue_self`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelfClaims {
+    /// The CA holder's site id.
+    pub site: SiteId,
+    /// Its role (e.g. `hub`).
+    pub role: Label,
+    /// Its region.
+    pub region: Label,
+    /// Its overlay prefixes.
+    pub prefixes: PrefixList,
+    /// Its Ed25519 site key.
+    pub site_key: SitePublicKey,
+    /// Its WireGuard public key.
+    pub wg_key: PublicKey,
 }
 
 /// The CA side of enrolment. Feed it requests with the current time; it
@@ -260,6 +278,37 @@ impl Enroller {
             ..old.clone()
         };
         Ok(self.issue(body))
+    }
+
+    /// Issues the CA holder's own certificate, without a token: the agent
+    /// that holds the CA calls this at start (and whenever it has none). The
+    /// site is recorded like an enrolled one, so it renews through
+    /// [`Enroller::handle_renewal`] like any other.
+    pub fn issue_self(
+        &mut self,
+        now_unix: u64,
+        claims: SelfClaims,
+    ) -> Result<SiteCert, EnrolError> {
+        if self.state.revocations.is_site_revoked(&claims.site) {
+            return Err(EnrolError::Revoked { site: claims.site });
+        }
+        if let Some(rec) = self.state.sites.get(&claims.site)
+            && rec.site_key != claims.site_key
+        {
+            return Err(EnrolError::KeyMismatch { site: claims.site });
+        }
+        let body = CertBody {
+            serial: 0,
+            site: claims.site,
+            role: claims.role,
+            region: claims.region,
+            prefixes: claims.prefixes,
+            site_key: claims.site_key,
+            wg_key: claims.wg_key,
+            not_before: now_unix,
+            not_after: now_unix.saturating_add(self.lifetime),
+        };
+        Ok(self.issue(body).cert)
     }
 
     fn issue(&mut self, mut body: CertBody) -> EnrolResponse {

@@ -80,7 +80,8 @@ pub use cert::{CertBody, CertError, DEFAULT_CERT_LIFETIME_SECS, SiteCert, Verifi
 pub use claims::{ClaimError, Label, PrefixList};
 pub use enrol::{EnrolRequest, EnrolResponse, RenewRequest};
 pub use enroller::{
-    EnrolError, Enroller, EnrollerState, MAX_CLOCK_SKEW_SECS, RENEWAL_GRACE_SECS, SiteRecord,
+    EnrolError, Enroller, EnrollerState, MAX_CLOCK_SKEW_SECS, RENEWAL_GRACE_SECS, SelfClaims,
+    SiteRecord,
 };
 pub use revocation::{RevocationError, RevocationList, SignedRevocations};
 pub use token::{JoinToken, TOKEN_TEXT_PREFIX, TokenBody, TokenError, TokenId};

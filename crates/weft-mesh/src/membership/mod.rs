@@ -32,7 +32,7 @@ mod config;
 mod counters;
 mod error;
 mod info;
-mod limit;
+pub(crate) mod limit;
 mod runtime;
 mod swim;
 mod timers;

@@ -330,6 +330,17 @@ impl<A: Authenticator> Membership<A> {
         &self.counters
     }
 
+    /// The authenticator (read access, e.g. to ask which sites it admits).
+    pub fn auth(&self) -> &A {
+        &self.auth
+    }
+
+    /// The authenticator, to admit certificates or apply revocations while
+    /// the membership runs.
+    pub fn auth_mut(&mut self) -> &mut A {
+        &mut self.auth
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> &MembershipConfig {
         &self.config

@@ -1,0 +1,174 @@
+//! The CA holder's enrolment service: `ENROL_REQUEST` and `RENEW_REQUEST` in,
+//! `ENROL_OK` or `ENROL_REFUSED` out, rate-limited per source address, with
+//! identical retransmitted requests answered with the same bytes.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::MeshNode;
+use super::frame::{Frame, RefusalCode};
+use super::types::{NodeError, NodeEvent};
+use crate::identity::{
+    CertError, EnrolError, EnrolRequest, EnrolResponse, MAX_CLOCK_SKEW_SECS, RenewRequest,
+};
+use crate::membership::Transmit;
+use crate::membership::limit::TokenBucket;
+
+/// Requests one address may send in a burst.
+const BURST: u32 = 10;
+/// Tokens an address regains per minute.
+const PER_MINUTE: u32 = 60;
+/// Most addresses tracked; beyond that, new addresses are refused until
+/// idle buckets are forgotten.
+const MAX_BUCKETS: usize = 4096;
+/// Answers remembered for retransmitted requests.
+const MAX_ANSWERS: usize = 32;
+/// How long an answer is remembered (a request is stale after this anyway).
+const ANSWER_TTL: Duration = Duration::from_secs(MAX_CLOCK_SKEW_SECS);
+
+#[derive(Debug, Default)]
+pub(super) struct EnrolServer {
+    buckets: BTreeMap<SocketAddr, TokenBucket>,
+    answers: VecDeque<(Instant, Vec<u8>, Vec<u8>)>,
+}
+
+impl EnrolServer {
+    fn allow(&mut self, now: Instant, from: SocketAddr) -> bool {
+        if !self.buckets.contains_key(&from) && self.buckets.len() >= MAX_BUCKETS {
+            self.cleanup(now);
+            if self.buckets.len() >= MAX_BUCKETS {
+                return false;
+            }
+        }
+        self.buckets
+            .entry(from)
+            .or_insert_with(|| TokenBucket::full(now, BURST))
+            .try_take(now, BURST, PER_MINUTE)
+    }
+
+    fn answer(&self, now: Instant, request: &[u8]) -> Option<Vec<u8>> {
+        self.answers
+            .iter()
+            .find(|(at, req, _)| req == request && now < *at + ANSWER_TTL)
+            .map(|(_, _, a)| a.clone())
+    }
+
+    fn remember(&mut self, now: Instant, request: &[u8], answer: Vec<u8>) {
+        if self.answers.len() >= MAX_ANSWERS {
+            self.answers.pop_front();
+        }
+        self.answers.push_back((now, request.to_vec(), answer));
+    }
+
+    /// Forgets remembered answers (after a revocation).
+    pub(super) fn forget_answers(&mut self) {
+        self.answers.clear();
+    }
+
+    /// Forgets idle buckets and old answers.
+    pub(super) fn cleanup(&mut self, now: Instant) {
+        self.buckets.retain(|_, b| !b.idle_since(now, BURST, PER_MINUTE));
+        self.answers.retain(|(at, _, _)| now < *at + ANSWER_TTL);
+    }
+}
+
+fn code_of(e: &EnrolError) -> RefusalCode {
+    match e {
+        EnrolError::TokenExpired { .. } => RefusalCode::TokenExpired,
+        EnrolError::TokenUsedUp { .. } => RefusalCode::TokenUsedUp,
+        EnrolError::Revoked { .. } | EnrolError::Cert(CertError::Revoked { .. }) => {
+            RefusalCode::Revoked
+        }
+        _ => RefusalCode::Other,
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Request<'a> {
+    Enrol(&'a EnrolRequest),
+    Renew(&'a RenewRequest),
+}
+
+impl MeshNode {
+    pub(super) fn serve_enrol(
+        &mut self,
+        now: Instant,
+        now_unix: u64,
+        from: SocketAddr,
+        raw: &[u8],
+        req: &EnrolRequest,
+    ) -> Result<(), NodeError> {
+        self.serve(now, now_unix, from, raw, Request::Enrol(req))
+    }
+
+    pub(super) fn serve_renew(
+        &mut self,
+        now: Instant,
+        now_unix: u64,
+        from: SocketAddr,
+        raw: &[u8],
+        req: &RenewRequest,
+    ) -> Result<(), NodeError> {
+        self.serve(now, now_unix, from, raw, Request::Renew(req))
+    }
+
+    fn serve(
+        &mut self,
+        now: Instant,
+        now_unix: u64,
+        from: SocketAddr,
+        raw: &[u8],
+        req: Request<'_>,
+    ) -> Result<(), NodeError> {
+        if self.enroller.is_none() {
+            self.counters.frames_ignored += 1;
+            return Err(NodeError::NotCaHolder);
+        }
+        if !self.server.allow(now, from) {
+            self.counters.enrolments_rate_limited += 1;
+            let message = "too many requests from this address; retry in a minute".to_owned();
+            self.send_frame(from, &Frame::EnrolRefused { code: RefusalCode::RateLimited, message });
+            return Err(NodeError::RateLimited(from));
+        }
+        if let Some(bytes) = self.server.answer(now, raw) {
+            self.transmits.push_back(Transmit { to: from, bytes });
+            return Ok(());
+        }
+        let Some(enroller) = self.enroller.as_mut() else { return Err(NodeError::NotCaHolder) };
+        let result = match req {
+            Request::Enrol(r) => enroller.handle_request(now_unix, r),
+            Request::Renew(r) => enroller.handle_renewal(now_unix, r),
+        };
+        match result {
+            Ok(response) => {
+                let revocations = enroller.signed_revocations();
+                let EnrolResponse { cert, .. } = &response;
+                let (site, serial) = (cert.body.site.clone(), cert.body.serial);
+                if let Ok(bytes) = (Frame::EnrolOk { response, revocations }).encode() {
+                    self.server.remember(now, raw, bytes.clone());
+                    self.transmits.push_back(Transmit { to: from, bytes });
+                }
+                if matches!(req, Request::Enrol(_)) {
+                    self.counters.enrolments_ok += 1;
+                    self.events.push_back(NodeEvent::Enrolled { site, serial });
+                } else {
+                    self.counters.renewals_served += 1;
+                }
+                self.events.push_back(NodeEvent::EnrollerChanged);
+            }
+            Err(e) => {
+                self.counters.enrolments_refused += 1;
+                let frame = Frame::EnrolRefused { code: code_of(&e), message: e.to_string() };
+                self.send_frame(from, &frame);
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn send_frame(&mut self, to: SocketAddr, frame: &Frame<'_>) {
+        if let Ok(bytes) = frame.encode() {
+            self.transmits.push_back(Transmit { to, bytes });
+        }
+    }
+}

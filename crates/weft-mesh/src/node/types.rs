@@ -1,0 +1,249 @@
+//! The plain data [`MeshNode`](super::MeshNode) takes and gives: its
+//! configuration, identity, events, peer views, counters and errors.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use weft_types::{PublicKey, SiteId};
+
+use super::frame::FrameError;
+use super::topology::TopologyMode;
+use crate::identity::{
+    CaPublicKey, CertError, Label, PrefixList, RevocationError, SiteCert, SiteKey,
+};
+use crate::membership::{ConfigError, Counters, GossipError, MembershipConfig};
+
+/// How a node behaves. Start from [`NodeConfig::new`] and adjust fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// SWIM tuning.
+    pub membership: MembershipConfig,
+    /// Which admitted members become peers.
+    pub topology: TopologyMode,
+    /// How often our link-state advertisement is sent.
+    pub link_state_interval: Duration,
+    /// How long a received advertisement counts without a newer one.
+    pub link_state_max_age: Duration,
+    /// Where renewal requests go (the seeds that hold the CA).
+    pub renew_via: Vec<SocketAddr>,
+    /// How often an unanswered renewal is resent.
+    pub renew_retry: Duration,
+}
+
+impl NodeConfig {
+    /// Full mesh, link state every 1 s kept 5 s, renewals retried every 5 s
+    /// via `renew_via`.
+    pub fn new(membership: MembershipConfig, renew_via: Vec<SocketAddr>) -> Self {
+        Self {
+            membership,
+            topology: TopologyMode::FullMesh,
+            link_state_interval: Duration::from_secs(1),
+            link_state_max_age: Duration::from_secs(5),
+            renew_via,
+            renew_retry: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Who this node is: its key, its certificate and the pinned mesh CA.
+#[derive(Debug)]
+pub struct NodeIdentity {
+    /// The site's Ed25519 key (the certificate names its public half).
+    pub site_key: SiteKey,
+    /// The site's current certificate.
+    pub cert: SiteCert,
+    /// The mesh CA pinned at enrolment.
+    pub ca: CaPublicKey,
+}
+
+/// What a join token minted by [`MeshNode::issue_token`](super::MeshNode::issue_token) allows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenSpec {
+    /// Seconds from now until the token expires.
+    pub ttl_s: u64,
+    /// How many sites may enrol with it.
+    pub uses: u32,
+    /// The role certified to those sites.
+    pub role: Label,
+    /// The region certified to those sites.
+    pub region: Label,
+    /// If set, the prefixes those sites may ask for.
+    pub allowed_prefixes: Option<PrefixList>,
+}
+
+/// A peer as the agent configures it: keys and prefixes from its verified
+/// certificate, addresses from its membership metadata.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerView {
+    /// Site id.
+    pub site: SiteId,
+    /// WireGuard key (from the certificate, never from gossip).
+    pub wg_key: PublicKey,
+    /// Overlay prefixes (from the certificate).
+    pub prefixes: PrefixList,
+    /// Role (from the certificate).
+    pub role: Label,
+    /// Region (from the certificate).
+    pub region: Label,
+    /// WireGuard endpoints (from membership metadata).
+    pub endpoints: Vec<SocketAddr>,
+    /// Gossip address (from membership metadata).
+    pub gossip: SocketAddr,
+    /// The certificate's serial.
+    pub serial: u64,
+    /// When the certificate expires, Unix seconds.
+    pub cert_not_after: u64,
+}
+
+/// Why a peer went away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DownReason {
+    /// SWIM declared it down (failed or left: SWIM does not tell them
+    /// apart), or its metadata stopped matching its certificate.
+    Dead,
+    /// We left the mesh ourselves ([`MeshNode::leave`](super::MeshNode::leave)).
+    Left,
+    /// A revocation list names it.
+    Revoked,
+    /// Its certificate expired without a renewal.
+    Expired,
+}
+
+/// What the agent must act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// Build a tunnel to this peer.
+    PeerUp(PeerView),
+    /// A peer's endpoints or certificate changed: update its tunnel.
+    PeerChanged(PeerView),
+    /// Remove this peer's tunnel.
+    PeerDown {
+        /// The peer.
+        site: SiteId,
+        /// Why.
+        reason: DownReason,
+    },
+    /// A revocation list names us: the node has gone quiet; tear everything down.
+    SelfRevoked,
+    /// Our certificate was renewed: persist it (the node already uses it).
+    CertRenewed(SiteCert),
+    /// The CA holder's enroller state changed: persist
+    /// [`MeshNode::enroller_state`](super::MeshNode::enroller_state).
+    EnrollerChanged,
+    /// The CA holder enrolled a site (for the event log).
+    Enrolled {
+        /// The site.
+        site: SiteId,
+        /// Its certificate's serial.
+        serial: u64,
+    },
+}
+
+/// Running totals of a node (its own frames; SWIM's are in `membership`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeCounters {
+    /// Datagrams that were not a frame (truncated, bad field).
+    pub frames_malformed: u64,
+    /// Datagrams whose kind byte names no frame.
+    pub frames_unknown_kind: u64,
+    /// Frames not meant for this node (e.g. an enrolment request at a non-CA holder).
+    pub frames_ignored: u64,
+    /// Certificates refused: not parseable.
+    pub certs_refused_malformed: u64,
+    /// Certificates refused: another CA issued them.
+    pub certs_refused_wrong_ca: u64,
+    /// Certificates refused: bad CA signature.
+    pub certs_refused_bad_signature: u64,
+    /// Certificates refused: expired or not yet valid.
+    pub certs_refused_expired: u64,
+    /// Certificates refused: revoked.
+    pub certs_refused_revoked: u64,
+    /// Certificates refused: our own site's, sent by someone else.
+    pub certs_refused_own_site: u64,
+    /// Certificates admitted (first sight or renewal).
+    pub certs_admitted: u64,
+    /// Sites enrolled (CA holder).
+    pub enrolments_ok: u64,
+    /// Enrolment or renewal requests refused by the enroller (CA holder).
+    pub enrolments_refused: u64,
+    /// Enrolment or renewal requests dropped by the per-address rate limit.
+    pub enrolments_rate_limited: u64,
+    /// Renewals served (CA holder).
+    pub renewals_served: u64,
+    /// Renewal requests sent.
+    pub renewals_sent: u64,
+    /// Our own certificate renewed.
+    pub renewals_done: u64,
+    /// Renewal answers or local renewals that failed.
+    pub renewals_failed: u64,
+    /// Newer revocation lists applied.
+    pub revocations_applied: u64,
+    /// Revocation lists refused (bad signature, malformed).
+    pub revocations_refused: u64,
+    /// Link-state advertisements accepted.
+    pub link_states_accepted: u64,
+    /// Link-state advertisements refused (bad signature, origin mismatch).
+    pub link_states_refused: u64,
+    /// Link-state advertisements ignored as not newer than the one held.
+    pub link_states_stale: u64,
+    /// `HELLOs` sent.
+    pub hellos_sent: u64,
+    /// `HELLOs` received.
+    pub hellos_received: u64,
+    /// Gossip envelopes the membership refused (details in `membership`).
+    pub gossip_refused: u64,
+    /// The membership's own counters.
+    pub membership: Counters,
+}
+
+impl NodeCounters {
+    /// All refused certificates.
+    pub fn certs_refused(&self) -> u64 {
+        self.certs_refused_malformed
+            + self.certs_refused_wrong_ca
+            + self.certs_refused_bad_signature
+            + self.certs_refused_expired
+            + self.certs_refused_revoked
+            + self.certs_refused_own_site
+    }
+}
+
+/// Why a node call failed. Input errors (`Frame`, `Cert`, `Gossip`,
+/// `LinkState`, `Revocations`, `RateLimited`) leave the state unchanged and are counted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// The datagram is not a frame.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// The attached certificate was refused.
+    #[error("certificate refused: {0}")]
+    Cert(#[from] CertError),
+    /// The attached certificate is our own site's.
+    #[error("a frame from another address carried our own certificate")]
+    OwnSite,
+    /// The membership refused the gossip envelope.
+    #[error(transparent)]
+    Gossip(#[from] GossipError),
+    /// A link-state advertisement was refused.
+    #[error("link-state advertisement refused: {0}")]
+    LinkState(&'static str),
+    /// A revocation list was refused, or revoking failed.
+    #[error(transparent)]
+    Revocations(#[from] RevocationError),
+    /// Too many enrolment requests from this address.
+    #[error("enrolment request from {0} rate-limited")]
+    RateLimited(SocketAddr),
+    /// The call needs the CA (API misuse, or a request sent to a non-CA site).
+    #[error("this node does not hold the mesh CA")]
+    NotCaHolder,
+    /// We are revoked: the node ignores all input.
+    #[error("this site is revoked; the node is quiet")]
+    Quiet,
+    /// `MeshNode::new` got an inconsistent membership configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// `MeshNode::new` got an identity that does not fit together.
+    #[error("inconsistent identity: {0}")]
+    Identity(&'static str),
+}

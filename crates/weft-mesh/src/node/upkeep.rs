@@ -1,0 +1,94 @@
+//! Periodic work: link-state origination, certificate expiry and renewal.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use weft_types::SiteId;
+
+use super::MeshNode;
+use super::frame::Frame;
+use super::link_state::LinkStateAd;
+use super::types::{DownReason, NodeEvent};
+use crate::identity::{RenewRequest, SiteCert};
+use crate::membership::Transmit;
+
+impl MeshNode {
+    /// Signs and sends our advertisement to every admitted member; the
+    /// version is at least `now_unix × 1000` and always above the last one.
+    pub(super) fn originate(&mut self, now: Instant) {
+        self.next_ad = now + self.config.link_state_interval;
+        self.ls_version = (self.ls_version + 1).max(self.now_unix.saturating_mul(1000));
+        let key = self.membership.auth().site_key();
+        let links = self.local_links.clone();
+        let Ok(ad) = LinkStateAd::sign(key, self.site.clone(), self.ls_version, links) else {
+            return;
+        };
+        let Ok(bytes) = (Frame::LinkState { cert: &self.cert_bytes, ad: ad.clone() }).encode()
+        else {
+            return;
+        };
+        self.links.offer(now, ad);
+        let to: Vec<SocketAddr> = self
+            .membership
+            .members()
+            .filter(|m| self.certs.contains_key(&m.site))
+            .map(|m| m.gossip)
+            .collect();
+        for to in to {
+            self.transmits.push_back(Transmit { to, bytes: bytes.clone() });
+        }
+    }
+
+    pub(super) fn upkeep(&mut self, now: Instant, now_unix: u64) {
+        let expired: Vec<SiteId> = self
+            .certs
+            .iter()
+            .filter(|(_, pc)| pc.cert.body.not_after <= now_unix)
+            .map(|(s, _)| s.clone())
+            .collect();
+        for site in expired {
+            self.drop_cert(&site, DownReason::Expired);
+        }
+        self.membership.auth_mut().expire(now_unix);
+        self.links.expire(now, self.config.link_state_max_age, &self.site);
+        self.server.cleanup(now);
+        self.maybe_renew(now, now_unix);
+    }
+
+    fn maybe_renew(&mut self, now: Instant, now_unix: u64) {
+        if now_unix < self.cert.renew_at() {
+            return;
+        }
+        let wg = self.cert.body.wg_key;
+        let key = self.membership.auth().site_key();
+        let req = RenewRequest::new(self.cert.clone(), key, wg, now_unix);
+        if let Some(enroller) = self.enroller.as_mut() {
+            match enroller.handle_renewal(now_unix, &req) {
+                Ok(resp) => {
+                    self.events.push_back(NodeEvent::EnrollerChanged);
+                    self.install_cert(resp.cert);
+                }
+                Err(_) => self.counters.renewals_failed += 1,
+            }
+            return;
+        }
+        if self.renew_next.is_some_and(|t| now < t) {
+            return;
+        }
+        self.renew_next = Some(now + self.config.renew_retry);
+        let Ok(bytes) = Frame::RenewRequest(req).encode() else { return };
+        for to in self.config.renew_via.clone() {
+            self.counters.renewals_sent += 1;
+            self.transmits.push_back(Transmit { to, bytes: bytes.clone() });
+        }
+    }
+
+    /// Uses `cert` from now on and tells the agent to persist it.
+    pub(super) fn install_cert(&mut self, cert: SiteCert) {
+        self.cert_bytes = cert.encode();
+        self.cert = cert.clone();
+        self.renew_next = None;
+        self.counters.renewals_done += 1;
+        self.events.push_back(NodeEvent::CertRenewed(cert));
+    }
+}
