@@ -5,13 +5,15 @@
 //! libraries or the agent's REST API.
 //!
 //! Offline: `weft lab …` (network-namespace labs), `weft genkey` /
-//! `weft pubkey`, and `weft policy lint|test|diff --against`.
+//! `weft pubkey`, `weft policy lint|test|diff --against`, and `weft ca init`
+//! (a new mesh CA in the local state directory).
 //!
 //! Against the agent (its unix socket by default, `--agent HOST:PORT` for
 //! TCP with a token; see `cmd::client`): `status`, `peers`, `sites`,
 //! `site show|remove|restore`, `paths`, `path show|test|history`, `ping`,
 //! `routes`, `flows`, `flow show`, `topology`, `events [--follow]`,
-//! `explain`, and `policy diff|apply|rollback|show|history`. Every one takes
+//! `explain`, `policy diff|apply|rollback|show|history`, and the mesh's
+//! `token create`, `cert revoke` and `mesh` (alias `members`). Every one takes
 //! `--json` for the agent's JSON (lists: every page, one array).
 //!
 //! Exit codes: 0 success; 1 failure (an API error, a refused policy, no
@@ -67,6 +69,18 @@ enum Command {
     /// Policy as code: lint, test, diff, apply, rollback.
     #[command(subcommand)]
     Policy(cmd::policy::PolicyCommand),
+    /// The mesh CA: `weft ca init` creates one (local, no agent needed).
+    #[command(subcommand)]
+    Ca(cmd::mesh::CaCommand),
+    /// Join tokens for new sites: `weft token create` (on the agent holding the CA).
+    #[command(subcommand)]
+    Token(cmd::mesh::TokenCommand),
+    /// Site certificates: `weft cert revoke SITE` (on the agent holding the CA).
+    #[command(subcommand)]
+    Cert(cmd::mesh::CertCommand),
+    /// The mesh: this site's certificate, the CA, and the members it sees.
+    #[command(visible_alias = "members")]
+    Mesh(cmd::mesh::MeshArgs),
     /// Network-namespace labs with a WAN emulator (tests, benchmarks, demos).
     #[command(subcommand)]
     Lab(cmd::lab::LabCommand),
@@ -93,6 +107,10 @@ fn main() -> ExitCode {
         Command::Events(a) => cmd::events::run(&a),
         Command::Explain(a) => cmd::explain::run(&a),
         Command::Policy(c) => cmd::policy::run(c),
+        Command::Ca(c) => cmd::mesh::run_ca(&c),
+        Command::Token(c) => cmd::mesh::run_token(&c),
+        Command::Cert(c) => cmd::mesh::run_cert(&c),
+        Command::Mesh(a) => cmd::mesh::run_mesh(&a),
         Command::Lab(c) => cmd::lab::run(c),
         Command::Genkey => cmd::keys::genkey(),
         Command::Pubkey => cmd::keys::pubkey(),
@@ -113,5 +131,22 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_mesh_commands_parse() {
+        use clap::Parser;
+        let parse = |args: &[&str]| super::Cli::try_parse_from(args).map(|c| c.command);
+        assert!(matches!(parse(&["weft", "ca", "init"]), Ok(super::Command::Ca(_))));
+        let c = parse(&["weft", "ca", "init", "--state-dir", "/tmp/x"]).unwrap();
+        assert!(format!("{c:?}").contains("/tmp/x"), "{c:?}");
+        assert!(matches!(
+            parse(&["weft", "token", "create", "--ttl", "30m", "--prefix", "10.1.0.0/16"]),
+            Ok(super::Command::Token(_))
+        ));
+        assert!(matches!(parse(&["weft", "cert", "revoke", "lyon"]), Ok(super::Command::Cert(_))));
+        assert!(parse(&["weft", "cert", "revoke"]).is_err(), "the site is required");
+        assert!(matches!(parse(&["weft", "mesh", "--json"]), Ok(super::Command::Mesh(_))));
+        assert!(matches!(parse(&["weft", "members"]), Ok(super::Command::Mesh(_))));
     }
 }

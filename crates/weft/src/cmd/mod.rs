@@ -9,6 +9,7 @@ pub(crate) mod explain;
 pub(crate) mod flows;
 pub(crate) mod keys;
 pub(crate) mod lab;
+pub(crate) mod mesh;
 pub(crate) mod output;
 pub(crate) mod path_test;
 pub(crate) mod paths;
