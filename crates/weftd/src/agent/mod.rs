@@ -32,7 +32,9 @@ use crate::policy::{self, ActivePolicy};
 use crate::store::{NewAudit, SiteRecord, Store};
 use shared::{PeerTable, Shared};
 
-pub(crate) use control::ControlMsg;
+pub(crate) use control::{ControlMsg, MeshUpdate};
+pub(crate) use peers::PeerSpec;
+pub(crate) use shared::LinkBoard;
 pub(crate) use ondemand::{MAX_RUNNING_TESTS, MAX_TEST_PROBES};
 pub(crate) use shared::{MAX_PEERS, NO_PATH};
 
@@ -63,6 +65,10 @@ pub struct JoinRequest {
 /// Runs the agent until the process is stopped.
 pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     let private_key = read_private_key(&cfg.private_key_file)?;
+    std::fs::create_dir_all(&cfg.state_dir)
+        .with_context(|| format!("creating the state directory {}", cfg.state_dir.display()))?;
+    let wg_public = weft_dataplane::wg::public_key(&private_key);
+    let mesh = crate::mesh::start::prepare(cfg, wg_public, opts.join.as_ref())?;
     let tun = TunDevice::create(&TunConfig::new(&cfg.interface).mtu(cfg.mtu))
         .with_context(|| format!("creating TUN device {}", cfg.interface))?;
     let mut rtnl = Rtnl::open().context("opening rtnetlink")?;
@@ -129,7 +135,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         local_prefixes: std::iter::once(cfg.address_prefix)
             .chain(cfg.prefixes.iter().copied())
             .collect(),
-        links: shared::LinkBoard::default(),
+        links: Arc::new(shared::LinkBoard::default()),
         relayed: AtomicU64::new(0),
         policy: RwLock::new(Arc::new(first)),
         policy_generation: AtomicU64::new(0),
@@ -143,6 +149,8 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         .with_context(|| format!("binding the API to {}", cfg.api_listen))?;
     let uapi = uapi_server::bind(&cfg.interface).context("binding the UAPI socket")?;
     let (ctl_tx, ctl_rx) = mpsc::channel();
+    let (mesh_tx, mesh_rx) = mpsc::channel();
+    let mesh_tx = mesh.is_some().then_some(mesh_tx);
 
     let token = policy_api::load_or_create_token(&cfg.state_dir)?;
     restrict_state_dir(&cfg.state_dir)?;
@@ -163,7 +171,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         events: bus.clone(),
         metrics: metrics.clone(),
         rendered: crate::api::RenderCache::default(),
-        mesh: None,
+        mesh: mesh_tx,
     });
     crate::api::spawn(ctx, listener, cfg.api_tls.as_ref(), &cfg.state_dir.join(API_SOCKET))?;
     spawn("weft-recorder", {
@@ -186,6 +194,17 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         let shared = shared.clone();
         let ctl_tx = ctl_tx.clone();
         spawn(&format!("weft-rx-{u}"), move || rx::run(&shared, u, &ctl_tx))?;
+    }
+    if let Some(start) = mesh {
+        let (ctl_tx, links) = (ctl_tx.clone(), shared.links.clone());
+        eprintln!(
+            "weftd: site {} in the mesh on {} (certificate serial {}, {})",
+            cfg.name,
+            start.socket.local_addr().map_or_else(|_| "?".to_owned(), |a| a.to_string()),
+            start.node.cert().body.serial,
+            if start.node.enroller_state().is_some() { "holds the CA" } else { "enrolled" }
+        );
+        spawn("weft-mesh", move || crate::mesh::driver::run(start, &mesh_rx, &ctl_tx, &links))?;
     }
     drop(ctl_tx);
     eprintln!(
@@ -361,4 +380,13 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<()> {
         .spawn(f)
         .with_context(|| format!("starting thread {name}"))?;
     Ok(())
+}
+
+/// 64 bits from the operating system (seeds of the mesh node's choices).
+pub(crate) fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b).is_err() {
+        return control::first_probe_counter() ^ u64::from(std::process::id());
+    }
+    u64::from_ne_bytes(b)
 }

@@ -224,7 +224,7 @@ pub(crate) struct Shared {
     /// belongs to a peer is relayed on).
     pub(crate) local_prefixes: Vec<IpPrefix>,
     /// Link state shared with the mesh thread.
-    pub(crate) links: LinkBoard,
+    pub(crate) links: Arc<LinkBoard>,
     /// Packets relayed on for other sites.
     pub(crate) relayed: AtomicU64,
     /// The running policy; replaced whole by the control loop.

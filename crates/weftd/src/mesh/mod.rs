@@ -3,4 +3,6 @@
 //! keep a site's identity across restarts.
 
 pub(crate) mod ctl;
+pub(crate) mod driver;
+pub(crate) mod start;
 pub mod files;

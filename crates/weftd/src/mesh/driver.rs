@@ -1,0 +1,321 @@
+//! The mesh thread: drives the sans-IO mesh node over its UDP socket, turns
+//! its events into peer changes for the control loop, floods this site's
+//! measured links and publishes everyone's, persists renewals and the CA
+//! holder's ledger, and answers the API's mesh requests.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender};
+use std::time::{Duration, Instant};
+
+use weft_api::{Counter, MeshMember, MeshRevocation, MeshStatus, MeshToken};
+use weft_mesh::identity::{Label, PrefixList};
+use weft_mesh::node::{DownReason, LinkEntry, MeshNode, NodeEvent, PeerView, TokenSpec};
+use weft_types::{IpPrefix, SiteId};
+
+use super::ctl::{MeshCtl, MeshRefusal, RefusalKind};
+use super::start::{MeshStart, unix_now};
+use crate::agent::relay::{LinkSummary, LinkView};
+use crate::agent::{ControlMsg, LinkBoard, MeshUpdate, PeerSpec};
+
+/// Runs the mesh until the control loop goes away.
+pub(crate) fn run(
+    start: MeshStart,
+    requests: &Receiver<MeshCtl>,
+    control: &Sender<ControlMsg>,
+    links: &Arc<LinkBoard>,
+) {
+    let MeshStart { mut node, socket, files, seeds, topology } = start;
+    let site = node.cert().body.site.clone();
+    let now = Instant::now();
+    for s in &seeds {
+        if let Err(e) = node.join(now, *s) {
+            eprintln!("weftd[{site}]: joining through {s}: {e}");
+        }
+    }
+    let mut buf = vec![0u8; 65_536];
+    let mut next_links = now;
+    let mut next_rejoin = now + Duration::from_secs(5);
+    loop {
+        let now = Instant::now();
+        let wake = node.poll_timeout().unwrap_or(now + Duration::from_millis(50));
+        let wait = wake.saturating_duration_since(now).clamp(Duration::from_millis(1), Duration::from_millis(50));
+        let _ = socket.set_read_timeout(Some(wait));
+        if let Ok((n, from)) = socket.recv_from(&mut buf) {
+            // Refusals are counted by the node.
+            let _ = node.handle_datagram(Instant::now(), unix_now(), from, &buf[..n]);
+        }
+        let now = Instant::now();
+        if node.poll_timeout().is_some_and(|t| t <= now) {
+            node.handle_timeout(now, unix_now());
+        }
+        while let Ok(req) = requests.try_recv() {
+            answer(&mut node, req, topology);
+        }
+        if now >= next_links {
+            next_links = now + Duration::from_millis(200);
+            node.set_local_links(now, entries(&links.local()));
+            let views = node.link_states().map(|(_, ad)| view(ad)).collect::<Vec<_>>();
+            if let Ok(mut v) = links.views.write() {
+                *v = Arc::new(views);
+            }
+        }
+        // Alone (every member lost, or the seed was down at start): announce
+        // to the seeds again now and then.
+        if now >= next_rejoin {
+            next_rejoin = now + Duration::from_secs(5);
+            if node.membership().member_count() == 0 && !node.is_quiet() {
+                for s in &seeds {
+                    let _ = node.join(now, *s);
+                }
+            }
+        }
+        while let Some(t) = node.poll_transmit() {
+            let _ = socket.send_to(&t.bytes, t.to);
+        }
+        while let Some(ev) = node.poll_event() {
+            handle_event(&node, &files, &site, control, ev);
+        }
+    }
+}
+
+fn handle_event(
+    node: &MeshNode,
+    files: &super::files::MeshFiles,
+    site: &SiteId,
+    control: &Sender<ControlMsg>,
+    ev: NodeEvent,
+) {
+    match ev {
+        NodeEvent::PeerUp(v) | NodeEvent::PeerChanged(v) => {
+            let _ = control.send(ControlMsg::Mesh(MeshUpdate::Up(spec(&v))));
+        }
+        NodeEvent::PeerDown { site: peer, reason } => {
+            let (why, now) = match reason {
+                DownReason::Dead => ("dead", false),
+                DownReason::Left => ("left", false),
+                DownReason::Revoked => ("revoked", true),
+                DownReason::Expired => ("expired", true),
+            };
+            eprintln!("weftd[{site}]: member {peer} is {why}");
+            let update = MeshUpdate::Down { site: peer, reason: why.to_owned(), now };
+            let _ = control.send(ControlMsg::Mesh(update));
+        }
+        NodeEvent::SelfRevoked => {
+            eprintln!(
+                "weftd[{site}]: this site's certificate was revoked: it leaves the mesh and cannot \
+                 rejoin (enrol it again under another name with a new token)"
+            );
+            for p in node.membership().members() {
+                let update =
+                    MeshUpdate::Down { site: p.site.clone(), reason: "revoked".into(), now: true };
+                let _ = control.send(ControlMsg::Mesh(update));
+            }
+        }
+        NodeEvent::CertRenewed(cert) => {
+            eprintln!(
+                "weftd[{site}]: certificate renewed (serial {}, valid until {})",
+                cert.body.serial, cert.body.not_after
+            );
+            if let Err(e) = files.save_cert(&cert) {
+                eprintln!("weftd[{site}]: saving the renewed certificate: {e:#}");
+            }
+        }
+        NodeEvent::EnrollerChanged => {
+            if let Some(state) = node.enroller_state()
+                && let Err(e) = files.save_enroller(state)
+            {
+                eprintln!("weftd[{site}]: saving the enroller's ledger: {e:#}");
+            }
+        }
+        NodeEvent::Enrolled { site: who, serial } => {
+            eprintln!("weftd[{site}]: enrolled {who} (certificate serial {serial})");
+        }
+    }
+}
+
+fn spec(v: &PeerView) -> PeerSpec {
+    let text = |l: &Label| (!l.as_str().is_empty()).then(|| l.as_str().to_owned());
+    PeerSpec {
+        name: v.site.clone(),
+        public_key: v.wg_key,
+        prefixes: v.prefixes.as_slice().to_vec(),
+        endpoints: v.endpoints.clone(),
+        stock: false,
+        keepalive: None,
+        role: text(&v.role),
+        region: text(&v.region),
+        dynamic: true,
+    }
+}
+
+fn entries(local: &[LinkSummary]) -> Vec<LinkEntry> {
+    let us = |d: Duration| u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
+    local
+        .iter()
+        .map(|l| LinkEntry {
+            neighbour: l.neighbor.clone(),
+            rtt_us: l.rtt.map_or(u32::MAX, us),
+            jitter_us: us(l.jitter),
+            loss_ppm: (l.loss.clamp(0.0, 1.0) * 1e6) as u32,
+            capacity_kbps: u32::try_from(l.capacity_bps / 1000).unwrap_or(u32::MAX),
+            up: l.up,
+        })
+        .collect()
+}
+
+fn view(ad: &weft_mesh::node::LinkStateAd) -> LinkView {
+    LinkView {
+        origin: ad.origin.clone(),
+        links: ad
+            .entries
+            .iter()
+            .map(|e| LinkSummary {
+                neighbor: e.neighbour.clone(),
+                rtt: (e.rtt_us != u32::MAX).then(|| Duration::from_micros(u64::from(e.rtt_us))),
+                jitter: Duration::from_micros(u64::from(e.jitter_us)),
+                loss: f64::from(e.loss_ppm) / 1e6,
+                capacity_bps: u64::from(e.capacity_kbps) * 1000,
+                up: e.up,
+            })
+            .collect(),
+    }
+}
+
+fn refusal(kind: RefusalKind, message: impl Into<String>) -> MeshRefusal {
+    MeshRefusal { kind, message: message.into() }
+}
+
+fn answer(node: &mut MeshNode, req: MeshCtl, topology: &str) {
+    match req {
+        MeshCtl::CreateToken { req, reply } => {
+            let _ = reply.send(create_token(node, &req));
+        }
+        MeshCtl::Revoke { site, reply } => {
+            let result = SiteId::new(&site)
+                .map_err(|e| refusal(RefusalKind::Invalid, format!("site {site:?}: {e}")))
+                .and_then(|id| {
+                    if id == node.cert().body.site {
+                        return Err(refusal(
+                            RefusalKind::Invalid,
+                            "the CA holder cannot revoke itself",
+                        ));
+                    }
+                    let known = node.membership().members().any(|m| m.site == id)
+                        || node.enroller_state().is_some_and(|s| s.sites.contains_key(&id));
+                    if !known {
+                        return Err(refusal(RefusalKind::NotFound, format!("no site {id} in this mesh")));
+                    }
+                    node.revoke(Instant::now(), unix_now(), id.clone()).map_err(|e| match e {
+                        weft_mesh::node::NodeError::NotCaHolder => not_ca_holder(),
+                        other => refusal(RefusalKind::Invalid, other.to_string()),
+                    })
+                })
+                .and_then(|list| {
+                    let verified = list
+                        .verify(node.ca())
+                        .map_err(|e| refusal(RefusalKind::Invalid, e.to_string()))?;
+                    Ok(MeshRevocation {
+                        site: site.clone(),
+                        list_version: verified.version(),
+                        revoked_sites: verified.sites().iter().map(ToString::to_string).collect(),
+                    })
+                });
+            let _ = reply.send(result);
+        }
+        MeshCtl::Status { reply } => {
+            let _ = reply.send(status(node, topology));
+        }
+    }
+}
+
+fn not_ca_holder() -> MeshRefusal {
+    refusal(
+        RefusalKind::NotCaHolder,
+        "this agent does not hold the mesh CA; ask the agent that does (where `weft ca init` ran)",
+    )
+}
+
+fn create_token(
+    node: &mut MeshNode,
+    req: &weft_api::MeshTokenCreate,
+) -> Result<MeshToken, MeshRefusal> {
+    if node.enroller_state().is_none() {
+        return Err(not_ca_holder());
+    }
+    let bad = |what: &str, e: &dyn std::fmt::Display| refusal(RefusalKind::Invalid, format!("{what}: {e}"));
+    let role = Label::new(req.role.as_deref().unwrap_or("site")).map_err(|e| bad("role", &e))?;
+    let region = Label::new(req.region.as_deref().unwrap_or("")).map_err(|e| bad("region", &e))?;
+    let allowed_prefixes = match &req.prefixes {
+        None => None,
+        Some(list) => {
+            let parsed: Result<Vec<IpPrefix>, _> = list.iter().map(|p| IpPrefix::parse(p)).collect();
+            let parsed = parsed.map_err(|e| bad("prefixes", &e))?;
+            Some(PrefixList::new(parsed).map_err(|e| bad("prefixes", &e))?)
+        }
+    };
+    let spec = TokenSpec {
+        ttl_s: req.ttl_s.unwrap_or(3600),
+        uses: req.uses.unwrap_or(1),
+        role: role.clone(),
+        region: region.clone(),
+        allowed_prefixes,
+    };
+    let token = node.issue_token(unix_now(), spec).map_err(|e| match e {
+        weft_mesh::node::NodeError::NotCaHolder => not_ca_holder(),
+        other => refusal(RefusalKind::Invalid, other.to_string()),
+    })?;
+    Ok(MeshToken {
+        token: token.to_text(),
+        id: token.body.id.to_string(),
+        expires_unix_s: token.body.expires_at,
+        uses: token.body.max_uses,
+        role: role.as_str().to_owned(),
+        region: region.as_str().to_owned(),
+    })
+}
+
+fn status(node: &MeshNode, topology: &str) -> MeshStatus {
+    let cert = node.cert();
+    let mut members: Vec<MeshMember> = node
+        .membership()
+        .members()
+        .map(|m| {
+            let peer = node.peers().find(|p| p.site == m.site);
+            MeshMember {
+                site: m.site.to_string(),
+                role: peer.map_or_else(String::new, |p| p.role.as_str().to_owned()),
+                region: peer.map_or_else(|| m.region.clone(), |p| p.region.as_str().to_owned()),
+                state: "alive".to_owned(),
+                gossip: m.gossip.to_string(),
+                endpoints: m.endpoints.iter().map(ToString::to_string).collect(),
+                peered: peer.is_some(),
+                cert_serial: peer.map(|p| p.serial),
+                cert_expires_unix_s: peer.map(|p| p.cert_not_after),
+            }
+        })
+        .collect();
+    members.sort_by(|a, b| a.site.cmp(&b.site));
+    let c = node.counters();
+    let m = node.membership().counters();
+    let counter = |name: &str, count: u64| Counter { name: name.to_owned(), count };
+    MeshStatus {
+        site: cert.body.site.to_string(),
+        ca_fingerprint: node.ca().fingerprint(),
+        ca_holder: node.enroller_state().is_some(),
+        topology: topology.to_owned(),
+        cert_serial: cert.body.serial,
+        cert_expires_unix_s: cert.body.not_after,
+        cert_renew_unix_s: cert.renew_at(),
+        revocation_version: node.enroller_state().map_or(0, |s| s.revocations.version()),
+        members,
+        counters: vec![
+            counter("datagrams_in", m.datagrams_in),
+            counter("datagrams_out", m.datagrams_out),
+            counter("rejected_unauthenticated", m.rejected_unauthenticated),
+            counter("rejected_replayed", m.rejected_replayed),
+            counter("rejected_rate_limited", m.rejected_rate_limited),
+            counter("rejected_malformed", m.rejected_malformed),
+            counter("certs_refused", c.certs_refused()),
+        ],
+    }
+}
