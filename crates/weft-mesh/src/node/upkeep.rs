@@ -52,7 +52,22 @@ impl MeshNode {
         self.membership.auth_mut().expire(now_unix);
         self.links.expire(now, self.config.link_state_max_age, &self.site);
         self.server.cleanup(now);
+        self.hello_unknown(now);
         self.maybe_renew(now, now_unix);
+    }
+
+    /// HELLOs (rate-limited per site) to members whose certificate we still
+    /// lack, in case the first one was lost.
+    fn hello_unknown(&mut self, now: Instant) {
+        let unknown: Vec<(SiteId, SocketAddr)> = self
+            .membership
+            .members()
+            .filter(|m| !self.certs.contains_key(&m.site))
+            .map(|m| (m.site.clone(), m.gossip))
+            .collect();
+        for (site, to) in unknown {
+            self.send_hello(now, &site, to, true);
+        }
     }
 
     fn maybe_renew(&mut self, now: Instant, now_unix: u64) {

@@ -1,0 +1,123 @@
+//! Frame codecs: round trips and no panics on arbitrary or truncated input.
+
+use proptest::prelude::*;
+
+use super::sim::{BASE_UNIX, CA_SEED, key, prefixes, site, spec, wg};
+use super::*;
+use crate::identity::{EnrolRequest, EnrolResponse, RenewRequest};
+
+fn samples() -> Vec<Vec<u8>> {
+    let mut enroller = Enroller::new(MeshCa::from_seed(&CA_SEED));
+    let spec = spec(600, 1);
+    let token = enroller.ca().issue_token(crate::identity::TokenBody {
+        id: crate::identity::TokenId([3; 16]),
+        expires_at: BASE_UNIX + spec.ttl_s,
+        max_uses: 1,
+        role: spec.role,
+        region: spec.region,
+        allowed_prefixes: None,
+    });
+    let req = EnrolRequest::new(token, site(1), &key(1), wg(1), prefixes(1), BASE_UNIX);
+    let EnrolResponse { ca, cert } = enroller.handle_request(BASE_UNIX, &req).unwrap();
+    let cert_bytes = cert.encode();
+    let renew = RenewRequest::new(cert.clone(), &key(1), wg(1), BASE_UNIX);
+    let entry = LinkEntry {
+        neighbour: site(2),
+        rtt_us: 1,
+        jitter_us: 2,
+        loss_ppm: 3,
+        capacity_kbps: 4,
+        up: true,
+    };
+    let ad = LinkStateAd::sign(&key(1), site(1), 7, vec![entry]).unwrap();
+    let frames = [
+        Frame::Gossip { cert: &cert_bytes, envelope: b"envelope" },
+        Frame::EnrolRequest(req),
+        Frame::RenewRequest(renew),
+        Frame::EnrolOk {
+            response: EnrolResponse { ca, cert },
+            revocations: enroller.signed_revocations(),
+        },
+        Frame::EnrolRefused { code: RefusalCode::TokenUsedUp, message: "used up é".into() },
+        Frame::Revocations(enroller.signed_revocations()),
+        Frame::LinkState { cert: &cert_bytes, ad },
+        Frame::Hello { reply: true, cert: &cert_bytes },
+    ];
+    frames.iter().map(|f| f.encode().unwrap()).collect()
+}
+
+#[test]
+fn every_frame_kind_round_trips() {
+    let samples = samples();
+    assert_eq!(samples.len(), 8);
+    for (i, bytes) in samples.iter().enumerate() {
+        assert_eq!(usize::from(bytes[0]), i + 1);
+        let f = Frame::decode(bytes).unwrap();
+        assert_eq!(&f.encode().unwrap(), bytes);
+    }
+}
+
+#[test]
+fn every_truncation_of_every_frame_fails_cleanly() {
+    for bytes in samples() {
+        // A GOSSIP frame's envelope is the rest of the datagram: cutting
+        // into it still parses (the membership refuses the envelope), cutting
+        // into the certificate does not.
+        let min_ok = if bytes[0] == FrameKind::Gossip as u8 {
+            3 + usize::from(u16::from_be_bytes([bytes[1], bytes[2]]))
+        } else {
+            bytes.len()
+        };
+        for len in 0..min_ok {
+            assert!(Frame::decode(&bytes[..len]).is_err(), "kind {} cut at {len}", bytes[0]);
+        }
+    }
+    assert_eq!(Frame::decode(&[]), Err(FrameError::Empty));
+    assert_eq!(Frame::decode(&[0x42]), Err(FrameError::UnknownKind(0x42)));
+}
+
+#[test]
+fn a_refusal_message_is_bounded_on_both_sides() {
+    let long = "é".repeat(400);
+    let bytes = Frame::EnrolRefused { code: RefusalCode::Other, message: long }.encode().unwrap();
+    let Frame::EnrolRefused { message, .. } = Frame::decode(&bytes).unwrap() else { panic!() };
+    assert!(message.len() <= MAX_REFUSAL_MESSAGE);
+    let mut forged = vec![0x05, 0, 0x02, 0x01];
+    forged.extend(std::iter::repeat_n(b'a', 513));
+    assert!(matches!(Frame::decode(&forged), Err(FrameError::TooLong { .. })));
+}
+
+proptest! {
+    #[test]
+    fn decoders_never_panic_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let _ = Frame::decode(&bytes);
+        let _ = LinkStateAd::decode(&bytes);
+        for kind in 1..=8u8 {
+            let mut b = vec![kind];
+            b.extend_from_slice(&bytes);
+            if let Ok(f) = Frame::decode(&b) {
+                let again = f.encode().unwrap();
+                prop_assert_eq!(Frame::decode(&again).unwrap(), f);
+            }
+        }
+    }
+
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn mutated_frames_never_panic_a_node(flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4)) {
+        let mut sim = Sim::with_ca(None);
+        for mut bytes in samples() {
+            for (at, v) in &flips {
+                let n = bytes.len();
+                bytes[at % n] ^= v | 1;
+            }
+            let _ = sim.inject(1, 0, &bytes);
+        }
+        let (now, now_unix) = (sim.now, sim.now_unix());
+        sim.node_mut(0).handle_timeout(now + std::time::Duration::from_secs(1), now_unix + 1);
+    }
+}

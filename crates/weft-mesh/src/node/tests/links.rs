@@ -1,0 +1,103 @@
+//! Link-state advertisements through the simulated network.
+
+use std::time::Duration;
+
+use super::sim::{Sim, site};
+use super::*;
+
+fn entry(to: u8, up: bool) -> LinkEntry {
+    LinkEntry {
+        neighbour: site(to),
+        rtt_us: 1000 + u32::from(to),
+        jitter_us: 50,
+        loss_ppm: 0,
+        capacity_kbps: 100_000,
+        up,
+    }
+}
+
+fn origins(sim: &Sim, i: u8) -> BTreeSet<SiteId> {
+    sim.node(i).link_states().map(|(s, _)| s.clone()).collect()
+}
+
+#[test]
+fn every_advertisement_reaches_every_node_and_tampered_or_old_ones_are_refused() {
+    let mut sim = Sim::mesh(3, None, Duration::from_secs(3));
+    let now = sim.now;
+    for i in 0..=3u8 {
+        let links = (0..=3).filter(|&j| j != i).map(|j| entry(j, true)).collect();
+        sim.node_mut(i).set_local_links(now, links);
+    }
+    sim.recording = true;
+    sim.run_for(Duration::from_secs(3));
+    let all: BTreeSet<SiteId> = (0..=3).map(site).collect();
+    for i in 0..=3u8 {
+        assert_eq!(origins(&sim, i), all, "origins at {i}");
+        let (_, ad) = sim.node(i).link_states().find(|(s, _)| **s == site(1)).unwrap();
+        assert_eq!(ad.entries.len(), 3);
+        assert_eq!(ad.entries[0].neighbour, site(0));
+        assert!(sim.node(i).counters().link_states_accepted > 0 || i == 1);
+    }
+    // The first advertisement site 1 sent to site 2, replayed now: too old.
+    let (_, _, old) = sim
+        .log
+        .iter()
+        .find(|(f, t, b)| *f == 1 && *t == 2 && b[0] == FrameKind::LinkState as u8)
+        .cloned()
+        .unwrap();
+    let held =
+        |sim: &Sim| sim.node(2).link_states().find(|(s, _)| **s == site(1)).unwrap().1.version;
+    let before = (held(&sim), sim.node(2).counters().link_states_stale);
+    sim.inject(1, 2, &old).unwrap();
+    assert_eq!(held(&sim), before.0);
+    assert_eq!(sim.node(2).counters().link_states_stale, before.1 + 1);
+    // Tampered: a newer version with a changed RTT, the signature no longer fits.
+    let Frame::LinkState { cert, mut ad } = Frame::decode(&old).unwrap() else { unreachable!() };
+    ad.version = before.0 + 10;
+    ad.entries[0].rtt_us += 1;
+    let tampered = Frame::LinkState { cert, ad }.encode().unwrap();
+    let refused = sim.node(2).counters().link_states_refused;
+    assert!(matches!(sim.inject(1, 2, &tampered), Err(NodeError::LinkState(_))));
+    assert_eq!(sim.node(2).counters().link_states_refused, refused + 1);
+    assert_eq!(held(&sim), before.0);
+    // Signed by site 3, presented as site 1's: refused too.
+    let forged = LinkStateAd::sign(&super::sim::key(3), site(1), before.0 + 20, vec![]).unwrap();
+    let cert1 = sim.node(1).cert().encode();
+    let frame = Frame::LinkState { cert: &cert1, ad: forged }.encode().unwrap();
+    assert!(sim.inject(3, 2, &frame).is_err());
+    assert_eq!(held(&sim), before.0);
+}
+
+#[test]
+fn an_advertisement_expires_when_its_origin_stops_sending_it() {
+    let mut sim = Sim::mesh(3, None, Duration::from_secs(3));
+    assert!(origins(&sim, 1).contains(&site(3)));
+    sim.filter = Box::new(|from, _, b| !(from == 3 && b[0] == FrameKind::LinkState as u8));
+    sim.run_for(Duration::from_secs(6));
+    for i in 0..=2u8 {
+        assert!(!origins(&sim, i).contains(&site(3)), "expired at {i}");
+        assert!(sim.node(i).peers().any(|p| p.site == site(3)), "still a peer at {i}");
+    }
+    assert!(origins(&sim, 3).contains(&site(3)), "our own never expires");
+}
+
+#[test]
+fn a_link_going_down_is_advertised_at_once_with_a_higher_version() {
+    let mut sim = Sim::mesh(1, None, Duration::from_secs(2));
+    let now = sim.now;
+    sim.node_mut(1).set_local_links(now, vec![entry(0, true)]);
+    let v1 = sim.node(1).link_states().find(|(s, _)| **s == site(1)).unwrap().1.version;
+    let n = sim.node_mut(1);
+    while n.poll_transmit().is_some() {}
+    n.set_local_links(now, vec![entry(0, false)]);
+    let t = n.poll_transmit().expect("sent at once");
+    assert_eq!(t.bytes[0], FrameKind::LinkState as u8);
+    let v2 = sim.node(1).link_states().find(|(s, _)| **s == site(1)).unwrap().1.version;
+    assert!(v2 > v1);
+    // A change of RTT alone waits for the interval.
+    let n = sim.node_mut(1);
+    let mut e = entry(0, false);
+    e.rtt_us = 9;
+    n.set_local_links(now, vec![e]);
+    assert!(n.poll_transmit().is_none());
+}
