@@ -43,6 +43,24 @@ impl NodeConfig {
             renew_retry: Duration::from_secs(5),
         }
     }
+
+    /// [`NodeConfig::new`] with [`MembershipConfig::lan`].
+    pub fn lan(renew_via: Vec<SocketAddr>) -> Self {
+        Self::new(MembershipConfig::lan(), renew_via)
+    }
+
+    /// [`NodeConfig::new`] with [`MembershipConfig::wan`].
+    pub fn wan(renew_via: Vec<SocketAddr>) -> Self {
+        Self::new(MembershipConfig::wan(), renew_via)
+    }
+}
+
+impl Default for NodeConfig {
+    /// WAN membership, no renewal targets (right for the CA holder, which
+    /// renews itself).
+    fn default() -> Self {
+        Self::wan(Vec::new())
+    }
 }
 
 /// Who this node is: its key, its certificate and the pinned mesh CA.
