@@ -41,6 +41,9 @@ pub struct LabOptions {
     pub interface_prefix: String,
     /// A policy file every site starts with (`[policy] file`), if any.
     pub policy_file: Option<PathBuf>,
+    /// Zero-touch mesh instead of static peers: no `[[peer]]` sections, a
+    /// `[mesh]` section listening on the first uplink's address, port 7946.
+    pub mesh: bool,
 }
 
 /// A TUN name prefix unique to lab `lab`: `wf` plus up to 9 of its
@@ -58,6 +61,7 @@ impl Default for LabOptions {
             port: 51820,
             interface_prefix: "weft".to_owned(),
             policy_file: None,
+            mesh: false,
         }
     }
 }
@@ -115,7 +119,15 @@ pub fn write_configs(
                 u + 1
             );
         }
-        for (j, peer) in sites.iter().enumerate().filter(|(j, _)| *j != i) {
+        if opts.mesh {
+            let addr = site.uplinks.first().map_or(Ipv4Addr::UNSPECIFIED, |(_, a)| *a);
+            let _ = writeln!(
+                toml,
+                "[mesh]\nlisten = \"{addr}:{}\"\n",
+                crate::config::DEFAULT_MESH_PORT
+            );
+        }
+        for (j, peer) in sites.iter().enumerate().filter(|(j, _)| *j != i && !opts.mesh) {
             let endpoints: Vec<String> =
                 peer.uplinks.iter().map(|(_, a)| format!("\"{a}:{}\"", opts.port)).collect();
             let _ = writeln!(

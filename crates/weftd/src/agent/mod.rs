@@ -33,9 +33,9 @@ use crate::store::{NewAudit, SiteRecord, Store};
 use shared::{PeerTable, Shared};
 
 pub(crate) use control::{ControlMsg, MeshUpdate};
+pub(crate) use ondemand::{MAX_RUNNING_TESTS, MAX_TEST_PROBES};
 pub(crate) use peers::PeerSpec;
 pub(crate) use shared::LinkBoard;
-pub(crate) use ondemand::{MAX_RUNNING_TESTS, MAX_TEST_PROBES};
 pub(crate) use shared::{MAX_PEERS, NO_PATH};
 
 /// Reads a private key file written by `weft genkey` (base64, one line).

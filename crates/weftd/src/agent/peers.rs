@@ -67,6 +67,7 @@ pub(crate) struct Built {
 /// Builds peer slot `index` from `spec`: a WireGuard session, one engine
 /// path per (uplink, endpoint) pair of the same family in uplink priority
 /// order, and probe keys unless the peer is stock.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn build(
     engine: &mut PathEngine,
     now: Instant,

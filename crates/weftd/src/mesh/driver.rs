@@ -38,7 +38,9 @@ pub(crate) fn run(
     loop {
         let now = Instant::now();
         let wake = node.poll_timeout().unwrap_or(now + Duration::from_millis(50));
-        let wait = wake.saturating_duration_since(now).clamp(Duration::from_millis(1), Duration::from_millis(50));
+        let wait = wake
+            .saturating_duration_since(now)
+            .clamp(Duration::from_millis(1), Duration::from_millis(50));
         let _ = socket.set_read_timeout(Some(wait));
         if let Ok((n, from)) = socket.recv_from(&mut buf) {
             // Refusals are counted by the node.
@@ -203,7 +205,10 @@ fn answer(node: &mut MeshNode, req: MeshCtl, topology: &str) {
                     let known = node.membership().members().any(|m| m.site == id)
                         || node.enroller_state().is_some_and(|s| s.sites.contains_key(&id));
                     if !known {
-                        return Err(refusal(RefusalKind::NotFound, format!("no site {id} in this mesh")));
+                        return Err(refusal(
+                            RefusalKind::NotFound,
+                            format!("no site {id} in this mesh"),
+                        ));
                     }
                     node.revoke(Instant::now(), unix_now(), id.clone()).map_err(|e| match e {
                         weft_mesh::node::NodeError::NotCaHolder => not_ca_holder(),
@@ -242,13 +247,16 @@ fn create_token(
     if node.enroller_state().is_none() {
         return Err(not_ca_holder());
     }
-    let bad = |what: &str, e: &dyn std::fmt::Display| refusal(RefusalKind::Invalid, format!("{what}: {e}"));
+    let bad = |what: &str, e: &dyn std::fmt::Display| {
+        refusal(RefusalKind::Invalid, format!("{what}: {e}"))
+    };
     let role = Label::new(req.role.as_deref().unwrap_or("site")).map_err(|e| bad("role", &e))?;
     let region = Label::new(req.region.as_deref().unwrap_or("")).map_err(|e| bad("region", &e))?;
     let allowed_prefixes = match &req.prefixes {
         None => None,
         Some(list) => {
-            let parsed: Result<Vec<IpPrefix>, _> = list.iter().map(|p| IpPrefix::parse(p)).collect();
+            let parsed: Result<Vec<IpPrefix>, _> =
+                list.iter().map(|p| IpPrefix::parse(p)).collect();
             let parsed = parsed.map_err(|e| bad("prefixes", &e))?;
             Some(PrefixList::new(parsed).map_err(|e| bad("prefixes", &e))?)
         }

@@ -4,5 +4,5 @@
 
 pub(crate) mod ctl;
 pub(crate) mod driver;
-pub(crate) mod start;
 pub mod files;
+pub(crate) mod start;

@@ -7,9 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, anyhow, bail};
 use weft_mesh::identity::{Enroller, JoinToken, Label, PrefixList, SelfClaims, SiteCert, SiteKey};
 use weft_mesh::membership::{MemberInfo, MembershipConfig, Role};
-use weft_mesh::node::{
-    EnrolFailure, Enrolment, MeshNode, NodeConfig, NodeIdentity, TopologyMode,
-};
+use weft_mesh::node::{EnrolFailure, Enrolment, MeshNode, NodeConfig, NodeIdentity, TopologyMode};
 use weft_types::PublicKey;
 
 use super::files::MeshFiles;
@@ -71,9 +69,10 @@ pub(crate) fn prepare(
                 && now_unix < c.renew_at()
                 && c.verify(&enroller.ca_public(), now_unix).is_ok()
         });
-        let cert = match reusable {
-            Some(c) => c,
-            None => {
+        let cert = if let Some(c) = reusable {
+            c
+        } else {
+            {
                 let claims = SelfClaims {
                     site: cfg.name.clone(),
                     role: label(cfg.role.as_deref().unwrap_or("hub"), "role")?,
@@ -120,12 +119,14 @@ pub(crate) fn prepare(
             files.dir().display()
         );
     };
-    let generation = files.bump_generation()?;
+    // Above any earlier incarnation even when the state directory was wiped
+    // (the mesh remembers a dead identity and ignores it coming back as is).
+    let generation = files.bump_generation()?.max(u32::try_from(now_unix).unwrap_or(u32::MAX));
     let mut info = MemberInfo::new(cfg.name.clone(), gossip_addr(cfg, &socket)?, wg_public);
     info.generation = generation;
     info.role = if identity.cert.body.role.as_str() == "hub" { Role::Hub } else { Role::Site };
-    info.region = identity.cert.body.region.as_str().to_owned();
-    info.version = env!("CARGO_PKG_VERSION").to_owned();
+    identity.cert.body.region.as_str().clone_into(&mut info.region);
+    env!("CARGO_PKG_VERSION").clone_into(&mut info.version);
     info.endpoints = cfg.uplinks.iter().map(|u| u.bind).take(MemberInfo::MAX_ENDPOINTS).collect();
     let membership = match cfg.mesh.profile {
         GossipProfile::Lan => MembershipConfig::lan(),
@@ -135,7 +136,9 @@ pub(crate) fn prepare(
     config.topology = match cfg.mesh.topology {
         Topology::FullMesh => TopologyMode::FullMesh,
         Topology::HubAndSpoke => TopologyMode::HubAndSpoke,
-        Topology::Hybrid => TopologyMode::Hybrid { critical: cfg.mesh.critical.iter().cloned().collect() },
+        Topology::Hybrid => {
+            TopologyMode::Hybrid { critical: cfg.mesh.critical.iter().cloned().collect() }
+        }
     };
     let seed = crate::agent::random_u64();
     let node = MeshNode::new(info, identity, config, enroller, seed, Instant::now(), now_unix)
@@ -210,12 +213,17 @@ fn enrol(
             };
         }
         let now = Instant::now();
-        let wait = e.poll_timeout().map_or(Duration::from_millis(100), |t| t.saturating_duration_since(now));
+        let wait = e
+            .poll_timeout()
+            .map_or(Duration::from_millis(100), |t| t.saturating_duration_since(now));
         socket.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
         match socket.recv_from(&mut buf) {
             Ok((n, from)) => e.handle_datagram(Instant::now(), unix_now(), from, &buf[..n]),
             Err(err)
-                if matches!(err.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
             Err(err) => return Err(err).context("enrolment: receiving"),
         }
         e.handle_timeout(Instant::now(), unix_now());

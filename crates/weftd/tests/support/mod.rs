@@ -48,6 +48,18 @@ impl Harness {
     /// configuration for every site (nothing started yet). TUN names are unique
     /// per test: the UAPI socket directory is shared by every namespace.
     pub(crate) fn new(test: &str, sites: usize, uplinks: usize, probe_interval: &str) -> Self {
+        Self::with_options(test, sites, uplinks, probe_interval, false)
+    }
+
+    /// Like [`Harness::new`]; `mesh`: configurations without static peers,
+    /// with a `[mesh]` section instead (the zero-touch mesh).
+    pub(crate) fn with_options(
+        test: &str,
+        sites: usize,
+        uplinks: usize,
+        probe_interval: &str,
+        mesh: bool,
+    ) -> Self {
         require_root();
         let lab = match Lab::builder().name_prefix("wd").sites(sites).uplinks(uplinks).build() {
             Ok(lab) => lab,
@@ -64,7 +76,7 @@ impl Harness {
             })
             .collect();
         let opts =
-            LabOptions { probe_interval: probe_interval.to_owned(), ..LabOptions::default() };
+            LabOptions { probe_interval: probe_interval.to_owned(), mesh, ..LabOptions::default() };
         let mut generated = write_configs(&dir, &lab_sites, &opts).expect("write configs");
         let tag = NEXT.fetch_add(1, Ordering::Relaxed);
         for (i, g) in generated.iter_mut().enumerate() {
@@ -95,6 +107,72 @@ impl Harness {
     pub(crate) fn start_agent(&mut self, i: usize) -> u32 {
         let config = self.sites[i].config.clone();
         self.start_agent_with(i, &config)
+    }
+
+    /// Starts `weftd` in site `i` with its configuration and `args` after it.
+    pub(crate) fn start_agent_args(&mut self, i: usize, args: &[&str]) -> u32 {
+        let config = self.sites[i].config.clone();
+        let name = self.name(i);
+        let log = self.dir.join(format!("weftd-{name}-{}.log", self.logs.len()));
+        let file = std::fs::File::create(&log).expect("create log");
+        let mut cmd = self.lab.command(i, env!("CARGO_BIN_EXE_weftd")).expect("command");
+        cmd.arg("--config")
+            .arg(&config)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("dup log"))
+            .stderr(file);
+        self.logs.push((format!("weftd in site {name}"), log));
+        self.lab.spawn_command(cmd).expect("spawn weftd")
+    }
+
+    /// Runs `weftd` in site `i` with its configuration and `args` to its end
+    /// (it must exit by itself within 20 s); its exit code and stderr.
+    pub(crate) fn run_agent(&self, i: usize, args: &[&str]) -> (Option<i32>, String) {
+        self.run_agent_with(i, &self.sites[i].config, args)
+    }
+
+    /// Like [`Harness::run_agent`] with the configuration file `config`.
+    pub(crate) fn run_agent_with(
+        &self,
+        i: usize,
+        config: &Path,
+        args: &[&str],
+    ) -> (Option<i32>, String) {
+        let mut cmd = self.lab.command(i, env!("CARGO_BIN_EXE_weftd")).expect("command");
+        cmd.arg("--config").arg(config).args(args).stdin(Stdio::null());
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn weftd");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                }
+                return (status.code(), err);
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("weftd {args:?} in site {i} did not exit within 20 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `POST path` with a JSON body on the agent of site `i`; the answer.
+    pub(crate) fn post(&self, i: usize, path: &str, body: &Value) -> Option<Value> {
+        let out = std::process::Command::new("curl")
+            .args(["-sf", "--max-time", "5", "-H", "content-type: application/json", "-d"])
+            .arg(body.to_string())
+            .arg("--unix-socket")
+            .arg(self.socket(i))
+            .arg(format!("http://weft{path}"))
+            .output()
+            .ok()?;
+        out.status.success().then_some(())?;
+        serde_json::from_slice(&out.stdout).ok()
     }
 
     /// Starts `weftd` in site `i` with the configuration file `config`.

@@ -38,7 +38,7 @@ impl Control {
         match update {
             MeshUpdate::Up(spec) => {
                 self.retiring.retain(|(site, _, _)| *site != spec.name);
-                self.upsert_peer(now, spec);
+                self.upsert_peer(now, &spec);
             }
             MeshUpdate::Down { site, reason, now: at_once } => {
                 let Some(i) = self.slot_of(&site) else { return };
@@ -78,7 +78,7 @@ impl Control {
     /// Adds `spec` as a peer, or replaces the peer of the same site when its
     /// keys, prefixes or endpoints changed. Configured peers are never
     /// replaced by the mesh.
-    fn upsert_peer(&mut self, now: Instant, spec: PeerSpec) {
+    fn upsert_peer(&mut self, now: Instant, spec: &PeerSpec) {
         let existing = self.slot_of(&spec.name);
         if let Some(i) = existing {
             let p = &self.table.peers[i];
@@ -109,7 +109,7 @@ impl Control {
             &self.uplinks,
             index,
             first_path,
-            &spec,
+            spec,
             false,
         ) {
             Ok(b) => b,
@@ -125,7 +125,7 @@ impl Control {
                 eprintln!("weftd[{}]: route {prefix} for {}: {e}", self.shared.site, spec.name);
             }
         }
-        self.remember_site(&spec, &built.paths);
+        self.remember_site(spec, &built.paths);
         let mut peers = self.table.peers.clone();
         let mut paths = self.table.paths.clone();
         let n_paths = built.paths.len();

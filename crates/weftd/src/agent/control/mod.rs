@@ -390,7 +390,8 @@ impl Control {
             }
             self.seen[i] = (rx, tx);
         }
-        for (pi, counters) in self.active.profile_tx.iter().enumerate() {
+        let peers = self.table.peers.len();
+        for (pi, counters) in self.active.profile_tx.iter().enumerate().take(peers) {
             for (c, counter) in counters.iter().enumerate() {
                 let n = counter.load(Ordering::Relaxed);
                 if n != self.seen_profile_tx[pi][c] {

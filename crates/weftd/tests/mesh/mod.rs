@@ -1,0 +1,174 @@
+//! The zero-touch mesh in a namespace lab: sites that start with no static
+//! peers, one holding the mesh CA, the others joining with tokens.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use weft_mesh::identity::{Label, TokenBody, TokenId};
+use weftd::mesh::files::{MeshFiles, init_ca};
+
+use crate::support::{Harness, wait_for};
+
+/// The seed's mesh address (its first uplink, port 7946).
+fn seed_addr(h: &Harness) -> String {
+    format!("{}:7946", h.lab.sites()[0].uplinks[0].addr)
+}
+
+/// Mints a join token on the CA holder (site 0) through its API.
+fn token(h: &Harness, uses: u32) -> String {
+    let t = h.post(0, "/api/v1/mesh/tokens", &json!({"uses": uses, "ttl_s": 600}));
+    let t = t.expect("POST /api/v1/mesh/tokens on the CA holder");
+    t["token"].as_str().expect("token text").to_owned()
+}
+
+/// The names of the sites the agent of site `i` lists (other than itself), sorted.
+fn peers_of(h: &Harness, i: usize) -> Option<Vec<String>> {
+    let page = h.get(i, "/api/v1/sites?limit=100")?;
+    let me = h.name(i);
+    let mut names: Vec<String> = page["items"]
+        .as_array()?
+        .iter()
+        .filter_map(|s| s["id"].as_str().map(str::to_owned))
+        .filter(|n| *n != me)
+        .collect();
+    names.sort();
+    Some(names)
+}
+
+/// Whether site `i` lists exactly `want` and every path to them is up.
+fn mesh_is(h: &Harness, i: usize, want: &[String]) -> bool {
+    let Some(names) = peers_of(h, i) else { return false };
+    if names != want {
+        return false;
+    }
+    let Some(page) = h.get(i, "/api/v1/paths?limit=1000") else { return false };
+    let paths = page["items"].as_array().cloned().unwrap_or_default();
+    // 2 local uplinks × 2 remote endpoints per peer.
+    paths.len() == 4 * want.len() && paths.iter().all(|p| p["state"] == "up")
+}
+
+fn names(h: &Harness, sites: &[usize]) -> Vec<String> {
+    let mut v: Vec<String> = sites.iter().map(|i| h.name(*i)).collect();
+    v.sort();
+    v
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+#[test]
+fn five_sites_form_a_full_mesh_from_one_seed_and_spent_or_expired_tokens_are_refused() {
+    let mut h = Harness::with_options("mesh", 6, 2, "fast", true);
+    let ca = init_ca(&h.sites[0].state_dir).expect("weft ca init on site a");
+    eprintln!("mesh CA {}", ca.fingerprint());
+    h.start_agent(0);
+    wait_for("the CA holder's API", Duration::from_secs(20), || h.get(0, "/api/v1/mesh"));
+    let seed = seed_addr(&h);
+
+    // Five sites from one seed, no static peers.
+    let four = token(&h, 4);
+    for i in 1..5 {
+        h.start_agent_args(i, &["--join", &four, "--seed", &seed]);
+    }
+    for i in 0..5 {
+        let want = names(&h, &(0..5).filter(|j| *j != i).collect::<Vec<_>>());
+        wait_for(&format!("site {i} in a full mesh of 5"), Duration::from_secs(30), || {
+            mesh_is(&h, i, &want).then_some(())
+        });
+    }
+    h.wait_ping(1, h.overlay(4), Duration::from_secs(10));
+    assert_eq!(h.ping(1, h.overlay(4), 3), 3, "b reaches e, both learnt from the seed alone");
+
+    // An expired token is refused; so is the first token again (its four uses are gone).
+    let expired = {
+        let files = MeshFiles::open(&h.sites[0].state_dir).unwrap();
+        let ca = files.load_ca().unwrap().expect("ca.key");
+        ca.issue_token(TokenBody {
+            id: TokenId([7; 16]),
+            expires_at: unix_now() - 5,
+            max_uses: 1,
+            role: Label::new("site").unwrap(),
+            region: Label::new("").unwrap(),
+            allowed_prefixes: None,
+        })
+        .to_text()
+    };
+    let (code, err) = h.run_agent(5, &["--join", &expired, "--seed", &seed]);
+    eprintln!("expired token: {code:?} {err}");
+    assert_eq!(code, Some(1), "an expired token must stop the start: {err}");
+    assert!(err.contains("token expired"), "clear refusal: {err}");
+    // From f's other uplink: enrolment refusals do not name the request they
+    // answer, and a late answer to the last attempt must not be read as this one's.
+    let config = h.sites[5].config.clone();
+    let text = std::fs::read_to_string(&config).unwrap();
+    let (first, second) = (h.lab.sites()[5].uplinks[0].addr, h.lab.sites()[5].uplinks[1].addr);
+    let alt = h.dir.join("f-alt.toml");
+    std::fs::write(&alt, text.replace(&format!("{first}:7946"), &format!("{second}:7946")))
+        .unwrap();
+    let (code, err) = h.run_agent_with(5, &alt, &["--join", &four, "--seed", &seed]);
+    eprintln!("used-up token: {code:?} {err}");
+    assert_eq!(code, Some(1), "a used-up token must stop the start: {err}");
+    assert!(err.contains("already used 4 of 4 times"), "clear refusal: {err}");
+}
+
+#[test]
+fn traffic_goes_through_a_relay_when_every_direct_path_is_down_and_back_after_hold_down() {
+    let mut h = Harness::with_options("relay", 3, 2, "fast", true);
+    init_ca(&h.sites[0].state_dir).expect("weft ca init");
+    h.start_agent(0);
+    wait_for("the CA holder's API", Duration::from_secs(20), || h.get(0, "/api/v1/mesh"));
+    let seed = seed_addr(&h);
+    let t = token(&h, 2);
+    h.start_agent_args(1, &["--join", &t, "--seed", &seed]);
+    h.start_agent_args(2, &["--join", &t, "--seed", &seed]);
+    for i in 0..3 {
+        let want = names(&h, &(0..3).filter(|j| *j != i).collect::<Vec<_>>());
+        wait_for(&format!("site {i} in a full mesh of 3"), Duration::from_secs(30), || {
+            mesh_is(&h, i, &want).then_some(())
+        });
+    }
+    let c = h.overlay(2);
+    let c_name = h.name(2);
+    let via = |h: &Harness| -> Option<String> {
+        let routes = h.get(0, "/api/v1/routes")?;
+        let items = routes.as_array().cloned().or_else(|| routes["items"].as_array().cloned())?;
+        items
+            .iter()
+            .find(|r| r["site"] == c_name)
+            .and_then(|r| r["via"].as_str().map(str::to_owned))
+    };
+    assert_eq!(via(&h).as_deref(), Some(c_name.as_str()), "direct to start with");
+
+    // Cut every a–c path (WireGuard port only, both ways, in a's namespace).
+    let c_addrs: Vec<String> =
+        h.lab.sites()[2].uplinks.iter().map(|u| u.addr.to_string()).collect();
+    let set = c_addrs.join(", ");
+    let rules = format!(
+        "table inet weftcut {{ chain cutout {{ type filter hook output priority 0; ip daddr {{ {set} }} udp dport 51820 drop; }}; chain cutin {{ type filter hook input priority 0; ip saddr {{ {set} }} udp sport 51820 drop; }}; }}"
+    );
+    let out = h.lab.exec(0, &["nft", &rules]).expect("nft");
+    assert!(out.status.success(), "nft: {}", String::from_utf8_lossy(&out.stderr));
+    let b_name = h.name(1);
+    wait_for("a relaying to c through b", Duration::from_secs(15), || {
+        (via(&h)? == b_name).then_some(())
+    });
+    wait_for("a reaching c through b", Duration::from_secs(10), || {
+        (h.ping(0, c, 1) == 1).then_some(())
+    });
+    assert_eq!(h.ping(0, c, 5), 5, "relayed traffic flows");
+    let b_status = h.get(1, "/api/v1/status").unwrap_or(Value::Null);
+    eprintln!("b's counters: {}", b_status["drops"]);
+
+    // Restore: direct again, but only after the hold-down (3 s by default).
+    let out = h.lab.exec(0, &["nft", "delete table inet weftcut"]).expect("nft");
+    assert!(out.status.success());
+    let restored = Instant::now();
+    wait_for("a back on direct paths to c", Duration::from_secs(20), || {
+        (via(&h)? == c_name).then_some(())
+    });
+    let back = restored.elapsed();
+    eprintln!("direct again {back:?} after the paths were restored");
+    assert!(back >= Duration::from_secs(3), "returned before the hold-down: {back:?}");
+    assert_eq!(h.ping(0, c, 3), 3, "direct traffic flows");
+}
