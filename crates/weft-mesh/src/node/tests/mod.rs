@@ -161,7 +161,7 @@ fn a_site_certified_by_another_ca_never_becomes_a_peer_and_is_counted() {
 
 #[test]
 fn a_revocation_floods_at_once_silences_the_site_and_blocks_its_reenrolment() {
-    let mut sim = Sim::mesh(4, None, Duration::from_secs(5));
+    let mut sim = Sim::mesh(4, None, Duration::from_secs(3));
     let t0 = sim.now;
     let (now, now_unix) = (sim.now, sim.now_unix());
     let list = sim.node_mut(0).revoke(now, now_unix, site(3)).unwrap();
@@ -213,11 +213,11 @@ fn a_member_known_only_through_gossip_is_no_peer_until_a_hello_exchange() {
 
 #[test]
 fn a_dead_site_goes_down_everywhere_and_comes_back_after_a_restart() {
-    let mut sim = Sim::mesh(4, None, Duration::from_secs(5));
+    let mut sim = Sim::mesh(4, None, Duration::from_secs(3));
     let cert = sim.node(4).cert().clone();
     let t0 = sim.now;
     sim.up[4] = false;
-    sim.run_for(Duration::from_secs(8));
+    sim.run_for(Duration::from_secs(6));
     for i in 0..=3u8 {
         assert_eq!(downs(&sim, i, t0), vec![(site(4), DownReason::Dead)], "at {i}");
     }
@@ -226,7 +226,7 @@ fn a_dead_site_goes_down_everywhere_and_comes_back_after_a_restart() {
     let revocations = sim.node(0).last_revocations.clone().unwrap();
     let enrolled = Enrolled { cert, ca: *sim.node(0).ca(), revocations };
     sim.start(4, &enrolled, 1);
-    sim.run_for(Duration::from_secs(8));
+    sim.run_for(Duration::from_secs(5));
     for i in 0..=3u8 {
         let up = sim
             .events_of(i, t1)
@@ -239,10 +239,11 @@ fn a_dead_site_goes_down_everywhere_and_comes_back_after_a_restart() {
 
 #[test]
 fn certificates_renew_at_two_thirds_of_their_life_without_any_peer_going_down() {
-    let mut sim = Sim::mesh(3, Some(30), Duration::from_secs(3));
+    // 12 s certificates renew 8 s after issue; the old ones expire at 12 s.
+    let mut sim = Sim::mesh(3, Some(12), Duration::from_secs(2));
     let t0 = sim.now;
     let old: Vec<u64> = (0..=3).map(|i| sim.node(i).cert().body.serial).collect();
-    sim.run_for(Duration::from_secs(24));
+    sim.run_for(Duration::from_secs(9));
     for i in 0..=3u8 {
         let renewed =
             sim.events_of(i, t0).into_iter().any(|e| matches!(e, NodeEvent::CertRenewed(_)));
