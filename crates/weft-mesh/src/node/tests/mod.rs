@@ -52,6 +52,12 @@ fn a_ca_holder_and_four_sites_enrol_join_and_all_peer_with_keys_from_their_certi
     let n = enrolled.iter().filter(|e| matches!(e, NodeEvent::Enrolled { .. })).count();
     assert_eq!(n, 4);
     assert_eq!(sim.node(0).enroller_state().unwrap().sites.len(), 5);
+    for i in 0..=4u8 {
+        let c = sim.node(i).counters();
+        assert_eq!(c.certs_admitted, 4, "each certificate is verified once at {i}");
+        assert!(c.membership.datagrams_in > 20);
+        assert_eq!(c.certs_refused(), 0);
+    }
 }
 
 #[test]
@@ -278,4 +284,48 @@ fn only_the_ca_holder_issues_tokens_and_revokes() {
     assert!(matches!(n.issue_token(now_unix, spec(60, 1)), Err(NodeError::NotCaHolder)));
     assert!(matches!(n.revoke(now, now_unix, site(0)), Err(NodeError::NotCaHolder)));
     assert!(n.enroller_state().is_none());
+}
+
+#[test]
+fn in_hub_and_spoke_sites_peer_only_with_the_hub() {
+    let mut sim = Sim::with_ca(None);
+    sim.topology = TopologyMode::HubAndSpoke;
+    let sim = sim.populate(3, Duration::from_secs(3));
+    let all: BTreeSet<SiteId> = (1..=3).map(site).collect();
+    assert_eq!(peer_up_sites(&sim, 0), all, "the hub peers with every site");
+    for i in 1..=3u8 {
+        assert_eq!(peer_up_sites(&sim, i), [site(0)].into_iter().collect(), "spoke {i}");
+        assert_eq!(sim.node(i).membership().member_count(), 3, "{i} still knows everyone");
+    }
+}
+
+#[test]
+fn a_certificate_that_is_never_renewed_takes_its_site_down_as_expired() {
+    let mut sim = Sim::with_ca(Some(12));
+    sim.filter = Box::new(|from, _, b| !(from == 2 && b[0] == FrameKind::RenewRequest as u8));
+    let mut sim = sim.populate(2, Duration::from_secs(3));
+    let t0 = sim.now;
+    sim.run_for(Duration::from_secs(11));
+    for i in [0u8, 1] {
+        assert_eq!(downs(&sim, i, t0), vec![(site(2), DownReason::Expired)], "at {i}");
+    }
+    assert!(sim.node(2).counters().renewals_sent >= 2, "retried every renew_retry");
+}
+
+#[test]
+fn new_endpoints_reach_peers_as_a_change() {
+    let mut sim = Sim::mesh(2, None, Duration::from_secs(3));
+    let t0 = sim.now;
+    let mut new = info(1, 0);
+    new.endpoints = vec![addr(200)];
+    let now = sim.now;
+    sim.node_mut(1).set_info(now, new).unwrap();
+    sim.run_for(Duration::from_secs(2));
+    for i in [0u8, 2] {
+        let changed = sim.events_of(i, t0).into_iter().any(
+            |e| matches!(e, NodeEvent::PeerChanged(v) if v.site == site(1) && v.endpoints == vec![addr(200)]),
+        );
+        assert!(changed, "{i} saw the new endpoints");
+        assert!(downs(&sim, i, t0).is_empty());
+    }
 }

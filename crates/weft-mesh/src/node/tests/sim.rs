@@ -89,6 +89,8 @@ pub(super) struct Sim {
     /// Every datagram sent, if `recording`: (from, to, bytes).
     pub(super) log: Vec<(usize, usize, Vec<u8>)>,
     pub(super) recording: bool,
+    /// The topology every site started from now on uses.
+    pub(super) topology: crate::node::TopologyMode,
 }
 
 impl Sim {
@@ -125,19 +127,25 @@ impl Sim {
             filter: Box::new(|_, _, _| true),
             log: Vec::new(),
             recording: false,
+            topology: crate::node::TopologyMode::FullMesh,
         }
     }
 
     /// The CA holder plus sites `1..=n`, enrolled, started and joined, after
     /// `settle` of virtual time.
     pub(super) fn mesh(n: u8, lifetime: Option<u64>, settle: Duration) -> Self {
-        let mut sim = Self::with_ca(lifetime);
+        Self::with_ca(lifetime).populate(n, settle)
+    }
+
+    /// Enrols, starts and joins sites `1..=n`, then runs `settle`.
+    pub(super) fn populate(mut self, n: u8, settle: Duration) -> Self {
+        let sim = &mut self;
         for i in 1..=n {
             let enrolled = sim.enrol(i, spec(3600, 10)).expect("enrols");
             sim.start(i, &enrolled, 0);
         }
         sim.run_for(settle);
-        sim
+        self
     }
 
     pub(super) fn now_unix(&self) -> u64 {
@@ -190,10 +198,12 @@ impl Sim {
     pub(super) fn start(&mut self, i: u8, enrolled: &Enrolled, generation: u32) {
         let me = NodeIdentity { site_key: key(i), cert: enrolled.cert.clone(), ca: enrolled.ca };
         let (now, now_unix) = (self.now, self.now_unix());
+        let mut cfg = config(vec![addr(0)]);
+        cfg.topology = self.topology.clone();
         let mut node = MeshNode::new(
             info(i, generation),
             me,
-            config(vec![addr(0)]),
+            cfg,
             None,
             u64::from(i) + 1000 * u64::from(generation),
             now,
