@@ -58,8 +58,8 @@ fn unix_now() -> u64 {
 }
 
 #[test]
-fn five_sites_form_a_full_mesh_from_one_seed_and_spent_or_expired_tokens_are_refused() {
-    let mut h = Harness::with_options("mesh", 6, 2, "fast", true);
+fn sites_join_with_tokens_peer_automatically_and_leave_when_dead_or_revoked() {
+    let mut h = Harness::with_options("mesh", 6, 2, "adaptive", true);
     let ca = init_ca(&h.sites[0].state_dir).expect("weft ca init on site a");
     eprintln!("mesh CA {}", ca.fingerprint());
     h.start_agent(0);
@@ -68,8 +68,9 @@ fn five_sites_form_a_full_mesh_from_one_seed_and_spent_or_expired_tokens_are_ref
 
     // Five sites from one seed, no static peers.
     let four = token(&h, 4);
-    for i in 1..5 {
-        h.start_agent_args(i, &["--join", &four, "--seed", &seed]);
+    let mut pids = [0u32; 6];
+    for (i, pid) in pids.iter_mut().enumerate().take(5).skip(1) {
+        *pid = h.start_agent_args(i, &["--join", &four, "--seed", &seed]);
     }
     for i in 0..5 {
         let want = names(&h, &(0..5).filter(|j| *j != i).collect::<Vec<_>>());
@@ -110,11 +111,101 @@ fn five_sites_form_a_full_mesh_from_one_seed_and_spent_or_expired_tokens_are_ref
     eprintln!("used-up token: {code:?} {err}");
     assert_eq!(code, Some(1), "a used-up token must stop the start: {err}");
     assert!(err.contains("already used 4 of 4 times"), "clear refusal: {err}");
+
+    // The sixth site joins with a fresh token and is reachable from all.
+    let one = token(&h, 1);
+    let t0 = Instant::now();
+    pids[5] = h.start_agent_args(5, &["--join", &one, "--seed", &seed]);
+    let f = h.overlay(5);
+    std::thread::scope(|s| {
+        let h = &h;
+        let waits: Vec<_> = (0..5)
+            .map(|i| {
+                s.spawn(move || {
+                    wait_for(&format!("site {i} reaching f"), Duration::from_secs(20), || {
+                        (h.ping(i, f, 1) == 1).then(|| t0.elapsed())
+                    })
+                })
+            })
+            .collect();
+        let times: Vec<Duration> = waits.into_iter().map(|w| w.join().unwrap()).collect();
+        let last = times.iter().max().unwrap();
+        eprintln!("site f reachable from every site {last:?} after its agent started ({times:?})");
+    });
+
+    // Revoked: every other agent drops it at once; restarted, it stays out.
+    let r = h.post(0, "/api/v1/mesh/revocations", &json!({"site": h.name(4)})).expect("revoke e");
+    assert_eq!(r["site"], h.name(4));
+    let t_revoke = Instant::now();
+    let rest = names(&h, &[0, 1, 2, 3, 5]);
+    for i in [0, 1, 2, 3, 5] {
+        let want: Vec<String> = rest.iter().filter(|n| **n != h.name(i)).cloned().collect();
+        wait_for(&format!("site {i} dropping revoked e"), Duration::from_secs(5), || {
+            (peers_of(&h, i)? == want).then_some(())
+        });
+    }
+    eprintln!("revoked e dropped by every site within {:?}", t_revoke.elapsed());
+    assert_eq!(h.ping(0, h.overlay(4), 2), 0, "a revoked site is cut off");
+    h.lab.kill(pids[4]);
+    pids[4] = h.start_agent(4);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!peers_of(&h, 0).unwrap_or_default().contains(&h.name(4)), "revoked e rejoined");
+    assert_eq!(h.ping(4, h.overlay(0), 2), 0, "revoked e still reaches a");
+
+    // Killed: marked dead and removed; restarted: back with the same identity.
+    h.lab.kill(pids[3]);
+    let t_kill = Instant::now();
+    let without_d = names(&h, &[1, 2, 5]);
+    wait_for("a dropping dead d", Duration::from_secs(30), || {
+        (peers_of(&h, 0)? == without_d).then_some(())
+    });
+    eprintln!("dead d removed by a {:?} after the kill", t_kill.elapsed());
+    pids[3] = h.start_agent(3);
+    let with_d = names(&h, &[1, 2, 3, 5]);
+    wait_for("a peering with restarted d", Duration::from_secs(30), || {
+        mesh_is(&h, 0, &with_d).then_some(())
+    });
+    h.wait_ping(3, h.overlay(1), Duration::from_secs(10));
+
+    // A site whose certificate comes from another CA never becomes a member:
+    // e again, with a fresh identity under a CA of its own.
+    h.lab.kill(pids[4]);
+    let outsider_dir = h.sites[4].state_dir.clone();
+    std::fs::remove_dir_all(&outsider_dir).unwrap();
+    init_ca(&outsider_dir).expect("another CA in site e");
+    let config = h.sites[4].config.clone();
+    let text = std::fs::read_to_string(&config).unwrap();
+    let with_seed = text.replace("[mesh]\n", &format!("[mesh]\nseeds = [\"{seed}\"]\n"));
+    std::fs::write(&config, with_seed).unwrap();
+    let refused = counter(&mesh_status(&h, 0), "certs_refused");
+    h.start_agent(4);
+    wait_for("the outsider's datagrams refused by the seed", Duration::from_secs(20), || {
+        (counter(&mesh_status(&h, 0), "certs_refused") > refused).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !peers_of(&h, 0).unwrap_or_default().contains(&h.name(4)),
+        "a site with another CA's certificate must not be peered"
+    );
+}
+
+fn mesh_status(h: &Harness, i: usize) -> Value {
+    h.get(i, "/api/v1/mesh").unwrap_or(Value::Null)
+}
+
+fn counter(status: &Value, name: &str) -> u64 {
+    status["counters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["name"] == name)
+        .and_then(|c| c["count"].as_u64())
+        .unwrap_or(0)
 }
 
 #[test]
 fn traffic_goes_through_a_relay_when_every_direct_path_is_down_and_back_after_hold_down() {
-    let mut h = Harness::with_options("relay", 3, 2, "fast", true);
+    let mut h = Harness::with_options("relay", 3, 2, "adaptive", true);
     init_ca(&h.sites[0].state_dir).expect("weft ca init");
     h.start_agent(0);
     wait_for("the CA holder's API", Duration::from_secs(20), || h.get(0, "/api/v1/mesh"));

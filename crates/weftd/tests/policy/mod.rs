@@ -139,7 +139,10 @@ fn an_applied_policy_sends_voip_on_the_fast_uplink_bulk_on_the_cheap_one_and_den
 
     let s = wait_for("realtime on u1 and bulk on u0", Duration::from_secs(10), || {
         let s = h.try_status(0)?;
-        (active_uplink(&s, "b", "realtime")? == "u1" && active_uplink(&s, "b", "bulk")? == "u0")
+        // The status is published a little after the apply answers: wait for it.
+        (s["policy"]["version"] == 1
+            && active_uplink(&s, "b", "realtime")? == "u1"
+            && active_uplink(&s, "b", "bulk")? == "u0")
             .then_some(s)
     });
     assert_eq!(s["policy"]["version"], 1, "{}", s["policy"]);

@@ -60,15 +60,32 @@ impl Control {
         }
     }
 
-    /// Retires the peers whose grace period is over.
+    /// Retires the peers whose grace period is over and whose paths are all
+    /// down too: gossip can call a member dead that its tunnels still show
+    /// alive (a stalled gossip thread, a gossip port filtered), and traffic
+    /// that flows is not cut on gossip's word alone. Such a member is looked
+    /// at again every second.
     pub(crate) fn retire_due(&mut self, now: Instant) {
         let due: Vec<_> = self.retiring.iter().filter(|(_, at, _)| *at <= now).cloned().collect();
+        if due.is_empty() {
+            return;
+        }
         self.retiring.retain(|(_, at, _)| *at > now);
         for (site, _, reason) in due {
-            if let Some(i) = self.slot_of(&site) {
+            let Some(i) = self.slot_of(&site) else { continue };
+            if self.any_path_alive(now, i) {
+                self.retiring.push((site, now + std::time::Duration::from_secs(1), reason));
+            } else {
                 self.retire_peer(now, i, &reason);
             }
         }
+    }
+
+    fn any_path_alive(&self, now: Instant, i: usize) -> bool {
+        self.table.peers[i].paths.iter().any(|&d| {
+            let id = self.table.paths[d as usize].engine_id;
+            self.engine.metrics(now, id).is_some_and(|m| m.state.is_alive())
+        })
     }
 
     fn slot_of(&self, site: &SiteId) -> Option<usize> {
