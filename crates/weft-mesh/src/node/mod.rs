@@ -306,6 +306,21 @@ impl MeshNode {
         self.peers.values()
     }
 
+    /// Members this site does not peer with because of the topology (say,
+    /// another spoke in hub-and-spoke) but whose certificate it verified and
+    /// which are alive: reachable through a relay. Sorted by site; each with
+    /// the certificate's claims (prefixes, role, region) — never gossip's.
+    pub fn reachable_via_relay(&self) -> Vec<(&SiteId, &crate::identity::CertBody)> {
+        self.certs
+            .iter()
+            .filter(|(site, _)| !self.peers.contains_key(*site))
+            .filter(|(site, c)| {
+                self.member(site).is_some_and(|m| m.wg_public_key == c.cert.body.wg_key)
+            })
+            .map(|(site, c)| (site, &c.cert.body))
+            .collect()
+    }
+
     /// Mints a join token (CA holder only). Its id is drawn from the seed.
     pub fn issue_token(&mut self, now_unix: u64, spec: TokenSpec) -> Result<JoinToken, NodeError> {
         let enroller = self.enroller.as_ref().ok_or(NodeError::NotCaHolder)?;

@@ -89,6 +89,8 @@ pub(crate) struct MetricsSnapshot {
     pub(crate) failovers: Vec<(String, u64)>,
     /// Dropped packets, by reason.
     pub(crate) drops: Vec<(String, u64)>,
+    /// Mesh events (gossip, refusals, relayed packets), by kind.
+    pub(crate) mesh: Vec<(String, u64)>,
     /// Packets denied by the running policy, by the rule (ACL) that denied them.
     pub(crate) policy_denied: Vec<(String, u64)>,
     /// Version of the running policy (0: built in).

@@ -60,6 +60,17 @@ pub(crate) struct PeerRt {
 }
 
 impl PeerRt {
+    /// A mesh member the topology keeps us from peering with: no endpoints,
+    /// no paths, reached through a relay.
+    pub(crate) fn relay_only(&self) -> bool {
+        self.dynamic && self.endpoints.is_empty()
+    }
+
+    /// Listed as a WireGuard peer (not gone, not relay-only).
+    pub(crate) fn is_tunnel(&self) -> bool {
+        !self.gone.load(Ordering::Relaxed) && !self.relay_only()
+    }
+
     /// Where to send when no profile has a path: the last path used, or the first.
     pub(crate) fn fallback_path(&self) -> Option<u32> {
         let last = self.last_path.load(Ordering::Relaxed);
@@ -188,12 +199,19 @@ pub(crate) struct LinkBoard {
     pub(crate) local: RwLock<Vec<super::relay::LinkSummary>>,
     /// Every site's latest advertisement (ours included).
     pub(crate) views: RwLock<Arc<Vec<super::relay::LinkView>>>,
+    /// The mesh thread's counters (gossip datagrams, refusals), for the metrics.
+    pub(crate) counters: RwLock<Vec<(String, u64)>>,
 }
 
 impl LinkBoard {
     /// Every site's latest advertisement.
     pub(crate) fn views(&self) -> Arc<Vec<super::relay::LinkView>> {
         self.views.read().map_or_else(|p| p.into_inner().clone(), |v| v.clone())
+    }
+
+    /// The mesh thread's counters.
+    pub(crate) fn counters(&self) -> Vec<(String, u64)> {
+        self.counters.read().map_or_else(|p| p.into_inner().clone(), |v| v.clone())
     }
 
     /// This site's links.

@@ -88,6 +88,9 @@ pub(crate) struct PeerStatus {
     pub(crate) removed: bool,
     /// Left the mesh: kept only so indices stay put; not listed.
     pub(crate) gone: bool,
+    /// A mesh member the topology keeps us from peering with: no tunnel of
+    /// its own, reached through a relay (not a WireGuard peer).
+    pub(crate) relay_only: bool,
     /// The site traffic to it is relayed through, while its direct paths are down.
     pub(crate) via: Option<String>,
     /// Handshakes completed since start.
@@ -156,6 +159,8 @@ pub(crate) struct Status {
     pub(crate) failovers: Vec<(String, u64)>,
     /// Dropped packets by reason.
     pub(crate) drops: Vec<(String, u64)>,
+    /// Mesh events by kind (gossip datagrams, refusals, relayed packets).
+    pub(crate) mesh: Vec<(String, u64)>,
     /// The running policy.
     pub(crate) policy: PolicyStatus,
 }
@@ -190,7 +195,7 @@ pub(crate) fn state_code(s: PathState) -> u8 {
 
 /// Every remote site's state, by peer index, in one pass over the paths:
 /// removed, else up when a path is up, degraded when only degraded paths
-/// are alive, down otherwise.
+/// are alive or its traffic is relayed through another site, down otherwise.
 pub(crate) fn site_states(s: &Status) -> Vec<SiteState> {
     let mut best = vec![SiteState::Down; s.peers.len()];
     for p in &s.paths {
@@ -204,6 +209,9 @@ pub(crate) fn site_states(s: &Status) -> Vec<SiteState> {
     for (b, peer) in best.iter_mut().zip(&s.peers) {
         if peer.removed {
             *b = SiteState::Removed;
+        } else if *b == SiteState::Down && peer.via.is_some() {
+            // Reachable, through another site.
+            *b = SiteState::Degraded;
         }
     }
     best

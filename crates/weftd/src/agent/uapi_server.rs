@@ -69,7 +69,7 @@ fn snapshot(shared: &Shared) -> DeviceSnapshot {
         .peers
         .iter()
         .enumerate()
-        .filter(|(pi, _)| !table.peers[*pi].gone.load(Ordering::Relaxed))
+        .filter(|(_, p)| p.is_tunnel())
         .map(|(pi, p)| {
             let stats = p.session.lock().map(|s| s.stats()).ok();
             let endpoint =

@@ -163,7 +163,7 @@ async fn audit(ctx: &Arc<Ctx>, rec: NewAudit) -> ApiResult<()> {
 
 /// The mesh as this agent sees it: its certificate, the CA it trusts, the
 /// members and their state.
-#[utoipa::path(get, path = "/api/v1/mesh", tag = "mesh",
+#[utoipa::path(get, path = "/api/v1/mesh", tag = "mesh", operation_id = "mesh_status",
     responses((status = 200, body = MeshStatus), (status = 409, description = "this agent is not in a mesh (`not_in_mesh`)", body = ApiError),
         (status = 503, description = "the mesh thread did not answer", body = ApiError)),
     security(("bearer" = [])))]
@@ -173,7 +173,7 @@ pub(crate) async fn status(State(ctx): State<Arc<Ctx>>) -> ApiResult<Json<MeshSt
 
 /// Mints a join token (only on the agent holding the mesh CA); the answer
 /// is the only time its text is shown.
-#[utoipa::path(post, path = "/api/v1/mesh/tokens", tag = "mesh", request_body = MeshTokenCreate,
+#[utoipa::path(post, path = "/api/v1/mesh/tokens", tag = "mesh", operation_id = "create_mesh_token", request_body = MeshTokenCreate,
     responses((status = 201, body = MeshToken), (status = 400, description = "a field is out of range (`invalid_request`)", body = ApiError),
         (status = 409, description = "not in a mesh (`not_in_mesh`), or this agent does not hold the CA (`not_ca_holder`)", body = ApiError),
         (status = 503, description = "the mesh thread did not answer", body = ApiError)),
@@ -214,7 +214,7 @@ pub(crate) async fn create_token(
 
 /// Revokes a site (only on the agent holding the mesh CA): the signed list
 /// floods the mesh, every agent drops the site, and it cannot rejoin.
-#[utoipa::path(post, path = "/api/v1/mesh/revocations", tag = "mesh", request_body = MeshRevoke,
+#[utoipa::path(post, path = "/api/v1/mesh/revocations", tag = "mesh", operation_id = "revoke_site", request_body = MeshRevoke,
     responses((status = 200, body = MeshRevocation), (status = 400, description = "the site id is malformed (`invalid_request`)", body = ApiError),
         (status = 404, description = "no such site", body = ApiError),
         (status = 409, description = "not in a mesh (`not_in_mesh`), or this agent does not hold the CA (`not_ca_holder`)", body = ApiError),

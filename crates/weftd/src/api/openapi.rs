@@ -132,6 +132,21 @@ mod tests {
     }
 
     #[test]
+    fn every_operation_id_is_unique() {
+        let doc: serde_json::Value = serde_json::from_str(&document()).unwrap();
+        let mut seen = std::collections::BTreeMap::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let Some(id) = op["operationId"].as_str() else { continue };
+                if let Some(first) = seen.insert(id.to_owned(), format!("{method} {path}")) {
+                    panic!("operationId {id:?} of {method} {path} is also {first}'s");
+                }
+            }
+        }
+        assert!(seen.len() > 30, "{seen:?}");
+    }
+
+    #[test]
     fn the_mesh_operations_declare_every_status_they_can_answer() {
         let doc: serde_json::Value = serde_json::from_str(&document()).unwrap();
         let codes = |path: &str, method: &str| -> Vec<String> {

@@ -100,7 +100,7 @@ pub(crate) fn site(s: &Status, id: &str) -> Option<api::Site> {
 pub(crate) fn peers(s: &Status) -> Vec<api::Peer> {
     s.peers
         .iter()
-        .filter(|p| !p.gone)
+        .filter(|p| !p.gone && !p.relay_only)
         .map(|p| api::Peer {
             site: p.name.clone(),
             public_key: p.public_key.clone(),

@@ -35,6 +35,7 @@ pub(crate) fn run(
     let mut buf = vec![0u8; 65_536];
     let mut next_links = now;
     let mut next_rejoin = now + Duration::from_secs(5);
+    let mut via_relay = std::collections::BTreeSet::new();
     loop {
         let now = Instant::now();
         let wake = node.poll_timeout().unwrap_or(now + Duration::from_millis(50));
@@ -60,6 +61,10 @@ pub(crate) fn run(
             if let Ok(mut v) = links.views.write() {
                 *v = Arc::new(views);
             }
+            if let Ok(mut c) = links.counters.write() {
+                *c = counters(&node);
+            }
+            sync_relayed_members(&node, &mut via_relay, control);
         }
         // Alone (every member lost, or the seed was down at start): announce
         // to the seeds again now and then.
@@ -133,6 +138,43 @@ fn handle_event(
             eprintln!("weftd[{site}]: enrolled {who} (certificate serial {serial})");
         }
     }
+}
+
+/// Tells the control loop about members the topology keeps us from peering
+/// with (another spoke): peers without paths, reached through a relay.
+fn sync_relayed_members(
+    node: &MeshNode,
+    known: &mut std::collections::BTreeSet<SiteId>,
+    control: &Sender<ControlMsg>,
+) {
+    let now: std::collections::BTreeSet<SiteId> =
+        node.reachable_via_relay().into_iter().map(|(s, _)| s.clone()).collect();
+    for (site, body) in node.reachable_via_relay() {
+        if known.contains(site) {
+            continue;
+        }
+        let text = |l: &Label| (!l.as_str().is_empty()).then(|| l.as_str().to_owned());
+        let spec = PeerSpec {
+            name: site.clone(),
+            public_key: body.wg_key,
+            prefixes: body.prefixes.as_slice().to_vec(),
+            endpoints: Vec::new(),
+            stock: false,
+            keepalive: None,
+            role: text(&body.role),
+            region: text(&body.region),
+            dynamic: true,
+        };
+        let _ = control.send(ControlMsg::Mesh(MeshUpdate::Up(spec)));
+    }
+    for site in known.difference(&now) {
+        if node.peers().any(|p| p.site == *site) {
+            continue; // now a peer: its PeerUp replaced the relayed entry
+        }
+        let update = MeshUpdate::Down { site: site.clone(), reason: "gone".into(), now: true };
+        let _ = control.send(ControlMsg::Mesh(update));
+    }
+    *known = now;
 }
 
 fn spec(v: &PeerView) -> PeerSpec {
@@ -303,9 +345,6 @@ fn status(node: &MeshNode, topology: &str) -> MeshStatus {
         })
         .collect();
     members.sort_by(|a, b| a.site.cmp(&b.site));
-    let c = node.counters();
-    let m = node.membership().counters();
-    let counter = |name: &str, count: u64| Counter { name: name.to_owned(), count };
     MeshStatus {
         site: cert.body.site.to_string(),
         ca_fingerprint: node.ca().fingerprint(),
@@ -316,14 +355,29 @@ fn status(node: &MeshNode, topology: &str) -> MeshStatus {
         cert_renew_unix_s: cert.renew_at(),
         revocation_version: node.enroller_state().map_or(0, |s| s.revocations.version()),
         members,
-        counters: vec![
-            counter("datagrams_in", m.datagrams_in),
-            counter("datagrams_out", m.datagrams_out),
-            counter("rejected_unauthenticated", m.rejected_unauthenticated),
-            counter("rejected_replayed", m.rejected_replayed),
-            counter("rejected_rate_limited", m.rejected_rate_limited),
-            counter("rejected_malformed", m.rejected_malformed),
-            counter("certs_refused", c.certs_refused()),
-        ],
+        counters: counters(node).into_iter().map(|(name, count)| Counter { name, count }).collect(),
     }
+}
+
+/// The node's counters by name (the API's mesh status and the metrics).
+fn counters(node: &MeshNode) -> Vec<(String, u64)> {
+    let c = node.counters();
+    let m = node.membership().counters();
+    [
+        ("datagrams_in", m.datagrams_in),
+        ("datagrams_out", m.datagrams_out),
+        ("rejected_unauthenticated", m.rejected_unauthenticated),
+        ("rejected_replayed", m.rejected_replayed),
+        ("rejected_rate_limited", m.rejected_rate_limited),
+        ("rejected_malformed", m.rejected_malformed),
+        ("rejected_sender_mismatch", m.rejected_sender_mismatch),
+        ("certs_refused", c.certs_refused()),
+        ("enrolments_ok", c.enrolments_ok),
+        ("enrolments_refused", c.enrolments_refused),
+        ("enrolments_rate_limited", c.enrolments_rate_limited),
+        ("revocations_applied", c.revocations_applied),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
 }

@@ -263,3 +263,49 @@ fn traffic_goes_through_a_relay_when_every_direct_path_is_down_and_back_after_ho
     assert!(back >= Duration::from_secs(3), "returned before the hold-down: {back:?}");
     assert_eq!(h.ping(0, c, 3), 3, "direct traffic flows");
 }
+
+#[test]
+fn in_hub_and_spoke_spokes_peer_only_with_the_hub_and_reach_each_other_through_it() {
+    let mut h = Harness::with_options("spokes", 3, 2, "adaptive", true);
+    for g in &h.sites {
+        let text = std::fs::read_to_string(&g.config).unwrap();
+        let text = text.replace("[mesh]\n", "[mesh]\ntopology = \"hub-and-spoke\"\n");
+        std::fs::write(&g.config, text).unwrap();
+    }
+    // a holds the CA; its own certificate says role `hub` (no [site] role set).
+    init_ca(&h.sites[0].state_dir).expect("weft ca init");
+    h.start_agent(0);
+    wait_for("the hub's API", Duration::from_secs(20), || h.get(0, "/api/v1/mesh"));
+    let seed = seed_addr(&h);
+    let two = token(&h, 2);
+    h.start_agent_args(1, &["--join", &two, "--seed", &seed]);
+    h.start_agent_args(2, &["--join", &two, "--seed", &seed]);
+    let (hub, spoke_c) = (h.name(0), h.name(2));
+    let wg_peers = |i: usize| -> Option<Vec<String>> {
+        let page = h.get(i, "/api/v1/peers?limit=100")?;
+        let mut v: Vec<String> = page["items"]
+            .as_array()?
+            .iter()
+            .filter_map(|p| p["site"].as_str().map(str::to_owned))
+            .collect();
+        v.sort();
+        Some(v)
+    };
+    wait_for("the hub peering with both spokes", Duration::from_secs(30), || {
+        mesh_is(&h, 0, &names(&h, &[1, 2])).then_some(())
+    });
+    for i in [1, 2] {
+        wait_for(&format!("spoke {i}'s only tunnel to the hub"), Duration::from_secs(30), || {
+            (wg_peers(i)? == vec![hub.clone()]).then_some(())
+        });
+    }
+    wait_for("b reaching c through the hub", Duration::from_secs(20), || {
+        (h.ping(1, h.overlay(2), 1) == 1).then_some(())
+    });
+    assert_eq!(h.ping(1, h.overlay(2), 3), 3, "spoke to spoke, through the hub");
+    let routes = h.get(1, "/api/v1/routes").expect("routes");
+    let items = routes.as_array().cloned().or_else(|| routes["items"].as_array().cloned()).unwrap();
+    let to_c = items.iter().find(|r| r["site"] == spoke_c).expect("a route to c");
+    assert_eq!(to_c["via"], hub, "b reaches c through the hub: {to_c}");
+    assert_eq!(wg_peers(1).unwrap(), vec![hub.clone()], "b never peered with c");
+}

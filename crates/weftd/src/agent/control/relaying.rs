@@ -41,6 +41,10 @@ impl Control {
                 }
             }
             let alive = best.is_some();
+            direct.insert(peer.name.clone(), Direct { alive });
+            if peer.paths.is_empty() {
+                continue; // reached only through a relay (topology): no link of ours
+            }
             local.push(best.unwrap_or(LinkSummary {
                 neighbor: peer.name.clone(),
                 rtt: None,
@@ -49,7 +53,6 @@ impl Control {
                 capacity_bps: 0,
                 up: false,
             }));
-            direct.insert(peer.name.clone(), Direct { alive });
         }
         let me = self.shared.site.clone();
         let mut views: Vec<LinkView> =

@@ -139,6 +139,7 @@ impl Control {
                 keepalive: peer.keepalive,
                 removed: peer.removed.load(Ordering::Relaxed),
                 gone: peer.gone.load(Ordering::Relaxed),
+                relay_only: peer.relay_only(),
                 via: self.relays.via(&peer.name).map(ToString::to_string),
                 handshakes: *count,
                 since_handshake: since,
@@ -247,6 +248,11 @@ impl Control {
             profile_classes: self.active.policy.profiles.iter().map(|p| p.class.clone()).collect(),
             failovers: self.failovers.clone(),
             drops: self.shared.drops.snapshot(),
+            mesh: {
+                let mut m = self.shared.links.counters();
+                m.push(("relayed_packets".to_owned(), self.shared.relayed.load(Ordering::Relaxed)));
+                m
+            },
             policy: PolicyStatus {
                 name: self.active.policy.document.name.clone(),
                 version: self.active.version,
@@ -282,7 +288,8 @@ fn metrics_snapshot(s: &Status) -> MetricsSnapshot {
         })
         .collect();
     let mut members: Vec<(String, u64)> = Vec::new();
-    for state in crate::agent::status::site_states(s) {
+    let states = crate::agent::status::site_states(s);
+    for (state, _) in states.into_iter().zip(&s.peers).filter(|(_, p)| !p.gone) {
         let state = state.as_str().to_owned();
         match members.iter_mut().find(|(m, _)| *m == state) {
             Some((_, n)) => *n += 1,
@@ -293,6 +300,7 @@ fn metrics_snapshot(s: &Status) -> MetricsSnapshot {
         paths,
         failovers: s.failovers.clone(),
         drops: s.drops.clone(),
+        mesh: s.mesh.clone(),
         policy_denied: s.policy.denied.clone(),
         policy_version: s.policy.version,
         policy_name: s.policy.name.clone(),

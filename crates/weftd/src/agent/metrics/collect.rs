@@ -43,6 +43,8 @@ pub(super) struct State {
     failovers: Counters<Labels<1>>,
     /// Drops by reason.
     drops: Counters<Labels<1>>,
+    /// Mesh gossip and enrolment, by event.
+    mesh: Counters<Labels<1>>,
     /// Denied packets by rule.
     denied: Counters<Labels<1>>,
     /// Handshakes by peer.
@@ -92,6 +94,7 @@ impl State {
 
         self.failovers.set_all(by_one("reason", &snap.failovers), generation);
         self.drops.set_all(by_one("reason", &snap.drops), generation);
+        self.mesh.set_all(by_one("event", &snap.mesh), generation);
         self.denied.set_all(by_one("rule", &snap.policy_denied), generation);
         self.handshakes.set_all(by_one("peer", &snap.handshakes), generation);
         let requests = snap.api_requests.iter().map(|(method, route, code, n)| {
@@ -106,9 +109,13 @@ impl State {
         for counters in &mut self.path_counters {
             counters.sweep(generation);
         }
-        for counters in
-            [&mut self.failovers, &mut self.drops, &mut self.denied, &mut self.handshakes]
-        {
+        for counters in [
+            &mut self.failovers,
+            &mut self.drops,
+            &mut self.mesh,
+            &mut self.denied,
+            &mut self.handshakes,
+        ] {
             counters.sweep(generation);
         }
         self.api_requests.sweep(generation);
@@ -183,6 +190,10 @@ impl Collector for Shared {
         family(e, "failovers", "Class failovers, by reason.", None, rows)?;
         let rows = state.drops.rows(generation);
         family(e, "dropped_packets", "Dropped input packets, by reason.", None, rows)?;
+        let rows = state.mesh.rows(generation);
+        let help = "Mesh events, by kind: gossip datagrams in and out, refusals (unauthenticated, \
+                    replayed, rate limited, malformed, certificates), packets relayed for others.";
+        family(e, "mesh_events", help, None, rows)?;
         let rows = state.denied.rows(generation);
         let help = "Packets dropped by the running policy, by the rule that denied them.";
         family(e, "policy_denied_packets", help, None, rows)?;
