@@ -18,12 +18,16 @@ pub struct MeshTokenCreate {
     pub uses: Option<u32>,
     /// The role enrolled sites get (default `site`; `hub` for hubs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[a-z0-9-]{1,63}$")]
     pub role: Option<String>,
     /// The region enrolled sites get (default empty).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[a-z0-9-]{0,63}$")]
     pub region: Option<String>,
-    /// Overlay prefixes enrolled sites may claim (default: any).
+    /// Overlay prefixes enrolled sites may claim (default: any), in CIDR
+    /// form without host bits; one that is not is refused with 422.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1, max_items = 64)]
     pub prefixes: Option<Vec<String>>,
 }
 
@@ -49,6 +53,7 @@ pub struct MeshToken {
 #[serde(deny_unknown_fields)]
 pub struct MeshRevoke {
     /// The site to revoke: it is dropped by every agent and cannot rejoin.
+    #[schema(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", min_length = 1, max_length = 63)]
     pub site: String,
 }
 

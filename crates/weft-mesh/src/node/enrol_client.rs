@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use weft_types::{PublicKey, SiteId};
 
-use super::frame::{Frame, RefusalCode};
+use super::frame::{Frame, RefusalCode, request_id};
 use crate::identity::{
     CaPublicKey, EnrolRequest, JoinToken, PrefixList, SignedRevocations, SiteCert, SiteKey,
 };
@@ -120,8 +120,9 @@ impl Enrolment {
     }
 
     /// Handles one datagram: `ENROL_OK` (any sender: it must verify against
-    /// the token) or `ENROL_REFUSED` (only from the seed). Anything else is
-    /// ignored and counted in [`Self::ignored`].
+    /// the token) or `ENROL_REFUSED` (only from the seed, and only of this
+    /// request: a late refusal of an earlier attempt is ignored). Anything
+    /// else is ignored and counted in [`Self::ignored`].
     pub fn handle_datagram(
         &mut self,
         _now: Instant,
@@ -147,7 +148,9 @@ impl Enrolment {
                     self.ignored += 1;
                 }
             }
-            Ok(Frame::EnrolRefused { code, message }) if from == self.seed => {
+            Ok(Frame::EnrolRefused { request, code, message })
+                if from == self.seed && request == request_id(&self.request.signature) =>
+            {
                 self.outcome = Some(Err(EnrolFailure::Refused { code, message }));
             }
             _ => self.ignored += 1,

@@ -30,6 +30,19 @@ use crate::identity::{EnrolRequest, EnrolResponse, RenewRequest, SignedRevocatio
 /// Longest `ENROL_REFUSED` message, in bytes.
 pub const MAX_REFUSAL_MESSAGE: usize = 512;
 
+/// Length of the request id an `ENROL_REFUSED` echoes: the first bytes of
+/// the refused request's signature, so a joiner never takes a late refusal
+/// of an earlier attempt (a duplicated datagram, a restarted agent) for the
+/// answer to its current one.
+pub const REQUEST_ID_LEN: usize = 16;
+
+/// The id of a signed request, as a refusal echoes it.
+pub fn request_id(signature: &[u8; 64]) -> [u8; REQUEST_ID_LEN] {
+    let mut id = [0u8; REQUEST_ID_LEN];
+    id.copy_from_slice(&signature[..REQUEST_ID_LEN]);
+    id
+}
+
 /// The kind byte of a frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum FrameKind {
@@ -155,6 +168,8 @@ pub enum Frame<'a> {
     },
     /// A refusal (unauthenticated).
     EnrolRefused {
+        /// The refused request's id ([`request_id`] of its signature).
+        request: [u8; REQUEST_ID_LEN],
         /// Why, for programs.
         code: RefusalCode,
         /// Why, for people (at most [`MAX_REFUSAL_MESSAGE`] bytes).
@@ -231,6 +246,7 @@ impl<'a> Frame<'a> {
                 Self::EnrolOk { response, revocations }
             }
             FrameKind::EnrolRefused => {
+                let request = r.array().map_err(truncated("refused request id"))?;
                 let code = RefusalCode::from_byte(r.u8().map_err(truncated("refusal code"))?);
                 let len = usize::from(r.u16().map_err(truncated("refusal length"))?);
                 if len > MAX_REFUSAL_MESSAGE {
@@ -244,7 +260,7 @@ impl<'a> Frame<'a> {
                 r.finish().map_err(|e| invalid("refusal", e))?;
                 let message =
                     std::str::from_utf8(msg).map_err(|e| invalid("refusal message", e))?.to_owned();
-                Self::EnrolRefused { code, message }
+                Self::EnrolRefused { request, code, message }
             }
             FrameKind::Revocations => Self::Revocations(
                 SignedRevocations::decode(rest).map_err(|e| invalid("revocation list", e))?,
@@ -278,7 +294,8 @@ impl<'a> Frame<'a> {
                 out.extend_from_slice(&resp);
                 out.extend_from_slice(&revocations.encode());
             }
-            Self::EnrolRefused { code, message } => {
+            Self::EnrolRefused { request, code, message } => {
+                out.extend_from_slice(request);
                 out.push(*code as u8);
                 let msg = truncate_utf8(message, MAX_REFUSAL_MESSAGE);
                 out.extend_from_slice(&(msg.len() as u16).to_be_bytes());

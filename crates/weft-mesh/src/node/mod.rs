@@ -52,7 +52,9 @@ use weft_types::{SeededRng, SiteId};
 pub use enrol_client::{
     DEFAULT_ENROL_DEADLINE, EnrolFailure, Enrolled, Enrolment, RESEND_INTERVAL,
 };
-pub use frame::{Frame, FrameError, FrameKind, MAX_REFUSAL_MESSAGE, RefusalCode};
+pub use frame::{
+    Frame, FrameError, FrameKind, MAX_REFUSAL_MESSAGE, REQUEST_ID_LEN, RefusalCode, request_id,
+};
 pub use link_state::{LinkEntry, LinkStateAd, MAX_LINK_ENTRIES};
 pub use topology::{HUB_ROLE, SiteTraits, TopologyMode, should_peer};
 pub use types::{

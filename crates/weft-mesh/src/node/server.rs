@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::MeshNode;
-use super::frame::{Frame, RefusalCode};
+use super::frame::{Frame, REQUEST_ID_LEN, RefusalCode, request_id};
 use super::types::{NodeError, NodeEvent};
 use crate::identity::{
     CertError, EnrolError, EnrolRequest, EnrolResponse, MAX_CLOCK_SKEW_SECS, RenewRequest,
@@ -90,6 +90,16 @@ enum Request<'a> {
     Renew(&'a RenewRequest),
 }
 
+impl Request<'_> {
+    /// What a refusal of this request echoes.
+    fn id(self) -> [u8; REQUEST_ID_LEN] {
+        match self {
+            Self::Enrol(r) => request_id(&r.signature),
+            Self::Renew(r) => request_id(&r.signature),
+        }
+    }
+}
+
 impl MeshNode {
     pub(super) fn serve_enrol(
         &mut self,
@@ -128,7 +138,9 @@ impl MeshNode {
         if !self.server.allow(now, from) {
             self.counters.enrolments_rate_limited += 1;
             let message = "too many requests from this address; retry in a minute".to_owned();
-            self.send_frame(from, &Frame::EnrolRefused { code: RefusalCode::RateLimited, message });
+            let request = req.id();
+            let frame = Frame::EnrolRefused { request, code: RefusalCode::RateLimited, message };
+            self.send_frame(from, &frame);
             return Err(NodeError::RateLimited(from));
         }
         if let Some(bytes) = self.server.answer(now, raw) {
@@ -159,7 +171,11 @@ impl MeshNode {
             }
             Err(e) => {
                 self.counters.enrolments_refused += 1;
-                let frame = Frame::EnrolRefused { code: code_of(&e), message: e.to_string() };
+                let frame = Frame::EnrolRefused {
+                    request: req.id(),
+                    code: code_of(&e),
+                    message: e.to_string(),
+                };
                 self.send_frame(from, &frame);
             }
         }

@@ -136,7 +136,12 @@ pub(crate) fn checked_token_request(req: MeshTokenCreate) -> ApiResult<MeshToken
             ));
         }
         for p in prefixes {
-            weft_types::IpPrefix::parse_strict(p).map_err(|e| invalid("prefixes", e))?;
+            weft_types::IpPrefix::parse_strict(p).map_err(|e| {
+                Failure(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    ApiError::new("invalid_prefix", format!("prefixes: {p:?}: {e}")),
+                )
+            })?;
         }
     }
     Ok(MeshTokenCreate {
@@ -175,6 +180,7 @@ pub(crate) async fn status(State(ctx): State<Arc<Ctx>>) -> ApiResult<Json<MeshSt
 /// is the only time its text is shown.
 #[utoipa::path(post, path = "/api/v1/mesh/tokens", tag = "mesh", operation_id = "create_mesh_token", request_body = MeshTokenCreate,
     responses((status = 201, body = MeshToken), (status = 400, description = "a field is out of range (`invalid_request`)", body = ApiError),
+        (status = 422, description = "a prefix is not CIDR without host bits (`invalid_prefix`)", body = ApiError),
         (status = 409, description = "not in a mesh (`not_in_mesh`), or this agent does not hold the CA (`not_ca_holder`)", body = ApiError),
         (status = 503, description = "the mesh thread did not answer", body = ApiError)),
     security(("bearer" = [])))]

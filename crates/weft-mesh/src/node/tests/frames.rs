@@ -38,7 +38,11 @@ fn samples() -> Vec<Vec<u8>> {
             response: EnrolResponse { ca, cert },
             revocations: enroller.signed_revocations(),
         },
-        Frame::EnrolRefused { code: RefusalCode::TokenUsedUp, message: "used up é".into() },
+        Frame::EnrolRefused {
+            request: [9; REQUEST_ID_LEN],
+            code: RefusalCode::TokenUsedUp,
+            message: "used up é".into(),
+        },
         Frame::Revocations(enroller.signed_revocations()),
         Frame::LinkState { cert: &cert_bytes, ad },
         Frame::Hello { reply: true, cert: &cert_bytes },
@@ -79,7 +83,12 @@ fn every_truncation_of_every_frame_fails_cleanly() {
 #[test]
 fn a_refusal_message_is_bounded_on_both_sides() {
     let long = "é".repeat(400);
-    let bytes = Frame::EnrolRefused { code: RefusalCode::Other, message: long }.encode().unwrap();
+    let refusal = Frame::EnrolRefused {
+        request: [1; REQUEST_ID_LEN],
+        code: RefusalCode::Other,
+        message: long,
+    };
+    let bytes = refusal.encode().unwrap();
     let Frame::EnrolRefused { message, .. } = Frame::decode(&bytes).unwrap() else { panic!() };
     assert!(message.len() <= MAX_REFUSAL_MESSAGE);
     let mut forged = vec![0x05, 0, 0x02, 0x01];

@@ -76,6 +76,36 @@ fn an_expired_token_is_refused_with_a_clear_message() {
 }
 
 #[test]
+fn a_refusal_of_another_request_is_not_taken_for_the_answer() {
+    let ca = MeshCa::from_seed(&sim::CA_SEED);
+    let token = ca.issue_token(crate::identity::TokenBody {
+        id: crate::identity::TokenId([3; 16]),
+        expires_at: sim::BASE_UNIX + 600,
+        max_uses: 1,
+        role: label("site"),
+        region: label(""),
+        allowed_prefixes: None,
+    });
+    let now = weft_types::virtual_origin();
+    let mut e =
+        Enrolment::new(token, site(1), &key(1), wg(1), prefixes(1), addr(0), now, sim::BASE_UNIX);
+    let mine = e.poll_transmit().expect("the first request");
+    let Ok(Frame::EnrolRequest(req)) = Frame::decode(&mine.bytes) else { panic!("a request") };
+    let refusal = |request| {
+        let f =
+            Frame::EnrolRefused { request, code: RefusalCode::TokenUsedUp, message: "late".into() };
+        f.encode().unwrap()
+    };
+    // A late refusal of an earlier attempt (another signature) changes nothing.
+    e.handle_datagram(now, sim::BASE_UNIX, addr(0), &refusal([0xee; REQUEST_ID_LEN]));
+    assert!(e.outcome().is_none());
+    assert_eq!(e.ignored(), 1);
+    // The refusal of this request ends it.
+    e.handle_datagram(now, sim::BASE_UNIX, addr(0), &refusal(request_id(&req.signature)));
+    assert!(matches!(e.outcome(), Some(Err(EnrolFailure::Refused { .. }))));
+}
+
+#[test]
 fn a_used_up_token_is_refused_for_the_second_site() {
     let mut sim = Sim::with_ca(None);
     let token = sim.token(spec(600, 1));

@@ -67,8 +67,6 @@ fn each_invalid_token_field_is_a_400_naming_the_field() {
         ("role", Box::new(|r| r.role = Some("Hub".into()))),
         ("region", Box::new(|r| r.region = Some("eu west".into()))),
         ("region", Box::new(|r| r.region = Some("a".repeat(64)))),
-        ("prefixes", Box::new(|r| r.prefixes = Some(vec!["10.1.0.0/33".into()]))),
-        ("prefixes", Box::new(|r| r.prefixes = Some(vec!["10.1.0.1/16".into()]))),
         ("prefixes", Box::new(|r| r.prefixes = Some(vec![]))),
         ("prefixes", Box::new(|r| r.prefixes = Some(vec!["10.0.0.0/8".into(); 65]))),
     ];
@@ -76,6 +74,15 @@ fn each_invalid_token_field_is_a_400_naming_the_field() {
         let e = token_req(f).unwrap_err();
         assert_eq!(code(&e), (400, "invalid_request"), "{e:?}");
         assert!(e.1.message.starts_with(&format!("{field}: ")), "{e:?}");
+    }
+}
+
+#[test]
+fn a_prefix_that_is_not_cidr_without_host_bits_is_a_422() {
+    for bad in ["10.1.0.0/33", "10.1.0.1/16", "not-a-prefix"] {
+        let e = token_req(|r| r.prefixes = Some(vec![bad.into()])).unwrap_err();
+        assert_eq!(code(&e), (422, "invalid_prefix"), "{e:?}");
+        assert!(e.1.message.starts_with("prefixes: "), "{e:?}");
     }
 }
 
