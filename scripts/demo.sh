@@ -159,4 +159,41 @@ curl -s --unix-socket "$WEFT_SOCKET" http://weft/metrics | grep -E '^weft_(path_
 say "wg show on site a (weftd speaks the WireGuard UAPI)"
 ex a wg show "$(ex a ip -o link show type tun | awk -F': ' 'NR==1{print $2}')" | sed 's/^/    /'
 
+say "Zero-touch mesh: a second lab, 4 sites x 2 uplinks, no static peers"
+"$WEFT" lab down --name "$LAB" >/dev/null 2>&1 || true
+MLAB=${LAB}-mesh
+cleanup_mesh() { "$WEFT" lab down --name "$MLAB" >/dev/null 2>&1 || true; }
+trap 'cleanup_mesh; cleanup' EXIT INT TERM
+cleanup_mesh
+echo "  site a gets a mesh CA (weft ca init) and mints one join token; b, c and d start with"
+echo "  weftd --join TOKEN --seed <a>:7946 and nothing else:"
+"$WEFT" lab up --sites 4 --uplinks 2 --agents --mesh --name "$MLAB" | grep -E '^(mesh|agent)' | sed 's/^/    /'
+MLOGS=/run/weft-lab/$MLAB/agents
+export WEFT_SOCKET=$MLOGS/a-state/api.sock
+sleep 2
+echo "  what site a sees (weft mesh):"
+"$WEFT" mesh | sed 's/^/    /'
+echo "  what site b learnt by itself (weft sites, on b):"
+"$WEFT" sites --socket "$MLOGS/b-state/api.sock" | sed 's/^/    /'
+echo "  how fast d was peered everywhere (from the agents' logs):"
+grep -h "peer d joined" "$MLOGS"/[abc].log | sed 's/^/    /'
+
+echo "  every a<->c WireGuard path cut (nftables in a): a relays to c through another site"
+C_ADDRS=$("$WEFT" lab exec c --name "$MLAB" -- ip -4 -o addr show \
+  | awk '$4 ~ /^198[.]18[.]/ { split($4, a, "/"); printf "%s%s", sep, a[1]; sep = ", " }')
+"$WEFT" lab exec a --name "$MLAB" -- nft "table inet demo_cut { chain o { type filter hook output priority 0; ip daddr { $C_ADDRS } udp dport 51820 drop; }; chain i { type filter hook input priority 0; ip saddr { $C_ADDRS } udp sport 51820 drop; }; }"
+sleep 3
+"$WEFT" routes | sed 's/^/    /'
+"$WEFT" lab exec a --name "$MLAB" -- ping -c 3 -i 0.2 -W 1 10.77.3.1 | tail -n 2 | sed 's/^/    /'
+"$WEFT" lab exec a --name "$MLAB" -- nft delete table inet demo_cut
+echo "  paths restored: back on the direct paths after the 3 s hold-down"
+sleep 5
+"$WEFT" routes | grep -E '10.77.3' | sed 's/^/    /'
+
+echo "  weft cert revoke d: every agent drops it at once, and it cannot rejoin"
+"$WEFT" cert revoke d | sed 's/^/    /'
+sleep 1
+"$WEFT" sites --socket "$MLOGS/b-state/api.sock" | sed 's/^/    /'
+cleanup_mesh
+
 say "Done; tearing the lab down"

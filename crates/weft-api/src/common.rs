@@ -75,6 +75,20 @@ pub(crate) fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u
     }
 }
 
+/// Deserialises an optional `u64` from any JSON number with no fraction, up
+/// to 2^53 (where every integer still has an exact `f64`).
+pub(crate) fn integer_u64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    let v: Option<f64> = Option::deserialize(d)?;
+    match v {
+        None => Ok(None),
+        Some(x) if x.fract() == 0.0 && (0.0..=EXACT).contains(&x) => Ok(Some(x as u64)),
+        Some(x) => {
+            Err(serde::de::Error::custom(format!("{x} is not a whole number 0..=9007199254740992")))
+        }
+    }
+}
+
 /// Default page size.
 pub const DEFAULT_LIMIT: u32 = 100;
 /// Largest page size.

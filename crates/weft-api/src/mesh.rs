@@ -9,11 +9,19 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct MeshTokenCreate {
     /// How long the token enrols sites, seconds (default 3600; 60..=2592000).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::common::integer_u64"
+    )]
     #[schema(minimum = 60, maximum = 2_592_000)]
     pub ttl_s: Option<u64>,
     /// How many sites may enrol with it (default 1; 1..=10000).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::common::integer"
+    )]
     #[schema(minimum = 1, maximum = 10_000)]
     pub uses: Option<u32>,
     /// The role enrolled sites get (default `site`; `hub` for hubs).
@@ -116,4 +124,18 @@ pub struct MeshStatus {
     pub members: Vec<MeshMember>,
     /// Gossip and enrolment counters (`datagrams_in`, `rejected_unauthenticated`, ...).
     pub counters: Vec<crate::Counter>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_numbers_with_a_fraction_are_accepted_as_integers() {
+        let r: MeshTokenCreate = serde_json::from_str(r#"{"ttl_s": 2825.0, "uses": 2.0}"#).unwrap();
+        assert_eq!((r.ttl_s, r.uses), (Some(2825), Some(2)));
+        assert!(serde_json::from_str::<MeshTokenCreate>(r#"{"ttl_s": 1.5}"#).is_err());
+        let r: MeshTokenCreate = serde_json::from_str("{}").unwrap();
+        assert_eq!(r, MeshTokenCreate::default());
+    }
 }

@@ -324,3 +324,53 @@ fn operator_commands_read_and_steer_a_lab_agent_over_its_socket() {
     let o = weft(&["status", "--socket", "/nonexistent/api.sock"]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
 }
+
+#[test]
+fn mesh_commands_mint_tokens_show_members_and_revoke_in_a_mesh_lab() {
+    root();
+    let name = format!("msh{}", std::process::id());
+    let _guard = Down(name.clone());
+    let up =
+        ok(&["lab", "up", "--sites", "3", "--uplinks", "2", "--agents", "--mesh", "--name", &name]);
+    assert!(up.contains("mesh CA") && up.contains("held by site a"), "{up}");
+    let sock = |site: &str| format!("/run/weft-lab/{name}/agents/{site}-state/api.sock");
+    let (a, b) = (sock("a"), sock("b"));
+    let members = |socket: &str| -> Vec<(String, bool)> {
+        let o = weft(&["mesh", "--json", "--socket", socket]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        v["members"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| (m["site"].as_str().unwrap_or("").to_owned(), m["peered"] == true))
+            .collect()
+    };
+    let start = std::time::Instant::now();
+    while members(&a) != [("b".to_owned(), true), ("c".to_owned(), true)] {
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "members: {:?}", members(&a));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let table = ok(&["mesh", "--socket", &a]);
+    assert!(table.contains("CA holder") || table.contains("ca holder"), "{table}");
+
+    // A token alone on stdout, so `TOKEN=$(weft token create)` works.
+    let o =
+        weft(&["token", "create", "--uses", "2", "--ttl", "10m", "--role", "hub", "--socket", &a]);
+    assert!(o.status.success(), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.starts_with("weft1."), "{stdout}");
+    // Only the CA holder mints and revokes.
+    let o = weft(&["token", "create", "--socket", &b]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("not_ca_holder"), "{}", text(&o));
+
+    ok(&["cert", "revoke", "c", "--socket", &a]);
+    let start = std::time::Instant::now();
+    while members(&b).iter().any(|(s, peered)| s == "c" && *peered) {
+        assert!(start.elapsed() < std::time::Duration::from_secs(5), "b still peers with c");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let o = weft(&["cert", "revoke", "zz", "--socket", &a]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+}

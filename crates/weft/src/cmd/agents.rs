@@ -1,4 +1,6 @@
-//! `weft lab up --agents`: weftd in every site of a lab.
+//! `weft lab up --agents [--mesh]`: weftd in every site of a lab, with
+//! static peers, or as a zero-touch mesh (the first site holds the CA, the
+//! others join with a token).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -22,9 +24,22 @@ fn weftd_binary() -> Result<PathBuf> {
     Ok(p)
 }
 
+/// How the agents of a lab run.
+pub(crate) struct How<'a> {
+    /// `[probe] interval`.
+    pub(crate) probe_interval: &'a str,
+    /// The policy every agent starts with.
+    pub(crate) policy: Option<&'a Path>,
+    /// A zero-touch mesh instead of static peers.
+    pub(crate) mesh: bool,
+}
+
 /// Writes keys and configs for every site of `lab`, starts weftd in each, and
-/// waits until every agent answers on its API.
-pub(crate) fn start(lab: &mut Lab, probe_interval: &str, policy: Option<&Path>) -> Result<()> {
+/// waits until every agent answers on its API. In a mesh, the first site's
+/// agent gets a new CA and starts first; it mints one join token for all
+/// the others, which start with `--join TOKEN --seed` its mesh address.
+pub(crate) fn start(lab: &mut Lab, how: &How<'_>) -> Result<()> {
+    let (probe_interval, policy) = (how.probe_interval, how.policy);
     let weftd = weftd_binary()?;
     let state_file = lab.state().path();
     let dir = state_file.parent().context("lab state directory")?.join("agents");
@@ -42,36 +57,34 @@ pub(crate) fn start(lab: &mut Lab, probe_interval: &str, policy: Option<&Path>) 
         policy_file: policy
             .map(|p| std::path::absolute(p).with_context(|| format!("locating {}", p.display())))
             .transpose()?,
+        mesh: how.mesh,
         ..LabOptions::default()
     };
     let generated = write_configs(&dir, &sites, &opts).context("writing agent configs")?;
-    for g in &generated {
+    let mut join: Vec<String> = Vec::new();
+    for (i, g) in generated.iter().enumerate() {
+        if how.mesh && i == 0 {
+            let ca = weftd::mesh::files::init_ca(&g.state_dir)?;
+            println!("mesh CA {} held by site {}", ca.fingerprint(), g.name);
+        }
+        if how.mesh && i == 1 {
+            wait_healthy(lab, &generated[0].name, &dir, Instant::now() + Duration::from_secs(10))?;
+            let others = u32::try_from(generated.len() - 1).unwrap_or(u32::MAX);
+            let token = mint_token(&generated[0].state_dir, others)?;
+            let seed = format!("{}:{}", sites[0].uplinks[0].1, weftd::config::DEFAULT_MESH_PORT);
+            join = vec!["--join".to_owned(), token, "--seed".to_owned(), seed];
+        }
         let log_path = dir.join(format!("{}.log", g.name));
         let log =
             File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
         let mut cmd = lab.command(g.name.as_str(), &weftd)?;
-        cmd.arg("--config").arg(&g.config).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+        cmd.arg("--config").arg(&g.config).args(&join);
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
         lab.spawn_command(cmd)?;
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     for g in &generated {
-        loop {
-            let ok = lab
-                .exec(
-                    g.name.as_str(),
-                    &["curl", "-sf", "-o", "/dev/null", "127.0.0.1:7420/api/v1/health"],
-                )
-                .is_ok_and(|o| o.status.success());
-            if ok {
-                break;
-            }
-            if Instant::now() > deadline {
-                let log = std::fs::read_to_string(dir.join(format!("{}.log", g.name)))
-                    .unwrap_or_default();
-                bail!("weftd in site {} did not come up; its log:\n{log}", g.name);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_healthy(lab, &g.name, &dir, deadline)?;
         println!(
             "agent {}: overlay {} on {}, config {}, API token {}",
             g.name,
@@ -82,4 +95,42 @@ pub(crate) fn start(lab: &mut Lab, probe_interval: &str, policy: Option<&Path>) 
         );
     }
     Ok(())
+}
+
+/// Mints a join token for `uses` sites through the CA holder's API socket.
+fn mint_token(state_dir: &Path, uses: u32) -> Result<String> {
+    let sock = state_dir.join(weftd::agent::API_SOCKET);
+    let body = format!("{{\"uses\": {uses}, \"ttl_s\": 600}}");
+    let out = std::process::Command::new("curl")
+        .args(["-sf", "--max-time", "5", "-H", "content-type: application/json", "-d", &body])
+        .arg("--unix-socket")
+        .arg(&sock)
+        .arg("http://weft/api/v1/mesh/tokens")
+        .output()
+        .context("running curl to mint a join token")?;
+    if !out.status.success() {
+        bail!(
+            "the CA holder refused to mint a join token: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("the token answer")?;
+    v["token"].as_str().map(str::to_owned).context("no token in the answer")
+}
+
+/// Waits until the agent of `site` answers its health check.
+fn wait_healthy(lab: &Lab, site: &str, dir: &Path, deadline: Instant) -> Result<()> {
+    loop {
+        let ok = lab
+            .exec(site, &["curl", "-sf", "-o", "/dev/null", "127.0.0.1:7420/api/v1/health"])
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            let log = std::fs::read_to_string(dir.join(format!("{site}.log"))).unwrap_or_default();
+            bail!("weftd in site {site} did not come up; its log:\n{log}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

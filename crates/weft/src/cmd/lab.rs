@@ -61,6 +61,10 @@ pub(crate) struct UpArgs {
     /// a policy with errors or failing tests stops the agents from starting).
     #[arg(long, requires = "agents")]
     policy: Option<std::path::PathBuf>,
+    /// With --agents: a zero-touch mesh instead of static peers: the first
+    /// site holds the mesh CA, every other joins with a join token.
+    #[arg(long, requires = "agents")]
+    mesh: bool,
 }
 
 /// A lab name option.
@@ -181,7 +185,12 @@ fn up(args: UpArgs) -> Result<ExitCode> {
         .with_context(|| format!("creating lab {name}"))?;
     let mut lab = lab;
     if args.agents {
-        super::agents::start(&mut lab, &args.probe_interval, args.policy.as_deref())?;
+        let how = super::agents::How {
+            probe_interval: &args.probe_interval,
+            policy: args.policy.as_deref(),
+            mesh: args.mesh,
+        };
+        super::agents::start(&mut lab, &how)?;
     }
     print!("{}", lab.status());
     lab.keep();

@@ -9,6 +9,12 @@
 //! grace = "5s"                 # a member that went down keeps its peer this long
 //! profile = "lan"              # gossip timers: "lan" (200 ms probes) or "wan" (1 s)
 //! relay_hold_down = "3s"       # a direct path must stay up this long before relayed traffic returns to it
+//! cluster = "prod"             # a label every member gossips (empty by default)
+//! # SWIM tuning over the profile's values:
+//! interval = "200ms"           # each member probes one random member this often
+//! fanout = 4                   # members asked to probe indirectly, and gossiped to per round
+//! suspicion_multiplier = 4     # a suspect is dead after multiplier × log10(members) × interval
+//! retransmit_limit = 12        # how many times each update is piggybacked
 //! ```
 
 use std::net::SocketAddr;
@@ -75,6 +81,16 @@ pub struct MeshConfig {
     pub profile: GossipProfile,
     /// How long a direct path must stay up before relayed traffic returns to it.
     pub relay_hold_down: Duration,
+    /// Cluster label every member gossips.
+    pub cluster: String,
+    /// SWIM tuning over the profile: probe interval.
+    pub interval: Option<Duration>,
+    /// SWIM tuning: indirect probes and gossip fanout.
+    pub fanout: Option<u32>,
+    /// SWIM tuning: suspicion multiplier.
+    pub suspicion_multiplier: Option<u32>,
+    /// SWIM tuning: piggyback retransmissions per update.
+    pub retransmit_limit: Option<u32>,
 }
 
 impl MeshConfig {
@@ -90,6 +106,11 @@ impl MeshConfig {
             grace: Duration::from_secs(5),
             profile: GossipProfile::Lan,
             relay_hold_down: Duration::from_secs(3),
+            cluster: String::new(),
+            interval: None,
+            fanout: None,
+            suspicion_multiplier: None,
+            retransmit_limit: None,
         }
     }
 }
@@ -145,6 +166,32 @@ pub(super) fn mesh(
     {
         out.relay_hold_down = d;
     }
+    if let Some(cl) = &raw.cluster {
+        if cl.get_ref().len() > 255 {
+            c.err(cl, "cluster names are at most 255 bytes");
+        }
+        out.cluster.clone_from(cl.get_ref());
+    }
+    if let Some(i) = &raw.interval
+        && let Some(d) = c.parse(i, parse_duration)
+    {
+        if d < Duration::from_millis(10) || d > Duration::from_mins(1) {
+            c.err(i, "the gossip interval must be 10ms..=60s");
+        }
+        out.interval = Some(d);
+    }
+    let mut bounded = |v: &Option<toml::Spanned<u32>>, what: &str, max: u32| {
+        v.as_ref().map(|s| {
+            let n = *s.get_ref();
+            if n == 0 || n > max {
+                c.err(s, format!("{what} must be 1..={max}"));
+            }
+            n
+        })
+    };
+    out.fanout = bounded(&raw.fanout, "fanout", 64);
+    out.suspicion_multiplier = bounded(&raw.suspicion_multiplier, "suspicion_multiplier", 100);
+    out.retransmit_limit = bounded(&raw.retransmit_limit, "retransmit_limit", 255);
     if let Some(p) = &raw.profile
         && let Some(p) = c.parse(p, |s| match s {
             "lan" => Ok(GossipProfile::Lan),

@@ -118,4 +118,9 @@ pub(crate) struct RawMesh {
     pub(crate) grace: Option<Spanned<String>>,
     pub(crate) profile: Option<Spanned<String>>,
     pub(crate) relay_hold_down: Option<Spanned<String>>,
+    pub(crate) cluster: Option<Spanned<String>>,
+    pub(crate) interval: Option<Spanned<String>>,
+    pub(crate) fanout: Option<Spanned<u32>>,
+    pub(crate) suspicion_multiplier: Option<Spanned<u32>>,
+    pub(crate) retransmit_limit: Option<Spanned<u32>>,
 }

@@ -185,3 +185,42 @@ fn api_tls_takes_a_certificate_and_its_key_anchored_at_the_config() {
     assert!(d.iter().any(|m| m.contains("tls_cert needs tls_key")), "{d:?}");
     assert_eq!(parse_str(&good()).unwrap().api_tls, None, "plain HTTP by default");
 }
+
+#[test]
+fn without_a_mesh_section_the_mesh_defaults_to_the_first_uplink_and_full_mesh() {
+    let cfg = parse_str(&good()).unwrap();
+    assert!(!cfg.mesh.configured);
+    assert_eq!(cfg.mesh.listen, "198.18.1.2:7946".parse().unwrap());
+    assert_eq!(cfg.mesh.topology, Topology::FullMesh);
+    assert_eq!(cfg.mesh.grace, Duration::from_secs(5));
+    assert_eq!(cfg.mesh.relay_hold_down, Duration::from_secs(3));
+}
+
+#[test]
+fn a_mesh_section_is_read_and_its_mistakes_are_placed() {
+    let text = format!(
+        "{}\n[mesh]\nlisten = \"198.18.1.2:8000\"\ntopology = \"hybrid\"\ncritical = [\"paris\"]\nseeds = [\"198.18.9.9:7946\"]\ngrace = \"10s\"\nprofile = \"wan\"\ninterval = \"500ms\"\nfanout = 3\n",
+        good()
+    );
+    let cfg = parse_str(&text).unwrap();
+    assert!(cfg.mesh.configured);
+    assert_eq!(cfg.mesh.listen.port(), 8000);
+    assert_eq!(cfg.mesh.topology, Topology::Hybrid);
+    assert_eq!(cfg.mesh.critical.len(), 1);
+    assert_eq!(cfg.mesh.seeds, vec!["198.18.9.9:7946".parse().unwrap()]);
+    assert_eq!(cfg.mesh.grace, Duration::from_secs(10));
+    assert_eq!(cfg.mesh.profile, GossipProfile::Wan);
+    assert_eq!(cfg.mesh.interval, Some(Duration::from_millis(500)));
+    assert_eq!(cfg.mesh.fanout, Some(3));
+
+    let bad = format!("{}\n[mesh]\ntopology = \"ring\"\ncritical = [\"x\"]\nfanout = 0\n", good());
+    let d = diagnostics(&bad);
+    let lines = good().lines().count();
+    assert!(
+        d.iter().any(|m| m.contains(&format!(":{}:12", lines + 3))
+            && m.contains("unknown topology \"ring\"")),
+        "{d:?}"
+    );
+    assert!(d.iter().any(|m| m.contains("critical sites only mean something")), "{d:?}");
+    assert!(d.iter().any(|m| m.contains("fanout must be 1..=64")), "{d:?}");
+}

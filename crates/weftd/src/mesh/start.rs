@@ -128,10 +128,8 @@ pub(crate) fn prepare(
     identity.cert.body.region.as_str().clone_into(&mut info.region);
     env!("CARGO_PKG_VERSION").clone_into(&mut info.version);
     info.endpoints = cfg.uplinks.iter().map(|u| u.bind).take(MemberInfo::MAX_ENDPOINTS).collect();
-    let membership = match cfg.mesh.profile {
-        GossipProfile::Lan => MembershipConfig::lan(),
-        GossipProfile::Wan => MembershipConfig::wan(),
-    };
+    info.cluster.clone_from(&cfg.mesh.cluster);
+    let membership = membership_config(&cfg.mesh)?;
     let mut config = NodeConfig::new(membership, seeds.clone());
     config.topology = match cfg.mesh.topology {
         Topology::FullMesh => TopologyMode::FullMesh,
@@ -144,6 +142,32 @@ pub(crate) fn prepare(
     let node = MeshNode::new(info, identity, config, enroller, seed, Instant::now(), now_unix)
         .map_err(|e| anyhow!("starting the mesh node: {e}"))?;
     Ok(Some(MeshStart { node, socket, files, seeds, topology: cfg.mesh.topology.as_str() }))
+}
+
+/// The profile's SWIM tuning with the file's overrides; refused when inconsistent.
+fn membership_config(m: &crate::config::MeshConfig) -> Result<MembershipConfig> {
+    use std::num::{NonZeroU8, NonZeroU32, NonZeroUsize};
+    let mut c = match m.profile {
+        GossipProfile::Lan => MembershipConfig::lan(),
+        GossipProfile::Wan => MembershipConfig::wan(),
+    };
+    if let Some(i) = m.interval {
+        c.interval = i;
+        c.gossip_interval = i / 2;
+        c.probe_rtt = c.probe_rtt.min(i * 2 / 5);
+    }
+    if let Some(f) = m.fanout.and_then(|f| NonZeroUsize::new(f as usize)) {
+        c.fanout = f;
+    }
+    if let Some(s) = m.suspicion_multiplier.and_then(NonZeroU32::new) {
+        c.suspicion_multiplier = s;
+    }
+    if let Some(r) = m.retransmit_limit.and_then(|r| u8::try_from(r).ok()).and_then(NonZeroU8::new)
+    {
+        c.retransmit_limit = r;
+    }
+    c.validate().map_err(|e| anyhow!("[mesh] gossip tuning: {e}"))?;
+    Ok(c)
 }
 
 fn label(s: &str, what: &str) -> Result<Label> {
