@@ -83,6 +83,9 @@ struct Relayed {
 pub(crate) struct RelayPlanner {
     hold_down: Duration,
     relayed: BTreeMap<SiteId, Relayed>,
+    /// Per (destination, class): classes relayed because no direct path
+    /// meets their SLA (the destination's paths being alive).
+    by_class: BTreeMap<(SiteId, usize), Relayed>,
 }
 
 /// A destination's direct reachability as the local path engine sees it.
@@ -95,7 +98,7 @@ pub(crate) struct Direct {
 impl RelayPlanner {
     /// A planner returning to direct paths after `hold_down`.
     pub(crate) fn new(hold_down: Duration) -> Self {
-        Self { hold_down, relayed: BTreeMap::new() }
+        Self { hold_down, relayed: BTreeMap::new(), by_class: BTreeMap::new() }
     }
 
     /// The relay of `dst`, if its traffic goes through one now.
@@ -166,6 +169,123 @@ impl RelayPlanner {
             }
         }
         changes
+    }
+}
+
+/// What a class needs of a path (its SLA), for judging a relayed one.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub(crate) struct Need {
+    /// Highest RTT.
+    pub(crate) rtt: Option<Duration>,
+    /// Highest jitter.
+    pub(crate) jitter: Option<Duration>,
+    /// Highest loss, a fraction.
+    pub(crate) loss: Option<f64>,
+}
+
+/// A class's new route, from [`RelayPlanner::plan_class`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ClassRoute {
+    /// Through this relay.
+    Via(SiteId),
+    /// Back on the direct paths.
+    Direct,
+}
+
+impl Need {
+    /// Whether this asks for anything (a class without limits never relays
+    /// for quality: any live path will do).
+    pub(crate) fn is_some(&self) -> bool {
+        self.rtt.is_some() || self.jitter.is_some() || self.loss.is_some()
+    }
+
+    /// Whether two hops `first` then `second` meet it: RTTs and jitters add,
+    /// deliveries multiply.
+    fn met_by(&self, first: &LinkMetrics, second: &LinkMetrics) -> Option<Duration> {
+        let rtt = (first.latency + second.latency) * 2;
+        let jitter = first.jitter + second.jitter;
+        let loss = 1.0 - (1.0 - first.loss) * (1.0 - second.loss);
+        let ok = self.rtt.is_none_or(|m| rtt <= m)
+            && self.jitter.is_none_or(|m| jitter <= m)
+            && self.loss.is_none_or(|m| loss <= m);
+        ok.then_some(rtt)
+    }
+}
+
+impl RelayPlanner {
+    /// The relay of class `class` towards `dst`, if that class goes through one.
+    pub(crate) fn class_via(&self, dst: &SiteId, class: usize) -> Option<&SiteId> {
+        self.by_class.get(&(dst.clone(), class)).map(|r| &r.via)
+    }
+
+    /// Replans class `class` towards `dst`, whose direct paths are alive:
+    /// `direct_meets` says whether one of them meets the class's `need`.
+    /// When none does, the relay whose two hops meet it with the lowest RTT
+    /// carries the class; once a direct path meets it again for the
+    /// hold-down, the class returns. Returns the change, if any.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn plan_class(
+        &mut self,
+        now: Instant,
+        me: &SiteId,
+        db: &LinkStateDb,
+        direct: &BTreeMap<SiteId, Direct>,
+        dst: &SiteId,
+        class: usize,
+        need: &Need,
+        direct_meets: bool,
+    ) -> Option<ClassRoute> {
+        let key = (dst.clone(), class);
+        if direct_meets || !need.is_some() {
+            let r = self.by_class.get_mut(&key)?;
+            let since = *r.direct_up_since.get_or_insert(now);
+            if now.saturating_duration_since(since) >= self.hold_down || !need.is_some() {
+                self.by_class.remove(&key);
+                return Some(ClassRoute::Direct);
+            }
+            return None;
+        }
+        let meets = |via: &SiteId| -> Option<Duration> {
+            if via == dst || via == me || !direct.get(via).is_some_and(|d| d.alive) {
+                return None;
+            }
+            let first = db.link(me, via).filter(|l| l.up)?;
+            let second = db.link(via, dst).filter(|l| l.up)?;
+            need.met_by(first, second)
+        };
+        if let Some(r) = self.by_class.get_mut(&key) {
+            r.direct_up_since = None;
+            if meets(&r.via).is_some() {
+                return None;
+            }
+        }
+        let best = direct
+            .keys()
+            .filter_map(|via| meets(via).map(|rtt| (rtt, via.clone())))
+            .min()
+            .map(|(_, via)| via);
+        match best {
+            Some(via) => {
+                let changed = self.by_class.get(&key).is_none_or(|r| r.via != via);
+                self.by_class.insert(key, Relayed { via: via.clone(), direct_up_since: None });
+                changed.then_some(ClassRoute::Via(via))
+            }
+            None => self.by_class.remove(&key).map(|_| ClassRoute::Direct),
+        }
+    }
+
+    /// Forgets every class relay towards `dst` (it left, or all its traffic
+    /// is relayed anyway).
+    pub(crate) fn forget_classes(&mut self, dst: &SiteId) -> Vec<usize> {
+        let gone: Vec<usize> =
+            self.by_class.keys().filter(|(d, _)| d == dst).map(|(_, c)| *c).collect();
+        self.by_class.retain(|(d, _), _| d != dst);
+        gone
+    }
+
+    /// Every class relay now: (destination, class, relay).
+    pub(crate) fn class_relays(&self) -> impl Iterator<Item = (&SiteId, usize, &SiteId)> {
+        self.by_class.iter().map(|((d, c), r)| (d, *c, &r.via))
     }
 }
 
@@ -272,5 +392,64 @@ mod tests {
         let mut d = direct(false);
         d.remove(&s("c"));
         assert_eq!(p.plan(t0, &s("a"), &link_state_db(&views(false)), &d), vec![(s("c"), None)]);
+    }
+
+    fn lossy(mut v: Vec<LinkView>, loss: f64) -> Vec<LinkView> {
+        for view in &mut v {
+            for l in &mut view.links {
+                let ac = (view.origin == s("a") && l.neighbor == s("c"))
+                    || (view.origin == s("c") && l.neighbor == s("a"));
+                if ac {
+                    l.loss = loss;
+                }
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn a_class_whose_sla_no_direct_path_meets_goes_through_a_relay_that_meets_it() {
+        let mut p = RelayPlanner::new(Duration::from_secs(3));
+        let (t0, me, c) = (Instant::now(), s("a"), s("c"));
+        let db = link_state_db(&lossy(views(true), 0.10));
+        let need =
+            Need { rtt: Some(Duration::from_millis(150)), loss: Some(0.01), ..Need::default() };
+        // realtime (class 1): direct a–c loses 10 %: through b (20 ms, no loss).
+        let change = p.plan_class(t0, &me, &db, &direct(true), &c, 1, &need, false);
+        assert_eq!(change, Some(ClassRoute::Via(s("b"))));
+        assert_eq!(p.class_via(&c, 1), Some(&s("b")));
+        assert_eq!(p.via(&c), None, "the site itself stays direct");
+        // A class that asks nothing never relays.
+        assert_eq!(p.plan_class(t0, &me, &db, &direct(true), &c, 0, &Need::default(), false), None);
+        // Back when a direct path meets the SLA for the hold-down.
+        let at = |ms| t0 + Duration::from_millis(ms);
+        assert_eq!(p.plan_class(at(100), &me, &db, &direct(true), &c, 1, &need, true), None);
+        assert_eq!(
+            p.plan_class(at(3200), &me, &db, &direct(true), &c, 1, &need, true),
+            Some(ClassRoute::Direct)
+        );
+        assert_eq!(p.class_via(&c, 1), None);
+    }
+
+    #[test]
+    fn a_relay_that_misses_the_sla_too_is_not_used() {
+        let mut p = RelayPlanner::new(Duration::from_secs(3));
+        let mut v = lossy(views(true), 0.10);
+        v[1].links[1].loss = 0.05; // b–c loses 5 %
+        v[3].links[1].rtt = Some(Duration::from_millis(400)); // d–c too slow
+        let need =
+            Need { rtt: Some(Duration::from_millis(150)), loss: Some(0.01), ..Need::default() };
+        let change = p.plan_class(
+            Instant::now(),
+            &s("a"),
+            &link_state_db(&v),
+            &direct(true),
+            &s("c"),
+            1,
+            &need,
+            false,
+        );
+        assert_eq!(change, None, "no relay meets it: stay on the best direct path");
+        assert_eq!(p.class_via(&s("c"), 1), None);
     }
 }

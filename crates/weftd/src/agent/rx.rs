@@ -157,7 +157,9 @@ fn receive(
 /// belongs to a site we relay to ourselves (its direct paths are down from
 /// here too, so it relays through some peer; any enrolled peer may carry it).
 fn relayed_source(shared: &Shared, t: &PeerTable, inner_src: std::net::IpAddr) -> bool {
-    t.peer_for(inner_src).is_some_and(|owner| shared.relay_of(owner).is_some())
+    t.peer_for(inner_src).is_some_and(|owner| {
+        shared.relay_accept.get(owner).is_some_and(|a| a.load(std::sync::atomic::Ordering::Relaxed))
+    })
 }
 
 /// Forwards a packet another site relayed through us to peer `next`, on a

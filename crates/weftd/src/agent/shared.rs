@@ -245,6 +245,9 @@ pub(crate) struct Shared {
     pub(crate) links: Arc<LinkBoard>,
     /// Packets relayed on for other sites.
     pub(crate) relayed: AtomicU64,
+    /// Per peer slot: whether this site relays any traffic to it, so its
+    /// sources may arrive through another site.
+    pub(crate) relay_accept: Box<[AtomicBool]>,
     /// The running policy; replaced whole by the control loop.
     pub(crate) policy: RwLock<Arc<ActivePolicy>>,
     /// Bumped after every replacement of `policy`, so the send thread notices with one load.

@@ -109,6 +109,9 @@ fn queue_one(
         return;
     };
     let path = &t.paths[path_idx as usize];
+    // The path may belong to a relay (a class relayed for its SLA): its
+    // owner's session carries the packet.
+    let peer = &t.peers[path.peer];
     let base = out.as_ptr() as usize;
     let span = {
         let Ok(mut session) = peer.session.lock() else { return };

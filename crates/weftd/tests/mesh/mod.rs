@@ -303,3 +303,66 @@ fn in_hub_and_spoke_spokes_peer_only_with_the_hub_and_reach_each_other_through_i
     assert_eq!(to_c["via"], hub, "b reaches c through the hub: {to_c}");
     assert_eq!(wg_peers(1).unwrap(), vec![hub.clone()], "b never peered with c");
 }
+
+#[test]
+fn a_class_whose_sla_no_direct_path_meets_is_relayed_while_the_rest_stays_direct() {
+    let mut h = Harness::with_options("slarelay", 3, 2, "adaptive", true);
+    init_ca(&h.sites[0].state_dir).expect("weft ca init");
+    h.start_agent(0);
+    wait_for("the CA holder's API", Duration::from_secs(20), || h.get(0, "/api/v1/mesh"));
+    let seed = seed_addr(&h);
+    let two = token(&h, 2);
+    h.start_agent_args(1, &["--join", &two, "--seed", &seed]);
+    h.start_agent_args(2, &["--join", &two, "--seed", &seed]);
+    for i in 0..3 {
+        let want = names(&h, &(0..3).filter(|j| *j != i).collect::<Vec<_>>());
+        wait_for(&format!("site {i} in a full mesh of 3"), Duration::from_secs(30), || {
+            mesh_is(&h, i, &want).then_some(())
+        });
+    }
+    // 10 % loss on everything a sends to c (both uplinks): realtime (loss ≤ 1 %)
+    // has no direct path left; a–b and b–c are clean.
+    let set: Vec<String> = h.lab.sites()[2].uplinks.iter().map(|u| u.addr.to_string()).collect();
+    let rules = format!(
+        "table inet weftloss {{ chain o {{ type filter hook output priority 0; ip daddr {{ {} }} udp dport 51820 numgen random mod 100 < 10 drop; }}; }}",
+        set.join(", ")
+    );
+    let out = h.lab.exec(0, &["nft", &rules]).expect("nft");
+    assert!(out.status.success(), "nft: {}", String::from_utf8_lossy(&out.stderr));
+    let c_name = h.name(2);
+    let site_of = |h: &Harness, path: u64| -> Option<String> {
+        h.get(0, &format!("/api/v1/paths/{path}"))?["site"].as_str().map(str::to_owned)
+    };
+    let class_site = |h: &Harness, class: &str| -> Option<String> {
+        let routes = h.get(0, "/api/v1/routes")?;
+        let items = routes.as_array().cloned().or_else(|| routes["items"].as_array().cloned())?;
+        let r = items.iter().find(|r| r["site"] == c_name)?;
+        let choice = r["choices"].as_array()?.iter().find(|x| x["class"] == class)?.clone();
+        site_of(h, choice["path"].as_u64()?)
+    };
+    let b_name = h.name(1);
+    wait_for("realtime to c relayed through b", Duration::from_mins(1), || {
+        (class_site(&h, "realtime")? == b_name).then_some(())
+    });
+    assert_eq!(
+        class_site(&h, "best-effort").as_deref(),
+        Some(c_name.as_str()),
+        "best effort stays direct"
+    );
+
+    // Voice to c arrives whole through b; the direct paths would lose a tenth of it.
+    let rx = h.udp_in(2, std::net::SocketAddr::from((h.overlay(2), 5060)));
+    rx.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let tx = h.udp_in(0, std::net::SocketAddr::from((h.overlay(0), 0)));
+    for i in 0u32..200 {
+        tx.send_to(&i.to_be_bytes(), (h.overlay(2), 5060)).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let mut got = 0;
+    let mut buf = [0u8; 64];
+    while rx.recv_from(&mut buf).is_ok() {
+        got += 1;
+    }
+    eprintln!("voice through the relay: {got}/200 delivered");
+    assert!(got >= 196, "realtime through b should not see a's 10 % loss to c: {got}/200");
+}

@@ -124,8 +124,12 @@ pub(crate) struct Control {
     retiring: Vec<(weft_types::SiteId, Instant, String)>,
     /// How long a member that went down keeps its peer.
     mesh_grace: Duration,
-    /// Relays of sites whose direct paths are down.
+    /// Relays of sites whose direct paths are down, and of classes whose
+    /// SLA no direct path meets.
     relays: crate::agent::relay::RelayPlanner,
+    /// (destination slot, class) → relay slot, from `relays`.
+    class_relay: std::collections::HashMap<(usize, usize), usize>,
+    relay_rounds: u64,
 }
 
 /// The local site as the status shows it.
@@ -203,6 +207,8 @@ impl Control {
             retiring: Vec::new(),
             mesh_grace: io.mesh_grace,
             relays: crate::agent::relay::RelayPlanner::new(io.relay_hold_down),
+            class_relay: std::collections::HashMap::new(),
+            relay_rounds: 0,
         };
         control.install(Instant::now(), active);
         control
@@ -446,7 +452,9 @@ impl Control {
         let profiles = self.active.policy.profiles.len();
         for pi in 0..self.table.peers.len() {
             for c in 0..profiles {
-                let path = self.engine.current_path(now, PeerId(pi as u32), self.profile_ids[c]);
+                // A class relayed for its SLA rides the relay's path for it.
+                let via = self.class_relay.get(&(pi, c)).copied().unwrap_or(pi);
+                let path = self.engine.current_path(now, PeerId(via as u32), self.profile_ids[c]);
                 let dense = path.and_then(|p| self.dense(p)).unwrap_or(NO_PATH);
                 self.active.primary[pi][c].store(dense, Ordering::Relaxed);
             }

@@ -9,7 +9,10 @@ use std::time::Instant;
 use weft_api::{Event, EventKind};
 
 use super::Control;
-use crate::agent::relay::{Direct, LinkSummary, LinkView, link_state_db};
+use weft_path::Basis;
+use weft_types::{PeerId, SiteId};
+
+use crate::agent::relay::{ClassRoute, Direct, LinkSummary, LinkView, Need, link_state_db};
 use crate::agent::shared::NO_PATH;
 
 impl Control {
@@ -62,6 +65,10 @@ impl Control {
             *l = local;
         }
         let db = link_state_db(&views);
+        self.relay_rounds = self.relay_rounds.wrapping_add(1);
+        if self.relay_rounds.is_multiple_of(5) {
+            self.plan_class_relays(now, &me, &db, &direct);
+        }
         for (dst, via) in self.relays.plan(now, &me, &db, &direct) {
             let Some(i) = self.table.peers.iter().position(|p| p.name == dst) else { continue };
             let via_slot =
@@ -77,6 +84,86 @@ impl Control {
             ev.site = Some(dst.to_string());
             ev.reason = Some(via.map_or_else(|| "direct".to_owned(), |v| format!("relay {v}")));
             self.emit(ev);
+        }
+        self.publish_relay_accept();
+    }
+
+    /// Classes whose SLA no direct path meets go through a relay that meets
+    /// it (the destination itself being reachable directly). Every 500 ms.
+    fn plan_class_relays(
+        &mut self,
+        now: Instant,
+        me: &SiteId,
+        db: &weft_route::LinkStateDb,
+        direct: &BTreeMap<SiteId, Direct>,
+    ) {
+        let profiles = self.active.policy.profiles.len();
+        let table = self.table.clone();
+        for (i, peer) in table.peers.iter().enumerate() {
+            let alive = direct.get(&peer.name).is_some_and(|d| d.alive);
+            if !alive || self.relays.via(&peer.name).is_some() {
+                for c in self.relays.forget_classes(&peer.name) {
+                    self.class_relay_event(&peer.name, c, None);
+                }
+                continue;
+            }
+            for c in 0..profiles {
+                let id = self.profile_ids[c];
+                let Some(sla) = self.engine.policy(id).map(|p| p.sla.clone()) else { continue };
+                let need = Need {
+                    rtt: sla.max_latency,
+                    jitter: sla.max_jitter,
+                    loss: sla.max_loss.map(weft_types::Ratio::fraction),
+                };
+                if !need.is_some() && self.relays.class_via(&peer.name, c).is_none() {
+                    continue;
+                }
+                let meets = self
+                    .engine
+                    .explain(now, PeerId(i as u32), id, 0, None)
+                    .is_some_and(|d| matches!(d.choice.basis, Basis::Sla | Basis::HeldDownOnly));
+                let change =
+                    self.relays.plan_class(now, me, db, direct, &peer.name, c, &need, meets);
+                match change {
+                    Some(ClassRoute::Via(v)) => self.class_relay_event(&peer.name, c, Some(v)),
+                    Some(ClassRoute::Direct) => self.class_relay_event(&peer.name, c, None),
+                    None => {}
+                }
+            }
+        }
+        self.class_relay.clear();
+        for (dst, c, via) in self.relays.class_relays() {
+            let d = table.peers.iter().position(|p| p.name == *dst);
+            let v = table.peers.iter().position(|p| p.name == *via);
+            if let (Some(d), Some(v)) = (d, v) {
+                self.class_relay.insert((d, c), v);
+            }
+        }
+    }
+
+    fn class_relay_event(&self, dst: &SiteId, class: usize, via: Option<SiteId>) {
+        let name = self.active.policy.profiles.get(class).map_or("?", |p| p.class.as_str());
+        let line = match &via {
+            Some(v) => {
+                format!("class {name} to {dst}: no direct path meets its SLA; relaying through {v}")
+            }
+            None => format!("class {name} to {dst}: back on its direct paths"),
+        };
+        eprintln!("weftd[{}]: {line}", self.shared.site);
+        let mut ev = Event::new(EventKind::Failover, line);
+        ev.site = Some(dst.to_string());
+        ev.class = Some(name.to_owned());
+        ev.reason = Some(via.map_or_else(|| "direct".to_owned(), |v| format!("relay {v}")));
+        self.emit(ev);
+    }
+
+    /// Marks which peers' sources may arrive through another site: those we
+    /// relay any traffic to.
+    fn publish_relay_accept(&self) {
+        for (i, slot) in self.shared.relay_accept.iter().enumerate().take(self.table.peers.len()) {
+            let whole = self.shared.relay_via[i].load(Ordering::Relaxed) != NO_PATH;
+            let class = self.class_relay.keys().any(|(d, _)| *d == i);
+            slot.store(whole || class, Ordering::Relaxed);
         }
     }
 }
