@@ -175,7 +175,7 @@ echo "  what site a sees (weft mesh):"
 "$WEFT" mesh | sed 's/^/    /'
 echo "  what site b learnt by itself (weft sites, on b):"
 "$WEFT" sites --socket "$MLOGS/b-state/api.sock" | sed 's/^/    /'
-echo "  how fast d was peered everywhere (from the agents' logs):"
+echo "  d, enrolled by a, as every other agent logged it:"
 grep -h "peer d joined" "$MLOGS"/[abc].log | sed 's/^/    /'
 
 echo "  every a<->c WireGuard path cut (nftables in a): a relays to c through another site"
