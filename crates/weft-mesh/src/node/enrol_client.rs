@@ -148,6 +148,9 @@ impl Enrolment {
                     self.ignored += 1;
                 }
             }
+            // Rate limiting is not an answer (anyone spoofing our address can
+            // drain our bucket at the seed): keep asking until the deadline.
+            Ok(Frame::EnrolRefused { code: RefusalCode::RateLimited, .. }) => self.ignored += 1,
             Ok(Frame::EnrolRefused { request, code, message })
                 if from == self.seed && request == request_id(&self.request.signature) =>
             {

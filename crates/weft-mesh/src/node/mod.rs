@@ -88,6 +88,8 @@ pub struct MeshNode {
     certs: BTreeMap<SiteId, PeerCert>,
     peers: BTreeMap<SiteId, PeerView>,
     hello_sent: BTreeMap<SiteId, Instant>,
+    /// When each address of a revoked site was last sent the revocation list.
+    revoked_told: BTreeMap<SocketAddr, u64>,
     links: LinkStore,
     local_links: Vec<LinkEntry>,
     ls_version: u64,
@@ -146,6 +148,7 @@ impl MeshNode {
             certs: BTreeMap::new(),
             peers: BTreeMap::new(),
             hello_sent: BTreeMap::new(),
+            revoked_told: BTreeMap::new(),
             links: LinkStore::default(),
             local_links: Vec::new(),
             ls_version: now_unix.saturating_mul(1000),

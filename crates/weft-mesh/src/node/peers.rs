@@ -66,7 +66,10 @@ impl MeshNode {
                 CertError::Expired { .. } | CertError::NotYetValid { .. } => {
                     c.certs_refused_expired += 1;
                 }
-                CertError::Revoked { .. } => c.certs_refused_revoked += 1,
+                CertError::Revoked { .. } => {
+                    c.certs_refused_revoked += 1;
+                    self.tell_revoked(now_unix, from);
+                }
                 _ => c.certs_refused_malformed += 1,
             }
             return Err(e.into());
@@ -88,6 +91,23 @@ impl MeshNode {
         if let Ok(bytes) = Frame::Revocations(list).encode() {
             self.transmits.push_back(Transmit { to, bytes });
         }
+    }
+
+    /// Sends the revocation list to a revoked site that is still talking (it
+    /// restarted, or missed the flood), so it learns and goes quiet; at most
+    /// every 5 s per address.
+    fn tell_revoked(&mut self, now_unix: u64, to: SocketAddr) {
+        if self.revoked_told.get(&to).is_some_and(|at| now_unix < at + 5) {
+            return;
+        }
+        if self.revoked_told.len() >= 4096 {
+            self.revoked_told.retain(|_, at| now_unix < *at + 5);
+            if self.revoked_told.len() >= 4096 {
+                return;
+            }
+        }
+        self.revoked_told.insert(to, now_unix);
+        self.send_revocations_to(to);
     }
 
     /// Handles what the membership reported since the last call.

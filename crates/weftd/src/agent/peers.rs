@@ -144,3 +144,73 @@ pub(crate) fn build(
     };
     Ok(Built { peer, paths, probes })
 }
+
+/// What a live peer holds, for [`claim_conflict`].
+pub(crate) struct Claim<'a> {
+    pub(crate) name: &'a SiteId,
+    pub(crate) key: &'a PublicKey,
+    pub(crate) prefixes: &'a [IpPrefix],
+}
+
+/// Why `spec` may not be peered: a prefix overlapping this site's own
+/// (`local`) or another live site's, or another live site's WireGuard key.
+/// Certificates are checked, but a token that allows any prefix lets a site
+/// claim one that is taken, and longest-prefix match would hand it that
+/// traffic.
+pub(crate) fn claim_conflict<'a>(
+    local: &[IpPrefix],
+    others: impl IntoIterator<Item = Claim<'a>>,
+    spec: &PeerSpec,
+) -> Result<(), String> {
+    for p in &spec.prefixes {
+        if let Some(own) = local.iter().find(|l| l.overlaps(p)) {
+            return Err(format!("its prefix {p} overlaps this site's {own}"));
+        }
+    }
+    for other in others {
+        if *other.key == spec.public_key {
+            return Err(format!("its WireGuard key is {}'s", other.name));
+        }
+        for p in &spec.prefixes {
+            if let Some(taken) = other.prefixes.iter().find(|o| o.overlaps(p)) {
+                return Err(format!("its prefix {p} overlaps {}'s {taken}", other.name));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str, key: u8, prefixes: &[&str]) -> PeerSpec {
+        PeerSpec {
+            name: SiteId::new(name).unwrap(),
+            public_key: PublicKey([key; 32]),
+            prefixes: prefixes.iter().map(|p| IpPrefix::parse(p).unwrap()).collect(),
+            endpoints: Vec::new(),
+            stock: false,
+            keepalive: None,
+            role: None,
+            region: None,
+            dynamic: true,
+        }
+    }
+
+    #[test]
+    fn a_claim_on_taken_prefixes_or_a_taken_key_is_refused() {
+        let local = [IpPrefix::parse("10.77.1.0/24").unwrap()];
+        let b = spec("b", 2, &["10.77.2.0/24"]);
+        let others = || [Claim { name: &b.name, key: &b.public_key, prefixes: &b.prefixes }];
+        assert!(claim_conflict(&local, others(), &spec("c", 3, &["10.77.3.0/24"])).is_ok());
+        let e = claim_conflict(&local, others(), &spec("c", 3, &["10.77.1.7/32"])).unwrap_err();
+        assert!(e.contains("overlaps this site's 10.77.1.0/24"), "{e}");
+        let e = claim_conflict(&local, others(), &spec("c", 3, &["10.77.0.0/16"])).unwrap_err();
+        assert!(e.contains("overlaps this site's"), "{e}");
+        let e = claim_conflict(&local, others(), &spec("c", 3, &["10.77.2.128/25"])).unwrap_err();
+        assert!(e.contains("overlaps b's 10.77.2.0/24"), "{e}");
+        let e = claim_conflict(&local, others(), &spec("c", 2, &["10.77.3.0/24"])).unwrap_err();
+        assert!(e.contains("WireGuard key is b's"), "{e}");
+    }
+}

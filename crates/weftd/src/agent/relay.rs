@@ -101,6 +101,11 @@ impl RelayPlanner {
         Self { hold_down, relayed: BTreeMap::new(), by_class: BTreeMap::new() }
     }
 
+    /// How long a direct path must stay good before traffic returns to it.
+    pub(crate) fn hold_down(&self) -> Duration {
+        self.hold_down
+    }
+
     /// The relay of `dst`, if its traffic goes through one now.
     pub(crate) fn via(&self, dst: &SiteId) -> Option<&SiteId> {
         self.relayed.get(dst).map(|r| &r.via)

@@ -125,7 +125,8 @@ fn receive(
             }
         }
     };
-    if !peer.prefixes.iter().any(|p| p.contains(inner_src)) && !relayed_source(shared, t, inner_src)
+    if !peer.prefixes.iter().any(|p| p.contains(inner_src))
+        && !relayed_source(shared, t, inner_src, peer_idx)
     {
         shared.drops.count("source_not_allowed");
         return;
@@ -153,12 +154,21 @@ fn receive(
     }
 }
 
-/// Whether `inner_src` may arrive from a peer that does not own it: it
-/// belongs to a site we relay to ourselves (its direct paths are down from
-/// here too, so it relays through some peer; any enrolled peer may carry it).
-fn relayed_source(shared: &Shared, t: &PeerTable, inner_src: std::net::IpAddr) -> bool {
+/// Whether `inner_src` may arrive from `sender`, a peer that does not own
+/// it: only when `sender` is the relay this site itself uses towards the
+/// owner (the outage or the SLA breach is seen from both ends), so no other
+/// peer can speak with the owner's addresses.
+fn relayed_source(
+    shared: &Shared,
+    t: &PeerTable,
+    inner_src: std::net::IpAddr,
+    sender: usize,
+) -> bool {
     t.peer_for(inner_src).is_some_and(|owner| {
-        shared.relay_accept.get(owner).is_some_and(|a| a.load(std::sync::atomic::Ordering::Relaxed))
+        shared.relay_accept.get(owner).is_some_and(|a| {
+            a.load(std::sync::atomic::Ordering::Relaxed)
+                == u32::try_from(sender).unwrap_or(u32::MAX)
+        })
     })
 }
 
@@ -182,11 +192,11 @@ fn relay_on(
         return;
     }
     let peer = &t.peers[next];
-    let Some(pi) = gate.policy().path_for(next, 0, peer.fallback_path()) else {
+    let Some(path) = t.direct_path(gate.policy(), next, 0).and_then(|i| t.paths.get(i as usize))
+    else {
         shared.drops.count("relay_no_path");
         return;
     };
-    let path = &t.paths[pi as usize];
     let Ok(mut session) = peer.session.lock() else { return };
     match session.encapsulate(packet, fwd) {
         WgResult::ToNetwork(d) => {

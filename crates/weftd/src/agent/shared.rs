@@ -180,6 +180,24 @@ impl PeerTable {
         p.removed.load(Ordering::Relaxed) || p.gone.load(Ordering::Relaxed)
     }
 
+    /// A path of `peer`'s own for `profile`: the policy's choice unless that
+    /// is a relay's (a class relayed for its SLA), else the peer's last or
+    /// first path. What WireGuard timers and forwarded packets use: a session
+    /// only ever speaks to its own peer.
+    pub(crate) fn direct_path(
+        &self,
+        policy: &ActivePolicy,
+        peer: usize,
+        profile: usize,
+    ) -> Option<u32> {
+        let p = self.peers.get(peer)?;
+        let own = |i: u32| self.paths.get(i as usize).is_some_and(|x| x.peer == peer);
+        policy
+            .path_for(peer, profile, p.fallback_path())
+            .filter(|i| own(*i))
+            .or_else(|| p.fallback_path().filter(|i| own(*i)))
+    }
+
     /// Records authenticated input on (`uplink`, `src`).
     pub(crate) fn note_rx(&self, uplink: usize, src: SocketAddr, bytes: usize) {
         if let Some(&i) = self.path_by_addr.get(&(uplink, src)) {
@@ -245,9 +263,10 @@ pub(crate) struct Shared {
     pub(crate) links: Arc<LinkBoard>,
     /// Packets relayed on for other sites.
     pub(crate) relayed: AtomicU64,
-    /// Per peer slot: whether this site relays any traffic to it, so its
-    /// sources may arrive through another site.
-    pub(crate) relay_accept: Box<[AtomicBool]>,
+    /// Per peer slot: the relay this site sends that peer's traffic through
+    /// (all of it, or a class), or [`NO_PATH`]: that peer's sources are
+    /// accepted from that relay, and from no other peer.
+    pub(crate) relay_accept: Box<[AtomicU32]>,
     /// The running policy; replaced whole by the control loop.
     pub(crate) policy: RwLock<Arc<ActivePolicy>>,
     /// Bumped after every replacement of `policy`, so the send thread notices with one load.

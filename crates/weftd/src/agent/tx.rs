@@ -108,9 +108,17 @@ fn queue_one(
         shared.drops.count("no_eligible_path");
         return;
     };
-    let path = &t.paths[path_idx as usize];
+    // A choice published for a newer table than this batch's: skip it once.
+    let Some(path) = t.paths.get(path_idx as usize) else {
+        shared.drops.count("stale_path");
+        return;
+    };
     // The path may belong to a relay (a class relayed for its SLA): its
     // owner's session carries the packet.
+    if t.is_removed(path.peer) {
+        shared.drops.count("peer_removed");
+        return;
+    }
     let peer = &t.peers[path.peer];
     let base = out.as_ptr() as usize;
     let span = {

@@ -73,7 +73,7 @@ fn snapshot(shared: &Shared) -> DeviceSnapshot {
         .map(|(pi, p)| {
             let stats = p.session.lock().map(|s| s.stats()).ok();
             let endpoint =
-                policy.path_for(pi, 0, p.fallback_path()).map(|i| table.paths[i as usize].remote);
+                table.direct_path(&policy, pi, 0).map(|i| table.paths[i as usize].remote);
             let last_handshake = stats
                 .as_ref()
                 .and_then(|s| s.since_last_handshake)

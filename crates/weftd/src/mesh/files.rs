@@ -182,12 +182,20 @@ impl MeshFiles {
     /// Bumps the generation (0 when absent, so the first start is 1), saves
     /// it and returns it. Call once per start, before gossiping.
     pub fn bump_generation(&self) -> Result<u32> {
+        self.bump_generation_to(0)
+    }
+
+    /// Like [`MeshFiles::bump_generation`], but the new generation is at
+    /// least `floor` (the agent passes the Unix time, so a wiped file or two
+    /// starts in one second still give a higher generation than any before).
+    pub fn bump_generation_to(&self, floor: u32) -> Result<u32> {
         let next = match self.load_generation()? {
             None => 1,
             Some(n) => n.checked_add(1).ok_or_else(|| {
                 self.corrupt(GENERATION, "is at u32::MAX and cannot be bumped (remove the file)")
             })?,
-        };
+        }
+        .max(floor);
         self.write(GENERATION, format!("{next}\n").as_bytes())?;
         Ok(next)
     }

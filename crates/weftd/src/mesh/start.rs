@@ -121,7 +121,7 @@ pub(crate) fn prepare(
     };
     // Above any earlier incarnation even when the state directory was wiped
     // (the mesh remembers a dead identity and ignores it coming back as is).
-    let generation = files.bump_generation()?.max(u32::try_from(now_unix).unwrap_or(u32::MAX));
+    let generation = files.bump_generation_to(u32::try_from(now_unix).unwrap_or(u32::MAX))?;
     let mut info = MemberInfo::new(cfg.name.clone(), gossip_addr(cfg, &socket)?, wg_public);
     info.generation = generation;
     info.role = if identity.cert.body.role.as_str() == "hub" { Role::Hub } else { Role::Site };

@@ -142,7 +142,11 @@ fn sites_join_with_tokens_peer_automatically_and_leave_when_dead_or_revoked() {
     assert_eq!(h.ping(0, h.overlay(4), 2), 0, "a revoked site is cut off");
     h.lab.kill(pids[4]);
     pids[4] = h.start_agent(4);
-    std::thread::sleep(Duration::from_secs(3));
+    // Restarted with its revoked certificate: it hears of its revocation and stays out.
+    wait_for("restarted e learning it is revoked", Duration::from_secs(20), || {
+        h.last_log(4).contains("certificate was revoked").then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2));
     assert!(!peers_of(&h, 0).unwrap_or_default().contains(&h.name(4)), "revoked e rejoined");
     assert_eq!(h.ping(4, h.overlay(0), 2), 0, "revoked e still reaches a");
 

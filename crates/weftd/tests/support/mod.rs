@@ -190,6 +190,17 @@ impl Harness {
         self.lab.spawn_command(cmd).expect("spawn weftd")
     }
 
+    /// The text of the newest agent log of site `i` (empty if none).
+    pub(crate) fn last_log(&self, i: usize) -> String {
+        let what = format!("weftd in site {}", self.name(i));
+        self.logs
+            .iter()
+            .rev()
+            .find(|(w, _)| *w == what)
+            .and_then(|(_, p)| std::fs::read_to_string(p).ok())
+            .unwrap_or_default()
+    }
+
     /// Registers another log file to print on failure.
     pub(crate) fn add_log(&mut self, what: &str, path: PathBuf) {
         self.logs.push((what.to_owned(), path));

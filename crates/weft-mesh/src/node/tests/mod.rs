@@ -100,6 +100,14 @@ fn a_refusal_of_another_request_is_not_taken_for_the_answer() {
     e.handle_datagram(now, sim::BASE_UNIX, addr(0), &refusal([0xee; REQUEST_ID_LEN]));
     assert!(e.outcome().is_none());
     assert_eq!(e.ignored(), 1);
+    // Rate limiting is not a final answer either.
+    let limited = Frame::EnrolRefused {
+        request: request_id(&req.signature),
+        code: RefusalCode::RateLimited,
+        message: "slow down".into(),
+    };
+    e.handle_datagram(now, sim::BASE_UNIX, addr(0), &limited.encode().unwrap());
+    assert!(e.outcome().is_none(), "rate limited: still trying");
     // The refusal of this request ends it.
     e.handle_datagram(now, sim::BASE_UNIX, addr(0), &refusal(request_id(&req.signature)));
     assert!(matches!(e.outcome(), Some(Err(EnrolFailure::Refused { .. }))));

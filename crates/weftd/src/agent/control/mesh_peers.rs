@@ -110,6 +110,17 @@ impl Control {
             }
             self.drop_engine_paths(now, i);
         }
+        if let Err(why) = self.claim_conflict(existing, spec) {
+            eprintln!("weftd[{}]: not peering with {}: {why}", self.shared.site, spec.name);
+            let mut ev = Event::new(
+                EventKind::TopologyChanged,
+                format!("site {} refused: {why}", spec.name),
+            );
+            ev.site = Some(spec.name.to_string());
+            ev.reason = Some("claim_conflict".to_owned());
+            self.emit(ev);
+            return;
+        }
         let index = existing.unwrap_or(self.table.peers.len());
         if index >= MAX_PEERS {
             eprintln!(
@@ -173,6 +184,14 @@ impl Control {
         ev.site = Some(spec.name.to_string());
         self.emit(ev);
         self.emit(Event::new(EventKind::TopologyChanged, format!("site {} {verb}", spec.name)));
+    }
+
+    fn claim_conflict(&self, slot: Option<usize>, spec: &PeerSpec) -> Result<(), String> {
+        let others = self.table.peers.iter().enumerate().filter_map(|(i, p)| {
+            let live = Some(i) != slot && !p.gone.load(Ordering::Relaxed);
+            live.then(|| peers::Claim { name: &p.name, key: &p.public_key, prefixes: &p.prefixes })
+        });
+        peers::claim_conflict(&self.shared.local_prefixes, others, spec)
     }
 
     /// Stops peering with slot `i`: no traffic, no probes, no paths.

@@ -130,6 +130,8 @@ pub(crate) struct Control {
     /// (destination slot, class) → relay slot, from `relays`.
     class_relay: std::collections::HashMap<(usize, usize), usize>,
     relay_rounds: u64,
+    /// Relays that ended, still accepted until then: peer slot → (relay, until).
+    accept_linger: std::collections::HashMap<usize, (u32, Instant)>,
 }
 
 /// The local site as the status shows it.
@@ -209,6 +211,7 @@ impl Control {
             relays: crate::agent::relay::RelayPlanner::new(io.relay_hold_down),
             class_relay: std::collections::HashMap::new(),
             relay_rounds: 0,
+            accept_linger: std::collections::HashMap::new(),
         };
         control.install(Instant::now(), active);
         control
@@ -452,9 +455,15 @@ impl Control {
         let profiles = self.active.policy.profiles.len();
         for pi in 0..self.table.peers.len() {
             for c in 0..profiles {
-                // A class relayed for its SLA rides the relay's path for it.
-                let via = self.class_relay.get(&(pi, c)).copied().unwrap_or(pi);
-                let path = self.engine.current_path(now, PeerId(via as u32), self.profile_ids[c]);
+                // A class relayed for its SLA rides the relay's path for it,
+                // while the relay is there and has one; else its own.
+                let id = self.profile_ids[c];
+                let relayed = self
+                    .class_relay
+                    .get(&(pi, c))
+                    .filter(|v| !self.table.is_removed(**v))
+                    .and_then(|v| self.engine.current_path(now, PeerId(*v as u32), id));
+                let path = relayed.or_else(|| self.engine.current_path(now, PeerId(pi as u32), id));
                 let dense = path.and_then(|p| self.dense(p)).unwrap_or(NO_PATH);
                 self.active.primary[pi][c].store(dense, Ordering::Relaxed);
             }
@@ -468,7 +477,7 @@ impl Control {
             }
             let Ok(mut session) = peer.session.lock() else { continue };
             if let WgResult::ToNetwork(d) = session.update_timers(out) {
-                let Some(pi) = self.active.path_for(i, 0, peer.fallback_path()) else { continue };
+                let Some(pi) = self.table.direct_path(&self.active, i, 0) else { continue };
                 let path = &self.table.paths[pi as usize];
                 if self.shared.sockets[path.uplink].send_to(d, path.remote).is_ok() {
                     path.tx_bytes.fetch_add(d.len() as u64, Ordering::Relaxed);

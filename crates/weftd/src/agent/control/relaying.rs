@@ -85,7 +85,7 @@ impl Control {
             ev.reason = Some(via.map_or_else(|| "direct".to_owned(), |v| format!("relay {v}")));
             self.emit(ev);
         }
-        self.publish_relay_accept();
+        self.publish_relay_accept(now);
     }
 
     /// Classes whose SLA no direct path meets go through a relay that meets
@@ -157,13 +157,34 @@ impl Control {
         self.emit(ev);
     }
 
-    /// Marks which peers' sources may arrive through another site: those we
-    /// relay any traffic to.
-    fn publish_relay_accept(&self) {
-        for (i, slot) in self.shared.relay_accept.iter().enumerate().take(self.table.peers.len()) {
-            let whole = self.shared.relay_via[i].load(Ordering::Relaxed) != NO_PATH;
-            let class = self.class_relay.keys().any(|(d, _)| *d == i);
-            slot.store(whole || class, Ordering::Relaxed);
+    /// Publishes, per peer, the one relay its sources may arrive through:
+    /// the relay we send all its traffic through, else the relay of one of
+    /// its classes (a site relayed for two classes through two relays
+    /// accepts only the first's).
+    ///
+    /// A relay that ended stays accepted a little longer (`relay_hold_down`
+    /// plus 2 s): the far end returns to its direct paths after its own
+    /// hold-down, a moment later or earlier than this one, and its replies
+    /// still come through the relay meanwhile.
+    fn publish_relay_accept(&mut self, now: Instant) {
+        let linger = self.relays.hold_down() + std::time::Duration::from_secs(2);
+        for i in 0..self.table.peers.len() {
+            let whole = self.shared.relay_via[i].load(Ordering::Relaxed);
+            let class = self.class_relay.iter().find(|((d, _), _)| *d == i).map(|(_, v)| *v);
+            let mut via =
+                if whole == NO_PATH { class.map_or(NO_PATH, |v| v as u32) } else { whole };
+            if via == NO_PATH {
+                match self.accept_linger.get(&i) {
+                    Some(&(v, until)) if now < until => via = v,
+                    Some(_) => {
+                        self.accept_linger.remove(&i);
+                    }
+                    None => {}
+                }
+            } else {
+                self.accept_linger.insert(i, (via, now + linger));
+            }
+            self.shared.relay_accept[i].store(via, Ordering::Relaxed);
         }
     }
 }

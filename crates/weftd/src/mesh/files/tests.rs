@@ -232,3 +232,13 @@ fn the_enroller_ledger_keys_tokens_by_hex_id_and_refuses_a_bad_one() {
     let e = format!("{:#}", f.load_enroller().unwrap_err());
     assert!(e.contains("token id \"xyz\" is not 32 hex digits"), "{e}");
 }
+
+#[test]
+fn the_generation_never_goes_below_its_floor_and_never_back() {
+    let d = TempDir::new("floor");
+    let f = MeshFiles::open(&d.0).unwrap();
+    assert_eq!(f.bump_generation_to(1_000).unwrap(), 1_000);
+    assert_eq!(f.bump_generation_to(1_000).unwrap(), 1_001, "same second: still higher");
+    assert_eq!(f.bump_generation_to(10).unwrap(), 1_002, "clock stepped back: still higher");
+    assert_eq!(f.load_generation().unwrap(), Some(1_002));
+}
