@@ -130,16 +130,16 @@ impl MeshNode {
     }
 
     /// Sends a `HELLO` with our certificate to `to` (at most once a second per site).
+    /// Replies are limited the same way: a replayed certificate from a
+    /// spoofed address must not turn us into a reflector.
     pub(super) fn send_hello(&mut self, now: Instant, site: &SiteId, to: SocketAddr, reply: bool) {
-        if reply {
-            if self.hello_sent.get(site).is_some_and(|&at| now < at + HELLO_INTERVAL) {
-                return;
-            }
-            if self.hello_sent.len() >= 4096 {
-                self.hello_sent.retain(|_, at| now < *at + HELLO_INTERVAL);
-            }
-            self.hello_sent.insert(site.clone(), now);
+        if self.hello_sent.get(site).is_some_and(|&at| now < at + HELLO_INTERVAL) {
+            return;
         }
+        if self.hello_sent.len() >= 4096 {
+            self.hello_sent.retain(|_, at| now < *at + HELLO_INTERVAL);
+        }
+        self.hello_sent.insert(site.clone(), now);
         if let Ok(bytes) = (Frame::Hello { reply, cert: &self.cert_bytes }).encode() {
             self.counters.hellos_sent += 1;
             self.transmits.push_back(Transmit { to, bytes });

@@ -139,8 +139,12 @@ impl RelayPlanner {
                 }
                 continue;
             }
+            // Both ends must advertise the relay's link to the destination: a
+            // relay's own word alone would let it attract traffic.
             let usable = |via: &SiteId| {
-                direct.get(via).is_some_and(|v| v.alive) && db.link(via, dst).is_some_and(|l| l.up)
+                direct.get(via).is_some_and(|v| v.alive)
+                    && db.link(via, dst).is_some_and(|l| l.up)
+                    && db.link(dst, via).is_some_and(|l| l.up)
             };
             if let Some(r) = self.relayed.get_mut(dst) {
                 r.direct_up_since = None;
@@ -256,6 +260,7 @@ impl RelayPlanner {
             }
             let first = db.link(me, via).filter(|l| l.up)?;
             let second = db.link(via, dst).filter(|l| l.up)?;
+            db.link(dst, via).filter(|l| l.up)?; // confirmed by the destination
             need.met_by(first, second)
         };
         if let Some(r) = self.by_class.get_mut(&key) {
@@ -456,5 +461,14 @@ mod tests {
         );
         assert_eq!(change, None, "no relay meets it: stay on the best direct path");
         assert_eq!(p.class_via(&s("c"), 1), None);
+    }
+
+    #[test]
+    fn a_relay_whose_link_the_destination_does_not_confirm_is_not_chosen() {
+        let mut p = RelayPlanner::new(Duration::from_secs(3));
+        let mut v = views(false);
+        v[2].links[1].up = false; // c says its link to b is down; b still claims b–c up
+        let changes = p.plan(Instant::now(), &s("a"), &link_state_db(&v), &direct(false));
+        assert_eq!(changes, vec![(s("c"), Some(s("d")))], "b's claim alone is not enough");
     }
 }
