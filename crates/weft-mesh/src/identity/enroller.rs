@@ -65,6 +65,16 @@ pub enum EnrolError {
         /// The first refused prefix.
         prefix: IpPrefix,
     },
+    /// The site asked for a prefix that overlaps another enrolled site's.
+    #[error("prefix {prefix} overlaps {taken}, held by site {site}")]
+    PrefixTaken {
+        /// The requested prefix.
+        prefix: IpPrefix,
+        /// The prefix it overlaps.
+        taken: IpPrefix,
+        /// The site holding it.
+        site: SiteId,
+    },
     /// The site is revoked.
     #[error("site {site} is revoked and cannot rejoin")]
     Revoked {
@@ -103,6 +113,10 @@ pub struct SiteRecord {
     pub site_key: SitePublicKey,
     /// Serial of the latest certificate issued to it.
     pub last_serial: u64,
+    /// The overlay prefixes its latest certificate holds (no other site may
+    /// claim an overlapping one). Absent in ledgers written before it was kept.
+    #[serde(default)]
+    pub prefixes: PrefixList,
 }
 
 /// The enroller's state as plain data, for persistence.
@@ -221,6 +235,7 @@ impl Enroller {
         if !rejoin && used >= token.max_uses {
             return Err(EnrolError::TokenUsedUp { used, max: token.max_uses });
         }
+        self.check_prefixes_free(&req.site, &req.prefixes)?;
         if !rejoin {
             self.state.token_uses.insert(token.id, used + 1);
         }
@@ -280,6 +295,26 @@ impl Enroller {
         Ok(self.issue(body))
     }
 
+    /// Refuses prefixes overlapping those of another enrolled, unrevoked site.
+    fn check_prefixes_free(&self, site: &SiteId, wanted: &PrefixList) -> Result<(), EnrolError> {
+        let revocations = &self.state.revocations;
+        for (other, rec) in &self.state.sites {
+            if other == site || revocations.is_site_revoked(other) {
+                continue;
+            }
+            for p in wanted.iter() {
+                if let Some(taken) = rec.prefixes.iter().find(|t| t.overlaps(p)) {
+                    return Err(EnrolError::PrefixTaken {
+                        prefix: *p,
+                        taken: *taken,
+                        site: other.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Issues the CA holder's own certificate, without a token: the agent
     /// that holds the CA calls this at start (and whenever it has none). The
     /// site is recorded like an enrolled one, so it renews through
@@ -297,6 +332,7 @@ impl Enroller {
         {
             return Err(EnrolError::KeyMismatch { site: claims.site });
         }
+        self.check_prefixes_free(&claims.site, &claims.prefixes)?;
         let body = CertBody {
             serial: 0,
             site: claims.site,
@@ -316,7 +352,11 @@ impl Enroller {
         self.state.next_serial += 1;
         self.state.sites.insert(
             body.site.clone(),
-            SiteRecord { site_key: body.site_key, last_serial: body.serial },
+            SiteRecord {
+                site_key: body.site_key,
+                last_serial: body.serial,
+                prefixes: body.prefixes.clone(),
+            },
         );
         let cert: SiteCert = self.ca.issue_cert(body);
         EnrolResponse { ca: self.ca.public(), cert }

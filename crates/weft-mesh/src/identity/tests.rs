@@ -42,6 +42,18 @@ fn request(token: &JoinToken, name: &str, key_seed: u8, at: u64) -> EnrolRequest
     )
 }
 
+/// Like [`request`], with prefixes of its own (`10.<seed>.0.0/16`).
+fn request_own(token: &JoinToken, name: &str, key_seed: u8, at: u64) -> EnrolRequest {
+    EnrolRequest::new(
+        token.clone(),
+        site(name),
+        &SiteKey::from_seed(&[key_seed; 32]),
+        PublicKey([key_seed; 32]),
+        prefixes(&[&format!("10.{key_seed}.0.0/16")]),
+        at,
+    )
+}
+
 fn enrolled() -> (Enroller, JoinToken, SiteCert) {
     let mut e = enroller();
     let token = e.ca().issue_token(token_body(1, 1, None));
@@ -184,11 +196,34 @@ fn an_expired_token_is_refused_with_its_expiry() {
 fn a_token_enrols_at_most_its_number_of_sites() {
     let mut e = enroller();
     let token = e.ca().issue_token(token_body(1, 2, None));
-    e.handle_request(NOW, &request(&token, "a", 2, NOW)).unwrap();
-    e.handle_request(NOW, &request(&token, "b", 3, NOW)).unwrap();
-    let err = e.handle_request(NOW, &request(&token, "c", 4, NOW)).unwrap_err();
+    e.handle_request(NOW, &request_own(&token, "a", 2, NOW)).unwrap();
+    e.handle_request(NOW, &request_own(&token, "b", 3, NOW)).unwrap();
+    let err = e.handle_request(NOW, &request_own(&token, "c", 4, NOW)).unwrap_err();
     assert_eq!(err.to_string(), "token already used 2 of 2 times");
     assert_eq!(e.state().token_uses[&TokenId([1; 16])], 2);
+}
+
+#[test]
+fn a_prefix_overlapping_another_sites_is_refused_and_a_revoked_sites_is_free_again() {
+    let mut e = enroller();
+    let token = e.ca().issue_token(token_body(1, 5, None));
+    e.handle_request(NOW, &request_own(&token, "a", 2, NOW)).unwrap();
+    let mut grab = request_own(&token, "b", 3, NOW);
+    grab = EnrolRequest::new(
+        grab.token,
+        grab.site,
+        &SiteKey::from_seed(&[3; 32]),
+        grab.wg_key,
+        prefixes(&["10.2.7.0/24"]),
+        NOW,
+    );
+    let err = e.handle_request(NOW, &grab).unwrap_err();
+    assert_eq!(err.to_string(), "prefix 10.2.7.0/24 overlaps 10.2.0.0/16, held by site a");
+    assert_eq!(e.state().token_uses[&TokenId([1; 16])], 1, "a refusal uses nothing");
+    // The same site re-enrolling with its own prefixes is no conflict.
+    e.handle_request(NOW, &request_own(&token, "a", 2, NOW)).unwrap();
+    e.revoke_site(site("a")).unwrap();
+    e.handle_request(NOW, &grab).expect("a revoked site's prefixes are free");
 }
 
 #[test]

@@ -179,7 +179,11 @@ fn certificates_enroller_state_and_seeds_round_trip() {
     state.token_uses.insert(weft_mesh::identity::TokenId([9; 16]), 3);
     state.sites.insert(
         SiteId::new("paris").unwrap(),
-        weft_mesh::identity::SiteRecord { site_key: key.public(), last_serial: 41 },
+        weft_mesh::identity::SiteRecord {
+            site_key: key.public(),
+            last_serial: 41,
+            prefixes: weft_mesh::identity::PrefixList::default(),
+        },
     );
     f.save_enroller(&state).unwrap();
     assert_eq!(f.load_enroller().unwrap(), Some(state));
@@ -241,4 +245,20 @@ fn the_generation_never_goes_below_its_floor_and_never_back() {
     assert_eq!(f.bump_generation_to(1_000).unwrap(), 1_001, "same second: still higher");
     assert_eq!(f.bump_generation_to(10).unwrap(), 1_002, "clock stepped back: still higher");
     assert_eq!(f.load_generation().unwrap(), Some(1_002));
+}
+
+#[test]
+fn a_ledger_written_before_prefixes_were_kept_still_loads() {
+    let d = TempDir::new("oldledger");
+    let f = MeshFiles::open(&d.0).unwrap();
+    let key = SiteKey::from_seed(&[4; 32]).public();
+    let old = format!(
+        "{{\"next_serial\":3,\"token_uses\":{{}},\"sites\":{{\"a\":{{\"site_key\":{},\"last_serial\":2}}}},\"revocations\":{}}}",
+        serde_json::to_string(&key).unwrap(),
+        serde_json::to_string(&weft_mesh::identity::RevocationList::default()).unwrap()
+    );
+    fs::write(f.dir().join("enroller.json"), old).unwrap();
+    let state = f.load_enroller().unwrap().expect("the old ledger");
+    assert_eq!(state.next_serial, 3);
+    assert!(state.sites[&weft_types::SiteId::new("a").unwrap()].prefixes.is_empty());
 }
