@@ -302,7 +302,7 @@ impl Enroller {
             if other == site || revocations.is_site_revoked(other) {
                 continue;
             }
-            for p in wanted.iter() {
+            for p in wanted {
                 if let Some(taken) = rec.prefixes.iter().find(|t| t.overlaps(p)) {
                     return Err(EnrolError::PrefixTaken {
                         prefix: *p,
