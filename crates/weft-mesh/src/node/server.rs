@@ -19,8 +19,9 @@ use crate::membership::limit::TokenBucket;
 const BURST: u32 = 10;
 /// Tokens an address regains per minute.
 const PER_MINUTE: u32 = 60;
-/// Most addresses tracked; beyond that, new addresses are refused until
-/// idle buckets are forgotten.
+/// Most addresses tracked; beyond that, the bucket used least recently is
+/// dropped for the newcomer (a flood of spoofed sources must not lock new
+/// sites out; a dropped address only gets a full bucket again).
 const MAX_BUCKETS: usize = 4096;
 /// Answers remembered for retransmitted requests.
 const MAX_ANSWERS: usize = 32;
@@ -30,6 +31,8 @@ const ANSWER_TTL: Duration = Duration::from_secs(MAX_CLOCK_SKEW_SECS);
 #[derive(Debug, Default)]
 pub(super) struct EnrolServer {
     buckets: BTreeMap<SocketAddr, TokenBucket>,
+    /// When each tracked address last asked (for eviction).
+    used: BTreeMap<SocketAddr, Instant>,
     answers: VecDeque<(Instant, Vec<u8>, Vec<u8>)>,
 }
 
@@ -37,10 +40,14 @@ impl EnrolServer {
     fn allow(&mut self, now: Instant, from: SocketAddr) -> bool {
         if !self.buckets.contains_key(&from) && self.buckets.len() >= MAX_BUCKETS {
             self.cleanup(now);
-            if self.buckets.len() >= MAX_BUCKETS {
-                return false;
+            if self.buckets.len() >= MAX_BUCKETS
+                && let Some(oldest) = self.used.iter().min_by_key(|(_, at)| **at).map(|(a, _)| *a)
+            {
+                self.buckets.remove(&oldest);
+                self.used.remove(&oldest);
             }
         }
+        self.used.insert(from, now);
         self.buckets
             .entry(from)
             .or_insert_with(|| TokenBucket::full(now, BURST))
@@ -69,6 +76,8 @@ impl EnrolServer {
     /// Forgets idle buckets and old answers.
     pub(super) fn cleanup(&mut self, now: Instant) {
         self.buckets.retain(|_, b| !b.idle_since(now, BURST, PER_MINUTE));
+        let buckets = &self.buckets;
+        self.used.retain(|a, _| buckets.contains_key(a));
         self.answers.retain(|(at, _, _)| now < *at + ANSWER_TTL);
     }
 }
@@ -186,5 +195,35 @@ impl MeshNode {
         if let Ok(bytes) = frame.encode() {
             self.transmits.push_back(Transmit { to, bytes });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use super::*;
+
+    fn addr(i: u32) -> SocketAddr {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)), 7946)
+    }
+
+    #[test]
+    fn a_full_table_of_addresses_still_serves_a_new_one() {
+        let mut server = EnrolServer::default();
+        let t0 = weft_types::virtual_origin();
+        let limit = u32::try_from(MAX_BUCKETS).unwrap();
+        for i in 0..limit {
+            assert!(server.allow(t0, addr(i)));
+        }
+        let later = t0 + Duration::from_millis(1);
+        assert!(server.allow(later, addr(limit)), "a newcomer beyond the table is served");
+        assert_eq!(server.buckets.len(), MAX_BUCKETS);
+        assert!(!server.buckets.contains_key(&addr(0)), "the least recently used one went");
+        // Its bucket is its own: the burst holds, then it is limited.
+        for _ in 1..BURST {
+            assert!(server.allow(later, addr(limit)));
+        }
+        assert!(!server.allow(later, addr(limit)));
     }
 }
