@@ -99,8 +99,9 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     let mut engine = PathEngine::new(cfg.engine.clone(), SeededRng::new(seed), now)?;
     let store = Store::open(&cfg.state_dir)?;
     let removed = remember_sites(cfg, &store)?;
-    let directory = policy::directory(cfg);
+    let directory = known_sites(cfg, &store)?;
     let first = first_policy(cfg, &store, &directory)?;
+    let directory = Arc::new(RwLock::new(directory));
 
     let mut peers = Vec::new();
     let mut paths = Vec::new();
@@ -164,7 +165,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         store: store.clone(),
         policy: Arc::new(policy_api::PolicyApi::new(
             store.clone(),
-            directory,
+            directory.clone(),
             shared.clone(),
             ctl_tx.clone(),
         )),
@@ -232,6 +233,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         store: store.clone(),
         mesh_grace: cfg.mesh.grace,
         relay_hold_down: cfg.mesh.relay_hold_down,
+        directory,
     };
     control::Control::new(shared, engine, probes, io).run(&ctl_rx);
     Ok(())
@@ -306,6 +308,28 @@ fn remember_sites(cfg: &SiteConfig, store: &Store) -> Result<Vec<String>> {
         }
     }
     Ok(store.sites()?.into_iter().filter(|s| s.removed).map(|s| s.id).collect())
+}
+
+/// The sites policies may name at start: this site and its configured peers,
+/// then the sites the store remembers (mesh members seen before), so a
+/// policy naming a mesh member still compiles after a restart, before the
+/// member is back.
+fn known_sites(cfg: &SiteConfig, store: &Store) -> Result<weft_policy::SiteDirectory> {
+    let mut dir = policy::directory(cfg);
+    for s in store.sites()? {
+        if s.removed || dir.sites.contains_key(&s.id) {
+            continue;
+        }
+        let prefixes = s.prefixes.iter().filter_map(|p| weft_types::IpPrefix::parse(p).ok());
+        let info = weft_policy::SiteInfo {
+            prefixes: prefixes.collect(),
+            role: s.role,
+            region: s.region,
+            uplinks: Vec::new(),
+        };
+        dir.insert(s.id, info);
+    }
+    Ok(dir)
 }
 
 /// The policy to start with: the stored current version; else the config's

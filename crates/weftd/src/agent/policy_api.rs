@@ -103,7 +103,8 @@ fn whole(v: &Value) -> Option<u64> {
 /// The policy side of the API.
 pub(crate) struct PolicyApi {
     store: Store,
-    directory: SiteDirectory,
+    /// The sites policies may name; the control loop adds mesh members.
+    directory: Arc<std::sync::RwLock<SiteDirectory>>,
     shared: Arc<Shared>,
     control: Mutex<Sender<ControlMsg>>,
     writes: Mutex<()>,
@@ -113,7 +114,7 @@ impl PolicyApi {
     /// The API over the agent's store, directory and control loop.
     pub(crate) fn new(
         store: Store,
-        directory: SiteDirectory,
+        directory: Arc<std::sync::RwLock<SiteDirectory>>,
         shared: Arc<Shared>,
         control: Sender<ControlMsg>,
     ) -> Self {
@@ -173,7 +174,9 @@ impl PolicyApi {
     }
 
     fn check_text(&self, label: &str, text: &str) -> Result<Checked, Refusal> {
-        policy::check(Path::new(label), text, &self.directory)
+        let directory =
+            self.directory.read().map_or_else(|p| p.into_inner().clone(), |d| d.clone());
+        policy::check(Path::new(label), text, &directory)
     }
 
     fn checked_body(&self, c: &Checked) -> Value {

@@ -370,3 +370,68 @@ fn a_class_whose_sla_no_direct_path_meets_is_relayed_while_the_rest_stays_direct
     eprintln!("voice through the relay: {got}/200 delivered");
     assert!(got >= 196, "realtime through b should not see a's 10 % loss to c: {got}/200");
 }
+
+/// A policy naming a site learnt from the mesh (`site:c`) only passes its own
+/// test when the agent resolves that name to c's certified prefixes.
+const NAMES_A_MESH_SITE: &str = r#"
+[policy]
+name = "mesh-names"
+default = "allow"
+
+[[acl]]
+name = "close-c-9000"
+action = "deny"
+to = "site:c"
+protocol = "udp"
+ports = 9000
+
+[[test]]
+name = "c's port 9000 is closed"
+to = "site:c"
+protocol = "udp"
+ports = 9000
+expect = "deny"
+"#;
+
+#[test]
+fn policies_can_name_sites_learnt_from_the_mesh() {
+    let mut h = Harness::with_options("meshpolicy", 3, 1, "adaptive", true);
+    init_ca(&h.sites[0].state_dir).expect("weft ca init");
+    h.start_agent(0);
+    wait_for("the CA holder's API", Duration::from_secs(20), || h.get(0, "/api/v1/mesh"));
+    let seed = seed_addr(&h);
+    let two = token(&h, 2);
+    h.start_agent_args(1, &["--join", &two, "--seed", &seed]);
+    h.start_agent_args(2, &["--join", &two, "--seed", &seed]);
+    let c = h.overlay(2);
+    h.wait_ping(0, c, Duration::from_secs(30));
+    let body = h.dir.join("names-a-mesh-site.toml");
+    std::fs::write(&body, NAMES_A_MESH_SITE).unwrap();
+    let out = std::process::Command::new("curl")
+        .args(["-s", "--max-time", "10", "-w", "\n%{http_code}", "--data-binary"])
+        .arg(format!("@{}", body.display()))
+        .arg("--unix-socket")
+        .arg(h.socket(0))
+        .arg("http://weft/api/v1/policy")
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.trim_end().ends_with("200"), "the policy naming site c is applied: {text}");
+    let rx = h.udp_in(2, std::net::SocketAddr::from((c, 9000)));
+    rx.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let tx = h.udp_in(0, std::net::SocketAddr::from((h.overlay(0), 0)));
+    wait_for("a's datagrams to c:9000 denied by the rule", Duration::from_secs(10), || {
+        tx.send_to(b"x", (c, 9000)).unwrap();
+        let status = h.get(0, "/api/v1/status")?;
+        let denied = status["policy_denied"]
+            .as_array()?
+            .iter()
+            .find(|d| d["name"] == "close-c-9000")
+            .and_then(|d| d["count"].as_u64())
+            .unwrap_or(0);
+        (denied > 0).then_some(())
+    });
+    let mut buf = [0u8; 16];
+    assert!(rx.recv_from(&mut buf).is_err(), "nothing reached c:9000");
+    assert_eq!(h.ping(0, c, 2), 2, "the rest of c stays reachable");
+}

@@ -154,6 +154,7 @@ impl Control {
             }
         }
         self.remember_site(spec, &built.paths);
+        self.learn_site(spec);
         let mut peers = self.table.peers.clone();
         let mut paths = self.table.paths.clone();
         let n_paths = built.paths.len();
@@ -223,6 +224,21 @@ impl Control {
         let table = Arc::new(table);
         self.shared.publish_table(table.clone());
         self.table = table;
+    }
+
+    /// Lets policies name a site learnt from the mesh (its certified
+    /// prefixes, role and region); a configured site of the same name wins.
+    fn learn_site(&self, spec: &PeerSpec) {
+        let info = weft_policy::SiteInfo {
+            prefixes: spec.prefixes.clone(),
+            role: spec.role.clone(),
+            region: spec.region.clone(),
+            uplinks: Vec::new(),
+        };
+        match self.directory.write() {
+            Ok(mut d) => d.insert(spec.name.to_string(), info),
+            Err(p) => p.into_inner().insert(spec.name.to_string(), info),
+        }
     }
 
     /// Records a learnt site and its paths, so the API and the history know them.

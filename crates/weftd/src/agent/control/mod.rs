@@ -132,6 +132,8 @@ pub(crate) struct Control {
     relay_rounds: u64,
     /// Relays that ended, still accepted until then: peer slot → (relay, until).
     accept_linger: std::collections::HashMap<usize, (u32, Instant)>,
+    /// The sites policies may name.
+    directory: Arc<std::sync::RwLock<weft_policy::SiteDirectory>>,
 }
 
 /// The local site as the status shows it.
@@ -165,6 +167,8 @@ pub(crate) struct ControlIo {
     pub(crate) mesh_grace: Duration,
     /// How long a direct path must stay up before relayed traffic returns to it.
     pub(crate) relay_hold_down: Duration,
+    /// The sites policies may name (mesh members are added as they join).
+    pub(crate) directory: Arc<std::sync::RwLock<weft_policy::SiteDirectory>>,
 }
 
 impl Control {
@@ -212,6 +216,7 @@ impl Control {
             class_relay: std::collections::HashMap::new(),
             relay_rounds: 0,
             accept_linger: std::collections::HashMap::new(),
+            directory: io.directory,
         };
         control.install(Instant::now(), active);
         control
