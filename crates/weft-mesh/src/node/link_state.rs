@@ -40,6 +40,10 @@ pub struct LinkEntry {
     pub capacity_kbps: u32,
     /// Whether the path is usable now.
     pub up: bool,
+    /// The site the origin sends (some of) its traffic for `neighbour`
+    /// through, if it relays any: the neighbour accepts the origin's
+    /// addresses from that relay on the origin's signed word.
+    pub via: Option<SiteId>,
 }
 
 /// A signed advertisement of one origin's links.
@@ -72,6 +76,10 @@ fn signed_part(origin: &SiteId, version: u64, entries: &[LinkEntry]) -> Vec<u8> 
             out.extend_from_slice(&v.to_be_bytes());
         }
         out.push(u8::from(e.up));
+        match &e.via {
+            Some(v) => put_site(&mut out, v),
+            None => out.push(0),
+        }
     }
     out
 }
@@ -82,7 +90,10 @@ fn trunc(_: weft_types::WireError) -> FrameError {
 
 fn read_site(r: &mut WireReader<'_>) -> Result<SiteId, FrameError> {
     let n = usize::from(r.u8().map_err(trunc)?);
-    let raw = r.bytes(n).map_err(trunc)?;
+    site_of(r.bytes(n).map_err(trunc)?)
+}
+
+fn site_of(raw: &[u8]) -> Result<SiteId, FrameError> {
     let s = std::str::from_utf8(raw)
         .map_err(|e| FrameError::Invalid { what: "link-state site id", reason: e.to_string() })?;
     SiteId::new(s)
@@ -159,7 +170,17 @@ impl LinkStateAd {
                 }
             };
             let [rtt_us, jitter_us, loss_ppm, capacity_kbps] = v;
-            entries.push(LinkEntry { neighbour, rtt_us, jitter_us, loss_ppm, capacity_kbps, up });
+            let n = usize::from(r.u8().map_err(trunc)?);
+            let via = if n == 0 { None } else { Some(site_of(r.bytes(n).map_err(trunc)?)?) };
+            entries.push(LinkEntry {
+                neighbour,
+                rtt_us,
+                jitter_us,
+                loss_ppm,
+                capacity_kbps,
+                up,
+                via,
+            });
         }
         let signature: [u8; SIG_LEN] = r.array().map_err(trunc)?;
         if r.remaining() != 0 {

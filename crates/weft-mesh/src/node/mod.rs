@@ -289,8 +289,10 @@ impl MeshNode {
     /// interval.
     pub fn set_local_links(&mut self, now: Instant, mut links: Vec<LinkEntry>) {
         links.truncate(MAX_LINK_ENTRIES);
-        let ups = |l: &[LinkEntry]| -> Vec<(SiteId, bool)> {
-            let mut v: Vec<_> = l.iter().map(|e| (e.neighbour.clone(), e.up)).collect();
+        // An `up` or a relay that changed goes out at once; a new RTT waits.
+        let ups = |l: &[LinkEntry]| -> Vec<(SiteId, bool, Option<SiteId>)> {
+            let mut v: Vec<_> =
+                l.iter().map(|e| (e.neighbour.clone(), e.up, e.via.clone())).collect();
             v.sort();
             v
         };

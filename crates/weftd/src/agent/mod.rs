@@ -139,6 +139,9 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         links: Arc::new(shared::LinkBoard::default()),
         relayed: AtomicU64::new(0),
         relay_accept: (0..MAX_PEERS).map(|_| std::sync::atomic::AtomicU32::new(NO_PATH)).collect(),
+        relay_accept_said: (0..MAX_PEERS)
+            .map(|_| std::sync::atomic::AtomicU32::new(NO_PATH))
+            .collect(),
         policy: RwLock::new(Arc::new(first)),
         policy_generation: AtomicU64::new(0),
         drops: shared::Drops::default(),

@@ -34,6 +34,9 @@ pub(crate) struct LinkSummary {
     pub(crate) capacity_bps: u64,
     /// Whether any path to it is alive.
     pub(crate) up: bool,
+    /// The relay the measuring site sends (some of) its traffic for the
+    /// neighbour through, if any.
+    pub(crate) via: Option<SiteId>,
 }
 
 /// One site's advertisement.
@@ -315,6 +318,7 @@ mod tests {
             loss: 0.0,
             capacity_bps: 1_000_000_000,
             up,
+            via: None,
         }
     }
 

@@ -156,19 +156,20 @@ fn receive(
 
 /// Whether `inner_src` may arrive from `sender`, a peer that does not own
 /// it: only when `sender` is the relay this site itself uses towards the
-/// owner (the outage or the SLA breach is seen from both ends), so no other
-/// peer can speak with the owner's addresses.
+/// owner, or the relay the owner's own signed link-state advertisement says
+/// it uses towards us; no other peer can speak with the owner's addresses.
 fn relayed_source(
     shared: &Shared,
     t: &PeerTable,
     inner_src: std::net::IpAddr,
     sender: usize,
 ) -> bool {
+    let sender = u32::try_from(sender).unwrap_or(u32::MAX);
+    let is = |slots: &[std::sync::atomic::AtomicU32], owner: usize| {
+        slots.get(owner).is_some_and(|a| a.load(std::sync::atomic::Ordering::Relaxed) == sender)
+    };
     t.peer_for(inner_src).is_some_and(|owner| {
-        shared.relay_accept.get(owner).is_some_and(|a| {
-            a.load(std::sync::atomic::Ordering::Relaxed)
-                == u32::try_from(sender).unwrap_or(u32::MAX)
-        })
+        is(&shared.relay_accept, owner) || is(&shared.relay_accept_said, owner)
     })
 }
 

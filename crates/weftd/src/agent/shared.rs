@@ -267,6 +267,11 @@ pub(crate) struct Shared {
     /// (all of it, or a class), or [`NO_PATH`]: that peer's sources are
     /// accepted from that relay, and from no other peer.
     pub(crate) relay_accept: Box<[AtomicU32]>,
+    /// Per peer slot: the relay that peer's own (signed) link-state
+    /// advertisement says it sends our traffic through, or [`NO_PATH`]: its
+    /// sources are accepted from that relay too (before, or without, our own
+    /// view of the outage).
+    pub(crate) relay_accept_said: Box<[AtomicU32]>,
     /// The running policy; replaced whole by the control loop.
     pub(crate) policy: RwLock<Arc<ActivePolicy>>,
     /// Bumped after every replacement of `policy`, so the send thread notices with one load.

@@ -203,6 +203,7 @@ fn entries(local: &[LinkSummary]) -> Vec<LinkEntry> {
             loss_ppm: (l.loss.clamp(0.0, 1.0) * 1e6) as u32,
             capacity_kbps: u32::try_from(l.capacity_bps / 1000).unwrap_or(u32::MAX),
             up: l.up,
+            via: l.via.clone(),
         })
         .collect()
 }
@@ -220,6 +221,7 @@ fn view(ad: &weft_mesh::node::LinkStateAd) -> LinkView {
                 loss: f64::from(e.loss_ppm) / 1e6,
                 capacity_bps: u64::from(e.capacity_kbps) * 1000,
                 up: e.up,
+                via: e.via.clone(),
             })
             .collect(),
     }

@@ -28,8 +28,10 @@ fn samples() -> Vec<Vec<u8>> {
         loss_ppm: 3,
         capacity_kbps: 4,
         up: true,
+        via: None,
     };
-    let ad = LinkStateAd::sign(&key(1), site(1), 7, vec![entry]).unwrap();
+    let relayed = LinkEntry { neighbour: site(3), via: Some(site(2)), ..entry.clone() };
+    let ad = LinkStateAd::sign(&key(1), site(1), 7, vec![entry, relayed]).unwrap();
     let frames = [
         Frame::Gossip { cert: &cert_bytes, envelope: b"envelope" },
         Frame::EnrolRequest(req),

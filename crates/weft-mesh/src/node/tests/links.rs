@@ -13,6 +13,7 @@ fn entry(to: u8, up: bool) -> LinkEntry {
         loss_ppm: 0,
         capacity_kbps: 100_000,
         up,
+        via: None,
     }
 }
 

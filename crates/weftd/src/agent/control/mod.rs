@@ -129,6 +129,8 @@ pub(crate) struct Control {
     relays: crate::agent::relay::RelayPlanner,
     /// (destination slot, class) → relay slot, from `relays`.
     class_relay: std::collections::HashMap<(usize, usize), usize>,
+    /// When each (destination, class, relay) choice was first made.
+    class_relay_seen: std::collections::HashMap<(usize, usize, usize), Instant>,
     relay_rounds: u64,
     /// Relays that ended, still accepted until then: peer slot → (relay, until).
     accept_linger: std::collections::HashMap<usize, (u32, Instant)>,
@@ -214,6 +216,7 @@ impl Control {
             mesh_grace: io.mesh_grace,
             relays: crate::agent::relay::RelayPlanner::new(io.relay_hold_down),
             class_relay: std::collections::HashMap::new(),
+            class_relay_seen: std::collections::HashMap::new(),
             relay_rounds: 0,
             accept_linger: std::collections::HashMap::new(),
             directory: io.directory,

@@ -15,6 +15,9 @@ use weft_types::{PeerId, SiteId};
 use crate::agent::relay::{ClassRoute, Direct, LinkSummary, LinkView, Need, link_state_db};
 use crate::agent::shared::NO_PATH;
 
+/// How long a new class relay is advertised before traffic uses it.
+const ANNOUNCE_BEFORE_USE: std::time::Duration = std::time::Duration::from_millis(400);
+
 impl Control {
     /// Measures, plans and publishes; cheap enough for every 100 ms.
     pub(super) fn plan_relays(&mut self, now: Instant) {
@@ -24,6 +27,14 @@ impl Control {
             if self.table.is_removed(i) {
                 continue;
             }
+            // The relay we send (some of) its traffic through, so that it
+            // accepts our addresses from that relay on our signed word.
+            let via = self.relays.via(&peer.name).cloned().or_else(|| {
+                self.relays
+                    .class_relays()
+                    .find(|(d, _, _)| **d == peer.name)
+                    .map(|(_, _, v)| v.clone())
+            });
             let mut best: Option<LinkSummary> = None;
             for &d in &peer.paths {
                 let p = &self.table.paths[d as usize];
@@ -38,6 +49,7 @@ impl Control {
                     loss: m.loss,
                     capacity_bps: self.uplinks[p.uplink].capacity.0,
                     up: true,
+                    via: via.clone(),
                 };
                 if best.as_ref().is_none_or(|b| candidate.rtt < b.rtt || b.rtt.is_none()) {
                     best = Some(candidate);
@@ -55,6 +67,7 @@ impl Control {
                 loss: 1.0,
                 capacity_bps: 0,
                 up: false,
+                via,
             }));
         }
         let me = self.shared.site.clone();
@@ -85,7 +98,7 @@ impl Control {
             ev.reason = Some(via.map_or_else(|| "direct".to_owned(), |v| format!("relay {v}")));
             self.emit(ev);
         }
-        self.publish_relay_accept(now);
+        self.publish_relay_accept(now, &views);
     }
 
     /// Classes whose SLA no direct path meets go through a relay that meets
@@ -131,11 +144,22 @@ impl Control {
                 }
             }
         }
-        self.class_relay.clear();
+        // Make before break: a new class relay is advertised first (the
+        // destination then accepts our addresses from the relay) and used
+        // only once that advertisement had time to arrive.
+        let mut chosen = std::collections::HashMap::new();
         for (dst, c, via) in self.relays.class_relays() {
             let d = table.peers.iter().position(|p| p.name == *dst);
             let v = table.peers.iter().position(|p| p.name == *via);
             if let (Some(d), Some(v)) = (d, v) {
+                chosen.insert((d, c), v);
+            }
+        }
+        self.class_relay_seen.retain(|(d, c, v), _| chosen.get(&(*d, *c)) == Some(v));
+        self.class_relay.clear();
+        for ((d, c), v) in chosen {
+            let seen = *self.class_relay_seen.entry((d, c, v)).or_insert(now);
+            if now.saturating_duration_since(seen) >= ANNOUNCE_BEFORE_USE {
                 self.class_relay.insert((d, c), v);
             }
         }
@@ -166,7 +190,7 @@ impl Control {
     /// plus 2 s): the far end returns to its direct paths after its own
     /// hold-down, a moment later or earlier than this one, and its replies
     /// still come through the relay meanwhile.
-    fn publish_relay_accept(&mut self, now: Instant) {
+    fn publish_relay_accept(&mut self, now: Instant, views: &[LinkView]) {
         let linger = self.relays.hold_down() + std::time::Duration::from_secs(2);
         for i in 0..self.table.peers.len() {
             let whole = self.shared.relay_via[i].load(Ordering::Relaxed);
@@ -185,6 +209,17 @@ impl Control {
                 self.accept_linger.insert(i, (via, now + linger));
             }
             self.shared.relay_accept[i].store(via, Ordering::Relaxed);
+            // What the peer itself says, signed: it relays to us through S.
+            let me = &self.shared.site;
+            let name = &self.table.peers[i].name;
+            let said = views
+                .iter()
+                .find(|v| v.origin == *name)
+                .and_then(|v| v.links.iter().find(|l| l.neighbor == *me))
+                .and_then(|l| l.via.as_ref())
+                .and_then(|s| self.table.peers.iter().position(|p| p.name == *s));
+            let said = said.map_or(NO_PATH, |s| s as u32);
+            self.shared.relay_accept_said[i].store(said, Ordering::Relaxed);
         }
     }
 }
