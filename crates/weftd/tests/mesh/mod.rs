@@ -53,6 +53,35 @@ fn names(h: &Harness, sites: &[usize]) -> Vec<String> {
     v
 }
 
+/// Makes site 0 the CA holder and starts its agent; returns its mesh address.
+fn start_ca_holder(h: &mut Harness) -> String {
+    init_ca(&h.sites[0].state_dir).expect("weft ca init on site a");
+    h.start_agent(0);
+    wait_for("the CA holder's API", Duration::from_secs(20), || h.get(0, "/api/v1/mesh"));
+    seed_addr(h)
+}
+
+/// Site 0 holds the CA; every other site joins with one token (no static
+/// peers). With `full`, waits until every site peers with every other over
+/// all its paths.
+fn mesh_of(h: &mut Harness, full: bool) -> String {
+    let seed = start_ca_holder(h);
+    let n = h.sites.len();
+    let t = token(h, u32::try_from(n - 1).unwrap());
+    for i in 1..n {
+        h.start_agent_args(i, &["--join", &t, "--seed", &seed]);
+    }
+    if full {
+        for i in 0..n {
+            let want = names(h, &(0..n).filter(|j| *j != i).collect::<Vec<_>>());
+            wait_for(&format!("site {i} in a full mesh of {n}"), Duration::from_secs(30), || {
+                mesh_is(h, i, &want).then_some(())
+            });
+        }
+    }
+    seed
+}
+
 fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
@@ -60,11 +89,7 @@ fn unix_now() -> u64 {
 #[test]
 fn sites_join_with_tokens_peer_automatically_and_leave_when_dead_or_revoked() {
     let mut h = Harness::with_options("mesh", 6, 2, "adaptive", true);
-    let ca = init_ca(&h.sites[0].state_dir).expect("weft ca init on site a");
-    eprintln!("mesh CA {}", ca.fingerprint());
-    h.start_agent(0);
-    wait_for("the CA holder's API", Duration::from_secs(20), || h.get(0, "/api/v1/mesh"));
-    let seed = seed_addr(&h);
+    let seed = start_ca_holder(&mut h);
 
     // Five sites from one seed, no static peers.
     let four = token(&h, 4);
@@ -204,19 +229,7 @@ fn counter(status: &Value, name: &str) -> u64 {
 #[test]
 fn traffic_goes_through_a_relay_when_every_direct_path_is_down_and_back_after_hold_down() {
     let mut h = Harness::with_options("relay", 3, 2, "adaptive", true);
-    init_ca(&h.sites[0].state_dir).expect("weft ca init");
-    h.start_agent(0);
-    wait_for("the CA holder's API", Duration::from_secs(20), || h.get(0, "/api/v1/mesh"));
-    let seed = seed_addr(&h);
-    let t = token(&h, 2);
-    h.start_agent_args(1, &["--join", &t, "--seed", &seed]);
-    h.start_agent_args(2, &["--join", &t, "--seed", &seed]);
-    for i in 0..3 {
-        let want = names(&h, &(0..3).filter(|j| *j != i).collect::<Vec<_>>());
-        wait_for(&format!("site {i} in a full mesh of 3"), Duration::from_secs(30), || {
-            mesh_is(&h, i, &want).then_some(())
-        });
-    }
+    mesh_of(&mut h, true);
     let c = h.overlay(2);
     let c_name = h.name(2);
     let via = |h: &Harness| -> Option<String> {
@@ -271,13 +284,7 @@ fn in_hub_and_spoke_spokes_peer_only_with_the_hub_and_reach_each_other_through_i
         std::fs::write(&g.config, text).unwrap();
     }
     // a holds the CA; its own certificate says role `hub` (no [site] role set).
-    init_ca(&h.sites[0].state_dir).expect("weft ca init");
-    h.start_agent(0);
-    wait_for("the hub's API", Duration::from_secs(20), || h.get(0, "/api/v1/mesh"));
-    let seed = seed_addr(&h);
-    let two = token(&h, 2);
-    h.start_agent_args(1, &["--join", &two, "--seed", &seed]);
-    h.start_agent_args(2, &["--join", &two, "--seed", &seed]);
+    mesh_of(&mut h, false);
     let (hub, spoke_c) = (h.name(0), h.name(2));
     let wg_peers = |i: usize| -> Option<Vec<String>> {
         let page = h.get(i, "/api/v1/peers?limit=100")?;
@@ -311,19 +318,7 @@ fn in_hub_and_spoke_spokes_peer_only_with_the_hub_and_reach_each_other_through_i
 #[test]
 fn a_class_whose_sla_no_direct_path_meets_is_relayed_while_the_rest_stays_direct() {
     let mut h = Harness::with_options("slarelay", 3, 2, "adaptive", true);
-    init_ca(&h.sites[0].state_dir).expect("weft ca init");
-    h.start_agent(0);
-    wait_for("the CA holder's API", Duration::from_secs(20), || h.get(0, "/api/v1/mesh"));
-    let seed = seed_addr(&h);
-    let two = token(&h, 2);
-    h.start_agent_args(1, &["--join", &two, "--seed", &seed]);
-    h.start_agent_args(2, &["--join", &two, "--seed", &seed]);
-    for i in 0..3 {
-        let want = names(&h, &(0..3).filter(|j| *j != i).collect::<Vec<_>>());
-        wait_for(&format!("site {i} in a full mesh of 3"), Duration::from_secs(30), || {
-            mesh_is(&h, i, &want).then_some(())
-        });
-    }
+    mesh_of(&mut h, true);
     // 10 % loss on everything a sends to c (both uplinks): realtime (loss ≤ 1 %)
     // has no direct path left; a–b and b–c are clean.
     let set: Vec<String> = h.lab.sites()[2].uplinks.iter().map(|u| u.addr.to_string()).collect();
@@ -396,13 +391,7 @@ expect = "deny"
 #[test]
 fn policies_can_name_sites_learnt_from_the_mesh() {
     let mut h = Harness::with_options("meshpolicy", 3, 1, "adaptive", true);
-    init_ca(&h.sites[0].state_dir).expect("weft ca init");
-    h.start_agent(0);
-    wait_for("the CA holder's API", Duration::from_secs(20), || h.get(0, "/api/v1/mesh"));
-    let seed = seed_addr(&h);
-    let two = token(&h, 2);
-    h.start_agent_args(1, &["--join", &two, "--seed", &seed]);
-    h.start_agent_args(2, &["--join", &two, "--seed", &seed]);
+    mesh_of(&mut h, false);
     let c = h.overlay(2);
     h.wait_ping(0, c, Duration::from_secs(30));
     let body = h.dir.join("names-a-mesh-site.toml");

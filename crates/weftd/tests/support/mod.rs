@@ -112,18 +112,7 @@ impl Harness {
     /// Starts `weftd` in site `i` with its configuration and `args` after it.
     pub(crate) fn start_agent_args(&mut self, i: usize, args: &[&str]) -> u32 {
         let config = self.sites[i].config.clone();
-        let name = self.name(i);
-        let log = self.dir.join(format!("weftd-{name}-{}.log", self.logs.len()));
-        let file = std::fs::File::create(&log).expect("create log");
-        let mut cmd = self.lab.command(i, env!("CARGO_BIN_EXE_weftd")).expect("command");
-        cmd.arg("--config")
-            .arg(&config)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("dup log"))
-            .stderr(file);
-        self.logs.push((format!("weftd in site {name}"), log));
-        self.lab.spawn_command(cmd).expect("spawn weftd")
+        self.spawn_agent(i, &config, args)
     }
 
     /// Runs `weftd` in site `i` with its configuration and `args` to its end
@@ -177,12 +166,18 @@ impl Harness {
 
     /// Starts `weftd` in site `i` with the configuration file `config`.
     pub(crate) fn start_agent_with(&mut self, i: usize, config: &Path) -> u32 {
+        self.spawn_agent(i, config, &[])
+    }
+
+    /// `weftd --config CONFIG ARGS…` in site `i`, its output in a new log file.
+    fn spawn_agent(&mut self, i: usize, config: &Path, args: &[&str]) -> u32 {
         let name = self.name(i);
         let log = self.dir.join(format!("weftd-{name}-{}.log", self.logs.len()));
         let file = std::fs::File::create(&log).expect("create log");
         let mut cmd = self.lab.command(i, env!("CARGO_BIN_EXE_weftd")).expect("command");
         cmd.arg("--config")
             .arg(config)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("dup log"))
             .stderr(file);
