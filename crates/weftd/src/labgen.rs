@@ -1,189 +1,20 @@
-//! Site configurations for a lab: one key pair and one `site.toml` per site,
-//! every site a static peer of every other over all uplinks.
+//! Site configurations for a lab: one key pair and one `site.toml` per site.
 //!
-//! Used by `weft lab up --agents`, the agent's integration tests, the
-//! benchmarks and `make demo`. Overlay plan: site `s` (from 0) gets
-//! `10.77.{s+1}.1/24` and serves `10.77.{s+1}.0/24`; its TUN device is
-//! `{prefix}{s}` (names must differ between namespaces and between labs
-//! because the UAPI socket directory is shared); its API listens on `127.0.0.1:7420` in its namespace.
-//! Flows map to classes as: udp/5060-5061 realtime, icmp interactive,
-//! tcp/873 bulk, everything else best-effort (until a policy is applied).
-//! Each site keeps its state (policy versions, audit log, API token) in
-//! `{dir}/{site}-state`.
+//! The generator lives in [`weft_layout::labgen`] (the CLI writes these
+//! configurations too, without linking the agent); it is re-exported here.
+//! This module's tests check that the agent accepts what it writes.
 
-use std::fmt::Write as _;
-use std::io;
-use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
-
-use weft_dataplane::wg::{generate_private_key, public_key};
-use weft_types::PublicKey;
-
-/// One lab site as the generator needs it.
-#[derive(Debug, Clone)]
-pub struct LabSite {
-    /// Site name (a valid site id, e.g. `a`).
-    pub name: String,
-    /// Uplinks: name and underlay address, in uplink order.
-    pub uplinks: Vec<(String, Ipv4Addr)>,
-}
-
-/// Knobs for the generated configurations.
-#[derive(Debug, Clone)]
-pub struct LabOptions {
-    /// `[probe] interval`: `adaptive`, `fast` or a duration (`20ms`).
-    pub probe_interval: String,
-    /// UDP port every uplink binds.
-    pub port: u16,
-    /// TUN device names are this prefix plus the site index. The UAPI socket
-    /// directory is shared by all namespaces, so labs running side by side
-    /// need different prefixes (see [`interface_prefix`]).
-    pub interface_prefix: String,
-    /// A policy file every site starts with (`[policy] file`), if any.
-    pub policy_file: Option<PathBuf>,
-    /// Zero-touch mesh instead of static peers: no `[[peer]]` sections, a
-    /// `[mesh]` section listening on the first uplink's address, port 7946.
-    pub mesh: bool,
-}
-
-/// A TUN name prefix unique to lab `lab`: `wf` plus up to 9 of its
-/// alphanumeric characters (the site index follows; names stay within 15 bytes).
-pub fn interface_prefix(lab: &str) -> String {
-    let tail: String = lab.chars().filter(char::is_ascii_alphanumeric).collect();
-    let keep = tail.len().saturating_sub(9);
-    format!("wf{}", &tail[keep..])
-}
-
-impl Default for LabOptions {
-    fn default() -> Self {
-        Self {
-            probe_interval: "adaptive".to_owned(),
-            port: 51820,
-            interface_prefix: "weft".to_owned(),
-            policy_file: None,
-            mesh: false,
-        }
-    }
-}
-
-/// What was generated for one site.
-#[derive(Debug, Clone)]
-pub struct GeneratedSite {
-    /// Site name.
-    pub name: String,
-    /// Path of its `site.toml`.
-    pub config: PathBuf,
-    /// Its state directory (policy versions, audit log, `api.token`).
-    pub state_dir: PathBuf,
-    /// Its overlay address.
-    pub overlay: Ipv4Addr,
-    /// Its TUN device name.
-    pub interface: String,
-    /// Its public key.
-    pub public_key: PublicKey,
-}
-
-/// The overlay address of lab site `index`.
-pub fn overlay_address(index: usize) -> Ipv4Addr {
-    Ipv4Addr::new(10, 77, u8::try_from(index + 1).unwrap_or(u8::MAX), 1)
-}
-
-/// Writes keys and configurations for `sites` into `dir`.
-pub fn write_configs(
-    dir: &Path,
-    sites: &[LabSite],
-    opts: &LabOptions,
-) -> io::Result<Vec<GeneratedSite>> {
-    std::fs::create_dir_all(dir)?;
-    let keys: Vec<_> = sites.iter().map(|_| generate_private_key()).collect();
-    let mut out = Vec::new();
-    for (i, site) in sites.iter().enumerate() {
-        let key_file = dir.join(format!("{}.key", site.name));
-        write_private(&key_file, &keys[i].to_base64())?;
-        let overlay = overlay_address(i);
-        let interface = format!("{}{i}", opts.interface_prefix);
-        let mut toml = String::new();
-        let _ = writeln!(
-            toml,
-            "[site]\nname = \"{}\"\nprivate_key_file = \"{}.key\"\naddress = \"{overlay}/24\"\nprefixes = [\"10.77.{}.0/24\"]\ninterface = \"{interface}\"\nstate_dir = \"{}-state\"\n",
-            site.name,
-            site.name,
-            i + 1,
-            site.name
-        );
-        for (u, (name, addr)) in site.uplinks.iter().enumerate() {
-            let _ = writeln!(
-                toml,
-                "[[uplink]]\nname = \"{name}\"\nbind = \"{addr}:{}\"\npriority = {}\n",
-                opts.port,
-                u + 1
-            );
-        }
-        if opts.mesh {
-            let addr = site.uplinks.first().map_or(Ipv4Addr::UNSPECIFIED, |(_, a)| *a);
-            let _ = writeln!(
-                toml,
-                "[mesh]\nlisten = \"{addr}:{}\"\n",
-                crate::config::DEFAULT_MESH_PORT
-            );
-        }
-        for (j, peer) in sites.iter().enumerate().filter(|(j, _)| *j != i && !opts.mesh) {
-            let endpoints: Vec<String> =
-                peer.uplinks.iter().map(|(_, a)| format!("\"{a}:{}\"", opts.port)).collect();
-            let _ = writeln!(
-                toml,
-                "[[peer]]\nname = \"{}\"\npublic_key = \"{}\"\nprefixes = [\"10.77.{}.0/24\"]\nendpoints = [{}]\n",
-                peer.name,
-                public_key(&keys[j]).to_base64(),
-                j + 1,
-                endpoints.join(", ")
-            );
-        }
-        toml.push_str(concat!(
-            "[[class]]\nprotocol = \"udp\"\nports = \"5060-5061\"\nclass = \"realtime\"\n\n",
-            "[[class]]\nprotocol = \"icmp\"\nclass = \"interactive\"\n\n",
-            "[[class]]\nprotocol = \"tcp\"\nports = \"873\"\nclass = \"bulk\"\n\n",
-        ));
-        let _ = writeln!(toml, "[probe]\ninterval = \"{}\"", opts.probe_interval);
-        if let Some(policy) = &opts.policy_file {
-            let _ = writeln!(toml, "\n[policy]\nfile = {:?}", policy.display().to_string());
-        }
-        let config = dir.join(format!("{}.toml", site.name));
-        std::fs::write(&config, toml)?;
-        out.push(GeneratedSite {
-            name: site.name.clone(),
-            state_dir: dir.join(format!("{}-state", site.name)),
-            config,
-            overlay,
-            interface,
-            public_key: public_key(&keys[i]),
-        });
-    }
-    Ok(out)
-}
-
-fn write_private(path: &Path, text: &str) -> io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    writeln!(f, "{text}")
-}
+pub use weft_layout::labgen::{
+    GeneratedSite, LabOptions, LabSite, interface_prefix, overlay_address, write_configs,
+};
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::net::Ipv4Addr;
 
-    #[test]
-    fn interface_prefixes_differ_per_lab_and_leave_room_for_the_index() {
-        assert_eq!(interface_prefix("demo"), "wfdemo");
-        assert_eq!(interface_prefix("wl12345-678"), "wfl12345678");
-        assert!(interface_prefix("a-very-long-lab-name-indeed").len() + 3 <= 15);
-    }
+    use weft_dataplane::wg::public_key;
+
+    use super::*;
 
     #[test]
     fn generated_configs_validate_and_peer_every_site_over_every_uplink() {

@@ -8,7 +8,8 @@
 //! - [`agent`]: the running agent (threads, control loop, status, UAPI).
 //! - [`config`]: the site configuration file, parsed and validated with
 //!   `file:line:col` diagnostics.
-//! - [`labgen`]: keys and site configurations for a namespace lab.
+//! - [`labgen`]: keys and site configurations for a namespace lab
+//!   (re-exported from `weft-layout`, which the CLI shares).
 //! - [`uapi`]: the WireGuard userspace API protocol (`wg show` against weftd).
 #![forbid(unsafe_code)]
 

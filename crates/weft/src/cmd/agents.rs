@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use weft_lab::Lab;
-use weftd::labgen::{LabOptions, LabSite, write_configs};
+use weft_layout::labgen::{LabOptions, LabSite, interface_prefix, write_configs};
+use weft_layout::{API_SOCKET, DEFAULT_API, DEFAULT_MESH_PORT, TOKEN_FILE};
 
 /// The weftd binary: `$WEFTD`, else the one next to this `weft`.
 fn weftd_binary() -> Result<PathBuf> {
@@ -53,7 +54,7 @@ pub(crate) fn start(lab: &mut Lab, how: &How<'_>) -> Result<()> {
         .collect();
     let opts = LabOptions {
         probe_interval: probe_interval.to_owned(),
-        interface_prefix: weftd::labgen::interface_prefix(lab.name()),
+        interface_prefix: interface_prefix(lab.name()),
         policy_file: policy
             .map(|p| std::path::absolute(p).with_context(|| format!("locating {}", p.display())))
             .transpose()?,
@@ -64,14 +65,14 @@ pub(crate) fn start(lab: &mut Lab, how: &How<'_>) -> Result<()> {
     let mut join: Vec<String> = Vec::new();
     for (i, g) in generated.iter().enumerate() {
         if how.mesh && i == 0 {
-            let ca = weftd::mesh::files::init_ca(&g.state_dir)?;
+            let ca = weft_layout::mesh::init_ca(&g.state_dir)?;
             println!("mesh CA {} held by site {}", ca.fingerprint(), g.name);
         }
         if how.mesh && i == 1 {
             wait_healthy(lab, &generated[0].name, &dir, Instant::now() + Duration::from_secs(10))?;
             let others = u32::try_from(generated.len() - 1).unwrap_or(u32::MAX);
             let token = mint_token(&generated[0].state_dir, others)?;
-            let seed = format!("{}:{}", sites[0].uplinks[0].1, weftd::config::DEFAULT_MESH_PORT);
+            let seed = format!("{}:{}", sites[0].uplinks[0].1, DEFAULT_MESH_PORT);
             join = vec!["--join".to_owned(), token, "--seed".to_owned(), seed];
         }
         let log_path = dir.join(format!("{}.log", g.name));
@@ -91,7 +92,7 @@ pub(crate) fn start(lab: &mut Lab, how: &How<'_>) -> Result<()> {
             g.overlay,
             g.interface,
             g.config.display(),
-            g.state_dir.join("api.token").display()
+            g.state_dir.join(TOKEN_FILE).display()
         );
     }
     Ok(())
@@ -99,7 +100,7 @@ pub(crate) fn start(lab: &mut Lab, how: &How<'_>) -> Result<()> {
 
 /// Mints a join token for `uses` sites through the CA holder's API socket.
 fn mint_token(state_dir: &Path, uses: u32) -> Result<String> {
-    let sock = state_dir.join(weftd::agent::API_SOCKET);
+    let sock = state_dir.join(API_SOCKET);
     let body = format!("{{\"uses\": {uses}, \"ttl_s\": 600}}");
     let out = std::process::Command::new("curl")
         .args(["-sf", "--max-time", "5", "-H", "content-type: application/json", "-d", &body])
@@ -121,8 +122,9 @@ fn mint_token(state_dir: &Path, uses: u32) -> Result<String> {
 /// Waits until the agent of `site` answers its health check.
 fn wait_healthy(lab: &Lab, site: &str, dir: &Path, deadline: Instant) -> Result<()> {
     loop {
+        let url = format!("{DEFAULT_API}/api/v1/health");
         let ok = lab
-            .exec(site, &["curl", "-sf", "-o", "/dev/null", "127.0.0.1:7420/api/v1/health"])
+            .exec(site, &["curl", "-sf", "-o", "/dev/null", &url])
             .is_ok_and(|o| o.status.success());
         if ok {
             return Ok(());

@@ -12,13 +12,14 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 use weft_api::{MeshMember, MeshRevocation, MeshRevoke, MeshStatus, MeshToken, MeshTokenCreate};
+use weft_layout::mesh::{CA_KEY, CA_PUB, MESH_DIR, init_ca};
 
 use super::UsageError;
 use super::client::{AgentArgs, Client};
 use super::output::{Table, fields, list, or_dash, outln, print_json, utc};
 
 /// The default port of the mesh's gossip and enrolment socket (`[mesh] listen`).
-const GOSSIP_PORT: u16 = 7946;
+const GOSSIP_PORT: u16 = weft_layout::DEFAULT_MESH_PORT;
 
 /// `weft ca` subcommands.
 #[derive(Subcommand, Debug)]
@@ -27,7 +28,7 @@ pub(crate) enum CaCommand {
     /// whose weftd will enrol sites; run it once per mesh).
     Init {
         /// The agent's state directory.
-        #[arg(long, value_name = "DIR", default_value = weftd::config::DEFAULT_STATE_DIR)]
+        #[arg(long, value_name = "DIR", default_value = weft_layout::DEFAULT_STATE_DIR)]
         state_dir: PathBuf,
     },
 }
@@ -111,11 +112,12 @@ pub(crate) fn parse_ttl(s: &str) -> Result<u64, String> {
 /// Runs `weft ca init`.
 pub(crate) fn run_ca(cmd: &CaCommand) -> Result<ExitCode> {
     let CaCommand::Init { state_dir } = cmd;
-    let ca = weftd::mesh::files::init_ca(state_dir)
+    let ca = init_ca(state_dir)
         .with_context(|| format!("creating a mesh CA in {}", state_dir.display()))?;
+    let dir = state_dir.join(MESH_DIR);
     outln!("created mesh CA {}", ca.fingerprint());
-    outln!("  key   {}", state_dir.join("mesh/ca.key").display());
-    outln!("  pin   {}", state_dir.join("mesh/ca.pub").display());
+    outln!("  key   {}", dir.join(CA_KEY).display());
+    outln!("  pin   {}", dir.join(CA_PUB).display());
     outln!(
         "next: start weftd on this host (state directory {}); it enrols sites: weft token create",
         state_dir.display()

@@ -27,8 +27,7 @@ use super::UplinkConfig;
 use super::raw::RawMesh;
 use super::validate::Checker;
 
-/// Default UDP port of the gossip and enrolment socket.
-pub const DEFAULT_MESH_PORT: u16 = 7946;
+pub use weft_layout::DEFAULT_MESH_PORT;
 
 /// Which sites peer with which.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -52,16 +52,13 @@ use weft_types::{Bandwidth, IpPrefix, PublicKey, SiteId};
 
 pub use classes::{ClassMap, ClassRule};
 pub use mesh::{DEFAULT_MESH_PORT, GossipProfile, MeshConfig, Topology};
+pub use weft_layout::{DEFAULT_API, DEFAULT_STATE_DIR};
 pub use weft_types::Diagnostic;
 
 /// Default name of the overlay TUN device.
 pub const DEFAULT_INTERFACE: &str = "weft0";
 /// Default MTU of the overlay TUN device (fits WireGuard overhead in 1500).
 pub const DEFAULT_MTU: u16 = 1420;
-/// Default local API address (inside the site's namespace).
-pub const DEFAULT_API: &str = "127.0.0.1:7420";
-/// Default state directory (policy versions, audit log, API token).
-pub const DEFAULT_STATE_DIR: &str = "/var/lib/weft";
 
 /// A validated site configuration.
 #[derive(Debug, Clone, PartialEq)]

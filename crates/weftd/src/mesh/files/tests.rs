@@ -1,8 +1,11 @@
 //! The mesh files against temporary state directories.
 
-use std::os::unix::fs::PermissionsExt;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use weft_layout::mesh::{CA_PUB, write_atomic};
 use weft_mesh::identity::{CertBody, Label, PrefixList};
 use weft_types::{PublicKey, SiteId};
 
@@ -84,32 +87,6 @@ fn the_directory_is_0700_and_every_file_0600_whatever_the_umask() {
 }
 
 #[test]
-fn init_ca_writes_a_key_and_its_pin_and_refuses_to_overwrite() {
-    let d = TempDir::new("init");
-    let public = init_ca(&d.0).unwrap();
-    let f = MeshFiles::open(&d.0).unwrap();
-    assert_eq!(f.load_ca().unwrap().unwrap().public(), public);
-    assert_eq!(f.load_ca_public().unwrap(), Some(public));
-    let text = fs::read_to_string(f.dir().join(CA_KEY)).unwrap();
-    assert!(text.starts_with(CA_KEY_PREFIX) && text.ends_with('\n') && text.lines().count() == 1);
-    assert_eq!(mode(&f.dir().join(CA_KEY)), 0o600);
-    let e = init_ca(&d.0).unwrap_err().to_string();
-    assert!(e.contains("already exists"), "{e}");
-    assert_eq!(f.load_ca().unwrap().unwrap().public(), public, "the first CA survives");
-    assert_ne!(init_ca(&TempDir::new("init2").0).unwrap(), public, "seeds are random");
-}
-
-#[test]
-fn a_ca_key_that_disagrees_with_the_pin_is_an_error() {
-    let d = TempDir::new("mismatch");
-    let f = MeshFiles::open(&d.0).unwrap();
-    f.save_ca_key(&[1; 32]).unwrap();
-    f.save_ca_public(&MeshCa::from_seed(&[2; 32]).public()).unwrap();
-    let e = f.load_ca().unwrap_err().to_string();
-    assert!(e.contains("pins CA"), "{e}");
-}
-
-#[test]
 fn the_site_key_is_created_once_and_then_reloaded() {
     let d = TempDir::new("sitekey");
     let f = MeshFiles::open(&d.0).unwrap();
@@ -136,17 +113,10 @@ fn corrupt_files_are_errors_naming_the_file_and_the_fault() {
     let put = |name: &str, text: &str| write_atomic(f.dir(), name, text.as_bytes()).unwrap();
     let err = |e: anyhow::Error| format!("{e:#}");
 
-    put(CA_KEY, "weft-ca-key1.AAAA\n");
-    let e = err(f.load_ca().unwrap_err());
-    assert!(e.contains("ca.key is corrupt") && e.contains("3 bytes long"), "{e}");
-    put(CA_KEY, "secret-looking-garbage\n");
-    let e = err(f.load_ca().unwrap_err());
-    assert!(e.contains("expected one line `weft-ca-key1."), "{e}");
+    put(SITE_KEY, "secret-looking-garbage\n");
+    let e = err(f.load_site_key().unwrap_err());
+    assert!(e.contains("site.key is corrupt") && e.contains("`weft-site-key1."), "{e}");
     assert!(!e.contains("garbage"), "a secret file's content is never echoed: {e}");
-
-    put(CA_PUB, "weft-ca1.!!!!\n");
-    let e = err(f.load_ca_public().unwrap_err());
-    assert!(e.contains("ca.pub is corrupt") && e.contains("not base64url"), "{e}");
     put(SITE_CERT, "AAAA\n");
     let e = err(f.load_cert().unwrap_err());
     assert!(e.contains("site.cert is corrupt: not a site certificate"), "{e}");
