@@ -9,7 +9,9 @@
 //!   (no other crate sees boringtun types), key generation, datagram
 //!   classification.
 //! - `probe`: the probe/echo wire format, its MAC keyed from the two sites'
-//!   static keys, and the replay window. Pure: no I/O, time passed in.
+//!   static keys, and the replay window. Pure: no I/O, time passed in. A
+//!   re-export of the `weft-probe` crate, so sans-IO crates can use the codec
+//!   without depending on this one.
 //! - `packet`: the 5-tuple and addresses of IP packets, bounds-checked.
 //! - `flows`: the flow table (pin once, idle expiry, size cap).
 //! - `sys`: the platform edge — batched UDP sockets with forced buffers, the
@@ -19,6 +21,6 @@
 
 pub mod flows;
 pub mod packet;
-pub mod probe;
+pub use weft_probe as probe;
 pub mod sys;
 pub mod wg;

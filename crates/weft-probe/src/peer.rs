@@ -1,6 +1,6 @@
 //! Per-peer probe state: the send counter and the replay window.
 
-use super::{
+use crate::{
     KeyId, ProbeError, ProbeFields, ProbeKey, ProbeKind, ProbeMessage, ReplayVerdict, ReplayWindow,
     encode, open,
 };
@@ -35,7 +35,7 @@ impl PeerProbeState {
         &self.key
     }
 
-    /// The peer's key id, as found by [`peek_key_id`](super::peek_key_id).
+    /// The peer's key id, as found by [`peek_key_id`](crate::peek_key_id).
     pub fn peer_key_id(&self) -> KeyId {
         self.key.peer_key_id()
     }
@@ -108,7 +108,7 @@ pub const MAX_COUNTER_LEAD_US: u64 = 3_600_000_000;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::{MESSAGE_LEN, tests_support::pair};
+    use crate::{MESSAGE_LEN, tests_support::pair};
 
     #[test]
     fn a_counter_far_ahead_of_the_clock_is_refused_and_does_not_poison_the_window() {

@@ -4,10 +4,10 @@ use std::fmt;
 
 use blake2::Blake2s256;
 use blake2::digest::Digest as _;
-use boringtun::x25519;
 use weft_types::{PrivateKey, PublicKey};
+use x25519_dalek as x25519;
 
-use super::ProbeError;
+use crate::ProbeError;
 
 /// Domain-separation label for the probe MAC key.
 const KEY_LABEL: &[u8] = b"weft probe v1";
@@ -49,7 +49,7 @@ impl fmt::Debug for KeyId {
 /// roles of the two key ids differ. Its `Debug` output never shows the key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ProbeKey {
-    pub(super) mac_key: [u8; 32],
+    pub(crate) mac_key: [u8; 32],
     local: KeyId,
     peer: KeyId,
 }
@@ -89,7 +89,7 @@ impl ProbeKey {
         self.local
     }
 
-    /// The key id the peer writes into its messages; [`open`](super::open)
+    /// The key id the peer writes into its messages; [`open`](crate::open)
     /// accepts no other sender.
     pub fn peer_key_id(&self) -> KeyId {
         self.peer

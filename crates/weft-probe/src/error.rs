@@ -8,7 +8,7 @@
 #[non_exhaustive]
 pub enum ProbeError {
     // --- Malformed datagram (noise, a bug, or a newer peer). ---
-    /// The datagram is not exactly [`MESSAGE_LEN`](super::MESSAGE_LEN) bytes.
+    /// The datagram is not exactly [`MESSAGE_LEN`](crate::MESSAGE_LEN) bytes.
     /// Changes no state.
     #[error("probe datagram must be {expected} bytes, got {got}")]
     WrongLength {
@@ -46,7 +46,7 @@ pub enum ProbeError {
     #[error("probe counter {0} is too old for the replay window")]
     TooOld(u64),
     /// The counter is further ahead of the receiver's clock than
-    /// [`MAX_COUNTER_LEAD_US`](super::MAX_COUNTER_LEAD_US) allows. Counters
+    /// [`MAX_COUNTER_LEAD_US`](crate::MAX_COUNTER_LEAD_US) allows. Counters
     /// start at the sender's Unix time in microseconds; accepting one far in
     /// the future would make every honest later counter "too old" until that
     /// time arrived. Changes no state.
@@ -54,7 +54,7 @@ pub enum ProbeError {
     FromTheFuture(u64),
 
     // --- Local misuse or configuration. ---
-    /// The output buffer is smaller than [`MESSAGE_LEN`](super::MESSAGE_LEN).
+    /// The output buffer is smaller than [`MESSAGE_LEN`](crate::MESSAGE_LEN).
     /// Nothing was written.
     #[error("output buffer of {0} bytes is too small for a probe")]
     BufferTooSmall(usize),

@@ -2,8 +2,8 @@
 
 use proptest::prelude::*;
 
-use super::tests_support::keys;
-use super::*;
+use crate::tests_support::keys;
+use crate::*;
 
 fn sample() -> ProbeFields {
     ProbeFields { path_token: 0x0102_0304, seq: 9, timestamp_us: 77 }

@@ -5,7 +5,7 @@ use blake2::digest::consts::U16;
 use blake2::digest::{KeyInit, Mac as _};
 use weft_types::{WireError, WireReader, WireWriter};
 
-use super::{KeyId, ProbeError, ProbeKey};
+use crate::{KeyId, ProbeError, ProbeKey};
 
 /// Size of every probe and echo datagram, in bytes.
 pub const MESSAGE_LEN: usize = 56;
@@ -120,7 +120,7 @@ pub fn peek_key_id(datagram: &[u8]) -> Result<KeyId, ProbeError> {
 ///
 /// Checks, in order: length, type, version, reserved bytes, the MAC (constant
 /// time), and that the sender is `key`'s peer. Does not check for replays:
-/// [`PeerProbeState::open_checked`](super::PeerProbeState::open_checked) does.
+/// [`PeerProbeState::open_checked`](crate::PeerProbeState::open_checked) does.
 pub fn open(key: &ProbeKey, datagram: &[u8]) -> Result<ProbeMessage, ProbeError> {
     let message = parse(datagram)?;
     let mut m = keyed(key).ok_or(ProbeError::BadMac)?;

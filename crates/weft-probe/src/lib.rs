@@ -2,7 +2,7 @@
 //!
 //! Every (local uplink × remote endpoint) pair carries probes; the peer
 //! answers each with an echo, and the path engine (`weft-path`) turns the
-//! echoes into RTT, jitter, loss and liveness. This module only encodes,
+//! echoes into RTT, jitter, loss and liveness. This crate only encodes,
 //! authenticates and checks the messages. It is pure: no sockets, no clock
 //! (timestamps are opaque numbers the caller passes in), no randomness.
 //!
@@ -10,8 +10,9 @@
 //!
 //! Probes share the UDP sockets of WireGuard. WireGuard messages start with a
 //! little-endian `u32` type of 1 to 4 (so a first byte of 1..=4 followed by
-//! three zero bytes); probes use first bytes WireGuard never sends, so
-//! [`classify`](crate::wg::classify) can tell them apart from the first byte.
+//! three zero bytes); probes use first bytes WireGuard never sends, so the
+//! data plane's datagram classifier (`weft_dataplane::wg::classify`) can tell
+//! them apart from the first byte.
 //! Every message is exactly [`MESSAGE_LEN`] = 56 bytes; anything else is
 //! refused. Integers are big-endian.
 //!
@@ -50,6 +51,19 @@
 //! a probe with [`seal_echo`](PeerProbeState::seal_echo) on the same path, and
 //! hand an echo's fields to the path engine. Count each [`ProbeError`] by
 //! variant; none of them changes state.
+//!
+//! # Layout
+//! - `wire`: the 56-byte message layout, [`encode`] / [`open`], the keyed
+//!   BLAKE2s MAC and [`peek_key_id`].
+//! - `key`: [`ProbeKey`] (derived from the two sites' static X25519 keys) and
+//!   the [`KeyId`] that names a sender.
+//! - `replay`: the sliding [`ReplayWindow`] over message counters.
+//! - `peer`: [`PeerProbeState`], one per peer: send counter, key and window.
+//! - `error`: [`ProbeError`], one variant per reason a message is refused.
+//!
+//! `weft-dataplane` re-exports this crate as `weft_dataplane::probe`; the
+//! sans-IO node (`weft-node`) depends on it directly, without any socket crate.
+#![forbid(unsafe_code)]
 
 mod error;
 mod key;
