@@ -21,35 +21,35 @@ use weft_types::SiteId;
 
 /// One measured link as an advertisement carries it.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct LinkSummary {
+pub struct LinkSummary {
     /// The neighbour.
-    pub(crate) neighbor: SiteId,
+    pub neighbor: SiteId,
     /// Best RTT over the live paths to it.
-    pub(crate) rtt: Option<Duration>,
+    pub rtt: Option<Duration>,
     /// Jitter of that path.
-    pub(crate) jitter: Duration,
+    pub jitter: Duration,
     /// Loss of that path, a fraction.
-    pub(crate) loss: f64,
+    pub loss: f64,
     /// Capacity of that path's uplink, bits per second.
-    pub(crate) capacity_bps: u64,
+    pub capacity_bps: u64,
     /// Whether any path to it is alive.
-    pub(crate) up: bool,
+    pub up: bool,
     /// The relay the measuring site sends (some of) its traffic for the
     /// neighbour through, if any.
-    pub(crate) via: Option<SiteId>,
+    pub via: Option<SiteId>,
 }
 
 /// One site's advertisement.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct LinkView {
+pub struct LinkView {
     /// Who measured.
-    pub(crate) origin: SiteId,
+    pub origin: SiteId,
     /// What it measured.
-    pub(crate) links: Vec<LinkSummary>,
+    pub links: Vec<LinkSummary>,
 }
 
 /// The database every agent builds from the same advertisements.
-pub(crate) fn link_state_db(views: &[LinkView]) -> LinkStateDb {
+pub fn link_state_db(views: &[LinkView]) -> LinkStateDb {
     let mut db = LinkStateDb::new();
     for v in views {
         db.upsert_site(v.origin.clone());
@@ -83,7 +83,7 @@ struct Relayed {
 
 /// Chooses relays and keeps them with hysteresis. Sans-IO: time comes in.
 #[derive(Debug)]
-pub(crate) struct RelayPlanner {
+pub struct RelayPlanner {
     hold_down: Duration,
     relayed: BTreeMap<SiteId, Relayed>,
     /// Per (destination, class): classes relayed because no direct path
@@ -93,31 +93,31 @@ pub(crate) struct RelayPlanner {
 
 /// A destination's direct reachability as the local path engine sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Direct {
+pub struct Direct {
     /// Any direct path alive.
-    pub(crate) alive: bool,
+    pub alive: bool,
 }
 
 impl RelayPlanner {
     /// A planner returning to direct paths after `hold_down`.
-    pub(crate) fn new(hold_down: Duration) -> Self {
+    pub fn new(hold_down: Duration) -> Self {
         Self { hold_down, relayed: BTreeMap::new(), by_class: BTreeMap::new() }
     }
 
     /// How long a direct path must stay good before traffic returns to it.
-    pub(crate) fn hold_down(&self) -> Duration {
+    pub fn hold_down(&self) -> Duration {
         self.hold_down
     }
 
     /// The relay of `dst`, if its traffic goes through one now.
-    pub(crate) fn via(&self, dst: &SiteId) -> Option<&SiteId> {
+    pub fn via(&self, dst: &SiteId) -> Option<&SiteId> {
         self.relayed.get(dst).map(|r| &r.via)
     }
 
     /// Replans every destination in `direct` (our peers, by site) at `now`
     /// from `db`; returns the changes as (destination, new relay or `None`
     /// for direct).
-    pub(crate) fn plan(
+    pub fn plan(
         &mut self,
         now: Instant,
         me: &SiteId,
@@ -186,18 +186,18 @@ impl RelayPlanner {
 
 /// What a class needs of a path (its SLA), for judging a relayed one.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub(crate) struct Need {
+pub struct Need {
     /// Highest RTT.
-    pub(crate) rtt: Option<Duration>,
+    pub rtt: Option<Duration>,
     /// Highest jitter.
-    pub(crate) jitter: Option<Duration>,
+    pub jitter: Option<Duration>,
     /// Highest loss, a fraction.
-    pub(crate) loss: Option<f64>,
+    pub loss: Option<f64>,
 }
 
 /// A class's new route, from [`RelayPlanner::plan_class`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ClassRoute {
+pub enum ClassRoute {
     /// Through this relay.
     Via(SiteId),
     /// Back on the direct paths.
@@ -207,7 +207,7 @@ pub(crate) enum ClassRoute {
 impl Need {
     /// Whether this asks for anything (a class without limits never relays
     /// for quality: any live path will do).
-    pub(crate) fn is_some(&self) -> bool {
+    pub fn is_some(&self) -> bool {
         self.rtt.is_some() || self.jitter.is_some() || self.loss.is_some()
     }
 
@@ -226,7 +226,7 @@ impl Need {
 
 impl RelayPlanner {
     /// The relay of class `class` towards `dst`, if that class goes through one.
-    pub(crate) fn class_via(&self, dst: &SiteId, class: usize) -> Option<&SiteId> {
+    pub fn class_via(&self, dst: &SiteId, class: usize) -> Option<&SiteId> {
         self.by_class.get(&(dst.clone(), class)).map(|r| &r.via)
     }
 
@@ -236,7 +236,7 @@ impl RelayPlanner {
     /// carries the class; once a direct path meets it again for the
     /// hold-down, the class returns. Returns the change, if any.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn plan_class(
+    pub fn plan_class(
         &mut self,
         now: Instant,
         me: &SiteId,
@@ -289,7 +289,7 @@ impl RelayPlanner {
 
     /// Forgets every class relay towards `dst` (it left, or all its traffic
     /// is relayed anyway).
-    pub(crate) fn forget_classes(&mut self, dst: &SiteId) -> Vec<usize> {
+    pub fn forget_classes(&mut self, dst: &SiteId) -> Vec<usize> {
         let gone: Vec<usize> =
             self.by_class.keys().filter(|(d, _)| d == dst).map(|(_, c)| *c).collect();
         self.by_class.retain(|(d, _), _| d != dst);
@@ -297,7 +297,7 @@ impl RelayPlanner {
     }
 
     /// Every class relay now: (destination, class, relay).
-    pub(crate) fn class_relays(&self) -> impl Iterator<Item = (&SiteId, usize, &SiteId)> {
+    pub fn class_relays(&self) -> impl Iterator<Item = (&SiteId, usize, &SiteId)> {
         self.by_class.iter().map(|((d, c), r)| (d, *c, &r.via))
     }
 }
@@ -348,7 +348,7 @@ mod tests {
     #[test]
     fn a_site_without_a_live_direct_path_goes_through_the_cheapest_relay() {
         let mut p = RelayPlanner::new(Duration::from_secs(3));
-        let t0 = Instant::now();
+        let t0 = weft_types::virtual_origin();
         let db = link_state_db(&views(false));
         let changes = p.plan(t0, &s("a"), &db, &direct(false));
         // via b: 5 + 5 ms one way; via d: 2.5 + 20 ms.
@@ -360,7 +360,7 @@ mod tests {
     #[test]
     fn traffic_returns_direct_only_after_the_hold_down() {
         let mut p = RelayPlanner::new(Duration::from_secs(3));
-        let t0 = Instant::now();
+        let t0 = weft_types::virtual_origin();
         let me = s("a");
         p.plan(t0, &me, &link_state_db(&views(false)), &direct(false));
         let db = link_state_db(&views(true));
@@ -378,7 +378,7 @@ mod tests {
     #[test]
     fn a_relay_whose_own_link_fails_is_replaced_and_none_means_direct() {
         let mut p = RelayPlanner::new(Duration::from_secs(3));
-        let t0 = Instant::now();
+        let t0 = weft_types::virtual_origin();
         let me = s("a");
         p.plan(t0, &me, &link_state_db(&views(false)), &direct(false));
         let mut v = views(false);
@@ -394,14 +394,15 @@ mod tests {
         let mut p = RelayPlanner::new(Duration::from_secs(3));
         let mut d = direct(false);
         d.insert(s("b"), Direct { alive: false });
-        let changes = p.plan(Instant::now(), &s("a"), &link_state_db(&views(false)), &d);
+        let changes =
+            p.plan(weft_types::virtual_origin(), &s("a"), &link_state_db(&views(false)), &d);
         assert_eq!(changes, vec![(s("c"), Some(s("d")))], "b is down from here: d it is");
     }
 
     #[test]
     fn a_destination_that_left_is_forgotten() {
         let mut p = RelayPlanner::new(Duration::from_secs(3));
-        let t0 = Instant::now();
+        let t0 = weft_types::virtual_origin();
         p.plan(t0, &s("a"), &link_state_db(&views(false)), &direct(false));
         let mut d = direct(false);
         d.remove(&s("c"));
@@ -424,7 +425,7 @@ mod tests {
     #[test]
     fn a_class_whose_sla_no_direct_path_meets_goes_through_a_relay_that_meets_it() {
         let mut p = RelayPlanner::new(Duration::from_secs(3));
-        let (t0, me, c) = (Instant::now(), s("a"), s("c"));
+        let (t0, me, c) = (weft_types::virtual_origin(), s("a"), s("c"));
         let db = link_state_db(&lossy(views(true), 0.10));
         let need =
             Need { rtt: Some(Duration::from_millis(150)), loss: Some(0.01), ..Need::default() };
@@ -454,7 +455,7 @@ mod tests {
         let need =
             Need { rtt: Some(Duration::from_millis(150)), loss: Some(0.01), ..Need::default() };
         let change = p.plan_class(
-            Instant::now(),
+            weft_types::virtual_origin(),
             &s("a"),
             &link_state_db(&v),
             &direct(true),
@@ -472,7 +473,8 @@ mod tests {
         let mut p = RelayPlanner::new(Duration::from_secs(3));
         let mut v = views(false);
         v[2].links[1].up = false; // c says its link to b is down; b still claims b–c up
-        let changes = p.plan(Instant::now(), &s("a"), &link_state_db(&v), &direct(false));
+        let changes =
+            p.plan(weft_types::virtual_origin(), &s("a"), &link_state_db(&v), &direct(false));
         assert_eq!(changes, vec![(s("c"), Some(s("d")))], "b's claim alone is not enough");
     }
 }

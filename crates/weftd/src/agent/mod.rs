@@ -10,7 +10,6 @@ mod ondemand;
 mod peers;
 pub(crate) mod policy_api;
 mod recorder;
-pub(crate) mod relay;
 mod rx;
 mod shared;
 pub(crate) mod status;
@@ -24,8 +23,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use weft_dataplane::sys::{self, IfAddr, Rtnl, TunConfig, TunDevice, UplinkSocket};
-use weft_path::PathEngine;
-use weft_types::{PrivateKey, SeededRng};
+use weft_node::{Node, NodeConfig, UplinkSpec};
+use weft_types::PrivateKey;
 
 use crate::config::SiteConfig;
 use crate::policy::{self, ActivePolicy};
@@ -34,7 +33,6 @@ use shared::{PeerTable, Shared};
 
 pub(crate) use control::{ControlMsg, MeshUpdate};
 pub(crate) use ondemand::{MAX_RUNNING_TESTS, MAX_TEST_PROBES};
-pub(crate) use peers::PeerSpec;
 pub(crate) use shared::LinkBoard;
 pub(crate) use shared::{MAX_PEERS, NO_PATH};
 
@@ -95,35 +93,20 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     }
 
     let now = Instant::now();
-    let seed = control::first_probe_counter();
-    let mut engine = PathEngine::new(cfg.engine.clone(), SeededRng::new(seed), now)?;
     let store = Store::open(&cfg.state_dir)?;
     let removed = remember_sites(cfg, &store)?;
     let directory = known_sites(cfg, &store)?;
     let first = first_policy(cfg, &store, &directory)?;
     let directory = Arc::new(RwLock::new(directory));
 
-    let mut peers = Vec::new();
-    let mut paths = Vec::new();
-    let mut probes = Vec::new();
-    for (pi, p) in cfg.peers.iter().enumerate() {
-        let spec = peers::PeerSpec::from_config(p);
-        let is_removed = removed.contains(&p.name.to_string());
-        let built = peers::build(
-            &mut engine,
-            now,
-            &private_key,
-            &cfg.uplinks,
-            pi,
-            paths.len(),
-            &spec,
-            is_removed,
-        )?;
-        peers.push(Arc::new(built.peer));
-        paths.extend(built.paths.into_iter().map(Arc::new));
-        probes.push(built.probes);
+    let mut node = Node::new(node_config(cfg, &private_key), now)?;
+    for (slot, p) in cfg.peers.iter().enumerate() {
+        node.handle_mesh(now, MeshUpdate::Up(peers::spec_from_config(p)));
+        if removed.contains(&p.name.to_string()) {
+            node.set_removed(slot, true);
+        }
     }
-    let table = Arc::new(PeerTable::new(peers, paths));
+    let table = Arc::new(startup_table(&mut node, &private_key, cfg.peers.len())?);
 
     let shared = Arc::new(Shared {
         site: cfg.name.clone(),
@@ -231,15 +214,80 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         events: events_tx,
         metrics,
         info,
-        uplinks: cfg.uplinks.clone(),
         interface: cfg.interface.clone(),
         store: store.clone(),
-        mesh_grace: cfg.mesh.grace,
-        relay_hold_down: cfg.mesh.relay_hold_down,
         directory,
     };
-    control::Control::new(shared, engine, probes, io).run(&ctl_rx);
+    control::Control::new(shared, node, io).run(&ctl_rx);
     Ok(())
+}
+
+/// The node's configuration from the site's.
+fn node_config(cfg: &SiteConfig, private_key: &PrivateKey) -> NodeConfig {
+    let uplinks = cfg
+        .uplinks
+        .iter()
+        .map(|u| UplinkSpec {
+            name: u.name.clone(),
+            ipv4: u.bind.is_ipv4(),
+            cost_per_gb: u.cost_per_gb,
+            metered: u.metered,
+            priority: u.priority,
+            capacity: u.capacity,
+        })
+        .collect();
+    let unix_us = control::first_probe_counter();
+    NodeConfig {
+        site: cfg.name.clone(),
+        private_key: private_key.clone(),
+        uplinks,
+        local_prefixes: std::iter::once(cfg.address_prefix)
+            .chain(cfg.prefixes.iter().copied())
+            .collect(),
+        engine: cfg.engine.clone(),
+        mesh_grace: cfg.mesh.grace,
+        relay_hold_down: cfg.mesh.relay_hold_down,
+        max_peers: MAX_PEERS,
+        unix_us_at_start: unix_us,
+        seed: unix_us,
+    }
+}
+
+/// The configured peers as the data plane starts with them: the node's
+/// first programs (peers up, operator removals) applied to an empty table.
+/// A configured peer the node refused (a key no probe key can be derived
+/// from) stops the start.
+fn startup_table(
+    node: &mut Node,
+    private_key: &PrivateKey,
+    configured: usize,
+) -> Result<PeerTable> {
+    let mut peers = Vec::new();
+    let mut paths = Vec::new();
+    while let Some(p) = node.poll_program() {
+        match p {
+            weft_node::Program::PeerUp { slot, spec, paths: new } => {
+                paths.extend(new.iter().map(|p| Arc::new(peers::path_rt(slot, p))));
+                peers.push(Arc::new(peers::peer_rt(private_key, slot, &spec, &new)));
+            }
+            weft_node::Program::PeerRemoved { slot, removed } => {
+                if let Some(p) = peers.get(slot) {
+                    p.removed.store(removed, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut notes = Vec::new();
+    while let Some(e) = node.poll_event() {
+        if let weft_node::NodeEvent::Note(line) = e {
+            notes.push(line);
+        }
+    }
+    if peers.len() != configured {
+        anyhow::bail!("configured peers refused: {}", notes.join("; "));
+    }
+    Ok(PeerTable::new(peers, paths))
 }
 
 /// The state directory holds the API socket (full access), the admin token
@@ -282,8 +330,7 @@ fn register_bootstrap(store: &Store, secret: &str, dir: &std::path::Path) -> Res
     Ok(())
 }
 
-/// The API's unix socket, in the state directory.
-pub const API_SOCKET: &str = "api.sock";
+pub use weft_layout::API_SOCKET;
 
 /// Records the configured sites and paths in the store; returns the sites an
 /// operator removed (they stay removed across restarts).

@@ -214,16 +214,16 @@ impl PeerTable {
 #[derive(Debug, Default)]
 pub(crate) struct LinkBoard {
     /// This site's links, as last measured.
-    pub(crate) local: RwLock<Vec<super::relay::LinkSummary>>,
+    pub(crate) local: RwLock<Vec<weft_node::relay::LinkSummary>>,
     /// Every site's latest advertisement (ours included).
-    pub(crate) views: RwLock<Arc<Vec<super::relay::LinkView>>>,
+    pub(crate) views: RwLock<Arc<Vec<weft_node::relay::LinkView>>>,
     /// The mesh thread's counters (gossip datagrams, refusals), for the metrics.
     pub(crate) counters: RwLock<Vec<(String, u64)>>,
 }
 
 impl LinkBoard {
     /// Every site's latest advertisement.
-    pub(crate) fn views(&self) -> Arc<Vec<super::relay::LinkView>> {
+    pub(crate) fn views(&self) -> Arc<Vec<weft_node::relay::LinkView>> {
         self.views.read().map_or_else(|p| p.into_inner().clone(), |v| v.clone())
     }
 
@@ -233,7 +233,7 @@ impl LinkBoard {
     }
 
     /// This site's links.
-    pub(crate) fn local(&self) -> Vec<super::relay::LinkSummary> {
+    pub(crate) fn local(&self) -> Vec<weft_node::relay::LinkSummary> {
         self.local.read().map_or_else(|p| p.into_inner().clone(), |v| v.clone())
     }
 }
@@ -330,39 +330,4 @@ impl Shared {
     }
 }
 
-/// A counter label for an error: its variant name in snake case, with a prefix
-/// (`wg_invalid_mac`, `probe_bad_mac`).
-pub(crate) fn reason_label(prefix: &str, err: &impl std::fmt::Debug) -> String {
-    let dbg = format!("{err:?}");
-    let name = dbg.split([' ', '{', '(']).next().unwrap_or("unknown");
-    let mut out = String::from(prefix);
-    for (i, ch) in name.chars().enumerate() {
-        if ch.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(ch.to_ascii_lowercase());
-        } else {
-            out.push(ch);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(Debug)]
-    #[allow(dead_code)]
-    enum E {
-        InvalidMac,
-        BufferTooSmall { needed: usize },
-    }
-
-    #[test]
-    fn error_labels_are_snake_case_variant_names() {
-        assert_eq!(reason_label("wg_", &E::InvalidMac), "wg_invalid_mac");
-        assert_eq!(reason_label("wg_", &E::BufferTooSmall { needed: 3 }), "wg_buffer_too_small");
-    }
-}
+pub(crate) use weft_node::reason_label;

@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 
 use weft_api::{Counter, MeshMember, MeshRevocation, MeshStatus, MeshToken};
 use weft_mesh::identity::{Label, PrefixList};
-use weft_mesh::node::{DownReason, LinkEntry, MeshNode, NodeEvent, PeerView, TokenSpec};
+use weft_mesh::node::{MeshNode, NodeEvent, TokenSpec};
+use weft_node::mesh_glue::{self, RelayedMembers};
 use weft_types::{IpPrefix, SiteId};
 
 use super::ctl::{MeshCtl, MeshRefusal, RefusalKind};
 use super::start::{MeshStart, unix_now};
-use crate::agent::relay::{LinkSummary, LinkView};
-use crate::agent::{ControlMsg, LinkBoard, MeshUpdate, PeerSpec};
+use crate::agent::{ControlMsg, LinkBoard, MeshUpdate};
 
 /// Runs the mesh until the control loop goes away.
 pub(crate) fn run(
@@ -35,7 +35,7 @@ pub(crate) fn run(
     let mut buf = vec![0u8; 65_536];
     let mut next_links = now;
     let mut next_rejoin = now + Duration::from_secs(5);
-    let mut via_relay = std::collections::BTreeSet::new();
+    let mut via_relay = RelayedMembers::default();
     loop {
         let now = Instant::now();
         let wake = node.poll_timeout().unwrap_or(now + Duration::from_millis(50));
@@ -56,15 +56,17 @@ pub(crate) fn run(
         }
         if now >= next_links {
             next_links = now + Duration::from_millis(200);
-            node.set_local_links(now, entries(&links.local()));
-            let views = node.link_states().map(|(_, ad)| view(ad)).collect::<Vec<_>>();
+            node.set_local_links(now, mesh_glue::link_entries(&links.local()));
+            let views = mesh_glue::link_views(&node);
             if let Ok(mut v) = links.views.write() {
                 *v = Arc::new(views);
             }
             if let Ok(mut c) = links.counters.write() {
                 *c = counters(&node);
             }
-            sync_relayed_members(&node, &mut via_relay, control);
+            for update in via_relay.sync(&node) {
+                let _ = control.send(ControlMsg::Mesh(update));
+            }
         }
         // Alone (every member lost, or the seed was down at start): announce
         // to the seeds again now and then.
@@ -94,17 +96,13 @@ fn handle_event(
 ) {
     match ev {
         NodeEvent::PeerUp(v) | NodeEvent::PeerChanged(v) => {
-            let _ = control.send(ControlMsg::Mesh(MeshUpdate::Up(spec(&v))));
+            let _ = control.send(ControlMsg::Mesh(MeshUpdate::Up(mesh_glue::peer_spec(&v))));
         }
         NodeEvent::PeerDown { site: peer, reason } => {
-            let (why, now) = match reason {
-                DownReason::Dead => ("dead", false),
-                DownReason::Left => ("left", false),
-                DownReason::Revoked => ("revoked", true),
-                DownReason::Expired => ("expired", true),
-            };
-            eprintln!("weftd[{site}]: member {peer} is {why}");
-            let update = MeshUpdate::Down { site: peer, reason: why.to_owned(), now };
+            let update = mesh_glue::down_update(peer, reason);
+            if let MeshUpdate::Down { site: peer, reason: why, .. } = &update {
+                eprintln!("weftd[{site}]: member {peer} is {why}");
+            }
             let _ = control.send(ControlMsg::Mesh(update));
         }
         NodeEvent::SelfRevoked => {
@@ -137,93 +135,6 @@ fn handle_event(
         NodeEvent::Enrolled { site: who, serial } => {
             eprintln!("weftd[{site}]: enrolled {who} (certificate serial {serial})");
         }
-    }
-}
-
-/// Tells the control loop about members the topology keeps us from peering
-/// with (another spoke): peers without paths, reached through a relay.
-fn sync_relayed_members(
-    node: &MeshNode,
-    known: &mut std::collections::BTreeSet<SiteId>,
-    control: &Sender<ControlMsg>,
-) {
-    let now: std::collections::BTreeSet<SiteId> =
-        node.reachable_via_relay().into_iter().map(|(s, _)| s.clone()).collect();
-    for (site, body) in node.reachable_via_relay() {
-        if known.contains(site) {
-            continue;
-        }
-        let text = |l: &Label| (!l.as_str().is_empty()).then(|| l.as_str().to_owned());
-        let spec = PeerSpec {
-            name: site.clone(),
-            public_key: body.wg_key,
-            prefixes: body.prefixes.as_slice().to_vec(),
-            endpoints: Vec::new(),
-            stock: false,
-            keepalive: None,
-            role: text(&body.role),
-            region: text(&body.region),
-            dynamic: true,
-        };
-        let _ = control.send(ControlMsg::Mesh(MeshUpdate::Up(spec)));
-    }
-    for site in known.difference(&now) {
-        if node.peers().any(|p| p.site == *site) {
-            continue; // now a peer: its PeerUp replaced the relayed entry
-        }
-        let update = MeshUpdate::Down { site: site.clone(), reason: "gone".into(), now: true };
-        let _ = control.send(ControlMsg::Mesh(update));
-    }
-    *known = now;
-}
-
-fn spec(v: &PeerView) -> PeerSpec {
-    let text = |l: &Label| (!l.as_str().is_empty()).then(|| l.as_str().to_owned());
-    PeerSpec {
-        name: v.site.clone(),
-        public_key: v.wg_key,
-        prefixes: v.prefixes.as_slice().to_vec(),
-        endpoints: v.endpoints.clone(),
-        stock: false,
-        keepalive: None,
-        role: text(&v.role),
-        region: text(&v.region),
-        dynamic: true,
-    }
-}
-
-fn entries(local: &[LinkSummary]) -> Vec<LinkEntry> {
-    let us = |d: Duration| u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
-    local
-        .iter()
-        .map(|l| LinkEntry {
-            neighbour: l.neighbor.clone(),
-            rtt_us: l.rtt.map_or(u32::MAX, us),
-            jitter_us: us(l.jitter),
-            loss_ppm: (l.loss.clamp(0.0, 1.0) * 1e6) as u32,
-            capacity_kbps: u32::try_from(l.capacity_bps / 1000).unwrap_or(u32::MAX),
-            up: l.up,
-            via: l.via.clone(),
-        })
-        .collect()
-}
-
-fn view(ad: &weft_mesh::node::LinkStateAd) -> LinkView {
-    LinkView {
-        origin: ad.origin.clone(),
-        links: ad
-            .entries
-            .iter()
-            .map(|e| LinkSummary {
-                neighbor: e.neighbour.clone(),
-                rtt: (e.rtt_us != u32::MAX).then(|| Duration::from_micros(u64::from(e.rtt_us))),
-                jitter: Duration::from_micros(u64::from(e.jitter_us)),
-                loss: f64::from(e.loss_ppm) / 1e6,
-                capacity_bps: u64::from(e.capacity_kbps) * 1000,
-                up: e.up,
-                via: e.via.clone(),
-            })
-            .collect(),
     }
 }
 

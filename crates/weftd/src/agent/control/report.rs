@@ -29,57 +29,56 @@ impl Control {
         })
     }
 
-    /// Turns the engine's events into log lines and API events.
-    pub(super) fn drain_events(&mut self, now: Instant) {
-        while let Some(e) = self.engine.poll_event() {
-            match &e {
-                PathEvent::StateChanged { path, peer, from, to, reason } => {
-                    let name = self.path_name(*path);
-                    eprintln!("weftd[{}]: path {name} {from} -> {to} ({reason})", self.shared.site);
-                    let kind = match (from, to) {
-                        (_, PathState::Down) => EventKind::PathDown,
-                        (PathState::Degraded, PathState::Up) => EventKind::PathRecovered,
-                        (_, PathState::Up) => EventKind::PathUp,
-                        (_, PathState::Degraded) => EventKind::PathDegraded,
-                        (_, PathState::Init) => continue,
-                    };
-                    let mut ev = Event::new(kind, format!("path {name} {from} -> {to} ({reason})"));
-                    ev.site = Some(self.table.peers[peer.0 as usize].name.to_string());
-                    ev.path = Some(path.0);
-                    ev.reason = Some(reason.to_string());
-                    if let Some(m) = self.engine.metrics(now, *path) {
-                        ev.rtt_ms = m.rtt.map(|d| d.as_secs_f64() * 1e3);
-                        ev.loss_pct = Some(m.loss * 100.0);
-                    }
-                    self.emit(ev);
+    /// Turns one of the path engine's events into a log line and an API event.
+    pub(super) fn path_event(&mut self, e: &PathEvent) {
+        let now = Instant::now();
+        match e {
+            PathEvent::StateChanged { path, peer, from, to, reason } => {
+                let name = self.node.path_name(*path);
+                eprintln!("weftd[{}]: path {name} {from} -> {to} ({reason})", self.shared.site);
+                let kind = match (from, to) {
+                    (_, PathState::Down) => EventKind::PathDown,
+                    (PathState::Degraded, PathState::Up) => EventKind::PathRecovered,
+                    (_, PathState::Up) => EventKind::PathUp,
+                    (_, PathState::Degraded) => EventKind::PathDegraded,
+                    (_, PathState::Init) => return,
+                };
+                let mut ev = Event::new(kind, format!("path {name} {from} -> {to} ({reason})"));
+                ev.site = Some(self.table.peers[peer.0 as usize].name.to_string());
+                ev.path = Some(path.0);
+                ev.reason = Some(reason.to_string());
+                if let Some(m) = self.node.engine().metrics(now, *path) {
+                    ev.rtt_ms = m.rtt.map(|d| d.as_secs_f64() * 1e3);
+                    ev.loss_pct = Some(m.loss * 100.0);
                 }
-                PathEvent::Failover { peer, policy, from, to, reason } => {
-                    let label = crate::agent::shared::reason_label("", reason);
-                    match self.failovers.iter_mut().find(|(r, _)| *r == label) {
-                        Some((_, n)) => *n += 1,
-                        None => self.failovers.push((label.clone(), 1)),
-                    }
-                    let class = self.engine.policy(*policy).map_or("?", |p| p.name.as_str());
-                    let line = format!(
-                        "class {class}: {} -> {} ({reason})",
-                        from.map_or("none".to_owned(), |p| self.path_name(p)),
-                        to.map_or("none".to_owned(), |p| self.path_name(p))
-                    );
-                    eprintln!("weftd[{}]: {line}", self.shared.site);
-                    let mut ev = Event::new(EventKind::Failover, line);
-                    ev.site = Some(self.table.peers[peer.0 as usize].name.to_string());
-                    ev.path = to.map(|p| p.0);
-                    ev.from_path = from.map(|p| p.0);
-                    ev.class = Some(class.to_owned());
-                    ev.reason = Some(label);
-                    self.emit(ev);
+                self.emit(ev);
+            }
+            PathEvent::Failover { peer, policy, from, to, reason } => {
+                let label = crate::agent::shared::reason_label("", reason);
+                match self.failovers.iter_mut().find(|(r, _)| *r == label) {
+                    Some((_, n)) => *n += 1,
+                    None => self.failovers.push((label.clone(), 1)),
                 }
-                PathEvent::PoolChanged { policy, pool, .. } => {
-                    eprintln!(
-                        "weftd[{}]: pool of class {} is now {pool:?}",
-                        self.shared.site, policy.0
-                    );
-                }
+                let class = self.node.engine().policy(*policy).map_or("?", |p| p.name.as_str());
+                let line = format!(
+                    "class {class}: {} -> {} ({reason})",
+                    from.map_or("none".to_owned(), |p| self.node.path_name(p)),
+                    to.map_or("none".to_owned(), |p| self.node.path_name(p))
+                );
+                eprintln!("weftd[{}]: {line}", self.shared.site);
+                let mut ev = Event::new(EventKind::Failover, line);
+                ev.site = Some(self.table.peers[peer.0 as usize].name.to_string());
+                ev.path = to.map(|p| p.0);
+                ev.from_path = from.map(|p| p.0);
+                ev.class = Some(class.to_owned());
+                ev.reason = Some(label);
+                self.emit(ev);
+            }
+            PathEvent::PoolChanged { policy, pool, .. } => {
+                eprintln!(
+                    "weftd[{}]: pool of class {} is now {pool:?}",
+                    self.shared.site, policy.0
+                );
             }
         }
     }
@@ -140,7 +139,7 @@ impl Control {
                 removed: peer.removed.load(Ordering::Relaxed),
                 gone: peer.gone.load(Ordering::Relaxed),
                 relay_only: peer.relay_only(),
-                via: self.relays.via(&peer.name).map(ToString::to_string),
+                via: self.node.relay_via(&peer.name).map(ToString::to_string),
                 handshakes: *count,
                 since_handshake: since,
                 tx_bytes: stats.map_or(0, |s| s.tx_bytes),
@@ -210,7 +209,7 @@ impl Control {
         let flows = self.flow_statuses(&peers);
         let mut paths = Vec::with_capacity(self.table.paths.len());
         for (i, p) in self.table.paths.iter().enumerate() {
-            let Some(metrics) = self.engine.metrics(now, p.engine_id) else { continue };
+            let Some(metrics) = self.node.engine().metrics(now, p.engine_id) else { continue };
             let mut active_for: Vec<String> = Vec::new();
             for (c, slot) in self.active.primary[p.peer].iter().enumerate() {
                 let class = &self.active.policy.profiles[c].class;

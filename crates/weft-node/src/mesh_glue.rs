@@ -1,0 +1,136 @@
+//! Between the mesh (`weft-mesh`'s [`MeshNode`]) and the [`Node`](crate::Node):
+//! members become peer specs, departures become [`MeshUpdate`]s, this site's
+//! measured links become link-state entries to flood, and every site's
+//! advertisement becomes a [`LinkView`] for the relay planner.
+//!
+//! The agent's mesh thread and the simulator both use these, so the
+//! simulator runs the same translation the agent does.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use weft_mesh::identity::{CertBody, Label};
+use weft_mesh::node::{DownReason, LinkEntry, LinkStateAd, MeshNode, PeerView};
+use weft_types::SiteId;
+
+use crate::node::{MeshUpdate, PeerSpec};
+use crate::relay::{LinkSummary, LinkView};
+
+fn text(l: &Label) -> Option<String> {
+    (!l.as_str().is_empty()).then(|| l.as_str().to_owned())
+}
+
+/// The peer a member becomes: keys and prefixes from its certificate,
+/// endpoints from its (authenticated) gossip metadata.
+pub fn peer_spec(v: &PeerView) -> PeerSpec {
+    PeerSpec {
+        name: v.site.clone(),
+        public_key: v.wg_key,
+        prefixes: v.prefixes.as_slice().to_vec(),
+        endpoints: v.endpoints.clone(),
+        stock: false,
+        keepalive: None,
+        role: text(&v.role),
+        region: text(&v.region),
+        dynamic: true,
+    }
+}
+
+/// A member the topology keeps us from peering with (another spoke): a
+/// peer with no endpoints, reached through a relay.
+pub fn relayed_spec(site: &SiteId, body: &CertBody) -> PeerSpec {
+    PeerSpec {
+        name: site.clone(),
+        public_key: body.wg_key,
+        prefixes: body.prefixes.as_slice().to_vec(),
+        endpoints: Vec::new(),
+        stock: false,
+        keepalive: None,
+        role: text(&body.role),
+        region: text(&body.region),
+        dynamic: true,
+    }
+}
+
+/// What a member's departure means for its peer: revoked and expired
+/// members go at once, dead and departed ones after the grace period.
+pub fn down_update(site: SiteId, reason: DownReason) -> MeshUpdate {
+    let (why, now) = match reason {
+        DownReason::Dead => ("dead", false),
+        DownReason::Left => ("left", false),
+        DownReason::Revoked => ("revoked", true),
+        DownReason::Expired => ("expired", true),
+    };
+    MeshUpdate::Down { site, reason: why.to_owned(), now }
+}
+
+/// This site's measured links as link-state entries.
+pub fn link_entries(local: &[LinkSummary]) -> Vec<LinkEntry> {
+    let us = |d: Duration| u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
+    local
+        .iter()
+        .map(|l| LinkEntry {
+            neighbour: l.neighbor.clone(),
+            rtt_us: l.rtt.map_or(u32::MAX, us),
+            jitter_us: us(l.jitter),
+            loss_ppm: (l.loss.clamp(0.0, 1.0) * 1e6) as u32,
+            capacity_kbps: u32::try_from(l.capacity_bps / 1000).unwrap_or(u32::MAX),
+            up: l.up,
+            via: l.via.clone(),
+        })
+        .collect()
+}
+
+/// A received advertisement as the relay planner reads it.
+pub fn link_view(ad: &LinkStateAd) -> LinkView {
+    LinkView {
+        origin: ad.origin.clone(),
+        links: ad
+            .entries
+            .iter()
+            .map(|e| LinkSummary {
+                neighbor: e.neighbour.clone(),
+                rtt: (e.rtt_us != u32::MAX).then(|| Duration::from_micros(u64::from(e.rtt_us))),
+                jitter: Duration::from_micros(u64::from(e.jitter_us)),
+                loss: f64::from(e.loss_ppm) / 1e6,
+                capacity_bps: u64::from(e.capacity_kbps) * 1000,
+                up: e.up,
+                via: e.via.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// Every fresh advertisement the mesh holds, as views.
+pub fn link_views(mesh: &MeshNode) -> Vec<LinkView> {
+    mesh.link_states().map(|(_, ad)| link_view(ad)).collect()
+}
+
+/// The members reached only through a relay, kept in step: call
+/// [`RelayedMembers::sync`] now and then and hand its updates to the node.
+#[derive(Debug, Default)]
+pub struct RelayedMembers {
+    known: BTreeSet<SiteId>,
+}
+
+impl RelayedMembers {
+    /// New relay-only members come up; ones that left (or became peers) go.
+    pub fn sync(&mut self, mesh: &MeshNode) -> Vec<MeshUpdate> {
+        let mut out = Vec::new();
+        let now: BTreeSet<SiteId> =
+            mesh.reachable_via_relay().into_iter().map(|(s, _)| s.clone()).collect();
+        for (site, body) in mesh.reachable_via_relay() {
+            if !self.known.contains(site) {
+                out.push(MeshUpdate::Up(relayed_spec(site, body)));
+            }
+        }
+        for site in self.known.difference(&now) {
+            if mesh.peers().any(|p| p.site == *site) {
+                continue; // now a peer: its PeerUp replaced the relayed entry
+            }
+            out.push(MeshUpdate::Down { site: site.clone(), reason: "gone".into(), now: true });
+        }
+        self.known = now;
+        out
+    }
+}

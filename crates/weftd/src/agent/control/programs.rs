@@ -1,0 +1,223 @@
+//! What the node decides, carried out: data-plane programs (peers and
+//! paths, class paths, relays, the links the mesh advertises) and events
+//! (logs, the event stream, metrics, the store, the policy directory).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use weft_api::{Event, EventKind};
+use weft_node::{NewPath, NodeEvent, PeerSpec, Program};
+
+use super::Control;
+use crate::agent::peers::{path_rt, peer_rt};
+use crate::agent::shared::{NO_PATH, PeerTable};
+use crate::store::SiteRecord;
+
+fn slot_or_none(v: Option<usize>) -> u32 {
+    v.map_or(NO_PATH, |v| v as u32)
+}
+
+impl Control {
+    /// Applies one program to the data plane.
+    pub(super) fn apply(&mut self, program: Program) {
+        match program {
+            Program::PeerUp { slot, spec, paths } => self.peer_up(slot, &spec, &paths),
+            Program::PeerGone { slot } => {
+                if let Some(p) = self.table.peers.get(slot) {
+                    p.gone.store(true, Ordering::Relaxed);
+                    let (peers, paths) = (self.table.peers.clone(), self.table.paths.clone());
+                    self.publish_table(PeerTable::new(peers, paths));
+                }
+            }
+            Program::PeerRemoved { slot, removed } => {
+                if let Some(p) = self.table.peers.get(slot) {
+                    p.removed.store(removed, Ordering::Relaxed);
+                }
+            }
+            Program::ClassPath { peer, profile, path } => {
+                if let Some(slot) = self.active.primary.get(peer).and_then(|r| r.get(profile)) {
+                    slot.store(path, Ordering::Relaxed);
+                }
+            }
+            Program::RelayVia { peer, via } => {
+                self.shared.relay_via[peer].store(slot_or_none(via), Ordering::Relaxed);
+            }
+            Program::RelayAccept { peer, ours, theirs } => {
+                self.shared.relay_accept[peer].store(slot_or_none(ours), Ordering::Relaxed);
+                self.shared.relay_accept_said[peer].store(slot_or_none(theirs), Ordering::Relaxed);
+            }
+            Program::LocalLinks(links) => match self.shared.links.local.write() {
+                Ok(mut l) => *l = links,
+                Err(p) => *p.into_inner() = links,
+            },
+        }
+    }
+
+    /// A peer in slot `slot`, new or replaced: its session and paths, its
+    /// routes (mesh members), the store and the policy directory.
+    fn peer_up(&mut self, slot: usize, spec: &PeerSpec, new_paths: &[NewPath]) {
+        let mut peers = self.table.peers.clone();
+        let mut paths = self.table.paths.clone();
+        paths.extend(new_paths.iter().map(|p| Arc::new(path_rt(slot, p))));
+        debug_assert_eq!(paths.len(), self.node.path_count(), "path tables in step");
+        let rt = Arc::new(peer_rt(&self.shared.private_key, slot, spec, new_paths));
+        if slot == peers.len() {
+            peers.push(rt);
+            self.handshakes.push((0, None));
+            self.peer_alive.push(None);
+        } else {
+            peers[slot] = rt;
+            self.handshakes[slot] = (0, None);
+            self.peer_alive[slot] = None;
+        }
+        if spec.dynamic {
+            for prefix in &spec.prefixes {
+                if let Some(rtnl) = self.rtnl.as_mut()
+                    && let Err(e) = rtnl.add_route(&self.interface, *prefix)
+                {
+                    eprintln!("weftd[{}]: route {prefix} for {}: {e}", self.shared.site, spec.name);
+                }
+            }
+            self.remember_site(spec, new_paths);
+            self.learn_site(spec);
+        }
+        self.publish_table(PeerTable::new(peers, paths));
+    }
+
+    fn publish_table(&mut self, table: PeerTable) {
+        let table = Arc::new(table);
+        self.shared.publish_table(table.clone());
+        self.table = table;
+    }
+
+    /// Lets policies name a site learnt from the mesh (its certified
+    /// prefixes, role and region); a configured site of the same name wins.
+    fn learn_site(&self, spec: &PeerSpec) {
+        let info = weft_policy::SiteInfo {
+            prefixes: spec.prefixes.clone(),
+            role: spec.role.clone(),
+            region: spec.region.clone(),
+            uplinks: Vec::new(),
+        };
+        match self.directory.write() {
+            Ok(mut d) => d.insert(spec.name.to_string(), info),
+            Err(p) => p.into_inner().insert(spec.name.to_string(), info),
+        }
+    }
+
+    /// Records a learnt site and its paths, so the API and the history know them.
+    fn remember_site(&self, spec: &PeerSpec, paths: &[NewPath]) {
+        let now = crate::api::unix_ms();
+        let record = SiteRecord {
+            id: spec.name.to_string(),
+            role: spec.role.clone(),
+            region: spec.region.clone(),
+            public_key: spec.public_key.to_base64(),
+            endpoints: spec.endpoints.iter().map(ToString::to_string).collect(),
+            prefixes: spec.prefixes.iter().map(ToString::to_string).collect(),
+            removed: false,
+        };
+        let mut result = self.store.upsert_site(&record, now);
+        for p in paths {
+            let (site, uplink, remote) =
+                (spec.name.to_string(), &self.shared.uplink_names[p.uplink], p.remote.to_string());
+            let key = crate::store::path_key(&site, uplink, &remote);
+            result =
+                result.and_then(|()| self.store.upsert_path(&key, &site, uplink, &remote, now));
+        }
+        if let Err(e) = result {
+            eprintln!("weftd[{}]: storing site {}: {e:#}", self.shared.site, spec.name);
+        }
+    }
+
+    /// Logs, streams, counts or answers one event of the node's.
+    pub(super) fn on_event(&mut self, event: NodeEvent) {
+        let me = self.shared.site.clone();
+        match event {
+            NodeEvent::Path(e) => self.path_event(&e),
+            NodeEvent::EchoRtt { path, rtt } => {
+                if let Some(labels) = self.labels(path) {
+                    self.metrics.observe_rtt(&labels, rtt);
+                }
+            }
+            NodeEvent::Dropped { reason } => self.shared.drops.count(&reason),
+            NodeEvent::PeerJoined { site, back, paths } => {
+                let verb = if back { "is back" } else { "joined" };
+                let prefixes = self.node.slot_of(&site).and_then(|s| self.node.peer(s));
+                let prefixes = prefixes.map(|(s, _, _)| s.prefixes.clone()).unwrap_or_default();
+                eprintln!("weftd[{me}]: peer {site} {verb} ({paths} paths, prefixes {prefixes:?})");
+                let mut ev =
+                    Event::new(EventKind::SiteJoined, format!("site {site} {verb} the mesh"));
+                ev.site = Some(site.to_string());
+                self.emit(ev);
+                self.emit(Event::new(EventKind::TopologyChanged, format!("site {site} {verb}")));
+            }
+            NodeEvent::PeerRefused { site, why } => {
+                eprintln!("weftd[{me}]: not peering with {site}: {why}");
+                let mut ev =
+                    Event::new(EventKind::TopologyChanged, format!("site {site} refused: {why}"));
+                ev.site = Some(site.to_string());
+                ev.reason = Some("claim_conflict".to_owned());
+                self.emit(ev);
+            }
+            NodeEvent::PeerLeft { site, reason } => {
+                eprintln!("weftd[{me}]: peer {site} removed ({reason})");
+                let mut ev = Event::new(
+                    EventKind::SiteLeft,
+                    format!("site {site} left the mesh ({reason})"),
+                );
+                ev.site = Some(site.to_string());
+                ev.reason = Some(reason);
+                self.emit(ev);
+                self.emit(Event::new(EventKind::TopologyChanged, format!("site {site} left")));
+            }
+            NodeEvent::PeerRemoved { site, removed } => {
+                let (kind, verb) = if removed {
+                    (EventKind::SiteLeft, "removed by an operator")
+                } else {
+                    (EventKind::SiteJoined, "restored by an operator")
+                };
+                let mut ev = Event::new(kind, format!("site {site} {verb}"));
+                ev.site = Some(site.to_string());
+                self.emit(ev);
+                self.emit(Event::new(EventKind::TopologyChanged, format!("site {site} {verb}")));
+            }
+            NodeEvent::Relay { dst, via } => {
+                let line = match &via {
+                    Some(v) => {
+                        format!("site {dst}: every direct path is down; relaying through {v}")
+                    }
+                    None => format!("site {dst}: back on its direct paths"),
+                };
+                eprintln!("weftd[{me}]: {line}");
+                let mut ev = Event::new(EventKind::TopologyChanged, line);
+                ev.site = Some(dst.to_string());
+                ev.reason = Some(via.map_or_else(|| "direct".to_owned(), |v| format!("relay {v}")));
+                self.emit(ev);
+            }
+            NodeEvent::ClassRelay { dst, class, via } => {
+                let line = match &via {
+                    Some(v) => format!(
+                        "class {class} to {dst}: no direct path meets its SLA; relaying through {v}"
+                    ),
+                    None => format!("class {class} to {dst}: back on its direct paths"),
+                };
+                eprintln!("weftd[{me}]: {line}");
+                let mut ev = Event::new(EventKind::Failover, line);
+                ev.site = Some(dst.to_string());
+                ev.class = Some(class);
+                ev.reason = Some(via.map_or_else(|| "direct".to_owned(), |v| format!("relay {v}")));
+                self.emit(ev);
+            }
+            NodeEvent::TestDone(report) => {
+                if let Some(reply) = self.test_replies.remove(&report.id) {
+                    let _ = reply.send(crate::agent::ondemand::test_result(report));
+                }
+            }
+            NodeEvent::TestAborted { id } => {
+                self.test_replies.remove(&id); // dropped: the API answers that it failed
+            }
+            NodeEvent::Note(line) => eprintln!("weftd[{me}]: {line}"),
+        }
+    }
+}
