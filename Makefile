@@ -4,7 +4,7 @@
 CARGO ?= cargo
 CARGO_FLAGS ?= --locked
 
-.PHONY: help deps build demo demo-sim test lint fmt bench bench-micro bench-system clean
+.PHONY: help deps build demo demo-sim test lint fmt bench bench-micro bench-system bench-smoke clean
 
 help:
 	@echo "make demo   - build and run the demo (installs what it needs)"
@@ -34,6 +34,17 @@ test: deps
 	$(CARGO) build $(CARGO_FLAGS) --workspace --all-features --all-targets
 	$(CARGO) test $(CARGO_FLAGS) --workspace --all-features
 	@scripts/api-conformance.sh
+	@$(MAKE) --no-print-directory bench-smoke
+
+# Every benchmark once, short, on the debug build (SMOKE=1, WEFT_BIN=target/debug): fails
+# if a benchmark's path breaks (an agent that does not start, no figures). About 1 minute
+# once `cargo build --workspace --all-features --all-targets` has run (as root).
+bench-smoke:
+	$(CARGO) build $(CARGO_FLAGS) --workspace --all-features --all-targets
+	@for b in criterion wan-emulator throughput failover api; do \
+	  echo "== bench-smoke: bench/$$b.sh"; \
+	  SMOKE=1 WEFT_BIN=$${CARGO_TARGET_DIR:-target}/debug bench/$$b.sh || exit 1; \
+	done
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -12,45 +12,30 @@
 # p50/p99 are wrk's own latency percentiles (its HdrHistogram of every request); req/s is wrk's.
 # On 2 cores wrk and the agent share the CPU: the figures are for this machine as a whole.
 #
-# Usage: sudo bench/api.sh   (needs root, curl, python3, iproute2; installs wrk if missing)
-# Env:   DURATION=10 PEERS=1000 CARGO_TARGET_DIR=target
+# Usage: sudo bench/api.sh   (needs root, curl, python3, iproute2; wrk comes from
+#        scripts/install-deps.sh bench when missing)
+#        SMOKE=1 WEFT_BIN=target/debug bench/api.sh   20 peers, wrk runs of 1 s
+# Env:   DURATION=10 PEERS=1000 WEFT_BIN=<dir with weft, weftd> CARGO_TARGET_DIR=target
 # Last line: api paths_p50_ms=A paths_p99_ms=B paths_rps=C paths_p99_c1_ms=D
 #                sites_p50_ms=E sites_p99_ms=F sites_rps=G sites_p99_c1_ms=H
 set -euo pipefail
-cd "$(dirname "$0")/.."
+BENCH=api
+. "$(dirname "$0")/lib.sh"
 
-DURATION=${DURATION:-10}
-PEERS=${PEERS:-1000}
-TARGET=${CARGO_TARGET_DIR:-target}
-die() { echo "api.sh: $*" >&2; exit 1; }
-[ "$(id -u)" -eq 0 ] || die "needs root (network namespaces)"
-for t in curl python3 ip cargo; do
-  command -v "$t" >/dev/null || die "$t missing (run scripts/install-deps.sh bench)"
-done
-[ "$PEERS" -ge 1 ] && [ "$PEERS" -le 16000 ] || die "PEERS must be 1..16000"
-if ! command -v wrk >/dev/null; then
-  echo "api.sh: installing wrk" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null 2>&1 \
-    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null; } \
-    || die "could not install wrk (apt-get install wrk)"
+if [ "$SMOKE" = 1 ]; then
+  DURATION=${DURATION:-1}
+  PEERS=${PEERS:-20}
+else
+  DURATION=${DURATION:-10}
+  PEERS=${PEERS:-1000}
 fi
-
-cargo build --release -q -p weft -p weftd
-WEFT=$TARGET/release/weft
-WEFTD=$TARGET/release/weftd
-WORK=$(mktemp -d /tmp/weft-api-bench.XXXXXX)
+bench_root
+[ "$PEERS" -ge 1 ] && [ "$PEERS" -le 16000 ] || die "PEERS must be 1..16000"
+bench_need curl python3 ip wrk
+bench_bins
+bench_work
 NS=weftapi$$
-NS_UP=0
 AGENT=
-cleanup() {
-  local rc=$?
-  if [ -n "$AGENT" ]; then kill "$AGENT" 2>/dev/null || true; wait "$AGENT" 2>/dev/null || true; fi
-  if [ "$NS_UP" = 1 ]; then ip netns del "$NS" 2>/dev/null || true; fi
-  if [ "$rc" -ne 0 ]; then echo "api.sh: failed (rc $rc); work files kept in $WORK" >&2
-  else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 trap 'echo "api.sh: unexpected failure (exit $?) at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 # A run killed with SIGKILL leaves its namespace behind: remove ours whose pid is gone.
@@ -92,7 +77,7 @@ keys_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 echo "api.sh: config with $PEERS peers written in $keys_ms ms ($PEERS x weft genkey | weft pubkey)" >&2
 
 # --- the namespace and the agent ---------------------------------------------------------------
-NS_UP=1
+NETNS+=("$NS")
 ip netns add "$NS"
 ip -n "$NS" link set lo up
 # The uplink on one end of a veth pair; the peers' endpoints (198.19.0.0/16) routed to a
@@ -105,6 +90,7 @@ ip -n "$NS" neigh add 198.18.0.2 lladdr 02:00:00:00:00:02 dev v0 nud permanent
 ip -n "$NS" route add 198.19.0.0/16 via 198.18.0.2 dev v0
 ip netns exec "$NS" "$WEFTD" --config "$WORK/hub.toml" </dev/null >/dev/null 2>"$WORK/weftd.log" &
 AGENT=$!
+PIDS+=("$AGENT")
 SOCK=$WORK/state/api.sock
 sock() { local p=$1; shift; curl -sS --max-time 10 --unix-socket "$SOCK" "$@" "http://weft$p"; }
 total() { sock "$1" 2>/dev/null | python3 -c 'import json, sys; print(json.load(sys.stdin).get("total", 0))' 2>/dev/null || echo 0; }
@@ -171,4 +157,5 @@ echo "  (c10: wrk -t2 -c10; c1: wrk -t1 -c1; response sizes: paths $(cat "$WORK/
 echo "runtime: $(( $(date +%s) - start )) s"
 read -r a b c d _ <<<"${R[paths]}"
 read -r e f g h _ <<<"${R[sites]}"
-echo "api paths_p50_ms=$a paths_p99_ms=$b paths_rps=$c paths_p99_c1_ms=$d sites_p50_ms=$e sites_p99_ms=$f sites_rps=$g sites_p99_c1_ms=$h"
+bench_result api "paths_p50_ms=$a" "paths_p99_ms=$b" "paths_rps=$c" "paths_p99_c1_ms=$d" \
+  "sites_p50_ms=$e" "sites_p99_ms=$f" "sites_rps=$g" "sites_p99_c1_ms=$h"

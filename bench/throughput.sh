@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# TCP throughput of the weftd data plane next to Debian's wireguard-go and plain veth.
+# TCP throughput of the weftd data plane next to wireguard-go and plain veth.
 #   - weft:  2-site x 1-uplink lab with agents; iperf3 (one stream) 10.77.1.1 -> 10.77.2.1.
 #   - wggo:  a plain 2-site lab with wireguard-go set up by hand in both sites
 #            (interfaces wga<pid>/wgb<pid>, MTU 1420, overlay 10.88.0.1 -> 10.88.0.2).
+#            Debian's wireguard-go by default; WIREGUARD_GO=PATH for another build.
 #   - veth:  the same plain lab, underlay 198.18.1.2 -> 198.18.2.2 (routed through the
 #            lab's internet namespace, kernel forwarding): the baseline.
 # The three are interleaved in every run; figures are medians of $RUNS runs of $DURATION s.
@@ -11,48 +12,40 @@
 # PROFILE=1 also records `perf record -g` of the sending weftd during one extra weft run and
 # prints the top of the report.
 #
-# Usage: sudo bench/throughput.sh   (needs root, iperf3, wireguard-go, wg, python3, curl)
-# Env:   RUNS=3 DURATION=5 CPU_SECS=10 PROFILE=0 WIREGUARD_GO=wireguard-go CARGO_TARGET_DIR=target
-# Last line: throughput weft_gbps=X wggo_gbps=Y veth_gbps=Z ratio=X/Y
+# Usage: sudo bench/throughput.sh   (needs root, iperf3, wireguard-go, wg, python3)
+#        SMOKE=1 WEFT_BIN=target/debug bench/throughput.sh   1 run of 1 s, CPU for 1 s
+# Env:   RUNS=3 DURATION=5 CPU_SECS=10 PROFILE=0 WIREGUARD_GO=wireguard-go
+#        WEFT_BIN=<dir with weft, weftd> CARGO_TARGET_DIR=target
+# Last line: throughput weft_gbps=X wggo_gbps=Y veth_gbps=Z ratio=X/Y rss_mb=R
+#            cpu_send_pct=S cpu_recv_pct=T
 set -euo pipefail
-cd "$(dirname "$0")/.."
+BENCH=throughput
+. "$(dirname "$0")/lib.sh"
 
-RUNS=${RUNS:-3}
-DURATION=${DURATION:-5}
-CPU_SECS=${CPU_SECS:-10}
+if [ "$SMOKE" = 1 ]; then
+  RUNS=${RUNS:-1}
+  DURATION=${DURATION:-1}
+  CPU_SECS=${CPU_SECS:-1}
+else
+  RUNS=${RUNS:-3}
+  DURATION=${DURATION:-5}
+  CPU_SECS=${CPU_SECS:-10}
+fi
 PROFILE=${PROFILE:-0}
 WGGO=${WIREGUARD_GO:-wireguard-go}
-TARGET=${CARGO_TARGET_DIR:-target}
-die() { echo "throughput.sh: $*" >&2; exit 1; }
-[ "$(id -u)" -eq 0 ] || die "needs root (network namespaces)"
-for t in iperf3 "$WGGO" wg python3 curl ip cargo; do
-  command -v "$t" >/dev/null || die "$t missing (run scripts/install-deps.sh bench; wireguard-go and wireguard-tools: apt-get install -y --no-install-recommends wireguard-go wireguard-tools)"
-done
+bench_root
+if [ "$WGGO" = wireguard-go ]; then
+  bench_need iperf3 wireguard-go wg python3 ip ping
+else
+  bench_need iperf3 wg python3 ip ping
+  command -v "$WGGO" >/dev/null || die "WIREGUARD_GO=$WGGO: not an executable"
+fi
 [ "$PROFILE" = 0 ] || command -v perf >/dev/null || die "PROFILE=1 needs perf"
 
-cargo build --release -q -p weft -p weftd
-WEFT=$TARGET/release/weft
-WORK=$(mktemp -d /tmp/weft-throughput.XXXXXX)
-LABS=()
-PIDS=()
-cleanup() {
-  local rc=$?
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for l in "${LABS[@]}"; do "$WEFT" lab down --name "$l" >/dev/null 2>&1 || true; done
-  if [ "$rc" -ne 0 ]; then echo "throughput.sh: failed (rc $rc); work files kept in $WORK" >&2
-  else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_bins
+bench_work
 
 median() { sort -g | awk '{v[NR]=$1} END {if (NR%2) printf "%.3f", v[(NR+1)/2]; else printf "%.3f", (v[NR/2]+v[NR/2+1])/2}'; }
-
-lab_up() { # NAME [options]
-  local name=$1; shift
-  LABS+=("$name")
-  "$WEFT" lab down --name "$name" >/dev/null 2>&1 || true
-  "$WEFT" lab up --name "$name" "$@" >/dev/null
-}
 
 # weftd pid in LAB's site SITE
 weftd_pid() {
@@ -147,8 +140,8 @@ if [ "$PROFILE" != 0 ]; then
     | awk '/^ +[0-9.]+%/ && n++ < 6 {print "  " $0}'
 fi
 
-"$WEFT" lab down --name "$LW" >/dev/null
-"$WEFT" lab down --name "$LP" >/dev/null
+lab_down "$LW"
+lab_down "$LP"
 
 # --- resources: 3 sites, each weftd has 2 peers
 lab_up "$LR" --sites 3 --uplinks 1 --agents
@@ -161,6 +154,7 @@ for s in a b c; do
   p=$(weftd_pid "$LR" "$s"); pids+=("$p")
   rss_line+=" $s=$(rss "$p" VmRSS)"
 done
+rss_a=$(rss "${pids[0]}" VmRSS)
 echo "$rss_line"
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -173,17 +167,17 @@ ip netns exec "$LR-a" iperf3 -c 10.77.2.1 -B 10.77.1.1 -p 5201 -b 100M -t "$CPU_
   || die "iperf3 at 100 Mbit/s failed"
 t1a=$(ticks "${pids[0]}"); t1b=$(ticks "${pids[1]}"); w1=$(date +%s%N)
 got=$(python3 -c 'import json,sys; print("%.1f" % (json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"]/1e6))' "$WORK/iperf-cpu.json")
-awk -v a=$((t1a - t0a)) -v b=$((t1b - t0b)) -v hz="$hz" -v ns=$((w1 - w0)) -v got="$got" 'BEGIN {
-  s = ns / 1e9
-  printf "weftd CPU at 100 Mbit/s (iperf3 TCP -b 100M, %.1f s, got %s Mbit/s), %% of one core: sender a=%.1f receiver b=%.1f sum=%.1f\n",
-    s, got, 100*a/hz/s, 100*b/hz/s, 100*(a+b)/hz/s }'
+read -r cpu_a cpu_b < <(awk -v a=$((t1a - t0a)) -v b=$((t1b - t0b)) -v hz="$hz" -v ns=$((w1 - w0)) \
+  'BEGIN {s = ns / 1e9; printf "%.1f %.1f\n", 100*a/hz/s, 100*b/hz/s}')
+echo "weftd CPU at 100 Mbit/s (iperf3 TCP -b 100M for ${CPU_SECS} s, got $got Mbit/s), % of one core: sender a=$cpu_a receiver b=$cpu_b"
 rss_line="weftd RSS after traffic (VmRSS / VmHWM), MB:"
 for i in 0 1 2; do
   rss_line+=" $(printf '%s' abc | cut -c$((i + 1)))=$(rss "${pids[$i]}" VmRSS)/$(rss "${pids[$i]}" VmHWM)"
 done
 echo "$rss_line"
-"$WEFT" lab down --name "$LR" >/dev/null
+lab_down "$LR"
 
 echo "runtime: $(( $(date +%s) - start )) s"
 ratio=$(awk -v x="$weft" -v y="$wggo" 'BEGIN {printf "%.2f", (y > 0 ? x / y : 0)}')
-echo "throughput weft_gbps=$weft wggo_gbps=$wggo veth_gbps=$veth ratio=$ratio"
+bench_result throughput "weft_gbps=$weft" "wggo_gbps=$wggo" "veth_gbps=$veth" "ratio=$ratio" \
+  "rss_mb=$rss_a" "cpu_send_pct=$cpu_a" "cpu_recv_pct=$cpu_b"

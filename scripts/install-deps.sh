@@ -2,7 +2,7 @@
 # Installs the system packages Weft's build, tests, demo and benchmarks need.
 # Idempotent and quick when everything is present: apt runs only for what is missing.
 #
-# Usage: scripts/install-deps.sh [test|demo|bench]   (default: test)
+# Usage: scripts/install-deps.sh [test|demo|bench]   (default: test; bench adds wrk)
 set -euo pipefail
 
 purpose=${1:-test}
@@ -19,6 +19,10 @@ declare -A need=(
   [python3]=python3
   [promtool]=prometheus
 )
+# only for the benchmarks (bench/*.sh)
+if [ "$purpose" = bench ]; then
+  need[wrk]=wrk
+fi
 
 missing=()
 for cmd in "${!need[@]}"; do
