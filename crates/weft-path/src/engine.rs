@@ -17,6 +17,7 @@
 //! Flows ask [`PathEngine::select_path`] once when they start and again when
 //! [`PathEngine::generation`] of their peer changes.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -102,6 +103,9 @@ pub struct PathEngine {
     scratch: Vec<Candidate>,
     transitions: Vec<Transition>,
     counters: EngineCounters,
+    /// A lower bound of the next deadline (`None`: unknown, scan). Hot
+    /// inputs lower it by their peer's paths only; everything else clears it.
+    deadline: Cell<Option<Instant>>,
 }
 
 impl PathEngine {
@@ -124,6 +128,7 @@ impl PathEngine {
             scratch: Vec::new(),
             transitions: Vec::new(),
             counters: EngineCounters::default(),
+            deadline: Cell::new(None),
         })
     }
 
@@ -138,6 +143,7 @@ impl PathEngine {
     /// Beyond 65 536 policies (ids are `u16`); policy sets are validated far
     /// below that before they reach the engine.
     pub fn add_policy(&mut self, now: Instant, policy: SelectionPolicy) -> PolicyId {
+        self.deadline.set(None);
         let id = PolicyId(u16::try_from(self.policies.len()).expect("fewer than 65 536 policies"));
         self.policies.push(policy);
         for m in self.paths.values_mut() {
@@ -152,6 +158,7 @@ impl PathEngine {
 
     /// Replaces a class policy (e.g. after a policy reload); flows re-select.
     pub fn set_policy(&mut self, now: Instant, id: PolicyId, policy: SelectionPolicy) -> bool {
+        self.deadline.set(None);
         let Some(slot) = self.policies.get_mut(id.0 as usize) else { return false };
         *slot = policy;
         let peers: Vec<PeerId> = self.peers.keys().copied().collect();
@@ -168,6 +175,7 @@ impl PathEngine {
 
     /// Adds a path; it starts Down and is probed at once.
     pub fn add_path(&mut self, now: Instant, spec: PathSpec) -> PathId {
+        self.deadline.set(None);
         let id = PathId(self.next_path);
         self.next_path += 1;
         let peer = spec.peer;
@@ -178,6 +186,7 @@ impl PathEngine {
 
     /// Removes a path; flows on it move at once.
     pub fn remove_path(&mut self, now: Instant, path: PathId) -> bool {
+        self.deadline.set(None);
         let Some(m) = self.paths.remove(&path) else { return false };
         let peer = m.spec.peer;
         if let Some(p) = self.peers.get_mut(&peer) {
@@ -213,6 +222,13 @@ impl PathEngine {
         path: PathId,
         seq: u64,
     ) -> Result<Duration, EchoError> {
+        let events = self.events.len();
+        let result = self.on_echo(now, path, seq);
+        self.lower_deadline(path, events);
+        result
+    }
+
+    fn on_echo(&mut self, now: Instant, path: PathId, seq: u64) -> Result<Duration, EchoError> {
         let Some(m) = self.paths.get_mut(&path) else {
             self.counters.unknown_path_echoes += 1;
             return Err(EchoError::UnknownPath(path));
@@ -239,13 +255,31 @@ impl PathEngine {
 
     /// Authenticated traffic arrived on `path`: proof of life, and the peer is active.
     pub fn handle_rx(&mut self, now: Instant, path: PathId) {
+        let events = self.events.len();
+        self.on_rx(now, path, true);
+        self.lower_deadline(path, events);
+    }
+
+    /// An authenticated control message (a peer's probe) arrived on `path`:
+    /// proof of life only. The peer is not marked active: if probes counted
+    /// as traffic, two sites probing each other would keep each other busy
+    /// and every path would be probed at the fast rate forever.
+    pub fn handle_alive(&mut self, now: Instant, path: PathId) {
+        let events = self.events.len();
+        self.on_rx(now, path, false);
+        self.lower_deadline(path, events);
+    }
+
+    fn on_rx(&mut self, now: Instant, path: PathId, traffic: bool) {
         let Some(m) = self.paths.get_mut(&path) else { return };
         let peer = m.spec.peer;
         let t = m.on_traffic(now);
         self.transitions.clear();
         self.transitions.extend(t);
         self.after_update(now, path);
-        self.mark_active(now, peer);
+        if traffic {
+            self.mark_active(now, peer);
+        }
     }
 
     /// Weft sent `bytes` of traffic on `path`: the peer is active (its paths are
@@ -257,12 +291,47 @@ impl PathEngine {
         self.mark_active(now, peer);
     }
 
+    /// After an input on `path`: a path that went down makes its siblings
+    /// suspect (anywhere), so the bound is dropped; otherwise only `path`'s
+    /// peer's paths can have moved earlier.
+    fn lower_deadline(&self, path: PathId, events_before: usize) {
+        let went_down = self
+            .events
+            .iter()
+            .skip(events_before)
+            .any(|e| matches!(e, PathEvent::StateChanged { to: PathState::Down, .. }));
+        if went_down {
+            self.deadline.set(None);
+            return;
+        }
+        if let Some(peer) = self.paths.get(&path).map(|m| m.spec.peer) {
+            self.lower_deadline_of_peer(peer);
+        }
+    }
+
+    fn lower_deadline_of_peer(&self, peer: PeerId) {
+        let Some(bound) = self.deadline.get() else { return };
+        let (base, cap) = (self.config.hold_down, self.config.max_hold_down);
+        let ids = self.peers.get(&peer).map_or(&[][..], |p| &p.paths[..]);
+        let mut t = bound;
+        for m in ids.iter().filter_map(|id| self.paths.get(id)) {
+            t = t.min(m.next_deadline(&self.config));
+            for h in &m.holds {
+                if let Some(e) = h.pending_expiry(base, cap) {
+                    t = t.min(e);
+                }
+            }
+        }
+        self.deadline.set(Some(t));
+    }
+
     /// Marks `peer` as carrying traffic (also done by `handle_rx`/`handle_tx`).
     pub fn mark_active(&mut self, now: Instant, peer: PeerId) {
         let before = self.base_interval(now, peer);
         let Some(p) = self.peers.get_mut(&peer) else { return };
         p.active_until = Some(now + self.config.probe.activity_timeout);
         self.raise_rate_if_faster(now, peer, before);
+        self.lower_deadline_of_peer(peer);
     }
 
     /// Marks flows of class `policy` to `peer` as active: while they are, the
@@ -278,6 +347,7 @@ impl PathEngine {
             p.active_until = Some(now + self.config.probe.activity_timeout);
         }
         self.raise_rate_if_faster(now, peer, before);
+        self.lower_deadline_of_peer(peer);
     }
 
     fn raise_rate_if_faster(&mut self, now: Instant, peer: PeerId, before: Duration) {
@@ -327,6 +397,7 @@ impl PathEngine {
     /// Runs every timer that is due at `now`: probes, loss timeouts, detection,
     /// hold-down expiries and re-optimisation.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.deadline.set(None);
         let ids: Vec<PathId> = self.paths.keys().copied().collect();
         for id in ids {
             let Some(peer) = self.paths.get(&id).map(|m| m.spec.peer) else { continue };
@@ -512,6 +583,7 @@ impl PathEngine {
         flow_hash: u64,
         incumbent: Option<PathId>,
     ) -> Option<PathId> {
+        self.deadline.set(None);
         let balance = self.policies.get(policy.0 as usize)?.balance;
         let key = (peer, policy);
         if !self.groups.contains_key(&key)
@@ -533,6 +605,7 @@ impl PathEngine {
     /// without marking the class active (for drivers that publish choices to a
     /// data plane). For other balancing modes this is the pool's first member.
     pub fn current_path(&mut self, now: Instant, peer: PeerId, policy: PolicyId) -> Option<PathId> {
+        self.deadline.set(None);
         self.policies.get(policy.0 as usize)?;
         let key = (peer, policy);
         if !self.groups.contains_key(&key)
@@ -554,6 +627,7 @@ impl PathEngine {
         flow_hash: u64,
         incumbent: Option<PathId>,
     ) -> Option<Decision> {
+        self.deadline.set(None);
         let pol = self.policies.get(policy.0 as usize)?.clone();
         let incumbent = if pol.balance == LoadBalance::ActiveBackup {
             self.groups.get(&(peer, policy)).and_then(|g| g.primary).or(incumbent)
@@ -584,6 +658,9 @@ impl PathEngine {
     /// When [`handle_timeout`](Self::handle_timeout) must next run.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if let Some(t) = self.deadline.get() {
+            return Some(t);
+        }
         let (base, cap) = (self.config.hold_down, self.config.max_hold_down);
         let mut t = self.next_reoptimise;
         for m in self.paths.values() {
@@ -594,6 +671,7 @@ impl PathEngine {
                 }
             }
         }
+        self.deadline.set(Some(t));
         Some(t)
     }
 
