@@ -152,8 +152,12 @@ impl MembershipConfig {
                 frequency: self.announce_interval,
                 num_members: nzu(1),
             }),
+            // Partition healing: a site cut off from everyone (or everyone
+            // from it) declares the others down; announcing to down members
+            // is what brings the halves back together, so it runs every ten
+            // probe periods (2 s LAN, 10 s WAN), not at the slow announce pace.
             periodic_announce_to_down_members: Some(PeriodicParams {
-                frequency: self.announce_interval * 2,
+                frequency: self.interval * 10,
                 num_members: nzu(2),
             }),
             periodic_gossip: Some(PeriodicParams {

@@ -128,11 +128,46 @@ impl MeshNode {
             self.counters.link_states_refused += 1;
             return Err(NodeError::LinkState("signature does not verify under the origin's key"));
         }
+        let origin = ad.origin.clone();
+        let forward = Frame::LinkState { cert, ad: ad.clone() }.encode();
         match self.links.offer(now, ad) {
-            Offer::Taken => self.counters.link_states_accepted += 1,
+            Offer::Taken => {
+                self.counters.link_states_accepted += 1;
+                if let Ok(bytes) = forward {
+                    self.forward_link_state(&origin, from, &bytes);
+                }
+            }
             Offer::Stale => self.counters.link_states_stale += 1,
         }
         Ok(())
+    }
+
+    /// Advertisements go straight from their origin to every member, so two
+    /// sites that cannot reach each other never hear each other's: the relay
+    /// between them would be refused after a few seconds for want of the
+    /// destination's confirmation. A member that says (in its own
+    /// advertisement) that its link to `origin` is down therefore gets
+    /// `origin`'s new advertisement from us. The origin's signature travels
+    /// with it; each node forwards a version once (only newer ones are taken).
+    fn forward_link_state(&mut self, origin: &SiteId, from: SocketAddr, bytes: &[u8]) {
+        let cut_off: Vec<SiteId> = self
+            .links
+            .fresh(self.now, self.config.link_state_max_age, &self.site)
+            .filter(|(site, ad)| {
+                *site != origin && ad.entries.iter().any(|e| e.neighbour == *origin && !e.up)
+            })
+            .map(|(site, _)| site.clone())
+            .collect();
+        let to: Vec<SocketAddr> = self
+            .membership
+            .members()
+            .filter(|m| cut_off.contains(&m.site) && m.gossip != from)
+            .map(|m| m.gossip)
+            .collect();
+        for to in to {
+            self.counters.link_states_forwarded += 1;
+            self.transmits.push_back(Transmit { to, bytes: bytes.to_vec() });
+        }
     }
 
     /// `ENROL_OK` at a site: the answer to our renewal.

@@ -204,6 +204,8 @@ pub struct NodeCounters {
     pub link_states_refused: u64,
     /// Link-state advertisements ignored as not newer than the one held.
     pub link_states_stale: u64,
+    /// Link-state advertisements forwarded to members cut off from their origin.
+    pub link_states_forwarded: u64,
     /// `HELLOs` sent.
     pub hellos_sent: u64,
     /// `HELLOs` received.

@@ -102,3 +102,29 @@ fn a_link_going_down_is_advertised_at_once_with_a_higher_version() {
     n.set_local_links(now, vec![e]);
     assert!(n.poll_transmit().is_none());
 }
+
+#[test]
+fn a_site_cut_off_from_another_still_gets_its_advertisements_through_a_member_that_reaches_both() {
+    let mut sim = Sim::mesh(2, None, Duration::from_secs(3));
+    // Sites 1 and 2 cannot talk to each other; 0 reaches both.
+    sim.filter = Box::new(|from, to, _| !matches!((from, to), (1, 2) | (2, 1)));
+    sim.run_for(Duration::from_secs(1));
+    let now = sim.now;
+    sim.node_mut(0).set_local_links(now, vec![entry(1, true), entry(2, true)]);
+    sim.node_mut(1).set_local_links(now, vec![entry(0, true), entry(2, false)]);
+    sim.node_mut(2).set_local_links(now, vec![entry(0, true), entry(1, false)]);
+    // Longer than an advertisement lives: only forwarded copies keep them fresh.
+    sim.run_for(Duration::from_secs(12));
+    assert!(origins(&sim, 1).contains(&site(2)), "1 holds 2's advertisement");
+    assert!(origins(&sim, 2).contains(&site(1)), "2 holds 1's advertisement");
+    assert!(sim.node(0).counters().link_states_forwarded > 0);
+    let (_, ad) = sim.node(1).link_states().find(|(s, _)| **s == site(2)).unwrap();
+    assert!(
+        ad.entries.iter().any(|e| e.neighbour == site(0) && e.up),
+        "the relay's link, confirmed"
+    );
+    // Members that reach the origin themselves get nothing forwarded.
+    let forwarded_to_1_or_2_only =
+        sim.node(1).counters().link_states_forwarded + sim.node(2).counters().link_states_forwarded;
+    assert_eq!(forwarded_to_1_or_2_only, 0, "only the member that reaches both forwards");
+}
