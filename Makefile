@@ -9,6 +9,7 @@ CARGO_FLAGS ?= --locked
 help:
 	@echo "make demo   - build and run the demo (installs what it needs)"
 	@echo "make test   - run the whole test suite (as root: namespace labs; installs what it needs)"
+	@echo "make chaos  - the chaos scenarios (scenarios/) in the fabric simulator, reports in target/chaos/"
 	@echo "make lint   - rustfmt check and clippy with -D warnings"
 	@echo "make bench  - criterion micro-benchmarks and whole-system benchmarks, with a summary"
 
@@ -35,6 +36,17 @@ test: deps
 	$(CARGO) test $(CARGO_FLAGS) --workspace --all-features
 	@scripts/api-conformance.sh
 	@$(MAKE) --no-print-directory bench-smoke
+	@$(MAKE) --no-print-directory chaos
+
+# The chaos suite: every scenario in scenarios/ over CHAOS_SEEDS seeds in the
+# deterministic fabric simulator (no root needed). Prints a summary, writes
+# target/chaos/report.json and target/chaos/junit.xml, fails if any case
+# fails; each failure names the command that replays it.
+CHAOS_SEEDS ?= 20
+chaos:
+	$(CARGO) build $(CARGO_FLAGS) -p weft
+	target/debug/weft sim run scenarios/*.toml --seeds $(CHAOS_SEEDS) \
+		--json target/chaos/report.json --junit target/chaos/junit.xml
 
 # Every benchmark once, short, on the debug build (SMOKE=1, WEFT_BIN=target/debug): fails
 # if a benchmark's path breaks (an agent that does not start, no figures). About 1 minute

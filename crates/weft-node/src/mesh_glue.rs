@@ -128,7 +128,11 @@ impl RelayedMembers {
             if mesh.peers().any(|p| p.site == *site) {
                 continue; // now a peer: its PeerUp replaced the relayed entry
             }
-            out.push(MeshUpdate::Down { site: site.clone(), reason: "gone".into(), now: true });
+            // Like a dead peer: after the grace period. A hub coming back
+            // from an outage spreads its stale view (everyone down) and the
+            // members it names renew within a moment; dropping them at once
+            // cut every spoke-to-spoke flow of the mesh for that moment.
+            out.push(MeshUpdate::Down { site: site.clone(), reason: "gone".into(), now: false });
         }
         self.known = now;
         out

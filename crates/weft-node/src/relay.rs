@@ -50,8 +50,13 @@ pub struct LinkView {
 
 /// The database every agent builds from the same advertisements.
 pub fn link_state_db(views: &[LinkView]) -> LinkStateDb {
+    link_state_db_of(views.iter())
+}
+
+/// [`link_state_db`] over borrowed views (no copies of the advertisements).
+pub fn link_state_db_of<'a>(views: impl Iterator<Item = &'a LinkView> + Clone) -> LinkStateDb {
     let mut db = LinkStateDb::new();
-    for v in views {
+    for v in views.clone() {
         db.upsert_site(v.origin.clone());
         for l in &v.links {
             db.upsert_site(l.neighbor.clone());

@@ -84,6 +84,9 @@ enum Command {
     /// Network-namespace labs with a WAN emulator (tests, benchmarks, demos).
     #[command(subcommand)]
     Lab(cmd::lab::LabCommand),
+    /// Chaos scenarios in the deterministic fabric simulator: `weft sim run scenarios/*.toml`.
+    #[command(subcommand)]
+    Sim(cmd::sim::SimCommand),
     /// Print a new WireGuard private key (base64, like `wg genkey`).
     Genkey,
     /// Read a private key on stdin and print its public key (like `wg pubkey`).
@@ -112,6 +115,7 @@ fn main() -> ExitCode {
         Command::Cert(c) => cmd::mesh::run_cert(&c),
         Command::Mesh(a) => cmd::mesh::run_mesh(&a),
         Command::Lab(c) => cmd::lab::run(c),
+        Command::Sim(c) => cmd::sim::run(c),
         Command::Genkey => cmd::keys::genkey(),
         Command::Pubkey => cmd::keys::pubkey(),
     };

@@ -113,6 +113,12 @@ pub struct Node {
     profile_ids: Vec<PolicyId>,
     /// `[peer][profile]`: the dense path published to the data plane.
     class_paths: Vec<Vec<u32>>,
+    /// Per peer: the engine generation its class paths were published at.
+    published_gen: Vec<u64>,
+    /// Every peer's class paths must be looked at again (a new policy).
+    republish: bool,
+    /// The engine's next deadline, cached until the engine changes.
+    engine_deadline: std::cell::Cell<(bool, Option<Instant>)>,
     /// Last seen data-plane counters per path: (rx packets, tx bytes).
     seen: Vec<(u64, u64)>,
     /// Last seen packets per (peer, profile).
@@ -156,6 +162,9 @@ impl Node {
             profiles: Vec::new(),
             profile_ids: Vec::new(),
             class_paths: Vec::new(),
+            published_gen: Vec::new(),
+            republish: true,
+            engine_deadline: std::cell::Cell::new((false, None)),
             seen: Vec::new(),
             seen_class_tx: Vec::new(),
             relays,
@@ -281,7 +290,9 @@ impl Node {
         self.profiles = profiles;
         self.class_paths = vec![Vec::new(); self.peers.len()];
         self.class_relay.retain(|(_, c), _| *c < self.profiles.len());
+        self.republish = true;
         self.publish_paths(now);
+        self.engine_changed();
     }
 
     /// Why `profile`'s flow with hash `flow_hash` towards `peer` goes where it does.
@@ -294,6 +305,7 @@ impl Node {
     ) -> Option<Decision> {
         let id = *self.profile_ids.get(profile)?;
         let incumbent = self.class_path(peer, profile).and_then(|d| self.path(d)).map(|p| p.3);
+        self.engine_changed();
         self.engine.explain(now, PeerId(peer as u32), id, flow_hash, incumbent)
     }
 
@@ -315,9 +327,11 @@ impl Node {
         let (seen_rx, seen_tx) = self.seen[i];
         if rx_packets != seen_rx {
             self.engine.handle_rx(now, id);
+            self.engine_changed();
         }
         if tx_bytes != seen_tx {
             self.engine.handle_tx(now, id, tx_bytes.wrapping_sub(seen_tx));
+            self.engine_changed();
         }
         self.seen[i] = (rx_packets, tx_bytes);
     }
@@ -334,6 +348,7 @@ impl Node {
         if *seen != packets {
             *seen = packets;
             self.engine.mark_class_active(now, PeerId(peer as u32), *id);
+            self.engine_changed();
         }
     }
 
@@ -356,12 +371,21 @@ impl Node {
             self.plan_relays(now);
             self.next_relay_plan = now + RELAY_PLAN_EVERY;
         }
+        self.engine_changed();
     }
 
     /// The next instant [`Node::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut t = self.next_relay_plan;
-        if let Some(e) = self.engine.poll_timeout() {
+        let (known, cached) = self.engine_deadline.get();
+        let engine = if known {
+            cached
+        } else {
+            let e = self.engine.poll_timeout();
+            self.engine_deadline.set((true, e));
+            e
+        };
+        if let Some(e) = engine {
             t = t.min(e);
         }
         for r in &self.retiring {
@@ -400,6 +424,7 @@ impl Node {
         }
         p.removed = removed;
         let site = p.spec.name.clone();
+        self.republish = true;
         self.programs.push_back(Program::PeerRemoved { slot, removed });
         self.events.push_back(NodeEvent::PeerRemoved { site, removed });
     }
@@ -466,14 +491,27 @@ impl Node {
 
     /// Publishes each (peer, profile)'s path where it changed: a class
     /// relayed for its SLA rides the relay's path for it (while the relay is
-    /// there and has one), else its own.
+    /// there and has one), else its own. Only peers whose engine generation
+    /// moved (or that have a class relay) are looked at, unless everything
+    /// must be.
     fn publish_paths(&mut self, now: Instant) {
         let profiles = self.profiles.len();
-        if self.class_paths.len() < self.peers.len() {
-            self.class_paths.resize(self.peers.len(), Vec::new());
+        let peers = self.peers.len();
+        if self.class_paths.len() < peers {
+            self.class_paths.resize(peers, Vec::new());
         }
-        for pi in 0..self.peers.len() {
-            if self.class_paths[pi].len() != profiles {
+        if self.published_gen.len() < peers {
+            self.published_gen.resize(peers, u64::MAX);
+        }
+        let all = std::mem::take(&mut self.republish);
+        for pi in 0..peers {
+            let generation = self.engine.generation(PeerId(pi as u32));
+            let relayed = self.class_relay.keys().any(|(d, _)| *d == pi);
+            let fresh = self.class_paths[pi].len() != profiles;
+            if !all && !relayed && !fresh && self.published_gen[pi] == generation {
+                continue;
+            }
+            if fresh {
                 self.class_paths[pi] = vec![u32::MAX - 1; profiles];
             }
             for c in 0..profiles {
@@ -494,7 +532,14 @@ impl Node {
                     });
                 }
             }
+            // current_path may itself have bumped the generation (a new group).
+            self.published_gen[pi] = self.engine.generation(PeerId(pi as u32));
         }
+    }
+
+    /// The engine changed: its next deadline must be asked again.
+    pub(crate) fn engine_changed(&self) {
+        self.engine_deadline.set((false, None));
     }
 }
 

@@ -15,6 +15,7 @@ use super::{MeshUpdate, NewPath, Node, NodeEvent, PathSlot, PeerSlot, PeerSpec, 
 impl Node {
     /// Applies one update from the mesh (or adds a configured peer).
     pub fn handle_mesh(&mut self, now: Instant, update: MeshUpdate) {
+        self.engine_changed();
         match update {
             MeshUpdate::Up(spec) => {
                 self.retiring.retain(|(site, _, _)| *site != spec.name);
@@ -142,6 +143,7 @@ impl Node {
         self.seen_class_tx.resize(self.peers.len(), vec![0; profiles]);
         self.seen_class_tx[index] = vec![0; profiles];
         self.rebuild_addr_index();
+        self.republish = true;
         let site = spec.name.clone();
         self.programs.push_back(Program::PeerUp { slot: index, spec, paths: new_paths });
         if self.peers[index].spec.dynamic {
@@ -193,6 +195,7 @@ impl Node {
             return;
         }
         self.peers[i].gone = true;
+        self.republish = true;
         self.drop_engine_paths(now, i);
         self.rebuild_addr_index();
         let site = self.peers[i].spec.name.clone();

@@ -16,6 +16,7 @@ impl Node {
     /// Anything that fails a check is dropped and counted
     /// ([`NodeEvent::Dropped`]); nothing here panics on bad input.
     pub fn handle_probe(&mut self, at: Instant, uplink: usize, src: SocketAddr, data: &[u8]) {
+        self.engine_changed();
         let Ok(key_id) = peek_key_id(data) else {
             return self.dropped("probe_malformed".to_owned());
         };
@@ -35,9 +36,10 @@ impl Node {
             Ok(m) => m,
             Err(e) => return self.dropped(reason_label("probe_", &e)),
         };
-        // An authenticated message from the peer proves this path works inwards.
+        // An authenticated message from the peer proves this path works
+        // inwards (but is no traffic: the peer stays idle unless data flows).
         if let Some(&i) = self.path_by_addr.get(&(uplink, src)) {
-            self.engine.handle_rx(at, self.paths[i as usize].engine_id);
+            self.engine.handle_alive(at, self.paths[i as usize].engine_id);
         }
         match msg.kind {
             ProbeKind::Probe => {

@@ -9,7 +9,9 @@ use weft_path::Basis;
 use weft_types::{PeerId, SiteId};
 
 use super::{Node, NodeEvent, Program};
-use crate::relay::{ClassRoute, Direct, LinkSummary, LinkView, Need, link_state_db};
+use std::sync::Arc;
+
+use crate::relay::{ClassRoute, Direct, LinkSummary, LinkView, Need, link_state_db_of};
 
 /// How long a new class relay is advertised before traffic uses it.
 const ANNOUNCE_BEFORE_USE: Duration = Duration::from_millis(400);
@@ -22,14 +24,14 @@ impl Node {
     pub(super) fn plan_relays(&mut self, now: Instant) {
         let (local, direct) = self.measure_links(now);
         let me = self.cfg.site.clone();
-        let mut views: Vec<LinkView> =
-            self.views.iter().filter(|v| v.origin != me).cloned().collect();
-        views.push(LinkView { origin: me.clone(), links: local.clone() });
         if local != self.local_links {
             self.local_links.clone_from(&local);
             self.programs.push_back(Program::LocalLinks(local));
         }
-        let db = link_state_db(&views);
+        let views = Arc::clone(&self.views);
+        let mine = LinkView { origin: me.clone(), links: self.local_links.clone() };
+        let all = views.iter().filter(|v| v.origin != me).chain(std::iter::once(&mine));
+        let db = link_state_db_of(all);
         self.relay_rounds = self.relay_rounds.wrapping_add(1);
         if self.relay_rounds.is_multiple_of(CLASS_PLAN_ROUNDS) {
             self.plan_class_relays(now, &me, &db, &direct);
@@ -146,12 +148,15 @@ impl Node {
             }
         }
         self.class_relay_seen.retain(|(d, c, v), _| chosen.get(&(*d, *c)) == Some(v));
-        self.class_relay.clear();
+        let before = std::mem::take(&mut self.class_relay);
         for ((d, c), v) in chosen {
             let seen = *self.class_relay_seen.entry((d, c, v)).or_insert(now);
             if now.saturating_duration_since(seen) >= ANNOUNCE_BEFORE_USE {
                 self.class_relay.insert((d, c), v);
             }
+        }
+        if before != self.class_relay {
+            self.republish = true;
         }
     }
 
@@ -171,6 +176,7 @@ impl Node {
     /// a moment later or earlier than this one, and its replies still come
     /// through the relay meanwhile.
     fn program_relay_accept(&mut self, now: Instant, views: &[LinkView]) {
+        // Only other sites' views name a relay towards us.
         let linger = self.relays.hold_down() + Duration::from_secs(2);
         for i in 0..self.peers.len() {
             let class = self.class_relay.iter().find(|((d, _), _)| *d == i).map(|(_, v)| *v);

@@ -25,6 +25,8 @@
 //! assert_eq!(sim.flow(call).path, Some(lte));
 //! ```
 
+pub mod chaos;
+pub mod fabric;
 mod gossip;
 mod link;
 mod path_sim;

@@ -1,0 +1,92 @@
+//! The chaos runner: scenarios pass, and a scenario can fail — a broken
+//! assertion or a weakened failover setting gives a failing case whose
+//! report says what, where, and how to replay it.
+
+use std::path::Path;
+use std::time::Duration;
+
+use weft_chaos::{DEFAULT_REPLAY_PREFIX, Scenario, junit_xml, parse, summary};
+use weft_node::sim::chaos::{run_case, run_case_with};
+use weft_path::{EngineConfig, IntervalMode};
+
+fn scenario(name: &str, edit: impl Fn(String) -> String) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios").join(name);
+    let text = std::fs::read_to_string(&path).expect("the scenario file");
+    parse(Path::new(&format!("scenarios/{name}")), &edit(text)).expect("a valid scenario")
+}
+
+#[test]
+fn the_brownout_scenario_passes_and_reports_what_it_measured() {
+    let sc = scenario("brownout-realtime.toml", |t| t);
+    let case = run_case(&sc, 3, DEFAULT_REPLAY_PREFIX);
+    assert!(case.passed, "{}", summary(std::slice::from_ref(&case)));
+    assert_eq!(case.assertions.len(), sc.assertions.len(), "every assertion judged");
+    assert!(case.assertions.iter().all(|a| !a.message.is_empty()));
+    assert_eq!(case.simulated_time, sc.duration);
+}
+
+#[test]
+fn a_deliberately_broken_assertion_fails_with_the_flow_the_seed_and_the_replay_command() {
+    let sc = scenario("brownout-realtime.toml", |t| t.replacen("max = \"1s\"", "max = \"1ms\"", 1));
+    let case = run_case(&sc, 3, DEFAULT_REPLAY_PREFIX);
+    assert!(!case.passed);
+    let failed: Vec<_> = case.failures().collect();
+    assert_eq!(failed.len(), 1, "only the broken one: {failed:?}");
+    assert_eq!(failed[0].kind, "max-failover-gap");
+    assert!(failed[0].message.contains("flow voice"), "{}", failed[0].message);
+    assert_eq!(case.replay, "weft sim run scenarios/brownout-realtime.toml --seed 3");
+    let text = summary(std::slice::from_ref(&case));
+    assert!(text.contains("--seed 3") && text.contains("FAIL"), "{text}");
+    let xml = junit_xml(&[case]);
+    assert!(xml.contains("<failure") && xml.contains("seed=3"), "{xml}");
+}
+
+/// Four sites; s1's first uplink dies under a call from s0.
+const UPLINK_CUT: &str = r#"
+[scenario]
+name = "uplink-cut"
+duration = "40s"
+
+[topology]
+sites = 4
+uplinks = 2
+
+[[flow]]
+name = "call"
+from = "s0"
+to = "s1"
+class = "realtime"
+pps = 50
+
+[[fault]]
+name = "cut"
+at = "20s"
+for = "15s"
+kind = "uplink-down"
+site = "s1"
+uplink = 0
+
+[[assert]]
+name = "the call moves within a second"
+kind = "max-failover-gap"
+flow = "call"
+max = "1s"
+"#;
+
+#[test]
+fn a_weakened_failover_setting_makes_a_passing_scenario_fail_on_its_gap() {
+    let sc = parse(Path::new("uplink-cut.toml"), UPLINK_CUT).expect("a valid scenario");
+    let fine = run_case(&sc, 5, DEFAULT_REPLAY_PREFIX);
+    assert!(fine.passed, "{}", summary(std::slice::from_ref(&fine)));
+    // Probes every 3 s, whatever the traffic: the loss is noticed after
+    // several seconds, and the call with it.
+    let weak = run_case_with(&sc, 5, DEFAULT_REPLAY_PREFIX, |cfg| {
+        cfg.engine = EngineConfig::fixed(Duration::from_secs(3));
+        cfg.engine.probe.interval = IntervalMode::Fixed(Duration::from_secs(3));
+    });
+    assert!(!weak.passed, "{}", summary(std::slice::from_ref(&weak)));
+    let gap = weak.failures().next().expect("a failure");
+    assert_eq!(gap.kind, "max-failover-gap");
+    assert!(gap.message.contains("flow call went"), "{}", gap.message);
+    assert!(gap.measured.as_deref().is_some_and(|m| m != "0s"), "{gap:?}");
+}
