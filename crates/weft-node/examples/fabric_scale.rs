@@ -36,6 +36,14 @@ fn main() {
             converged_at = Some(sim.elapsed());
             eprintln!("converged after {:?} of simulated time", sim.elapsed());
         }
+        if sim.elapsed().as_millis() % 5000 == 0 {
+            eprintln!(
+                "{:?} simulated, {:.1} s wall, {} datagrams",
+                sim.elapsed(),
+                started.elapsed().as_secs_f64(),
+                sim.datagrams()
+            );
+        }
     }
     let wall = started.elapsed();
     let per_min = wall.as_secs_f64() * 60.0 / sim.elapsed().as_secs_f64();

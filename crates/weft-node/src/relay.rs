@@ -137,6 +137,10 @@ impl RelayPlanner {
             }
             keep
         });
+        // Relays are sites we reach directly now: usually few of the peers
+        // (hubs), and looked up once rather than per destination.
+        let reachable: Vec<&SiteId> =
+            direct.iter().filter(|(_, d)| d.alive).map(|(s, _)| s).collect();
         for (dst, d) in direct {
             if d.alive {
                 let Some(r) = self.relayed.get_mut(dst) else { continue };
@@ -150,18 +154,17 @@ impl RelayPlanner {
             // Both ends must advertise the relay's link to the destination: a
             // relay's own word alone would let it attract traffic.
             let usable = |via: &SiteId| {
-                direct.get(via).is_some_and(|v| v.alive)
-                    && db.link(via, dst).is_some_and(|l| l.up)
-                    && db.link(dst, via).is_some_and(|l| l.up)
+                db.link(via, dst).is_some_and(|l| l.up) && db.link(dst, via).is_some_and(|l| l.up)
             };
             if let Some(r) = self.relayed.get_mut(dst) {
                 r.direct_up_since = None;
-                if usable(&r.via) {
+                if direct.get(&r.via).is_some_and(|v| v.alive) && usable(&r.via) {
                     continue;
                 }
             }
-            let best = direct
-                .keys()
+            let best = reachable
+                .iter()
+                .copied()
                 .filter(|via| *via != dst && *via != me && usable(via))
                 .min_by_key(|via| {
                     let first = db.link(me, via).map_or(Duration::from_secs(1), |l| l.latency);

@@ -130,9 +130,12 @@ impl MeshNode {
         }
         let origin = ad.origin.clone();
         let forward = Frame::LinkState { cert, ad: ad.clone() }.encode();
+        let down: Vec<SiteId> =
+            ad.entries.iter().filter(|e| !e.up).map(|e| e.neighbour.clone()).collect();
         match self.links.offer(now, ad) {
             Offer::Taken => {
                 self.counters.link_states_accepted += 1;
+                self.note_cut_off(&origin, down);
                 if let Ok(bytes) = forward {
                     self.forward_link_state(&origin, from, &bytes);
                 }
@@ -140,6 +143,18 @@ impl MeshNode {
             Offer::Stale => self.counters.link_states_stale += 1,
         }
         Ok(())
+    }
+
+    /// Records that `reporter`'s new advertisement says its links to `down`
+    /// are down (and no others).
+    fn note_cut_off(&mut self, reporter: &SiteId, down: Vec<SiteId>) {
+        for members in self.cut_off.values_mut() {
+            members.remove(reporter);
+        }
+        self.cut_off.retain(|_, m| !m.is_empty());
+        for site in down {
+            self.cut_off.entry(site).or_default().insert(reporter.clone());
+        }
     }
 
     /// Advertisements go straight from their origin to every member, so two
@@ -150,14 +165,7 @@ impl MeshNode {
     /// `origin`'s new advertisement from us. The origin's signature travels
     /// with it; each node forwards a version once (only newer ones are taken).
     fn forward_link_state(&mut self, origin: &SiteId, from: SocketAddr, bytes: &[u8]) {
-        let cut_off: Vec<SiteId> = self
-            .links
-            .fresh(self.now, self.config.link_state_max_age, &self.site)
-            .filter(|(site, ad)| {
-                *site != origin && ad.entries.iter().any(|e| e.neighbour == *origin && !e.up)
-            })
-            .map(|(site, _)| site.clone())
-            .collect();
+        let Some(cut_off) = self.cut_off.get(origin).filter(|c| !c.is_empty()) else { return };
         let to: Vec<SocketAddr> = self
             .membership
             .members()

@@ -91,6 +91,9 @@ pub struct MeshNode {
     /// When each address of a revoked site was last sent the revocation list.
     revoked_told: BTreeMap<SocketAddr, u64>,
     links: LinkStore,
+    /// Origin → members whose latest advertisement says their link to it is
+    /// down (they get the origin's advertisements forwarded).
+    cut_off: BTreeMap<SiteId, std::collections::BTreeSet<SiteId>>,
     local_links: Vec<LinkEntry>,
     ls_version: u64,
     next_ad: Instant,
@@ -150,6 +153,7 @@ impl MeshNode {
             hello_sent: BTreeMap::new(),
             revoked_told: BTreeMap::new(),
             links: LinkStore::default(),
+            cut_off: BTreeMap::new(),
             local_links: Vec::new(),
             ls_version: now_unix.saturating_mul(1000),
             next_ad: now + config.link_state_interval,

@@ -106,6 +106,8 @@ pub struct Node {
     engine: PathEngine,
     epoch: Instant,
     peers: Vec<PeerSlot>,
+    /// Site → peer slot (a site keeps its slot for good).
+    slots: BTreeMap<SiteId, usize>,
     paths: Vec<PathSlot>,
     path_by_addr: BTreeMap<(usize, SocketAddr), u32>,
     profiles: Vec<Profile>,
@@ -157,6 +159,7 @@ impl Node {
             engine,
             epoch: now,
             peers: Vec::new(),
+            slots: BTreeMap::new(),
             paths: Vec::new(),
             path_by_addr: BTreeMap::new(),
             profiles: Vec::new(),
@@ -219,7 +222,7 @@ impl Node {
 
     /// The slot of `site`.
     pub fn slot_of(&self, site: &SiteId) -> Option<usize> {
-        self.peers.iter().position(|p| p.spec.name == *site)
+        self.slots.get(site).copied()
     }
 
     /// Dense indices of peer `slot`'s current paths.

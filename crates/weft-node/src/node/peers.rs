@@ -132,6 +132,7 @@ impl Node {
             PeerSlot { spec: spec.clone(), paths: dense, probes, removed: false, gone: false };
         let n_paths = new_paths.len();
         if index == self.peers.len() {
+            self.slots.insert(spec.name.clone(), index);
             self.peers.push(slot);
             self.relay_via.push(None);
             self.relay_accept.push((None, None));

@@ -178,6 +178,16 @@ impl Node {
     fn program_relay_accept(&mut self, now: Instant, views: &[LinkView]) {
         // Only other sites' views name a relay towards us.
         let linger = self.relays.hold_down() + Duration::from_secs(2);
+        // What each site says, signed, about its link to us: the relay it
+        // sends through. One pass over the advertisements.
+        let me = &self.cfg.site;
+        let said: BTreeMap<&SiteId, &SiteId> = views
+            .iter()
+            .filter_map(|v| {
+                let l = v.links.iter().find(|l| l.neighbor == *me)?;
+                Some((&v.origin, l.via.as_ref()?))
+            })
+            .collect();
         for i in 0..self.peers.len() {
             let class = self.class_relay.iter().find(|((d, _), _)| *d == i).map(|(_, v)| *v);
             let mut ours = self.relay_via[i].or(class);
@@ -193,14 +203,8 @@ impl Node {
                     None => {}
                 },
             }
-            let me = &self.cfg.site;
             let name = &self.peers[i].spec.name;
-            let theirs = views
-                .iter()
-                .find(|v| v.origin == *name)
-                .and_then(|v| v.links.iter().find(|l| l.neighbor == *me))
-                .and_then(|l| l.via.as_ref())
-                .and_then(|s| self.slot_of(s));
+            let theirs = said.get(name).and_then(|s| self.slot_of(s));
             if self.relay_accept[i] != (ours, theirs) {
                 self.relay_accept[i] = (ours, theirs);
                 self.programs.push_back(Program::RelayAccept { peer: i, ours, theirs });
