@@ -400,11 +400,13 @@ impl PathEngine {
         self.deadline.set(None);
         let ids: Vec<PathId> = self.paths.keys().copied().collect();
         for id in ids {
-            let Some(peer) = self.paths.get(&id).map(|m| m.spec.peer) else { continue };
+            // Most paths have nothing due: look at the deadline before the rates.
+            let due = self.paths.get(&id).filter(|m| m.next_deadline(&self.config) <= now);
+            let Some(peer) = due.map(|m| m.spec.peer) else { continue };
             let active = self.is_active(now, peer);
             let (base, measuring) = self.probe_rate(now, peer);
             let Some(m) = self.paths.get_mut(&id) else { continue };
-            if m.next_deadline(&self.config) <= now {
+            {
                 self.transitions.clear();
                 m.expire(now, &self.config, active, &mut self.transitions);
                 if let Some(seq) =

@@ -374,3 +374,74 @@ fn mesh_commands_mint_tokens_show_members_and_revoke_in_a_mesh_lab() {
     let o = weft(&["cert", "revoke", "zz", "--socket", &a]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
 }
+
+/// A three-site scenario that passes, and a copy whose assertion cannot.
+const SIM_SCENARIO: &str = r#"
+[scenario]
+name = "tiny"
+duration = "20s"
+seeds = 2
+
+[topology]
+sites = 3
+uplinks = 2
+
+[[flow]]
+name = "call"
+from = "s0"
+to = "s2"
+class = "realtime"
+pps = 20
+
+[[fault]]
+name = "cut"
+at = "10s"
+for = "5s"
+kind = "uplink-down"
+site = "s2"
+uplink = 0
+
+[[assert]]
+name = "the call survives the cut"
+kind = "max-failover-gap"
+flow = "call"
+max = "MAX"
+"#;
+
+#[test]
+fn sim_run_writes_json_and_junit_reports_and_fails_with_the_replay_command() {
+    let dir = std::env::temp_dir().join(format!("weft-sim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("tiny.toml");
+    std::fs::write(&good, SIM_SCENARIO.replace("MAX", "2s")).unwrap();
+    let (json, junit) = (dir.join("out/report.json"), dir.join("out/junit.xml"));
+    let out = ok(&[
+        "sim",
+        "run",
+        good.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert!(out.contains("2 of 2 seeds passed"), "{out}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(report.to_string().contains("\"seed\":2"), "{report}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase").count(), 2, "one case per seed: {xml}");
+
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, SIM_SCENARIO.replace("MAX", "1ms")).unwrap();
+    let o = weft(&["sim", "run", bad.to_str().unwrap(), "--seed", "7"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains(&format!("weft sim run {} --seed 7", bad.display())), "{}", text(&o));
+
+    // A scenario that does not parse: its file, line and column, exit 2.
+    let broken = dir.join("broken.toml");
+    std::fs::write(&broken, SIM_SCENARIO.replace("MAX", "soon")).unwrap();
+    let o = weft(&["sim", "run", broken.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("broken.toml:30:"), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(&dir);
+}

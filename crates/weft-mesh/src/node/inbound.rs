@@ -123,6 +123,12 @@ impl MeshNode {
             self.counters.link_states_refused += 1;
             return Err(NodeError::LinkState("origin is not the attached certificate's site"));
         }
+        // A copy we already hold (forwarded twice, replayed) is dropped
+        // before the signature check; a newer version is always verified.
+        if self.links.is_stale(&site, ad.version) {
+            self.counters.link_states_stale += 1;
+            return Ok(());
+        }
         let key = self.certs.get(&site).map(|pc| pc.cert.body.site_key);
         if !key.is_some_and(|k| ad.verify(&k)) {
             self.counters.link_states_refused += 1;

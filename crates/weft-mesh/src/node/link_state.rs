@@ -224,6 +224,12 @@ impl LinkStore {
         Offer::Taken
     }
 
+    /// Whether an advertisement of `origin` at `version` would be stale (a
+    /// duplicate or older): checked before its signature, which costs more.
+    pub(crate) fn is_stale(&self, origin: &SiteId, version: u64) -> bool {
+        self.held.get(origin).is_some_and(|h| h.ad.version >= version)
+    }
+
     /// Forgets `origin`'s advertisement.
     pub(crate) fn remove(&mut self, origin: &SiteId) {
         self.held.remove(origin);

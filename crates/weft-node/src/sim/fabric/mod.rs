@@ -58,7 +58,7 @@ const COUNTER_PERIOD: Duration = Duration::from_millis(20);
 /// milliseconds): timers due within one tick run together, which keeps a
 /// 200-site run fast. Probe RTTs are unaffected (they are measured from the
 /// instant the probe leaves).
-const TIMER_TICK: Duration = Duration::from_millis(10);
+const TIMER_TICK: Duration = Duration::from_millis(2);
 
 /// What to simulate.
 #[derive(Debug, Clone)]

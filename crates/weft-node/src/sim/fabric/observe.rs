@@ -221,6 +221,11 @@ impl FabricSim {
         self.rec.apart_within(a, b, from, to)
     }
 
+    /// Every path state change with its reason: (when, site, text).
+    pub fn path_log(&self) -> &[(Duration, usize, String)] {
+        &self.rec.path_changes
+    }
+
     /// Time since the last fault.
     pub fn since_last_fault(&self) -> Duration {
         self.elapsed().saturating_sub(self.rec.last_fault)

@@ -143,6 +143,8 @@ pub(super) struct Recorder {
     pub(super) last_fault: Duration,
     /// Refusals and notes of the nodes: (at, site, text).
     pub(super) notes: Vec<(Duration, usize, String)>,
+    /// Every path state change: (at, site, text).
+    pub(super) path_changes: Vec<(Duration, usize, String)>,
 }
 
 impl Recorder {
@@ -166,6 +168,15 @@ impl Recorder {
                 self.notes.push((at, site, format!("refused {who}: {why}")));
             }
             NodeEvent::Note(text) => self.notes.push((at, site, text.clone())),
+            NodeEvent::Path(weft_path::PathEvent::StateChanged {
+                path, from, to, reason, ..
+            }) => {
+                self.path_changes.push((
+                    at,
+                    site,
+                    format!("path {} {from} -> {to} ({reason})", path.0),
+                ));
+            }
             _ => {}
         }
     }
