@@ -51,6 +51,12 @@ duration = "40s"
 sites = 4
 uplinks = 2
 
+# s1's second uplink is too slow for a call: the call takes the first, which is cut.
+[[topology.link]]
+site = "s1"
+uplink = 1
+delay = "300ms"
+
 [[flow]]
 name = "call"
 from = "s0"
@@ -78,11 +84,14 @@ fn a_weakened_failover_setting_makes_a_passing_scenario_fail_on_its_gap() {
     let sc = parse(Path::new("uplink-cut.toml"), UPLINK_CUT).expect("a valid scenario");
     let fine = run_case(&sc, 5, DEFAULT_REPLAY_PREFIX);
     assert!(fine.passed, "{}", summary(std::slice::from_ref(&fine)));
-    // Probes every 3 s, whatever the traffic: the loss is noticed after
-    // several seconds, and the call with it.
+    // Probes every 3 s whatever the traffic, no acceleration after a loss,
+    // ten silent intervals before a path is down: the cut is noticed after
+    // half a minute, and the call with it.
     let weak = run_case_with(&sc, 5, DEFAULT_REPLAY_PREFIX, |cfg| {
         cfg.engine = EngineConfig::fixed(Duration::from_secs(3));
         cfg.engine.probe.interval = IntervalMode::Fixed(Duration::from_secs(3));
+        cfg.engine.probe.accel_probes = 0;
+        cfg.engine.probe.detect_multiplier = std::num::NonZeroU8::new(10).expect("non-zero");
     });
     assert!(!weak.passed, "{}", summary(std::slice::from_ref(&weak)));
     let gap = weak.failures().next().expect("a failure");
