@@ -4,7 +4,7 @@
 //! process's peak memory.
 //!
 //! `cargo run --release -p weft-node --features sim --example fabric_scale -- 200 hub 60`
-//! (sites, `full` or `hub`, simulated seconds). The last line is `key=value` figures.
+//! (sites, `full`, `hub` (hub s0) or `hub2` (hubs s0, s1), simulated seconds). The last line is `key=value` figures.
 // A benchmark measures wall time; the simulation itself reads no clock.
 #![allow(clippy::disallowed_methods)]
 
@@ -26,7 +26,11 @@ fn main() {
     let sites: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(50);
     let mode = args.next().unwrap_or_else(|| "full".to_owned());
     let secs: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(60);
-    let hubs = if mode == "hub" { vec![0, 1] } else { Vec::new() };
+    let hubs = match mode.as_str() {
+        "hub" => vec![0],
+        "hub2" => vec![0, 1],
+        _ => Vec::new(),
+    };
     let cfg = FabricConfig { sites, hubs, ..FabricConfig::default() };
     let started = Instant::now();
     let mut sim = FabricSim::new(cfg, 1);
@@ -48,6 +52,9 @@ fn main() {
         }
     }
     let wall = started.elapsed();
+    for (a, b) in sim.unconverged_pairs(3) {
+        eprintln!("not converged: s{a} -> s{b}: {}", sim.explain_pair(a, b));
+    }
     let per_min = wall.as_secs_f64() * 60.0 / sim.elapsed().as_secs_f64();
     let conv = converged_at.map_or(-1.0, |d| d.as_secs_f64());
     println!(
