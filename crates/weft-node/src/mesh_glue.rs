@@ -76,6 +76,7 @@ pub fn link_entries(local: &[LinkSummary]) -> Vec<LinkEntry> {
             loss_ppm: (l.loss.clamp(0.0, 1.0) * 1e6) as u32,
             capacity_kbps: u32::try_from(l.capacity_bps / 1000).unwrap_or(u32::MAX),
             up: l.up,
+            relayed_only: l.relayed_only,
             via: l.via.clone(),
         })
         .collect()
@@ -95,6 +96,7 @@ pub fn link_view(ad: &LinkStateAd) -> LinkView {
                 loss: f64::from(e.loss_ppm) / 1e6,
                 capacity_bps: u64::from(e.capacity_kbps) * 1000,
                 up: e.up,
+                relayed_only: e.relayed_only,
                 via: e.via.clone(),
             })
             .collect(),

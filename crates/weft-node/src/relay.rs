@@ -34,6 +34,10 @@ pub struct LinkSummary {
     pub capacity_bps: u64,
     /// Whether any path to it is alive.
     pub up: bool,
+    /// The measuring site has no direct path to the neighbour at all (a
+    /// spoke and another spoke): not a link, only the signed word of the
+    /// relay it sends through (`via`), which the neighbour accepts.
+    pub relayed_only: bool,
     /// The relay the measuring site sends (some of) its traffic for the
     /// neighbour through, if any.
     pub via: Option<SiteId>,
@@ -58,12 +62,12 @@ pub fn link_state_db_of<'a>(views: impl Iterator<Item = &'a LinkView> + Clone) -
     let mut db = LinkStateDb::new();
     for v in views.clone() {
         db.upsert_site(v.origin.clone());
-        for l in &v.links {
+        for l in v.links.iter().filter(|l| !l.relayed_only) {
             db.upsert_site(l.neighbor.clone());
         }
     }
     for v in views {
-        for l in &v.links {
+        for l in v.links.iter().filter(|l| !l.relayed_only) {
             let metrics = LinkMetrics {
                 latency: l.rtt.map_or(Duration::from_secs(1), |r| r / 2),
                 jitter: l.jitter.min(LinkMetrics::MAX_DELAY),
@@ -326,6 +330,7 @@ mod tests {
             loss: 0.0,
             capacity_bps: 1_000_000_000,
             up,
+            relayed_only: false,
             via: None,
         }
     }

@@ -437,6 +437,33 @@ fn sim_run_writes_json_and_junit_reports_and_fails_with_the_replay_command() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains(&format!("weft sim run {} --seed 7", bad.display())), "{}", text(&o));
 
+    // --trace: what happened at s2 around the cut, in time order.
+    let o = weft(&[
+        "sim",
+        "run",
+        bad.to_str().unwrap(),
+        "--seed",
+        "7",
+        "--trace",
+        "s2",
+        "--trace-from",
+        "9s",
+        "--trace-to",
+        "16s",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    let lines: Vec<&str> = t.lines().filter(|l| l.contains("s2  ")).collect();
+    assert!(lines.iter().any(|l| l.contains("path ") && l.contains("-> down")), "{t}");
+    let times: Vec<f64> =
+        lines.iter().map(|l| l.trim().split('s').next().unwrap().parse().unwrap()).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]) && times.iter().all(|&t| (9.0..=16.0).contains(&t))
+    );
+    let o = weft(&["sim", "run", bad.to_str().unwrap(), "--seed", "7", "--trace", "s9"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("\"s9\" is not a site"), "{}", text(&o));
+
     // A scenario that does not parse: its file, line and column, exit 2.
     let broken = dir.join("broken.toml");
     std::fs::write(&broken, SIM_SCENARIO.replace("MAX", "soon")).unwrap();

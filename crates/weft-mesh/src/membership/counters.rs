@@ -25,6 +25,9 @@ pub struct Counters {
     pub rejected_protocol: u64,
     /// Timer events foca reported an error for.
     pub timer_errors: u64,
+    /// Fresh starts after the cluster declared us down (see the rejoin in
+    /// [`Membership`](super::Membership)).
+    pub restarts: u64,
 }
 
 impl Counters {

@@ -71,6 +71,9 @@ pub struct Membership<A: Authenticator> {
     suspects: BTreeSet<SiteId>,
     next_scan: Option<Instant>,
     counters: Counters,
+    /// Drives foca's random choices (a fresh instance after a rejoin draws
+    /// from `seed ^ generation`).
+    seed: u64,
 }
 
 impl<A: Authenticator> std::fmt::Debug for Membership<A> {
@@ -114,6 +117,7 @@ impl<A: Authenticator> Membership<A> {
             suspects: BTreeSet::new(),
             next_scan: None,
             counters: Counters::default(),
+            seed,
         })
     }
 
@@ -271,6 +275,7 @@ impl<A: Authenticator> Membership<A> {
         for (after, timer) in self.rec.timers.drain(..) {
             self.timers.push(now, after, timer);
         }
+        let mut rejoined = false;
         for note in std::mem::take(&mut self.rec.notes) {
             let event = match note {
                 OwnedNotification::MemberUp(id) => MemberEvent::Joined(id.into_shared()),
@@ -281,11 +286,15 @@ impl<A: Authenticator> Membership<A> {
                 OwnedNotification::Rename(_, new) => MemberEvent::Updated(new.into_shared()),
                 OwnedNotification::Rejoin(id) => {
                     self.bump_counter(id.info().generation);
+                    rejoined = true;
                     MemberEvent::Rejoined(id.into_shared())
                 }
                 _ => continue,
             };
             self.events.push_back(event);
+        }
+        if rejoined {
+            self.start_over(now);
         }
         let me = self.foca.identity().info().site.clone();
         for (to, payload) in self.rec.sends.drain(..) {
@@ -294,6 +303,52 @@ impl<A: Authenticator> Membership<A> {
             self.counters.datagrams_out += 1;
             self.counters.bytes_out += bytes.len() as u64;
             self.transmits.push_back(Transmit { to: to.info().gossip, bytes });
+        }
+    }
+
+    /// After the cluster declared us down and we rejoined: a fresh foca
+    /// under the new identity, holding the same members in the same states
+    /// (applied without gossiping them; the down ones still get foca's
+    /// periodic announcements, which heal partitions) and announcing
+    /// ourselves to every member we knew. The old instance is dropped with its backlog of updates: being
+    /// declared down means we were cut off, and the verdicts we reached
+    /// meanwhile (everyone unreachable was declared down, and foca holds
+    /// those updates until it has someone to tell) are stale. Spread on our
+    /// return, they took the cluster's healthy members down with us.
+    fn start_over(&mut self, now: Instant) {
+        let me = self.foca.identity().clone();
+        let held: Vec<Member<MemberId>> = self
+            .foca
+            .iter_membership_state()
+            .map(|m| {
+                let id = m.id().clone();
+                if m.state() == State::Down { Member::down(id) } else { Member::alive(id) }
+            })
+            .collect();
+        let known: Vec<MemberId> = held.iter().map(|m| m.id().clone()).collect();
+        let generation = u64::from(me.info().generation);
+        self.foca = Foca::new(
+            me,
+            self.config.to_foca(),
+            StdRng::seed_from_u64(self.seed ^ generation.rotate_left(32)),
+            WireCodec,
+        );
+        // The old instance's timers and datagrams (its announcement of the
+        // new identity carries the stale updates too).
+        self.timers = TimerQueue::default();
+        self.rec = Recorder::default();
+        self.suspects.clear();
+        self.counters.restarts += 1;
+        // Only updates about ourselves are refused, and foca lists others.
+        let _ = self.foca.apply_many(held.into_iter(), false, &mut self.rec);
+        for id in known {
+            // An announcement's reply is a feed of the receiver's members.
+            let _ = self.foca.announce(id, &mut self.rec);
+        }
+        // Membership notes of the re-applied members: they never left.
+        self.rec.notes.clear();
+        for (after, timer) in self.rec.timers.drain(..) {
+            self.timers.push(now, after, timer);
         }
     }
 

@@ -38,11 +38,13 @@ fn config() -> MembershipConfig {
     }
 }
 
-/// Members on a perfect 1 ms network; `alive[i] == false` drops everything
-/// to and from member `i`.
+/// Members on a perfect 1 ms network; `alive[i] == false` stops member `i`
+/// and drops everything to and from it; `isolated[i]` only drops its
+/// datagrams (it runs on, alone).
 struct Net {
     nodes: Vec<Membership<TestAuth>>,
     alive: Vec<bool>,
+    isolated: Vec<bool>,
     now: Instant,
     in_flight: Vec<(Instant, usize, SocketAddr, Vec<u8>)>,
     events: Vec<(usize, MemberEvent)>,
@@ -60,6 +62,7 @@ impl Net {
         Self {
             nodes,
             alive: vec![true; n as usize],
+            isolated: vec![false; n as usize],
             now: virtual_origin(),
             in_flight: Vec::new(),
             events: Vec::new(),
@@ -72,7 +75,8 @@ impl Net {
                 let to = usize::from(
                     t.to.ip().to_string().rsplit('.').next().unwrap().parse::<u8>().unwrap(),
                 );
-                if self.alive[i] && self.alive[to] {
+                let up = |k: usize| self.alive[k] && !self.isolated[k];
+                if up(i) && up(to) {
                     self.in_flight.push((
                         self.now + Duration::from_millis(1),
                         to,
@@ -159,6 +163,39 @@ fn a_stopped_member_is_declared_down_by_the_others() {
         );
     }
     assert!(net.sees(0, 1) && net.sees(1, 0), "no false death");
+}
+
+#[test]
+fn a_member_back_from_isolation_does_not_take_the_healthy_ones_down_with_it() {
+    let mut net = Net::new(5);
+    for i in 1..5 {
+        net.nodes[i].join(net.now, addr(0)).unwrap();
+    }
+    net.drain();
+    net.run_for(Duration::from_secs(3));
+    // Member 4 is cut off long enough to declare everyone down (and to be
+    // declared down by them).
+    net.isolated[4] = true;
+    let timeout = net.nodes[0].suspicion_timeout();
+    net.run_for(timeout * 2 + Duration::from_secs(3));
+    assert_eq!(net.nodes[4].member_count(), 0, "the isolated member declared everyone down");
+    assert!(!net.sees(0, 4));
+    net.events.clear();
+    net.isolated[4] = false;
+    net.run_for(Duration::from_secs(10));
+    let wrongly_down: Vec<_> = net
+        .events
+        .iter()
+        .filter_map(|(i, e)| match e {
+            MemberEvent::Down(m) if m.site != site(4) => Some((*i, m.site.clone())),
+            _ => None,
+        })
+        .collect();
+    assert!(wrongly_down.is_empty(), "healthy members declared down: {wrongly_down:?}");
+    assert_eq!(net.nodes[4].counters().restarts, 1, "it rejoined once, afresh");
+    for i in 0..5 {
+        assert_eq!(net.nodes[i].member_count(), 4, "member {i} sees everyone again");
+    }
 }
 
 #[test]

@@ -136,8 +136,12 @@ impl MeshNode {
         }
         let origin = ad.origin.clone();
         let forward = Frame::LinkState { cert, ad: ad.clone() }.encode();
-        let down: Vec<SiteId> =
-            ad.entries.iter().filter(|e| !e.up).map(|e| e.neighbour.clone()).collect();
+        let down: Vec<SiteId> = ad
+            .entries
+            .iter()
+            .filter(|e| !e.up && !e.relayed_only)
+            .map(|e| e.neighbour.clone())
+            .collect();
         match self.links.offer(now, ad) {
             Offer::Taken => {
                 self.counters.link_states_accepted += 1;

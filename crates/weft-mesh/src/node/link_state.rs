@@ -5,8 +5,12 @@
 //!
 //! ```text
 //! "WFTL" ‖ u8 len ‖ origin site ‖ u64 version ‖ u8 count ‖ entries ‖ Ed25519 signature (64)
-//! entry: u8 len ‖ neighbour site ‖ u32 rtt_us ‖ u32 jitter_us ‖ u32 loss_ppm ‖ u32 capacity_kbps ‖ u8 up
+//! entry: u8 len ‖ neighbour site ‖ u32 rtt_us ‖ u32 jitter_us ‖ u32 loss_ppm ‖ u32 capacity_kbps ‖ u8 state ‖ u8 len ‖ via site
 //! ```
+//!
+//! `state` is 0 (down), 1 (up) or 2 (relayed only: the origin has no direct
+//! path to the neighbour by topology, and reaches it through `via`, which
+//! must then be present). A `via` of length 0 is none.
 //!
 //! The signature covers every byte before it. [`LinkStore`] keeps the
 //! newest advertisement per origin and forgets old ones.
@@ -40,6 +44,11 @@ pub struct LinkEntry {
     pub capacity_kbps: u32,
     /// Whether the path is usable now.
     pub up: bool,
+    /// The origin has no direct path to `neighbour` at all (a spoke and
+    /// another spoke of a hub-and-spoke mesh): `up` is false and `via` names
+    /// the relay. Not a cut link: nobody forwards the neighbour's
+    /// advertisements to the origin for it.
+    pub relayed_only: bool,
     /// The site the origin sends (some of) its traffic for `neighbour`
     /// through, if it relays any: the neighbour accepts the origin's
     /// addresses from that relay on the origin's signed word.
@@ -75,7 +84,7 @@ fn signed_part(origin: &SiteId, version: u64, entries: &[LinkEntry]) -> Vec<u8> 
         for v in [e.rtt_us, e.jitter_us, e.loss_ppm, e.capacity_kbps] {
             out.extend_from_slice(&v.to_be_bytes());
         }
-        out.push(u8::from(e.up));
+        out.push(if e.relayed_only { 2 } else { u8::from(e.up) });
         match &e.via {
             Some(v) => put_site(&mut out, v),
             None => out.push(0),
@@ -159,19 +168,26 @@ impl LinkStateAd {
             for x in &mut v {
                 *x = r.u32().map_err(trunc)?;
             }
-            let up = match r.u8().map_err(trunc)? {
-                0 => false,
-                1 => true,
+            let (up, relayed_only) = match r.u8().map_err(trunc)? {
+                0 => (false, false),
+                1 => (true, false),
+                2 => (false, true),
                 b => {
                     return Err(FrameError::Invalid {
                         what: "link-state entry",
-                        reason: format!("`up` is {b}, not 0 or 1"),
+                        reason: format!("state is {b}, not 0 (down), 1 (up) or 2 (relayed only)"),
                     });
                 }
             };
             let [rtt_us, jitter_us, loss_ppm, capacity_kbps] = v;
             let n = usize::from(r.u8().map_err(trunc)?);
             let via = if n == 0 { None } else { Some(site_of(r.bytes(n).map_err(trunc)?)?) };
+            if relayed_only && via.is_none() {
+                return Err(FrameError::Invalid {
+                    what: "link-state entry",
+                    reason: "relayed only, but names no relay".into(),
+                });
+            }
             entries.push(LinkEntry {
                 neighbour,
                 rtt_us,
@@ -179,6 +195,7 @@ impl LinkStateAd {
                 loss_ppm,
                 capacity_kbps,
                 up,
+                relayed_only,
                 via,
             });
         }

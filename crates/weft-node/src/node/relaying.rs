@@ -50,8 +50,15 @@ impl Node {
 
     /// This site's link to each peer (the best live path; down when none),
     /// and whether each peer has a live direct path.
+    ///
+    /// Peers this site has no direct path to at all (spoke to spoke) come
+    /// last, as relayed-only entries naming the relay in use: the peer then
+    /// accepts our addresses from that relay on our signed word, whichever
+    /// relay it uses itself. Last, because an advertisement holds at most
+    /// `MAX_LINK_ENTRIES` and real links matter more.
     fn measure_links(&self, now: Instant) -> (Vec<LinkSummary>, BTreeMap<SiteId, Direct>) {
         let mut local = Vec::new();
+        let mut relayed_only = Vec::new();
         let mut direct = BTreeMap::new();
         for peer in self.peers.iter().filter(|p| !p.is_out()) {
             let name = &peer.spec.name;
@@ -74,6 +81,7 @@ impl Node {
                     loss: m.loss,
                     capacity_bps: self.cfg.uplinks[p.uplink].capacity.0,
                     up: true,
+                    relayed_only: false,
                     via: via.clone(),
                 };
                 if best.as_ref().is_none_or(|b| candidate.rtt < b.rtt || b.rtt.is_none()) {
@@ -81,19 +89,26 @@ impl Node {
                 }
             }
             direct.insert(name.clone(), Direct { alive: best.is_some() });
-            if peer.paths.is_empty() {
-                continue; // reached only through a relay (topology): no link of ours
-            }
-            local.push(best.unwrap_or(LinkSummary {
+            let down = |relayed_only, via| LinkSummary {
                 neighbor: name.clone(),
                 rtt: None,
                 jitter: Duration::ZERO,
                 loss: 1.0,
                 capacity_bps: 0,
                 up: false,
+                relayed_only,
                 via,
-            }));
+            };
+            if peer.paths.is_empty() {
+                // Reached only through a relay (topology): no link of ours.
+                if via.is_some() {
+                    relayed_only.push(down(true, via));
+                }
+                continue;
+            }
+            local.push(best.unwrap_or_else(|| down(false, via)));
         }
+        local.append(&mut relayed_only);
         (local, direct)
     }
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
@@ -41,6 +42,21 @@ pub(crate) struct RunArgs {
     /// Runs at once (default: one per core).
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
+    /// With --seed: after the run, print what happened at these sites
+    /// (comma-separated names, or `all`): path changes, relays, retired
+    /// peers, membership events, notes.
+    #[arg(long, value_name = "SITES", requires = "seed")]
+    trace: Option<String>,
+    /// Start of the trace window (simulated time, e.g. `55s`, `1m30s`).
+    #[arg(long, value_name = "TIME", requires = "trace", value_parser = duration)]
+    trace_from: Option<Duration>,
+    /// End of the trace window.
+    #[arg(long, value_name = "TIME", requires = "trace", value_parser = duration)]
+    trace_to: Option<Duration>,
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    weft_types::parse_duration(s).map_err(|e| e.to_string())
 }
 
 /// Runs the command.
@@ -72,6 +88,9 @@ fn run_files(a: &RunArgs) -> Result<ExitCode> {
         };
         jobs.extend(seeds.into_iter().map(|seed| (i, seed)));
     }
+    if let (Some(sites), Some(seed)) = (&a.trace, a.seed) {
+        return trace(&scenarios, seed, sites, a);
+    }
     let workers = a
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
@@ -90,6 +109,39 @@ fn run_files(a: &RunArgs) -> Result<ExitCode> {
         write(p, &junit_xml(&results))?;
     }
     let ok = results.iter().all(|r| r.passed);
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// `--trace`: runs each scenario on one seed and prints its summary, then
+/// the trace of the chosen sites.
+fn trace(scenarios: &[Scenario], seed: u64, sites: &str, a: &RunArgs) -> Result<ExitCode> {
+    let mut ok = true;
+    for sc in scenarios {
+        let chosen: Vec<usize> = if sites == "all" {
+            Vec::new()
+        } else {
+            sites
+                .split(',')
+                .map(|name| {
+                    sc.topology.sites.iter().position(|s| s.as_str() == name.trim()).ok_or_else(
+                        || UsageError(format!("--trace: {name:?} is not a site of {}", sc.name)),
+                    )
+                })
+                .collect::<Result<_, _>>()?
+        };
+        let started = std::time::Instant::now();
+        let (mut case, sim) =
+            weft_node::sim::chaos::run_case_sim(sc, seed, DEFAULT_REPLAY_PREFIX, |_| {});
+        case.wall_time = started.elapsed();
+        let from = a.trace_from.unwrap_or(Duration::ZERO);
+        let to = a.trace_to.unwrap_or(Duration::MAX);
+        println!("trace of {} seed {seed}:", sc.name);
+        for line in sim.trace(&chosen, from, to) {
+            println!("{line}");
+        }
+        print!("{}", summary(std::slice::from_ref(&case)));
+        ok &= case.passed;
+    }
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 

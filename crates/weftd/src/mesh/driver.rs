@@ -284,6 +284,8 @@ fn counters(node: &MeshNode) -> Vec<(String, u64)> {
         ("rejected_rate_limited", m.rejected_rate_limited),
         ("rejected_malformed", m.rejected_malformed),
         ("rejected_sender_mismatch", m.rejected_sender_mismatch),
+        ("membership_restarts", m.restarts),
+        ("link_states_forwarded", c.link_states_forwarded),
         ("certs_refused", c.certs_refused()),
         ("enrolments_ok", c.enrolments_ok),
         ("enrolments_refused", c.enrolments_refused),

@@ -28,10 +28,18 @@ fn samples() -> Vec<Vec<u8>> {
         loss_ppm: 3,
         capacity_kbps: 4,
         up: true,
+        relayed_only: false,
         via: None,
     };
     let relayed = LinkEntry { neighbour: site(3), via: Some(site(2)), ..entry.clone() };
-    let ad = LinkStateAd::sign(&key(1), site(1), 7, vec![entry, relayed]).unwrap();
+    let relayed_only = LinkEntry {
+        neighbour: site(4),
+        up: false,
+        relayed_only: true,
+        via: Some(site(2)),
+        ..entry.clone()
+    };
+    let ad = LinkStateAd::sign(&key(1), site(1), 7, vec![entry, relayed, relayed_only]).unwrap();
     let frames = [
         Frame::Gossip { cert: &cert_bytes, envelope: b"envelope" },
         Frame::EnrolRequest(req),
@@ -131,4 +139,24 @@ proptest! {
         let (now, now_unix) = (sim.now, sim.now_unix());
         sim.node_mut(0).handle_timeout(now + std::time::Duration::from_secs(1), now_unix + 1);
     }
+}
+
+#[test]
+fn a_relayed_only_link_state_entry_must_name_its_relay() {
+    let entry = LinkEntry {
+        neighbour: site(2),
+        rtt_us: u32::MAX,
+        jitter_us: 0,
+        loss_ppm: 0,
+        capacity_kbps: 0,
+        up: false,
+        relayed_only: true,
+        via: Some(site(3)),
+    };
+    let ok = LinkStateAd::sign(&key(1), site(1), 1, vec![entry.clone()]).unwrap();
+    assert_eq!(LinkStateAd::decode(&ok.encode()).unwrap(), ok);
+    let bad =
+        LinkStateAd::sign(&key(1), site(1), 1, vec![LinkEntry { via: None, ..entry }]).unwrap();
+    let err = LinkStateAd::decode(&bad.encode()).unwrap_err();
+    assert!(err.to_string().contains("names no relay"), "{err}");
 }

@@ -13,6 +13,7 @@ fn entry(to: u8, up: bool) -> LinkEntry {
         loss_ppm: 0,
         capacity_kbps: 100_000,
         up,
+        relayed_only: false,
         via: None,
     }
 }
@@ -127,4 +128,30 @@ fn a_site_cut_off_from_another_still_gets_its_advertisements_through_a_member_th
     let forwarded_to_1_or_2_only =
         sim.node(1).counters().link_states_forwarded + sim.node(2).counters().link_states_forwarded;
     assert_eq!(forwarded_to_1_or_2_only, 0, "only the member that reaches both forwards");
+}
+
+#[test]
+fn a_neighbour_reached_only_through_a_relay_is_not_a_cut_link_and_nothing_is_forwarded_for_it() {
+    let mut sim = Sim::mesh(2, None, Duration::from_secs(3));
+    sim.run_for(Duration::from_secs(1));
+    let now = sim.now;
+    let relayed_only = |to: u8| LinkEntry {
+        up: false,
+        relayed_only: true,
+        via: Some(site(0)),
+        ..entry(to, false)
+    };
+    sim.node_mut(0).set_local_links(now, vec![entry(1, true), entry(2, true)]);
+    sim.node_mut(1).set_local_links(now, vec![entry(0, true), relayed_only(2)]);
+    sim.node_mut(2).set_local_links(now, vec![entry(0, true), relayed_only(1)]);
+    sim.run_for(Duration::from_secs(12));
+    let (_, ad) = sim.node(2).link_states().find(|(s, _)| **s == site(1)).unwrap();
+    assert!(
+        ad.entries
+            .iter()
+            .any(|e| e.neighbour == site(2) && e.relayed_only && e.via == Some(site(0))),
+        "2 holds 1's signed word that it reaches 2 through 0"
+    );
+    let forwarded: u64 = (0..=2).map(|i| sim.node(i).counters().link_states_forwarded).sum();
+    assert_eq!(forwarded, 0, "a relayed-only neighbour is not cut off");
 }

@@ -40,6 +40,17 @@ pub fn run_case_with(
     replay_prefix: &str,
     tune: impl FnOnce(&mut FabricConfig),
 ) -> CaseResult {
+    run_case_sim(sc, seed, replay_prefix, tune).0
+}
+
+/// [`run_case_with`], also returning the simulated fabric as it ended, to
+/// look into (its [`FabricSim::trace`], path log, notes).
+pub fn run_case_sim(
+    sc: &Scenario,
+    seed: u64,
+    replay_prefix: &str,
+    tune: impl FnOnce(&mut FabricConfig),
+) -> (CaseResult, FabricSim) {
     let file = sc.file.display().to_string();
     let mut case = CaseResult::new(&file, &sc.name, seed, replay_prefix);
     let sites: SiteIndex =
@@ -98,5 +109,5 @@ pub fn run_case_with(
     }
     // The caller measures wall time: this crate reads no clock.
     case.simulated_time = sim.elapsed();
-    case
+    (case, sim)
 }

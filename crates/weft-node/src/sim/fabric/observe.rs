@@ -226,6 +226,37 @@ impl FabricSim {
         &self.rec.path_changes
     }
 
+    /// What happened at `sites` (all sites when empty) between `from` and
+    /// `to`, in time order, one line each: path state changes, relays
+    /// chosen and dropped, peers retired, membership events and the nodes'
+    /// notes. For reading a failed case's replay (`weft sim run --trace`).
+    pub fn trace(&self, sites: &[usize], from: Duration, to: Duration) -> Vec<String> {
+        let wanted = |at: Duration, s: usize| {
+            at >= from && at <= to && (sites.is_empty() || sites.contains(&s))
+        };
+        let mut lines: Vec<(Duration, usize, String)> = Vec::new();
+        for log in [&self.rec.path_changes, &self.rec.notes, &self.rec.mesh_log] {
+            lines.extend(log.iter().filter(|(at, s, _)| wanted(*at, *s)).cloned());
+        }
+        lines.extend(self.rec.relays.iter().filter(|r| wanted(r.at, r.site)).map(|r| {
+            let via = r.via.as_ref().map_or_else(|| "direct".to_owned(), |v| format!("via {v}"));
+            (r.at, r.site, format!("relay: {} {via}", r.dst))
+        }));
+        lines.extend(
+            self.rec
+                .deaths
+                .iter()
+                .filter(|d| wanted(d.at, d.observer))
+                .map(|d| (d.at, d.observer, format!("retired peer {} ({})", d.subject, d.reason))),
+        );
+        // Stable: within one instant, the order the logs were merged in.
+        lines.sort_by_key(|(at, s, _)| (*at, *s));
+        lines
+            .into_iter()
+            .map(|(at, s, text)| format!("{:>10.3}s  s{s:<3} {text}", at.as_secs_f64()))
+            .collect()
+    }
+
     /// Time since the last fault.
     pub fn since_last_fault(&self) -> Duration {
         self.elapsed().saturating_sub(self.rec.last_fault)

@@ -145,6 +145,8 @@ pub(super) struct Recorder {
     pub(super) notes: Vec<(Duration, usize, String)>,
     /// Every path state change: (at, site, text).
     pub(super) path_changes: Vec<(Duration, usize, String)>,
+    /// Membership events of the mesh nodes: (at, site, text).
+    pub(super) mesh_log: Vec<(Duration, usize, String)>,
 }
 
 impl Recorder {
@@ -182,11 +184,20 @@ impl Recorder {
     }
 
     pub(super) fn mesh_event(&mut self, at: Duration, site: usize, e: &weft_mesh::node::NodeEvent) {
-        if let weft_mesh::node::NodeEvent::PeerDown { site: subject, reason } = e
-            && *reason == weft_mesh::node::DownReason::Dead
-        {
-            self.swim_deaths.push((at, site, subject.clone()));
-        }
+        use weft_mesh::node::{DownReason, NodeEvent as Mesh};
+        let text = match e {
+            Mesh::PeerUp(p) => format!("mesh: peer {} up", p.site),
+            Mesh::PeerDown { site: subject, reason } => {
+                if *reason == DownReason::Dead {
+                    self.swim_deaths.push((at, site, subject.clone()));
+                }
+                format!("mesh: peer {subject} down ({reason:?})")
+            }
+            Mesh::SelfRevoked => "mesh: this site is revoked".to_owned(),
+            Mesh::CertRenewed(_) => "mesh: certificate renewed".to_owned(),
+            _ => return,
+        };
+        self.mesh_log.push((at, site, text));
     }
 
     pub(super) fn fault(&mut self, at: Duration) {
