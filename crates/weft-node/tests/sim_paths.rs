@@ -188,6 +188,38 @@ fn a_brownout_moves_realtime_flows_within_two_seconds_and_leaves_bulk_alone() {
 }
 
 #[test]
+fn a_brownout_of_an_uplink_does_not_send_the_call_to_its_other_path_on_that_uplink() {
+    // Two uplinks × two endpoints of the peer. Uplink 0 browns out (30 %
+    // loss each way) under a call on u0→r0. The call must leave uplink 0 and
+    // must not try u0→r1 (priority 1, so it ranks first as soon as it answers
+    // a probe) before its own loss shows: a path suspected when its sibling
+    // died waits out the hold-down once it answers again.
+    let onset = secs(10.0);
+    for seed in 0..20 {
+        let mut sim = PathSim::new(seed, EngineConfig::default());
+        let prio = |p| PathAttrs { priority: p, ..PathAttrs::default() };
+        let a = sim.add_path_to(PEER, UplinkId(0), 0, "u0-r0", prio(1), LinkProfile::ms(10));
+        let b = sim.add_path_to(PEER, UplinkId(0), 1, "u0-r1", prio(1), LinkProfile::ms(12));
+        sim.add_path_to(PEER, UplinkId(1), 0, "u1-r0", prio(2), LinkProfile::ms(25));
+        sim.add_path_to(PEER, UplinkId(1), 1, "u1-r1", prio(2), LinkProfile::ms(30));
+        let rt = class(&mut sim, SlaClass::realtime());
+        let call = sim.add_flow("voip", PEER, rt, 1);
+        sim.run_to(onset);
+        assert_eq!(sim.flow(call).path, Some(a), "seed {seed}");
+        sim.set_link(a, LinkProfile::ms(10).loss_pct(30.0));
+        sim.set_link(b, LinkProfile::ms(12).loss_pct(30.0));
+        sim.run_to(onset + secs(30.0));
+        let moves: Vec<_> = sim.flow(call).moves.iter().filter(|m| m.at >= onset).collect();
+        assert!(!moves.is_empty(), "seed {seed}: the call stayed on the lossy uplink");
+        assert!(
+            moves.iter().all(|m| m.to != Some(a) && m.to != Some(b)),
+            "seed {seed}: the call went back to the lossy uplink: {moves:?}"
+        );
+        assert!(moves.len() <= 2, "seed {seed}: {} moves: {moves:?}", moves.len());
+    }
+}
+
+#[test]
 fn a_flapping_path_does_not_make_flows_flap() {
     for seed in 0..10 {
         let (mut sim, fiber, _) = two_uplinks(seed, EngineConfig::default());

@@ -454,7 +454,9 @@ impl PathEngine {
             self.transitions.push(t);
         }
         let mut changed = !self.transitions.is_empty() | m.take_suspect_changed();
-        let went_down = self.transitions.iter().any(|t| t.to == PathState::Down);
+        // A path that dies or browns out takes its siblings under suspicion.
+        let mut shared_fate =
+            self.transitions.iter().any(|t| t.to == PathState::Down || t.to == PathState::Degraded);
         let (uplink, remote) = (m.spec.uplink, m.spec.remote);
         for t in self.transitions.drain(..) {
             self.events.push_back(PathEvent::StateChanged {
@@ -468,10 +470,17 @@ impl PathEngine {
         let (base, cap) = (self.config.hold_down, self.config.max_hold_down);
         for (i, pol) in self.policies.iter().enumerate() {
             let eligible = eligible_for(pol, m);
-            changed |= m.holds[i].update(now, eligible, cap);
+            let flipped = m.holds[i].update(now, eligible, cap);
+            // So does one that starts losing more than a class allows.
+            shared_fate |= flipped
+                && !eligible
+                && m.state().is_alive()
+                && !m.is_suspect()
+                && pol.sla.check(&m.quality).is_err_and(|b| b.metric == crate::Metric::Loss);
+            changed |= flipped;
             changed |= m.holds[i].poll_expired(now, base, cap);
         }
-        if went_down {
+        if shared_fate {
             self.suspect_siblings(now, path, uplink, remote);
         }
         if changed {
@@ -479,10 +488,13 @@ impl PathEngine {
         }
     }
 
-    /// Correlated failure: when `path` goes Down, every alive path that shares
-    /// its local uplink or its remote endpoint is probably dead too. Mark them
-    /// suspect (no new flows, fast probes) until they answer a fresh probe, so
-    /// failover goes straight to a path that does not share the failure.
+    /// Correlated failure: when `path` goes Down, browns out, or loses more
+    /// than a class allows, every alive path that shares its local uplink or
+    /// its remote endpoint probably suffers too. Mark them suspect (no new
+    /// flows, fast probes) until they answer a fresh probe, then hold them
+    /// down like any path that failed, so failover goes straight to a path
+    /// that does not share the failure and the siblings' own loss estimates
+    /// have time to catch up.
     fn suspect_siblings(
         &mut self,
         now: Instant,
@@ -491,12 +503,17 @@ impl PathEngine {
         remote: std::net::SocketAddr,
     ) {
         let mut peers = Vec::new();
+        let cap = self.config.max_hold_down;
         for (id, m) in &mut self.paths {
             if *id != path
                 && (m.spec.uplink == uplink || m.spec.remote == remote)
                 && m.state().is_alive()
             {
                 m.mark_suspect(now, &self.config);
+                for (i, pol) in self.policies.iter().enumerate() {
+                    let eligible = eligible_for(pol, m);
+                    m.holds[i].update(now, eligible, cap);
+                }
                 if !peers.contains(&m.spec.peer) {
                     peers.push(m.spec.peer);
                 }
@@ -708,8 +725,13 @@ impl PathEngine {
     }
 }
 
+/// Whether `m` may carry `policy`'s flows: alive, not suspected after a
+/// sibling's failure, and within the SLA. Leaving this state is a flap for the
+/// hold-down: a suspected sibling that answers again waits out the hold-down
+/// before it takes new flows (a brownout hits every path of an uplink, and
+/// the loss estimate of the next one has not caught up when it answers).
 fn eligible_for(policy: &SelectionPolicy, m: &PathMonitor) -> bool {
-    m.state().is_alive() && policy.sla.check(&m.quality).is_ok()
+    m.state().is_alive() && !m.is_suspect() && policy.sla.check(&m.quality).is_ok()
 }
 
 fn candidate(

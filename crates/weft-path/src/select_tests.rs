@@ -191,7 +191,10 @@ proptest! {
                 prop_assert!(chosen.state.is_alive());
                 if any_usable {
                     prop_assert_eq!(c.basis, Basis::Sla);
-                    prop_assert!(cands.iter().any(|x| x.path == id && verdict(&p, x) == Verdict::Usable));
+                    // Usable, or the incumbent in its hold-down (a hold-down
+                    // never pushes flows off the path they are on).
+                    let kept = |x: &Candidate| verdict(&p, x) == Verdict::HeldDown && inc == Some(x.path.0);
+                    prop_assert!(cands.iter().any(|x| x.path == id && (verdict(&p, x) == Verdict::Usable || kept(x))));
                 }
             }
             None => prop_assert!(!cands.iter().any(|x| x.state.is_alive())),

@@ -150,6 +150,28 @@ impl PathSim {
         self.add_path_with(peer, uplink, name, attrs, link, LivenessSource::Probes)
     }
 
+    /// Adds a probed path to `peer` from `uplink` to the peer's endpoint
+    /// number `remote` (`add_path` uses the uplink's number): several local
+    /// uplinks can then reach one endpoint and one uplink several endpoints.
+    pub fn add_path_to(
+        &mut self,
+        peer: PeerId,
+        uplink: UplinkId,
+        remote: u16,
+        name: &str,
+        attrs: PathAttrs,
+        link: LinkProfile,
+    ) -> PathId {
+        let spec = PathSpec {
+            peer,
+            uplink,
+            remote: Self::endpoint(peer, remote),
+            attrs,
+            liveness: LivenessSource::Probes,
+        };
+        self.insert_path(spec, name, link)
+    }
+
     /// Adds a path whose proof of life comes from `liveness` (e.g. traffic
     /// only, for a stock WireGuard peer).
     pub fn add_path_with(
@@ -161,11 +183,17 @@ impl PathSim {
         link: LinkProfile,
         liveness: LivenessSource,
     ) -> PathId {
-        let remote = SocketAddr::new(
-            IpAddr::V4(Ipv4Addr::new(192, 0, 2, (peer.0 % 250) as u8)),
-            51820 + uplink.0,
-        );
-        let spec = PathSpec { peer, uplink, remote, attrs, liveness };
+        let spec =
+            PathSpec { peer, uplink, remote: Self::endpoint(peer, uplink.0), attrs, liveness };
+        self.insert_path(spec, name, link)
+    }
+
+    /// Endpoint number `n` of `peer`.
+    fn endpoint(peer: PeerId, n: u16) -> SocketAddr {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, (peer.0 % 250) as u8)), 51820 + n)
+    }
+
+    fn insert_path(&mut self, spec: PathSpec, name: &str, link: LinkProfile) -> PathId {
         let id = self.engine.add_path(self.now, spec);
         self.links.insert(id, link);
         self.names.insert(id, name.to_owned());

@@ -46,7 +46,16 @@ pub use site::{CLASSES, site_name, site_prefix};
 use site::{SimSite, SiteParams, credentials};
 pub use traffic::Route;
 
+use crate::NodeEvent;
 use crate::sim::LinkProfile;
+
+/// A path as traces name it: `u0→s4.u1` (local uplink, remote site and uplink).
+fn hop_name(uplink: usize, remote: std::net::SocketAddr) -> String {
+    match locate(remote) {
+        Some((site, u)) => format!("u{uplink}→s{site}.u{u}"),
+        None => format!("u{uplink}→{remote}"),
+    }
+}
 
 /// The Unix time at the simulation's origin.
 pub const BASE_UNIX: u64 = 1_800_000_000;
@@ -349,7 +358,16 @@ impl FabricSim {
             }
             while let Some(e) = self.sites[i].node.poll_event() {
                 moved = true;
-                self.rec.node_event(self.elapsed(), i, &e);
+                let hop = match &e {
+                    NodeEvent::Path(weft_path::PathEvent::StateChanged { path, .. }) => self.sites
+                        [i]
+                        .node
+                        .engine()
+                        .spec(*path)
+                        .map(|s| hop_name(s.uplink.0.into(), s.remote)),
+                    _ => None,
+                };
+                self.rec.node_event(self.elapsed(), i, &e, hop.as_deref());
             }
             if !moved && mesh_events.is_empty() {
                 break;

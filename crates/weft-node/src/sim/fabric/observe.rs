@@ -229,13 +229,16 @@ impl FabricSim {
     /// What happened at `sites` (all sites when empty) between `from` and
     /// `to`, in time order, one line each: path state changes, relays
     /// chosen and dropped, peers retired, membership events and the nodes'
-    /// notes. For reading a failed case's replay (`weft sim run --trace`).
+    /// notes, and flows changing route at their source. For reading a failed
+    /// case's replay (`weft sim run --trace`).
     pub fn trace(&self, sites: &[usize], from: Duration, to: Duration) -> Vec<String> {
         let wanted = |at: Duration, s: usize| {
             at >= from && at <= to && (sites.is_empty() || sites.contains(&s))
         };
         let mut lines: Vec<(Duration, usize, String)> = Vec::new();
-        for log in [&self.rec.path_changes, &self.rec.notes, &self.rec.mesh_log] {
+        for log in
+            [&self.rec.path_changes, &self.rec.notes, &self.rec.mesh_log, &self.rec.route_log]
+        {
             lines.extend(log.iter().filter(|(at, s, _)| wanted(*at, *s)).cloned());
         }
         lines.extend(self.rec.relays.iter().filter(|r| wanted(r.at, r.site)).map(|r| {

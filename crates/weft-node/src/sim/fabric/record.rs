@@ -147,6 +147,8 @@ pub(super) struct Recorder {
     pub(super) path_changes: Vec<(Duration, usize, String)>,
     /// Membership events of the mesh nodes: (at, site, text).
     pub(super) mesh_log: Vec<(Duration, usize, String)>,
+    /// Flows moving to another route, at their source: (at, site, text).
+    pub(super) route_log: Vec<(Duration, usize, String)>,
 }
 
 impl Recorder {
@@ -154,7 +156,14 @@ impl Recorder {
         Self { cut: vec![Vec::new(); sites], ..Self::default() }
     }
 
-    pub(super) fn node_event(&mut self, at: Duration, site: usize, e: &NodeEvent) {
+    /// Records `e` of `site`; `hop` names a path event's path (`u0→s4.u1`).
+    pub(super) fn node_event(
+        &mut self,
+        at: Duration,
+        site: usize,
+        e: &NodeEvent,
+        hop: Option<&str>,
+    ) {
         match e {
             NodeEvent::PeerLeft { site: subject, reason } => self.deaths.push(Death {
                 at,
@@ -176,7 +185,7 @@ impl Recorder {
                 self.path_changes.push((
                     at,
                     site,
-                    format!("path {} {from} -> {to} ({reason})", path.0),
+                    format!("path {} {} {from} -> {to} ({reason})", path.0, hop.unwrap_or("?")),
                 ));
             }
             _ => {}

@@ -118,6 +118,19 @@ impl FabricSim {
         }
     }
 
+    /// A route as the trace shows it: `direct u0→s4.u1`, `via s2 u1→s2.u0`.
+    fn describe(&self, from: usize, route: Route) -> String {
+        let hop = |path: u32| {
+            let (_, uplink, remote) = self.sites[from].dp.paths[path as usize];
+            super::hop_name(uplink, remote)
+        };
+        match route {
+            Route::None => "no route".to_owned(),
+            Route::Direct { path } => format!("direct {}", hop(path)),
+            Route::Relayed { via, path } => format!("via s{via} {}", hop(path)),
+        }
+    }
+
     pub(super) fn flow_tick(&mut self, f: usize) {
         let flow = self.flows[f].clone();
         if flow.stats.stopped {
@@ -136,6 +149,8 @@ impl FabricSim {
         stats.sample_route(at, route, direct_ok, relay_ok);
         if flow.last_route.is_some_and(|r| r != route) {
             stats.path_changes += 1;
+            let text = format!("flow {f} to s{}: {}", flow.to, self.describe(flow.from, route));
+            self.rec.route_log.push((at, flow.from, text));
         }
         self.flows[f].last_route = Some(route);
         let (path, via) = match route {
