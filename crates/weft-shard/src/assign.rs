@@ -39,7 +39,7 @@ pub struct Assignment {
 
 /// Checks the inputs of an assignment: no duplicate controllers or shards,
 /// no zero weights. Returns the eligible controllers sorted by id.
-fn validate<'a>(
+pub(crate) fn validate<'a>(
     shards: &[ShardId],
     controllers: &'a [Controller],
 ) -> Result<Vec<&'a Controller>, ShardError> {

@@ -69,6 +69,8 @@
 //! - `assign`: [`assign`], [`Assignment`], [`loads`].
 //! - `map`: [`ShardMap`], [`Move`], [`diff`], [`apply_moves`].
 //! - `history`: [`DiffHistory`], [`VersionDiff`].
+//! - `minimal`: [`Strategy`] and [`reassign`], including the fewest-moves
+//!   reassignment from a current map.
 //! - `plan`: [`Plan`], [`PlanId`], [`MoveCounts`], [`simulate`].
 //! - `rebalance`: [`Rebalancer`], [`RebalanceConfig`], [`Outcome`],
 //!   [`AuditRecord`].
@@ -82,8 +84,12 @@ mod hash;
 mod history;
 mod id;
 mod map;
+mod minimal;
 mod plan;
 mod rebalance;
+
+#[cfg(test)]
+mod rebalance_tests;
 
 pub use assign::{Assignment, MAX_PAIRS, assign, loads};
 pub use controller::{Controller, LoadBound, Status};
@@ -91,5 +97,6 @@ pub use error::ShardError;
 pub use history::{DiffHistory, VersionDiff};
 pub use id::{ControllerId, ShardId};
 pub use map::{Move, Owners, ShardMap, apply_moves, diff};
+pub use minimal::{Strategy, reassign};
 pub use plan::{MoveCounts, Plan, PlanId, PlanReason, simulate};
 pub use rebalance::{AUTOMATIC_ACTOR, AuditRecord, Outcome, RebalanceConfig, Rebalancer};

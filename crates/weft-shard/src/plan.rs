@@ -7,12 +7,12 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::assign::assign;
 use crate::controller::{Controller, LoadBound};
 use crate::error::ShardError;
 use crate::hash::{fnv1a64, mix64};
 use crate::id::ControllerId;
 use crate::map::{Move, ShardMap, diff};
+use crate::minimal::{Strategy, reassign};
 
 /// A plan's id: a digest of its base version and moves, so the same plan
 /// proposed twice has the same id and an operator can name it in
@@ -114,16 +114,18 @@ impl Plan {
 /// The moves that adding `add` and removing `remove` would make to
 /// `current`, whose controllers are `controllers`, without applying them.
 ///
-/// The new owners are [`assign`] of the map's shards to the changed
-/// controller set, so applying the plan leads to the same map a fresh
-/// assignment would. Refused: an added controller already present, a
-/// removed one absent, and everything [`assign`] refuses.
+/// The new owners come from [`reassign`] with `strategy`: with
+/// [`Strategy::Rendezvous`], applying the plan leads to the same map a fresh
+/// [`assign`](crate::assign) would; with [`Strategy::Minimal`], to the fewest
+/// moves. Refused: an added controller already present, a removed one
+/// absent, and everything [`assign`](crate::assign) refuses.
 pub fn simulate(
     current: &ShardMap,
     controllers: &[Controller],
     add: &[Controller],
     remove: &[ControllerId],
     bound: LoadBound,
+    strategy: Strategy,
 ) -> Result<Plan, ShardError> {
     let present: BTreeSet<&ControllerId> = controllers.iter().map(|c| &c.id).collect();
     for c in add {
@@ -142,8 +144,8 @@ pub fn simulate(
     next.extend(add.iter().cloned());
 
     let shards: Vec<_> = current.owners.keys().copied().collect();
-    let target = assign(&shards, &next, bound)?;
-    let moves = diff(&current.owners, &target.owners);
+    let target = reassign(strategy, &current.owners, &shards, &next, bound)?;
+    let moves = diff(&current.owners, &target);
 
     let leaving = current.owners.values().filter(|c| removed.contains(c)).count() as f64;
     let total_weight: u64 =
@@ -164,6 +166,7 @@ pub fn simulate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::assign::assign;
     use crate::id::ShardId;
 
     fn ctl(name: &str) -> Controller {
@@ -179,7 +182,9 @@ mod tests {
     fn simulating_an_addition_moves_shards_only_to_the_new_controller() {
         let cs: Vec<_> = ["a", "b", "c"].iter().map(|n| ctl(n)).collect();
         let map = map_of(&cs, 3000);
-        let plan = simulate(&map, &cs, &[ctl("d")], &[], LoadBound::default()).unwrap();
+        let plan =
+            simulate(&map, &cs, &[ctl("d")], &[], LoadBound::default(), Strategy::Rendezvous)
+                .unwrap();
         assert!((plan.counts.optimal - 750.0).abs() < 1e-9);
         assert!(plan.moves.iter().all(|m| m.to.as_ref().unwrap().as_str() == "d"));
         let ratio = plan.counts.ratio().unwrap();
@@ -191,9 +196,12 @@ mod tests {
     fn the_same_plan_gets_the_same_id_and_another_plan_another() {
         let cs: Vec<_> = ["a", "b"].iter().map(|n| ctl(n)).collect();
         let map = map_of(&cs, 64);
-        let p1 = simulate(&map, &cs, &[ctl("c")], &[], LoadBound::default()).unwrap();
-        let p2 = simulate(&map, &cs, &[ctl("c")], &[], LoadBound::default()).unwrap();
-        let p3 = simulate(&map, &cs, &[ctl("e")], &[], LoadBound::default()).unwrap();
+        let p1 = simulate(&map, &cs, &[ctl("c")], &[], LoadBound::default(), Strategy::Rendezvous)
+            .unwrap();
+        let p2 = simulate(&map, &cs, &[ctl("c")], &[], LoadBound::default(), Strategy::Rendezvous)
+            .unwrap();
+        let p3 = simulate(&map, &cs, &[ctl("e")], &[], LoadBound::default(), Strategy::Rendezvous)
+            .unwrap();
         assert_eq!(p1.id, p2.id);
         assert_ne!(p1.id, p3.id);
         assert_eq!(p1.id.to_string().parse::<PlanId>().unwrap(), p1.id);
@@ -205,14 +213,17 @@ mod tests {
         let map = map_of(&cs, 16);
         let b = LoadBound::default();
         assert!(matches!(
-            simulate(&map, &cs, &[ctl("a")], &[], b),
+            simulate(&map, &cs, &[ctl("a")], &[], b, Strategy::Rendezvous),
             Err(ShardError::AlreadyPresent(_))
         ));
         let x = ControllerId::new("x").unwrap();
-        assert!(matches!(simulate(&map, &cs, &[], &[x], b), Err(ShardError::UnknownController(_))));
+        assert!(matches!(
+            simulate(&map, &cs, &[], &[x], b, Strategy::Rendezvous),
+            Err(ShardError::UnknownController(_))
+        ));
         let all: Vec<_> = cs.iter().map(|c| c.id.clone()).collect();
         assert!(matches!(
-            simulate(&map, &cs, &[], &all, b),
+            simulate(&map, &cs, &[], &all, b, Strategy::Rendezvous),
             Err(ShardError::NoEligibleController { .. })
         ));
     }

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::assign::{assign, loads};
+use crate::assign::loads;
 use crate::controller::{Controller, LoadBound, Status};
 use crate::error::ShardError;
 use crate::id::{ControllerId, ShardId};
 use crate::map::{ShardMap, apply_moves, diff};
+use crate::minimal::{Strategy, reassign};
 use crate::plan::{Plan, PlanId, PlanReason};
 
 /// The actor named in audit records of plans applied in automatic mode.
@@ -29,11 +30,18 @@ pub struct RebalanceConfig {
     pub automatic: bool,
     /// The load bound of the assignment.
     pub bound: LoadBound,
+    /// How plans pick new owners.
+    pub strategy: Strategy,
 }
 
 impl Default for RebalanceConfig {
     fn default() -> Self {
-        Self { grace: Duration::from_secs(30), automatic: false, bound: LoadBound::default() }
+        Self {
+            grace: Duration::from_secs(30),
+            automatic: false,
+            bound: LoadBound::default(),
+            strategy: Strategy::Rendezvous,
+        }
     }
 }
 
@@ -134,7 +142,7 @@ impl Rebalancer {
 
     /// Looks at `map` with the health known at `now`. When an owner may own
     /// nothing (unhealthy past the grace period, draining, not listed) or
-    /// owns more than its cap, makes a plan to [`assign`] the shards again:
+    /// owns more than its cap, makes a plan to [`reassign`] the shards:
     /// applied at once in automatic mode (audited as [`AUTOMATIC_ACTOR`] at
     /// `at_unix_ms`), kept for approval otherwise.
     pub fn handle_tick(
@@ -165,8 +173,9 @@ impl Rebalancer {
             return Ok(Outcome::Balanced);
         }
         let shards: Vec<ShardId> = map.owners.keys().copied().collect();
-        let target = assign(&shards, &effective, self.config.bound)?;
-        let moves = diff(&map.owners, &target.owners);
+        let target =
+            reassign(self.config.strategy, &map.owners, &shards, &effective, self.config.bound)?;
+        let moves = diff(&map.owners, &target);
         let optimal = moves
             .iter()
             .filter(|m| m.from.as_ref().is_some_and(|f| ineligible.contains(f)))
