@@ -16,9 +16,14 @@
 //!    owner is within its cap, and the rest by rank to controllers within
 //!    theirs.
 //!
-//! One controller added to N equal ones moves exactly `floor(S/(N+1))`
-//! shards; one removed moves exactly the shards it held. The price: the map
-//! depends on the history of changes, not only on the controller set.
+//! From a map this strategy made, one controller added to N equal ones
+//! moves exactly `floor(S/(N+1))` shards, all to the newcomer. One removed
+//! from N moves the shards it held plus at most N-1 more: the controllers
+//! left must all reach the new floor share, and the removed one's shards
+//! (at least the old floor share) may fall short of that by up to N-1
+//! because of rounding; each extra move goes from a controller above the new
+//! floor to one below it. The price: the map depends on the history of
+//! changes, not only on the controller set.
 
 use std::collections::BTreeMap;
 
@@ -207,7 +212,7 @@ mod tests {
     }
 
     #[test]
-    fn removing_a_controller_moves_only_its_shards() {
+    fn removing_a_controller_here_moves_only_its_shards() {
         let b = LoadBound::default();
         let shards = ShardId::range(777);
         let old = ctls(&["a", "b", "c", "d"]);
