@@ -58,7 +58,7 @@ fn a_controller_that_recovers_within_the_grace_period_keeps_its_shards() {
     let mut r = manual();
     r.handle_health(t0, &cs[0].id, false);
     r.handle_health(t0 + Duration::from_secs(3), &cs[0].id, true);
-    let out = r.handle_tick(t0 + Duration::from_secs(60), 0, &map, &cs).unwrap();
+    let out = r.handle_tick(t0 + Duration::from_mins(1), 0, &map, &cs).unwrap();
     assert_eq!(out, Outcome::Balanced);
 }
 

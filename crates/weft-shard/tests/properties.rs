@@ -109,7 +109,7 @@ proptest! {
         let start = reassign(MoveStrategy::Minimal, &Owners::new(), &shards, &cs, bound).unwrap();
         let map = ShardMap { version: 1, epoch: 1, owners: start };
         let held = map.owned_by(&gone).count();
-        let plan = simulate(&map, &cs, &[], &[gone.clone()], bound, MoveStrategy::Minimal).unwrap();
+        let plan = simulate(&map, &cs, &[], std::slice::from_ref(&gone), bound, MoveStrategy::Minimal).unwrap();
         // Every controller must reach its new floor share floor(S/(N-1)); the
         // removed one's shards may not cover that, so at most N-1 more shards
         // move, each from a controller above the new floor to one below it.
