@@ -159,14 +159,20 @@ impl Rebalancer {
             effective.iter().filter(|c| c.is_eligible()).map(|c| u64::from(c.weight)).sum();
         let mut ineligible = Vec::new();
         let mut overloaded = Vec::new();
+        let (mut orphaned, mut excess) = (0, 0);
         for (owner, owned) in loads(&map.owners) {
             match by_id.get(&owner) {
                 Some(c) if c.is_eligible() => {
-                    if owned > self.config.bound.cap(map.owners.len(), c.weight, total_weight) {
+                    let cap = self.config.bound.cap(map.owners.len(), c.weight, total_weight);
+                    if owned > cap {
                         overloaded.push(owner);
+                        excess += owned - cap;
                     }
                 }
-                _ => ineligible.push(owner),
+                _ => {
+                    ineligible.push(owner);
+                    orphaned += owned;
+                }
             }
         }
         if ineligible.is_empty() && overloaded.is_empty() {
@@ -176,10 +182,9 @@ impl Rebalancer {
         let target =
             reassign(self.config.strategy, &map.owners, &shards, &effective, self.config.bound)?;
         let moves = diff(&map.owners, &target);
-        let optimal = moves
-            .iter()
-            .filter(|m| m.from.as_ref().is_some_and(|f| ineligible.contains(f)))
-            .count() as f64;
+        // The shards that must move at least: all of the ineligible owners'
+        // and each overloaded owner's excess over its cap.
+        let optimal = (orphaned + excess) as f64;
         let plan = Plan::new(map, PlanReason::Rebalance { ineligible, overloaded }, moves, optimal);
         if self.config.automatic {
             let (map, audit) = Self::apply(&plan, map, AUTOMATIC_ACTOR, at_unix_ms)?;

@@ -137,6 +137,9 @@ fn an_owner_above_its_cap_gets_a_plan() {
     let Outcome::Proposed(plan) = r.handle_tick(t0, 0, &map, &cs).unwrap() else {
         panic!("a is overloaded");
     };
+    // 30 shards on a, cap ceil(1.25 × 30 / 3) = 13: at least 17 must move.
+    assert!((plan.counts.optimal - 17.0).abs() < 1e-9, "{:?}", plan.counts);
+    assert!(plan.counts.moved >= 17);
     assert!(plan.moves.iter().all(|m| m.from.as_ref() == Some(&cs[0].id)));
     let (next, _) = r.approve(plan.id, &map, "carol", 0).unwrap();
     assert!(next.owned_by(&cs[0].id).count() <= LoadBound::default().cap(30, 1, 3));
