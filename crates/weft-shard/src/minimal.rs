@@ -8,13 +8,14 @@
 //! owners:
 //!
 //! 1. every eligible controller keeps its best-ranked current shards, up to
-//!    its floor share `floor(S × w / Σw)`; the rest, and every shard whose
-//!    owner may no longer own anything, go to a pool;
+//!    its floor share `floor(S × w / Σw)`; the rest go to a pool. Shards that
+//!    must move (their owner may no longer own anything, or they are ranked
+//!    beyond their owner's cap) are marked as orphans;
 //! 2. controllers below their floor share take pool shards by rendezvous
-//!    rank (orphaned shards first, so a removal moves nothing else);
-//! 3. every other pool shard goes back to its previous owner while that
-//!    owner is within its cap, and the rest by rank to controllers within
-//!    theirs.
+//!    rank, orphans first;
+//! 3. every other pool shard goes back to its previous owner, and the
+//!    orphans left go by rank to controllers below their ceiling share
+//!    `ceil(S × w / Σw)`, then below their cap.
 //!
 //! From a map this strategy made, one controller added to N equal ones
 //! moves exactly `floor(S/(N+1))` shards, all to the newcomer. One removed
@@ -123,6 +124,12 @@ fn minimal(
         .iter()
         .map(|c| (s_count as u128 * u128::from(c.weight) / u128::from(total_weight)) as usize)
         .collect();
+    let ceils: Vec<usize> = eligible
+        .iter()
+        .map(|c| {
+            (s_count as u128 * u128::from(c.weight)).div_ceil(u128::from(total_weight)) as usize
+        })
+        .collect();
     let name_hashes: Vec<u64> =
         eligible.iter().map(|c| fnv1a64(c.id.as_str().as_bytes())).collect();
     let key = |s: ShardId, ci: usize| -> Key {
@@ -131,7 +138,8 @@ fn minimal(
     };
     let index: BTreeMap<_, usize> = eligible.iter().enumerate().map(|(i, c)| (&c.id, i)).collect();
 
-    // 1. Keep the best-ranked current shards up to the floor share.
+    // 1. Keep the best-ranked current shards up to the floor share. Shards
+    //    ranked beyond the cap must move: they join the orphans.
     let mut sorted = shards.to_vec();
     sorted.sort_unstable();
     let mut held: Vec<Vec<ShardId>> = vec![Vec::new(); eligible.len()];
@@ -151,13 +159,17 @@ fn minimal(
             if rank < floors[ci] {
                 placed.push((s, ci));
                 load[ci] += 1;
-            } else {
+            } else if rank < caps[ci] {
                 released.push((s, ci));
+            } else {
+                orphans.push(s);
             }
         }
     }
 
-    // 2. Fill every controller to its floor share, orphans first.
+    // 2. Fill every controller to its floor share, shards that must move
+    //    first.
+    orphans.sort_unstable();
     let mut room: Vec<usize> = floors.iter().zip(&load).map(|(f, l)| f - l).collect();
     let before = placed.len();
     let orphans_left = fill(&orphans, &mut room, &mut placed, &key);
@@ -167,7 +179,9 @@ fn minimal(
         load[ci] += 1;
     }
 
-    // 3. Back to the previous owner within its cap, the rest by rank.
+    // 3. Back to the previous owner (always within its cap: shards beyond
+    //    it were orphaned), the rest by rank, up to the ceiling share first
+    //    so that loads stay near the mean, then up to the cap.
     let previous: BTreeMap<ShardId, usize> = released.into_iter().collect();
     let mut rest = orphans_left;
     for s in released_left {
@@ -180,9 +194,15 @@ fn minimal(
         }
     }
     rest.sort_unstable();
+    let before = placed.len();
+    let mut room: Vec<usize> = ceils.iter().zip(&load).map(|(c, l)| c.saturating_sub(*l)).collect();
+    let rest = fill(&rest, &mut room, &mut placed, &key);
+    for &(_, ci) in &placed[before..] {
+        load[ci] += 1;
+    }
     let mut room: Vec<usize> = caps.iter().zip(&load).map(|(c, l)| c.saturating_sub(*l)).collect();
     let unplaced = fill(&rest, &mut room, &mut placed, &key);
-    debug_assert!(unplaced.is_empty(), "caps sum to at least the shard count");
+    debug_assert!(unplaced.is_empty(), "ceilings sum to at least the shard count");
 
     Ok(placed.into_iter().map(|(s, ci)| (s, eligible[ci].id.clone())).collect())
 }

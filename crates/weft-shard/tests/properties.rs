@@ -69,6 +69,40 @@ proptest! {
         prop_assert!(plan.moves.iter().all(|m| m.to.as_ref() == Some(&new[0].id)));
     }
 
+    /// Over a history of additions and removals with the fewest-moves
+    /// strategy, every addition moves exactly floor(S/(N+1)) shards and every
+    /// removal its controller's shards plus fewer than N, and the load bound
+    /// holds throughout.
+    #[test]
+    fn fewest_moves_bounds_hold_over_a_history_of_changes(
+        s in 64u32..=1024, seed in any::<u32>(), steps in prop::collection::vec(any::<bool>(), 1..=12),
+    ) {
+        let bound = LoadBound::default();
+        let pool = controllers(seed, 13);
+        let shards = ShardId::range(s);
+        let mut live: Vec<Controller> = pool[..1].to_vec();
+        let mut next_new = 1;
+        let mut cur = reassign(MoveStrategy::Minimal, &Owners::new(), &shards, &live, bound).unwrap();
+        for add in steps {
+            let n = live.len();
+            if add || n == 1 {
+                live.push(pool[next_new].clone());
+                next_new += 1;
+                let next = reassign(MoveStrategy::Minimal, &cur, &shards, &live, bound).unwrap();
+                prop_assert_eq!(diff(&cur, &next).len(), s as usize / (n + 1));
+                cur = next;
+            } else {
+                let gone = live.remove(n / 2);
+                let held = cur.values().filter(|c| **c == gone.id).count();
+                let next = reassign(MoveStrategy::Minimal, &cur, &shards, &live, bound).unwrap();
+                let moved = diff(&cur, &next).len();
+                prop_assert!(moved >= held && moved < held + n, "moved {moved} held {held} n {n}");
+                cur = next;
+            }
+            assert_within_bound(&cur, &live, bound);
+        }
+    }
+
     /// With recomputed rendezvous maps, the moves of an addition are the
     /// newcomer's shards plus shards that spilled (were not with their first
     /// choice) before or after; the newcomer takes at most its cap.
