@@ -67,11 +67,13 @@
 //! # Driving it
 //! 1. The leader builds the controller list ([`Controller`]: id, weight,
 //!    [`Status`]) and calls [`assign`] for the first map, version 1 of its
-//!    epoch.
+//!    epoch. It picks a [`Strategy`] for later changes
+//!    ([`RebalanceConfig::strategy`]).
 //! 2. It feeds health results to [`Rebalancer::handle_health`] with `now`,
 //!    calls [`Rebalancer::handle_tick`] on every check and at
 //!    [`Rebalancer::poll_timeout`], publishes the maps of
-//!    [`Outcome::Applied`] (fenced by its epoch) and shows
+//!    [`Outcome::Applied`] (fenced by its epoch), records each change as a
+//!    [`VersionDiff`] in its [`DiffHistory`], and shows
 //!    [`Outcome::Proposed`] plans to operators.
 //! 3. Operators see the effect of a change with [`simulate`], and apply a plan
 //!    with [`Rebalancer::hold`] then [`Rebalancer::approve`].
