@@ -35,7 +35,7 @@
 //! # How many shards move
 //! Two strategies ([`Strategy`]) turn a changed controller set into owners.
 //!
-//! **Rendezvous** (the default) recomputes the map with [`assign`], so the
+//! **Rendezvous** recomputes the map with [`assign`], so the
 //! map is a pure function of the controller set. When nothing hits its cap, a
 //! controller that arrives takes exactly the shards for which it beats the
 //! current owner and nothing else moves; one that leaves hands each shard to
@@ -52,7 +52,7 @@
 //! A tighter bound makes it worse (at c = 1.0, means of 1.06 to 1.25 for N = 5
 //! to 16, from cascades of spill-overs).
 //!
-//! **Minimal** ([`reassign`] with [`Strategy::Minimal`]) starts from the
+//! **Minimal** (the default; [`reassign`] with [`Strategy::Minimal`]) starts from the
 //! current map and moves the fewest shards that give every controller its
 //! floor share within the bound: one controller added to N moves exactly
 //! `floor(S/(N+1))` shards (ratio at most 1, for any S and N), one removed

@@ -42,11 +42,13 @@ use crate::map::Owners;
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// Recompute with [`assign`]: the map is a pure function of the shards,
-    /// the controllers and the bound (the default).
-    #[default]
+    /// the controllers and the bound.
     Rendezvous,
     /// Move as few shards as possible from the current map (see the module
-    /// documentation): optimal moves, history-dependent map.
+    /// documentation): optimal moves, history-dependent map. The default:
+    /// the fenced leader publishes the map, so nobody has to recompute it,
+    /// and every change stays within the optimum.
+    #[default]
     Minimal,
 }
 
