@@ -18,6 +18,8 @@ declare -A need=(
   [curl]=curl
   [python3]=python3
   [promtool]=prometheus
+  # the control plane's HA lab (weft-etcd tests, bench/leader-failover.sh)
+  [etcd]=etcd-server
 )
 # only for the benchmarks (bench/*.sh)
 if [ "$purpose" = bench ]; then

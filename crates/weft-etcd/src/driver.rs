@@ -1,0 +1,68 @@
+//! [`Controller`]: drives a `weft-control` [`Election`] against etcd.
+
+use std::time::{Duration, Instant};
+
+use weft_control::{Election, ElectionConfig, ElectionError, ElectionEvent, Fence};
+
+use crate::store::EtcdStore;
+
+/// One controller: its election and its store. Call [`Controller::turn`]
+/// in a loop; between turns sleep for what it returns.
+#[derive(Debug)]
+pub struct Controller {
+    election: Election,
+    store: EtcdStore,
+}
+
+impl Controller {
+    /// A controller that starts campaigning now.
+    pub fn new(cfg: ElectionConfig, store: EtcdStore) -> Result<Self, ElectionError> {
+        Ok(Self { election: Election::new(Instant::now(), cfg)?, store })
+    }
+
+    /// The election, to read its role and fence.
+    pub fn election(&self) -> &Election {
+        &self.election
+    }
+
+    /// The store, for leader work (fenced writes) and reads.
+    pub fn store(&mut self) -> &mut EtcdStore {
+        &mut self.store
+    }
+
+    /// Makes every call the election wants now (each with its deadline),
+    /// hands `on_event` what changed, and returns how long to sleep at most
+    /// before the next turn.
+    pub fn turn(&mut self, mut on_event: impl FnMut(&ElectionEvent)) -> Duration {
+        let timeout = self.election.config().call_timeout;
+        while let Some((id, request)) = self.election.poll_request(Instant::now()) {
+            let result = self.store.call(&request, timeout);
+            self.election.handle_response(Instant::now(), id, result);
+        }
+        while let Some(e) = self.election.poll_event() {
+            on_event(&e);
+        }
+        let now = Instant::now();
+        self.election
+            .poll_timeout()
+            .map_or(Duration::from_millis(50), |at| at.saturating_duration_since(now))
+            .min(Duration::from_millis(50))
+    }
+
+    /// The fence for a write now, if we lead.
+    pub fn fence(&self) -> Option<Fence> {
+        self.election.fence(Instant::now())
+    }
+
+    /// A fenced write failed its comparison: step down.
+    pub fn fenced_out(&mut self, fence: &Fence) {
+        self.election.handle_fence_failed(Instant::now(), fence.epoch);
+    }
+
+    /// Resigns: the lease is revoked, so another controller leads at its
+    /// next poll.
+    pub fn resign(&mut self, on_event: impl FnMut(&ElectionEvent)) {
+        self.election.resign(Instant::now());
+        self.turn(on_event);
+    }
+}

@@ -1,0 +1,183 @@
+//! [`EtcdStore`]: a `weft-control` request or a fenced write, carried out
+//! against an etcd cluster through its JSON gateway.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde_json::{Value, json};
+use weft_control::{CallError, Epoch, Fence, LeaseId, Request, Response};
+
+use crate::http::{HttpError, post_json};
+
+/// What a fenced write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FencedOutcome {
+    /// Applied, at this store revision.
+    Applied(u64),
+    /// Refused: the leader key no longer has the writer's epoch.
+    Fenced,
+}
+
+/// A client of one etcd cluster. Calls go to the endpoint that last
+/// answered; on failure the next one is tried, within the same deadline.
+#[derive(Debug, Clone)]
+pub struct EtcdStore {
+    endpoints: Vec<SocketAddr>,
+    current: usize,
+}
+
+fn b64(s: &str) -> String {
+    B64.encode(s.as_bytes())
+}
+
+fn unb64(v: &Value) -> Option<String> {
+    B64.decode(v.as_str()?).ok().and_then(|b| String::from_utf8(b).ok())
+}
+
+/// etcd's JSON encodes 64-bit integers as strings and leaves out zeros.
+fn int(v: &Value) -> u64 {
+    match v {
+        Value::String(s) => s.parse().unwrap_or(0),
+        Value::Number(n) => n.as_u64().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn to_call_error(e: HttpError) -> CallError {
+    match e {
+        HttpError::Timeout(_) => CallError::Timeout,
+        HttpError::Status { status, body, .. } if (400..500).contains(&status) => {
+            CallError::Refused(body)
+        }
+        // etcd answers "lease not found" as a gRPC NotFound (HTTP 404) or in
+        // a 500 with the gRPC code; both mean the lease is gone.
+        HttpError::Status { body, .. } if body.contains("lease not found") => {
+            CallError::Refused(body)
+        }
+        other => CallError::Unavailable(other.to_string()),
+    }
+}
+
+impl EtcdStore {
+    /// A client of the cluster at `endpoints` (host:port of client URLs).
+    pub fn new(endpoints: Vec<SocketAddr>) -> Self {
+        Self { endpoints, current: 0 }
+    }
+
+    /// `POST`s to the gateway, trying each endpoint once before `deadline`.
+    fn post(&mut self, path: &str, body: &Value, deadline: Instant) -> Result<Value, CallError> {
+        let mut last = CallError::Unavailable("no endpoints".into());
+        for _ in 0..self.endpoints.len() {
+            let addr = self.endpoints[self.current];
+            match post_json(addr, path, body, deadline) {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    last = to_call_error(e);
+                    if matches!(last, CallError::Refused(_)) || Instant::now() >= deadline {
+                        return Err(last);
+                    }
+                    self.current = (self.current + 1) % self.endpoints.len();
+                }
+            }
+        }
+        Err(last)
+    }
+
+    /// Carries out an election request within `timeout`.
+    pub fn call(&mut self, request: &Request, timeout: Duration) -> Result<Response, CallError> {
+        let deadline = Instant::now() + timeout;
+        match request {
+            Request::Grant { ttl } => {
+                let v = self.post("/v3/lease/grant", &json!({ "TTL": ttl.as_secs() }), deadline)?;
+                let lease = i64::try_from(int(&v["ID"])).unwrap_or(0);
+                if lease == 0 {
+                    return Err(CallError::Refused(format!("no lease in {v}")));
+                }
+                Ok(Response::Granted {
+                    lease: LeaseId(lease),
+                    ttl: Duration::from_secs(int(&v["TTL"])),
+                })
+            }
+            Request::KeepAlive { lease } => {
+                let v = self.post(
+                    "/v3/lease/keepalive",
+                    &json!({ "ID": lease.0.to_string() }),
+                    deadline,
+                )?;
+                Ok(Response::KeptAlive { ttl: Duration::from_secs(int(&v["result"]["TTL"])) })
+            }
+            Request::Campaign { key, value, lease } => {
+                let k = b64(key);
+                let txn = json!({
+                    "compare": [{ "target": "CREATE", "key": k, "create_revision": "0" }],
+                    "success": [{ "request_put": { "key": k, "value": b64(value), "lease": lease.0.to_string() } }],
+                    "failure": [{ "request_range": { "key": k } }],
+                });
+                let v = self.post("/v3/kv/txn", &txn, deadline)?;
+                if v["succeeded"].as_bool() == Some(true) {
+                    return Ok(Response::Won { epoch: Epoch(int(&v["header"]["revision"])) });
+                }
+                let kv = &v["responses"][0]["response_range"]["kvs"][0];
+                if kv.is_null() {
+                    // Deleted between the compare and the read: try again.
+                    return Err(CallError::Unavailable(
+                        "leader key vanished during the campaign".into(),
+                    ));
+                }
+                Ok(Response::Held {
+                    holder: unb64(&kv["value"]).unwrap_or_default(),
+                    epoch: Epoch(int(&kv["create_revision"])),
+                    lease: LeaseId(i64::try_from(int(&kv["lease"])).unwrap_or(0)),
+                })
+            }
+            Request::Revoke { lease } => {
+                self.post("/v3/lease/revoke", &json!({ "ID": lease.0.to_string() }), deadline)?;
+                Ok(Response::Revoked)
+            }
+        }
+    }
+
+    /// Writes `key = value` only if the leader key still has the fence's
+    /// epoch as its create revision, in one transaction.
+    pub fn fenced_put(
+        &mut self,
+        fence: &Fence,
+        key: &str,
+        value: &str,
+        timeout: Duration,
+    ) -> Result<FencedOutcome, CallError> {
+        let deadline = Instant::now() + timeout;
+        let txn = json!({
+            "compare": [{
+                "target": "CREATE",
+                "key": b64(&fence.key),
+                "result": "EQUAL",
+                "create_revision": fence.epoch.0.to_string(),
+            }],
+            "success": [{ "request_put": { "key": b64(key), "value": b64(value) } }],
+        });
+        let v = self.post("/v3/kv/txn", &txn, deadline)?;
+        if v["succeeded"].as_bool() == Some(true) {
+            Ok(FencedOutcome::Applied(int(&v["header"]["revision"])))
+        } else {
+            Ok(FencedOutcome::Fenced)
+        }
+    }
+
+    /// The value of `key` and its mod revision, if it exists.
+    pub fn get(
+        &mut self,
+        key: &str,
+        timeout: Duration,
+    ) -> Result<Option<(String, u64)>, CallError> {
+        let deadline = Instant::now() + timeout;
+        let v = self.post("/v3/kv/range", &json!({ "key": b64(key) }), deadline)?;
+        let kv = &v["kvs"][0];
+        if kv.is_null() {
+            return Ok(None);
+        }
+        Ok(Some((unb64(&kv["value"]).unwrap_or_default(), int(&kv["mod_revision"]))))
+    }
+}
