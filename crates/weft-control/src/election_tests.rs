@@ -1,91 +1,17 @@
-//! Elections of several controllers against a model of etcd's semantics
+//! Elections of several controllers against [`ModelStore`], a model of etcd's semantics
 //! (leases expire at the store `ttl` after the grant or renewal *arrives*;
 //! a key on an expired lease goes with it; create revisions only grow), in
 //! virtual time, with latency, loss, stalls and partitions.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use weft_types::{SeededRng, virtual_origin};
 
 use super::*;
+use crate::sim::ModelStore;
 
 const KEY: &str = "/weft/control/leader";
-
-/// etcd, as far as elections and fenced writes see it.
-#[derive(Debug, Default)]
-struct Store {
-    revision: u64,
-    next_lease: i64,
-    leases: BTreeMap<i64, Instant>,
-    /// (value, create revision, lease).
-    leader: Option<(String, u64, i64)>,
-    /// Fenced writes applied: (epoch they carried, writer).
-    writes: Vec<(u64, String)>,
-}
-
-impl Store {
-    fn expire(&mut self, now: Instant) {
-        self.leases.retain(|_, until| *until > now);
-        if self.leader.as_ref().is_some_and(|(_, _, l)| !self.leases.contains_key(l)) {
-            self.leader = None;
-            self.revision += 1;
-        }
-    }
-
-    fn apply(&mut self, now: Instant, request: &Request) -> Result<Response, CallError> {
-        self.expire(now);
-        match request {
-            Request::Grant { ttl } => {
-                self.next_lease += 1;
-                self.leases.insert(self.next_lease, now + *ttl);
-                Ok(Response::Granted { lease: LeaseId(self.next_lease), ttl: *ttl })
-            }
-            Request::KeepAlive { lease } => match self.leases.get_mut(&lease.0) {
-                Some(until) => {
-                    *until = now + Duration::from_secs(2);
-                    Ok(Response::KeptAlive { ttl: Duration::from_secs(2) })
-                }
-                None => Ok(Response::KeptAlive { ttl: Duration::ZERO }),
-            },
-            Request::Campaign { value, lease, .. } => {
-                if !self.leases.contains_key(&lease.0) {
-                    return Err(CallError::Refused("lease not found".into()));
-                }
-                if let Some((holder, rev, l)) = &self.leader {
-                    return Ok(Response::Held {
-                        holder: holder.clone(),
-                        epoch: Epoch(*rev),
-                        lease: LeaseId(*l),
-                    });
-                }
-                self.revision += 1;
-                self.leader = Some((value.clone(), self.revision, lease.0));
-                Ok(Response::Won { epoch: Epoch(self.revision) })
-            }
-            Request::Revoke { lease } => {
-                self.leases.remove(&lease.0);
-                self.expire(now);
-                Ok(Response::Revoked)
-            }
-        }
-    }
-
-    /// A fenced write: applied only if the leader key has create revision `epoch`.
-    fn fenced_write(&mut self, now: Instant, fence: &Fence, writer: &str) -> bool {
-        self.expire(now);
-        let ok = self.leader.as_ref().is_some_and(|(_, rev, _)| *rev == fence.epoch.0);
-        if ok {
-            self.writes.push((fence.epoch.0, writer.to_owned()));
-        }
-        ok
-    }
-
-    fn holder(&self) -> Option<(String, u64)> {
-        self.leader.as_ref().map(|(h, r, _)| (h.clone(), *r))
-    }
-}
 
 /// A call on its way: applied at the store at `apply_at`, answered at `answer_at`.
 #[derive(Debug)]
@@ -114,7 +40,7 @@ struct Ctl {
 
 struct Lab {
     now: Instant,
-    store: Store,
+    store: ModelStore,
     ctls: Vec<Ctl>,
     rng: SeededRng,
     latency_ms: (u64, u64),
@@ -141,7 +67,7 @@ impl Lab {
             .collect();
         Self {
             now,
-            store: Store::default(),
+            store: ModelStore::new(),
             ctls,
             rng: SeededRng::new(seed),
             latency_ms: (1, 5),
@@ -226,7 +152,7 @@ impl Lab {
         }
         for &i in &leaders {
             let id = self.ctls[i].election.config().id.clone();
-            let epoch = self.ctls[i].election.fence(now).map(|f| f.epoch.0);
+            let epoch = self.ctls[i].election.fence(now).map(|f| f.epoch);
             if self.store.holder() != epoch.map(|e| (id, e)) {
                 self.unbacked.push(self.elapsed());
             }
@@ -291,7 +217,7 @@ fn three_controllers_elect_one_leader_that_the_others_follow() {
     assert!(lab.split_brain.is_empty() && lab.unbacked.is_empty());
     // Its writes land; nobody else wrote.
     assert!(lab.ctls[leader].landed > 4000);
-    assert!(lab.store.writes.iter().all(|(e, w)| *e == epoch.0 && *w == format!("c{leader}")));
+    assert!(lab.store.writes().iter().all(|(e, w)| *e == epoch && *w == format!("c{leader}")));
 }
 
 #[test]
@@ -364,15 +290,15 @@ fn a_leader_that_stalls_past_its_lease_does_not_write_when_it_wakes() {
     assert!(lab.split_brain.is_empty() && lab.unbacked.is_empty());
     assert!(
         lab.store
-            .writes
+            .writes()
             .iter()
-            .filter(|(e, _)| *e == old_epoch.0)
+            .filter(|(e, _)| *e == old_epoch)
             .all(|(_, w)| *w == format!("c{old}")),
     );
     let new = lab.leader().unwrap();
     assert_ne!(new, old);
-    let after = lab.store.writes.iter().rposition(|(e, _)| *e == old_epoch.0).unwrap();
-    assert!(lab.store.writes[after + 1..].iter().all(|(e, _)| *e != old_epoch.0));
+    let after = lab.store.writes().iter().rposition(|(e, _)| *e == old_epoch).unwrap();
+    assert!(lab.store.writes()[after + 1..].iter().all(|(e, _)| *e != old_epoch));
 }
 
 proptest! {
@@ -420,7 +346,7 @@ proptest! {
         }
         prop_assert!(lab.split_brain.is_empty(), "two leaders at {:?}", &lab.split_brain[..lab.split_brain.len().min(5)]);
         prop_assert!(lab.unbacked.is_empty(), "a leader without the key at {:?}", &lab.unbacked[..lab.unbacked.len().min(5)]);
-        let epochs: Vec<u64> = lab.store.writes.iter().map(|(e, _)| *e).collect();
+        let epochs: Vec<Epoch> = lab.store.writes().iter().map(|(e, _)| *e).collect();
         prop_assert!(epochs.windows(2).all(|w| w[0] <= w[1]), "an older epoch wrote after a newer one");
     }
 }

@@ -11,6 +11,9 @@
 //!   [`Fence`] every leader write carries (the store compares the leader
 //!   key's create revision with it in the same transaction), and the
 //!   agents' [`EpochGuard`] (no publication older than the newest seen).
+//! - `sim` (feature `sim`): `ModelStore`, a deterministic model of etcd's
+//!   leases, leader key and fenced writes, for tests and the fabric
+//!   simulator.
 //!
 //! # The timing rule
 //! A leader renews its lease every `renew_every`; a failed renewal is
@@ -25,6 +28,8 @@
 
 pub mod election;
 pub mod fence;
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;
 
 pub use election::{
     CallError, Election, ElectionConfig, ElectionError, ElectionEvent, LeaseId, Request, RequestId,
