@@ -56,7 +56,8 @@
 //! See the files in `scenarios/` for commented examples. In short:
 //! `[scenario]` (`name`, `description`, `duration`, `seeds`), `[topology]`
 //! (`sites`, `uplinks`, `mode`, `hubs` / `hub_count`, `[topology.default_link]`
-//! and `[[topology.link]]` with `delay`, `jitter`, `loss`, `rate`), `[[flow]]`
+//! and `[[topology.link]]` with `delay`, `jitter`, `loss`, `rate`), an
+//! optional `[control]` (`controllers`, `store`; see [`Control`]), `[[flow]]`
 //! (`name`, `from`, `to`, `class`, `pps`, `start`, `stop`), `[[fault]]`
 //! (`name`, `at`, `for`, `kind` and the kind's keys; see [`FaultKind`]),
 //! `[[assert]]` (`name`, `kind` and the kind's keys; see [`AssertionKind`]).
@@ -86,7 +87,7 @@ pub use report::{
     junit_xml, parse_json_report, replay_command, summary,
 };
 pub use scenario::{
-    After, Assertion, AssertionKind, DEFAULT_PPS, DEFAULT_SEEDS, Fault, FaultKind, Flow,
+    After, Assertion, AssertionKind, Control, DEFAULT_PPS, DEFAULT_SEEDS, Fault, FaultKind, Flow,
     LinkFailure, LinkProfile, Mode, RandomLinkFailures, Reachability, Scenario, Topology,
     TrafficClass,
 };

@@ -20,6 +20,8 @@ const KINDS: &[(&str, &[&str])] = &[
     ("reachability", &["at", "reachable", "unreachable"]),
     ("relay-iff-direct-down", &["flow", "tolerance"]),
     ("max-path-changes", &["flow", "max", "window"]),
+    ("max-leader-gap", &["max"]),
+    ("single-leader", &[]),
 ];
 
 pub(crate) fn assertions(
@@ -72,6 +74,13 @@ impl Check<'_, '_> {
             "max-failover-gap" => self.failover_gap(),
             "converged-within" => self.converged(),
             "no-false-deaths" => Some(AssertionKind::NoFalseDeaths),
+            "max-leader-gap" | "single-leader" if self.cx.control.is_none() => {
+                let msg = format!("{} needs a [control] table (controllers, store)", self.kind);
+                self.c.err(self.a.kind.span(), msg);
+                None
+            }
+            "single-leader" => Some(AssertionKind::SingleLeader),
+            "max-leader-gap" => self.leader_gap(),
             "reachability" => self.reachability(),
             "relay-iff-direct-down" => {
                 let mut s = self;
@@ -97,6 +106,17 @@ impl Check<'_, '_> {
         let known = listing("flows", self.flows.iter().map(|x| x.name.as_str()));
         self.c.err(f.span(), format!("unknown flow {:?} ({known})", f.get_ref()));
         Err(())
+    }
+
+    fn leader_gap(self) -> Option<AssertionKind> {
+        let m = self.c.need(self.a.max.as_ref(), self.table, self.kind, "max")?;
+        let max = if let Poly::Text(s) = m.get_ref() {
+            self.c.positive(&DurationText::at(m.span(), s), "max")
+        } else {
+            self.c.err(m.span(), "`max` is the longest time without a leader, e.g. max = \"3s\"");
+            None
+        };
+        Some(AssertionKind::MaxLeaderGap { max: max? })
     }
 
     fn failover_gap(mut self) -> Option<AssertionKind> {

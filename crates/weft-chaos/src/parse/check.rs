@@ -11,13 +11,15 @@ use weft_types::{Bandwidth, Diagnostic, Ratio, SiteId, UplinkId};
 use super::raw::{Poly, Text, When};
 use super::sites;
 use crate::duration::{format_duration, parse_duration};
-use crate::scenario::{Topology, TrafficClass};
+use crate::scenario::{Control, Topology, TrafficClass};
 
 /// What the later sections are checked against.
 pub(crate) struct Context<'a> {
     pub(crate) topology: &'a Topology,
     /// The run's duration: every time must fall within it.
     pub(crate) run_end: Duration,
+    /// The `[control]` table, if the file has a valid one.
+    pub(crate) control: Option<&'a Control>,
 }
 
 pub(crate) struct Checker<'a> {

@@ -18,6 +18,7 @@ const KINDS: &[(&str, &[&str])] = &[
     ("flap", &["for", "site", "uplink", "down", "every"]),
     ("partition", &["for", "groups"]),
     ("crash", &["for", "site"]),
+    ("crash-leader", &["for"]),
     ("delay", &["for", "site", "uplink", "delay"]),
     ("random-link-failures", &["count", "over", "lasting", "sites"]),
 ];
@@ -108,6 +109,13 @@ fn kind_of(
             FaultKind::UplinkDown { site: site?, uplinks: c.uplinks(f.uplink.as_ref(), t)? }
         }
         "crash" => FaultKind::Crash { site: site()? },
+        "crash-leader" => {
+            if cx.control.is_none() {
+                c.err(f.kind.span(), "crash-leader needs a [control] table (controllers, store)");
+                return None;
+            }
+            FaultKind::CrashLeader
+        }
         "brownout" => {
             let site = site();
             let uplinks = c.uplinks(f.uplink.as_ref(), t);

@@ -3,6 +3,7 @@
 
 mod asserts;
 mod check;
+mod control;
 mod faults;
 mod raw;
 mod sites;
@@ -32,7 +33,8 @@ pub fn parse(file: &Path, source: &str) -> Result<Scenario, Vec<Diagnostic>> {
         return Err(c.into_errors());
     };
     let run_end = header.duration;
-    let cx = check::Context { topology: &topology, run_end };
+    let control = raw.control.as_ref().and_then(|r| control::control(&mut c, &topology, r));
+    let cx = check::Context { topology: &topology, run_end, control: control.as_ref() };
     let flows = topology::flows(&mut c, &cx, &raw.flow);
     let faults = faults::faults(&mut c, &cx, &raw.fault);
     let assertions = asserts::assertions(&mut c, &cx, &flows, &faults, &raw.assert);
@@ -46,6 +48,7 @@ pub fn parse(file: &Path, source: &str) -> Result<Scenario, Vec<Diagnostic>> {
         duration: run_end,
         seeds: header.seeds,
         topology,
+        control,
         flows,
         faults,
         assertions,

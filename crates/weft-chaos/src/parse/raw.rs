@@ -66,6 +66,7 @@ impl<'de> Deserialize<'de> for DurationText {
 pub(crate) struct RawFile {
     pub(crate) scenario: RawScenario,
     pub(crate) topology: RawTopology,
+    pub(crate) control: Option<Spanned<RawControl>>,
     #[serde(default)]
     pub(crate) flow: Vec<Spanned<RawFlow>>,
     #[serde(default)]
@@ -96,6 +97,13 @@ pub(crate) struct RawTopology {
     pub(crate) default_link: Option<RawProfile>,
     #[serde(default)]
     pub(crate) link: Vec<Spanned<RawLinkOverride>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawControl {
+    pub(crate) controllers: Spanned<Vec<Text>>,
+    pub(crate) store: Text,
 }
 
 #[derive(Debug, Default, Deserialize)]

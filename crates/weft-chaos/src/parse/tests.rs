@@ -317,3 +317,39 @@ fn reachable_all_and_unreachable_pairs_agree_on_sites_that_sort_differently_as_t
     assert_eq!(r.expected(&site("s2"), &site("s3")), Some(true));
     assert_eq!(r.expected(&site("s10"), &site("s11")), Some(true));
 }
+
+const CONTROL: &str = "[control]\ncontrollers = [\"s0\", \"s1\", \"s2\"]\nstore = \"s3\"\n";
+
+#[test]
+fn a_control_table_takes_controllers_a_store_crash_leader_and_leader_assertions() {
+    let s = ok(&format!(
+        "{CONTROL}[[fault]]\nat = \"20s\"\nfor = \"20s\"\nkind = \"crash-leader\"\n\
+         [[assert]]\nkind = \"max-leader-gap\"\nmax = \"3s\"\n[[assert]]\nkind = \"single-leader\"\n"
+    ));
+    let control = s.control.expect("a control plane");
+    assert_eq!(control.controllers, vec![site("s0"), site("s1"), site("s2")]);
+    assert_eq!(control.store, site("s3"));
+    assert_eq!(s.faults[0].kind, FaultKind::CrashLeader);
+    assert_eq!(s.faults[0].end(), Some(Duration::from_secs(40)));
+    assert_eq!(s.assertions[0].kind, AssertionKind::MaxLeaderGap { max: Duration::from_secs(3) });
+    assert_eq!(s.assertions[1].kind, AssertionKind::SingleLeader);
+    assert!(ok("").control.is_none());
+}
+
+#[test]
+fn a_store_on_a_controller_site_is_refused_at_its_value() {
+    let e = one_error("[control]\ncontrollers = [\"s0\", \"s1\"]\nstore = \"s1\"\n");
+    assert_eq!(e, "t.toml:10:9: the store's site s1 is also a controller: use another");
+    let e = one_error("[control]\ncontrollers = [\"s0\", \"s7\"]\nstore = \"s3\"\n");
+    assert!(e.starts_with("t.toml:9:22: unknown site \"s7\""), "{e}");
+}
+
+#[test]
+fn leader_faults_and_assertions_need_a_control_table() {
+    let e = one_error("[[fault]]\nat = \"20s\"\nkind = \"crash-leader\"\n");
+    assert_eq!(e, "t.toml:10:8: crash-leader needs a [control] table (controllers, store)");
+    let e = one_error("[[assert]]\nkind = \"single-leader\"\n");
+    assert_eq!(e, "t.toml:9:8: single-leader needs a [control] table (controllers, store)");
+    let e = one_error(&format!("{CONTROL}[[assert]]\nkind = \"max-leader-gap\"\nmax = 3\n"));
+    assert!(e.starts_with("t.toml:13:7: `max` is the longest time without a leader"), "{e}");
+}

@@ -67,6 +67,20 @@ pub enum AssertionKind {
         /// Window length.
         window: Duration,
     },
+    /// `max-leader-gap`: after the first election, the control plane never
+    /// goes longer than `max` without a controller that believes it leads,
+    /// counting only the time during which some running controller can
+    /// reach the store (both sites up, an uplink up at each, same side of
+    /// every partition). Needs a `[control]` table.
+    MaxLeaderGap {
+        /// The longest allowed time without a leader.
+        max: Duration,
+    },
+    /// `single-leader`: never two controllers that believe they lead at the
+    /// same instant (checked every 2 ms of simulated time), and no fenced
+    /// write lands at the store for an epoch older than one that already
+    /// landed. Needs a `[control]` table.
+    SingleLeader,
 }
 
 impl AssertionKind {
@@ -79,6 +93,8 @@ impl AssertionKind {
             Self::Reachability(_) => "reachability",
             Self::RelayIffDirectDown { .. } => "relay-iff-direct-down",
             Self::MaxPathChanges { .. } => "max-path-changes",
+            Self::MaxLeaderGap { .. } => "max-leader-gap",
+            Self::SingleLeader => "single-leader",
         }
     }
 }

@@ -89,6 +89,11 @@ pub enum FaultKind {
         /// The site.
         site: SiteId,
     },
+    /// `crash-leader`: whichever controller leads at that instant (believes
+    /// it leads; see [`super::Control`]) crashes, site and all; it restarts
+    /// when the fault ends. Nothing happens if no controller leads then.
+    /// Needs a `[control]` table.
+    CrashLeader,
     /// `delay`: extra one-way delay on the uplinks, no loss.
     Delay {
         /// The site.
@@ -112,6 +117,7 @@ impl FaultKind {
             Self::Flap { .. } => "flap",
             Self::Partition { .. } => "partition",
             Self::Crash { .. } => "crash",
+            Self::CrashLeader => "crash-leader",
             Self::Delay { .. } => "delay",
             Self::RandomLinkFailures(_) => "random-link-failures",
         }
@@ -125,7 +131,7 @@ impl FaultKind {
             | Self::Flap { site, .. }
             | Self::Crash { site }
             | Self::Delay { site, .. } => Some(site),
-            Self::Partition { .. } | Self::RandomLinkFailures(_) => None,
+            Self::Partition { .. } | Self::CrashLeader | Self::RandomLinkFailures(_) => None,
         }
     }
 

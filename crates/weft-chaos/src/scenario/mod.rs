@@ -40,6 +40,8 @@ pub struct Scenario {
     pub seeds: u32,
     /// The mesh.
     pub topology: Topology,
+    /// `[control]`: the control plane to simulate, if any.
+    pub control: Option<Control>,
     /// `[[flow]]`, in file order.
     pub flows: Vec<Flow>,
     /// `[[fault]]`, in file order. Generators ([`FaultKind::RandomLinkFailures`])
@@ -59,6 +61,18 @@ impl Scenario {
     pub fn fault(&self, name: &str) -> Option<&Fault> {
         self.faults.iter().find(|f| f.name == name)
     }
+}
+
+/// `[control]`: which sites run a controller and which hosts the store
+/// (etcd). Each controller runs the leader election against the store;
+/// its calls cross the controller's and the store's uplinks, so faults on
+/// those sites apply to the control plane too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Control {
+    /// The controller sites, in file order (at least one, no duplicates).
+    pub controllers: Vec<SiteId>,
+    /// The site that hosts the store (not a controller).
+    pub store: SiteId,
 }
 
 /// How the sites are meant to peer.
