@@ -219,6 +219,8 @@ impl<'a> Judge<'a> {
                 (AssertionKind::MaxPathChanges { flow, max, window }, _) => {
                     self.changes(sim, flows, &a.name, flow.as_deref(), *max, *window)
                 }
+                (AssertionKind::MaxLeaderGap { max }, _) => leader_gap(sim, &a.name, *max),
+                (AssertionKind::SingleLeader, _) => single_leader(sim, &a.name),
                 _ => outcome_plain(&a.name, kind, false, "internal: assertion not judged".into()),
             };
             out.push(o);
@@ -392,4 +394,52 @@ fn sites_name(sc: &Scenario, i: usize) -> String {
 
 fn sim_apart(sim: &FabricSim, a: usize, b: usize, from: Duration, to: Duration) -> bool {
     sim.apart_within(a, b, from, to)
+}
+
+fn leader_gap(sim: &FabricSim, name: &str, max: Duration) -> AssertionOutcome {
+    let kind = "max-leader-gap";
+    let Some(st) = sim.control() else {
+        return outcome_plain(name, kind, false, "no control plane was simulated".into());
+    };
+    let Some(first) = st.first_leader else {
+        return outcome_plain(name, kind, false, "no controller was ever elected".into());
+    };
+    let (gap, from) = st.max_gap;
+    let (raw, raw_from) = st.max_gap_raw;
+    let msg = format!(
+        "first leader at {}, {} elections; longest time without a leader while the store was \
+         reachable: {} from {} (with unreachable time: {} from {})",
+        format_duration(first),
+        st.elections,
+        format_duration(gap),
+        format_duration(from),
+        format_duration(raw),
+        format_duration(raw_from),
+    );
+    outcome(name, kind, gap <= max, Some(format_duration(gap)), Some(format_duration(max)), msg)
+}
+
+fn single_leader(sim: &FabricSim, name: &str) -> AssertionOutcome {
+    let kind = "single-leader";
+    let Some(st) = sim.control() else {
+        return outcome_plain(name, kind, false, "no control plane was simulated".into());
+    };
+    let (ticks, first) = st.split_brain;
+    let mut msg = format!(
+        "{} fenced writes landed, {} refused; {ticks} ticks with two leaders, {} unfenced writes",
+        st.writes_landed,
+        st.writes_refused,
+        st.unfenced.len()
+    );
+    if let Some(at) = first {
+        msg.push_str(&format!("; two leaders first at {}", format_duration(at)));
+    }
+    if let Some((at, site, epoch)) = st.unfenced.first() {
+        msg.push_str(&format!(
+            "; first unfenced: s{site} wrote for {epoch} at {}",
+            format_duration(*at)
+        ));
+    }
+    let bad = ticks + st.unfenced.len() as u64;
+    outcome(name, kind, bad == 0, Some(bad.to_string()), Some("0".into()), msg)
 }

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use weft_chaos::{CaseResult, Scenario};
 
-use crate::sim::fabric::{FabricConfig, FabricSim};
+use crate::sim::fabric::{ControlConfig, FabricConfig, FabricSim};
 use plan::{Action, Plan, SiteIndex};
 
 /// How often convergence deadlines are checked.
@@ -33,7 +33,8 @@ pub fn run_case(sc: &Scenario, seed: u64, replay_prefix: &str) -> CaseResult {
 }
 
 /// Runs `sc` on seed `seed` after `tune` adjusted the fabric's settings
-/// (tests weaken failover this way to show a scenario can fail).
+/// (tests weaken failover, or the control plane's election through
+/// [`FabricConfig::control`], this way to show a scenario can fail).
 pub fn run_case_with(
     sc: &Scenario,
     seed: u64,
@@ -60,6 +61,9 @@ pub fn run_case_sim(
         uplinks: usize::from(sc.topology.uplinks),
         hubs: sc.topology.hubs.iter().map(|h| sites[h]).collect(),
         link: plan::to_profile(&sc.topology.default_link),
+        control: sc.control.as_ref().map(|c| {
+            ControlConfig::new(c.controllers.iter().map(|s| sites[s]).collect(), sites[&c.store])
+        }),
         ..FabricConfig::default()
     };
     tune(&mut cfg);

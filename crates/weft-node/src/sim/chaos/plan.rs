@@ -31,6 +31,10 @@ pub(super) enum Action {
     Crash(usize),
     /// Restart a site.
     Restart(usize),
+    /// Crash whichever controller leads now (fault name: its restart finds it).
+    CrashLeader(String),
+    /// Restart the controller that fault crashed, if it crashed one.
+    RestartLeader(String),
 }
 
 /// What a brownout or a delay fault does to an uplink.
@@ -51,6 +55,8 @@ pub(super) struct Plan {
     base: Vec<Vec<LinkProfile>>,
     holds: Vec<Vec<u32>>,
     qualities: Vec<Vec<BTreeMap<String, Quality>>>,
+    /// `crash-leader` fault → the site it crashed.
+    crashed_leaders: BTreeMap<String, usize>,
 }
 
 /// Scenario site names → simulation indices.
@@ -80,6 +86,7 @@ impl Plan {
             base,
             holds: vec![vec![0; u]; n],
             qualities: vec![vec![BTreeMap::new(); u]; n],
+            crashed_leaders: BTreeMap::new(),
         };
         for (i, f) in sc.flows.iter().enumerate() {
             plan.actions.push((f.start, Action::StartFlow(i)));
@@ -148,6 +155,12 @@ impl Plan {
                     self.actions.push((e, Action::Restart(idx(site))));
                 }
             }
+            FaultKind::CrashLeader => {
+                self.actions.push((at, Action::CrashLeader(f.name.clone())));
+                if let Some(e) = end {
+                    self.actions.push((e, Action::RestartLeader(f.name.clone())));
+                }
+            }
             FaultKind::RandomLinkFailures(_) => {} // expanded by faults_for_seed
         }
     }
@@ -204,6 +217,18 @@ impl Plan {
             Action::Heal => sim.heal(),
             Action::Crash(s) => sim.crash(*s),
             Action::Restart(s) => sim.restart(*s),
+            Action::CrashLeader(fault) => {
+                // The first believed leader (a split brain is judged elsewhere).
+                if let Some(&s) = sim.control_leaders().first() {
+                    self.crashed_leaders.insert(fault.clone(), s);
+                    sim.crash(s);
+                }
+            }
+            Action::RestartLeader(fault) => {
+                if let Some(s) = self.crashed_leaders.remove(fault) {
+                    sim.restart(s);
+                }
+            }
             Action::StartFlow(_) | Action::StopFlow(_) => {}
         }
     }

@@ -23,6 +23,7 @@
 //! assert!(f.delivered > 0 && f.max_gap < Duration::from_secs(1), "{:?}", f.max_gap);
 //! ```
 
+mod control;
 mod dataplane;
 mod net;
 mod observe;
@@ -39,6 +40,7 @@ use weft_mesh::node::TopologyMode;
 use weft_path::EngineConfig;
 use weft_types::{SeededRng, virtual_origin};
 
+pub use control::{ControlConfig, ControlStats, WRITE_EVERY};
 pub use dataplane::SimDataPlane;
 pub use net::{MESH_PORT, Underlay, WIRE_PORT, locate, uplink_addr};
 pub use record::{Death, FlowStats, RelayChange};
@@ -88,11 +90,13 @@ pub struct FabricConfig {
     pub mesh_grace: Duration,
     /// How long a direct path must stay up before relayed traffic returns.
     pub relay_hold_down: Duration,
+    /// The control plane (controllers, the store), if simulated.
+    pub control: Option<ControlConfig>,
 }
 
 impl Default for FabricConfig {
     /// The agent's defaults: 2 uplinks, full mesh, 5 ms uplinks, LAN gossip,
-    /// 5 s grace, 3 s relay hold-down.
+    /// 5 s grace, 3 s relay hold-down, no control plane.
     fn default() -> Self {
         Self {
             sites: 3,
@@ -103,6 +107,7 @@ impl Default for FabricConfig {
             membership: MembershipConfig::lan(),
             mesh_grace: Duration::from_secs(5),
             relay_hold_down: Duration::from_secs(3),
+            control: None,
         }
     }
 }
@@ -121,6 +126,8 @@ enum Ev {
     FlowTick(usize),
     /// Counters to every node.
     Counters,
+    /// The control plane's tick.
+    Control,
 }
 
 /// The simulation. See the [module documentation](self).
@@ -141,6 +148,8 @@ pub struct FabricSim {
     ca_seed: [u8; 32],
     /// Datagrams delivered, for scale figures.
     datagrams: u64,
+    /// The control plane, if simulated.
+    control: Option<control::ControlPlane>,
 }
 
 impl FabricSim {
@@ -174,6 +183,7 @@ impl FabricSim {
             })
             .collect();
         let net = Underlay::new(cfg.sites, cfg.uplinks, cfg.link);
+        let control = cfg.control.clone().map(|c| control::ControlPlane::new(c, origin, seed));
         let mut sim = Self {
             params,
             seed,
@@ -188,6 +198,7 @@ impl FabricSim {
             rec: record::Recorder::new(cfg.sites),
             ca_seed,
             datagrams: 0,
+            control,
             cfg,
         };
         for i in 1..sim.sites.len() {
@@ -199,6 +210,9 @@ impl FabricSim {
             sim.pump(i);
         }
         sim.push(origin + COUNTER_PERIOD, Ev::Counters);
+        if sim.control.is_some() {
+            sim.push(origin + TIMER_TICK, Ev::Control);
+        }
         sim
     }
 
@@ -327,6 +341,10 @@ impl FabricSim {
                 }
                 self.push(now + COUNTER_PERIOD, Ev::Counters);
             }
+            Ev::Control => {
+                self.control_tick();
+                self.push(now + TIMER_TICK, Ev::Control);
+            }
         }
     }
 
@@ -453,6 +471,10 @@ impl FabricSim {
     /// Site `s` crashes: it stops sending, receiving and keeping time.
     pub fn crash(&mut self, s: usize) {
         self.sites[s].alive = false;
+        let (now, at) = (self.now, self.elapsed());
+        if let Some(c) = &mut self.control {
+            c.site_changed(s, false, now, at);
+        }
         self.note_cut(s);
     }
 
@@ -487,6 +509,10 @@ impl FabricSim {
             let _ = site.mesh.join(self.now, uplink_addr(seed_site, 0, MESH_PORT));
         }
         self.sites[s] = site;
+        let (now, at) = (self.now, self.elapsed());
+        if let Some(c) = &mut self.control {
+            c.site_changed(s, true, now, at);
+        }
         self.note_cut(s);
         self.pump(s);
     }

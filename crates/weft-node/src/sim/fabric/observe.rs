@@ -229,7 +229,9 @@ impl FabricSim {
     /// What happened at `sites` (all sites when empty) between `from` and
     /// `to`, in time order, one line each: path state changes, relays
     /// chosen and dropped, peers retired, membership events and the nodes'
-    /// notes, and flows changing route at their source. For reading a failed
+    /// notes, flows changing route at their source, and the control
+    /// plane's election events (controllers elected, stepping down,
+    /// following, stopped by a crash). For reading a failed
     /// case's replay (`weft sim run --trace`).
     pub fn trace(&self, sites: &[usize], from: Duration, to: Duration) -> Vec<String> {
         let wanted = |at: Duration, s: usize| {
@@ -240,6 +242,9 @@ impl FabricSim {
             [&self.rec.path_changes, &self.rec.notes, &self.rec.mesh_log, &self.rec.route_log]
         {
             lines.extend(log.iter().filter(|(at, s, _)| wanted(*at, *s)).cloned());
+        }
+        if let Some(c) = &self.control {
+            lines.extend(c.log.iter().filter(|(at, s, _)| wanted(*at, *s)).cloned());
         }
         lines.extend(self.rec.relays.iter().filter(|r| wanted(r.at, r.site)).map(|r| {
             let via = r.via.as_ref().map_or_else(|| "direct".to_owned(), |v| format!("via {v}"));
