@@ -146,7 +146,8 @@ fn a_crashed_leader_is_replaced_within_3_s_by_one_new_leader() {
     // Who led: one site, then another; the crashed one follows after its restart.
     let leaders: Vec<&Vec<usize>> = st.leaders.iter().map(|(_, l)| l).collect();
     assert!(leaders.iter().all(|l| l.len() <= 1), "{leaders:?}");
-    let distinct: std::collections::BTreeSet<_> = leaders.iter().filter_map(|l| l.first()).collect();
+    let distinct: std::collections::BTreeSet<_> =
+        leaders.iter().filter_map(|l| l.first()).collect();
     assert_eq!(distinct.len(), 2, "{leaders:?}");
     let trace = sim.trace(&[], Duration::ZERO, sc.duration);
     assert!(trace.iter().any(|l| l.contains("control: controller stopped (crash)")), "{trace:#?}");
@@ -160,7 +161,10 @@ fn the_cut_off_leader_steps_down_before_its_successor_is_elected() {
     assert!(case.passed, "{}", summary(std::slice::from_ref(&case)));
     let st = sim.control().expect("a control plane");
     // s1 led first, lost the store at 30 s, and someone else leads at the end.
-    assert_eq!(st.leaders.iter().find(|(_, l)| !l.is_empty()).map(|(_, l)| l.clone()), Some(vec![1]));
+    assert_eq!(
+        st.leaders.iter().find(|(_, l)| !l.is_empty()).map(|(_, l)| l.clone()),
+        Some(vec![1])
+    );
     assert!(st.elections >= 2, "{st:?}");
     let last = &st.leaders.last().expect("a timeline").1;
     assert!(last.len() == 1 && last[0] != 1, "{last:?}");

@@ -2,6 +2,7 @@
 //! by a deadline (convergence), the rest over the whole run (gaps, deaths,
 //! relays, path changes).
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use weft_chaos::{AssertionKind, AssertionOutcome, Scenario, TrafficClass, format_duration};
@@ -432,13 +433,11 @@ fn single_leader(sim: &FabricSim, name: &str) -> AssertionOutcome {
         st.unfenced.len()
     );
     if let Some(at) = first {
-        msg.push_str(&format!("; two leaders first at {}", format_duration(at)));
+        let _ = write!(msg, "; two leaders first at {}", format_duration(at));
     }
     if let Some((at, site, epoch)) = st.unfenced.first() {
-        msg.push_str(&format!(
-            "; first unfenced: s{site} wrote for {epoch} at {}",
-            format_duration(*at)
-        ));
+        let _ =
+            write!(msg, "; first unfenced: s{site} wrote for {epoch} at {}", format_duration(*at));
     }
     let bad = ticks + st.unfenced.len() as u64;
     outcome(name, kind, bad == 0, Some(bad.to_string()), Some("0".into()), msg)
