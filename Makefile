@@ -45,7 +45,7 @@ test: deps
 # scenarios that pass on every seed (CHAOS_GREEN); the others fail on some
 # seeds today, each for a reason the report names (see docs/simulator.md).
 CHAOS_SCENARIOS ?= scenarios/*.toml
-CHAOS_GREEN = scenarios/flapping-uplink.toml
+CHAOS_GREEN = scenarios/flapping-uplink.toml scenarios/leader-loss.toml scenarios/controller-partition.toml
 CHAOS_SEEDS ?= 20
 chaos:
 	$(CARGO) build $(CARGO_FLAGS) -p weft
