@@ -8,7 +8,7 @@ use std::time::Duration;
 use weft_chaos::{AssertionKind, AssertionOutcome, Scenario, TrafficClass, format_duration};
 
 use super::plan::SiteIndex;
-use crate::sim::fabric::FabricSim;
+use crate::sim::fabric::{ControlStats, FabricSim};
 
 /// How far back a retirement may be explained by a fault (grace, suspicion
 /// and the node's own checks all fit well within it).
@@ -220,8 +220,10 @@ impl<'a> Judge<'a> {
                 (AssertionKind::MaxPathChanges { flow, max, window }, _) => {
                     self.changes(sim, flows, &a.name, flow.as_deref(), *max, *window)
                 }
-                (AssertionKind::MaxLeaderGap { max }, _) => leader_gap(sim, &a.name, *max),
-                (AssertionKind::SingleLeader, _) => single_leader(sim, &a.name),
+                (AssertionKind::MaxLeaderGap { max }, _) => {
+                    leader_gap(sim.control().as_ref(), &a.name, *max)
+                }
+                (AssertionKind::SingleLeader, _) => single_leader(sim.control().as_ref(), &a.name),
                 _ => outcome_plain(&a.name, kind, false, "internal: assertion not judged".into()),
             };
             out.push(o);
@@ -397,9 +399,9 @@ fn sim_apart(sim: &FabricSim, a: usize, b: usize, from: Duration, to: Duration) 
     sim.apart_within(a, b, from, to)
 }
 
-fn leader_gap(sim: &FabricSim, name: &str, max: Duration) -> AssertionOutcome {
+fn leader_gap(st: Option<&ControlStats>, name: &str, max: Duration) -> AssertionOutcome {
     let kind = "max-leader-gap";
-    let Some(st) = sim.control() else {
+    let Some(st) = st else {
         return outcome_plain(name, kind, false, "no control plane was simulated".into());
     };
     let Some(first) = st.first_leader else {
@@ -420,9 +422,9 @@ fn leader_gap(sim: &FabricSim, name: &str, max: Duration) -> AssertionOutcome {
     outcome(name, kind, gap <= max, Some(format_duration(gap)), Some(format_duration(max)), msg)
 }
 
-fn single_leader(sim: &FabricSim, name: &str) -> AssertionOutcome {
+fn single_leader(st: Option<&ControlStats>, name: &str) -> AssertionOutcome {
     let kind = "single-leader";
-    let Some(st) = sim.control() else {
+    let Some(st) = st else {
         return outcome_plain(name, kind, false, "no control plane was simulated".into());
     };
     let (ticks, first) = st.split_brain;
@@ -441,4 +443,46 @@ fn single_leader(sim: &FabricSim, name: &str) -> AssertionOutcome {
     }
     let bad = ticks + st.unfenced.len() as u64;
     outcome(name, kind, bad == 0, Some(bad.to_string()), Some("0".into()), msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use weft_control::Epoch;
+
+    use super::*;
+
+    fn led() -> ControlStats {
+        let mut st = ControlStats::default();
+        st.first_leader = Some(Duration::from_millis(80));
+        st.elections = 2;
+        st.writes_landed = 100;
+        st
+    }
+
+    #[test]
+    fn single_leader_fails_on_two_believed_leaders_or_an_unfenced_write() {
+        assert!(single_leader(Some(&led()), "one").passed);
+        let mut two = led();
+        two.split_brain = (3, Some(Duration::from_secs(12)));
+        let o = single_leader(Some(&two), "one");
+        assert!(!o.passed && o.message.contains("two leaders first at 12s"), "{}", o.message);
+        let mut stale = led();
+        stale.unfenced.push((Duration::from_secs(20), 2, Epoch(4)));
+        let o = single_leader(Some(&stale), "one");
+        assert!(!o.passed && o.message.contains("s2 wrote for epoch 4"), "{}", o.message);
+        assert!(!single_leader(None, "one").passed, "no control plane, no pass");
+    }
+
+    #[test]
+    fn max_leader_gap_counts_the_reachable_gap_and_fails_past_its_limit() {
+        let mut st = led();
+        st.max_gap = (Duration::from_millis(2900), Duration::from_secs(20));
+        st.max_gap_raw = (Duration::from_secs(9), Duration::from_secs(40));
+        assert!(leader_gap(Some(&st), "gap", Duration::from_secs(3)).passed);
+        st.max_gap.0 = Duration::from_millis(3100);
+        let o = leader_gap(Some(&st), "gap", Duration::from_secs(3));
+        assert!(!o.passed && o.measured.as_deref() == Some("3.1s"), "{o:?}");
+        st.first_leader = None;
+        assert!(!leader_gap(Some(&st), "gap", Duration::from_secs(3)).passed, "never elected");
+    }
 }
