@@ -166,6 +166,8 @@ fn the_cut_off_leader_steps_down_before_its_successor_is_elected() {
         Some(vec![1])
     );
     assert!(st.elections >= 2, "{st:?}");
+    // Its writes while cut off, before it stepped down, never reached the store.
+    assert!(st.writes_lost > 0 && st.writes_refused == 0 && st.unfenced.is_empty(), "{st:?}");
     let last = &st.leaders.last().expect("a timeline").1;
     assert!(last.len() == 1 && last[0] != 1, "{last:?}");
     assert_eq!(st.split_brain.0, 0);

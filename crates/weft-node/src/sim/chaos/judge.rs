@@ -429,9 +429,11 @@ fn single_leader(st: Option<&ControlStats>, name: &str) -> AssertionOutcome {
     };
     let (ticks, first) = st.split_brain;
     let mut msg = format!(
-        "{} fenced writes landed, {} refused; {ticks} ticks with two leaders, {} unfenced writes",
+        "{} fenced writes landed, {} refused, {} lost on the way; {ticks} ticks with two \
+         leaders, {} unfenced writes",
         st.writes_landed,
         st.writes_refused,
+        st.writes_lost,
         st.unfenced.len()
     );
     if let Some(at) = first {

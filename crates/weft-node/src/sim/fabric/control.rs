@@ -74,6 +74,9 @@ pub struct ControlStats {
     pub writes_landed: u64,
     /// Fenced writes the store refused (a deposed leader's).
     pub writes_refused: u64,
+    /// Fenced writes that never reached the store (cut off, lost, or the
+    /// writer or the store crashed on the way).
+    pub writes_lost: u64,
     /// Writes that landed for an epoch older than one that had already
     /// landed: (when, writer site, its epoch). Must stay empty.
     pub unfenced: Vec<(Duration, usize, Epoch)>,
@@ -363,9 +366,13 @@ impl FabricSim {
         {
             ctl.next_write = now + WRITE_EVERY;
             let generation = ctl.generation;
-            if let Some(d) = self.store_transit(site) {
-                let plane = self.control.as_mut().expect("checked above");
-                plane.writes.push(Write { ctl: i, generation, fence, apply_at: now + d });
+            let there = self.store_transit(site);
+            let plane = self.control.as_mut().expect("checked above");
+            match there {
+                Some(d) => {
+                    plane.writes.push(Write { ctl: i, generation, fence, apply_at: now + d })
+                }
+                None => plane.stats.writes_lost += 1,
             }
         }
     }
@@ -380,6 +387,9 @@ impl FabricSim {
             let Some(plane) = self.control.as_ref() else { return };
             let site = plane.ctls[w.ctl].site;
             if self.store_route(site).is_none() {
+                if let Some(plane) = self.control.as_mut() {
+                    plane.stats.writes_lost += 1;
+                }
                 continue;
             }
             let back = self.store_transit(site);
