@@ -368,11 +368,10 @@ impl FabricSim {
             let generation = ctl.generation;
             let there = self.store_transit(site);
             let plane = self.control.as_mut().expect("checked above");
-            match there {
-                Some(d) => {
-                    plane.writes.push(Write { ctl: i, generation, fence, apply_at: now + d })
-                }
-                None => plane.stats.writes_lost += 1,
+            if let Some(d) = there {
+                plane.writes.push(Write { ctl: i, generation, fence, apply_at: now + d });
+            } else {
+                plane.stats.writes_lost += 1;
             }
         }
     }

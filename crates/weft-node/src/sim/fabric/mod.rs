@@ -9,6 +9,12 @@
 //! arrived, when, and by which path. Everything random comes from one seed:
 //! a run replays exactly.
 //!
+//! Optionally ([`FabricConfig::control`], a [`ControlConfig`]) some sites
+//! run the control plane's leader election against a model of etcd hosted
+//! on another site, over the same underlay; [`FabricSim::control`] says who
+//! led when, the longest time without a leader, split brains and stale
+//! fenced writes.
+//!
 //! ```
 //! use std::time::Duration;
 //! use weft_node::sim::fabric::{FabricConfig, FabricSim};
