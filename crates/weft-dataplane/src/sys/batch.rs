@@ -13,12 +13,18 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 
+use super::gso::segments;
+
 /// Most messages one batched system call moves (and so the most slots a batch
 /// can have): bounds the per-call scratch space on the stack.
-pub const MAX_BATCH: usize = 64;
+pub const MAX_BATCH: usize = 128;
 
 /// Default slot size: a full 1500-byte underlay packet plus headroom.
 pub const DEFAULT_SLOT: usize = 2048;
+
+/// Slot size for receiving with UDP GRO: the largest UDP payload, which a
+/// coalesced message can reach.
+pub const GRO_SLOT: usize = 65_535;
 
 /// Why a packet could not be added to a batch. Neither variant changes the batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -48,6 +54,9 @@ pub struct PacketBatch {
     lens: Vec<usize>,
     slot: usize,
     filled: usize,
+    /// Where an offloading TUN read lands before it is split into the
+    /// slots; allocated on first use.
+    raw: Vec<u8>,
 }
 
 impl PacketBatch {
@@ -56,7 +65,13 @@ impl PacketBatch {
     pub fn new(capacity: usize, slot: usize) -> Self {
         let capacity = capacity.clamp(1, MAX_BATCH);
         let slot = slot.max(1);
-        Self { data: vec![0; capacity * slot], lens: vec![0; capacity], slot, filled: 0 }
+        Self {
+            data: vec![0; capacity * slot],
+            lens: vec![0; capacity],
+            slot,
+            filled: 0,
+            raw: Vec::new(),
+        }
     }
 
     /// How many packets the batch can hold.
@@ -95,7 +110,7 @@ impl PacketBatch {
     }
 
     /// The packets, in order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> + Clone + '_ {
         (0..self.filled).map(|i| &self.data[i * self.slot..][..self.lens[i]])
     }
 
@@ -128,6 +143,15 @@ impl PacketBatch {
         self.data.chunks_exact_mut(self.slot)
     }
 
+    /// Every slot, whole, and a scratch buffer of `raw` bytes (allocated once)
+    /// for a read that is then split into the slots.
+    pub(crate) fn split_parts_mut(&mut self, raw: usize) -> (Vec<&mut [u8]>, &mut [u8]) {
+        if self.raw.len() < raw {
+            self.raw = vec![0; raw];
+        }
+        (self.data.chunks_exact_mut(self.slot).collect(), &mut self.raw[..raw])
+    }
+
     /// Records that a receive call filled the first `lens.len()` slots.
     pub(crate) fn set_filled(&mut self, lens: impl IntoIterator<Item = usize>) {
         let mut n = 0;
@@ -141,10 +165,18 @@ impl PacketBatch {
 
 /// A batch of received datagrams and their sources, filled by
 /// [`UplinkSocket::recv_batch`](super::UplinkSocket::recv_batch).
+///
+/// With UDP GRO one slot may hold several datagrams of one source, back to
+/// back, all of one size but the last; [`iter`](Self::iter) yields them one
+/// by one. Give such a batch slots of [`GRO_SLOT`] bytes.
 #[derive(Debug, Clone)]
 pub struct RecvBatch {
     packets: PacketBatch,
     sources: Vec<SocketAddr>,
+    /// Per slot: the GRO segment size (0: the slot is one datagram).
+    segments: Vec<usize>,
+    /// Datagrams in the filled slots.
+    datagrams: usize,
 }
 
 impl RecvBatch {
@@ -152,17 +184,19 @@ impl RecvBatch {
     pub fn new(capacity: usize, slot: usize) -> Self {
         let packets = PacketBatch::new(capacity, slot);
         let sources = vec![SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)); packets.capacity()];
-        Self { packets, sources }
+        let segments = vec![0; packets.capacity()];
+        Self { packets, sources, segments, datagrams: 0 }
     }
 
-    /// How many datagrams one receive can return.
+    /// How many messages one receive can return (each may hold several
+    /// datagrams with GRO).
     pub fn capacity(&self) -> usize {
         self.packets.capacity()
     }
 
     /// How many datagrams the last receive returned.
     pub fn len(&self) -> usize {
-        self.packets.len()
+        self.datagrams
     }
 
     /// Whether it holds no datagram.
@@ -173,21 +207,42 @@ impl RecvBatch {
     /// Forgets every datagram.
     pub fn clear(&mut self) {
         self.packets.clear();
+        self.datagrams = 0;
     }
 
     /// Datagram `i` and its source, if `i < len()`.
     pub fn get(&self, i: usize) -> Option<(SocketAddr, &[u8])> {
-        self.packets.get(i).map(|p| (self.sources[i], p))
+        self.iter().nth(i)
     }
 
     /// The datagrams and their sources, in arrival order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (SocketAddr, &[u8])> + '_ {
-        self.packets.iter().zip(&self.sources).map(|(p, s)| (*s, p))
+    pub fn iter(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> + '_ {
+        self.packets
+            .iter()
+            .zip(&self.sources)
+            .zip(&self.segments)
+            .flat_map(|((p, s), &seg)| segments(p, seg).map(move |d| (*s, d)))
     }
 
-    /// Slot size and the parts a receive call fills.
-    pub(crate) fn parts_mut(&mut self) -> (&mut PacketBatch, &mut [SocketAddr]) {
-        (&mut self.packets, &mut self.sources)
+    /// Slot size and the parts a receive call fills; the receive calls
+    /// [`count`](Self::count) after filling them.
+    pub(crate) fn parts_mut(&mut self) -> (&mut PacketBatch, &mut [SocketAddr], &mut [usize]) {
+        (&mut self.packets, &mut self.sources, &mut self.segments)
+    }
+
+    /// Counts the datagrams of the filled slots after a receive; returns it.
+    pub(crate) fn count(&mut self) -> usize {
+        let slots = self.packets.len();
+        self.datagrams = (0..slots)
+            .map(|i| {
+                let len = self.packets.lens[i];
+                match self.segments[i] {
+                    0 => 1,
+                    seg => len.div_ceil(seg).max(1),
+                }
+            })
+            .sum();
+        self.datagrams
     }
 }
 

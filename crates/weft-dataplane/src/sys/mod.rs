@@ -17,30 +17,37 @@
 //! encrypt into a [`SendBatch`] → `send_batch`. Batches are reused across
 //! calls, so the hot path does not allocate.
 //!
-//! Room for offloads: UDP GSO/GRO belongs in `mmsg` (control messages) and
-//! TUN `IFF_VNET_HDR` + `TUNSETOFFLOAD` in `tun`, behind the same batch calls:
+//! Offloads: TUN `IFF_VNET_HDR` + `TUNSETOFFLOAD` live in `tun`/`tun_gro`,
+//! UDP GSO/GRO control messages in `mmsg`, behind the same batch calls:
 //! callers read datagrams through batch iterators, never raw slots.
 //!
 //! # Layout
 //! - `batch`: [`PacketBatch`], [`RecvBatch`], [`SendBatch`] (pure).
 //! - `udp`: [`UplinkConfig`], [`UplinkSocket`].
 //! - `buffers`: forced buffer sizing, [`BufferSizes`].
+//! - `gso` (private, pure): which datagrams one `UDP_SEGMENT` send carries,
+//!   how a `UDP_GRO` buffer splits.
 //! - `mmsg`, `sockaddr` (private): the `recvmmsg`/`sendmmsg` calls and C
 //!   socket addresses; the only `unsafe` code.
-//! - `tun`: [`TunConfig`], [`TunDevice`].
+//! - `tun`: [`TunConfig`], [`TunDevice`], [`TunOffloads`]: the device, its
+//!   offload negotiation, super-packet split on read.
+//! - `tun_gro`: [`TunWriteBatch`], packets to coalesce into large TUN writes.
 //! - [`netlink`]: [`netlink::Rtnl`], interface configuration.
 #![allow(unsafe_code)]
 
 mod batch;
 mod buffers;
+mod gso;
 mod mmsg;
 pub mod netlink;
 mod sockaddr;
 mod tun;
+mod tun_gro;
 mod udp;
 
-pub use batch::{DEFAULT_SLOT, MAX_BATCH, PacketBatch, PushError, RecvBatch, SendBatch};
+pub use batch::{DEFAULT_SLOT, GRO_SLOT, MAX_BATCH, PacketBatch, PushError, RecvBatch, SendBatch};
 pub use buffers::{BufferSizes, BufferWarning, DEFAULT_BUFFER, Direction};
 pub use netlink::{IfAddr, NetlinkError, Rtnl};
-pub use tun::{DEFAULT_MTU, TunConfig, TunDevice};
+pub use tun::{DEFAULT_MTU, TunConfig, TunDevice, TunOffloads};
+pub use tun_gro::TunWriteBatch;
 pub use udp::{UplinkConfig, UplinkSocket};

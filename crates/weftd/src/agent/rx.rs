@@ -1,6 +1,11 @@
 //! The receive direction: uplink socket → WireGuard → allowed-IPs check →
 //! policy gate → TUN. Weft probes and echoes go to the control loop.
 //!
+//! Batched both ways: one `recvmmsg` (with UDP GRO, each message may hold
+//! dozens of datagrams), then the decrypted packets of the batch are written
+//! to the TUN device together, the segments of each TCP flow coalesced into
+//! large writes when the device offloads.
+//!
 //! The gate enforces the policy on arrival too, so a site's segmentation
 //! holds against peers that do not run it (stock WireGuard peers, older
 //! agents, a peer with another policy).
@@ -11,7 +16,7 @@ use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use weft_dataplane::packet::{addresses, decrement_hop_limit, dscp, flow_key};
-use weft_dataplane::sys::RecvBatch;
+use weft_dataplane::sys::{DEFAULT_SLOT, GRO_SLOT, MAX_BATCH, RecvBatch, TunWriteBatch};
 use weft_dataplane::wg::{DatagramKind, WgResult, classify, initiator_public_key, session_index};
 
 use super::control::ControlMsg;
@@ -24,7 +29,9 @@ pub(crate) fn run(shared: &Arc<Shared>, uplink: usize, control: &Sender<ControlM
     if let Err(e) = socket.set_read_timeout(Some(Duration::from_millis(500))) {
         eprintln!("weftd: uplink {}: cannot set read timeout: {e}", shared.uplink_names[uplink]);
     }
-    let mut batch = RecvBatch::new(64, 2048);
+    let slot = if socket.gro() { GRO_SLOT } else { DEFAULT_SLOT };
+    let mut batch = RecvBatch::new(64, slot);
+    let mut to_tun = TunWriteBatch::new(MAX_BATCH);
     let mut out = vec![0u8; 65_536];
     let mut fwd = vec![0u8; 65_536 + 64];
     let mut gate = Gate::new(shared, Instant::now(), uplink + 1, Direction::In);
@@ -53,8 +60,9 @@ pub(crate) fn run(shared: &Arc<Shared>, uplink: usize, control: &Sender<ControlM
         for (src, datagram) in batch.iter() {
             let at = (uplink, src);
             let bufs = (&mut out[..], &mut fwd[..]);
-            receive(shared, &table, &mut gate, now, at, datagram, bufs, control);
+            receive(shared, &table, &mut gate, now, at, datagram, bufs, control, &mut to_tun);
         }
+        write_tun(shared, &mut to_tun);
     }
 }
 
@@ -68,6 +76,7 @@ fn receive(
     datagram: &[u8],
     (out, fwd): (&mut [u8], &mut [u8]),
     control: &Sender<ControlMsg>,
+    to_tun: &mut TunWriteBatch,
 ) {
     let peer = match classify(datagram) {
         DatagramKind::WeftProbe | DatagramKind::WeftEcho => {
@@ -149,7 +158,17 @@ fn receive(
     if gate.admit(shared, key, dscp(packet), packet.len(), now).is_none() {
         return;
     }
-    if shared.tun.write(packet).is_err() {
+    if to_tun.is_full() {
+        write_tun(shared, to_tun);
+    }
+    if to_tun.push(packet).is_err() {
+        shared.drops.count("rx_too_long");
+    }
+}
+
+/// Writes the decrypted packets waiting for the TUN device.
+fn write_tun(shared: &Shared, to_tun: &mut TunWriteBatch) {
+    if shared.tun.write_coalesced(to_tun).is_err() {
         shared.drops.count("tun_write_failed");
     }
 }
