@@ -313,6 +313,31 @@ impl Shared {
         self.local_prefixes.iter().any(|p| p.contains(dst))
     }
 
+    /// The drop counters, with the TUN device's own (super-packets it could
+    /// not split).
+    pub(crate) fn drop_counts(&self) -> Vec<(String, u64)> {
+        let mut drops = self.drops.snapshot();
+        let malformed = self.tun.malformed();
+        if malformed > 0 {
+            drops.push(("tun_malformed_offload".to_owned(), malformed));
+        }
+        drops
+    }
+
+    /// The kernel offloads in use: TUN TSO and USO, and UDP GSO and GRO
+    /// (in use when every uplink has it).
+    pub(crate) fn offloads(&self) -> Vec<(String, bool)> {
+        let tun = self.tun.offloads();
+        let all =
+            |f: fn(&UplinkSocket) -> bool| !self.sockets.is_empty() && self.sockets.iter().all(f);
+        vec![
+            ("tun_tso".to_owned(), tun.tso),
+            ("tun_uso".to_owned(), tun.uso),
+            ("udp_gso".to_owned(), all(UplinkSocket::gso)),
+            ("udp_gro".to_owned(), all(UplinkSocket::gro)),
+        ]
+    }
+
     /// The current peers and paths.
     pub(crate) fn table(&self) -> Arc<PeerTable> {
         match self.table.read() {

@@ -246,7 +246,8 @@ impl Control {
             flows,
             profile_classes: self.active.policy.profiles.iter().map(|p| p.class.clone()).collect(),
             failovers: self.failovers.clone(),
-            drops: self.shared.drops.snapshot(),
+            drops: self.shared.drop_counts(),
+            offloads: self.shared.offloads(),
             mesh: {
                 let mut m = self.shared.links.counters();
                 m.push(("relayed_packets".to_owned(), self.shared.relayed.load(Ordering::Relaxed)));
@@ -299,6 +300,7 @@ fn metrics_snapshot(s: &Status) -> MetricsSnapshot {
         paths,
         failovers: s.failovers.clone(),
         drops: s.drops.clone(),
+        offloads: s.offloads.iter().map(|(k, on)| (k.clone(), u64::from(*on))).collect(),
         mesh: s.mesh.clone(),
         policy_denied: s.policy.denied.clone(),
         policy_version: s.policy.version,
