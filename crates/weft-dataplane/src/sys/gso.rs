@@ -120,7 +120,8 @@ mod tests {
         assert_eq!(got, [&[0, 1, 2, 3][..], &[4, 5, 6, 7], &[8, 9]]);
         assert_eq!(segments(&buf, 0).collect::<Vec<_>>(), [&buf[..]]);
         assert_eq!(segments(&buf, 10).count(), 1);
-        assert_eq!(segments(&[], 0).collect::<Vec<&[u8]>>(), [&[][..]]);
+        let empty: &[u8] = &[];
+        assert_eq!(segments(empty, 0).collect::<Vec<&[u8]>>(), [empty]);
     }
 
     proptest! {

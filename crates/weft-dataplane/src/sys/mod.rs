@@ -40,6 +40,8 @@ mod buffers;
 mod gso;
 mod mmsg;
 pub mod netlink;
+#[cfg(test)]
+mod offload_tests;
 mod sockaddr;
 mod tun;
 mod tun_gro;
