@@ -114,6 +114,54 @@ fn runs_of_same_size_datagrams_go_out_segmented_and_come_back_apart_intact_and_i
 }
 
 #[test]
+fn datagrams_dropped_for_a_full_receive_buffer_are_counted() {
+    let lab = lab(2);
+    let tx = uplink(&lab, "a");
+    let local = SocketAddr::from((lab.addr("b", 0).expect("site address"), 0));
+    let rx = lab
+        .in_site("b", || {
+            UplinkSocket::bind(&UplinkConfig::new(local).buffers(4096, 0).offload(false))
+        })
+        .expect("entering the site")
+        .expect("binding a small-buffered socket");
+    let to = rx.local_addr().unwrap();
+    for _ in 0..64 {
+        tx.send_to(&[7; 1000], to).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(rx.overflows(), 0, "counted before any receive");
+    // The kernel stamps the count on datagrams queued after the drops.
+    let mut batch = RecvBatch::new(64, DEFAULT_SLOT);
+    rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut got = rx.recv_batch(&mut batch).expect("what the buffer held");
+    tx.send_to(b"last", to).unwrap();
+    got += rx.recv_batch(&mut batch).expect("the datagram after the drops");
+    assert!(rx.overflows() > 0 && got < 65, "{got} received, {} counted", rx.overflows());
+    assert_eq!(rx.overflows() as usize, 65 - got, "every drop counted");
+}
+
+#[test]
+fn packets_routed_to_a_tun_device_nobody_reads_are_counted_as_dropped() {
+    let lab = lab(1);
+    let (tun, tx) = lab
+        .in_site("a", || -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+            let tun = TunDevice::create(&TunConfig::new("wt0").offload(true))?;
+            let mut nl = Rtnl::open()?;
+            nl.add_address("wt0", IfAddr::from(IpPrefix::host("10.99.0.1".parse()?)))?;
+            nl.add_route("wt0", prefix("10.200.0.0/16"))?;
+            let tx = std::net::UdpSocket::bind("10.99.0.1:0")?;
+            for _ in 0..2000 {
+                tx.send_to(b"x", "10.200.0.9:9")?;
+            }
+            Ok((tun, nl.tx_dropped("wt0")?))
+        })
+        .expect("entering the site")
+        .expect("a TUN device and a burst to it");
+    assert!(tx >= 1000, "only {tx} of 2000 packets counted as dropped by a queue of 500");
+    drop(tun);
+}
+
+#[test]
 fn a_tun_device_gets_addresses_and_routes_through_netlink() {
     let lab = lab(1);
     let tun = lab

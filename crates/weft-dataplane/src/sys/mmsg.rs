@@ -12,8 +12,20 @@ use super::batch::{MAX_BATCH, RecvBatch, SendBatch};
 use super::gso::{MAX_SEGMENTS, gso_runs};
 use super::sockaddr;
 
-/// Room for one control message carrying an `int` (8-byte aligned).
-type CmsgBuf = [u64; 4];
+/// Room for the control messages of one datagram (8-byte aligned): a
+/// `UDP_GRO` or `UDP_SEGMENT` size and an `SO_RXQ_OVFL` count.
+type CmsgBuf = [u64; 8];
+
+/// What a receive returned: datagrams, and the socket's drop count when the
+/// kernel reported it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Received {
+    /// Datagrams in the batch (a coalesced message counts each of its own).
+    pub(crate) datagrams: usize,
+    /// `SO_RXQ_OVFL`: datagrams the socket dropped so far for want of
+    /// receive buffer, as of the newest message that said.
+    pub(crate) overflows: Option<u32>,
+}
 
 fn empty_iovec() -> libc::iovec {
     libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }
@@ -26,10 +38,10 @@ fn zeroed_hdrs() -> [libc::mmsghdr; MAX_BATCH] {
 }
 
 /// Receives up to `batch.capacity()` messages; blocks (per the socket's
-/// mode and receive timeout) only until the first one arrives. With `gro`
-/// the `UDP_GRO` segment size of each message is recorded. Returns how many
-/// datagrams arrived (a coalesced message counts each of its datagrams).
-pub(crate) fn recv(fd: BorrowedFd<'_>, batch: &mut RecvBatch, gro: bool) -> io::Result<usize> {
+/// mode and receive timeout) only until the first one arrives. The `UDP_GRO`
+/// segment size of each message is recorded, and the socket's overflow
+/// count (`SO_RXQ_OVFL`) returned when the kernel sent it.
+pub(crate) fn recv(fd: BorrowedFd<'_>, batch: &mut RecvBatch) -> io::Result<Received> {
     let (packets, sources, segments) = batch.parts_mut();
     let n = packets.capacity();
     let mut iovs = [empty_iovec(); MAX_BATCH];
@@ -46,15 +58,13 @@ pub(crate) fn recv(fd: BorrowedFd<'_>, batch: &mut RecvBatch, gro: bool) -> io::
         hdr.msg_hdr.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         hdr.msg_hdr.msg_iov = std::ptr::from_mut(iov);
         hdr.msg_hdr.msg_iovlen = 1;
-        if gro {
-            hdr.msg_hdr.msg_control = cmsg.as_mut_ptr().cast();
-            hdr.msg_hdr.msg_controllen = mem::size_of::<CmsgBuf>() as _;
-        }
+        hdr.msg_hdr.msg_control = cmsg.as_mut_ptr().cast();
+        hdr.msg_hdr.msg_controllen = mem::size_of::<CmsgBuf>() as _;
     }
     // SAFETY: the first `n` headers point at `n` live iovecs, each covering a
     // distinct whole slot of `packets` (exclusively borrowed for this call),
-    // at `n` live sockaddr_storage values with their true size and (with
-    // `gro`) at `n` live, aligned control buffers with their true size.
+    // at `n` live sockaddr_storage values with their true size and at `n`
+    // live, aligned control buffers with their true size.
     let got = unsafe {
         libc::recvmmsg(
             fd.as_raw_fd(),
@@ -74,16 +84,21 @@ pub(crate) fn recv(fd: BorrowedFd<'_>, batch: &mut RecvBatch, gro: bool) -> io::
             *src = addr;
         }
     }
+    let mut overflows = None;
     for (seg, hdr) in segments.iter_mut().zip(&hdrs[..got]) {
-        *seg = if gro { gro_segment(&hdr.msg_hdr) } else { 0 };
+        let (size, dropped) = control(&hdr.msg_hdr);
+        *seg = size;
+        overflows = dropped.or(overflows);
     }
     packets.set_filled(hdrs[..got].iter().map(|h| h.msg_len as usize));
-    Ok(batch.count())
+    Ok(Received { datagrams: batch.count(), overflows })
 }
 
-/// The `UDP_GRO` segment size a received message carries, 0 if none.
-fn gro_segment(msg: &libc::msghdr) -> usize {
+/// The `UDP_GRO` segment size a received message carries (0 if none) and
+/// its `SO_RXQ_OVFL` count, if any.
+fn control(msg: &libc::msghdr) -> (usize, Option<u32>) {
     let mut size = 0;
+    let mut dropped = None;
     // SAFETY: `msg` was filled by recvmmsg: its control pointer and length
     // describe the live buffer given to the kernel, of which the kernel set
     // `msg_controllen` bytes; CMSG_FIRSTHDR/NXTHDR stay within them and each
@@ -99,11 +114,16 @@ fn gro_segment(msg: &libc::msghdr) -> usize {
             {
                 let v = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>());
                 size = usize::try_from(v).unwrap_or(0);
+            } else if c.cmsg_level == libc::SOL_SOCKET
+                && c.cmsg_type == libc::SO_RXQ_OVFL
+                && c.cmsg_len as usize >= libc::CMSG_LEN(mem::size_of::<u32>() as u32) as usize
+            {
+                dropped = Some(std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<u32>()));
             }
             cmsg = libc::CMSG_NXTHDR(msg, cmsg);
         }
     }
-    size
+    (size, dropped)
 }
 
 /// Sends datagrams `start..` of `batch` (at most [`MAX_BATCH`]) in one call;
@@ -191,13 +211,24 @@ pub(crate) fn probe_gso(fd: &impl AsFd) -> bool {
 
 /// Turns UDP GRO on for `fd`; whether the kernel accepted.
 pub(crate) fn enable_gro(fd: &impl AsFd) -> bool {
+    set_int(fd, libc::SOL_UDP, libc::UDP_GRO)
+}
+
+/// Asks the kernel to report with every datagram how many the socket has
+/// dropped for want of receive buffer (`SO_RXQ_OVFL`); whether it accepted.
+pub(crate) fn enable_overflow_count(fd: &impl AsFd) -> bool {
+    set_int(fd, libc::SOL_SOCKET, libc::SO_RXQ_OVFL)
+}
+
+/// Sets the `int` socket option `level`/`name` to 1; whether it worked.
+fn set_int(fd: &impl AsFd, level: libc::c_int, name: libc::c_int) -> bool {
     let on: libc::c_int = 1;
     // SAFETY: `on` is a live local of the size passed.
     let rc = unsafe {
         libc::setsockopt(
             fd.as_fd().as_raw_fd(),
-            libc::SOL_UDP,
-            libc::UDP_GRO,
+            level,
+            name,
             (&raw const on).cast(),
             mem::size_of::<libc::c_int>() as libc::socklen_t,
         )

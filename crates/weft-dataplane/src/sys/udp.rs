@@ -7,7 +7,7 @@
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -89,6 +89,8 @@ pub struct UplinkSocket {
     gso: AtomicBool,
     /// `UDP_GRO` is on: receives may coalesce datagrams.
     gro: bool,
+    /// Datagrams dropped for want of receive buffer, as last reported.
+    overflows: AtomicU64,
 }
 
 fn context(e: &io::Error, what: &str, cfg: &UplinkConfig) -> io::Error {
@@ -118,6 +120,8 @@ impl UplinkSocket {
         socket
             .set_nonblocking(config.nonblocking)
             .map_err(|e| context(&e, "O_NONBLOCK", config))?;
+        // Best effort: without it drops in the buffer are only not counted.
+        mmsg::enable_overflow_count(&socket);
         let (gso, gro) = if config.offload {
             (mmsg::probe_gso(&socket), mmsg::enable_gro(&socket))
         } else {
@@ -129,7 +133,15 @@ impl UplinkSocket {
             device: config.device.clone(),
             gso: AtomicBool::new(gso),
             gro,
+            overflows: AtomicU64::new(0),
         })
+    }
+
+    /// Datagrams the kernel dropped on this socket because its receive
+    /// buffer was full (`SO_RXQ_OVFL`), as of the last receive; 0 where the
+    /// kernel does not report it.
+    pub fn overflows(&self) -> u64 {
+        self.overflows.load(Ordering::Relaxed)
     }
 
     /// Whether sends use UDP GSO (`UDP_SEGMENT`).
@@ -190,9 +202,15 @@ impl UplinkSocket {
     /// slot are truncated to it.
     pub fn recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
         loop {
-            match mmsg::recv(self.socket.as_fd(), batch, self.gro) {
+            match mmsg::recv(self.socket.as_fd(), batch) {
+                Ok(got) => {
+                    if let Some(n) = got.overflows {
+                        self.overflows.fetch_max(u64::from(n), Ordering::Relaxed);
+                    }
+                    return Ok(got.datagrams);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                other => return other,
+                Err(e) => return Err(e),
             }
         }
     }

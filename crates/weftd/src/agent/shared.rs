@@ -313,13 +313,26 @@ impl Shared {
         self.local_prefixes.iter().any(|p| p.contains(dst))
     }
 
-    /// The drop counters, with the TUN device's own (super-packets it could
-    /// not split).
+    /// The drop counters, with those the kernel keeps for us: packets the
+    /// TUN device could not split (`tun_malformed_offload`), packets routed
+    /// to the TUN device while its queue to us was full (`tun_queue_full`),
+    /// datagrams an uplink socket dropped with its receive buffer full
+    /// (`uplink_rcvbuf_full`).
     pub(crate) fn drop_counts(&self) -> Vec<(String, u64)> {
         let mut drops = self.drops.snapshot();
-        let malformed = self.tun.malformed();
-        if malformed > 0 {
-            drops.push(("tun_malformed_offload".to_owned(), malformed));
+        let queue_full = weft_dataplane::sys::Rtnl::open()
+            .ok()
+            .and_then(|mut nl| nl.tx_dropped(self.tun.name()).ok())
+            .unwrap_or(0);
+        let kernel = [
+            ("tun_malformed_offload", self.tun.malformed()),
+            ("tun_queue_full", queue_full),
+            ("uplink_rcvbuf_full", self.sockets.iter().map(UplinkSocket::overflows).sum()),
+        ];
+        for (reason, n) in kernel {
+            if n > 0 {
+                drops.push((reason.to_owned(), n));
+            }
         }
         drops
     }
