@@ -12,6 +12,7 @@ pub(crate) mod policy_api;
 mod recorder;
 mod rx;
 mod shared;
+mod stage;
 pub(crate) mod status;
 mod tx;
 mod uapi_server;

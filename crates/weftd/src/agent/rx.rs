@@ -4,7 +4,10 @@
 //! Batched both ways: one `recvmmsg` (with UDP GRO, each message may hold
 //! dozens of datagrams), then the decrypted packets of the batch are written
 //! to the TUN device together, the segments of each TCP flow coalesced into
-//! large writes when the device offloads.
+//! large writes when the device offloads. The writes run on the thread's
+//! [`Stage`] (`weft-rx-tun-N`): the kernel's half of receiving (the TCP stack
+//! behind the TUN device) on another core while this thread decrypts the
+//! next batch. Batches stay in order.
 //!
 //! The gate enforces the policy on arrival too, so a site's segmentation
 //! holds against peers that do not run it (stock WireGuard peers, older
@@ -22,6 +25,45 @@ use weft_dataplane::wg::{DatagramKind, WgResult, classify, initiator_public_key,
 use super::control::ControlMsg;
 use super::gate::{Direction, Gate};
 use super::shared::{PeerTable, Shared, reason_label};
+use super::stage::Stage;
+
+/// Empty TUN write batches in circulation besides the one being filled.
+const SPARE_BATCHES: usize = 2;
+
+/// Decrypted packets on their way to the TUN device: the batch being
+/// filled and the stage that writes full ones.
+struct ToTun<'a> {
+    shared: &'a Shared,
+    batch: TunWriteBatch,
+    stage: Option<Stage<TunWriteBatch>>,
+}
+
+impl ToTun<'_> {
+    /// Queues `packet`, handing the batch over first when it is full.
+    fn push(&mut self, packet: &[u8]) {
+        if self.batch.is_full() {
+            self.flush();
+        }
+        if self.batch.push(packet).is_err() {
+            self.shared.drops.count("rx_too_long");
+        }
+    }
+
+    /// Hands the batch to the stage (or writes it here when the stage is gone).
+    fn flush(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        if let Some(stage) = &self.stage {
+            if stage.hand_over(&mut self.batch) {
+                return;
+            }
+            eprintln!("weftd: a TUN write stage stopped; writing from the receive thread");
+            self.stage = None;
+        }
+        write_tun(self.shared, &mut self.batch);
+    }
+}
 
 /// Receives on uplink `uplink` forever.
 pub(crate) fn run(shared: &Arc<Shared>, uplink: usize, control: &Sender<ControlMsg>) {
@@ -31,7 +73,13 @@ pub(crate) fn run(shared: &Arc<Shared>, uplink: usize, control: &Sender<ControlM
     }
     let slot = if socket.gro() { GRO_SLOT } else { DEFAULT_SLOT };
     let mut batch = RecvBatch::new(64, slot);
-    let mut to_tun = TunWriteBatch::new(MAX_BATCH);
+    let spares = (0..SPARE_BATCHES).map(|_| TunWriteBatch::new(MAX_BATCH)).collect();
+    let stage = Stage::spawn(&format!("weft-rx-tun-{uplink}"), spares, {
+        let shared = shared.clone();
+        move |batch: &mut TunWriteBatch| write_tun(&shared, batch)
+    });
+    let stage = stage.map_err(|e| eprintln!("weftd: no TUN write stage ({e}); inline")).ok();
+    let mut to_tun = ToTun { shared, batch: TunWriteBatch::new(MAX_BATCH), stage };
     let mut out = vec![0u8; 65_536];
     let mut fwd = vec![0u8; 65_536 + 64];
     let mut gate = Gate::new(shared, Instant::now(), uplink + 1, Direction::In);
@@ -62,7 +110,7 @@ pub(crate) fn run(shared: &Arc<Shared>, uplink: usize, control: &Sender<ControlM
             let bufs = (&mut out[..], &mut fwd[..]);
             receive(shared, &table, &mut gate, now, at, datagram, bufs, control, &mut to_tun);
         }
-        write_tun(shared, &mut to_tun);
+        to_tun.flush();
     }
 }
 
@@ -76,7 +124,7 @@ fn receive(
     datagram: &[u8],
     (out, fwd): (&mut [u8], &mut [u8]),
     control: &Sender<ControlMsg>,
-    to_tun: &mut TunWriteBatch,
+    to_tun: &mut ToTun<'_>,
 ) {
     let peer = match classify(datagram) {
         DatagramKind::WeftProbe | DatagramKind::WeftEcho => {
@@ -158,12 +206,7 @@ fn receive(
     if gate.admit(shared, key, dscp(packet), packet.len(), now).is_none() {
         return;
     }
-    if to_tun.is_full() {
-        write_tun(shared, to_tun);
-    }
-    if to_tun.push(packet).is_err() {
-        shared.drops.count("rx_too_long");
-    }
+    to_tun.push(packet);
 }
 
 /// Writes the decrypted packets waiting for the TUN device.

@@ -1,6 +1,11 @@
 //! The send direction: TUN → flow table → policy (verdict and route profile)
 //! → path → WireGuard → uplink, batched: up to [`MAX_BATCH`] packets per TUN
-//! read loop, one `sendmmsg` per uplink per batch.
+//! read loop, one `sendmmsg` per uplink per batch (with UDP GSO, one message
+//! per run of same-size datagrams).
+//!
+//! Two threads: this one reads, classifies and encrypts; its [`Stage`]
+//! (`weft-tx-send`) sends the previous batch meanwhile, so the kernel's half
+//! of sending runs on another core. Batches stay in order.
 //!
 //! The [`Gate`] classifies each new flow once by the compiled policy and pins
 //! it; denied flows are dropped there and counted by rule.
@@ -15,14 +20,70 @@ use weft_dataplane::wg::WgResult;
 
 use super::gate::{Direction, Gate};
 use super::shared::{PeerTable, Shared, reason_label};
+use super::stage::Stage;
+
+/// Empty send batches in circulation besides the one being filled per uplink.
+const SPARE_BATCHES: usize = 3;
+
+/// A batch of datagrams for one uplink.
+#[derive(Debug)]
+struct Outgoing {
+    uplink: usize,
+    batch: SendBatch,
+}
+
+/// The batches being filled, one per uplink, and the stage that sends them.
+struct Senders<'a> {
+    shared: &'a Shared,
+    batches: Vec<Outgoing>,
+    stage: Option<Stage<Outgoing>>,
+}
+
+impl Senders<'_> {
+    /// The batch being filled for `uplink`.
+    fn batch(&mut self, uplink: usize) -> &mut SendBatch {
+        &mut self.batches[uplink].batch
+    }
+
+    /// Hands `uplink`'s batch to the send stage (or sends it here when the
+    /// stage is gone) and starts an empty one.
+    fn flush(&mut self, uplink: usize) {
+        let out = &mut self.batches[uplink];
+        if out.batch.is_empty() {
+            return;
+        }
+        if let Some(stage) = &self.stage {
+            if stage.hand_over(out) {
+                out.uplink = uplink;
+                return;
+            }
+            eprintln!("weftd: the send stage stopped; sending from the TUN thread");
+            self.stage = None;
+        }
+        send(self.shared, uplink, &mut out.batch);
+    }
+
+    fn flush_all(&mut self) {
+        for uplink in 0..self.batches.len() {
+            self.flush(uplink);
+        }
+    }
+}
 
 /// Reads packets from the TUN device in batches and sends them to their peers,
 /// one `sendmmsg` per uplink per batch, forever.
 pub(crate) fn run(shared: &Arc<Shared>) {
     let slot = usize::from(shared.tun.mtu()) + 64;
     let mut batch = PacketBatch::new(MAX_BATCH, slot);
-    let mut sends: Vec<SendBatch> =
-        shared.sockets.iter().map(|_| SendBatch::new(MAX_BATCH, slot + 64)).collect();
+    let new_batch = |uplink| Outgoing { uplink, batch: SendBatch::new(MAX_BATCH, slot + 64) };
+    let spares = (0..SPARE_BATCHES).map(|_| new_batch(0)).collect();
+    let stage = Stage::spawn("weft-tx-send", spares, {
+        let shared = shared.clone();
+        move |out: &mut Outgoing| send(&shared, out.uplink, &mut out.batch)
+    });
+    let stage = stage.map_err(|e| eprintln!("weftd: no send stage ({e}); sending inline")).ok();
+    let batches = (0..shared.sockets.len()).map(new_batch).collect();
+    let mut sends = Senders { shared, batches, stage };
     let mut out = vec![0u8; 65_536 + 64];
     let mut gate = Gate::new(shared, Instant::now(), 0, Direction::Out);
     loop {
@@ -50,14 +111,12 @@ pub(crate) fn run(shared: &Arc<Shared>) {
         for packet in batch.iter() {
             queue_one(shared, &table, &mut gate, packet, &mut out, now, &mut sends);
         }
-        for (uplink, send) in sends.iter_mut().enumerate() {
-            flush(shared, uplink, send);
-        }
+        sends.flush_all();
     }
 }
 
 /// Sends everything queued for `uplink` with as few syscalls as the kernel allows.
-fn flush(shared: &Shared, uplink: usize, send: &mut SendBatch) {
+fn send(shared: &Shared, uplink: usize, send: &mut SendBatch) {
     if send.is_empty() {
         return;
     }
@@ -76,7 +135,7 @@ fn queue_one(
     packet: &[u8],
     out: &mut [u8],
     now: Instant,
-    sends: &mut [SendBatch],
+    sends: &mut Senders<'_>,
 ) {
     let Ok((_, dst)) = addresses(packet) else {
         shared.drops.count("tun_malformed");
@@ -134,11 +193,10 @@ fn queue_one(
         }
     };
     let datagram = &out[span.0..span.0 + span.1];
-    let send = &mut sends[path.uplink];
-    if send.is_full() {
-        flush(shared, path.uplink, send);
+    if sends.batch(path.uplink).is_full() {
+        sends.flush(path.uplink);
     }
-    if send.push(path.remote, datagram).is_err() {
+    if sends.batch(path.uplink).push(path.remote, datagram).is_err() {
         shared.drops.count("send_too_long");
         return;
     }
