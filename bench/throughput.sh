@@ -166,7 +166,7 @@ echo "ping RTT under load (ms, p50/p99): weft $wp50/$wp99, wggo $gp50/$gp99; wef
 
 # udp_max NS SRC DST PORT -> Gbit/s: the highest rate of the ladder received with < 0.1 % loss
 udp_max() {
-  local ns=$1 src=$2 dst=$3 port=$4 rate best=0 got secs=2 rates="200 300 450 700 1000 1500 2200 3300 5000"
+  local ns=$1 src=$2 dst=$3 port=$4 rate best=0 got secs=2 rates="50 100 200 300 450 700 1000 1500 2200 3300 5000"
   [ "$SMOKE" = 1 ] && { rates=100; secs=1; }
   for rate in $rates; do
     ip netns exec "$ns" iperf3 -u -c "$dst" -B "$src" -p "$port" -l 1400 -b "${rate}M" -t "$secs" -J \
