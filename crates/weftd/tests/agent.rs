@@ -154,12 +154,15 @@ fn weftd_interoperates_with_wireguard_go_and_recovers_when_it_restarts() {
     h.lab.kill(wg);
 }
 
-/// Starts and configures `wireguard-go -f IFACE` as site b, peer of weftd in a.
+/// Starts and configures `wireguard-go -f IFACE` as site b, peer of weftd in a
+/// (`$WIREGUARD_GO` when set, else the one on the `PATH`).
 fn start_wireguard_go(h: &mut Harness, iface: &str, a_addr: Ipv4Addr, run: usize) -> u32 {
     let sock = Path::new("/var/run/wireguard").join(format!("{iface}.sock"));
     let log = h.dir.join(format!("wireguard-go-{run}.log"));
     let file = std::fs::File::create(&log).unwrap();
-    let mut cmd = h.lab.command(1, "wireguard-go").unwrap();
+    // WIREGUARD_GO picks another build (e.g. a modern one with offloads).
+    let program = std::env::var("WIREGUARD_GO").unwrap_or_else(|_| "wireguard-go".to_owned());
+    let mut cmd = h.lab.command(1, &program).unwrap();
     cmd.args(["-f", iface])
         .env("LOG_LEVEL", "verbose")
         .stdin(Stdio::null())
