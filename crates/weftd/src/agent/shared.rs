@@ -318,15 +318,13 @@ impl Shared {
     /// to the TUN device while its queue to us was full (`tun_queue_full`),
     /// datagrams an uplink socket dropped with its receive buffer full
     /// (`uplink_rcvbuf_full`).
-    pub(crate) fn drop_counts(&self) -> Vec<(String, u64)> {
+    /// `tun_queue_full` is the device's transmit drop count, which the
+    /// caller reads over rtnetlink.
+    pub(crate) fn drop_counts(&self, tun_queue_full: u64) -> Vec<(String, u64)> {
         let mut drops = self.drops.snapshot();
-        let queue_full = weft_dataplane::sys::Rtnl::open()
-            .ok()
-            .and_then(|mut nl| nl.tx_dropped(self.tun.name()).ok())
-            .unwrap_or(0);
         let kernel = [
             ("tun_malformed_offload", self.tun.malformed()),
-            ("tun_queue_full", queue_full),
+            ("tun_queue_full", tun_queue_full),
             ("uplink_rcvbuf_full", self.sockets.iter().map(UplinkSocket::overflows).sum()),
         ];
         for (reason, n) in kernel {
