@@ -138,6 +138,25 @@ impl PacketBatch {
         Ok(())
     }
 
+    /// Lets `write` fill the next free slot in place and return the packet's
+    /// length (clamped to the slot), or `None` to leave the slot free: then
+    /// `Ok(false)` and the batch is unchanged.
+    pub fn try_push_with(
+        &mut self,
+        write: impl FnOnce(&mut [u8]) -> Option<usize>,
+    ) -> Result<bool, PushError> {
+        if self.is_full() {
+            return Err(PushError::Full { capacity: self.capacity() });
+        }
+        let i = self.filled;
+        let Some(len) = write(&mut self.data[i * self.slot..][..self.slot]) else {
+            return Ok(false);
+        };
+        self.lens[i] = len.min(self.slot);
+        self.filled += 1;
+        Ok(true)
+    }
+
     /// Every slot, whole, for a receive call to fill.
     pub(crate) fn slots_mut(&mut self) -> impl Iterator<Item = &mut [u8]> + '_ {
         self.data.chunks_exact_mut(self.slot)
@@ -305,6 +324,21 @@ impl SendBatch {
         Ok(())
     }
 
+    /// Lets `write` fill the next free slot in place (for example, encrypt
+    /// into it) and return the datagram's length, or `None` to leave the
+    /// slot free (`Ok(false)`, nothing changes); it goes to `dest`.
+    pub fn try_push_with(
+        &mut self,
+        dest: SocketAddr,
+        write: impl FnOnce(&mut [u8]) -> Option<usize>,
+    ) -> Result<bool, PushError> {
+        let pushed = self.packets.try_push_with(write)?;
+        if pushed {
+            self.dests.push(dest);
+        }
+        Ok(pushed)
+    }
+
     /// Lets `write` fill the next free slot in place and return the
     /// datagram's length; it goes to `dest`.
     pub fn push_with(
@@ -396,6 +430,20 @@ mod tests {
         assert!(s.is_empty());
         s.push(addr(3), b"3").unwrap();
         assert_eq!(s.get(0), Some((addr(3), &b"3"[..])));
+    }
+
+    #[test]
+    fn try_push_with_keeps_the_slot_only_when_asked() {
+        let mut s = SendBatch::new(1, 8);
+        assert_eq!(s.try_push_with(addr(1), |_| None), Ok(false));
+        assert!(s.is_empty());
+        let wrote = s.try_push_with(addr(2), |slot| {
+            slot[..2].copy_from_slice(b"ok");
+            Some(2)
+        });
+        assert_eq!(wrote, Ok(true));
+        assert_eq!(s.get(0), Some((addr(2), &b"ok"[..])));
+        assert_eq!(s.try_push_with(addr(3), |_| Some(1)), Err(PushError::Full { capacity: 1 }));
     }
 
     #[test]

@@ -158,7 +158,10 @@ fn receive(
     // Decrypt under the session lock; write to the TUN device after releasing
     // it, so the send thread never waits on our syscall.
     let (span, inner_src) = {
-        let Ok(mut session) = peer.session.lock() else { return };
+        let Ok(mut session) = peer.session.lock() else {
+            shared.drops.count("wg_session_poisoned");
+            return;
+        };
         match session.decapsulate(Some(src.ip()), datagram, out) {
             WgResult::ToNetwork(reply) => {
                 let _ = socket.send_to(reply, src);
@@ -260,7 +263,10 @@ fn relay_on(
         shared.drops.count("relay_no_path");
         return;
     };
-    let Ok(mut session) = peer.session.lock() else { return };
+    let Ok(mut session) = peer.session.lock() else {
+        shared.drops.count("wg_session_poisoned");
+        return;
+    };
     match session.encapsulate(packet, fwd) {
         WgResult::ToNetwork(d) => {
             if shared.sockets[path.uplink].send_to(d, path.remote).is_ok() {

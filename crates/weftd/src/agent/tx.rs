@@ -84,7 +84,6 @@ pub(crate) fn run(shared: &Arc<Shared>) {
     let stage = stage.map_err(|e| eprintln!("weftd: no send stage ({e}); sending inline")).ok();
     let batches = (0..shared.sockets.len()).map(new_batch).collect();
     let mut sends = Senders { shared, batches, stage };
-    let mut out = vec![0u8; 65_536 + 64];
     let mut gate = Gate::new(shared, Instant::now(), 0, Direction::Out);
     loop {
         match shared.tun.read_batch(&mut batch, Some(Duration::from_millis(500))) {
@@ -109,7 +108,7 @@ pub(crate) fn run(shared: &Arc<Shared>) {
         gate.refresh(shared, now);
         let table = shared.table();
         for packet in batch.iter() {
-            queue_one(shared, &table, &mut gate, packet, &mut out, now, &mut sends);
+            queue_one(shared, &table, &mut gate, packet, now, &mut sends);
         }
         sends.flush_all();
     }
@@ -127,13 +126,11 @@ fn send(shared: &Shared, uplink: usize, send: &mut SendBatch) {
     send.clear();
 }
 
-#[allow(clippy::too_many_arguments)]
 fn queue_one(
     shared: &Shared,
     t: &PeerTable,
     gate: &mut Gate,
     packet: &[u8],
-    out: &mut [u8],
     now: Instant,
     sends: &mut Senders<'_>,
 ) {
@@ -179,28 +176,35 @@ fn queue_one(
         return;
     }
     let peer = &t.peers[path.peer];
-    let base = out.as_ptr() as usize;
-    let span = {
-        let Ok(mut session) = peer.session.lock() else { return };
-        match session.encapsulate(packet, out) {
-            WgResult::ToNetwork(d) => (d.as_ptr() as usize - base, d.len()),
-            // Done: queued until the handshake completes; ToTunnel never comes from encapsulate.
-            WgResult::Done | WgResult::ToTunnel(..) => return,
-            WgResult::Error(e) => {
-                shared.drops.count(&reason_label("wg_", &e));
-                return;
-            }
-        }
-    };
-    let datagram = &out[span.0..span.0 + span.1];
     if sends.batch(path.uplink).is_full() {
         sends.flush(path.uplink);
     }
-    if sends.batch(path.uplink).push(path.remote, datagram).is_err() {
-        shared.drops.count("send_too_long");
+    let Ok(mut session) = peer.session.lock() else {
+        shared.drops.count("wg_session_poisoned");
+        return;
+    };
+    // Encrypted straight into the send batch's next slot.
+    let mut len = 0;
+    let pushed = sends.batch(path.uplink).try_push_with(path.remote, |slot| {
+        let base = slot.as_ptr() as usize;
+        let (at, n) = match session.encapsulate(packet, slot) {
+            WgResult::ToNetwork(d) => (d.as_ptr() as usize - base, d.len()),
+            // Done: queued until the handshake completes; ToTunnel never comes from encapsulate.
+            WgResult::Done | WgResult::ToTunnel(..) => return None,
+            WgResult::Error(e) => {
+                shared.drops.count(&reason_label("wg_", &e));
+                return None;
+            }
+        };
+        slot.copy_within(at..at + n, 0);
+        len = n;
+        Some(n)
+    });
+    drop(session);
+    if pushed != Ok(true) {
         return;
     }
-    path.tx_bytes.fetch_add(datagram.len() as u64, Ordering::Relaxed);
+    path.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
     path.tx_packets.fetch_add(1, Ordering::Relaxed);
     peer.last_path.store(path_idx, Ordering::Relaxed);
 }
