@@ -12,14 +12,21 @@
 //! what failed.
 //!
 //! How to drive it: open one [`UplinkSocket`] per uplink and one
-//! [`TunDevice`]; configure the device with [`netlink::Rtnl`]; then loop
-//! `recv_batch` → decrypt → `TunDevice::write_batch` and `read_batch` →
-//! encrypt into a [`SendBatch`] → `send_batch`. Batches are reused across
-//! calls, so the hot path does not allocate.
+//! [`TunDevice`] (with [`TunConfig::offload`] for TSO/USO); configure the
+//! device with [`netlink::Rtnl`]; then loop `recv_batch` → decrypt into a
+//! [`TunWriteBatch`] → [`TunDevice::write_coalesced`], and `read_batch` →
+//! encrypt into a [`SendBatch`] ([`SendBatch::try_push_with`]) →
+//! `send_batch`. Batches are reused across calls, so the hot path does not
+//! allocate.
 //!
 //! Offloads: TUN `IFF_VNET_HDR` + `TUNSETOFFLOAD` live in `tun`/`tun_gro`,
 //! UDP GSO/GRO control messages in `mmsg`, behind the same batch calls:
-//! callers read datagrams through batch iterators, never raw slots.
+//! callers read datagrams through batch iterators, never raw slots, and see
+//! plain MTU-sized packets and datagrams whether offloads are on or not.
+//! What the kernel refused is reported ([`TunDevice::offloads`],
+//! [`UplinkSocket::gso`], [`UplinkSocket::gro`]), and so are the drops it
+//! counts for us ([`UplinkSocket::overflows`], [`netlink::Rtnl::tx_dropped`],
+//! [`TunDevice::malformed`]).
 //!
 //! # Layout
 //! - `batch`: [`PacketBatch`], [`RecvBatch`], [`SendBatch`] (pure).
@@ -33,6 +40,7 @@
 //!   offload negotiation, super-packet split on read.
 //! - `tun_gro`: [`TunWriteBatch`], packets to coalesce into large TUN writes.
 //! - [`netlink`]: [`netlink::Rtnl`], interface configuration.
+//! - `offload_tests` (tests only): the split/coalesce/checksum arithmetic.
 #![allow(unsafe_code)]
 
 mod batch;
