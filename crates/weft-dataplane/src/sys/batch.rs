@@ -19,6 +19,11 @@ use super::gso::segments;
 /// can have): bounds the per-call scratch space on the stack.
 pub const MAX_BATCH: usize = 128;
 
+/// Most packets a [`PacketBatch`] holds: two reads' worth of super-packets
+/// split into segments (the TUN side), while the UDP batches stay within
+/// [`MAX_BATCH`].
+pub const MAX_PACKETS: usize = 2 * MAX_BATCH;
+
 /// Default slot size: a full 1500-byte underlay packet plus headroom.
 pub const DEFAULT_SLOT: usize = 2048;
 
@@ -60,10 +65,10 @@ pub struct PacketBatch {
 }
 
 impl PacketBatch {
-    /// A batch of `capacity` slots (clamped to `1..=MAX_BATCH`) of `slot`
+    /// A batch of `capacity` slots (clamped to `1..=MAX_PACKETS`) of `slot`
     /// bytes (at least 1).
     pub fn new(capacity: usize, slot: usize) -> Self {
-        let capacity = capacity.clamp(1, MAX_BATCH);
+        let capacity = capacity.clamp(1, MAX_PACKETS);
         let slot = slot.max(1);
         Self {
             data: vec![0; capacity * slot],
@@ -201,7 +206,7 @@ pub struct RecvBatch {
 impl RecvBatch {
     /// A batch of `capacity` slots (clamped to `1..=MAX_BATCH`) of `slot` bytes.
     pub fn new(capacity: usize, slot: usize) -> Self {
-        let packets = PacketBatch::new(capacity, slot);
+        let packets = PacketBatch::new(capacity.min(MAX_BATCH), slot);
         let sources = vec![SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)); packets.capacity()];
         let segments = vec![0; packets.capacity()];
         Self { packets, sources, segments, datagrams: 0 }
@@ -276,7 +281,7 @@ pub struct SendBatch {
 impl SendBatch {
     /// A batch of `capacity` slots (clamped to `1..=MAX_BATCH`) of `slot` bytes.
     pub fn new(capacity: usize, slot: usize) -> Self {
-        let packets = PacketBatch::new(capacity, slot);
+        let packets = PacketBatch::new(capacity.min(MAX_BATCH), slot);
         let dests = Vec::with_capacity(packets.capacity());
         Self { packets, dests }
     }
@@ -363,7 +368,9 @@ mod tests {
     #[test]
     fn a_new_batch_is_empty_and_clamps_its_capacity() {
         let b = PacketBatch::new(1000, 64);
-        assert_eq!(b.capacity(), MAX_BATCH);
+        assert_eq!(b.capacity(), MAX_PACKETS);
+        assert_eq!(SendBatch::new(1000, 64).capacity(), MAX_BATCH);
+        assert_eq!(RecvBatch::new(1000, 64).capacity(), MAX_BATCH);
         assert!(b.is_empty());
         assert_eq!(PacketBatch::new(0, 0).capacity(), 1);
         assert_eq!(PacketBatch::new(0, 0).slot_size(), 1);

@@ -55,7 +55,9 @@ mod tun;
 mod tun_gro;
 mod udp;
 
-pub use batch::{DEFAULT_SLOT, GRO_SLOT, MAX_BATCH, PacketBatch, PushError, RecvBatch, SendBatch};
+pub use batch::{
+    DEFAULT_SLOT, GRO_SLOT, MAX_BATCH, MAX_PACKETS, PacketBatch, PushError, RecvBatch, SendBatch,
+};
 pub use buffers::{BufferSizes, BufferWarning, DEFAULT_BUFFER, Direction};
 pub use netlink::{IfAddr, NetlinkError, Rtnl};
 pub use tun::{DEFAULT_MTU, TunConfig, TunDevice, TunOffloads};

@@ -30,6 +30,11 @@ use super::tun_gro::TunWriteBatch;
 /// super-packet and its virtio-net header.
 const SUPER_PACKET: usize = VIRTIO_NET_HDR_LEN + 65_535;
 
+/// Free slots a batch keeps for each read from an offloading device: the
+/// most segments a super-packet is split into (`UDP_MAX_SEGMENTS`, and a
+/// 64 KB TCP super-packet at an MSS of 512 bytes or more).
+const SEGMENTS_PER_READ: usize = 128;
+
 /// What the TUN device offloads to the kernel, as negotiated at creation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TunOffloads {
@@ -204,11 +209,11 @@ impl TunDevice {
     /// [`io::ErrorKind::WouldBlock`].
     ///
     /// When offloading, each read may be a super-packet: it is split into
-    /// MTU-sized packets, one per slot (slots must hold `mtu` bytes). Reading
-    /// stops while fewer free slots remain than a super-packet of MTU-sized
-    /// segments can need; a super-packet with more segments than the free
-    /// slots (tiny UDP segments) is dropped and counted in
-    /// [`malformed`](Self::malformed).
+    /// MTU-sized packets, one per slot (slots must hold `mtu` bytes). Another
+    /// read is made only while 128 slots are free (give the batch
+    /// [`MAX_PACKETS`](super::MAX_PACKETS) slots for two per call); a
+    /// super-packet with more segments than the free slots (an MSS under
+    /// 512 bytes) is dropped and counted in [`malformed`](Self::malformed).
     pub fn read_batch(
         &self,
         batch: &mut PacketBatch,
@@ -218,7 +223,7 @@ impl TunDevice {
         if self.offloads.tso {
             return self.read_batch_offload(batch, timeout);
         }
-        let mut lens = [0usize; super::MAX_BATCH];
+        let mut lens = [0usize; super::MAX_PACKETS];
         let mut n = 0;
         for slot in batch.slots_mut() {
             let got = if n == 0 { self.read_inner(slot, timeout) } else { self.dev.recv(slot) };
@@ -279,12 +284,10 @@ impl TunDevice {
         batch: &mut PacketBatch,
         timeout: Option<Duration>,
     ) -> io::Result<usize> {
-        // The most MTU-sized segments one 64 KB super-packet can be split into.
-        let per_read = 65_535 / usize::from(self.mtu.max(576) - 60) + 1;
-        let mut sizes = [0usize; super::MAX_BATCH];
+        let mut sizes = [0usize; super::MAX_PACKETS];
         let (mut slots, raw) = batch.split_parts_mut(SUPER_PACKET);
         let mut n = 0;
-        while n < slots.len() && (n == 0 || slots.len() - n >= per_read) {
+        while n < slots.len() && (n == 0 || slots.len() - n >= SEGMENTS_PER_READ) {
             let room = slots.len();
             match self.dev.recv_multiple(raw, &mut slots[n..], &mut sizes[n..room], 0) {
                 Ok(k) => n += k,

@@ -1,5 +1,5 @@
 //! The send direction: TUN → flow table → policy (verdict and route profile)
-//! → path → WireGuard → uplink, batched: up to [`MAX_BATCH`] packets per TUN
+//! → path → WireGuard → uplink, batched: up to [`MAX_PACKETS`] packets per TUN
 //! read loop, one `sendmmsg` per uplink per batch (with UDP GSO, one message
 //! per run of same-size datagrams).
 //!
@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use weft_dataplane::packet::{addresses, dscp, flow_key};
-use weft_dataplane::sys::{MAX_BATCH, PacketBatch, SendBatch};
+use weft_dataplane::sys::{MAX_BATCH, MAX_PACKETS, PacketBatch, SendBatch};
 use weft_dataplane::wg::WgResult;
 
 use super::gate::{Direction, Gate};
@@ -74,7 +74,7 @@ impl Senders<'_> {
 /// one `sendmmsg` per uplink per batch, forever.
 pub(crate) fn run(shared: &Arc<Shared>) {
     let slot = usize::from(shared.tun.mtu()) + 64;
-    let mut batch = PacketBatch::new(MAX_BATCH, slot);
+    let mut batch = PacketBatch::new(MAX_PACKETS, slot);
     let new_batch = |uplink| Outgoing { uplink, batch: SendBatch::new(MAX_BATCH, slot + 64) };
     let spares = (0..SPARE_BATCHES).map(|_| new_batch(0)).collect();
     let stage = Stage::spawn("weft-tx-send", spares, {
