@@ -10,6 +10,7 @@ mod ondemand;
 mod peers;
 pub(crate) mod policy_api;
 mod recorder;
+mod relay;
 mod rx;
 mod shared;
 mod stage;

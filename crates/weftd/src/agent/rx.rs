@@ -18,12 +18,13 @@ use std::sync::Arc;
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
-use weft_dataplane::packet::{addresses, decrement_hop_limit, dscp, flow_key};
+use weft_dataplane::packet::{addresses, dscp, flow_key};
 use weft_dataplane::sys::{DEFAULT_SLOT, GRO_SLOT, MAX_BATCH, RecvBatch, TunWriteBatch};
 use weft_dataplane::wg::{DatagramKind, WgResult, classify, initiator_public_key, session_index};
 
 use super::control::ControlMsg;
 use super::gate::{Direction, Gate};
+use super::relay::Relays;
 use super::shared::{PeerTable, Shared, reason_label};
 use super::stage::Stage;
 
@@ -81,7 +82,7 @@ pub(crate) fn run(shared: &Arc<Shared>, uplink: usize, control: &Sender<ControlM
     let stage = stage.map_err(|e| eprintln!("weftd: no TUN write stage ({e}); inline")).ok();
     let mut to_tun = ToTun { shared, batch: TunWriteBatch::new(MAX_BATCH), stage };
     let mut out = vec![0u8; 65_536];
-    let mut fwd = vec![0u8; 65_536 + 64];
+    let mut relays = Relays::new(shared, usize::from(shared.tun.mtu()) + 128);
     let mut gate = Gate::new(shared, Instant::now(), uplink + 1, Direction::In);
     loop {
         gate.refresh(shared, Instant::now());
@@ -107,10 +108,11 @@ pub(crate) fn run(shared: &Arc<Shared>, uplink: usize, control: &Sender<ControlM
         let table = shared.table();
         for (src, datagram) in batch.iter() {
             let at = (uplink, src);
-            let bufs = (&mut out[..], &mut fwd[..]);
-            receive(shared, &table, &mut gate, now, at, datagram, bufs, control, &mut to_tun);
+            let outs = (&mut to_tun, &mut relays);
+            receive(shared, &table, &mut gate, now, at, datagram, &mut out, control, outs);
         }
         to_tun.flush();
+        relays.flush_all();
     }
 }
 
@@ -122,9 +124,9 @@ fn receive(
     now: Instant,
     (uplink, src): (usize, SocketAddr),
     datagram: &[u8],
-    (out, fwd): (&mut [u8], &mut [u8]),
+    out: &mut [u8],
     control: &Sender<ControlMsg>,
-    to_tun: &mut ToTun<'_>,
+    (to_tun, relays): (&mut ToTun<'_>, &mut Relays<'_>),
 ) {
     let peer = match classify(datagram) {
         DatagramKind::WeftProbe | DatagramKind::WeftEcho => {
@@ -198,7 +200,7 @@ fn receive(
         && let Some(next) = t.peer_for(dst)
         && next != peer_idx
     {
-        relay_on(shared, t, gate, next, packet, fwd);
+        relays.relay_on(t, gate, next, packet);
         return;
     }
     let packet = &*packet;
@@ -236,46 +238,4 @@ fn relayed_source(
     t.peer_for(inner_src).is_some_and(|owner| {
         is(&shared.relay_accept, owner) || is(&shared.relay_accept_said, owner)
     })
-}
-
-/// Forwards a packet another site relayed through us to peer `next`, on a
-/// direct path only (a relay never relays again: no loops), with the hop
-/// limit decremented.
-fn relay_on(
-    shared: &Shared,
-    t: &PeerTable,
-    gate: &Gate,
-    next: usize,
-    packet: &mut [u8],
-    fwd: &mut [u8],
-) {
-    if t.is_removed(next) {
-        shared.drops.count("relay_peer_removed");
-        return;
-    }
-    if !decrement_hop_limit(packet) {
-        shared.drops.count("relay_hop_limit");
-        return;
-    }
-    let peer = &t.peers[next];
-    let Some(path) = t.direct_path(gate.policy(), next, 0).and_then(|i| t.paths.get(i as usize))
-    else {
-        shared.drops.count("relay_no_path");
-        return;
-    };
-    let Ok(mut session) = peer.session.lock() else {
-        shared.drops.count("wg_session_poisoned");
-        return;
-    };
-    match session.encapsulate(packet, fwd) {
-        WgResult::ToNetwork(d) => {
-            if shared.sockets[path.uplink].send_to(d, path.remote).is_ok() {
-                path.tx_bytes.fetch_add(d.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                path.tx_packets.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                shared.relayed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-        }
-        WgResult::Done | WgResult::ToTunnel(..) => {}
-        WgResult::Error(e) => shared.drops.count(&reason_label("relay_wg_", &e)),
-    }
 }
