@@ -215,6 +215,29 @@ fn tso_sized_tcp_and_segmented_udp_cross_the_tunnel_intact_over_ipv4_and_ipv6() 
     eprintln!("drops at the receiver: {}", drops["drops"]);
 }
 
+/// A ping of `size` payload bytes with DF from site 0 to site 1's overlay
+/// address: (answered, what ping printed).
+fn df_ping(h: &Harness, size: usize) -> (bool, String) {
+    let to = h.overlay(1).to_string();
+    let size = size.to_string();
+    let args = ["ping", "-n", "-c", "1", "-W", "2", "-M", "do", "-s", &size, &to];
+    let out = h.lab.exec(0, &args).expect("run ping");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[test]
+fn full_mtu_packets_cross_with_offloads_on_and_larger_ones_with_df_are_refused_with_the_mtu() {
+    let h = dual_stack_lab("offmtu", "");
+    // 1392 + 8 (ICMP) + 20 (IPv4) = 1420, the overlay MTU.
+    let (ok, text) = df_ping(&h, 1392);
+    assert!(ok, "a full-MTU ping was not answered: {text}");
+    let (ok, text) = df_ping(&h, 1393);
+    assert!(!ok, "a ping one byte over the MTU with DF was answered: {text}");
+    assert!(text.contains("1420"), "the refusal does not name the MTU: {text}");
+}
+
 #[test]
 fn with_offloads_switched_off_the_plain_path_carries_the_same_traffic_intact() {
     let h = dual_stack_lab("nooffload", "offload = false\n");
