@@ -6,7 +6,12 @@
 #            Debian's wireguard-go by default; WIREGUARD_GO=PATH for another build.
 #   - veth:  the same plain lab, underlay 198.18.1.2 -> 198.18.2.2 (routed through the
 #            lab's internet namespace, kernel forwarding): the baseline.
-# The three are interleaved in every run; figures are medians of $RUNS runs of $DURATION s.
+# The three are interleaved in every run; figures are medians of $RUNS runs of $DURATION s,
+# with the TCP retransmissions per run (median).
+# Then, for weft and wireguard-go: ping RTT p50/p99 through the tunnel while one TCP stream
+# runs (latency under load; weftd CPU seconds per GB moved, sender + receiver, in the same
+# run), and the highest UDP rate (iperf3 -u, 1400-byte datagrams, 2 s steps up a ladder of
+# rates) with under 0.1 % loss.
 # Then, in a 3-site x 1-uplink lab with agents (2 peers each): weftd RSS idle, and weftd
 # CPU % per agent while iperf3 pushes 100 Mbit/s (TCP, -b 100M) for $CPU_SECS s.
 # PROFILE=1 also records `perf record -g` of the sending weftd during one extra weft run and
@@ -16,7 +21,9 @@
 #        SMOKE=1 WEFT_BIN=target/debug bench/throughput.sh   1 run of 1 s, CPU for 1 s
 # Env:   RUNS=3 DURATION=5 CPU_SECS=10 PROFILE=0 WIREGUARD_GO=wireguard-go
 #        WEFT_BIN=<dir with weft, weftd> CARGO_TARGET_DIR=target
-# Last line: throughput weft_gbps=X wggo_gbps=Y veth_gbps=Z ratio=X/Y rss_mb=R
+# Last line: throughput weft_gbps=X wggo_gbps=Y veth_gbps=Z ratio=X/Y weft_retrans=R
+#            wggo_retrans=S weft_ping_p50_ms= weft_ping_p99_ms= wggo_ping_p50_ms=
+#            wggo_ping_p99_ms= weft_udp_gbps= wggo_udp_gbps= weft_cpu_s_per_gb= rss_mb=
 #            cpu_send_pct=S cpu_recv_pct=T
 set -euo pipefail
 BENCH=throughput
@@ -112,18 +119,68 @@ sleep 0.5
 
 echo "iperf3 TCP, 1 stream, ${DURATION}s per run, $RUNS runs (weft, wireguard-go, veth interleaved)"
 printf '%-4s %10s %10s %10s   (Gbit/s; retransmits in brackets)\n' run weft wggo veth
-W=() G=() V=()
+W=() G=() V=() WR=() GR=()
 for r in $(seq "$RUNS"); do
   read -r w wr < <(iperf "$LW-a" 10.77.1.1 10.77.2.1 5201)
   read -r g gr < <(iperf "$LP-a" 10.88.0.1 10.88.0.2 5202)
   read -r v vr < <(iperf "$LP-a" 198.18.1.2 198.18.2.2 5203)
-  W+=("$w") G+=("$g") V+=("$v")
+  W+=("$w") G+=("$g") V+=("$v") WR+=("$wr") GR+=("$gr")
   printf '%-4s %10s %10s %10s   [%s %s %s]\n' "$r" "$w" "$g" "$v" "$wr" "$gr" "$vr"
 done
 weft=$(printf '%s\n' "${W[@]}" | median)
 wggo=$(printf '%s\n' "${G[@]}" | median)
 veth=$(printf '%s\n' "${V[@]}" | median)
-printf '%-4s %10s %10s %10s\n' median "$weft" "$wggo" "$veth"
+weft_retrans=$(printf '%s\n' "${WR[@]}" | median)
+wggo_retrans=$(printf '%s\n' "${GR[@]}" | median)
+printf '%-4s %10s %10s %10s   [%s %s]\n' median "$weft" "$wggo" "$veth" "$weft_retrans" "$wggo_retrans"
+
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+
+# load_ping NS SRC DST PORT -> "p50_ms p99_ms bytes": ping every 10 ms through the tunnel
+# while one iperf3 TCP stream runs.
+load_ping() {
+  local ns=$1 src=$2 dst=$3 port=$4 n ipid
+  n=$(( (DURATION - 1) * 100 )); [ "$n" -ge 20 ] || n=20
+  ip netns exec "$ns" iperf3 -c "$dst" -B "$src" -p "$port" -t "$DURATION" -J >"$WORK/iperf-load.json" &
+  ipid=$!
+  sleep 0.5
+  ip netns exec "$ns" ping -n -i 0.01 -c "$n" -W 1 "$dst" >"$WORK/ping-load.txt" 2>&1 || true
+  wait "$ipid" || { cat "$WORK/iperf-load.json" >&2; die "iperf3 under ping to $dst failed"; }
+  python3 - "$WORK/ping-load.txt" "$WORK/iperf-load.json" <<'PY'
+import json, re, sys
+t = sorted(float(m) for m in re.findall(r"time=([0-9.]+)", open(sys.argv[1]).read()))
+q = lambda p: t[min(len(t) - 1, int(p * len(t)))] if t else float("nan")
+e = json.load(open(sys.argv[2]))["end"]
+print("%.3f %.3f %d" % (q(0.5), q(0.99), e["sum_received"]["bytes"]))
+PY
+}
+
+pa=$(weftd_pid "$LW" a) pb=$(weftd_pid "$LW" b)
+t0=$(( $(ticks "$pa") + $(ticks "$pb") ))
+read -r wp50 wp99 wbytes < <(load_ping "$LW-a" 10.77.1.1 10.77.2.1 5201)
+t1=$(( $(ticks "$pa") + $(ticks "$pb") ))
+read -r gp50 gp99 _ < <(load_ping "$LP-a" 10.88.0.1 10.88.0.2 5202)
+cpu_gb=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v b="$wbytes" 'BEGIN {printf "%.2f", (b > 0 ? t / hz / (b / 1e9) : 0)}')
+echo "ping RTT under load (ms, p50/p99): weft $wp50/$wp99, wggo $gp50/$gp99; weftd CPU $cpu_gb s per GB (sender + receiver)"
+
+# udp_max NS SRC DST PORT -> Gbit/s: the highest rate of the ladder received with < 0.1 % loss
+udp_max() {
+  local ns=$1 src=$2 dst=$3 port=$4 rate best=0 got secs=2 rates="50 100 200 300 450 700 1000 1500 2200 3300 5000"
+  [ "$SMOKE" = 1 ] && { rates=100; secs=1; }
+  for rate in $rates; do
+    ip netns exec "$ns" iperf3 -u -c "$dst" -B "$src" -p "$port" -l 1400 -b "${rate}M" -t "$secs" -J \
+      >"$WORK/iperf-udp.json" 2>/dev/null || break
+    got=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["end"]["sum"]
+print("%.3f" % (s["bits_per_second"]/1e9) if s.get("lost_percent", 100) < 0.1 else "")' "$WORK/iperf-udp.json" 2>/dev/null) || break
+    [ -n "$got" ] || break
+    best=$got
+  done
+  echo "$best"
+}
+wudp=$(udp_max "$LW-a" 10.77.1.1 10.77.2.1 5201)
+gudp=$(udp_max "$LP-a" 10.88.0.1 10.88.0.2 5202)
+echo "UDP, 1400-byte datagrams, highest rate with < 0.1 % loss (Gbit/s): weft $wudp, wggo $gudp"
 
 if [ "$PROFILE" != 0 ]; then
   pa=$(weftd_pid "$LW" a)
@@ -157,8 +214,6 @@ done
 rss_a=$(rss "${pids[0]}" VmRSS)
 echo "$rss_line"
 
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-hz=$(getconf CLK_TCK)
 ip netns exec "$LR-b" iperf3 -s -B 10.77.2.1 -p 5201 -1 >/dev/null 2>&1 &
 PIDS+=($!)
 sleep 0.5
@@ -180,4 +235,7 @@ lab_down "$LR"
 echo "runtime: $(( $(date +%s) - start )) s"
 ratio=$(awk -v x="$weft" -v y="$wggo" 'BEGIN {printf "%.2f", (y > 0 ? x / y : 0)}')
 bench_result throughput "weft_gbps=$weft" "wggo_gbps=$wggo" "veth_gbps=$veth" "ratio=$ratio" \
+  "weft_retrans=$weft_retrans" "wggo_retrans=$wggo_retrans" \
+  "weft_ping_p50_ms=$wp50" "weft_ping_p99_ms=$wp99" "wggo_ping_p50_ms=$gp50" "wggo_ping_p99_ms=$gp99" \
+  "weft_udp_gbps=$wudp" "wggo_udp_gbps=$gudp" "weft_cpu_s_per_gb=$cpu_gb" \
   "rss_mb=$rss_a" "cpu_send_pct=$cpu_a" "cpu_recv_pct=$cpu_b"

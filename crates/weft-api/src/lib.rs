@@ -35,7 +35,7 @@ pub use flows::{
 };
 pub use mesh::{MeshMember, MeshRevocation, MeshRevoke, MeshStatus, MeshToken, MeshTokenCreate};
 pub use paths::{Path, PathSample, PathTestRequest, PathTestResult};
-pub use sites::{Counter, Peer, Site, SiteState, Status};
+pub use sites::{Counter, Offload, Peer, Site, SiteState, Status};
 
 /// The prefix every endpoint lives under.
 pub const BASE: &str = "/api/v1";

@@ -119,6 +119,22 @@ pub struct Status {
     pub drops: Vec<Counter>,
     /// Packets the running policy denied, by ACL name (`default` for the default).
     pub policy_denied: Vec<Counter>,
+    /// The data plane's kernel offloads (`tun_tso`, `tun_uso`, `udp_gso`,
+    /// `udp_gro`) and whether each is in use; absent from older agents.
+    #[serde(default)]
+    pub offloads: Vec<Offload>,
+}
+
+/// One kernel offload of the data plane and whether it is in use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Offload {
+    /// Which: `tun_tso` (TCP super-packets through the TUN device, with
+    /// coalesced writes), `tun_uso` (the same for UDP), `udp_gso` (segmented
+    /// sends on the uplinks), `udp_gro` (coalesced receives).
+    pub kind: String,
+    /// In use (false: switched off by `[site] offload = false`, or missing
+    /// from the kernel).
+    pub enabled: bool,
 }
 
 /// A named count.

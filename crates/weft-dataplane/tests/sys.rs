@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use weft_dataplane::sys::netlink::Op;
 use weft_dataplane::sys::{
-    DEFAULT_BUFFER, DEFAULT_SLOT, IfAddr, PacketBatch, RecvBatch, Rtnl, SendBatch, TunConfig,
-    TunDevice, UplinkConfig, UplinkSocket,
+    DEFAULT_BUFFER, DEFAULT_SLOT, GRO_SLOT, IfAddr, MAX_BATCH, PacketBatch, RecvBatch, Rtnl,
+    SendBatch, TunConfig, TunDevice, TunWriteBatch, UplinkConfig, UplinkSocket,
 };
 use weft_lab::Lab;
 use weft_types::IpPrefix;
@@ -81,6 +81,87 @@ fn a_batch_of_64_datagrams_from_site_a_reaches_site_b_intact_with_its_source() {
 }
 
 #[test]
+fn runs_of_same_size_datagrams_go_out_segmented_and_come_back_apart_intact_and_in_order() {
+    let lab = lab(2);
+    let (tx, rx) = (uplink(&lab, "a"), uplink(&lab, "b"));
+    assert!(tx.gso() && rx.gro(), "this kernel has UDP GSO and GRO");
+    let to = rx.local_addr().unwrap();
+    rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    // Runs: 50 x 1200 (two GSO sends: 54 000 and 6 000 bytes), a shorter last
+    // one, singles, then another size.
+    let mut sizes: Vec<usize> = vec![1200; 50];
+    sizes.extend([700, 1200, 33, 33, 33]);
+    sizes.extend([1400; 20]);
+    let mut out = SendBatch::new(MAX_BATCH, DEFAULT_SLOT);
+    for (i, &len) in sizes.iter().enumerate() {
+        let payload: Vec<u8> = (0..len).map(|j| (i * 7 + j) as u8).collect();
+        out.push(to, &payload).unwrap();
+    }
+    assert_eq!(tx.send_batch(&out).unwrap(), sizes.len());
+
+    let mut batch = RecvBatch::new(8, GRO_SLOT);
+    let mut i = 0;
+    let mut most = 0;
+    while i < sizes.len() {
+        most = most.max(rx.recv_batch(&mut batch).expect("datagrams within 2 s"));
+        for (_, data) in batch.iter() {
+            assert_eq!(data.len(), sizes[i], "datagram {i}");
+            assert!(data.iter().enumerate().all(|(j, b)| *b == (i * 7 + j) as u8), "datagram {i}");
+            i += 1;
+        }
+    }
+    assert!(most > batch.capacity(), "no receive coalesced datagrams (at most {most})");
+}
+
+#[test]
+fn datagrams_dropped_for_a_full_receive_buffer_are_counted() {
+    let lab = lab(2);
+    let tx = uplink(&lab, "a");
+    let local = SocketAddr::from((lab.addr("b", 0).expect("site address"), 0));
+    let rx = lab
+        .in_site("b", || {
+            UplinkSocket::bind(&UplinkConfig::new(local).buffers(4096, 0).offload(false))
+        })
+        .expect("entering the site")
+        .expect("binding a small-buffered socket");
+    let to = rx.local_addr().unwrap();
+    for _ in 0..64 {
+        tx.send_to(&[7; 1000], to).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(rx.overflows(), 0, "counted before any receive");
+    // The kernel stamps the count on datagrams queued after the drops.
+    let mut batch = RecvBatch::new(64, DEFAULT_SLOT);
+    rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut got = rx.recv_batch(&mut batch).expect("what the buffer held");
+    tx.send_to(b"last", to).unwrap();
+    got += rx.recv_batch(&mut batch).expect("the datagram after the drops");
+    assert!(rx.overflows() > 0 && got < 65, "{got} received, {} counted", rx.overflows());
+    assert_eq!(rx.overflows() as usize, 65 - got, "every drop counted");
+}
+
+#[test]
+fn packets_routed_to_a_tun_device_nobody_reads_are_counted_as_dropped() {
+    let lab = lab(1);
+    let (tun, tx) = lab
+        .in_site("a", || -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+            let tun = TunDevice::create(&TunConfig::new("wt0").offload(true))?;
+            let mut nl = Rtnl::open()?;
+            nl.add_address("wt0", IfAddr::from(IpPrefix::host("10.99.0.1".parse()?)))?;
+            nl.add_route("wt0", prefix("10.200.0.0/16"))?;
+            let tx = std::net::UdpSocket::bind("10.99.0.1:0")?;
+            for _ in 0..2000 {
+                tx.send_to(b"x", "10.200.0.9:9")?;
+            }
+            Ok((tun, nl.tx_dropped("wt0")?))
+        })
+        .expect("entering the site")
+        .expect("a TUN device and a burst to it");
+    assert!(tx >= 1000, "only {tx} of 2000 packets counted as dropped by a queue of 500");
+    drop(tun);
+}
+
+#[test]
 fn a_tun_device_gets_addresses_and_routes_through_netlink() {
     let lab = lab(1);
     let tun = lab
@@ -121,10 +202,20 @@ fn a_tun_device_gets_addresses_and_routes_through_netlink() {
 
 #[test]
 fn a_ping_to_a_routed_prefix_comes_out_of_the_tun_device() {
+    ping_comes_out(false);
+}
+
+#[test]
+fn a_ping_comes_out_of_an_offloading_tun_device_without_its_virtio_header() {
+    ping_comes_out(true);
+}
+
+fn ping_comes_out(offload: bool) {
     let mut lab = lab(1);
     let tun = lab
         .in_site("a", || -> Result<TunDevice, Box<dyn std::error::Error + Send + Sync>> {
-            let tun = TunDevice::create(&TunConfig::new("wt0"))?;
+            let tun = TunDevice::create(&TunConfig::new("wt0").offload(offload))?;
+            assert_eq!(tun.offloads().tso, offload, "{:?}", tun.offload_error());
             let mut nl = Rtnl::open()?;
             nl.add_address("wt0", IfAddr::from(IpPrefix::host("10.99.0.1".parse()?)))?;
             nl.add_route("wt0", prefix("10.200.0.0/16"))?;
@@ -157,10 +248,19 @@ fn a_ping_to_a_routed_prefix_comes_out_of_the_tun_device() {
 
 #[test]
 fn a_packet_written_to_the_tun_device_is_delivered_in_the_namespace() {
+    written_packet_is_delivered(false);
+}
+
+#[test]
+fn a_packet_written_to_an_offloading_tun_device_is_delivered_in_the_namespace() {
+    written_packet_is_delivered(true);
+}
+
+fn written_packet_is_delivered(offload: bool) {
     let lab = lab(1);
     let (tun, rx) = lab
         .in_site("a", || -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
-            let tun = TunDevice::create(&TunConfig::new("wt0"))?;
+            let tun = TunDevice::create(&TunConfig::new("wt0").offload(offload))?;
             Rtnl::open()?.add_address("wt0", IfAddr::new("10.99.0.1".parse()?, 24))?;
             let rx = std::net::UdpSocket::bind("10.99.0.1:4000")?;
             rx.set_read_timeout(Some(Duration::from_secs(2)))?;
@@ -175,6 +275,17 @@ fn a_packet_written_to_the_tun_device_is_delivered_in_the_namespace() {
     let (n, src) = rx.recv_from(&mut buf).expect("the datagram written to the TUN device");
     assert_eq!(&buf[..n], b"hello");
     assert_eq!(src, "10.99.0.2:5000".parse().unwrap());
+    // The same through the coalescing write.
+    let mut gro = TunWriteBatch::new(4);
+    for payload in [&b"one"[..], b"two"] {
+        gro.push(&udp_packet([10, 99, 0, 2], [10, 99, 0, 1], 4000, payload)).unwrap();
+    }
+    assert_eq!(tun.write_coalesced(&mut gro).unwrap(), 2);
+    assert!(gro.is_empty());
+    for want in [&b"one"[..], b"two"] {
+        let (n, _) = rx.recv_from(&mut buf).expect("a datagram of the coalescing write");
+        assert_eq!(&buf[..n], want);
+    }
 }
 
 /// An IPv4/UDP packet with a correct header checksum and no UDP checksum.

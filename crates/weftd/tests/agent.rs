@@ -7,6 +7,7 @@
 
 mod api;
 mod mesh;
+mod offload;
 mod policy;
 mod support;
 
@@ -137,6 +138,12 @@ fn weftd_interoperates_with_wireguard_go_and_recovers_when_it_restarts() {
     let t = h.wait_ping(0, b, Duration::from_secs(15));
     eprintln!("a -> b through wireguard-go answered after {t:?}");
     assert!(h.ping(1, a, 3) >= 2, "ping from wireguard-go's site to weftd's");
+    // Bulk TCP both ways with weftd's offloads on (TSO super-packets split
+    // for the stock peer, its segments coalesced into the TUN device).
+    for (from, to, addr) in [(0, 1, b), (1, 0, a)] {
+        let mbps = offload::tcp_transfer(&h, from, to, addr.into(), 4 << 20);
+        eprintln!("TCP {from} -> {to} with wireguard-go: {mbps:.0} Mbit/s");
+    }
 
     h.lab.kill(wg);
     assert_eq!(h.ping(0, b, 1), 0, "ping a -> b answered with wireguard-go stopped");
@@ -147,12 +154,15 @@ fn weftd_interoperates_with_wireguard_go_and_recovers_when_it_restarts() {
     h.lab.kill(wg);
 }
 
-/// Starts and configures `wireguard-go -f IFACE` as site b, peer of weftd in a.
+/// Starts and configures `wireguard-go -f IFACE` as site b, peer of weftd in a
+/// (`$WIREGUARD_GO` when set, else the one on the `PATH`).
 fn start_wireguard_go(h: &mut Harness, iface: &str, a_addr: Ipv4Addr, run: usize) -> u32 {
     let sock = Path::new("/var/run/wireguard").join(format!("{iface}.sock"));
     let log = h.dir.join(format!("wireguard-go-{run}.log"));
     let file = std::fs::File::create(&log).unwrap();
-    let mut cmd = h.lab.command(1, "wireguard-go").unwrap();
+    // WIREGUARD_GO picks another build (e.g. a modern one with offloads).
+    let program = std::env::var("WIREGUARD_GO").unwrap_or_else(|_| "wireguard-go".to_owned());
+    let mut cmd = h.lab.command(1, &program).unwrap();
     cmd.args(["-f", iface])
         .env("LOG_LEVEL", "verbose")
         .stdin(Stdio::null())

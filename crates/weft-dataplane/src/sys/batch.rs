@@ -13,12 +13,23 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 
+use super::gso::segments;
+
 /// Most messages one batched system call moves (and so the most slots a batch
 /// can have): bounds the per-call scratch space on the stack.
-pub const MAX_BATCH: usize = 64;
+pub const MAX_BATCH: usize = 128;
+
+/// Most packets a [`PacketBatch`] holds: two reads' worth of super-packets
+/// split into segments (the TUN side), while the UDP batches stay within
+/// [`MAX_BATCH`].
+pub const MAX_PACKETS: usize = 2 * MAX_BATCH;
 
 /// Default slot size: a full 1500-byte underlay packet plus headroom.
 pub const DEFAULT_SLOT: usize = 2048;
+
+/// Slot size for receiving with UDP GRO: the largest UDP payload, which a
+/// coalesced message can reach.
+pub const GRO_SLOT: usize = 65_535;
 
 /// Why a packet could not be added to a batch. Neither variant changes the batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -48,15 +59,24 @@ pub struct PacketBatch {
     lens: Vec<usize>,
     slot: usize,
     filled: usize,
+    /// Where an offloading TUN read lands before it is split into the
+    /// slots; allocated on first use.
+    raw: Vec<u8>,
 }
 
 impl PacketBatch {
-    /// A batch of `capacity` slots (clamped to `1..=MAX_BATCH`) of `slot`
+    /// A batch of `capacity` slots (clamped to `1..=MAX_PACKETS`) of `slot`
     /// bytes (at least 1).
     pub fn new(capacity: usize, slot: usize) -> Self {
-        let capacity = capacity.clamp(1, MAX_BATCH);
+        let capacity = capacity.clamp(1, MAX_PACKETS);
         let slot = slot.max(1);
-        Self { data: vec![0; capacity * slot], lens: vec![0; capacity], slot, filled: 0 }
+        Self {
+            data: vec![0; capacity * slot],
+            lens: vec![0; capacity],
+            slot,
+            filled: 0,
+            raw: Vec::new(),
+        }
     }
 
     /// How many packets the batch can hold.
@@ -95,7 +115,7 @@ impl PacketBatch {
     }
 
     /// The packets, in order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> + Clone + '_ {
         (0..self.filled).map(|i| &self.data[i * self.slot..][..self.lens[i]])
     }
 
@@ -123,9 +143,37 @@ impl PacketBatch {
         Ok(())
     }
 
+    /// Lets `write` fill the next free slot in place and return the packet's
+    /// length (clamped to the slot), or `None` to leave the slot free: then
+    /// `Ok(false)` and the batch is unchanged.
+    pub fn try_push_with(
+        &mut self,
+        write: impl FnOnce(&mut [u8]) -> Option<usize>,
+    ) -> Result<bool, PushError> {
+        if self.is_full() {
+            return Err(PushError::Full { capacity: self.capacity() });
+        }
+        let i = self.filled;
+        let Some(len) = write(&mut self.data[i * self.slot..][..self.slot]) else {
+            return Ok(false);
+        };
+        self.lens[i] = len.min(self.slot);
+        self.filled += 1;
+        Ok(true)
+    }
+
     /// Every slot, whole, for a receive call to fill.
     pub(crate) fn slots_mut(&mut self) -> impl Iterator<Item = &mut [u8]> + '_ {
         self.data.chunks_exact_mut(self.slot)
+    }
+
+    /// Every slot, whole, and a scratch buffer of `raw` bytes (allocated once)
+    /// for a read that is then split into the slots.
+    pub(crate) fn split_parts_mut(&mut self, raw: usize) -> (Vec<&mut [u8]>, &mut [u8]) {
+        if self.raw.len() < raw {
+            self.raw = vec![0; raw];
+        }
+        (self.data.chunks_exact_mut(self.slot).collect(), &mut self.raw[..raw])
     }
 
     /// Records that a receive call filled the first `lens.len()` slots.
@@ -141,28 +189,38 @@ impl PacketBatch {
 
 /// A batch of received datagrams and their sources, filled by
 /// [`UplinkSocket::recv_batch`](super::UplinkSocket::recv_batch).
+///
+/// With UDP GRO one slot may hold several datagrams of one source, back to
+/// back, all of one size but the last; [`iter`](Self::iter) yields them one
+/// by one. Give such a batch slots of [`GRO_SLOT`] bytes.
 #[derive(Debug, Clone)]
 pub struct RecvBatch {
     packets: PacketBatch,
     sources: Vec<SocketAddr>,
+    /// Per slot: the GRO segment size (0: the slot is one datagram).
+    segments: Vec<usize>,
+    /// Datagrams in the filled slots.
+    datagrams: usize,
 }
 
 impl RecvBatch {
     /// A batch of `capacity` slots (clamped to `1..=MAX_BATCH`) of `slot` bytes.
     pub fn new(capacity: usize, slot: usize) -> Self {
-        let packets = PacketBatch::new(capacity, slot);
+        let packets = PacketBatch::new(capacity.min(MAX_BATCH), slot);
         let sources = vec![SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)); packets.capacity()];
-        Self { packets, sources }
+        let segments = vec![0; packets.capacity()];
+        Self { packets, sources, segments, datagrams: 0 }
     }
 
-    /// How many datagrams one receive can return.
+    /// How many messages one receive can return (each may hold several
+    /// datagrams with GRO).
     pub fn capacity(&self) -> usize {
         self.packets.capacity()
     }
 
     /// How many datagrams the last receive returned.
     pub fn len(&self) -> usize {
-        self.packets.len()
+        self.datagrams
     }
 
     /// Whether it holds no datagram.
@@ -173,21 +231,42 @@ impl RecvBatch {
     /// Forgets every datagram.
     pub fn clear(&mut self) {
         self.packets.clear();
+        self.datagrams = 0;
     }
 
     /// Datagram `i` and its source, if `i < len()`.
     pub fn get(&self, i: usize) -> Option<(SocketAddr, &[u8])> {
-        self.packets.get(i).map(|p| (self.sources[i], p))
+        self.iter().nth(i)
     }
 
     /// The datagrams and their sources, in arrival order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (SocketAddr, &[u8])> + '_ {
-        self.packets.iter().zip(&self.sources).map(|(p, s)| (*s, p))
+    pub fn iter(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> + '_ {
+        self.packets
+            .iter()
+            .zip(&self.sources)
+            .zip(&self.segments)
+            .flat_map(|((p, s), &seg)| segments(p, seg).map(move |d| (*s, d)))
     }
 
-    /// Slot size and the parts a receive call fills.
-    pub(crate) fn parts_mut(&mut self) -> (&mut PacketBatch, &mut [SocketAddr]) {
-        (&mut self.packets, &mut self.sources)
+    /// Slot size and the parts a receive call fills; the receive calls
+    /// [`count`](Self::count) after filling them.
+    pub(crate) fn parts_mut(&mut self) -> (&mut PacketBatch, &mut [SocketAddr], &mut [usize]) {
+        (&mut self.packets, &mut self.sources, &mut self.segments)
+    }
+
+    /// Counts the datagrams of the filled slots after a receive; returns it.
+    pub(crate) fn count(&mut self) -> usize {
+        let slots = self.packets.len();
+        self.datagrams = (0..slots)
+            .map(|i| {
+                let len = self.packets.lens[i];
+                match self.segments[i] {
+                    0 => 1,
+                    seg => len.div_ceil(seg).max(1),
+                }
+            })
+            .sum();
+        self.datagrams
     }
 }
 
@@ -202,7 +281,7 @@ pub struct SendBatch {
 impl SendBatch {
     /// A batch of `capacity` slots (clamped to `1..=MAX_BATCH`) of `slot` bytes.
     pub fn new(capacity: usize, slot: usize) -> Self {
-        let packets = PacketBatch::new(capacity, slot);
+        let packets = PacketBatch::new(capacity.min(MAX_BATCH), slot);
         let dests = Vec::with_capacity(packets.capacity());
         Self { packets, dests }
     }
@@ -250,6 +329,21 @@ impl SendBatch {
         Ok(())
     }
 
+    /// Lets `write` fill the next free slot in place (for example, encrypt
+    /// into it) and return the datagram's length, or `None` to leave the
+    /// slot free (`Ok(false)`, nothing changes); it goes to `dest`.
+    pub fn try_push_with(
+        &mut self,
+        dest: SocketAddr,
+        write: impl FnOnce(&mut [u8]) -> Option<usize>,
+    ) -> Result<bool, PushError> {
+        let pushed = self.packets.try_push_with(write)?;
+        if pushed {
+            self.dests.push(dest);
+        }
+        Ok(pushed)
+    }
+
     /// Lets `write` fill the next free slot in place and return the
     /// datagram's length; it goes to `dest`.
     pub fn push_with(
@@ -274,7 +368,9 @@ mod tests {
     #[test]
     fn a_new_batch_is_empty_and_clamps_its_capacity() {
         let b = PacketBatch::new(1000, 64);
-        assert_eq!(b.capacity(), MAX_BATCH);
+        assert_eq!(b.capacity(), MAX_PACKETS);
+        assert_eq!(SendBatch::new(1000, 64).capacity(), MAX_BATCH);
+        assert_eq!(RecvBatch::new(1000, 64).capacity(), MAX_BATCH);
         assert!(b.is_empty());
         assert_eq!(PacketBatch::new(0, 0).capacity(), 1);
         assert_eq!(PacketBatch::new(0, 0).slot_size(), 1);
@@ -341,6 +437,20 @@ mod tests {
         assert!(s.is_empty());
         s.push(addr(3), b"3").unwrap();
         assert_eq!(s.get(0), Some((addr(3), &b"3"[..])));
+    }
+
+    #[test]
+    fn try_push_with_keeps_the_slot_only_when_asked() {
+        let mut s = SendBatch::new(1, 8);
+        assert_eq!(s.try_push_with(addr(1), |_| None), Ok(false));
+        assert!(s.is_empty());
+        let wrote = s.try_push_with(addr(2), |slot| {
+            slot[..2].copy_from_slice(b"ok");
+            Some(2)
+        });
+        assert_eq!(wrote, Ok(true));
+        assert_eq!(s.get(0), Some((addr(2), &b"ok"[..])));
+        assert_eq!(s.try_push_with(addr(3), |_| Some(1)), Err(PushError::Full { capacity: 1 }));
     }
 
     #[test]

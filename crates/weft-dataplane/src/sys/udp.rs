@@ -1,9 +1,13 @@
 //! [`UplinkSocket`]: one UDP socket per uplink, with forced buffers and
-//! batched I/O.
+//! batched I/O, and UDP segmentation offloads when the kernel has them:
+//! `UDP_SEGMENT` (GSO) on send, `UDP_GRO` on receive. Both are probed when
+//! the socket opens; GSO is switched off for good if a send fails with
+//! `EIO` (an egress device that cannot checksum segments).
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -26,6 +30,8 @@ pub struct UplinkConfig {
     pub recv_buffer: usize,
     /// Send buffer to ask for, bytes (0: kernel default).
     pub send_buffer: usize,
+    /// Use UDP GSO and GRO when the kernel has them (default on).
+    pub offload: bool,
 }
 
 impl UplinkConfig {
@@ -37,7 +43,15 @@ impl UplinkConfig {
             nonblocking: false,
             recv_buffer: DEFAULT_BUFFER,
             send_buffer: DEFAULT_BUFFER,
+            offload: true,
         }
+    }
+
+    /// Uses (or not) UDP GSO/GRO when the kernel has them.
+    #[must_use]
+    pub fn offload(mut self, yes: bool) -> Self {
+        self.offload = yes;
+        self
     }
 
     /// Pins the socket to interface `name` (`SO_BINDTODEVICE`).
@@ -71,6 +85,12 @@ pub struct UplinkSocket {
     socket: UdpSocket,
     buffers: BufferSizes,
     device: Option<String>,
+    /// `UDP_SEGMENT` works (cleared if a GSO send fails with `EIO`).
+    gso: AtomicBool,
+    /// `UDP_GRO` is on: receives may coalesce datagrams.
+    gro: bool,
+    /// Datagrams dropped for want of receive buffer, as last reported.
+    overflows: AtomicU64,
 }
 
 fn context(e: &io::Error, what: &str, cfg: &UplinkConfig) -> io::Error {
@@ -100,7 +120,39 @@ impl UplinkSocket {
         socket
             .set_nonblocking(config.nonblocking)
             .map_err(|e| context(&e, "O_NONBLOCK", config))?;
-        Ok(Self { socket: socket.into(), buffers, device: config.device.clone() })
+        // Best effort: without it drops in the buffer are only not counted.
+        mmsg::enable_overflow_count(&socket);
+        let (gso, gro) = if config.offload {
+            (mmsg::probe_gso(&socket), mmsg::enable_gro(&socket))
+        } else {
+            (false, false)
+        };
+        Ok(Self {
+            socket: socket.into(),
+            buffers,
+            device: config.device.clone(),
+            gso: AtomicBool::new(gso),
+            gro,
+            overflows: AtomicU64::new(0),
+        })
+    }
+
+    /// Datagrams the kernel dropped on this socket because its receive
+    /// buffer was full (`SO_RXQ_OVFL`), as of the last receive; 0 where the
+    /// kernel does not report it.
+    pub fn overflows(&self) -> u64 {
+        self.overflows.load(Ordering::Relaxed)
+    }
+
+    /// Whether sends use UDP GSO (`UDP_SEGMENT`).
+    pub fn gso(&self) -> bool {
+        self.gso.load(Ordering::Relaxed)
+    }
+
+    /// Whether receives use UDP GRO (`UDP_GRO`): give [`recv_batch`](Self::recv_batch)
+    /// slots of 64 KiB ([`GRO_SLOT`](super::GRO_SLOT)) then.
+    pub fn gro(&self) -> bool {
+        self.gro
     }
 
     /// The bound local address (with the port the kernel picked, if 0 was asked).
@@ -140,18 +192,25 @@ impl UplinkSocket {
         self.socket.recv_from(buf)
     }
 
-    /// Receives up to `batch.capacity()` datagrams in one `recvmmsg` call,
-    /// replacing the batch's contents; returns how many (also `batch.len()`).
+    /// Receives up to `batch.capacity()` messages in one `recvmmsg` call,
+    /// replacing the batch's contents; returns how many datagrams (also
+    /// `batch.len()`: with GRO one message may hold several).
     ///
     /// Blocks only until the first datagram (then takes what is queued), up to
     /// the read timeout. A timeout or an empty non-blocking socket gives
-    /// [`io::ErrorKind::WouldBlock`] and an empty batch. Datagrams longer than a
+    /// [`io::ErrorKind::WouldBlock`] and an empty batch. Messages longer than a
     /// slot are truncated to it.
     pub fn recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
         loop {
             match mmsg::recv(self.socket.as_fd(), batch) {
+                Ok(got) => {
+                    if let Some(n) = got.overflows {
+                        self.overflows.fetch_max(u64::from(n), Ordering::Relaxed);
+                    }
+                    return Ok(got.datagrams);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                other => return other,
+                Err(e) => return Err(e),
             }
         }
     }
@@ -171,10 +230,15 @@ impl UplinkSocket {
     pub fn send_batch_from(&self, batch: &SendBatch, start: usize) -> io::Result<usize> {
         let mut next = start;
         while next < batch.len() {
-            match mmsg::send(self.socket.as_fd(), batch, next) {
+            let gso = self.gso();
+            match mmsg::send(self.socket.as_fd(), batch, next, gso) {
                 Ok(0) => break,
                 Ok(n) => next += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // The egress device cannot segment: no GSO from now on.
+                Err(e) if gso && e.raw_os_error() == Some(libc::EIO) => {
+                    self.gso.store(false, Ordering::Relaxed);
+                }
                 Err(e) if next == start => return Err(e),
                 Err(_) => break,
             }

@@ -65,6 +65,13 @@ fn render(s: &Status) -> String {
     if !s.drops.is_empty() {
         rows.push(("drops", counters(&s.drops)));
     }
+    if !s.offloads.is_empty() {
+        let list = s
+            .offloads
+            .iter()
+            .map(|o| format!("{} {}", o.kind, if o.enabled { "on" } else { "off" }));
+        rows.push(("offloads", list.collect::<Vec<_>>().join(", ")));
+    }
     rows.push(("last event", format!("#{}", s.last_event_id)));
     fields(&rows)
 }
@@ -72,6 +79,7 @@ fn render(s: &Status) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use weft_api::Offload;
 
     #[test]
     fn status_prints_one_summary_line_per_topic() {
@@ -91,6 +99,10 @@ mod tests {
             failovers_by_reason: vec![Counter { name: "path_down".into(), count: 1 }],
             drops: vec![],
             policy_denied: vec![Counter { name: "no-telnet".into(), count: 7 }],
+            offloads: vec![
+                Offload { kind: "tun_tso".into(), enabled: true },
+                Offload { kind: "udp_gro".into(), enabled: false },
+            ],
         };
         let out = render(&s);
         assert!(out.contains("agent       weftd 0.1.0, up 3 h 12 min\n"), "{out}");
@@ -98,6 +110,7 @@ mod tests {
         assert!(out.contains("policy      corp version 2\n"), "{out}");
         assert!(out.contains("failovers   1 (path_down 1)\n"), "{out}");
         assert!(out.contains("denied      no-telnet 7\n") && !out.contains("drops"), "{out}");
+        assert!(out.contains("offloads    tun_tso on, udp_gro off\n"), "{out}");
         assert!(out.ends_with("last event  #42\n"), "{out}");
     }
 }

@@ -89,6 +89,8 @@ pub(crate) struct MetricsSnapshot {
     pub(crate) failovers: Vec<(String, u64)>,
     /// Dropped packets, by reason.
     pub(crate) drops: Vec<(String, u64)>,
+    /// Data-plane offloads by kind: 1 in use, 0 not.
+    pub(crate) offloads: Vec<(String, u64)>,
     /// Mesh events (gossip, refusals, relayed packets), by kind.
     pub(crate) mesh: Vec<(String, u64)>,
     /// Packets denied by the running policy, by the rule (ACL) that denied them.

@@ -10,8 +10,10 @@ mod ondemand;
 mod peers;
 pub(crate) mod policy_api;
 mod recorder;
+mod relay;
 mod rx;
 mod shared;
+mod stage;
 pub(crate) mod status;
 mod tx;
 mod uapi_server;
@@ -67,8 +69,11 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         .with_context(|| format!("creating the state directory {}", cfg.state_dir.display()))?;
     let wg_public = weft_dataplane::wg::public_key(&private_key);
     let mesh = crate::mesh::start::prepare(cfg, wg_public, opts.join.as_ref())?;
-    let tun = TunDevice::create(&TunConfig::new(&cfg.interface).mtu(cfg.mtu))
+    let tun = TunDevice::create(&TunConfig::new(&cfg.interface).mtu(cfg.mtu).offload(cfg.offload))
         .with_context(|| format!("creating TUN device {}", cfg.interface))?;
+    if let Some(e) = tun.offload_error() {
+        eprintln!("weftd: TUN offloads refused ({e}); using the plain batched path");
+    }
     let mut rtnl = Rtnl::open().context("opening rtnetlink")?;
     rtnl.add_address(&cfg.interface, IfAddr::new(cfg.address, cfg.address_prefix.prefix_len()))?;
     rtnl.set_up(&cfg.interface)?;
@@ -80,7 +85,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
 
     let mut sockets = Vec::new();
     for u in &cfg.uplinks {
-        let mut c = sys::UplinkConfig::new(u.bind);
+        let mut c = sys::UplinkConfig::new(u.bind).offload(cfg.offload);
         if let Some(d) = &u.device {
             c = c.device(d.clone());
         }
@@ -88,6 +93,14 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
             .with_context(|| format!("binding uplink {} to {}", u.name, u.bind))?;
         for w in &s.buffers().warnings {
             eprintln!("weftd: uplink {}: {w}", u.name);
+        }
+        if cfg.offload && !(s.gso() && s.gro()) {
+            eprintln!(
+                "weftd: uplink {}: UDP offloads missing (GSO {}, GRO {}); plain batched I/O",
+                u.name,
+                s.gso(),
+                s.gro()
+            );
         }
         sockets.push(s);
     }

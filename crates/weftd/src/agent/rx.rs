@@ -1,6 +1,14 @@
 //! The receive direction: uplink socket → WireGuard → allowed-IPs check →
 //! policy gate → TUN. Weft probes and echoes go to the control loop.
 //!
+//! Batched both ways: one `recvmmsg` (with UDP GRO, each message may hold
+//! dozens of datagrams), then the decrypted packets of the batch are written
+//! to the TUN device together, the segments of each TCP flow coalesced into
+//! large writes when the device offloads. The writes run on the thread's
+//! [`Stage`] (`weft-rx-tun-N`): the kernel's half of receiving (the TCP stack
+//! behind the TUN device) on another core while this thread decrypts the
+//! next batch. Batches stay in order.
+//!
 //! The gate enforces the policy on arrival too, so a site's segmentation
 //! holds against peers that do not run it (stock WireGuard peers, older
 //! agents, a peer with another policy).
@@ -10,13 +18,53 @@ use std::sync::Arc;
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
-use weft_dataplane::packet::{addresses, decrement_hop_limit, dscp, flow_key};
-use weft_dataplane::sys::RecvBatch;
+use weft_dataplane::packet::{addresses, dscp, flow_key};
+use weft_dataplane::sys::{DEFAULT_SLOT, GRO_SLOT, MAX_BATCH, RecvBatch, TunWriteBatch};
 use weft_dataplane::wg::{DatagramKind, WgResult, classify, initiator_public_key, session_index};
 
 use super::control::ControlMsg;
 use super::gate::{Direction, Gate};
+use super::relay::Relays;
 use super::shared::{PeerTable, Shared, reason_label};
+use super::stage::Stage;
+
+/// Empty TUN write batches in circulation besides the one being filled.
+const SPARE_BATCHES: usize = 2;
+
+/// Decrypted packets on their way to the TUN device: the batch being
+/// filled and the stage that writes full ones.
+struct ToTun<'a> {
+    shared: &'a Shared,
+    batch: TunWriteBatch,
+    stage: Option<Stage<TunWriteBatch>>,
+}
+
+impl ToTun<'_> {
+    /// Queues `packet`, handing the batch over first when it is full.
+    fn push(&mut self, packet: &[u8]) {
+        if self.batch.is_full() {
+            self.flush();
+        }
+        if self.batch.push(packet).is_err() {
+            self.shared.drops.count("rx_too_long");
+        }
+    }
+
+    /// Hands the batch to the stage (or writes it here when the stage is gone).
+    fn flush(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        if let Some(stage) = &self.stage {
+            if stage.hand_over(&mut self.batch) {
+                return;
+            }
+            eprintln!("weftd: a TUN write stage stopped; writing from the receive thread");
+            self.stage = None;
+        }
+        write_tun(self.shared, &mut self.batch);
+    }
+}
 
 /// Receives on uplink `uplink` forever.
 pub(crate) fn run(shared: &Arc<Shared>, uplink: usize, control: &Sender<ControlMsg>) {
@@ -24,9 +72,17 @@ pub(crate) fn run(shared: &Arc<Shared>, uplink: usize, control: &Sender<ControlM
     if let Err(e) = socket.set_read_timeout(Some(Duration::from_millis(500))) {
         eprintln!("weftd: uplink {}: cannot set read timeout: {e}", shared.uplink_names[uplink]);
     }
-    let mut batch = RecvBatch::new(64, 2048);
+    let slot = if socket.gro() { GRO_SLOT } else { DEFAULT_SLOT };
+    let mut batch = RecvBatch::new(64, slot);
+    let spares = (0..SPARE_BATCHES).map(|_| TunWriteBatch::new(MAX_BATCH)).collect();
+    let stage = Stage::spawn(&format!("weft-rx-tun-{uplink}"), spares, {
+        let shared = shared.clone();
+        move |batch: &mut TunWriteBatch| write_tun(&shared, batch)
+    });
+    let stage = stage.map_err(|e| eprintln!("weftd: no TUN write stage ({e}); inline")).ok();
+    let mut to_tun = ToTun { shared, batch: TunWriteBatch::new(MAX_BATCH), stage };
     let mut out = vec![0u8; 65_536];
-    let mut fwd = vec![0u8; 65_536 + 64];
+    let mut relays = Relays::new(shared, usize::from(shared.tun.mtu()) + 128);
     let mut gate = Gate::new(shared, Instant::now(), uplink + 1, Direction::In);
     loop {
         gate.refresh(shared, Instant::now());
@@ -52,9 +108,11 @@ pub(crate) fn run(shared: &Arc<Shared>, uplink: usize, control: &Sender<ControlM
         let table = shared.table();
         for (src, datagram) in batch.iter() {
             let at = (uplink, src);
-            let bufs = (&mut out[..], &mut fwd[..]);
-            receive(shared, &table, &mut gate, now, at, datagram, bufs, control);
+            let outs = (&mut to_tun, &mut relays);
+            receive(shared, &table, &mut gate, now, at, datagram, &mut out, control, outs);
         }
+        to_tun.flush();
+        relays.flush_all();
     }
 }
 
@@ -66,8 +124,9 @@ fn receive(
     now: Instant,
     (uplink, src): (usize, SocketAddr),
     datagram: &[u8],
-    (out, fwd): (&mut [u8], &mut [u8]),
+    out: &mut [u8],
     control: &Sender<ControlMsg>,
+    (to_tun, relays): (&mut ToTun<'_>, &mut Relays<'_>),
 ) {
     let peer = match classify(datagram) {
         DatagramKind::WeftProbe | DatagramKind::WeftEcho => {
@@ -101,7 +160,10 @@ fn receive(
     // Decrypt under the session lock; write to the TUN device after releasing
     // it, so the send thread never waits on our syscall.
     let (span, inner_src) = {
-        let Ok(mut session) = peer.session.lock() else { return };
+        let Ok(mut session) = peer.session.lock() else {
+            shared.drops.count("wg_session_poisoned");
+            return;
+        };
         match session.decapsulate(Some(src.ip()), datagram, out) {
             WgResult::ToNetwork(reply) => {
                 let _ = socket.send_to(reply, src);
@@ -138,7 +200,7 @@ fn receive(
         && let Some(next) = t.peer_for(dst)
         && next != peer_idx
     {
-        relay_on(shared, t, gate, next, packet, fwd);
+        relays.relay_on(t, gate, next, packet);
         return;
     }
     let packet = &*packet;
@@ -149,7 +211,12 @@ fn receive(
     if gate.admit(shared, key, dscp(packet), packet.len(), now).is_none() {
         return;
     }
-    if shared.tun.write(packet).is_err() {
+    to_tun.push(packet);
+}
+
+/// Writes the decrypted packets waiting for the TUN device.
+fn write_tun(shared: &Shared, to_tun: &mut TunWriteBatch) {
+    if shared.tun.write_coalesced(to_tun).is_err() {
         shared.drops.count("tun_write_failed");
     }
 }
@@ -171,43 +238,4 @@ fn relayed_source(
     t.peer_for(inner_src).is_some_and(|owner| {
         is(&shared.relay_accept, owner) || is(&shared.relay_accept_said, owner)
     })
-}
-
-/// Forwards a packet another site relayed through us to peer `next`, on a
-/// direct path only (a relay never relays again: no loops), with the hop
-/// limit decremented.
-fn relay_on(
-    shared: &Shared,
-    t: &PeerTable,
-    gate: &Gate,
-    next: usize,
-    packet: &mut [u8],
-    fwd: &mut [u8],
-) {
-    if t.is_removed(next) {
-        shared.drops.count("relay_peer_removed");
-        return;
-    }
-    if !decrement_hop_limit(packet) {
-        shared.drops.count("relay_hop_limit");
-        return;
-    }
-    let peer = &t.peers[next];
-    let Some(path) = t.direct_path(gate.policy(), next, 0).and_then(|i| t.paths.get(i as usize))
-    else {
-        shared.drops.count("relay_no_path");
-        return;
-    };
-    let Ok(mut session) = peer.session.lock() else { return };
-    match session.encapsulate(packet, fwd) {
-        WgResult::ToNetwork(d) => {
-            if shared.sockets[path.uplink].send_to(d, path.remote).is_ok() {
-                path.tx_bytes.fetch_add(d.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                path.tx_packets.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                shared.relayed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-        }
-        WgResult::Done | WgResult::ToTunnel(..) => {}
-        WgResult::Error(e) => shared.drops.count(&reason_label("relay_wg_", &e)),
-    }
 }

@@ -313,6 +313,42 @@ impl Shared {
         self.local_prefixes.iter().any(|p| p.contains(dst))
     }
 
+    /// The drop counters, with those the kernel keeps for us: packets the
+    /// TUN device could not split (`tun_malformed_offload`), packets routed
+    /// to the TUN device while its queue to us was full (`tun_queue_full`),
+    /// datagrams an uplink socket dropped with its receive buffer full
+    /// (`uplink_rcvbuf_full`).
+    /// `tun_queue_full` is the device's transmit drop count, which the
+    /// caller reads over rtnetlink.
+    pub(crate) fn drop_counts(&self, tun_queue_full: u64) -> Vec<(String, u64)> {
+        let mut drops = self.drops.snapshot();
+        let kernel = [
+            ("tun_malformed_offload", self.tun.malformed()),
+            ("tun_queue_full", tun_queue_full),
+            ("uplink_rcvbuf_full", self.sockets.iter().map(UplinkSocket::overflows).sum()),
+        ];
+        for (reason, n) in kernel {
+            if n > 0 {
+                drops.push((reason.to_owned(), n));
+            }
+        }
+        drops
+    }
+
+    /// The kernel offloads in use: TUN TSO and USO, and UDP GSO and GRO
+    /// (in use when every uplink has it).
+    pub(crate) fn offloads(&self) -> Vec<(String, bool)> {
+        let tun = self.tun.offloads();
+        let all =
+            |f: fn(&UplinkSocket) -> bool| !self.sockets.is_empty() && self.sockets.iter().all(f);
+        vec![
+            ("tun_tso".to_owned(), tun.tso),
+            ("tun_uso".to_owned(), tun.uso),
+            ("udp_gso".to_owned(), all(UplinkSocket::gso)),
+            ("udp_gro".to_owned(), all(UplinkSocket::gro)),
+        ]
+    }
+
     /// The current peers and paths.
     pub(crate) fn table(&self) -> Arc<PeerTable> {
         match self.table.read() {

@@ -159,6 +159,8 @@ pub(crate) struct Status {
     pub(crate) failovers: Vec<(String, u64)>,
     /// Dropped packets by reason.
     pub(crate) drops: Vec<(String, u64)>,
+    /// The data plane's kernel offloads and whether each is in use.
+    pub(crate) offloads: Vec<(String, bool)>,
     /// Mesh events by kind (gossip datagrams, refusals, relayed packets).
     pub(crate) mesh: Vec<(String, u64)>,
     /// The running policy.

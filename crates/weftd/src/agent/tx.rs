@@ -1,6 +1,11 @@
 //! The send direction: TUN → flow table → policy (verdict and route profile)
-//! → path → WireGuard → uplink, batched: up to [`MAX_BATCH`] packets per TUN
-//! read loop, one `sendmmsg` per uplink per batch.
+//! → path → WireGuard → uplink, batched: up to [`MAX_PACKETS`] packets per TUN
+//! read loop, one `sendmmsg` per uplink per batch (with UDP GSO, one message
+//! per run of same-size datagrams).
+//!
+//! Two threads: this one reads, classifies and encrypts; its [`Stage`]
+//! (`weft-tx-send`) sends the previous batch meanwhile, so the kernel's half
+//! of sending runs on another core. Batches stay in order.
 //!
 //! The [`Gate`] classifies each new flow once by the compiled policy and pins
 //! it; denied flows are dropped there and counted by rule.
@@ -10,20 +15,75 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use weft_dataplane::packet::{addresses, dscp, flow_key};
-use weft_dataplane::sys::{MAX_BATCH, PacketBatch, SendBatch};
+use weft_dataplane::sys::{MAX_BATCH, MAX_PACKETS, PacketBatch, SendBatch};
 use weft_dataplane::wg::WgResult;
 
 use super::gate::{Direction, Gate};
 use super::shared::{PeerTable, Shared, reason_label};
+use super::stage::Stage;
+
+/// Empty send batches in circulation besides the one being filled per uplink.
+const SPARE_BATCHES: usize = 3;
+
+/// A batch of datagrams for one uplink.
+#[derive(Debug)]
+struct Outgoing {
+    uplink: usize,
+    batch: SendBatch,
+}
+
+/// The batches being filled, one per uplink, and the stage that sends them.
+struct Senders<'a> {
+    shared: &'a Shared,
+    batches: Vec<Outgoing>,
+    stage: Option<Stage<Outgoing>>,
+}
+
+impl Senders<'_> {
+    /// The batch being filled for `uplink`.
+    fn batch(&mut self, uplink: usize) -> &mut SendBatch {
+        &mut self.batches[uplink].batch
+    }
+
+    /// Hands `uplink`'s batch to the send stage (or sends it here when the
+    /// stage is gone) and starts an empty one.
+    fn flush(&mut self, uplink: usize) {
+        let out = &mut self.batches[uplink];
+        if out.batch.is_empty() {
+            return;
+        }
+        if let Some(stage) = &self.stage {
+            if stage.hand_over(out) {
+                out.uplink = uplink;
+                return;
+            }
+            eprintln!("weftd: the send stage stopped; sending from the TUN thread");
+            self.stage = None;
+        }
+        send(self.shared, uplink, &mut out.batch);
+    }
+
+    fn flush_all(&mut self) {
+        for uplink in 0..self.batches.len() {
+            self.flush(uplink);
+        }
+    }
+}
 
 /// Reads packets from the TUN device in batches and sends them to their peers,
 /// one `sendmmsg` per uplink per batch, forever.
 pub(crate) fn run(shared: &Arc<Shared>) {
     let slot = usize::from(shared.tun.mtu()) + 64;
-    let mut batch = PacketBatch::new(MAX_BATCH, slot);
-    let mut sends: Vec<SendBatch> =
-        shared.sockets.iter().map(|_| SendBatch::new(MAX_BATCH, slot + 64)).collect();
-    let mut out = vec![0u8; 65_536 + 64];
+    let mut batch = PacketBatch::new(MAX_PACKETS, slot);
+    let new_batch = |uplink| Outgoing { uplink, batch: SendBatch::new(MAX_BATCH, slot + 64) };
+    let spares = (0..SPARE_BATCHES).map(|_| new_batch(0)).collect();
+    let stage = Stage::spawn("weft-tx-send", spares, {
+        let shared = shared.clone();
+        move |out: &mut Outgoing| send(&shared, out.uplink, &mut out.batch)
+    });
+    let stage = stage.map_err(|e| eprintln!("weftd: no send stage ({e}); sending inline")).ok();
+    let batches = (0..shared.sockets.len()).map(new_batch).collect();
+    let mut sends = Senders { shared, batches, stage };
     let mut gate = Gate::new(shared, Instant::now(), 0, Direction::Out);
     loop {
         match shared.tun.read_batch(&mut batch, Some(Duration::from_millis(500))) {
@@ -48,16 +108,14 @@ pub(crate) fn run(shared: &Arc<Shared>) {
         gate.refresh(shared, now);
         let table = shared.table();
         for packet in batch.iter() {
-            queue_one(shared, &table, &mut gate, packet, &mut out, now, &mut sends);
+            queue_one(shared, &table, &mut gate, packet, now, &mut sends);
         }
-        for (uplink, send) in sends.iter_mut().enumerate() {
-            flush(shared, uplink, send);
-        }
+        sends.flush_all();
     }
 }
 
 /// Sends everything queued for `uplink` with as few syscalls as the kernel allows.
-fn flush(shared: &Shared, uplink: usize, send: &mut SendBatch) {
+fn send(shared: &Shared, uplink: usize, send: &mut SendBatch) {
     if send.is_empty() {
         return;
     }
@@ -68,15 +126,13 @@ fn flush(shared: &Shared, uplink: usize, send: &mut SendBatch) {
     send.clear();
 }
 
-#[allow(clippy::too_many_arguments)]
 fn queue_one(
     shared: &Shared,
     t: &PeerTable,
     gate: &mut Gate,
     packet: &[u8],
-    out: &mut [u8],
     now: Instant,
-    sends: &mut [SendBatch],
+    sends: &mut Senders<'_>,
 ) {
     let Ok((_, dst)) = addresses(packet) else {
         shared.drops.count("tun_malformed");
@@ -120,29 +176,35 @@ fn queue_one(
         return;
     }
     let peer = &t.peers[path.peer];
-    let base = out.as_ptr() as usize;
-    let span = {
-        let Ok(mut session) = peer.session.lock() else { return };
-        match session.encapsulate(packet, out) {
+    if sends.batch(path.uplink).is_full() {
+        sends.flush(path.uplink);
+    }
+    let Ok(mut session) = peer.session.lock() else {
+        shared.drops.count("wg_session_poisoned");
+        return;
+    };
+    // Encrypted straight into the send batch's next slot.
+    let mut len = 0;
+    let pushed = sends.batch(path.uplink).try_push_with(path.remote, |slot| {
+        let base = slot.as_ptr() as usize;
+        let (at, n) = match session.encapsulate(packet, slot) {
             WgResult::ToNetwork(d) => (d.as_ptr() as usize - base, d.len()),
             // Done: queued until the handshake completes; ToTunnel never comes from encapsulate.
-            WgResult::Done | WgResult::ToTunnel(..) => return,
+            WgResult::Done | WgResult::ToTunnel(..) => return None,
             WgResult::Error(e) => {
                 shared.drops.count(&reason_label("wg_", &e));
-                return;
+                return None;
             }
-        }
-    };
-    let datagram = &out[span.0..span.0 + span.1];
-    let send = &mut sends[path.uplink];
-    if send.is_full() {
-        flush(shared, path.uplink, send);
-    }
-    if send.push(path.remote, datagram).is_err() {
-        shared.drops.count("send_too_long");
+        };
+        slot.copy_within(at..at + n, 0);
+        len = n;
+        Some(n)
+    });
+    drop(session);
+    if pushed != Ok(true) {
         return;
     }
-    path.tx_bytes.fetch_add(datagram.len() as u64, Ordering::Relaxed);
+    path.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
     path.tx_packets.fetch_add(1, Ordering::Relaxed);
     peer.last_path.store(path_idx, Ordering::Relaxed);
 }

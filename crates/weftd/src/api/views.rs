@@ -291,5 +291,10 @@ pub(crate) fn status(s: &Status, last_event_id: u64) -> api::Status {
         failovers_by_reason: counters(&s.failovers),
         drops: counters(&s.drops),
         policy_denied: counters(&s.policy.denied),
+        offloads: s
+            .offloads
+            .iter()
+            .map(|(kind, enabled)| api::Offload { kind: kind.clone(), enabled: *enabled })
+            .collect(),
     }
 }

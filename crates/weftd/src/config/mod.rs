@@ -77,6 +77,10 @@ pub struct SiteConfig {
     pub interface: String,
     /// TUN MTU.
     pub mtu: u16,
+    /// `[site] offload`: use the kernel's offloads where it has them (TUN
+    /// TSO/USO with GRO on write, UDP GSO/GRO); `false` keeps the plain
+    /// batched path. Default `true`.
+    pub offload: bool,
     /// Uplinks, in file order (index = `UplinkId`).
     pub uplinks: Vec<UplinkConfig>,
     /// Static peers.

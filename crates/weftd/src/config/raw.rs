@@ -37,6 +37,8 @@ pub(crate) struct RawSite {
     pub(crate) prefixes: Vec<Spanned<String>>,
     pub(crate) interface: Option<Spanned<String>>,
     pub(crate) mtu: Option<Spanned<u16>>,
+    /// Kernel offloads of the data plane (TUN TSO/USO, UDP GSO/GRO); default on.
+    pub(crate) offload: Option<bool>,
     pub(crate) role: Option<String>,
     pub(crate) region: Option<String>,
     /// Where policy versions, the audit log and the API token live.

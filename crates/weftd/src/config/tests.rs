@@ -69,6 +69,7 @@ fn a_complete_config_parses_with_defaults_filled_in() {
     assert_eq!(c.address.to_string(), "10.10.1.1");
     assert_eq!(c.address_prefix.to_string(), "10.10.1.0/24");
     assert_eq!((c.interface.as_str(), c.mtu), ("weft0", 1420));
+    assert!(c.offload, "offloads are on unless switched off");
     assert_eq!(c.uplinks.len(), 2);
     assert!(c.uplinks[1].metered);
     assert_eq!(c.uplinks[1].priority, 100);
@@ -223,4 +224,11 @@ fn a_mesh_section_is_read_and_its_mistakes_are_placed() {
     );
     assert!(d.iter().any(|m| m.contains("critical sites only mean something")), "{d:?}");
     assert!(d.iter().any(|m| m.contains("fanout must be 1..=64")), "{d:?}");
+}
+
+#[test]
+fn offloads_can_be_switched_off_in_the_site_section() {
+    let text = good().replacen("[site]\n", "[site]\noffload = false\n", 1);
+    assert!(text.contains("offload = false"), "the test config has no [site] line");
+    assert!(!parse_str(&text).unwrap().offload);
 }

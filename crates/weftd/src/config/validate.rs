@@ -124,6 +124,7 @@ pub(super) fn validate(
                 prefixes,
                 interface,
                 mtu,
+                offload: site.offload.unwrap_or(true),
                 uplinks,
                 peers,
                 classes,

@@ -259,6 +259,11 @@ fn traffic_goes_through_a_relay_when_every_direct_path_is_down_and_back_after_ho
         (h.ping(0, c, 1) == 1).then_some(())
     });
     assert_eq!(h.ping(0, c, 5), 5, "relayed traffic flows");
+    // Bulk TCP both ways through the relay (batched, GRO in and GSO out at b), intact.
+    for (from, to) in [(0, 2), (2, 0)] {
+        let mbps = super::offload::tcp_transfer(&h, from, to, h.overlay(to).into(), 4 << 20);
+        eprintln!("TCP {from} -> {to} through the relay: {mbps:.0} Mbit/s");
+    }
     let b_status = h.get(1, "/api/v1/status").unwrap_or(Value::Null);
     eprintln!("b's counters: {}", b_status["drops"]);
 

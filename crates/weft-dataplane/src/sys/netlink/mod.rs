@@ -17,6 +17,7 @@ use netlink_packet_core::{
     NetlinkPayload,
 };
 use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_route::link::LinkAttribute;
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 use weft_types::IpPrefix;
 
@@ -58,6 +59,27 @@ impl Rtnl {
                 op: Op::GetLink,
                 target: iface(name),
                 detail: "no link in the reply".into(),
+            })
+    }
+
+    /// Packets interface `name` dropped on transmit: for a TUN device, those
+    /// the kernel routed to it while its queue to the reading process was
+    /// full (`IFLA_STATS64` `tx_dropped`).
+    pub fn tx_dropped(&mut self, name: &str) -> Result<u64, NetlinkError> {
+        let replies = self.request(msg::get_link(name), 0, Op::GetLink, &iface(name))?;
+        replies
+            .iter()
+            .find_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => l.attributes.iter().find_map(|a| match a {
+                    LinkAttribute::Stats64(s) => Some(s.tx_dropped),
+                    _ => None,
+                }),
+                _ => None,
+            })
+            .ok_or_else(|| NetlinkError::Malformed {
+                op: Op::GetLink,
+                target: iface(name),
+                detail: "no link statistics in the reply".into(),
             })
     }
 

@@ -104,6 +104,8 @@ pub(crate) struct Control {
     handshakes: Vec<(u64, Option<Duration>)>,
     /// Per peer: whether it was last seen alive (`None`: never yet, for site events).
     peer_alive: Vec<Option<bool>>,
+    /// The data plane's offloads as last published (a change is logged once).
+    offloads: Vec<(String, bool)>,
     generation: u64,
     info: SiteInfo,
     /// The TUN device (routes of new peers' prefixes point at it).
@@ -163,6 +165,7 @@ impl Control {
             test_replies: HashMap::new(),
             handshakes: vec![(0, None); peers],
             peer_alive: vec![None; peers],
+            offloads: Vec::new(),
             generation: 0,
             info: io.info,
             interface: io.interface,

@@ -205,6 +205,14 @@ impl Control {
 
     /// Builds and publishes the status, the metrics, and site events.
     pub(super) fn publish_status(&mut self, now: Instant) {
+        let tun_queue_full =
+            self.rtnl.as_mut().and_then(|nl| nl.tx_dropped(&self.interface).ok()).unwrap_or(0);
+        let offloads = self.shared.offloads();
+        if !self.offloads.is_empty() && offloads != self.offloads {
+            // A GSO send failed with EIO: that uplink sends unsegmented from now on.
+            eprintln!("weftd: data-plane offloads now {offloads:?}");
+        }
+        self.offloads.clone_from(&offloads);
         let peers = self.peer_statuses();
         let flows = self.flow_statuses(&peers);
         let mut paths = Vec::with_capacity(self.table.paths.len());
@@ -246,7 +254,8 @@ impl Control {
             flows,
             profile_classes: self.active.policy.profiles.iter().map(|p| p.class.clone()).collect(),
             failovers: self.failovers.clone(),
-            drops: self.shared.drops.snapshot(),
+            drops: self.shared.drop_counts(tun_queue_full),
+            offloads,
             mesh: {
                 let mut m = self.shared.links.counters();
                 m.push(("relayed_packets".to_owned(), self.shared.relayed.load(Ordering::Relaxed)));
@@ -299,6 +308,7 @@ fn metrics_snapshot(s: &Status) -> MetricsSnapshot {
         paths,
         failovers: s.failovers.clone(),
         drops: s.drops.clone(),
+        offloads: s.offloads.iter().map(|(k, on)| (k.clone(), u64::from(*on))).collect(),
         mesh: s.mesh.clone(),
         policy_denied: s.policy.denied.clone(),
         policy_version: s.policy.version,

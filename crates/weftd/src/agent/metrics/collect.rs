@@ -43,6 +43,8 @@ pub(super) struct State {
     failovers: Counters<Labels<1>>,
     /// Drops by reason.
     drops: Counters<Labels<1>>,
+    /// Offloads by kind, 1 or 0.
+    offloads: Vec<(Labels<1>, u64)>,
     /// Mesh gossip and enrolment, by event.
     mesh: Counters<Labels<1>>,
     /// Denied packets by rule.
@@ -104,6 +106,7 @@ impl State {
         });
         self.api_requests.set_all(requests, generation);
         self.members = summed(by_one("state", &snap.members)).into_iter().collect();
+        self.offloads = by_one("kind", &snap.offloads).collect();
         self.policy = Some((Labels([("name", snap.policy_name.clone())]), snap.policy_version));
 
         for counters in &mut self.path_counters {
@@ -190,6 +193,10 @@ impl Collector for Shared {
         family(e, "failovers", "Class failovers, by reason.", None, rows)?;
         let rows = state.drops.rows(generation);
         family(e, "dropped_packets", "Dropped input packets, by reason.", None, rows)?;
+        let rows = state.offloads.iter().map(|(k, n)| (k, int(*n)));
+        let help = "Data-plane kernel offloads, by kind (tun_tso, tun_uso, udp_gso, udp_gro): \
+                    1 in use, 0 switched off or missing from the kernel.";
+        family(e, "dataplane_offload", help, None, rows)?;
         let rows = state.mesh.rows(generation);
         let help = "Mesh events, by kind: gossip datagrams in and out, refusals (unauthenticated, \
                     replayed, rate limited, malformed, certificates), packets relayed for others.";

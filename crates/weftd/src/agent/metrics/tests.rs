@@ -47,6 +47,7 @@ fn snapshot() -> MetricsSnapshot {
         ],
         failovers: vec![("path_down".to_owned(), 2), ("sla_loss".to_owned(), 1)],
         drops: vec![("probe_bad_mac".to_owned(), 5), ("with \"quote\"".to_owned(), 1)],
+        offloads: vec![("tun_tso".to_owned(), 1), ("udp_gro".to_owned(), 0)],
         mesh: vec![("datagrams_in".to_owned(), 12), ("relayed_packets".to_owned(), 3)],
         policy_denied: vec![("block-guest".to_owned(), 9), ("default".to_owned(), 4)],
         policy_version: 3,
@@ -123,6 +124,8 @@ fn encoding_a_snapshot_gives_every_family_with_its_values_and_escaped_labels() {
     has(&text, r#"weft_failovers_total{reason="sla_loss"} 1"#);
     has(&text, r#"weft_dropped_packets_total{reason="probe_bad_mac"} 5"#);
     has(&text, r#"weft_dropped_packets_total{reason="with \"quote\""} 1"#);
+    has(&text, r#"weft_dataplane_offload{kind="tun_tso"} 1"#);
+    has(&text, r#"weft_dataplane_offload{kind="udp_gro"} 0"#);
     has(&text, r#"weft_mesh_events_total{event="datagrams_in"} 12"#);
     has(&text, r#"weft_mesh_events_total{event="relayed_packets"} 3"#);
     has(&text, r#"weft_policy_denied_packets_total{rule="block-guest"} 9"#);
