@@ -121,7 +121,11 @@ impl MeshNode {
                     self.reconcile(&info.site, DownReason::Dead);
                 }
                 MemberEvent::Down(info) => {
-                    self.links.remove(&info.site);
+                    // Its signed advertisement stays until it ages out: gossip
+                    // calling a member dead (we, or it, were cut off for a
+                    // moment) does not make its word false, and the relays
+                    // it names are what the destination accepts its traffic
+                    // through meanwhile. Revocation removes it at once.
                     self.reconcile(&info.site, DownReason::Dead);
                 }
                 MemberEvent::Suspect(_) | MemberEvent::Left(_) | MemberEvent::Rejoined(_) => {}

@@ -155,3 +155,27 @@ fn a_neighbour_reached_only_through_a_relay_is_not_a_cut_link_and_nothing_is_for
     let forwarded: u64 = (0..=2).map(|i| sim.node(i).counters().link_states_forwarded).sum();
     assert_eq!(forwarded, 0, "a relayed-only neighbour is not cut off");
 }
+
+#[test]
+fn a_member_gossip_declares_dead_keeps_its_advertisement_until_it_ages_out() {
+    let mut sim = Sim::mesh(2, None, Duration::from_secs(3));
+    sim.run_for(Duration::from_secs(1));
+    let now = sim.now;
+    for i in 0..=2u8 {
+        let links = (0..=2).filter(|&j| j != i).map(|j| entry(j, true)).collect();
+        sim.node_mut(i).set_local_links(now, links);
+    }
+    sim.run_for(Duration::from_secs(2));
+    assert!(origins(&sim, 1).contains(&site(2)));
+    // Site 2 is cut off until gossip at 1 calls it dead.
+    sim.filter = Box::new(|from, to, _| from != 2 && to != 2);
+    let mut waited = Duration::ZERO;
+    while sim.node(1).membership().members().any(|m| m.site == site(2)) {
+        assert!(waited < Duration::from_secs(4), "2 never declared dead");
+        sim.run_for(Duration::from_millis(50));
+        waited += Duration::from_millis(50);
+    }
+    assert!(origins(&sim, 1).contains(&site(2)), "its signed word is kept while fresh");
+    sim.run_for(Duration::from_secs(6));
+    assert!(!origins(&sim, 1).contains(&site(2)), "and ages out like any other");
+}
