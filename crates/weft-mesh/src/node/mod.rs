@@ -98,6 +98,10 @@ pub struct MeshNode {
     ls_version: u64,
     next_ad: Instant,
     next_upkeep: Instant,
+    /// The seed joined through: announced to again at every upkeep while
+    /// no member is known (a lost first announcement left a site alone for
+    /// good).
+    join_seed: Option<SocketAddr>,
     renew_next: Option<Instant>,
     last_revocations: Option<SignedRevocations>,
     rng: SeededRng,
@@ -158,6 +162,7 @@ impl MeshNode {
             ls_version: now_unix.saturating_mul(1000),
             next_ad: now + config.link_state_interval,
             next_upkeep: now,
+            join_seed: None,
             renew_next: None,
             last_revocations: None,
             rng: SeededRng::new(seed ^ 0x746f_6b65_6e5f_6964),
@@ -182,6 +187,7 @@ impl MeshNode {
         if self.quiet {
             return Err(NodeError::Quiet);
         }
+        self.join_seed = Some(seed_addr);
         let r = self.membership.join(now, seed_addr);
         self.pump(now);
         Ok(r?)

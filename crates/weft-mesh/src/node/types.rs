@@ -206,6 +206,8 @@ pub struct NodeCounters {
     pub link_states_stale: u64,
     /// Link-state advertisements forwarded to members cut off from their origin.
     pub link_states_forwarded: u64,
+    /// Announcements to the seed repeated because no member was known.
+    pub rejoins_while_alone: u64,
     /// `HELLOs` sent.
     pub hellos_sent: u64,
     /// `HELLOs` received.

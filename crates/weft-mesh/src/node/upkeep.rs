@@ -53,7 +53,22 @@ impl MeshNode {
         self.links.expire(now, self.config.link_state_max_age, &self.site);
         self.server.cleanup(now);
         self.hello_unknown(now);
+        self.rejoin_if_alone(now);
         self.maybe_renew(now, now_unix);
+    }
+
+    /// Announces to the seed again while we know no member: SWIM announces
+    /// only to members it knows, so a site whose first announcement (or its
+    /// answer) was lost would otherwise stay alone for good.
+    fn rejoin_if_alone(&mut self, now: Instant) {
+        if self.membership.member_count() > 0 {
+            return;
+        }
+        if let Some(seed) = self.join_seed {
+            self.counters.rejoins_while_alone += 1;
+            let _ = self.membership.join(now, seed);
+            self.pump(now);
+        }
     }
 
     /// HELLOs (rate-limited per site) to members whose certificate we still

@@ -367,3 +367,19 @@ fn new_endpoints_reach_peers_as_a_change() {
         assert!(downs(&sim, i, t0).is_empty());
     }
 }
+
+#[test]
+fn a_site_whose_first_announcement_is_lost_announces_again_until_it_joins() {
+    let mut sim = Sim::with_ca(None);
+    let enrolled = sim.enrol(1, spec(3600, 10)).expect("enrols");
+    // Every datagram from site 1 to the seed is lost for a while.
+    sim.filter = Box::new(|from, to, _| !(from == 1 && to == 0));
+    sim.start(1, &enrolled, 0);
+    sim.run_for(Duration::from_millis(1500));
+    assert_eq!(sim.node(1).membership().member_count(), 0, "alone so far");
+    sim.filter = Box::new(|_, _, _| true);
+    sim.run_for(Duration::from_secs(3));
+    assert!(sim.node(1).counters().rejoins_while_alone >= 1);
+    assert_eq!(sim.node(1).membership().member_count(), 1, "joined after all");
+    assert!(sim.node(0).membership().members().any(|m| m.site == site(1)));
+}
