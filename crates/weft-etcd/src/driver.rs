@@ -1,22 +1,24 @@
-//! [`Controller`]: drives a `weft-control` [`Election`] against etcd.
+//! [`Controller`]: drives a `weft-control` [`Election`] against a
+//! [`ControlStore`] (etcd, or SQLite for a single controller).
 
 use std::time::{Duration, Instant};
 
 use weft_control::{Election, ElectionConfig, ElectionError, ElectionEvent, Fence};
 
+use crate::api::ControlStore;
 use crate::store::EtcdStore;
 
 /// One controller: its election and its store. Call [`Controller::turn`]
 /// in a loop; between turns sleep for what it returns.
 #[derive(Debug)]
-pub struct Controller {
+pub struct Controller<S: ControlStore = EtcdStore> {
     election: Election,
-    store: EtcdStore,
+    store: S,
 }
 
-impl Controller {
+impl<S: ControlStore> Controller<S> {
     /// A controller that starts campaigning now.
-    pub fn new(cfg: ElectionConfig, store: EtcdStore) -> Result<Self, ElectionError> {
+    pub fn new(cfg: ElectionConfig, store: S) -> Result<Self, ElectionError> {
         Ok(Self { election: Election::new(Instant::now(), cfg)?, store })
     }
 
@@ -26,7 +28,7 @@ impl Controller {
     }
 
     /// The store, for leader work (fenced writes) and reads.
-    pub fn store(&mut self) -> &mut EtcdStore {
+    pub fn store(&mut self) -> &mut S {
         &mut self.store
     }
 

@@ -15,9 +15,11 @@
 //! `bench/leader-failover.sh` start three of them against three etcd
 //! members and kill the leader.
 
+pub mod api;
 pub mod driver;
 pub mod http;
 pub mod store;
 
+pub use api::{Compare, ControlStore, Kv, Txn, TxnOutcome};
 pub use driver::Controller;
 pub use store::{EtcdStore, FencedOutcome};

@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 use weft_control::{CallError, Epoch, Fence, LeaseId, Request, Response};
 
+use crate::api::{Compare, ControlStore, Kv, Txn, TxnOutcome};
 use crate::http::{HttpError, post_json};
 
 /// What a fenced write did.
@@ -179,5 +180,126 @@ impl EtcdStore {
             return Ok(None);
         }
         Ok(Some((unb64(&kv["value"]).unwrap_or_default(), int(&kv["mod_revision"]))))
+    }
+}
+
+/// The end of the key range of every key that starts with `prefix` (etcd's
+/// `range_end`: the prefix with its last byte plus one).
+fn prefix_end(prefix: &str) -> Vec<u8> {
+    let mut end = prefix.as_bytes().to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
+fn kv_of(v: &Value) -> Option<Kv> {
+    Some(Kv {
+        key: unb64(&v["key"])?,
+        value: unb64(&v["value"]).unwrap_or_default(),
+        create_revision: int(&v["create_revision"]),
+        mod_revision: int(&v["mod_revision"]),
+    })
+}
+
+impl ControlStore for EtcdStore {
+    fn call(&mut self, request: &Request, timeout: Duration) -> Result<Response, CallError> {
+        EtcdStore::call(self, request, timeout)
+    }
+
+    fn txn(
+        &mut self,
+        fence: Option<&Fence>,
+        txn: &Txn,
+        timeout: Duration,
+    ) -> Result<TxnOutcome, CallError> {
+        let deadline = Instant::now() + timeout;
+        let mut compare = Vec::new();
+        if let Some(f) = fence {
+            compare.push(json!({
+                "target": "CREATE", "key": b64(&f.key), "result": "EQUAL",
+                "create_revision": f.epoch.0.to_string(),
+            }));
+        }
+        for c in &txn.compares {
+            compare.push(match c {
+                Compare::Missing(k) => json!({
+                    "target": "CREATE", "key": b64(k), "result": "EQUAL", "create_revision": "0",
+                }),
+                Compare::ModRevision(k, rev) => json!({
+                    "target": "MOD", "key": b64(k), "result": "EQUAL", "mod_revision": rev.to_string(),
+                }),
+            });
+        }
+        let mut success: Vec<Value> = txn
+            .puts
+            .iter()
+            .map(|(k, v)| json!({ "request_put": { "key": b64(k), "value": b64(v) } }))
+            .collect();
+        success.extend(
+            txn.deletes.iter().map(|k| json!({ "request_delete_range": { "key": b64(k) } })),
+        );
+        // On failure, read the leader key to tell a lost fence from a
+        // failed comparison.
+        let failure: Vec<Value> = fence
+            .map(|f| vec![json!({ "request_range": { "key": b64(&f.key) } })])
+            .unwrap_or_default();
+        let body = json!({ "compare": compare, "success": success, "failure": failure });
+        let v = self.post("/v3/kv/txn", &body, deadline)?;
+        if v["succeeded"].as_bool() == Some(true) {
+            return Ok(TxnOutcome::Applied(int(&v["header"]["revision"])));
+        }
+        match fence {
+            Some(f) => {
+                let kv = &v["responses"][0]["response_range"]["kvs"][0];
+                if kv.is_null() || int(&kv["create_revision"]) != f.epoch.0 {
+                    Ok(TxnOutcome::Fenced)
+                } else {
+                    Ok(TxnOutcome::CompareFailed)
+                }
+            }
+            None => Ok(TxnOutcome::CompareFailed),
+        }
+    }
+
+    fn get(&mut self, key: &str, timeout: Duration) -> Result<Option<Kv>, CallError> {
+        let deadline = Instant::now() + timeout;
+        let v = self.post("/v3/kv/range", &json!({ "key": b64(key) }), deadline)?;
+        Ok(kv_of(&v["kvs"][0]))
+    }
+
+    fn range(
+        &mut self,
+        prefix: &str,
+        limit: usize,
+        timeout: Duration,
+    ) -> Result<Vec<Kv>, CallError> {
+        let deadline = Instant::now() + timeout;
+        let body = json!({
+            "key": b64(prefix),
+            "range_end": B64.encode(prefix_end(prefix)),
+            "limit": limit.to_string(),
+        });
+        let v = self.post("/v3/kv/range", &body, deadline)?;
+        Ok(v["kvs"].as_array().map(|a| a.iter().filter_map(kv_of).collect()).unwrap_or_default())
+    }
+
+    fn kind(&self) -> &'static str {
+        "etcd"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_range_of_a_prefix_ends_after_its_last_key() {
+        assert_eq!(prefix_end("/weft/requests/"), b"/weft/requests0".to_vec());
+        assert_eq!(prefix_end("a\u{7f}"), b"a\x80".to_vec());
+        assert_eq!(prefix_end(""), vec![0]);
     }
 }
