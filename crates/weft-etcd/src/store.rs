@@ -185,7 +185,7 @@ impl EtcdStore {
 
 /// The end of the key range of every key that starts with `prefix` (etcd's
 /// `range_end`: the prefix with its last byte plus one).
-fn prefix_end(prefix: &str) -> Vec<u8> {
+pub(crate) fn prefix_end(prefix: &str) -> Vec<u8> {
     let mut end = prefix.as_bytes().to_vec();
     while let Some(last) = end.pop() {
         if last < 0xff {
