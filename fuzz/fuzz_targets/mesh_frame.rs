@@ -60,7 +60,7 @@ fuzz_target!(|data: &[u8]| {
 
     let mut node = ca_node(now);
     let _ = node.handle_datagram(now, NOW_UNIX, addr(2), data);
-    for kind in 1..=8u8 {
+    for kind in 1..=10u8 {
         let mut framed = vec![kind];
         framed.extend_from_slice(data);
         let _ = node.handle_datagram(now, NOW_UNIX, addr(2), &framed);

@@ -9,13 +9,16 @@
 //! thirds of the certificate's life with a [`RenewRequest`] signed by the same
 //! key, so old and new certificates overlap. Every agent admits a peer only
 //! with a [`VerifiedCert`], which only [`SiteCert::verify`] makes, and drops
-//! sites on the gossiped [`SignedRevocations`].
+//! sites on the gossiped [`SignedRevocations`]. The CA also signs the
+//! [`SignedBundle`]s of mesh-wide policy; sites answer each with a
+//! [`SignedBundleAck`] signed by their own key.
 //!
 //! What it does not do: no I/O, no clock, no randomness. Time comes in as
 //! Unix seconds; keys derive from 32-byte seeds and token ids are 16 bytes
 //! the caller draws. All formats are our own compact binary (not X.509),
-//! bounded (strings ≤ 255 bytes, ≤ 64 prefixes, messages ≤ 4 KiB) and
-//! versioned; decoders never panic.
+//! bounded (strings ≤ 255 bytes, ≤ 64 prefixes, messages ≤ 4 KiB,
+//! revocation lists and bundles < 64 KiB) and versioned; decoders never
+//! panic.
 //!
 //! # Example: CA → token → request → certificate → verify
 //!
@@ -61,8 +64,12 @@
 //! - [`enrol`]: [`EnrolRequest`], [`RenewRequest`], [`EnrolResponse`].
 //! - [`enroller`]: [`Enroller`], its plain-data [`EnrollerState`], [`EnrolError`].
 //! - [`revocation`]: [`RevocationList`], [`SignedRevocations`].
+//! - [`bundle`]: [`SignedBundle`], the CA-signed policies the leader
+//!   publishes; [`bundle_ack`]: [`SignedBundleAck`], a site's signed answer.
 //! - [`wire`]: limits, [`DecodeError`], base64url.
 
+pub mod bundle;
+pub mod bundle_ack;
 pub mod ca;
 pub mod cert;
 pub mod claims;
@@ -73,8 +80,15 @@ pub mod token;
 pub mod wire;
 
 #[cfg(test)]
+mod bundle_tests;
+#[cfg(test)]
 mod tests;
 
+pub use bundle::{
+    BundleBody, BundleError, BundleKind, MAX_BUNDLE_LEN, MAX_BUNDLE_PAYLOAD, MAX_BUNDLE_SITES,
+    SignedBundle,
+};
+pub use bundle_ack::{AckOutcome, BundleAck, MAX_ACK_MESSAGE, SignedBundleAck};
 pub use ca::{CaPublicKey, KeyId, MeshCa, SiteKey, SitePublicKey};
 pub use cert::{CertBody, CertError, DEFAULT_CERT_LIFETIME_SECS, SiteCert, VerifiedCert};
 pub use claims::{ClaimError, Label, PrefixList};

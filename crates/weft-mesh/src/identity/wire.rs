@@ -229,6 +229,11 @@ impl<'a> Decoder<'a> {
         self.wire(r)
     }
 
+    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let r = self.r.bytes(n);
+        self.wire(r)
+    }
+
     /// Fails unless every byte was read.
     pub(crate) fn finish(&self) -> Result<(), DecodeError> {
         self.wire(self.r.finish())

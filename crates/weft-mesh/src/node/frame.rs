@@ -11,12 +11,19 @@
 //! 0x06 REVOCATIONS    kind ‖ SignedRevocations
 //! 0x07 LINK_STATE     kind ‖ u16 cert_len ‖ origin SiteCert ‖ LinkStateAd
 //! 0x08 HELLO          kind ‖ u8 flags (bit 0: please reply) ‖ u16 cert_len ‖ SiteCert
+//! 0x09 BUNDLE         kind ‖ SignedBundle
+//! 0x0A BUNDLE_ACK     kind ‖ u16 cert_len ‖ acking site's SiteCert ‖ SignedBundleAck
 //! ```
 //!
-//! Certificates inside `GOSSIP`, `LINK_STATE` and `HELLO` stay raw bytes here: the
-//! node caches admitted certificates by their exact bytes and decodes only
-//! bytes it has not seen. Every decoder is bounded by the datagram, never
-//! panics and names what was wrong.
+//! A `SignedBundle` is signed by the mesh CA; a `SignedBundleAck` is the
+//! acknowledgement followed by the 64-byte signature of the site key its
+//! certificate names (see [`crate::identity::bundle`] and
+//! [`crate::identity::bundle_ack`]).
+//!
+//! Certificates inside `GOSSIP`, `LINK_STATE`, `HELLO` and `BUNDLE_ACK` stay
+//! raw bytes here: the node caches admitted certificates by their exact bytes
+//! and decodes only bytes it has not seen. Every decoder is bounded by the
+//! datagram, never panics and names what was wrong.
 //!
 //! `ENROL_REFUSED` is **unauthenticated** (the joiner has no key to check it
 //! with yet): anyone on the path can forge one. A joiner may print its
@@ -25,7 +32,9 @@
 use weft_types::WireReader;
 
 use super::link_state::LinkStateAd;
-use crate::identity::{EnrolRequest, EnrolResponse, RenewRequest, SignedRevocations};
+use crate::identity::{
+    EnrolRequest, EnrolResponse, RenewRequest, SignedBundle, SignedBundleAck, SignedRevocations,
+};
 
 /// Longest `ENROL_REFUSED` message, in bytes.
 pub const MAX_REFUSAL_MESSAGE: usize = 512;
@@ -62,6 +71,10 @@ pub enum FrameKind {
     LinkState = 0x07,
     /// A certificate exchange with a member we hold no certificate for.
     Hello = 0x08,
+    /// A CA-signed bundle of mesh-wide policy.
+    Bundle = 0x09,
+    /// A site's signed acknowledgement of a bundle, with its certificate.
+    BundleAck = 0x0A,
 }
 
 impl FrameKind {
@@ -76,6 +89,8 @@ impl FrameKind {
             0x06 => Self::Revocations,
             0x07 => Self::LinkState,
             0x08 => Self::Hello,
+            0x09 => Self::Bundle,
+            0x0A => Self::BundleAck,
             _ => return None,
         })
     }
@@ -191,6 +206,15 @@ pub enum Frame<'a> {
         /// The sender's certificate bytes.
         cert: &'a [u8],
     },
+    /// A bundle (signature not yet checked).
+    Bundle(SignedBundle),
+    /// An acknowledgement and the acknowledging site's certificate bytes.
+    BundleAck {
+        /// The acknowledging site's certificate bytes.
+        cert: &'a [u8],
+        /// The acknowledgement (signature not yet checked).
+        ack: SignedBundleAck,
+    },
 }
 
 fn truncated(what: &'static str) -> impl Fn(weft_types::WireError) -> FrameError {
@@ -217,6 +241,8 @@ impl<'a> Frame<'a> {
             Self::Revocations(_) => FrameKind::Revocations,
             Self::LinkState { .. } => FrameKind::LinkState,
             Self::Hello { .. } => FrameKind::Hello,
+            Self::Bundle(_) => FrameKind::Bundle,
+            Self::BundleAck { .. } => FrameKind::BundleAck,
         }
     }
 
@@ -275,6 +301,15 @@ impl<'a> Frame<'a> {
                 r.finish().map_err(|e| invalid("hello", e))?;
                 Self::Hello { reply: flags & 1 == 1, cert }
             }
+            FrameKind::Bundle => {
+                Self::Bundle(SignedBundle::decode(rest).map_err(|e| invalid("bundle", e))?)
+            }
+            FrameKind::BundleAck => {
+                let cert = cert_field(&mut r)?;
+                let ack = SignedBundleAck::decode(r.rest())
+                    .map_err(|e| invalid("bundle acknowledgement", e))?;
+                Self::BundleAck { cert, ack }
+            }
         })
     }
 
@@ -310,9 +345,21 @@ impl<'a> Frame<'a> {
                 out.push(u8::from(*reply));
                 put_cert(&mut out, cert)?;
             }
+            Self::Bundle(bundle) => return Ok(bundle_frame(bundle)),
+            Self::BundleAck { cert, ack } => {
+                put_cert(&mut out, cert)?;
+                out.extend_from_slice(&ack.encode());
+            }
         }
         Ok(out)
     }
+}
+
+/// A `BUNDLE` frame's bytes (without cloning the bundle into a [`Frame`]).
+pub(crate) fn bundle_frame(bundle: &SignedBundle) -> Vec<u8> {
+    let mut out = vec![FrameKind::Bundle as u8];
+    out.extend_from_slice(&bundle.encode());
+    out
 }
 
 fn cert_field<'a>(r: &mut WireReader<'a>) -> Result<&'a [u8], FrameError> {

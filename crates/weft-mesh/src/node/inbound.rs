@@ -50,6 +50,8 @@ impl MeshNode {
                 self.counters.renewals_failed += 1;
                 Ok(())
             }
+            Frame::Bundle(bundle) => self.on_bundle(from, bundle),
+            Frame::BundleAck { cert, ack } => self.on_bundle_ack(now_unix, from, cert, ack),
         }
     }
 

@@ -1,7 +1,8 @@
 //! The sans-IO core a site agent drives with one UDP socket: SWIM membership
 //! with certificates attached, enrolment (server on the CA holder, client on
-//! joiners), renewal, revocation flooding, link-state advertisements and the
-//! topology filter that turns admitted members into WireGuard peers.
+//! joiners), renewal, revocation flooding, link-state advertisements, the
+//! topology filter that turns admitted members into WireGuard peers, and the
+//! transport of CA-signed policy bundles and their signed acknowledgements.
 //!
 //! # Driving a [`MeshNode`]
 //! 1. Build it with [`MeshNode::new`] from the site's [`NodeIdentity`] (a
@@ -29,7 +30,10 @@
 //! - `enrol_client`: [`Enrolment`]. `server`: the CA holder's enrolment service.
 //! - `inbound`: what each frame does. `peers`: certificate admission and peer views.
 //! - `upkeep`: periodic work (renewal, link state, expiry).
+//! - `bundles`: sending CA-signed policy bundles and signed acknowledgements,
+//!   and checking received ones.
 
+mod bundles;
 mod enrol_client;
 mod frame;
 mod inbound;
@@ -235,6 +239,11 @@ impl MeshNode {
                     self.counters.frames_unknown_kind += 1;
                 } else {
                     self.counters.frames_malformed += 1;
+                }
+                match bytes.first().copied().and_then(FrameKind::from_byte) {
+                    Some(FrameKind::Bundle) => self.counters.bundles_refused += 1,
+                    Some(FrameKind::BundleAck) => self.counters.acks_refused += 1,
+                    _ => {}
                 }
                 return Err(e.into());
             }

@@ -9,7 +9,8 @@ use weft_types::{PublicKey, SiteId};
 use super::frame::FrameError;
 use super::topology::TopologyMode;
 use crate::identity::{
-    CaPublicKey, CertError, Label, PrefixList, RevocationError, SiteCert, SiteKey,
+    BundleAck, BundleError, CaPublicKey, CertError, Label, PrefixList, RevocationError,
+    SignedBundle, SiteCert, SiteKey,
 };
 use crate::membership::{ConfigError, Counters, GossipError, MembershipConfig};
 
@@ -155,6 +156,25 @@ pub enum NodeEvent {
         /// Its certificate's serial.
         serial: u64,
     },
+    /// A bundle signed by the mesh CA arrived (signature checked; whether it
+    /// is meant for this site, see [`SignedBundle::is_for`], and whether to
+    /// install it are the agent's call).
+    Bundle {
+        /// The address it came from (not authenticated: anyone may forward a
+        /// CA-signed bundle).
+        from: SocketAddr,
+        /// The bundle.
+        bundle: SignedBundle,
+    },
+    /// A site acknowledged a bundle: its certificate was admitted and the
+    /// acknowledgement is signed by that certificate's site key and names
+    /// its site.
+    BundleAck {
+        /// The address it came from.
+        from: SocketAddr,
+        /// The acknowledgement.
+        ack: BundleAck,
+    },
 }
 
 /// Running totals of a node (its own frames; SWIM's are in `membership`).
@@ -214,6 +234,20 @@ pub struct NodeCounters {
     pub hellos_received: u64,
     /// Gossip envelopes the membership refused (details in `membership`).
     pub gossip_refused: u64,
+    /// `BUNDLE` frames sent.
+    pub bundles_sent: u64,
+    /// Bundles received with a valid CA signature (each a [`NodeEvent::Bundle`]).
+    pub bundles_received: u64,
+    /// `BUNDLE` frames refused: malformed, another CA, bad signature.
+    pub bundles_refused: u64,
+    /// `BUNDLE_ACK` frames sent.
+    pub acks_sent: u64,
+    /// Acknowledgements accepted (each a [`NodeEvent::BundleAck`]).
+    pub acks_received: u64,
+    /// `BUNDLE_ACK` frames refused: malformed, certificate not admitted,
+    /// site mismatch, bad signature (a refused certificate is also counted
+    /// in `certs_refused_*`).
+    pub acks_refused: u64,
     /// The membership's own counters.
     pub membership: Counters,
 }
@@ -231,7 +265,8 @@ impl NodeCounters {
 }
 
 /// Why a node call failed. Input errors (`Frame`, `Cert`, `Gossip`,
-/// `LinkState`, `Revocations`, `RateLimited`) leave the state unchanged and are counted.
+/// `LinkState`, `Revocations`, `Bundle`, `RateLimited`) leave the state
+/// unchanged and are counted.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum NodeError {
@@ -253,6 +288,9 @@ pub enum NodeError {
     /// A revocation list was refused, or revoking failed.
     #[error(transparent)]
     Revocations(#[from] RevocationError),
+    /// A bundle or an acknowledgement was refused.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
     /// Too many enrolment requests from this address.
     #[error("enrolment request from {0} rate-limited")]
     RateLimited(SocketAddr),

@@ -135,6 +135,7 @@ fn handle_event(
         NodeEvent::Enrolled { site: who, serial } => {
             eprintln!("weftd[{site}]: enrolled {who} (certificate serial {serial})");
         }
+        NodeEvent::Bundle { .. } | NodeEvent::BundleAck { .. } => {}
     }
 }
 

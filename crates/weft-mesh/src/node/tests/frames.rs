@@ -40,6 +40,28 @@ fn samples() -> Vec<Vec<u8>> {
         ..entry.clone()
     };
     let ad = LinkStateAd::sign(&key(1), site(1), 7, vec![entry, relayed, relayed_only]).unwrap();
+    let bundle = enroller
+        .ca()
+        .sign_bundle(crate::identity::BundleBody {
+            kind: crate::identity::BundleKind::Policy,
+            epoch: 1,
+            seq: 2,
+            version: 3,
+            issued_at: BASE_UNIX,
+            sites: vec![site(1), site(2)],
+            payload: b"allow all".to_vec(),
+        })
+        .unwrap();
+    let ack = crate::identity::BundleAck {
+        site: site(1),
+        kind: crate::identity::BundleKind::Policy,
+        epoch: 1,
+        seq: 2,
+        version: 3,
+        outcome: crate::identity::AckOutcome::refused("no"),
+        at: BASE_UNIX,
+    }
+    .sign(&key(1));
     let frames = [
         Frame::Gossip { cert: &cert_bytes, envelope: b"envelope" },
         Frame::EnrolRequest(req),
@@ -56,6 +78,8 @@ fn samples() -> Vec<Vec<u8>> {
         Frame::Revocations(enroller.signed_revocations()),
         Frame::LinkState { cert: &cert_bytes, ad },
         Frame::Hello { reply: true, cert: &cert_bytes },
+        Frame::Bundle(bundle),
+        Frame::BundleAck { cert: &cert_bytes, ack },
     ];
     frames.iter().map(|f| f.encode().unwrap()).collect()
 }
@@ -63,7 +87,7 @@ fn samples() -> Vec<Vec<u8>> {
 #[test]
 fn every_frame_kind_round_trips() {
     let samples = samples();
-    assert_eq!(samples.len(), 8);
+    assert_eq!(samples.len(), 10);
     for (i, bytes) in samples.iter().enumerate() {
         assert_eq!(usize::from(bytes[0]), i + 1);
         let f = Frame::decode(bytes).unwrap();
@@ -111,7 +135,7 @@ proptest! {
     fn decoders_never_panic_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
         let _ = Frame::decode(&bytes);
         let _ = LinkStateAd::decode(&bytes);
-        for kind in 1..=8u8 {
+        for kind in 1..=10u8 {
             let mut b = vec![kind];
             b.extend_from_slice(&bytes);
             if let Ok(f) = Frame::decode(&b) {

@@ -1,5 +1,6 @@
 //! Behaviour of the node, driven through the in-memory network of `sim`.
 
+mod bundles;
 mod frames;
 mod links;
 mod sim;

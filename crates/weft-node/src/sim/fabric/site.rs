@@ -262,7 +262,11 @@ impl SimSite {
                         self.node.handle_mesh(now, down);
                     }
                 }
-                M::CertRenewed(_) | M::EnrollerChanged | M::Enrolled { .. } => {}
+                M::CertRenewed(_)
+                | M::EnrollerChanged
+                | M::Enrolled { .. }
+                | M::Bundle { .. }
+                | M::BundleAck { .. } => {}
             }
         }
     }
