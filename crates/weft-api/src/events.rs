@@ -33,6 +33,8 @@ pub enum EventKind {
     PolicyApplied,
     /// The topology changed (sites or paths added or removed).
     TopologyChanged,
+    /// A controller became or stopped being the control plane's leader.
+    LeaderChanged,
 }
 
 impl EventKind {
@@ -50,6 +52,7 @@ impl EventKind {
             Self::Failover => "failover",
             Self::PolicyApplied => "policy_applied",
             Self::TopologyChanged => "topology_changed",
+            Self::LeaderChanged => "leader_changed",
         }
     }
 
@@ -59,7 +62,7 @@ impl EventKind {
     }
 }
 
-const ALL: [EventKind; 11] = [
+const ALL: [EventKind; 12] = [
     EventKind::AgentStarted,
     EventKind::SiteJoined,
     EventKind::SiteLeft,
@@ -71,6 +74,7 @@ const ALL: [EventKind; 11] = [
     EventKind::Failover,
     EventKind::PolicyApplied,
     EventKind::TopologyChanged,
+    EventKind::LeaderChanged,
 ];
 
 /// One event.

@@ -16,11 +16,13 @@
 //! - [`flows`]: [`Flow`], [`Route`], [`Topology`], [`Explanation`].
 //! - [`events`]: [`Event`] and [`EventKind`], the live event stream.
 //! - [`admin`]: [`TokenInfo`], [`AuditRecord`].
+//! - [`control`]: [`ControlStatus`], [`MeshPolicyStatus`], [`MeshPolicyChange`].
 //! - [`mesh`]: [`MeshTokenCreate`], [`MeshToken`], [`MeshRevoke`], [`MeshStatus`].
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod common;
+pub mod control;
 pub mod events;
 pub mod flows;
 pub mod mesh;
@@ -29,6 +31,10 @@ pub mod sites;
 
 pub use admin::{AuditRecord, TokenCreate, TokenCreated, TokenInfo};
 pub use common::{ApiError, ListQuery, Page, Scope};
+pub use control::{
+    BundleCounters, CanaryStage, ControlStatus, MeshPolicyChange, MeshPolicyInForce,
+    MeshPolicyStatus, SitePolicyState,
+};
 pub use events::{Event, EventKind};
 pub use flows::{
     Candidate, Explanation, Flow, Route, RouteChoice, Topology, TopologyEdge, TopologyNode,

@@ -11,6 +11,9 @@
 //!   [`Fence`] every leader write carries (the store compares the leader
 //!   key's create revision with it in the same transaction), and the
 //!   agents' [`EpochGuard`] (no publication older than the newest seen).
+//! - [`rollout`]: mesh-wide publication: the leader's [`Publisher`]
+//!   (who still needs the current publication, re-sends) and the agents'
+//!   [`Follower`] (install, already running, stale, not for us).
 //! - `sim` (feature `sim`): `ModelStore`, a deterministic model of etcd's
 //!   leases, leader key and fenced writes, for tests and the fabric
 //!   simulator.
@@ -28,6 +31,7 @@
 
 pub mod election;
 pub mod fence;
+pub mod rollout;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim;
 
@@ -36,3 +40,4 @@ pub use election::{
     Response, Role,
 };
 pub use fence::{Epoch, EpochGuard, Fence, Stale};
+pub use rollout::{AckState, Follower, FollowerCounters, Publisher, Verdict};

@@ -66,9 +66,12 @@ enum Command {
     Events(cmd::events::EventsArgs),
     /// Why a flow goes where it goes: `weft explain udp 10.77.1.1 10.77.2.1:5060`.
     Explain(cmd::explain::ExplainArgs),
-    /// Policy as code: lint, test, diff, apply, rollback.
+    /// Policy as code: lint, test, diff, apply, rollback; mesh-wide through a controller (status, promote).
     #[command(subcommand)]
     Policy(cmd::policy::PolicyCommand),
+    /// The control plane: `weft control status` (role, leader, epoch, mesh policy in force).
+    #[command(subcommand)]
+    Control(cmd::control::ControlCommand),
     /// The mesh CA: `weft ca init` creates one (local, no agent needed).
     #[command(subcommand)]
     Ca(cmd::mesh::CaCommand),
@@ -110,6 +113,7 @@ fn main() -> ExitCode {
         Command::Events(a) => cmd::events::run(&a),
         Command::Explain(a) => cmd::explain::run(&a),
         Command::Policy(c) => cmd::policy::run(c),
+        Command::Control(c) => cmd::control::run(c),
         Command::Ca(c) => cmd::mesh::run_ca(&c),
         Command::Token(c) => cmd::mesh::run_token(&c),
         Command::Cert(c) => cmd::mesh::run_cert(&c),

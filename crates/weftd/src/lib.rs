@@ -8,6 +8,8 @@
 //! - [`agent`]: the running agent (threads, control loop, status, UAPI).
 //! - [`config`]: the site configuration file, parsed and validated with
 //!   `file:line:col` diagnostics.
+//! - `controlplane`: a controller's election and mesh-wide policy
+//!   publication; every site's follower of it.
 //! - [`labgen`]: keys and site configurations for a namespace lab
 //!   (re-exported from `weft-layout`, which the CLI shares).
 //! - [`uapi`]: the WireGuard userspace API protocol (`wg show` against weftd).
@@ -16,6 +18,7 @@
 pub mod agent;
 pub(crate) mod api;
 pub mod config;
+pub(crate) mod controlplane;
 pub mod labgen;
 pub mod mesh;
 pub mod policy;

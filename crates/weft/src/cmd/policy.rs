@@ -74,10 +74,15 @@ pub(crate) enum PolicyCommand {
         #[command(flatten)]
         agent: AgentArgs,
     },
-    /// Apply a policy to the agent (checked there first; refused if anything fails).
+    /// Apply a policy to the agent (checked there first; refused if anything
+    /// fails). On a controller the policy goes to every site of the mesh.
     Apply {
         /// The policy file.
         file: PathBuf,
+        /// Controllers: these sites (comma-separated) get it first; the others
+        /// keep the current version until `weft policy promote`.
+        #[arg(long, value_name = "SITE,...")]
+        canary: Option<String>,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -89,6 +94,22 @@ pub(crate) enum PolicyCommand {
         /// The version to run.
         #[arg(value_name = "VERSION")]
         target: Option<u64>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        agent: AgentArgs,
+    },
+    /// Controllers: every site's mesh-wide policy version and state.
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        agent: AgentArgs,
+    },
+    /// Controllers: end the canary stage, every site gets the canary's version.
+    Promote {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -139,15 +160,19 @@ pub(crate) fn run(cmd: PolicyCommand) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        PolicyCommand::Apply { file, json, agent } => {
+        PolicyCommand::Apply { file, canary, json, agent } => {
             let text = read(&file)?;
-            let (status, body) =
-                request(&agent, "POST", "/api/v1/policy", Some((TOML, text.as_bytes())))?;
+            let target = match &canary {
+                Some(sites) => format!("/api/v1/policy?canary={}", sites.replace(' ', "")),
+                None => "/api/v1/policy".to_owned(),
+            };
+            let (status, body) = request(&agent, "POST", &target, Some((TOML, text.as_bytes())))?;
             if status != 200 {
                 return Ok(refused(&file, &body, json));
             }
             if json {
                 outln!("{}", serde_json::to_string_pretty(&body)?);
+            } else if super::control::print_change(&body) {
             } else {
                 print_warnings(&body);
                 let d: DiffReport =
@@ -170,11 +195,25 @@ pub(crate) fn run(cmd: PolicyCommand) -> Result<ExitCode> {
             }
             if json {
                 outln!("{}", serde_json::to_string_pretty(&body)?);
+            } else if super::control::print_change(&body) {
             } else {
                 let d: DiffReport =
                     serde_json::from_value(body["diff"].clone()).unwrap_or_default();
                 print_diff(&d);
                 outln!("rolled back: version {} is running", body["version"]);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PolicyCommand::Status { json, agent } => super::control::policy_status(&agent, json),
+        PolicyCommand::Promote { json, agent } => {
+            let (status, body) = request(&agent, "POST", "/api/v1/policy/promote", None)?;
+            if status != 200 {
+                return Ok(refused(Path::new("promote"), &body, json));
+            }
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&body)?);
+            } else {
+                super::control::print_change(&body);
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -159,20 +159,48 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     let metrics = Arc::new(metrics::Metrics::new());
     let (bus, _) = tokio::sync::broadcast::channel(1024);
     let (events_tx, events_rx) = mpsc::channel();
+    let policy = Arc::new(policy_api::PolicyApi::new(
+        store.clone(),
+        directory.clone(),
+        shared.clone(),
+        ctl_tx.clone(),
+    ));
+    let plane = Arc::new(crate::controlplane::PlaneState::default());
+    let plane_ctl = match (&cfg.controller, &mesh_tx) {
+        (None, _) => None,
+        (Some(_), None) => anyhow::bail!(
+            "[controller] needs the mesh: the leader publishes to the sites over it (add [mesh] and the mesh CA, `weft ca init`)"
+        ),
+        (Some(c), Some(m)) => Some(crate::controlplane::start(
+            c,
+            &cfg.state_dir,
+            m.clone(),
+            plane.clone(),
+            events_tx.clone(),
+        )?),
+    };
+    let publishing = mesh_tx.as_ref().map(|m| {
+        let (tx, rx) = mpsc::channel();
+        let follower = crate::controlplane::follower::FollowerLoop {
+            site: cfg.name.clone(),
+            state_dir: cfg.state_dir.clone(),
+            policy: policy.clone(),
+            mesh: m.clone(),
+            plane: plane.clone(),
+        };
+        (crate::controlplane::publish::Publishing::new(plane_ctl.clone(), tx), follower, rx)
+    });
     let ctx = Arc::new(crate::api::Ctx {
         status: status.clone(),
         store: store.clone(),
-        policy: Arc::new(policy_api::PolicyApi::new(
-            store.clone(),
-            directory.clone(),
-            shared.clone(),
-            ctl_tx.clone(),
-        )),
+        policy,
         control: ctl_tx.clone(),
         events: bus.clone(),
         metrics: metrics.clone(),
         rendered: crate::api::RenderCache::default(),
         mesh: mesh_tx,
+        plane,
+        plane_ctl,
     });
     crate::api::spawn(ctx, listener, cfg.api_tls.as_ref(), &cfg.state_dir.join(API_SOCKET))?;
     spawn("weft-recorder", {
@@ -205,7 +233,13 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
             start.node.cert().body.serial,
             if start.node.enroller_state().is_some() { "holds the CA" } else { "enrolled" }
         );
-        spawn("weft-mesh", move || crate::mesh::driver::run(start, &mesh_rx, &ctl_tx, &links))?;
+        let Some((publishing, follower, bundles)) = publishing else {
+            anyhow::bail!("the mesh started without its request channel");
+        };
+        spawn("weft-follower", move || follower.run(&bundles))?;
+        spawn("weft-mesh", move || {
+            crate::mesh::driver::run(start, &mesh_rx, &ctl_tx, &links, publishing);
+        })?;
     }
     drop(ctl_tx);
     eprintln!(

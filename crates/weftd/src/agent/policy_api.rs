@@ -323,6 +323,43 @@ impl PolicyApi {
         }
     }
 
+    /// Installs version `version` of the mesh-wide policy, published by
+    /// the leader of `epoch`: checked here as an apply is, stored as a local
+    /// version, audited, installed. On refusal the running policy stays and
+    /// the reason is returned (for the acknowledgement).
+    pub(crate) fn install_mesh(&self, version: u64, text: &str, epoch: u64) -> Result<(), String> {
+        let _guard = self.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let before = self.shared.active_policy().version;
+        let who = format!("control plane (epoch {epoch})");
+        let checked = match self.check_text(&format!("mesh-policy-v{version}.toml"), text) {
+            Ok(c) => c,
+            Err(r) => {
+                let detail = format!("mesh version {version}: {}", r.message);
+                let _ = self.audit(&who, "policy.refused", Some(before), Some(before), &detail);
+                let mut why = r.message.clone();
+                for f in r.findings.iter().take(3) {
+                    why.push_str("; ");
+                    why.push_str(f);
+                }
+                return Err(why);
+            }
+        };
+        let result = (|| {
+            let now = crate::api::unix_ms();
+            let meta = self.store.store_policy(&checked.policy.document.name, text, &who, now)?;
+            self.store.set_current_policy(meta.version)?;
+            self.audit(
+                &who,
+                "policy.mesh",
+                Some(before),
+                Some(meta.version),
+                &format!("mesh version {version}"),
+            )?;
+            self.install(meta.version, checked, text)
+        })();
+        result.map_err(|e| format!("{e:#}"))
+    }
+
     /// Hands a checked policy to the control loop and waits until it runs.
     fn install(&self, version: u64, checked: Checked, text: &str) -> Result<()> {
         let warnings = checked.warnings.iter().map(ToString::to_string).collect();

@@ -163,7 +163,7 @@ pub(crate) async fn revoke_token(
     info.map(Json).ok_or_else(|| Failure::not_found(format!("no token {id}")))
 }
 
-fn reply(r: Reply) -> Response {
+pub(crate) fn reply(r: Reply) -> Response {
     let code = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (code, Json(r.body)).into_response()
 }
@@ -221,20 +221,35 @@ pub(crate) async fn policy_check(State(ctx): State<Arc<Ctx>>, B(body): B) -> Res
     }
 }
 
-/// Applies a candidate policy (refused with 422 when it has an error or a failing test).
+/// Applies a candidate policy (refused with 422 when it has an error or a
+/// failing test). On a controller the apply is mesh-wide (see `control`);
+/// on a site that runs the mesh-wide policy it is refused (409 `mesh_managed`).
 #[utoipa::path(post, path = "/api/v1/policy", tag = "policy",
+    params(super::control::ApplyQuery, ("Idempotency-Key" = Option<String>, Header, description = "controllers: request id; asking again with it changes nothing")),
     request_body(content = String, content_type = "application/toml", description = "the policy document"),
-    responses((status = 200, description = "applied", body = serde_json::Value), (status = 422, description = "refused, with findings", body = serde_json::Value), (status = 403, body = ApiError)),
+    responses((status = 200, description = "applied (on a controller: published mesh-wide, a MeshPolicyChange)", body = serde_json::Value), (status = 422, description = "refused, with findings", body = serde_json::Value), (status = 409, description = "the site runs the mesh-wide policy, or canary on a non-controller", body = ApiError), (status = 403, body = ApiError)),
     security(("bearer" = [])))]
 pub(crate) async fn policy_apply(
     State(ctx): State<Arc<Ctx>>,
     Extension(caller): Extension<Caller>,
+    headers: axum::http::HeaderMap,
+    Q(query): Q<super::control::ApplyQuery>,
     B(body): B,
 ) -> Response {
-    match text_body(&body) {
-        Ok(text) => policy_call(&ctx, move |p| p.apply(&text, &caller.who)).await,
-        Err(r) => r.into_response(),
+    let text = match text_body(&body) {
+        Ok(text) => text,
+        Err(r) => return r.into_response(),
+    };
+    if ctx.plane_ctl.is_some() {
+        return super::control::mesh_apply(ctx, caller, &headers, query, text).await;
     }
+    if query.canary.is_some() {
+        return super::control::not_a_controller().into_response();
+    }
+    if ctx.plane.mesh_managed() {
+        return super::control::mesh_managed().into_response();
+    }
+    policy_call(&ctx, move |p| p.apply(&text, &caller.who)).await
 }
 
 /// Body of `POST /api/v1/policy/rollback`.
@@ -255,12 +270,20 @@ pub(crate) struct RollbackRequest {
 pub(crate) async fn policy_rollback(
     State(ctx): State<Arc<Ctx>>,
     Extension(caller): Extension<Caller>,
+    headers: axum::http::HeaderMap,
     B(body): B,
 ) -> Response {
-    match text_body(&body) {
-        Ok(text) => policy_call(&ctx, move |p| p.rollback(&text, &caller.who)).await,
-        Err(r) => r.into_response(),
+    let text = match text_body(&body) {
+        Ok(text) => text,
+        Err(r) => return r.into_response(),
+    };
+    if ctx.plane_ctl.is_some() {
+        return super::control::mesh_rollback(ctx, caller, &headers, &text).await;
     }
+    if ctx.plane.mesh_managed() {
+        return super::control::mesh_managed().into_response();
+    }
+    policy_call(&ctx, move |p| p.rollback(&text, &caller.who)).await
 }
 
 /// Prometheus metrics: `OpenMetrics` text when the scraper asks for it

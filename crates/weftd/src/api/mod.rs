@@ -19,6 +19,7 @@
 mod admin;
 mod auth;
 mod cache;
+mod control;
 mod error;
 mod etag;
 mod events;
@@ -75,6 +76,10 @@ pub(crate) struct Ctx {
     pub(crate) rendered: cache::RenderCache,
     /// The mesh thread, when the agent is in a mesh.
     pub(crate) mesh: Option<std::sync::mpsc::Sender<crate::mesh::ctl::MeshCtl>>,
+    /// The control plane's state (every site).
+    pub(crate) plane: Arc<crate::controlplane::PlaneState>,
+    /// The controller thread (controllers only).
+    pub(crate) plane_ctl: Option<std::sync::mpsc::Sender<crate::controlplane::PlaneCtl>>,
 }
 
 impl Ctx {
@@ -151,6 +156,9 @@ fn router(ctx: Arc<Ctx>) -> Router {
         .route("/policy/versions/{version}", get(admin::policy_version))
         .route("/policy/check", post(admin::policy_check))
         .route("/policy/rollback", post(admin::policy_rollback))
+        .route("/policy/promote", post(control::promote))
+        .route("/policy/mesh", get(control::mesh_status))
+        .route("/control", get(control::status))
         .route("/mesh", get(mesh::status))
         .route("/mesh/tokens", post(mesh::create_token))
         .route("/mesh/revocations", post(mesh::revoke))
@@ -277,6 +285,9 @@ const ROUTES: &[&str] = &[
     "/api/v1/policy/versions/{version}",
     "/api/v1/policy/check",
     "/api/v1/policy/rollback",
+    "/api/v1/policy/promote",
+    "/api/v1/policy/mesh",
+    "/api/v1/control",
     "/api/v1/mesh",
     "/api/v1/mesh/tokens",
     "/api/v1/mesh/revocations",

@@ -6,13 +6,13 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, events, mesh, state};
+use super::{admin, control, events, mesh, state};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Weft agent API",
-        description = "The REST API of weftd: sites, peers, paths with measurements, flows, routes, topology, policies, events, tokens, audit and the mesh. Over TCP every call but /api/v1/health and /api/v1/openapi.json needs `Authorization: Bearer <token>` with the scope the operation names (read < operate < admin).",
+        description = "The REST API of weftd: sites, peers, paths with measurements, flows, routes, topology, policies (per site, or mesh-wide through a controller), events, tokens, audit, the mesh and the control plane. Over TCP every call but /api/v1/health and /api/v1/openapi.json needs `Authorization: Bearer <token>` with the scope the operation names (read < operate < admin).",
         license(name = "Apache-2.0")
     ),
     paths(
@@ -24,6 +24,7 @@ use super::{admin, events, mesh, state};
         admin::policy_running, admin::policy_versions, admin::policy_version, admin::policy_check,
         admin::policy_apply, admin::policy_rollback, admin::metrics, admin::health, admin::openapi,
         mesh::status, mesh::create_token, mesh::revoke,
+        control::status, control::mesh_status, control::promote,
     ),
     modifiers(&Bearer, &CommonErrors),
     tags(
@@ -33,6 +34,7 @@ use super::{admin, events, mesh, state};
         (name = "policy", description = "Policy as code: read (read), check (read), apply and rollback (admin)"),
         (name = "admin", description = "Tokens and the audit log (scope admin)"),
         (name = "mesh", description = "The zero-touch mesh: members (read), join tokens and revocations (admin, on the agent holding the mesh CA)"),
+        (name = "control", description = "The control plane: controller role, leader, epoch, the mesh-wide policy in force (read)"),
         (name = "metrics", description = "Prometheus exposition"),
         (name = "meta", description = "Health and this document (no token)"),
     )

@@ -39,6 +39,7 @@
 //! does not swap it in).
 
 mod classes;
+mod controller;
 mod mesh;
 mod raw;
 mod validate;
@@ -51,6 +52,7 @@ use weft_path::EngineConfig;
 use weft_types::{Bandwidth, IpPrefix, PublicKey, SiteId};
 
 pub use classes::{ClassMap, ClassRule};
+pub use controller::{ControlStoreKind, ControllerConfig};
 pub use mesh::{DEFAULT_MESH_PORT, GossipProfile, MeshConfig, Topology};
 pub use weft_layout::{DEFAULT_API, DEFAULT_STATE_DIR};
 pub use weft_types::Diagnostic;
@@ -104,6 +106,8 @@ pub struct SiteConfig {
     pub policy_file: Option<PathBuf>,
     /// `[mesh]`: gossip, enrolment, topology (defaults when absent).
     pub mesh: MeshConfig,
+    /// `[controller]`: this site is a controller (absent: it is not).
+    pub controller: Option<ControllerConfig>,
 }
 
 /// One uplink.

@@ -24,6 +24,8 @@ pub(crate) struct RawConfig {
     pub(crate) policy: Option<RawPolicy>,
     #[serde(default)]
     pub(crate) mesh: Option<RawMesh>,
+    #[serde(default)]
+    pub(crate) controller: Option<RawController>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,4 +127,14 @@ pub(crate) struct RawMesh {
     pub(crate) fanout: Option<Spanned<u32>>,
     pub(crate) suspicion_multiplier: Option<Spanned<u32>>,
     pub(crate) retransmit_limit: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawController {
+    pub(crate) store: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) endpoints: Vec<Spanned<String>>,
+    pub(crate) id: Option<Spanned<String>>,
+    pub(crate) lease_ttl: Option<Spanned<String>>,
 }

@@ -232,3 +232,45 @@ fn offloads_can_be_switched_off_in_the_site_section() {
     assert!(text.contains("offload = false"), "the test config has no [site] line");
     assert!(!parse_str(&text).unwrap().offload);
 }
+
+#[test]
+fn a_controller_section_gives_the_store_the_id_and_the_lease() {
+    let cfg = parse_str(&format!(
+        "{}\n[controller]\nstore = \"etcd\"\nendpoints = [\"198.18.1.2:2379\", \"198.18.2.2:2379\"]\nlease_ttl = \"3s\"\n",
+        good()
+    ))
+    .unwrap();
+    let c = cfg.controller.expect("a controller");
+    assert_eq!(c.id, "paris", "the id defaults to the site name");
+    assert_eq!(c.lease_ttl, Duration::from_secs(3));
+    assert_eq!(
+        c.store,
+        ControlStoreKind::Etcd(vec![
+            "198.18.1.2:2379".parse().unwrap(),
+            "198.18.2.2:2379".parse().unwrap()
+        ])
+    );
+    let sqlite = parse_str(&format!("{}\n[controller]\n", good())).unwrap();
+    assert_eq!(sqlite.controller.map(|c| c.store), Some(ControlStoreKind::Sqlite));
+    assert!(parse_str(&good()).unwrap().controller.is_none());
+}
+
+#[test]
+fn controller_mistakes_name_their_line_and_column() {
+    let base = good();
+    let line = base.lines().count() + 3;
+    let d = diagnostics(&format!("{base}\n[controller]\nstore = \"zookeeper\"\n"));
+    assert!(
+        d.iter().any(|m| m.contains(&format!("site.toml:{line}:9")) && m.contains("unknown store")),
+        "{d:?}"
+    );
+    let d = diagnostics(&format!("{base}\n[controller]\nstore = \"etcd\"\n"));
+    assert!(d.iter().any(|m| m.contains("needs endpoints")), "{d:?}");
+    let d = diagnostics(&format!(
+        "{base}\n[controller]\nstore = \"etcd\"\nendpoints = [\"etcd-1\"]\nlease_ttl = \"500ms\"\n"
+    ));
+    assert!(d.iter().any(|m| m.contains("\"etcd-1\" is not ADDRESS:PORT")), "{d:?}");
+    assert!(d.iter().any(|m| m.contains("lease_ttl must be 1s..=60s")), "{d:?}");
+    let d = diagnostics(&format!("{base}\n[controller]\nendpoints = [\"198.18.1.2:2379\"]\n"));
+    assert!(d.iter().any(|m| m.contains("endpoints are for store = \"etcd\"")), "{d:?}");
+}

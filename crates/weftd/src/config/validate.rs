@@ -90,6 +90,8 @@ pub(super) fn validate(
     let classes = classes(&mut c, raw);
     let engine = engine(&mut c, raw.probe.as_ref());
     let mesh = super::mesh::mesh(&mut c, raw.mesh.as_ref(), &uplinks);
+    let controller =
+        super::controller::controller(&mut c, raw.controller.as_ref(), site.name.get_ref());
     let api_listen = match raw.api.as_ref().and_then(|a| a.listen.as_ref()) {
         Some(l) => c.parse(l, SocketAddr::from_str),
         None => SocketAddr::from_str(DEFAULT_API).ok(),
@@ -136,6 +138,7 @@ pub(super) fn validate(
                 state_dir,
                 policy_file,
                 mesh,
+                controller,
             })
         }
         _ => Err(c.errors),

@@ -27,6 +27,18 @@ pub(crate) enum MeshCtl {
         /// The answer.
         reply: oneshot::Sender<weft_api::MeshStatus>,
     },
+    /// Publish this to every site (the leader's controller thread).
+    Publish(Box<crate::controlplane::Publication>),
+    /// Stop publishing (the controller stepped down).
+    StopPublishing,
+    /// Acknowledge a bundle (this site's follower): to the member that
+    /// sent it, or (`None`) to this site's own publisher.
+    Ack {
+        /// Where the bundle came from.
+        to: Option<std::net::SocketAddr>,
+        /// The acknowledgement.
+        ack: Box<weft_mesh::identity::BundleAck>,
+    },
 }
 
 /// Why the mesh thread refused a request.

@@ -16,6 +16,7 @@ use weft_types::{IpPrefix, SiteId};
 use super::ctl::{MeshCtl, MeshRefusal, RefusalKind};
 use super::start::{MeshStart, unix_now};
 use crate::agent::{ControlMsg, LinkBoard, MeshUpdate};
+use crate::controlplane::publish::Publishing;
 
 /// Runs the mesh until the control loop goes away.
 pub(crate) fn run(
@@ -23,6 +24,7 @@ pub(crate) fn run(
     requests: &Receiver<MeshCtl>,
     control: &Sender<ControlMsg>,
     links: &Arc<LinkBoard>,
+    mut publishing: Publishing,
 ) {
     let MeshStart { mut node, socket, files, seeds, topology } = start;
     let site = node.cert().body.site.clone();
@@ -38,7 +40,11 @@ pub(crate) fn run(
     let mut via_relay = RelayedMembers::default();
     loop {
         let now = Instant::now();
-        let wake = node.poll_timeout().unwrap_or(now + Duration::from_millis(50));
+        let wake = [node.poll_timeout(), publishing.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(now + Duration::from_millis(50));
         let wait = wake
             .saturating_duration_since(now)
             .clamp(Duration::from_millis(1), Duration::from_millis(50));
@@ -52,8 +58,15 @@ pub(crate) fn run(
             node.handle_timeout(now, unix_now());
         }
         while let Ok(req) = requests.try_recv() {
-            answer(&mut node, req, topology);
+            match req {
+                MeshCtl::Publish(p) => publishing.publish(&node, now, &p),
+                MeshCtl::StopPublishing => publishing.stop(),
+                MeshCtl::Ack { to: Some(to), ack } => node.send_bundle_ack(to, *ack),
+                MeshCtl::Ack { to: None, ack } => publishing.on_ack(now, &ack),
+                other => answer(&mut node, other, topology),
+            }
         }
+        publishing.tick(&mut node, now);
         if now >= next_links {
             next_links = now + Duration::from_millis(200);
             node.set_local_links(now, mesh_glue::link_entries(&links.local()));
@@ -82,7 +95,11 @@ pub(crate) fn run(
             let _ = socket.send_to(&t.bytes, t.to);
         }
         while let Some(ev) = node.poll_event() {
-            handle_event(&node, &files, &site, control, ev);
+            match ev {
+                NodeEvent::Bundle { from, bundle } => publishing.deliver(from, bundle),
+                NodeEvent::BundleAck { ack, .. } => publishing.on_ack(Instant::now(), &ack),
+                other => handle_event(&node, &files, &site, control, other),
+            }
         }
     }
 }
@@ -135,6 +152,7 @@ fn handle_event(
         NodeEvent::Enrolled { site: who, serial } => {
             eprintln!("weftd[{site}]: enrolled {who} (certificate serial {serial})");
         }
+        // Taken by the run loop before this is called.
         NodeEvent::Bundle { .. } | NodeEvent::BundleAck { .. } => {}
     }
 }
@@ -186,6 +204,7 @@ fn answer(node: &mut MeshNode, req: MeshCtl, topology: &str) {
         MeshCtl::Status { reply } => {
             let _ = reply.send(status(node, topology));
         }
+        MeshCtl::Publish(_) | MeshCtl::StopPublishing | MeshCtl::Ack { .. } => {}
     }
 }
 

@@ -1,0 +1,531 @@
+//! The controller thread: runs this controller's election, and while it
+//! leads takes queued policy requests (one fenced transaction each),
+//! publishes the current record through the mesh thread, and records the
+//! sites' acknowledgements. Any controller queues requests and answers
+//! status from the store.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+use weft_api::{
+    CanaryStage, Event, EventKind, MeshPolicyChange, MeshPolicyStatus, SitePolicyState,
+};
+use weft_control::{CallError, ElectionEvent, Fence, Role};
+use weft_etcd::{Compare, ControlStore, Controller, Kv, Txn, TxnOutcome};
+
+use super::records::{
+    self, AuditEntry, CURRENT, PolicyRecord, PolicyRequest, PolicyResult, PolicyVersion, SiteAck,
+    Step,
+};
+use super::{ControllerView, PlaneRefusal, PlaneState, Publication};
+use crate::mesh::ctl::MeshCtl;
+
+/// How long a request's caller waits for the leader's answer.
+const ANSWER_WAIT: Duration = Duration::from_secs(10);
+/// Most requests taken per turn.
+const REQUESTS_PER_TURN: usize = 16;
+
+/// A request to the controller thread.
+#[derive(Debug)]
+pub(crate) enum PlaneCtl {
+    /// Queue a policy request and answer once the leader has taken it.
+    Submit {
+        /// The request.
+        request: PolicyRequest,
+        /// The answer.
+        reply: oneshot::Sender<Result<MeshPolicyChange, PlaneRefusal>>,
+    },
+    /// The rollout as the store has it.
+    Status {
+        /// The answer.
+        reply: oneshot::Sender<Result<MeshPolicyStatus, PlaneRefusal>>,
+    },
+    /// A site acknowledged a publication (from the mesh thread).
+    Ack(SiteAck),
+}
+
+struct Waiter {
+    id: String,
+    kind: &'static str,
+    until: Instant,
+    reply: oneshot::Sender<Result<MeshPolicyChange, PlaneRefusal>>,
+}
+
+/// The controller thread's state.
+pub(crate) struct LeaderLoop<S: ControlStore> {
+    ctrl: Controller<S>,
+    mesh: Sender<MeshCtl>,
+    state: Arc<PlaneState>,
+    events: Sender<Event>,
+    waiters: Vec<Waiter>,
+    acks: Vec<SiteAck>,
+    /// What this controller published last while leading: (epoch, seq).
+    published: Option<(u64, u64)>,
+    current: Option<(PolicyRecord, u64)>,
+    leading: Option<u64>,
+    view: ControllerView,
+}
+
+fn unavailable(e: &CallError) -> PlaneRefusal {
+    PlaneRefusal::new(503, "control_store_unavailable", format!("the control store: {e}"))
+}
+
+fn unix_ms() -> i64 {
+    crate::api::unix_ms()
+}
+
+impl<S: ControlStore> LeaderLoop<S> {
+    pub(crate) fn new(
+        ctrl: Controller<S>,
+        mesh: Sender<MeshCtl>,
+        state: Arc<PlaneState>,
+        events: Sender<Event>,
+        id: String,
+        store: &'static str,
+    ) -> Self {
+        let view = ControllerView { id, store: store.to_owned(), ..ControllerView::default() };
+        Self {
+            ctrl,
+            mesh,
+            state,
+            events,
+            waiters: Vec::new(),
+            acks: Vec::new(),
+            published: None,
+            current: None,
+            leading: None,
+            view,
+        }
+    }
+
+    fn timeout(&self) -> Duration {
+        self.ctrl.election().config().call_timeout
+    }
+
+    /// Runs until the API and the mesh thread are gone.
+    pub(crate) fn run(mut self, requests: &Receiver<PlaneCtl>) {
+        loop {
+            let sleep = self.turn();
+            match requests.recv_timeout(sleep) {
+                Ok(msg) => {
+                    self.handle(msg);
+                    while let Ok(msg) = requests.try_recv() {
+                        self.handle(msg);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
+    /// One round: the election, leader work, waiting callers; how long to
+    /// sleep at most.
+    fn turn(&mut self) -> Duration {
+        let mut changes = Vec::new();
+        let sleep = self.ctrl.turn(|e| changes.push(e.clone()));
+        for e in changes {
+            self.on_election(&e);
+        }
+        if let Some(fence) = self.ctrl.fence() {
+            if self.leading != Some(fence.epoch.0) {
+                self.leading = Some(fence.epoch.0);
+                self.published = None;
+            }
+            self.lead(&fence);
+        } else {
+            if self.leading.take().is_some() {
+                let _ = self.mesh.send(MeshCtl::StopPublishing);
+            }
+            self.acks.clear();
+        }
+        self.answer_waiters();
+        self.publish_view();
+        sleep
+    }
+
+    fn on_election(&mut self, e: &ElectionEvent) {
+        let line = match e {
+            ElectionEvent::Elected { epoch } => {
+                format!("controller {} leads the control plane ({epoch})", self.view.id)
+            }
+            ElectionEvent::SteppedDown { epoch, why } => {
+                format!("controller {} stopped leading ({epoch}): {why}", self.view.id)
+            }
+            ElectionEvent::LeaderSeen { holder, epoch } => {
+                format!("controller {holder} leads the control plane ({epoch})")
+            }
+        };
+        eprintln!("weftd: {line}");
+        let _ = self.events.send(Event::new(EventKind::LeaderChanged, line));
+    }
+
+    fn publish_view(&mut self) {
+        let election = self.ctrl.election();
+        let now = Instant::now();
+        let leads = election.is_leader(now);
+        let role = match election.role() {
+            Role::Leader { .. } if leads => "leader",
+            Role::Follower { leader: Some(_) } => "follower",
+            _ => "candidate",
+        };
+        role.clone_into(&mut self.view.role);
+        match election.role() {
+            Role::Leader { epoch } => {
+                self.view.leader = Some(self.view.id.clone());
+                self.view.epoch = Some(epoch.0);
+            }
+            Role::Follower { leader: Some((holder, epoch)) } => {
+                self.view.leader = Some(holder.clone());
+                self.view.epoch = Some(epoch.0);
+            }
+            Role::Follower { leader: None } => self.view.leader = None,
+        }
+        self.view.lease_age_ms = election.lease_valid_until().map(|until| {
+            let ttl = election.config().ttl.saturating_sub(election.config().drift_margin);
+            let renewed = until.checked_sub(ttl).unwrap_or(now);
+            u64::try_from(now.saturating_duration_since(renewed).as_millis()).unwrap_or(u64::MAX)
+        });
+        if let Ok(mut v) = self.state.controller.write() {
+            *v = Some(self.view.clone());
+        }
+    }
+
+    fn handle(&mut self, msg: PlaneCtl) {
+        match msg {
+            PlaneCtl::Submit { request, reply } => self.submit(&request, reply),
+            PlaneCtl::Status { reply } => {
+                let _ = reply.send(self.status());
+            }
+            PlaneCtl::Ack(ack) => {
+                if self.leading.is_some() {
+                    self.acks.retain(|a| a.site != ack.site);
+                    self.acks.push(ack);
+                }
+            }
+        }
+    }
+
+    /// Queues a request (unless it was answered already) and waits for it.
+    fn submit(
+        &mut self,
+        request: &PolicyRequest,
+        reply: oneshot::Sender<Result<MeshPolicyChange, PlaneRefusal>>,
+    ) {
+        let id = request.id.clone();
+        let kind = request.ask.kind();
+        let Ok(json) = serde_json::to_string(request) else {
+            let _ = reply.send(Err(PlaneRefusal::new(500, "internal", "encoding the request")));
+            return;
+        };
+        let txn = Txn {
+            compares: vec![Compare::Missing(records::result_key(&id))],
+            puts: vec![(records::request_key(&id), json)],
+            deletes: Vec::new(),
+        };
+        let timeout = self.timeout();
+        match self.ctrl.store().txn(None, &txn, timeout) {
+            // Queued, or answered before (an idempotent retry): wait.
+            Ok(TxnOutcome::Applied(_) | TxnOutcome::CompareFailed) => {
+                self.waiters.push(Waiter { id, kind, until: Instant::now() + ANSWER_WAIT, reply });
+            }
+            Ok(TxnOutcome::Fenced) => {
+                let _ =
+                    reply.send(Err(PlaneRefusal::new(500, "internal", "unfenced write fenced")));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(unavailable(&e)));
+            }
+        }
+    }
+
+    fn answer_waiters(&mut self) {
+        if self.waiters.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let timeout = self.timeout();
+        let mut still = Vec::new();
+        for w in std::mem::take(&mut self.waiters) {
+            match self.ctrl.store().get(&records::result_key(&w.id), timeout) {
+                Ok(Some(kv)) => {
+                    let _ = w.reply.send(answer_of(&w.id, w.kind, &kv));
+                }
+                _ if now >= w.until => {
+                    let _ = w.reply.send(Err(PlaneRefusal::new(
+                        504,
+                        "not_applied_yet",
+                        format!(
+                            "request {} is queued but no leader took it within {} s (see `weft control status`); ask again with the same request id to get its outcome",
+                            w.id,
+                            ANSWER_WAIT.as_secs()
+                        ),
+                    )));
+                }
+                _ => still.push(w),
+            }
+        }
+        self.waiters = still;
+    }
+
+    /// Leader work: publish the current record, take requests, record acks.
+    fn lead(&mut self, fence: &Fence) {
+        let timeout = self.timeout();
+        match self.ctrl.store().get(CURRENT, timeout) {
+            Ok(Some(kv)) => match serde_json::from_str::<PolicyRecord>(&kv.value) {
+                Ok(r) => self.current = Some((r, kv.mod_revision)),
+                Err(e) => eprintln!("weftd: the control store's policy record is unreadable: {e}"),
+            },
+            Ok(None) => self.current = None,
+            Err(_) => return,
+        }
+        self.publish_current(fence);
+        let listed = self.ctrl.store().range(records::REQUESTS, REQUESTS_PER_TURN, timeout);
+        let Ok(requests) = listed else { return };
+        for kv in requests {
+            if !self.take(fence, &kv) {
+                return;
+            }
+        }
+        self.record_acks(fence);
+    }
+
+    fn publish_current(&mut self, fence: &Fence) {
+        let Some((record, seq)) = &self.current else { return };
+        let key = (fence.epoch.0, *seq);
+        if self.published == Some(key) {
+            return;
+        }
+        let publication = Publication {
+            epoch: fence.epoch.0,
+            seq: *seq,
+            stable: (record.version, record.text.clone()),
+            canary: record.canary.as_ref().map(|c| (c.version, c.text.clone(), c.sites.clone())),
+        };
+        if self.mesh.send(MeshCtl::Publish(Box::new(publication))).is_ok() {
+            self.published = Some(key);
+        }
+    }
+
+    /// Runs one fenced transaction; `false` once this controller was fenced out.
+    fn fenced(&mut self, fence: &Fence, txn: &Txn) -> Option<TxnOutcome> {
+        let timeout = self.timeout();
+        match self.ctrl.store().txn(Some(fence), txn, timeout) {
+            Ok(TxnOutcome::Fenced) => {
+                self.view.fenced_refused += 1;
+                eprintln!("weftd: a fenced write was refused: this controller lost the lead");
+                self.ctrl.fenced_out(fence);
+                None
+            }
+            Ok(outcome) => {
+                if let TxnOutcome::Applied(rev) = outcome {
+                    self.view.last_fenced_write = Some((rev, unix_ms()));
+                }
+                Some(outcome)
+            }
+            Err(_) => Some(TxnOutcome::CompareFailed),
+        }
+    }
+
+    /// Takes one queued request; `false` to stop this turn.
+    fn take(&mut self, fence: &Fence, kv: &Kv) -> bool {
+        let id = kv.key.trim_start_matches(records::REQUESTS).to_owned();
+        let result_key = records::result_key(&id);
+        let Ok(req) = serde_json::from_str::<PolicyRequest>(&kv.value) else {
+            eprintln!("weftd: dropping the unreadable control request {id}");
+            let txn = Txn { deletes: vec![kv.key.clone()], ..Txn::default() };
+            return self.fenced(fence, &txn).is_some();
+        };
+        let current = self.current.as_ref().map(|(r, _)| r);
+        let mut step = records::step(current, &req, None);
+        if let Step::NeedVersion(v) = step {
+            let timeout = self.timeout();
+            let stored = match self.ctrl.store().get(&records::version_key(v), timeout) {
+                Ok(kv) => kv.and_then(|kv| serde_json::from_str::<PolicyVersion>(&kv.value).ok()),
+                Err(_) => return false,
+            };
+            step = match stored {
+                Some(s) => records::step(current, &req, Some(&s)),
+                None => Step::Refuse("not_found", format!("no mesh-wide policy version {v}")),
+            };
+        }
+        let epoch = fence.epoch.0;
+        let before = current.map_or(0, |r| r.version);
+        let (result, puts, record) = match step {
+            Step::Change { record, new_version } => {
+                let result = PolicyResult {
+                    kind: req.ask.kind().to_owned(),
+                    refused: None,
+                    version: record.version,
+                    canary: record.canary.as_ref().map(|c| (c.version, c.sites.clone())),
+                    epoch,
+                };
+                let after = record.canary.as_ref().map_or(record.version, |c| c.version);
+                let audit = AuditEntry {
+                    request: id.clone(),
+                    actor: req.actor.clone(),
+                    action: format!("policy.mesh.{}", req.ask.kind()),
+                    before,
+                    after,
+                    epoch,
+                    at_unix_ms: req.at_unix_ms,
+                };
+                let mut puts = vec![
+                    (CURRENT.to_owned(), json(&record)),
+                    (records::audit_key(unix_ms(), &id), json(&audit)),
+                ];
+                if let Some(v) = new_version {
+                    puts.push((records::version_key(v.version), json(&v)));
+                }
+                (result, puts, Some(record))
+            }
+            Step::Refuse(code, message) => {
+                let result = PolicyResult {
+                    kind: req.ask.kind().to_owned(),
+                    refused: Some((code.to_owned(), message)),
+                    version: before,
+                    canary: None,
+                    epoch,
+                };
+                (result, Vec::new(), None)
+            }
+            Step::NeedVersion(_) => return false,
+        };
+        let mut txn = Txn {
+            compares: vec![Compare::Missing(result_key.clone())],
+            puts,
+            deletes: vec![kv.key.clone()],
+        };
+        txn.puts.push((result_key.clone(), json(&result)));
+        if record.is_some() {
+            let rev = self.current.as_ref().map_or(0, |(_, rev)| *rev);
+            txn.compares.push(Compare::ModRevision(CURRENT.to_owned(), rev));
+        }
+        match self.fenced(fence, &txn) {
+            None => false,
+            Some(TxnOutcome::Applied(rev)) => {
+                if let Some(record) = record {
+                    self.current = Some((record, rev));
+                    self.publish_current(fence);
+                }
+                true
+            }
+            Some(_) => {
+                // Answered before (a retried request): drop the copy.
+                let timeout = self.timeout();
+                let done = self.ctrl.store().get(&result_key, timeout);
+                if matches!(done, Ok(Some(_))) {
+                    let txn = Txn { deletes: vec![kv.key.clone()], ..Txn::default() };
+                    return self.fenced(fence, &txn).is_some();
+                }
+                false
+            }
+        }
+    }
+
+    fn record_acks(&mut self, fence: &Fence) {
+        if self.acks.is_empty() {
+            return;
+        }
+        let puts =
+            self.acks.iter().map(|a| (records::status_key(&a.site), json(a))).collect::<Vec<_>>();
+        let txn = Txn { puts, ..Txn::default() };
+        if let Some(TxnOutcome::Applied(_)) = self.fenced(fence, &txn) {
+            self.acks.clear();
+        }
+    }
+
+    /// The rollout as the store has it (any controller).
+    fn status(&mut self) -> Result<MeshPolicyStatus, PlaneRefusal> {
+        let timeout = self.timeout();
+        let current = self.ctrl.store().get(CURRENT, timeout).map_err(|e| unavailable(&e))?;
+        let acks = self.ctrl.store().range(records::STATUS, 100_000, timeout);
+        let acks = acks.map_err(|e| unavailable(&e))?;
+        let (record, seq) = match current {
+            Some(kv) => (
+                serde_json::from_str::<PolicyRecord>(&kv.value).map_err(|e| {
+                    PlaneRefusal::new(500, "internal", format!("the policy record: {e}"))
+                })?,
+                kv.mod_revision,
+            ),
+            None => {
+                return Ok(MeshPolicyStatus {
+                    version: 0,
+                    name: String::new(),
+                    canary: None,
+                    latest: 0,
+                    seq: 0,
+                    actor: String::new(),
+                    at_unix_ms: 0,
+                    sites: Vec::new(),
+                });
+            }
+        };
+        let sites = acks
+            .iter()
+            .filter_map(|kv| serde_json::from_str::<SiteAck>(&kv.value).ok())
+            .map(|a| site_state(&record, a))
+            .collect();
+        Ok(MeshPolicyStatus {
+            version: record.version,
+            name: record.name.clone(),
+            canary: record
+                .canary
+                .as_ref()
+                .map(|c| CanaryStage { version: c.version, sites: c.sites.clone() }),
+            latest: record.latest,
+            seq,
+            actor: record.actor.clone(),
+            at_unix_ms: record.at_unix_ms,
+            sites,
+        })
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// A site's state in the rollout from its last acknowledgement.
+fn site_state(record: &PolicyRecord, a: SiteAck) -> SitePolicyState {
+    let in_canary = record.canary.as_ref().filter(|c| c.sites.contains(&a.site));
+    let state = if a.error.is_some() {
+        "failed"
+    } else if in_canary.is_some_and(|c| c.version == a.version) {
+        "canary"
+    } else if in_canary.is_none() && a.version == record.version {
+        "current"
+    } else {
+        "behind"
+    };
+    SitePolicyState {
+        site: a.site,
+        version: a.version,
+        epoch: a.epoch,
+        seq: a.seq,
+        state: state.to_owned(),
+        error: a.error,
+        since_unix_ms: a.at_unix_ms,
+    }
+}
+
+/// The caller's answer from the leader's result record.
+fn answer_of(id: &str, kind: &str, kv: &Kv) -> Result<MeshPolicyChange, PlaneRefusal> {
+    let r: PolicyResult = serde_json::from_str(&kv.value)
+        .map_err(|e| PlaneRefusal::new(500, "internal", format!("the result record: {e}")))?;
+    if let Some((code, message)) = r.refused {
+        let status = if code == "not_found" { 404 } else { 409 };
+        return Err(PlaneRefusal::new(status, &code, message));
+    }
+    Ok(MeshPolicyChange {
+        request: id.to_owned(),
+        kind: if r.kind.is_empty() { kind.to_owned() } else { r.kind },
+        version: r.version,
+        canary: r.canary.map(|(version, sites)| CanaryStage { version, sites }),
+        epoch: r.epoch,
+        seq: kv.mod_revision,
+        warnings: Vec::new(),
+    })
+}

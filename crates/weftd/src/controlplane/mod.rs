@@ -1,0 +1,177 @@
+//! The control plane in the agent: a site configured as a controller
+//! (`[controller]`) runs an election against the control store (etcd, or
+//! SQLite for a single controller); the leader takes mesh-wide policy
+//! requests and publishes them, signed by the mesh CA and stamped with its
+//! epoch, to every site over the mesh socket. Every site (controller or
+//! not) installs what it receives if it is newer than anything it
+//! accepted, and acknowledges.
+//!
+//! - [`records`]: what the store holds and the step from a request to the
+//!   next policy record (pure).
+//! - [`leader`]: the controller thread.
+//! - [`publish`]: the mesh thread's side: signs bundles, delivers and
+//!   re-sends them, hands acknowledgements on.
+//! - [`follower`]: every site's side: checks, installs, persists, acknowledges.
+
+pub(crate) mod follower;
+pub(crate) mod leader;
+pub(crate) mod publish;
+pub(crate) mod records;
+
+use std::path::Path;
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, RwLock};
+
+use anyhow::{Context, Result};
+use weft_api::{BundleCounters, ControlStatus, Event, MeshPolicyInForce};
+use weft_control::ElectionConfig;
+use weft_etcd::{Controller, EtcdStore, SqliteStore};
+
+use crate::config::{ControlStoreKind, ControllerConfig};
+use crate::mesh::ctl::MeshCtl;
+pub(crate) use leader::PlaneCtl;
+
+/// A refusal of the control plane, with its HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PlaneRefusal {
+    pub(crate) status: u16,
+    pub(crate) code: String,
+    pub(crate) message: String,
+}
+
+impl PlaneRefusal {
+    pub(crate) fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
+        Self { status, code: code.to_owned(), message: message.into() }
+    }
+}
+
+/// What the leader hands the mesh thread to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Publication {
+    pub(crate) epoch: u64,
+    pub(crate) seq: u64,
+    /// The version (and text) every site outside the canary runs.
+    pub(crate) stable: (u64, String),
+    /// The canary's version, text and sites.
+    pub(crate) canary: Option<(u64, String, Vec<String>)>,
+}
+
+/// A controller's state as the API shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ControllerView {
+    pub(crate) id: String,
+    pub(crate) store: String,
+    pub(crate) role: String,
+    pub(crate) leader: Option<String>,
+    pub(crate) epoch: Option<u64>,
+    pub(crate) lease_age_ms: Option<u64>,
+    pub(crate) last_fenced_write: Option<(u64, i64)>,
+    pub(crate) fenced_refused: u64,
+}
+
+/// The control plane's state shared with the API.
+#[derive(Debug, Default)]
+pub(crate) struct PlaneState {
+    /// This controller (none: the site is not one).
+    pub(crate) controller: RwLock<Option<ControllerView>>,
+    /// The mesh-wide policy in force here.
+    pub(crate) in_force: RwLock<Option<MeshPolicyInForce>>,
+    /// What this site did with publications.
+    pub(crate) bundles: RwLock<BundleCounters>,
+}
+
+impl PlaneState {
+    /// `GET /api/v1/control`.
+    pub(crate) fn view(&self) -> ControlStatus {
+        let c = self.controller.read().map(|c| c.clone()).unwrap_or_default();
+        let policy = self.in_force.read().map(|p| p.clone()).unwrap_or_default();
+        let bundles = self.bundles.read().map(|b| b.clone()).unwrap_or_default();
+        match c {
+            Some(c) => ControlStatus {
+                controller: true,
+                id: Some(c.id),
+                role: if c.role.is_empty() { "candidate".to_owned() } else { c.role },
+                leader: c.leader,
+                epoch: c.epoch,
+                store: Some(c.store),
+                lease_age_ms: c.lease_age_ms,
+                last_fenced_write_revision: c.last_fenced_write.map(|(r, _)| r),
+                last_fenced_write_unix_ms: c.last_fenced_write.map(|(_, at)| at),
+                fenced_refused: c.fenced_refused,
+                policy,
+                bundles,
+            },
+            None => ControlStatus {
+                controller: false,
+                id: None,
+                role: "none".to_owned(),
+                leader: None,
+                epoch: None,
+                store: None,
+                lease_age_ms: None,
+                last_fenced_write_revision: None,
+                last_fenced_write_unix_ms: None,
+                fenced_refused: 0,
+                policy,
+                bundles,
+            },
+        }
+    }
+
+    /// Whether the site runs a policy the control plane published (then
+    /// only a controller may change it).
+    pub(crate) fn mesh_managed(&self) -> bool {
+        self.in_force.read().is_ok_and(|p| p.is_some())
+    }
+}
+
+/// The election's timing for a lease of `ttl`: renew every ttl/4, retry
+/// every ttl/8, follower polls every ttl/10 (the defaults for 2 s).
+fn election_config(cfg: &ControllerConfig) -> ElectionConfig {
+    let mut e = ElectionConfig::new(records::LEADER_KEY, cfg.id.clone());
+    e.ttl = cfg.lease_ttl;
+    e.renew_every = cfg.lease_ttl / 4;
+    e.retry_every = cfg.lease_ttl / 8;
+    e.poll_every = cfg.lease_ttl / 10;
+    e.call_timeout = cfg.lease_ttl / 8;
+    e
+}
+
+/// Starts the controller thread; its request channel.
+pub(crate) fn start(
+    cfg: &ControllerConfig,
+    state_dir: &Path,
+    mesh: Sender<MeshCtl>,
+    state: Arc<PlaneState>,
+    events: Sender<Event>,
+) -> Result<Sender<PlaneCtl>> {
+    let election = election_config(cfg);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let id = cfg.id.clone();
+    match &cfg.store {
+        ControlStoreKind::Etcd(endpoints) => {
+            let ctrl = Controller::new(election, EtcdStore::new(endpoints.clone()))
+                .context("the controller's election timing")?;
+            let lp = leader::LeaderLoop::new(ctrl, mesh, state, events, id, "etcd");
+            spawn(move || lp.run(&rx))?;
+        }
+        ControlStoreKind::Sqlite => {
+            let path = state_dir.join("control.db");
+            let store = SqliteStore::open(&path)
+                .with_context(|| format!("opening the control store {}", path.display()))?;
+            let ctrl =
+                Controller::new(election, store).context("the controller's election timing")?;
+            let lp = leader::LeaderLoop::new(ctrl, mesh, state, events, id, "sqlite");
+            spawn(move || lp.run(&rx))?;
+        }
+    }
+    Ok(tx)
+}
+
+fn spawn(f: impl FnOnce() + Send + 'static) -> Result<()> {
+    std::thread::Builder::new()
+        .name("weft-controller".into())
+        .spawn(f)
+        .map(|_| ())
+        .context("starting the controller thread")
+}

@@ -1,0 +1,179 @@
+//! The mesh thread's side of publication: signs the leader's publication
+//! with the mesh CA (one bundle for the stable version, one for the canary
+//! sites), sends every member its bundle, re-sends to the silent ones,
+//! delivers this site's own bundle locally, and hands acknowledgements to
+//! the controller thread.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::mpsc::Sender;
+use std::time::{Duration, Instant};
+
+use weft_control::{AckState, Epoch, Publisher};
+use weft_mesh::identity::{AckOutcome, BundleAck, BundleBody, BundleKind, SignedBundle};
+use weft_mesh::node::MeshNode;
+use weft_types::SiteId;
+
+use super::leader::PlaneCtl;
+use super::records::SiteAck;
+use super::{PlaneRefusal, Publication};
+
+/// A site re-gets a publication it has not acknowledged this often.
+const RESEND_EVERY: Duration = Duration::from_secs(1);
+
+/// A bundle for this site's follower: from a member, or from this site's
+/// own leader (`from: None`).
+#[derive(Debug)]
+pub(crate) struct BundleIn {
+    pub(crate) from: Option<SocketAddr>,
+    pub(crate) bundle: SignedBundle,
+}
+
+/// What the mesh thread publishes, if anything.
+pub(crate) struct Publishing {
+    publisher: Publisher,
+    stable: Option<SignedBundle>,
+    canary: Option<(SignedBundle, Vec<String>)>,
+    /// The controller thread, for acknowledgements (none: not a controller).
+    controller: Option<Sender<PlaneCtl>>,
+    /// This site's follower.
+    follower: Sender<BundleIn>,
+}
+
+fn sign(
+    node: &MeshNode,
+    p: &Publication,
+    version: u64,
+    text: &str,
+    sites: &[String],
+) -> Result<SignedBundle, PlaneRefusal> {
+    let sites = sites
+        .iter()
+        .map(|s| {
+            SiteId::new(s).map_err(|e| {
+                PlaneRefusal::new(400, "invalid_request", format!("canary site {s:?}: {e}"))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let body = BundleBody {
+        kind: BundleKind::Policy,
+        epoch: p.epoch,
+        seq: p.seq,
+        version,
+        issued_at: super::super::mesh::start::unix_now(),
+        sites,
+        payload: text.as_bytes().to_vec(),
+    };
+    match node.sign_bundle(body) {
+        None => Err(PlaneRefusal::new(
+            409,
+            "not_ca_holder",
+            "a controller needs the mesh CA (ca.key) to sign publications",
+        )),
+        Some(Err(e)) => Err(PlaneRefusal::new(422, "bundle_refused", e.to_string())),
+        Some(Ok(b)) => Ok(b),
+    }
+}
+
+impl Publishing {
+    pub(crate) fn new(controller: Option<Sender<PlaneCtl>>, follower: Sender<BundleIn>) -> Self {
+        Self {
+            publisher: Publisher::new(RESEND_EVERY),
+            stable: None,
+            canary: None,
+            controller,
+            follower,
+        }
+    }
+
+    /// Starts delivering `p`.
+    pub(crate) fn publish(&mut self, node: &MeshNode, now: Instant, p: &Publication) {
+        let stable = sign(node, p, p.stable.0, &p.stable.1, &[]);
+        let canary = p
+            .canary
+            .as_ref()
+            .map(|(v, text, sites)| sign(node, p, *v, text, sites).map(|b| (b, sites.clone())));
+        match (stable, canary.transpose()) {
+            (Ok(s), Ok(c)) => {
+                self.stable = Some(s);
+                self.canary = c;
+                self.publisher.publish(now, Epoch(p.epoch), p.seq);
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!(
+                    "weftd: cannot publish (epoch {}, seq {}): {}",
+                    p.epoch, p.seq, e.message
+                );
+            }
+        }
+    }
+
+    /// Stops delivering (this controller stepped down).
+    pub(crate) fn stop(&mut self) {
+        self.publisher.stop();
+        self.stable = None;
+        self.canary = None;
+    }
+
+    fn bundle_for(&self, site: &str) -> Option<&SignedBundle> {
+        match &self.canary {
+            Some((b, sites)) if sites.iter().any(|s| s == site) => Some(b),
+            _ => self.stable.as_ref(),
+        }
+    }
+
+    /// Sends the current publication to whoever is due.
+    pub(crate) fn tick(&mut self, node: &mut MeshNode, now: Instant) {
+        if self.stable.is_none() {
+            return;
+        }
+        let me = node.cert().body.site.to_string();
+        let addrs: BTreeMap<String, SocketAddr> =
+            node.member_addrs().into_iter().map(|(s, a)| (s.to_string(), a)).collect();
+        self.publisher
+            .set_members(now, addrs.keys().map(String::as_str).chain(std::iter::once(me.as_str())));
+        for site in self.publisher.poll_send(now) {
+            let Some(bundle) = self.bundle_for(&site).cloned() else { continue };
+            if site == me {
+                let _ = self.follower.send(BundleIn { from: None, bundle });
+            } else if let Some(addr) = addrs.get(&site) {
+                node.send_bundle(*addr, &bundle);
+            }
+        }
+    }
+
+    /// An acknowledgement arrived (from a member, or from this site's own
+    /// follower).
+    pub(crate) fn on_ack(&mut self, now: Instant, ack: &BundleAck) {
+        let site = ack.site.to_string();
+        let state = match &ack.outcome {
+            AckOutcome::Installed => AckState::Installed,
+            AckOutcome::Refused(why) => AckState::Refused(why.clone()),
+        };
+        self.publisher.handle_ack(now, &site, Epoch(ack.epoch), ack.seq, state.clone());
+        if let Some(c) = &self.controller {
+            let error = match state {
+                AckState::Refused(why) => Some(why),
+                _ => None,
+            };
+            let _ = c.send(PlaneCtl::Ack(SiteAck {
+                site,
+                version: ack.version,
+                epoch: ack.epoch,
+                seq: ack.seq,
+                error,
+                at_unix_ms: i64::try_from(ack.at).unwrap_or(i64::MAX),
+            }));
+        }
+    }
+
+    /// Hands a received bundle to this site's follower.
+    pub(crate) fn deliver(&self, from: SocketAddr, bundle: SignedBundle) {
+        let _ = self.follower.send(BundleIn { from: Some(from), bundle });
+    }
+
+    /// When the next re-send is due.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.publisher.poll_timeout()
+    }
+}
