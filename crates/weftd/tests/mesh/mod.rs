@@ -10,12 +10,12 @@ use weftd::mesh::files::{MeshFiles, init_ca};
 use crate::support::{Harness, wait_for};
 
 /// The seed's mesh address (its first uplink, port 7946).
-fn seed_addr(h: &Harness) -> String {
+pub(crate) fn seed_addr(h: &Harness) -> String {
     format!("{}:7946", h.lab.sites()[0].uplinks[0].addr)
 }
 
 /// Mints a join token on the CA holder (site 0) through its API.
-fn token(h: &Harness, uses: u32) -> String {
+pub(crate) fn token(h: &Harness, uses: u32) -> String {
     let t = h.post(0, "/api/v1/mesh/tokens", &json!({"uses": uses, "ttl_s": 600}));
     let t = t.expect("POST /api/v1/mesh/tokens on the CA holder");
     t["token"].as_str().expect("token text").to_owned()
@@ -47,7 +47,7 @@ fn mesh_is(h: &Harness, i: usize, want: &[String]) -> bool {
     paths.len() == 4 * want.len() && paths.iter().all(|p| p["state"] == "up")
 }
 
-fn names(h: &Harness, sites: &[usize]) -> Vec<String> {
+pub(crate) fn names(h: &Harness, sites: &[usize]) -> Vec<String> {
     let mut v: Vec<String> = sites.iter().map(|i| h.name(*i)).collect();
     v.sort();
     v

@@ -1,0 +1,445 @@
+//! The control plane in a namespace lab: controllers (`[controller]`) that
+//! publish mesh-wide policies to every site, on the embedded SQLite store
+//! and on a real 3-member etcd cluster running in the controllers' sites,
+//! with a leader killed (SIGKILL) and a leader cut off from etcd.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use weft_mesh::identity::{BundleBody, BundleKind};
+use weft_types::SiteId;
+use weftd::mesh::files::{MeshFiles, init_ca};
+
+use crate::mesh::{names, seed_addr, token};
+use crate::support::{Harness, wait_for};
+
+/// Version `n` of a small policy that passes its own test.
+fn policy(n: u64) -> String {
+    format!(
+        r#"
+[policy]
+name = "mesh-v{n}"
+default = "allow"
+
+[[acl]]
+name = "close-{port}"
+action = "deny"
+to = "10.99.0.0/16"
+protocol = "udp"
+ports = {port}
+
+[[test]]
+name = "port {port} is closed"
+to = "10.99.1.1"
+protocol = "udp"
+ports = {port}
+expect = "deny"
+"#,
+        port = 9000 + n
+    )
+}
+
+/// A policy whose own test fails: every controller must refuse it.
+const FAILS_ITS_TEST: &str = r#"
+[policy]
+name = "broken"
+default = "allow"
+
+[[acl]]
+name = "close-9999"
+action = "deny"
+to = "10.99.0.0/16"
+protocol = "udp"
+ports = 9999
+
+[[test]]
+name = "9999 is open (it is not)"
+to = "10.99.1.1"
+protocol = "udp"
+ports = 9999
+expect = "allow"
+"#;
+
+fn unix_ms() -> i64 {
+    i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap()
+}
+
+/// `POST path` with a TOML body on site `i`: (status, body).
+fn post(h: &Harness, i: usize, path: &str, body: &str, key: Option<&str>) -> (u16, Value) {
+    let file = h.dir.join(format!("body-{}.toml", std::process::id()));
+    std::fs::write(&file, body).unwrap();
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-s", "--max-time", "20", "-w", "\n%{http_code}", "--data-binary"])
+        .arg(format!("@{}", file.display()));
+    if let Some(k) = key {
+        cmd.args(["-H", &format!("Idempotency-Key: {k}")]);
+    }
+    let out = cmd
+        .arg("--unix-socket")
+        .arg(h.socket(i))
+        .arg(format!("http://weft{path}"))
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (json, code) = text.trim_end().rsplit_once('\n').unwrap_or(("", text.trim()));
+    (code.parse().unwrap_or(0), serde_json::from_str(json).unwrap_or(Value::Null))
+}
+
+fn control(h: &Harness, i: usize) -> Option<Value> {
+    h.get(i, "/api/v1/control")
+}
+
+/// The mesh-wide policy version site `i` runs.
+fn mesh_version(h: &Harness, i: usize) -> Option<u64> {
+    control(h, i)?["policy"]["version"].as_u64()
+}
+
+/// Waits until every site of `sites` runs mesh version `v`; the latest
+/// install time among them.
+fn all_run(h: &Harness, sites: &[usize], v: u64, within: Duration) -> i64 {
+    wait_for(&format!("sites {sites:?} on mesh version {v}"), within, || {
+        let mut latest = 0;
+        for i in sites {
+            let c = control(h, *i)?;
+            if c["policy"]["version"].as_u64() != Some(v) {
+                return None;
+            }
+            latest = latest.max(c["policy"]["since_unix_ms"].as_i64()?);
+        }
+        Some(latest)
+    })
+}
+
+/// The controller of `sites` that leads (with its epoch), once one does.
+fn leader(h: &Harness, sites: &[usize], within: Duration) -> (usize, u64) {
+    wait_for("a leader", within, || {
+        sites.iter().find_map(|i| {
+            let c = control(h, *i)?;
+            (c["role"] == "leader").then(|| (*i, c["epoch"].as_u64().unwrap_or(0)))
+        })
+    })
+}
+
+fn add_controller(h: &Harness, i: usize, section: &str) {
+    let path = &h.sites[i].config;
+    let text = std::fs::read_to_string(path).unwrap();
+    std::fs::write(path, format!("{text}\n[controller]\n{section}\n")).unwrap();
+}
+
+/// Sends a BUNDLE frame signed with the mesh CA of site 0's state directory
+/// (what a deposed leader would publish) to site `to`'s mesh socket.
+fn forge_bundle(h: &Harness, to: usize, epoch: u64, seq: u64, version: u64) {
+    let ca = MeshFiles::open(&h.sites[0].state_dir).unwrap().load_ca().unwrap().unwrap();
+    let body = BundleBody {
+        kind: BundleKind::Policy,
+        epoch,
+        seq,
+        version,
+        issued_at: u64::try_from(unix_ms() / 1000).unwrap(),
+        sites: Vec::<SiteId>::new(),
+        payload: policy(version).into_bytes(),
+    };
+    let mut frame = vec![0x09];
+    frame.extend(ca.sign_bundle(body).unwrap().encode());
+    let dest: SocketAddr = format!("{}:7946", h.lab.sites()[to].uplinks[0].addr).parse().unwrap();
+    h.lab
+        .in_site(0, || {
+            let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+            s.send_to(&frame, dest).unwrap();
+        })
+        .unwrap();
+}
+
+fn stale_refused(h: &Harness, i: usize) -> u64 {
+    control(h, i).and_then(|c| c["bundles"]["stale_refused"].as_u64()).unwrap_or(0)
+}
+
+/// p50 and p99 (nearest rank) of `v`, ms.
+fn percentiles(v: &mut [i64]) -> (i64, i64) {
+    v.sort_unstable();
+    let rank = |p: f64| v[((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
+    (rank(0.5), rank(0.99))
+}
+
+/// Applies `applies` versions starting at `first` on controller `via`; the
+/// rollout time of each (apply sent → the last of `sites` installed it), ms.
+fn rollouts(h: &Harness, via: usize, sites: &[usize], first: u64, applies: u64) -> Vec<i64> {
+    (first..first + applies)
+        .map(|n| {
+            let sent = unix_ms();
+            let (code, body) = post(h, via, "/api/v1/policy", &policy(n), None);
+            assert_eq!(code, 200, "apply of version {n} through site {via}: {body}");
+            let v = body["version"].as_u64().expect("version");
+            all_run(h, sites, v, Duration::from_secs(10)) - sent
+        })
+        .collect()
+}
+
+#[test]
+fn a_single_controller_on_sqlite_rolls_policies_out_to_every_site_with_canaries_and_rollbacks() {
+    let mut h = Harness::with_options("ctlsqlite", 3, 1, "adaptive", true);
+    add_controller(&h, 0, "");
+    init_ca(&h.sites[0].state_dir).expect("weft ca init on site a");
+    h.start_agent(0);
+    let (leading, _) = leader(&h, &[0], Duration::from_secs(20));
+    assert_eq!(leading, 0);
+    assert_eq!(control(&h, 0).unwrap()["store"], "sqlite");
+    let seed = seed_addr(&h);
+    let joins = token(&h, 2);
+    for i in 1..3 {
+        h.start_agent_args(i, &["--join", &joins, "--seed", &seed]);
+    }
+    wait_for("a mesh of 3", Duration::from_secs(30), || {
+        let m = h.get(0, "/api/v1/mesh")?;
+        (m["members"].as_array()?.len() == 2).then_some(())
+    });
+    let all = [0, 1, 2];
+
+    let (code, body) = post(&h, 0, "/api/v1/policy", &policy(1), None);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!((body["version"].as_u64(), body["kind"].as_str()), (Some(1), Some("apply")));
+    all_run(&h, &all, 1, Duration::from_secs(10));
+    let running = h.get(2, "/api/v1/policy").unwrap();
+    assert_eq!(running["name"], "mesh-v1", "site c runs the published policy itself");
+
+    // A site that follows the control plane refuses local changes.
+    let (code, body) = post(&h, 2, "/api/v1/policy", &policy(7), None);
+    assert_eq!((code, body["code"].as_str()), (409, Some("mesh_managed")), "{body}");
+
+    // A policy that fails its own test reaches no site.
+    let (code, body) = post(&h, 0, "/api/v1/policy", FAILS_ITS_TEST, None);
+    assert_eq!(code, 422, "{body}");
+    std::thread::sleep(Duration::from_millis(1500));
+    for i in all {
+        assert_eq!(mesh_version(&h, i), Some(1), "site {i} still runs version 1");
+    }
+    assert_eq!(h.get(0, "/api/v1/policy/mesh").unwrap()["latest"], 1, "nothing stored");
+
+    // Canary on b, then promote.
+    let canary = h.name(1);
+    let (code, body) = post(&h, 0, &format!("/api/v1/policy?canary={canary}"), &policy(2), None);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["canary"]["version"], 2, "{body}");
+    all_run(&h, &[1], 2, Duration::from_secs(10));
+    all_run(&h, &[0, 2], 1, Duration::from_secs(10));
+    let status = h.get(0, "/api/v1/policy/mesh").unwrap();
+    assert_eq!(status["canary"]["sites"][0], Value::String(canary.clone()), "{status}");
+    let (code, body) = post(&h, 0, "/api/v1/policy/promote", "", None);
+    assert_eq!(code, 200, "{body}");
+    all_run(&h, &all, 2, Duration::from_secs(10));
+    let (code, body) = post(&h, 0, "/api/v1/policy/promote", "", None);
+    assert_eq!((code, body["code"].as_str()), (409, Some("no_canary")), "{body}");
+
+    // Mesh-wide rollback: every site back to version 1.
+    let (code, body) = post(&h, 0, "/api/v1/policy/rollback", "", None);
+    assert_eq!((code, body["version"].as_u64()), (200, Some(1)), "{body}");
+    all_run(&h, &all, 1, Duration::from_secs(10));
+
+    // The same request twice is applied once.
+    let (c1, first) = post(&h, 0, "/api/v1/policy", &policy(3), Some("same-key-1"));
+    let (c2, again) = post(&h, 0, "/api/v1/policy", &policy(3), Some("same-key-1"));
+    assert_eq!((c1, c2), (200, 200), "{first} {again}");
+    assert_eq!(first["version"], again["version"]);
+    assert_eq!(first["seq"], again["seq"]);
+    let status = h.get(0, "/api/v1/policy/mesh").unwrap();
+    assert_eq!(status["latest"], 3, "version 3 stored once: {status}");
+    all_run(&h, &all, 3, Duration::from_secs(10));
+    let sites = status["sites"].as_array().unwrap();
+    assert_eq!(sites.len(), 3, "every site acknowledged: {status}");
+
+    // A replayed older publication (signed by the real CA) is refused.
+    let c = control(&h, 2).unwrap();
+    let (epoch, seq) =
+        (c["policy"]["epoch"].as_u64().unwrap(), c["policy"]["seq"].as_u64().unwrap());
+    let before = stale_refused(&h, 2);
+    forge_bundle(&h, 2, epoch, seq - 1, 9);
+    wait_for("c refuses the replay", Duration::from_secs(5), || {
+        (stale_refused(&h, 2) > before).then_some(())
+    });
+    assert_eq!(mesh_version(&h, 2), Some(3), "the replay changed nothing");
+}
+
+/// Starts etcd members in `sites` (client port 2379, peer port 2380 on
+/// each site's first uplink); their client endpoints.
+fn etcd_in(h: &mut Harness, sites: &[usize]) -> Vec<String> {
+    let addrs: Vec<_> = h.lab.sites().iter().map(|s| s.uplinks[0].addr).collect();
+    let addr = |i: usize| addrs[i];
+    let cluster: Vec<String> =
+        sites.iter().map(|i| format!("m{i}=http://{}:2380", addr(*i))).collect();
+    for i in sites {
+        let a = addr(*i);
+        let log = h.dir.join(format!("etcd-{i}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let mut cmd = h.lab.command(*i, "etcd").unwrap();
+        cmd.args(["--name", &format!("m{i}")])
+            .arg("--data-dir")
+            .arg(h.dir.join(format!("etcd-{i}")))
+            .args(["--listen-client-urls", &format!("http://{a}:2379")])
+            .args(["--advertise-client-urls", &format!("http://{a}:2379")])
+            .args(["--listen-peer-urls", &format!("http://{a}:2380")])
+            .args(["--initial-advertise-peer-urls", &format!("http://{a}:2380")])
+            .args(["--initial-cluster", &cluster.join(",")])
+            .args(["--initial-cluster-state", "new", "--initial-cluster-token", "weft-ha-lab"])
+            .args(["--logger", "zap", "--log-outputs", "stderr"])
+            .stdout(std::process::Stdio::null())
+            .stderr(file);
+        h.lab.spawn_command(cmd).expect("etcd (make deps installs etcd-server)");
+        h.add_log(&format!("etcd in site {i}"), log);
+    }
+    let endpoints: Vec<String> = sites.iter().map(|i| format!("{}:2379", addr(*i))).collect();
+    let first = endpoints[0].clone();
+    wait_for("etcd healthy", Duration::from_secs(30), || {
+        let out = h
+            .lab
+            .exec(sites[0], &["curl", "-sf", "--max-time", "1", &format!("http://{first}/health")]);
+        out.ok()
+            .filter(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("true"))
+    });
+    endpoints
+}
+
+#[test]
+fn three_controllers_on_etcd_keep_publishing_through_a_leader_kill_and_fence_a_cut_off_leader() {
+    let applies: u64 =
+        std::env::var("WEFT_ROLLOUT_APPLIES").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let mut h = Harness::with_options("ctletcd", 6, 1, "adaptive", true);
+    let controllers = [0usize, 1, 2];
+    let endpoints = etcd_in(&mut h, &controllers);
+    let list = endpoints.iter().map(|e| format!("\"{e}\"")).collect::<Vec<_>>().join(", ");
+    init_ca(&h.sites[0].state_dir).expect("weft ca init on site a");
+    let ca_key = MeshFiles::open(&h.sites[0].state_dir).unwrap().dir().join("ca.key");
+    let seed = seed_addr(&h);
+    for i in controllers {
+        add_controller(&h, i, &format!("store = \"etcd\"\nendpoints = [{list}]"));
+        if i > 0 {
+            // Every controller holds the mesh CA (it signs publications) and
+            // joins through site a.
+            let dir = MeshFiles::open(&h.sites[i].state_dir).unwrap().dir().to_path_buf();
+            std::fs::copy(&ca_key, dir.join("ca.key")).unwrap();
+            let config = std::fs::read_to_string(&h.sites[i].config).unwrap();
+            let config = config.replacen("[mesh]\n", &format!("[mesh]\nseeds = [\"{seed}\"]\n"), 1);
+            std::fs::write(&h.sites[i].config, config).unwrap();
+        }
+    }
+    let mut pids = [0u32; 6];
+    for i in controllers {
+        pids[i] = h.start_agent(i);
+    }
+    let (first_leader, first_epoch) = leader(&h, &controllers, Duration::from_secs(20));
+    let joins = token(&h, 3);
+    for (i, pid) in pids.iter_mut().enumerate().skip(3) {
+        *pid = h.start_agent_args(i, &["--join", &joins, "--seed", &seed]);
+    }
+    let all: Vec<usize> = (0..6).collect();
+    for i in &all {
+        let want = names(&h, &all.iter().copied().filter(|j| j != i).collect::<Vec<_>>());
+        wait_for(&format!("site {i} sees the 5 others"), Duration::from_secs(40), || {
+            let m = h.get(*i, "/api/v1/mesh")?;
+            let mut got: Vec<String> = m["members"]
+                .as_array()?
+                .iter()
+                .filter_map(|x| x["site"].as_str().map(str::to_owned))
+                .collect();
+            got.sort();
+            (got == want).then_some(())
+        });
+    }
+
+    // Applied through a controller that does not lead: queued in etcd,
+    // taken by the leader, published to all six sites.
+    let follower = *controllers.iter().find(|c| **c != first_leader).unwrap();
+    let mut times = rollouts(&h, follower, &all, 1, applies);
+    let (p50, p99) = percentiles(&mut times);
+    eprintln!("policy_rollout p50_ms={p50} p99_ms={p99} sites=6 applies={applies}");
+    let mut version = applies;
+
+    // A bad policy reaches no site.
+    let (code, body) = post(&h, follower, "/api/v1/policy", FAILS_ITS_TEST, None);
+    assert_eq!(code, 422, "{body}");
+
+    // SIGKILL the leader while an apply is in flight at a surviving controller.
+    let survivors: Vec<usize> = all.iter().copied().filter(|i| *i != first_leader).collect();
+    let via = *controllers.iter().find(|c| **c != first_leader).unwrap();
+    std::process::Command::new("kill")
+        .args(["-9", &pids[first_leader].to_string()])
+        .status()
+        .unwrap();
+    let killed = Instant::now();
+    let (code, change) = loop {
+        let (code, body) =
+            post(&h, via, "/api/v1/policy", &policy(version + 1), Some("during-kill"));
+        if code == 200 || killed.elapsed() > Duration::from_secs(20) {
+            break (code, body);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(code, 200, "the apply made during the failover lands: {change}");
+    let (second_leader, second_epoch) = leader(&h, &controllers, Duration::from_secs(10));
+    let gap = killed.elapsed();
+    eprintln!("leader killed: {second_leader} leads with epoch {second_epoch} after {gap:?}");
+    assert!(second_epoch > first_epoch && second_leader != first_leader);
+    version += 1;
+    assert_eq!(change["version"].as_u64(), Some(version), "{change}");
+    all_run(&h, &survivors, version, Duration::from_secs(10));
+    let (code, again) = post(&h, via, "/api/v1/policy", &policy(version), Some("during-kill"));
+    assert_eq!((code, &again["version"]), (200, &change["version"]), "{again}");
+    let status = h.get(via, "/api/v1/policy/mesh").unwrap();
+    assert_eq!(status["latest"].as_u64(), Some(version), "applied exactly once: {status}");
+
+    // Cut the leader off from etcd (it still reaches every site).
+    let cut = second_leader;
+    h.lab
+        .exec_ok(cut, &["nft", "add table inet weftcut { chain o { type filter hook output priority 0; tcp dport 2379 drop; }; }"])
+        .expect("nft");
+    let cut_at = unix_ms();
+    let (code, body) = post(&h, cut, "/api/v1/policy", &policy(version + 1), Some("at-cut-off"));
+    assert_ne!(code, 200, "a leader cut off from etcd cannot apply: {body}");
+    let remaining: Vec<usize> =
+        controllers.iter().copied().filter(|c| *c != first_leader && *c != cut).collect();
+    let (third_leader, third_epoch) = leader(&h, &remaining, Duration::from_secs(10));
+    assert!(third_epoch > second_epoch);
+    eprintln!("cut-off leader {cut} replaced by {third_leader} (epoch {third_epoch})");
+    let live: Vec<usize> = survivors.clone();
+    wait_for(
+        "every live site accepts the new leader's publication",
+        Duration::from_secs(10),
+        || {
+            live.iter()
+                .all(|i| {
+                    control(&h, *i)
+                        .is_some_and(|c| c["policy"]["epoch"].as_u64() == Some(third_epoch))
+                })
+                .then_some(())
+        },
+    );
+    let cut_view = control(&h, cut).unwrap();
+    assert_ne!(cut_view["role"], "leader", "the cut-off controller stepped down: {cut_view}");
+    let last_write = cut_view["last_fenced_write_unix_ms"].as_i64().unwrap_or(0);
+    assert!(last_write < cut_at, "no write of the cut-off leader landed after the cut: {cut_view}");
+    let status = h.get(third_leader, "/api/v1/policy/mesh").unwrap();
+    assert_eq!(
+        status["latest"].as_u64(),
+        Some(version),
+        "nothing the cut-off leader was asked landed"
+    );
+
+    // The deposed leader's epoch publishing a newer version: refused everywhere.
+    for i in &live {
+        let before = stale_refused(&h, *i);
+        forge_bundle(&h, *i, second_epoch, u64::MAX / 2, version + 5);
+        wait_for(
+            &format!("site {i} refuses the stale publication"),
+            Duration::from_secs(5),
+            || (stale_refused(&h, *i) > before).then_some(()),
+        );
+        assert_eq!(mesh_version(&h, *i), Some(version), "site {i} kept version {version}");
+    }
+
+    // Healed: the old leader follows the new one.
+    h.lab.exec_ok(cut, &["nft", "delete table inet weftcut"]).expect("nft");
+    wait_for("the healed controller follows", Duration::from_secs(10), || {
+        let c = control(&h, cut)?;
+        (c["role"] == "follower" && c["epoch"].as_u64() == Some(third_epoch)).then_some(())
+    });
+}
