@@ -57,7 +57,7 @@ chaos:
 # once `cargo build --workspace --all-features --all-targets` has run (as root).
 bench-smoke:
 	$(CARGO) build $(CARGO_FLAGS) --workspace --all-features --all-targets
-	@for b in criterion wan-emulator throughput failover api leader-failover; do \
+	@for b in criterion wan-emulator throughput failover api leader-failover policy-rollout; do \
 	  echo "== bench-smoke: bench/$$b.sh"; \
 	  SMOKE=1 WEFT_BIN=$${CARGO_TARGET_DIR:-target}/debug bench/$$b.sh || exit 1; \
 	done
@@ -80,6 +80,7 @@ bench-system: deps
 	@bench/failover.sh
 	@bench/api.sh
 	@bench/leader-failover.sh
+	@bench/policy-rollout.sh
 
 clean:
 	$(CARGO) clean

@@ -40,6 +40,7 @@ use collect::Shared;
 use series::Escaped;
 
 mod collect;
+mod plane;
 mod series;
 #[cfg(test)]
 mod tests;
@@ -162,6 +163,13 @@ impl Metrics {
         let mut registry = Registry::with_prefix("weft");
         registry.register_collector(Box::new(Arc::clone(&shared)));
         Self { registry, shared, requests: std::sync::Mutex::default() }
+    }
+
+    /// Adds the control plane's metrics (`weft_control_*`,
+    /// `weft_mesh_policy_*`), read from `plane` at every scrape.
+    pub(crate) fn with_plane(mut self, plane: Arc<crate::controlplane::PlaneState>) -> Self {
+        self.registry.register_collector(Box::new(plane::PlaneCollector(plane)));
+        self
     }
 
     /// One RTT sample from a probe echo (called per echo by the control loop):

@@ -156,7 +156,8 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     let token = policy_api::load_or_create_token(&cfg.state_dir)?;
     restrict_state_dir(&cfg.state_dir)?;
     register_bootstrap(&store, &token, &cfg.state_dir)?;
-    let metrics = Arc::new(metrics::Metrics::new());
+    let plane = Arc::new(crate::controlplane::PlaneState::default());
+    let metrics = Arc::new(metrics::Metrics::new().with_plane(plane.clone()));
     let (bus, _) = tokio::sync::broadcast::channel(1024);
     let (events_tx, events_rx) = mpsc::channel();
     let policy = Arc::new(policy_api::PolicyApi::new(
@@ -165,7 +166,6 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         shared.clone(),
         ctl_tx.clone(),
     ));
-    let plane = Arc::new(crate::controlplane::PlaneState::default());
     let plane_ctl = match (&cfg.controller, &mesh_tx) {
         (None, _) => None,
         (Some(_), None) => anyhow::bail!(

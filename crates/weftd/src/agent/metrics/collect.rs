@@ -218,7 +218,7 @@ impl Collector for Shared {
 }
 
 /// Encodes one metric family, or nothing when it has no series.
-fn family<'r, K, M>(
+pub(super) fn family<'r, K, M>(
     encoder: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,

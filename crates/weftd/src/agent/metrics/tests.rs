@@ -239,9 +239,52 @@ fn metrics_can_be_shared_between_threads() {
     shareable::<Metrics>();
 }
 
+/// A control plane with a leading controller and a mesh policy in force.
+fn plane() -> std::sync::Arc<crate::controlplane::PlaneState> {
+    let plane = std::sync::Arc::new(crate::controlplane::PlaneState::default());
+    *plane.controller.write().unwrap() = Some(crate::controlplane::ControllerView {
+        id: "paris".into(),
+        store: "etcd".into(),
+        role: "leader".into(),
+        leader: Some("paris".into()),
+        epoch: Some(41),
+        lease_age_ms: Some(250),
+        last_fenced_write: Some((77, 1_700_000_000_000)),
+        fenced_refused: 2,
+    });
+    *plane.in_force.write().unwrap() = Some(weft_api::MeshPolicyInForce {
+        version: 7,
+        epoch: 41,
+        seq: 77,
+        since_unix_ms: 1_700_000_000_000,
+    });
+    plane.bundles.write().unwrap().stale_refused = 3;
+    plane
+}
+
+#[test]
+fn the_control_plane_metrics_show_role_epoch_lease_and_publications() {
+    let m = Metrics::new().with_plane(plane());
+    let text = m.encode();
+    has(&text, r#"weft_control_leader{id="paris"} 1"#);
+    has(&text, "weft_control_epoch 41");
+    has(&text, "weft_control_lease_age_seconds 0.25");
+    has(&text, "weft_control_last_fenced_write_revision 77");
+    has(&text, "weft_control_fenced_refused_total 2");
+    has(&text, "weft_mesh_policy_version 7");
+    has(&text, r#"weft_mesh_policy_publications_total{outcome="stale_refused"} 3"#);
+    // A site that is no controller shows only its mesh policy.
+    let follower = Metrics::new().with_plane(std::sync::Arc::default());
+    let text = follower.encode();
+    lacks(&text, "weft_control_");
+    lacks(&text, "weft_mesh_policy_version");
+    has(&text, r#"weft_mesh_policy_publications_total{outcome="installed"} 0"#);
+}
+
 #[test]
 fn promtool_check_metrics_accepts_the_output() {
-    let m = updated();
+    let m = Metrics::new().with_plane(plane());
+    m.update(snapshot());
     let east = labels("east", "wan0", "192.0.2.1:51820");
     m.observe_rtt(&east, Duration::from_millis(12));
     m.observe_rtt(&labels(AWKWARD, "lte", "[2001:db8::1]:51820"), Duration::from_millis(80));
