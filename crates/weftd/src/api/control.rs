@@ -26,13 +26,15 @@ use weft_types::SiteId;
 use super::Ctx;
 use super::auth::Caller;
 use super::error::{ApiResult, B, Failure};
+use crate::controlplane::leader::answer_of;
 use crate::controlplane::records::{Ask, PolicyRequest};
 use crate::controlplane::{PlaneCtl, PlaneRefusal};
+use weft_etcd::Kv;
 
 /// Longer than the controller thread's own wait for the leader.
 const PLANE_WAIT: Duration = Duration::from_secs(15);
 
-fn refused(r: PlaneRefusal) -> Failure {
+pub(crate) fn refused(r: PlaneRefusal) -> Failure {
     let code = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     Failure(code, ApiError::new(&r.code, r.message))
 }
@@ -58,7 +60,7 @@ pub(crate) fn mesh_managed() -> Failure {
     )
 }
 
-async fn ask_plane<T>(
+pub(crate) async fn ask_plane<T>(
     ctx: &Ctx,
     make: impl FnOnce(oneshot::Sender<Result<T, PlaneRefusal>>) -> PlaneCtl,
 ) -> ApiResult<T> {
@@ -74,7 +76,7 @@ async fn ask_plane<T>(
 
 /// The request id: the `Idempotency-Key` header (1 to 64 of `A-Za-z0-9_-`),
 /// or a random one.
-fn request_id(headers: &HeaderMap) -> ApiResult<String> {
+pub(crate) fn request_id(headers: &HeaderMap) -> ApiResult<String> {
     if let Some(v) = headers.get("idempotency-key") {
         let id = v.to_str().unwrap_or_default();
         let ok = !id.is_empty()
@@ -94,9 +96,16 @@ fn request_id(headers: &HeaderMap) -> ApiResult<String> {
     }))
 }
 
-async fn submit(ctx: &Ctx, id: String, ask: Ask, who: &str) -> ApiResult<MeshPolicyChange> {
+/// Queues a request at the control plane and waits for the leader's result record.
+pub(crate) async fn submit_raw(ctx: &Ctx, id: String, ask: Ask, who: &str) -> ApiResult<Kv> {
     let request = PolicyRequest { id, ask, actor: who.to_owned(), at_unix_ms: super::unix_ms() };
     ask_plane(ctx, |reply| PlaneCtl::Submit { request, reply }).await
+}
+
+async fn submit(ctx: &Ctx, id: String, ask: Ask, who: &str) -> ApiResult<MeshPolicyChange> {
+    let kind = ask.kind();
+    let kv = submit_raw(ctx, id.clone(), ask, who).await?;
+    answer_of(&id, kind, &kv).map_err(refused)
 }
 
 /// `?canary=a,b` of a mesh-wide apply.

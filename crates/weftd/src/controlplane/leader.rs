@@ -16,8 +16,8 @@ use weft_control::{CallError, ElectionEvent, Fence, Role};
 use weft_etcd::{Compare, ControlStore, Controller, Kv, Txn, TxnOutcome};
 
 use super::records::{
-    self, AuditEntry, CURRENT, PolicyRecord, PolicyRequest, PolicyResult, PolicyVersion, SiteAck,
-    Step,
+    self, Ask, AuditEntry, CURRENT, Planned, PolicyRecord, PolicyRequest, PolicyResult,
+    PolicyVersion, SiteAck, Step,
 };
 use super::{ControllerView, PlaneRefusal, PlaneState, Publication};
 use crate::mesh::ctl::MeshCtl;
@@ -30,12 +30,14 @@ const REQUESTS_PER_TURN: usize = 16;
 /// A request to the controller thread.
 #[derive(Debug)]
 pub(crate) enum PlaneCtl {
-    /// Queue a policy request and answer once the leader has taken it.
+    /// Queue a request and answer with its result record once the leader
+    /// has taken it (decode it with the request kind's answer, e.g.
+    /// [`answer_of`] for policy requests).
     Submit {
         /// The request.
         request: PolicyRequest,
         /// The answer.
-        reply: oneshot::Sender<Result<MeshPolicyChange, PlaneRefusal>>,
+        reply: oneshot::Sender<Result<Kv, PlaneRefusal>>,
     },
     /// The rollout as the store has it.
     Status {
@@ -48,9 +50,8 @@ pub(crate) enum PlaneCtl {
 
 struct Waiter {
     id: String,
-    kind: &'static str,
     until: Instant,
-    reply: oneshot::Sender<Result<MeshPolicyChange, PlaneRefusal>>,
+    reply: oneshot::Sender<Result<Kv, PlaneRefusal>>,
 }
 
 /// The controller thread's state.
@@ -212,10 +213,9 @@ impl<S: ControlStore> LeaderLoop<S> {
     fn submit(
         &mut self,
         request: &PolicyRequest,
-        reply: oneshot::Sender<Result<MeshPolicyChange, PlaneRefusal>>,
+        reply: oneshot::Sender<Result<Kv, PlaneRefusal>>,
     ) {
         let id = request.id.clone();
-        let kind = request.ask.kind();
         let Ok(json) = serde_json::to_string(request) else {
             let _ = reply.send(Err(PlaneRefusal::new(500, "internal", "encoding the request")));
             return;
@@ -229,7 +229,7 @@ impl<S: ControlStore> LeaderLoop<S> {
         match self.ctrl.store().txn(None, &txn, timeout) {
             // Queued, or answered before (an idempotent retry): wait.
             Ok(TxnOutcome::Applied(_) | TxnOutcome::CompareFailed) => {
-                self.waiters.push(Waiter { id, kind, until: Instant::now() + ANSWER_WAIT, reply });
+                self.waiters.push(Waiter { id, until: Instant::now() + ANSWER_WAIT, reply });
             }
             Ok(TxnOutcome::Fenced) => {
                 let _ =
@@ -251,7 +251,7 @@ impl<S: ControlStore> LeaderLoop<S> {
         for w in std::mem::take(&mut self.waiters) {
             match self.ctrl.store().get(&records::result_key(&w.id), timeout) {
                 Ok(Some(kv)) => {
-                    let _ = w.reply.send(answer_of(&w.id, w.kind, &kv));
+                    let _ = w.reply.send(Ok(kv));
                 }
                 _ if now >= w.until => {
                     let _ = w.reply.send(Err(PlaneRefusal::new(
@@ -338,75 +338,25 @@ impl<S: ControlStore> LeaderLoop<S> {
             let txn = Txn { deletes: vec![kv.key.clone()], ..Txn::default() };
             return self.fenced(fence, &txn).is_some();
         };
-        let current = self.current.as_ref().map(|(r, _)| r);
-        let mut step = records::step(current, &req, None);
-        if let Step::NeedVersion(v) = step {
-            let timeout = self.timeout();
-            let stored = match self.ctrl.store().get(&records::version_key(v), timeout) {
-                Ok(kv) => kv.and_then(|kv| serde_json::from_str::<PolicyVersion>(&kv.value).ok()),
-                Err(_) => return false,
-            };
-            step = match stored {
-                Some(s) => records::step(current, &req, Some(&s)),
-                None => Step::Refuse("not_found", format!("no mesh-wide policy version {v}")),
-            };
-        }
-        let epoch = fence.epoch.0;
-        let before = current.map_or(0, |r| r.version);
-        let (result, puts, record) = match step {
-            Step::Change { record, new_version } => {
-                let result = PolicyResult {
-                    kind: req.ask.kind().to_owned(),
-                    refused: None,
-                    version: record.version,
-                    canary: record.canary.as_ref().map(|c| (c.version, c.sites.clone())),
-                    epoch,
-                };
-                let after = record.canary.as_ref().map_or(record.version, |c| c.version);
-                let audit = AuditEntry {
-                    request: id.clone(),
-                    actor: req.actor.clone(),
-                    action: format!("policy.mesh.{}", req.ask.kind()),
-                    before,
-                    after,
-                    epoch,
-                    at_unix_ms: req.at_unix_ms,
-                };
-                let mut puts = vec![
-                    (CURRENT.to_owned(), json(&record)),
-                    (records::audit_key(unix_ms(), &id), json(&audit)),
-                ];
-                if let Some(v) = new_version {
-                    puts.push((records::version_key(v.version), json(&v)));
-                }
-                (result, puts, Some(record))
+        let planned = match &req.ask {
+            Ask::Apply { .. } | Ask::Rollback { .. } | Ask::Promote => {
+                self.plan_policy(fence, &id, &req)
             }
-            Step::Refuse(code, message) => {
-                let result = PolicyResult {
-                    kind: req.ask.kind().to_owned(),
-                    refused: Some((code.to_owned(), message)),
-                    version: before,
-                    canary: None,
-                    epoch,
-                };
-                (result, Vec::new(), None)
+            Ask::Registry(ask) => {
+                let timeout = self.timeout();
+                let store = self.ctrl.store();
+                super::registry::plan(&id, &req, ask, fence.epoch.0, &mut |k| store.get(k, timeout))
             }
-            Step::NeedVersion(_) => return false,
         };
-        let mut txn = Txn {
-            compares: vec![Compare::Missing(result_key.clone())],
-            puts,
-            deletes: vec![kv.key.clone()],
-        };
-        txn.puts.push((result_key.clone(), json(&result)));
-        if record.is_some() {
-            let rev = self.current.as_ref().map_or(0, |(_, rev)| *rev);
-            txn.compares.push(Compare::ModRevision(CURRENT.to_owned(), rev));
-        }
+        let Some(planned) = planned else { return false };
+        let mut txn =
+            Txn { compares: planned.compares, puts: planned.puts, deletes: vec![kv.key.clone()] };
+        txn.compares.push(Compare::Missing(result_key.clone()));
+        txn.puts.push((result_key.clone(), planned.result));
         match self.fenced(fence, &txn) {
             None => false,
             Some(TxnOutcome::Applied(rev)) => {
-                if let Some(record) = record {
+                if let Some(record) = planned.published {
                     self.current = Some((record, rev));
                     self.publish_current(fence);
                 }
@@ -422,6 +372,72 @@ impl<S: ControlStore> LeaderLoop<S> {
                 }
                 false
             }
+        }
+    }
+
+    /// The writes of a policy request (apply, rollback, promote); `None`
+    /// when the store could not be read.
+    fn plan_policy(&mut self, fence: &Fence, id: &str, req: &PolicyRequest) -> Option<Planned> {
+        let current = self.current.as_ref().map(|(r, _)| r);
+        let mut step = records::step(current, req, None);
+        if let Step::NeedVersion(v) = step {
+            let timeout = self.timeout();
+            let stored = match self.ctrl.store().get(&records::version_key(v), timeout) {
+                Ok(kv) => kv.and_then(|kv| serde_json::from_str::<PolicyVersion>(&kv.value).ok()),
+                Err(_) => return None,
+            };
+            step = match stored {
+                Some(s) => records::step(current, req, Some(&s)),
+                None => Step::Refuse("not_found", format!("no mesh-wide policy version {v}")),
+            };
+        }
+        let epoch = fence.epoch.0;
+        let before = current.map_or(0, |r| r.version);
+        match step {
+            Step::Change { record, new_version } => {
+                let result = PolicyResult {
+                    kind: req.ask.kind().to_owned(),
+                    refused: None,
+                    version: record.version,
+                    canary: record.canary.as_ref().map(|c| (c.version, c.sites.clone())),
+                    epoch,
+                };
+                let after = record.canary.as_ref().map_or(record.version, |c| c.version);
+                let audit = AuditEntry {
+                    request: id.to_owned(),
+                    actor: req.actor.clone(),
+                    action: format!("policy.mesh.{}", req.ask.kind()),
+                    before,
+                    after,
+                    epoch,
+                    at_unix_ms: req.at_unix_ms,
+                };
+                let mut puts = vec![
+                    (CURRENT.to_owned(), json(&record)),
+                    (records::audit_key(unix_ms(), id), json(&audit)),
+                ];
+                if let Some(v) = new_version {
+                    puts.push((records::version_key(v.version), json(&v)));
+                }
+                let rev = self.current.as_ref().map_or(0, |(_, rev)| *rev);
+                Some(Planned {
+                    compares: vec![Compare::ModRevision(CURRENT.to_owned(), rev)],
+                    puts,
+                    result: json(&result),
+                    published: Some(record),
+                })
+            }
+            Step::Refuse(code, message) => {
+                let result = PolicyResult {
+                    kind: req.ask.kind().to_owned(),
+                    refused: Some((code.to_owned(), message)),
+                    version: before,
+                    canary: None,
+                    epoch,
+                };
+                Some(Planned::answer(json(&result)))
+            }
+            Step::NeedVersion(_) => None,
         }
     }
 
@@ -484,7 +500,7 @@ impl<S: ControlStore> LeaderLoop<S> {
     }
 }
 
-fn json<T: serde::Serialize>(v: &T) -> String {
+pub(crate) fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
 
@@ -511,8 +527,8 @@ fn site_state(record: &PolicyRecord, a: SiteAck) -> SitePolicyState {
     }
 }
 
-/// The caller's answer from the leader's result record.
-fn answer_of(id: &str, kind: &str, kv: &Kv) -> Result<MeshPolicyChange, PlaneRefusal> {
+/// A policy request's answer from the leader's result record.
+pub(crate) fn answer_of(id: &str, kind: &str, kv: &Kv) -> Result<MeshPolicyChange, PlaneRefusal> {
     let r: PolicyResult = serde_json::from_str(&kv.value)
         .map_err(|e| PlaneRefusal::new(500, "internal", format!("the result record: {e}")))?;
     if let Some((code, message)) = r.refused {

@@ -11,12 +11,14 @@
 //! - [`leader`]: the controller thread.
 //! - [`publish`]: the mesh thread's side: signs bundles, delivers and
 //!   re-sends them, hands acknowledgements on.
+//! - [`registry`]: sites and services in the store, cordon, drain, labels.
 //! - [`follower`]: every site's side: checks, installs, persists, acknowledges.
 
 pub(crate) mod follower;
 pub(crate) mod leader;
 pub(crate) mod publish;
 pub(crate) mod records;
+pub(crate) mod registry;
 
 use std::path::Path;
 use std::sync::mpsc::Sender;

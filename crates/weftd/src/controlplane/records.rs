@@ -89,6 +89,8 @@ pub(crate) enum Ask {
     Rollback { to: Option<u64> },
     /// Every site to the canary's version.
     Promote,
+    /// A change of the registry (see `registry`).
+    Registry(super::registry::RegistryAsk),
 }
 
 impl Ask {
@@ -97,6 +99,7 @@ impl Ask {
             Self::Apply { .. } => "apply",
             Self::Rollback { .. } => "rollback",
             Self::Promote => "promote",
+            Self::Registry(r) => r.kind(),
         }
     }
 }
@@ -144,7 +147,28 @@ pub(crate) struct AuditEntry {
     pub(crate) at_unix_ms: i64,
 }
 
-/// What the leader does with a request.
+/// What the leader writes for a request, in one fenced transaction with
+/// its result (and the deletion of the request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Planned {
+    /// Conditions beyond the fence and "not answered yet".
+    pub(crate) compares: Vec<weft_etcd::Compare>,
+    /// Writes beyond the result.
+    pub(crate) puts: Vec<(String, String)>,
+    /// The result record (JSON).
+    pub(crate) result: String,
+    /// The new policy record, to publish once written.
+    pub(crate) published: Option<PolicyRecord>,
+}
+
+impl Planned {
+    /// Only an answer (a refusal): nothing else is written.
+    pub(crate) fn answer(result: String) -> Self {
+        Self { compares: Vec::new(), puts: Vec::new(), result, published: None }
+    }
+}
+
+/// What the leader does with a policy request.
 // One per request, consumed at once: not worth a box.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,6 +227,9 @@ pub(crate) fn step(
                 },
             };
             Step::Change { record, new_version }
+        }
+        (Ask::Registry(_), _) => {
+            Step::Refuse("internal", "a registry request is not a policy request".into())
         }
         (_, None) => Step::Refuse("no_policy", "no mesh-wide policy has been applied yet".into()),
         (Ask::Promote, Some(c)) => match &c.canary {
