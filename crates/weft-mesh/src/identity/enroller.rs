@@ -185,6 +185,12 @@ impl Enroller {
         self.lifetime = secs.get();
     }
 
+    /// Replaces the state (the control plane's leader restores the ledger
+    /// it read from the store before each request).
+    pub fn restore(&mut self, state: EnrollerState) {
+        self.state = state;
+    }
+
     /// The state, to persist.
     pub fn state(&self) -> &EnrollerState {
         &self.state
@@ -207,15 +213,8 @@ impl Enroller {
         now_unix: u64,
         req: &EnrolRequest,
     ) -> Result<EnrolResponse, EnrolError> {
+        self.precheck_request(now_unix, req)?;
         let token = &req.token.body;
-        req.token.verify(&self.ca.public())?;
-        if now_unix >= token.expires_at {
-            return Err(EnrolError::TokenExpired { at: token.expires_at, now: now_unix });
-        }
-        check_fresh(req.timestamp, now_unix)?;
-        if !req.proves_possession() {
-            return Err(EnrolError::NoProofOfPossession);
-        }
         if self.state.revocations.is_site_revoked(&req.site) {
             return Err(EnrolError::Revoked { site: req.site.clone() });
         }
@@ -251,6 +250,42 @@ impl Enroller {
             not_after: now_unix.saturating_add(self.lifetime),
         };
         Ok(self.issue(body))
+    }
+
+    /// The checks of an enrolment request that need no ledger: the token
+    /// is this CA's and not expired, the request is fresh and signed by the
+    /// key it names. A controller runs them before it hands the request to
+    /// the leader, so only holders of a valid token cost a store write.
+    pub fn precheck_request(&self, now_unix: u64, req: &EnrolRequest) -> Result<(), EnrolError> {
+        let token = &req.token.body;
+        req.token.verify(&self.ca.public())?;
+        if now_unix >= token.expires_at {
+            return Err(EnrolError::TokenExpired { at: token.expires_at, now: now_unix });
+        }
+        check_fresh(req.timestamp, now_unix)?;
+        if !req.proves_possession() {
+            return Err(EnrolError::NoProofOfPossession);
+        }
+        Ok(())
+    }
+
+    /// The checks of a renewal that need no ledger: the certificate is this
+    /// CA's, within its renewal window, and the request is fresh and signed
+    /// by its site key.
+    pub fn precheck_renewal(&self, now_unix: u64, req: &RenewRequest) -> Result<(), EnrolError> {
+        let old = &req.cert.body;
+        req.cert.check_signature(&self.ca.public())?;
+        if now_unix < old.not_before {
+            return Err(CertError::NotYetValid { not_before: old.not_before, now: now_unix }.into());
+        }
+        if now_unix >= old.not_after.saturating_add(RENEWAL_GRACE_SECS) {
+            return Err(EnrolError::RenewalTooLate { not_after: old.not_after });
+        }
+        check_fresh(req.timestamp, now_unix)?;
+        if !req.proves_possession() {
+            return Err(EnrolError::NoProofOfPossession);
+        }
+        Ok(())
     }
 
     /// Renews a certificate for the key it names: same site, role, region and

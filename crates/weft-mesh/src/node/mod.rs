@@ -34,6 +34,7 @@
 //!   and checking received ones.
 
 mod bundles;
+mod delegate;
 mod enrol_client;
 mod frame;
 mod inbound;
@@ -53,6 +54,9 @@ use std::time::{Duration, Instant};
 
 use weft_types::{SeededRng, SiteId};
 
+pub use delegate::{
+    DelegateError, DelegatedAnswer, answer_delegated_request, delegated_request_id,
+};
 pub use enrol_client::{
     DEFAULT_ENROL_DEADLINE, EnrolFailure, Enrolled, Enrolment, RESEND_INTERVAL,
 };
@@ -89,6 +93,8 @@ pub struct MeshNode {
     config: NodeConfig,
     enroller: Option<Enroller>,
     server: EnrolServer,
+    /// Enrolment is answered by the control plane's leader (see `delegate`).
+    delegated: bool,
     certs: BTreeMap<SiteId, PeerCert>,
     peers: BTreeMap<SiteId, PeerView>,
     hello_sent: BTreeMap<SiteId, Instant>,
@@ -156,6 +162,7 @@ impl MeshNode {
             ca,
             enroller,
             server: EnrolServer::default(),
+            delegated: false,
             certs: BTreeMap::new(),
             peers: BTreeMap::new(),
             hello_sent: BTreeMap::new(),

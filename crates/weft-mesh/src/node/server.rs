@@ -61,7 +61,7 @@ impl EnrolServer {
             .map(|(_, _, a)| a.clone())
     }
 
-    fn remember(&mut self, now: Instant, request: &[u8], answer: Vec<u8>) {
+    pub(super) fn remember(&mut self, now: Instant, request: &[u8], answer: Vec<u8>) {
         if self.answers.len() >= MAX_ANSWERS {
             self.answers.pop_front();
         }
@@ -82,7 +82,7 @@ impl EnrolServer {
     }
 }
 
-fn code_of(e: &EnrolError) -> RefusalCode {
+pub(super) fn code_of(e: &EnrolError) -> RefusalCode {
     match e {
         EnrolError::TokenExpired { .. } => RefusalCode::TokenExpired,
         EnrolError::TokenUsedUp { .. } => RefusalCode::TokenUsedUp,
@@ -154,6 +154,17 @@ impl MeshNode {
         }
         if let Some(bytes) = self.server.answer(now, raw) {
             self.transmits.push_back(Transmit { to: from, bytes });
+            return Ok(());
+        }
+        if self.delegated {
+            let Some(enroller) = self.enroller.as_ref() else {
+                return Err(NodeError::NotCaHolder);
+            };
+            let precheck = match req {
+                Request::Enrol(r) => enroller.precheck_request(now_unix, r),
+                Request::Renew(r) => enroller.precheck_renewal(now_unix, r),
+            };
+            self.delegate(from, raw, req.id(), precheck);
             return Ok(());
         }
         let Some(enroller) = self.enroller.as_mut() else { return Err(NodeError::NotCaHolder) };

@@ -149,6 +149,17 @@ pub enum NodeEvent {
     /// The CA holder's enroller state changed: persist
     /// [`MeshNode::enroller_state`](super::MeshNode::enroller_state).
     EnrollerChanged,
+    /// An enrolment or renewal request passed the checks that need no
+    /// ledger, and enrolment is delegated
+    /// ([`MeshNode::delegate_enrolment`](super::MeshNode::delegate_enrolment)):
+    /// have the control plane's leader answer it, then call
+    /// [`MeshNode::answer_delegated`](super::MeshNode::answer_delegated).
+    EnrolDelegated {
+        /// Who asked (answer there).
+        from: SocketAddr,
+        /// The request frame, as received.
+        request: Vec<u8>,
+    },
     /// The CA holder enrolled a site (for the event log).
     Enrolled {
         /// The site.
@@ -204,6 +215,8 @@ pub struct NodeCounters {
     pub enrolments_ok: u64,
     /// Enrolment or renewal requests refused by the enroller (CA holder).
     pub enrolments_refused: u64,
+    /// Enrolment and renewal requests handed to the control plane's leader.
+    pub enrolments_delegated: u64,
     /// Enrolment or renewal requests dropped by the per-address rate limit.
     pub enrolments_rate_limited: u64,
     /// Renewals served (CA holder).

@@ -179,6 +179,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
             events_tx.clone(),
         )?),
     };
+    let plane_ctl_started = plane_ctl.is_some();
     let publishing = mesh_tx.as_ref().map(|m| {
         let (tx, rx) = mpsc::channel();
         let follower = crate::controlplane::follower::FollowerLoop {
@@ -224,7 +225,10 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         let ctl_tx = ctl_tx.clone();
         spawn(&format!("weft-rx-{u}"), move || rx::run(&shared, u, &ctl_tx))?;
     }
-    if let Some(start) = mesh {
+    if let Some(mut start) = mesh {
+        // A controller's enrolments are answered by the leader from the
+        // ledger in the control store.
+        start.node.delegate_enrolment(plane_ctl_started && start.node.enroller_state().is_some());
         let (ctl_tx, links) = (ctl_tx.clone(), shared.links.clone());
         eprintln!(
             "weftd: site {} in the mesh on {} (certificate serial {}, {})",

@@ -4,6 +4,7 @@
 //! sites' acknowledgements. Any controller queues requests and answers
 //! status from the store.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
@@ -14,6 +15,7 @@ use weft_api::{
 };
 use weft_control::{CallError, ElectionEvent, Fence, Role};
 use weft_etcd::{Compare, ControlStore, Controller, Kv, Txn, TxnOutcome};
+use weft_mesh::identity::{Enroller, EnrollerState};
 
 use super::records::{
     self, Ask, AuditEntry, CURRENT, Planned, PolicyRecord, PolicyRequest, PolicyResult,
@@ -46,12 +48,28 @@ pub(crate) enum PlaneCtl {
     },
     /// A site acknowledged a publication (from the mesh thread).
     Ack(SiteAck),
+    /// An enrolment or renewal request this controller's mesh node handed
+    /// on: queue it, and give the leader's answer to the mesh thread.
+    Enrol {
+        /// Who asked.
+        from: SocketAddr,
+        /// The request frame.
+        request: Vec<u8>,
+    },
+}
+
+/// Where a request's answer goes.
+enum Reply {
+    /// An API caller.
+    Api(oneshot::Sender<Result<Kv, PlaneRefusal>>),
+    /// A site that asked to enrol or renew, through the mesh thread.
+    Mesh { to: SocketAddr, request: Vec<u8> },
 }
 
 struct Waiter {
     id: String,
     until: Instant,
-    reply: oneshot::Sender<Result<Kv, PlaneRefusal>>,
+    reply: Reply,
 }
 
 /// The controller thread's state.
@@ -67,6 +85,19 @@ pub(crate) struct LeaderLoop<S: ControlStore> {
     current: Option<(PolicyRecord, u64)>,
     leading: Option<u64>,
     view: ControllerView,
+    /// The CA, to answer enrolments from the store's ledger.
+    enroller: Option<Enroller>,
+    /// This controller's local ledger, imported when the store has none.
+    import: EnrollerState,
+}
+
+impl Reply {
+    /// Tells an API caller why its request failed (a site retries by itself).
+    fn fail(self, why: PlaneRefusal) {
+        if let Self::Api(reply) = self {
+            let _ = reply.send(Err(why));
+        }
+    }
 }
 
 fn unavailable(e: &CallError) -> PlaneRefusal {
@@ -85,7 +116,9 @@ impl<S: ControlStore> LeaderLoop<S> {
         events: Sender<Event>,
         id: String,
         store: &'static str,
+        enroller: Option<Enroller>,
     ) -> Self {
+        let import = enroller.as_ref().map(|e| e.state().clone()).unwrap_or_default();
         let view = ControllerView { id, store: store.to_owned(), ..ControllerView::default() };
         Self {
             ctrl,
@@ -98,6 +131,8 @@ impl<S: ControlStore> LeaderLoop<S> {
             current: None,
             leading: None,
             view,
+            enroller,
+            import,
         }
     }
 
@@ -196,7 +231,21 @@ impl<S: ControlStore> LeaderLoop<S> {
 
     fn handle(&mut self, msg: PlaneCtl) {
         match msg {
-            PlaneCtl::Submit { request, reply } => self.submit(&request, reply),
+            PlaneCtl::Submit { request, reply } => self.submit(&request, Reply::Api(reply)),
+            PlaneCtl::Enrol { from, request } => {
+                let Some(id) = super::enrol::request_key_id(&request) else { return };
+                if self.waiters.iter().any(|w| w.id == id) {
+                    return;
+                }
+                let ask = Ask::Enrol { request: super::enrol::encode(&request) };
+                let req = PolicyRequest {
+                    id,
+                    ask,
+                    actor: format!("site at {from}"),
+                    at_unix_ms: unix_ms(),
+                };
+                self.submit(&req, Reply::Mesh { to: from, request });
+            }
             PlaneCtl::Status { reply } => {
                 let _ = reply.send(self.status());
             }
@@ -210,14 +259,10 @@ impl<S: ControlStore> LeaderLoop<S> {
     }
 
     /// Queues a request (unless it was answered already) and waits for it.
-    fn submit(
-        &mut self,
-        request: &PolicyRequest,
-        reply: oneshot::Sender<Result<Kv, PlaneRefusal>>,
-    ) {
+    fn submit(&mut self, request: &PolicyRequest, reply: Reply) {
         let id = request.id.clone();
         let Ok(json) = serde_json::to_string(request) else {
-            let _ = reply.send(Err(PlaneRefusal::new(500, "internal", "encoding the request")));
+            reply.fail(PlaneRefusal::new(500, "internal", "encoding the request"));
             return;
         };
         let txn = Txn {
@@ -232,12 +277,9 @@ impl<S: ControlStore> LeaderLoop<S> {
                 self.waiters.push(Waiter { id, until: Instant::now() + ANSWER_WAIT, reply });
             }
             Ok(TxnOutcome::Fenced) => {
-                let _ =
-                    reply.send(Err(PlaneRefusal::new(500, "internal", "unfenced write fenced")));
+                reply.fail(PlaneRefusal::new(500, "internal", "unfenced write fenced"));
             }
-            Err(e) => {
-                let _ = reply.send(Err(unavailable(&e)));
-            }
+            Err(e) => reply.fail(unavailable(&e)),
         }
     }
 
@@ -250,11 +292,18 @@ impl<S: ControlStore> LeaderLoop<S> {
         let mut still = Vec::new();
         for w in std::mem::take(&mut self.waiters) {
             match self.ctrl.store().get(&records::result_key(&w.id), timeout) {
-                Ok(Some(kv)) => {
-                    let _ = w.reply.send(Ok(kv));
-                }
+                Ok(Some(kv)) => match w.reply {
+                    Reply::Api(reply) => {
+                        let _ = reply.send(Ok(kv));
+                    }
+                    Reply::Mesh { to, request } => {
+                        if let Some(answer) = super::enrol::answer_of(&kv) {
+                            let _ = self.mesh.send(MeshCtl::EnrolAnswer { to, request, answer });
+                        }
+                    }
+                },
                 _ if now >= w.until => {
-                    let _ = w.reply.send(Err(PlaneRefusal::new(
+                    w.reply.fail(PlaneRefusal::new(
                         504,
                         "not_applied_yet",
                         format!(
@@ -262,7 +311,7 @@ impl<S: ControlStore> LeaderLoop<S> {
                             w.id,
                             ANSWER_WAIT.as_secs()
                         ),
-                    )));
+                    ));
                 }
                 _ => still.push(w),
             }
@@ -346,6 +395,24 @@ impl<S: ControlStore> LeaderLoop<S> {
                 let timeout = self.timeout();
                 let store = self.ctrl.store();
                 super::registry::plan(&id, &req, ask, fence.epoch.0, &mut |k| store.get(k, timeout))
+            }
+            Ask::Enrol { request } => {
+                let timeout = self.timeout();
+                let store = self.ctrl.store();
+                match self.enroller.as_mut() {
+                    Some(enroller) => super::enrol::plan(
+                        &req,
+                        request,
+                        fence.epoch.0,
+                        crate::mesh::start::unix_now(),
+                        enroller,
+                        &self.import,
+                        &mut |k| store.get(k, timeout),
+                    ),
+                    None => Some(Planned::answer(
+                        serde_json::json!({ "refused": "the leader holds no mesh CA" }).to_string(),
+                    )),
+                }
             }
         };
         let Some(planned) = planned else { return false };

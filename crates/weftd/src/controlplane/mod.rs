@@ -12,8 +12,11 @@
 //! - [`publish`]: the mesh thread's side: signs bundles, delivers and
 //!   re-sends them, hands acknowledgements on.
 //! - [`registry`]: sites and services in the store, cordon, drain, labels.
+//! - [`enrol`]: enrolment and renewal answered by the leader from the
+//!   ledger in the store.
 //! - [`follower`]: every site's side: checks, installs, persists, acknowledges.
 
+pub(crate) mod enrol;
 pub(crate) mod follower;
 pub(crate) mod leader;
 pub(crate) mod publish;
@@ -148,13 +151,19 @@ pub(crate) fn start(
     events: Sender<Event>,
 ) -> Result<Sender<PlaneCtl>> {
     let election = election_config(cfg);
+    let files = crate::mesh::files::MeshFiles::open(state_dir)?;
+    let enroller = || -> Result<Option<weft_mesh::identity::Enroller>> {
+        let Some(ca) = files.load_ca()? else { return Ok(None) };
+        let ledger = files.load_enroller()?.unwrap_or_default();
+        Ok(Some(weft_mesh::identity::Enroller::from_state(ca, ledger)))
+    };
     let (tx, rx) = std::sync::mpsc::channel();
     let id = cfg.id.clone();
     match &cfg.store {
         ControlStoreKind::Etcd(endpoints) => {
             let ctrl = Controller::new(election, EtcdStore::new(endpoints.clone()))
                 .context("the controller's election timing")?;
-            let lp = leader::LeaderLoop::new(ctrl, mesh, state, events, id, "etcd");
+            let lp = leader::LeaderLoop::new(ctrl, mesh, state, events, id, "etcd", enroller()?);
             spawn(move || lp.run(&rx))?;
         }
         ControlStoreKind::Sqlite => {
@@ -163,7 +172,7 @@ pub(crate) fn start(
                 .with_context(|| format!("opening the control store {}", path.display()))?;
             let ctrl =
                 Controller::new(election, store).context("the controller's election timing")?;
-            let lp = leader::LeaderLoop::new(ctrl, mesh, state, events, id, "sqlite");
+            let lp = leader::LeaderLoop::new(ctrl, mesh, state, events, id, "sqlite", enroller()?);
             spawn(move || lp.run(&rx))?;
         }
     }

@@ -172,6 +172,13 @@ impl Publishing {
         let _ = self.follower.send(BundleIn { from: Some(from), bundle });
     }
 
+    /// Hands a delegated enrolment or renewal request to the controller thread.
+    pub(crate) fn delegate(&self, from: SocketAddr, request: Vec<u8>) {
+        if let Some(c) = &self.controller {
+            let _ = c.send(PlaneCtl::Enrol { from, request });
+        }
+    }
+
     /// When the next re-send is due.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         self.publisher.poll_timeout()

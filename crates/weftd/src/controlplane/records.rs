@@ -10,6 +10,7 @@
 //! | `/weft/results/ID` | [`PolicyResult`]: the leader's answer; its existence makes the request done |
 //! | `/weft/status/SITE` | [`SiteAck`]: what the site acknowledged last |
 //! | `/weft/audit/UNIXMS-ID` | [`AuditEntry`]: who changed what |
+//! | `/weft/enroller` | the enrolment ledger (`EnrollerState`): token uses, enrolled sites, revocations |
 
 use serde::{Deserialize, Serialize};
 
@@ -91,6 +92,9 @@ pub(crate) enum Ask {
     Promote,
     /// A change of the registry (see `registry`).
     Registry(super::registry::RegistryAsk),
+    /// An enrolment or renewal request frame a controller received
+    /// (base64), answered from the ledger in the store (see `enrol`).
+    Enrol { request: String },
 }
 
 impl Ask {
@@ -100,6 +104,7 @@ impl Ask {
             Self::Rollback { .. } => "rollback",
             Self::Promote => "promote",
             Self::Registry(r) => r.kind(),
+            Self::Enrol { .. } => "enrol",
         }
     }
 }
@@ -228,8 +233,8 @@ pub(crate) fn step(
             };
             Step::Change { record, new_version }
         }
-        (Ask::Registry(_), _) => {
-            Step::Refuse("internal", "a registry request is not a policy request".into())
+        (Ask::Registry(_) | Ask::Enrol { .. }, _) => {
+            Step::Refuse("internal", "not a policy request".into())
         }
         (_, None) => Step::Refuse("no_policy", "no mesh-wide policy has been applied yet".into()),
         (Ask::Promote, Some(c)) => match &c.canary {

@@ -31,6 +31,15 @@ pub(crate) enum MeshCtl {
     Publish(Box<crate::controlplane::Publication>),
     /// Stop publishing (the controller stepped down).
     StopPublishing,
+    /// Send the leader's answer to a delegated enrolment or renewal request.
+    EnrolAnswer {
+        /// Who asked.
+        to: std::net::SocketAddr,
+        /// The request frame.
+        request: Vec<u8>,
+        /// The `ENROL_OK` or `ENROL_REFUSED` frame.
+        answer: Vec<u8>,
+    },
     /// Acknowledge a bundle (this site's follower): to the member that
     /// sent it, or (`None`) to this site's own publisher.
     Ack {

@@ -63,6 +63,9 @@ pub(crate) fn run(
                 MeshCtl::StopPublishing => publishing.stop(),
                 MeshCtl::Ack { to: Some(to), ack } => node.send_bundle_ack(to, *ack),
                 MeshCtl::Ack { to: None, ack } => publishing.on_ack(now, &ack),
+                MeshCtl::EnrolAnswer { to, request, answer } => {
+                    node.answer_delegated(now, to, &request, answer);
+                }
                 other => answer(&mut node, other, topology),
             }
         }
@@ -98,6 +101,7 @@ pub(crate) fn run(
             match ev {
                 NodeEvent::Bundle { from, bundle } => publishing.deliver(from, bundle),
                 NodeEvent::BundleAck { ack, .. } => publishing.on_ack(Instant::now(), &ack),
+                NodeEvent::EnrolDelegated { from, request } => publishing.delegate(from, request),
                 other => handle_event(&node, &files, &site, control, other),
             }
         }
@@ -153,7 +157,9 @@ fn handle_event(
             eprintln!("weftd[{site}]: enrolled {who} (certificate serial {serial})");
         }
         // Taken by the run loop before this is called.
-        NodeEvent::Bundle { .. } | NodeEvent::BundleAck { .. } => {}
+        NodeEvent::Bundle { .. }
+        | NodeEvent::BundleAck { .. }
+        | NodeEvent::EnrolDelegated { .. } => {}
     }
 }
 
@@ -204,7 +210,10 @@ fn answer(node: &mut MeshNode, req: MeshCtl, topology: &str) {
         MeshCtl::Status { reply } => {
             let _ = reply.send(status(node, topology));
         }
-        MeshCtl::Publish(_) | MeshCtl::StopPublishing | MeshCtl::Ack { .. } => {}
+        MeshCtl::Publish(_)
+        | MeshCtl::StopPublishing
+        | MeshCtl::Ack { .. }
+        | MeshCtl::EnrolAnswer { .. } => {}
     }
 }
 

@@ -222,6 +222,19 @@ impl EnrollerFile {
     }
 }
 
+/// The ledger as `enroller.json` writes it (the control plane keeps the
+/// same text in its store).
+pub(crate) fn enroller_json(state: &EnrollerState) -> Result<String> {
+    serde_json::to_string(&EnrollerFile::from_state(state)).context("encoding the enroller state")
+}
+
+/// The ledger from the text [`enroller_json`] writes.
+pub(crate) fn enroller_from_json(text: &str) -> Result<EnrollerState, String> {
+    let file: EnrollerFile =
+        serde_json::from_str(text).map_err(|e| format!("not an enroller state ({e})"))?;
+    file.into_state()
+}
+
 /// A token id from its 32 hex digits.
 fn parse_token_id(hex: &str) -> Option<TokenId> {
     if hex.len() != 32 || !hex.is_ascii() {

@@ -260,6 +260,33 @@ fn a_single_controller_on_sqlite_rolls_policies_out_to_every_site_with_canaries_
     assert_eq!(mesh_version(&h, 2), Some(3), "the replay changed nothing");
 }
 
+/// The enrolment ledger in etcd, read from site `i` (an etcd client there).
+fn enrolment_ledger(h: &Harness, i: usize, endpoint: &str) -> Value {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let body = format!("{{\"key\":\"{}\"}}", b64.encode("/weft/enroller"));
+    let out = h
+        .lab
+        .exec_ok(
+            i,
+            &[
+                "curl",
+                "-sf",
+                "--max-time",
+                "2",
+                "-X",
+                "POST",
+                "-d",
+                &body,
+                &format!("http://{endpoint}/v3/kv/range"),
+            ],
+        )
+        .expect("etcd range");
+    let v: Value = serde_json::from_str(&out).expect("etcd JSON");
+    let raw = b64.decode(v["kvs"][0]["value"].as_str().expect("the ledger is in etcd")).unwrap();
+    serde_json::from_slice(&raw).expect("ledger JSON")
+}
+
 /// Starts etcd members in `sites` (client port 2379, peer port 2380 on
 /// each site's first uplink); their client endpoints.
 fn etcd_in(h: &mut Harness, sites: &[usize]) -> Vec<String> {
@@ -303,7 +330,7 @@ fn etcd_in(h: &mut Harness, sites: &[usize]) -> Vec<String> {
 fn three_controllers_on_etcd_keep_publishing_through_a_leader_kill_and_fence_a_cut_off_leader() {
     let applies: u64 =
         std::env::var("WEFT_ROLLOUT_APPLIES").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
-    let mut h = Harness::with_options("ctletcd", 6, 1, "adaptive", true);
+    let mut h = Harness::with_options("ctletcd", 7, 1, "adaptive", true);
     let controllers = [0usize, 1, 2];
     let endpoints = etcd_in(&mut h, &controllers);
     let list = endpoints.iter().map(|e| format!("\"{e}\"")).collect::<Vec<_>>().join(", ");
@@ -327,8 +354,10 @@ fn three_controllers_on_etcd_keep_publishing_through_a_leader_kill_and_fence_a_c
         pids[i] = h.start_agent(i);
     }
     let (first_leader, first_epoch) = leader(&h, &controllers, Duration::from_secs(20));
-    let joins = token(&h, 3);
-    for (i, pid) in pids.iter_mut().enumerate().skip(3) {
+    // Sites d, e and f join now (enrolled by the leader, through site a); g
+    // joins while the leader is dead.
+    let joins = token(&h, 4);
+    for (i, pid) in pids.iter_mut().enumerate().skip(3).take(3) {
         *pid = h.start_agent_args(i, &["--join", &joins, "--seed", &seed]);
     }
     let all: Vec<usize> = (0..6).collect();
@@ -358,14 +387,17 @@ fn three_controllers_on_etcd_keep_publishing_through_a_leader_kill_and_fence_a_c
     let (code, body) = post(&h, follower, "/api/v1/policy", FAILS_ITS_TEST, None);
     assert_eq!(code, 422, "{body}");
 
-    // SIGKILL the leader while an apply is in flight at a surviving controller.
-    let survivors: Vec<usize> = all.iter().copied().filter(|i| *i != first_leader).collect();
+    // SIGKILL the leader while an apply is in flight at a surviving
+    // controller and site g enrols through another one.
+    let survivors: Vec<usize> = (0..7).filter(|i| *i != first_leader).collect();
     let via = *controllers.iter().find(|c| **c != first_leader).unwrap();
     std::process::Command::new("kill")
         .args(["-9", &pids[first_leader].to_string()])
         .status()
         .unwrap();
     let killed = Instant::now();
+    let via_seed = format!("{}:7946", h.lab.sites()[via].uplinks[0].addr);
+    h.start_agent_args(6, &["--join", &joins, "--seed", &via_seed]);
     let (code, change) = loop {
         let (code, body) =
             post(&h, via, "/api/v1/policy", &policy(version + 1), Some("during-kill"));
@@ -381,7 +413,21 @@ fn three_controllers_on_etcd_keep_publishing_through_a_leader_kill_and_fence_a_c
     assert!(second_epoch > first_epoch && second_leader != first_leader);
     version += 1;
     assert_eq!(change["version"].as_u64(), Some(version), "{change}");
-    all_run(&h, &survivors, version, Duration::from_secs(10));
+    all_run(&h, &survivors, version, Duration::from_secs(20));
+    assert_eq!(
+        h.get(6, "/api/v1/mesh").unwrap()["site"],
+        h.name(6),
+        "g enrolled during the failover"
+    );
+    let ledger = enrolment_ledger(&h, via, &endpoints[via]);
+    assert_eq!(
+        ledger["token_uses"].as_object().map(|m| m.values().cloned().collect::<Vec<_>>()),
+        Some(vec![Value::from(4)]),
+        "four sites enrolled with the token, each counted once: {ledger}"
+    );
+    for i in 3..7 {
+        assert!(ledger["sites"].get(h.name(i)).is_some(), "{} in the ledger: {ledger}", h.name(i));
+    }
     let (code, again) = post(&h, via, "/api/v1/policy", &policy(version), Some("during-kill"));
     assert_eq!((code, &again["version"]), (200, &change["version"]), "{again}");
     let status = h.get(via, "/api/v1/policy/mesh").unwrap();

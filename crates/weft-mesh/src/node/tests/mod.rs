@@ -1,6 +1,7 @@
 //! Behaviour of the node, driven through the in-memory network of `sim`.
 
 mod bundles;
+mod delegated;
 mod frames;
 mod links;
 mod sim;

@@ -266,7 +266,8 @@ impl SimSite {
                 | M::EnrollerChanged
                 | M::Enrolled { .. }
                 | M::Bundle { .. }
-                | M::BundleAck { .. } => {}
+                | M::BundleAck { .. }
+                | M::EnrolDelegated { .. } => {}
             }
         }
     }

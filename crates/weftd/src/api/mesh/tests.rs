@@ -147,7 +147,10 @@ async fn the_status_and_a_token_round_trip_through_the_mesh_thread() {
                 message: format!("no site {site}"),
             }));
         }
-        MeshCtl::Publish(_) | MeshCtl::StopPublishing | MeshCtl::Ack { .. } => {}
+        MeshCtl::Publish(_)
+        | MeshCtl::StopPublishing
+        | MeshCtl::Ack { .. }
+        | MeshCtl::EnrolAnswer { .. } => {}
     });
     let s = ask_mesh(Some(&tx), MESH_WAIT, |reply| MeshCtl::Status { reply }).await.unwrap();
     assert_eq!(s, status());
