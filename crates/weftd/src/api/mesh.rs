@@ -229,17 +229,35 @@ pub(crate) async fn create_token(
 pub(crate) async fn revoke(
     State(ctx): State<Arc<Ctx>>,
     Extension(caller): Extension<Caller>,
+    headers: axum::http::HeaderMap,
     B(body): B,
 ) -> ApiResult<Json<MeshRevocation>> {
     let req: MeshRevoke = serde_json::from_value(super::error::json_object(&body)?)
         .map_err(|e| invalid("body", format!("must be {{\"site\": \"ID\"}}: {e}")))?;
     let site = checked_site(&req)?;
-    let revoked = ask_mesh(ctx.mesh.as_ref(), MESH_WAIT, |reply| MeshCtl::Revoke {
-        site: site.clone(),
-        reply,
-    })
-    .await?
-    .map_err(refusal)?;
+    let revoked = if ctx.plane_ctl.is_some() {
+        // A controller: the leader revokes in the store's ledger and signs
+        // the list; this controller floods it.
+        let id = super::control::request_id(&headers)?;
+        let ask = crate::controlplane::records::Ask::Revoke { site: site.clone() };
+        let kv = super::control::submit_raw(&ctx, id, ask, &caller.who).await?;
+        let list = crate::controlplane::enrol::revocations_of(&kv)
+            .map_err(|why| refusal(MeshRefusal { kind: RefusalKind::Invalid, message: why }))?;
+        ask_mesh(ctx.mesh.as_ref(), MESH_WAIT, |reply| MeshCtl::ApplyRevocations {
+            list,
+            reply,
+            site: site.clone(),
+        })
+        .await?
+        .map_err(refusal)?
+    } else {
+        ask_mesh(ctx.mesh.as_ref(), MESH_WAIT, |reply| MeshCtl::Revoke {
+            site: site.clone(),
+            reply,
+        })
+        .await?
+        .map_err(refusal)?
+    };
     audit(
         &ctx,
         NewAudit {

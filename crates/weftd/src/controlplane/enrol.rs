@@ -48,6 +48,89 @@ pub(crate) fn answer_of(kv: &Kv) -> Option<Vec<u8>> {
     B64.decode(r.frame).ok()
 }
 
+/// The result record of a revocation: the signed list to flood, or why not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RevokeResult {
+    /// The CA-signed revocation list (base64), when the site was revoked.
+    pub(crate) revocations: Option<String>,
+    /// Why not.
+    pub(crate) refused: Option<String>,
+}
+
+/// The ledger in the store, or `import` when it has none, with the revision
+/// to compare against; `None` when the store could not be read or the
+/// ledger is unreadable.
+fn ledger(
+    import: &EnrollerState,
+    read: &mut dyn FnMut(&str) -> Result<Option<Kv>, CallError>,
+) -> Option<(EnrollerState, u64)> {
+    match read(LEDGER).ok()? {
+        Some(kv) => match crate::mesh::files::enroller_from_json(&kv.value) {
+            Ok(s) => Some((s, kv.mod_revision)),
+            Err(e) => {
+                eprintln!("weftd: the enrolment ledger in the store is unreadable: {e}");
+                None
+            }
+        },
+        None => Some((import.clone(), 0)),
+    }
+}
+
+/// The leader's writes for a revocation: the ledger with the site revoked
+/// (so no controller enrols or renews it again) and the signed list.
+pub(crate) fn plan_revoke(
+    req: &PolicyRequest,
+    site: &str,
+    epoch: u64,
+    enroller: &mut Enroller,
+    import: &EnrollerState,
+    read: &mut dyn FnMut(&str) -> Result<Option<Kv>, CallError>,
+) -> Option<Planned> {
+    let (state, rev) = ledger(import, read)?;
+    enroller.restore(state);
+    let refused = |why: String| {
+        let r = RevokeResult { revocations: None, refused: Some(why) };
+        Some(Planned::answer(super::leader::json(&r)))
+    };
+    let Ok(id) = weft_types::SiteId::new(site) else {
+        return refused(format!("{site:?} is not a site id"));
+    };
+    let list = match enroller.revoke_site(id) {
+        Ok(l) => l,
+        Err(e) => return refused(e.to_string()),
+    };
+    let Ok(text) = crate::mesh::files::enroller_json(enroller.state()) else {
+        return refused("the ledger cannot be encoded".into());
+    };
+    let result = RevokeResult { revocations: Some(B64.encode(list.encode())), refused: None };
+    let audit = AuditEntry {
+        request: req.id.clone(),
+        actor: req.actor.clone(),
+        action: format!("mesh.revoke {site}"),
+        before: 0,
+        after: enroller.state().revocations.version(),
+        epoch,
+        at_unix_ms: crate::api::unix_ms(),
+    };
+    let mut planned = Planned::answer(super::leader::json(&result));
+    planned.compares.push(Compare::ModRevision(LEDGER.to_owned(), rev));
+    planned.puts.push((LEDGER.to_owned(), text));
+    planned
+        .puts
+        .push((records::audit_key(crate::api::unix_ms(), &req.id), super::leader::json(&audit)));
+    Some(planned)
+}
+
+/// The signed list of a revocation's result record, or why there is none.
+pub(crate) fn revocations_of(kv: &Kv) -> Result<Vec<u8>, String> {
+    let r: RevokeResult = serde_json::from_str(&kv.value).map_err(|e| e.to_string())?;
+    match (r.revocations, r.refused) {
+        (Some(b), _) => B64.decode(b).map_err(|e| e.to_string()),
+        (None, Some(why)) => Err(why),
+        (None, None) => Err("no answer".into()),
+    }
+}
+
 /// The leader's writes for an enrolment request: the ledger from the store
 /// (or, the first time, `import`: the leader's own local ledger), the
 /// answer, and the new ledger when it changed. `None` when the store could
@@ -62,17 +145,7 @@ pub(crate) fn plan(
     read: &mut dyn FnMut(&str) -> Result<Option<Kv>, CallError>,
 ) -> Option<Planned> {
     let (id, actor) = (req.id.as_str(), req.actor.as_str());
-    let stored = read(LEDGER).ok()?;
-    let (state, rev) = match &stored {
-        Some(kv) => match crate::mesh::files::enroller_from_json(&kv.value) {
-            Ok(s) => (s, kv.mod_revision),
-            Err(e) => {
-                eprintln!("weftd: the enrolment ledger in the store is unreadable: {e}");
-                return None;
-            }
-        },
-        None => (import.clone(), 0),
-    };
+    let (state, rev) = ledger(import, read)?;
     let refuse = |why: String| {
         let result = serde_json::json!({ "refused": why });
         Some(Planned::answer(result.to_string()))

@@ -414,6 +414,23 @@ impl<S: ControlStore> LeaderLoop<S> {
                     )),
                 }
             }
+            Ask::Revoke { site } => {
+                let timeout = self.timeout();
+                let store = self.ctrl.store();
+                match self.enroller.as_mut() {
+                    Some(enroller) => super::enrol::plan_revoke(
+                        &req,
+                        site,
+                        fence.epoch.0,
+                        enroller,
+                        &self.import,
+                        &mut |k| store.get(k, timeout),
+                    ),
+                    None => Some(Planned::answer(
+                        serde_json::json!({ "refused": "the leader holds no mesh CA" }).to_string(),
+                    )),
+                }
+            }
         };
         let Some(planned) = planned else { return false };
         let mut txn =

@@ -95,6 +95,8 @@ pub(crate) enum Ask {
     /// An enrolment or renewal request frame a controller received
     /// (base64), answered from the ledger in the store (see `enrol`).
     Enrol { request: String },
+    /// Revoke a site in the store's ledger (see `enrol`).
+    Revoke { site: String },
 }
 
 impl Ask {
@@ -105,6 +107,7 @@ impl Ask {
             Self::Promote => "promote",
             Self::Registry(r) => r.kind(),
             Self::Enrol { .. } => "enrol",
+            Self::Revoke { .. } => "revoke",
         }
     }
 }
@@ -233,7 +236,7 @@ pub(crate) fn step(
             };
             Step::Change { record, new_version }
         }
-        (Ask::Registry(_) | Ask::Enrol { .. }, _) => {
+        (Ask::Registry(_) | Ask::Enrol { .. } | Ask::Revoke { .. }, _) => {
             Step::Refuse("internal", "not a policy request".into())
         }
         (_, None) => Step::Refuse("no_policy", "no mesh-wide policy has been applied yet".into()),

@@ -31,6 +31,15 @@ pub(crate) enum MeshCtl {
     Publish(Box<crate::controlplane::Publication>),
     /// Stop publishing (the controller stepped down).
     StopPublishing,
+    /// Apply and flood a revocation list the control plane's leader signed.
+    ApplyRevocations {
+        /// The encoded `SignedRevocations`.
+        list: Vec<u8>,
+        /// The answer.
+        reply: oneshot::Sender<Result<weft_api::MeshRevocation, MeshRefusal>>,
+        /// The site revoked.
+        site: String,
+    },
     /// Send the leader's answer to a delegated enrolment or renewal request.
     EnrolAnswer {
         /// Who asked.

@@ -66,6 +66,9 @@ pub(crate) fn run(
                 MeshCtl::EnrolAnswer { to, request, answer } => {
                     node.answer_delegated(now, to, &request, answer);
                 }
+                MeshCtl::ApplyRevocations { list, reply, site } => {
+                    let _ = reply.send(apply_revocations(&mut node, now, &list, site));
+                }
                 other => answer(&mut node, other, topology),
             }
         }
@@ -213,8 +216,29 @@ fn answer(node: &mut MeshNode, req: MeshCtl, topology: &str) {
         MeshCtl::Publish(_)
         | MeshCtl::StopPublishing
         | MeshCtl::Ack { .. }
-        | MeshCtl::EnrolAnswer { .. } => {}
+        | MeshCtl::EnrolAnswer { .. }
+        | MeshCtl::ApplyRevocations { .. } => {}
     }
+}
+
+/// Applies (and floods) a list the control plane's leader signed.
+fn apply_revocations(
+    node: &mut MeshNode,
+    now: Instant,
+    list: &[u8],
+    site: String,
+) -> Result<MeshRevocation, MeshRefusal> {
+    let signed = weft_mesh::identity::SignedRevocations::decode(list)
+        .map_err(|e| refusal(RefusalKind::Invalid, format!("the leader's revocation list: {e}")))?;
+    let verified =
+        signed.verify(node.ca()).map_err(|e| refusal(RefusalKind::Invalid, e.to_string()))?.clone();
+    node.handle_revocations(now, &signed)
+        .map_err(|e| refusal(RefusalKind::Invalid, e.to_string()))?;
+    Ok(MeshRevocation {
+        site,
+        list_version: verified.version(),
+        revoked_sites: verified.sites().iter().map(ToString::to_string).collect(),
+    })
 }
 
 fn not_ca_holder() -> MeshRefusal {

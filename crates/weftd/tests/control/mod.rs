@@ -258,6 +258,24 @@ fn a_single_controller_on_sqlite_rolls_policies_out_to_every_site_with_canaries_
         (stale_refused(&h, 2) > before).then_some(())
     });
     assert_eq!(mesh_version(&h, 2), Some(3), "the replay changed nothing");
+
+    // A revocation on the controller goes through the store's ledger (so no
+    // controller can enrol or renew the site again) and floods the mesh.
+    let c = h.name(2);
+    let r =
+        h.post(0, "/api/v1/mesh/revocations", &serde_json::json!({ "site": c })).expect("revoke c");
+    assert_eq!(r["revoked_sites"], serde_json::json!([c.clone()]), "{r}");
+    wait_for("b drops c", Duration::from_secs(10), || {
+        let m = h.get(1, "/api/v1/mesh")?;
+        m["members"].as_array()?.iter().all(|x| x["site"] != c.as_str()).then_some(())
+    });
+    let db = rusqlite::Connection::open(h.sites[0].state_dir.join("control.db")).unwrap();
+    let ledger: String = db
+        .query_row("SELECT value FROM kv WHERE key = '/weft/enroller'", [], |r| r.get(0))
+        .expect("the ledger is in the control store");
+    let ledger: Value = serde_json::from_str(&ledger).unwrap();
+    assert_eq!(ledger["revocations"]["sites"], serde_json::json!([c]), "{ledger}");
+    assert_eq!(ledger["token_uses"].as_object().unwrap().values().next(), Some(&Value::from(2)));
 }
 
 /// The enrolment ledger in etcd, read from site `i` (an etcd client there).

@@ -150,7 +150,8 @@ async fn the_status_and_a_token_round_trip_through_the_mesh_thread() {
         MeshCtl::Publish(_)
         | MeshCtl::StopPublishing
         | MeshCtl::Ack { .. }
-        | MeshCtl::EnrolAnswer { .. } => {}
+        | MeshCtl::EnrolAnswer { .. }
+        | MeshCtl::ApplyRevocations { .. } => {}
     });
     let s = ask_mesh(Some(&tx), MESH_WAIT, |reply| MeshCtl::Status { reply }).await.unwrap();
     assert_eq!(s, status());
