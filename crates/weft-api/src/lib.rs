@@ -17,6 +17,7 @@
 //! - [`events`]: [`Event`] and [`EventKind`], the live event stream.
 //! - [`admin`]: [`TokenInfo`], [`AuditRecord`].
 //! - [`control`]: [`ControlStatus`], [`MeshPolicyStatus`], [`MeshPolicyChange`].
+//! - [`shards`]: [`ShardStatus`], [`ShardPlan`], [`ShardSimulate`].
 //! - [`mesh`]: [`MeshTokenCreate`], [`MeshToken`], [`MeshRevoke`], [`MeshStatus`].
 #![forbid(unsafe_code)]
 
@@ -27,6 +28,7 @@ pub mod events;
 pub mod flows;
 pub mod mesh;
 pub mod paths;
+pub mod shards;
 pub mod sites;
 
 pub use admin::{AuditRecord, TokenCreate, TokenCreated, TokenInfo};
@@ -41,6 +43,7 @@ pub use flows::{
 };
 pub use mesh::{MeshMember, MeshRevocation, MeshRevoke, MeshStatus, MeshToken, MeshTokenCreate};
 pub use paths::{Path, PathSample, PathTestRequest, PathTestResult};
+pub use shards::{ShardController, ShardMove, ShardPlan, ShardSimulate, ShardStatus, ShardVersion};
 pub use sites::{Counter, Offload, Peer, Site, SiteState, Status};
 
 /// The prefix every endpoint lives under.

@@ -72,6 +72,9 @@ enum Command {
     /// The control plane: `weft control status` (role, leader, epoch, mesh policy in force).
     #[command(subcommand)]
     Control(cmd::control::ControlCommand),
+    /// Shard maps on a controller: status, simulate, plan, approve.
+    #[command(subcommand)]
+    Shards(cmd::shards::ShardsCommand),
     /// The mesh CA: `weft ca init` creates one (local, no agent needed).
     #[command(subcommand)]
     Ca(cmd::mesh::CaCommand),
@@ -114,6 +117,7 @@ fn main() -> ExitCode {
         Command::Explain(a) => cmd::explain::run(&a),
         Command::Policy(c) => cmd::policy::run(c),
         Command::Control(c) => cmd::control::run(c),
+        Command::Shards(c) => cmd::shards::run(c),
         Command::Ca(c) => cmd::mesh::run_ca(&c),
         Command::Token(c) => cmd::mesh::run_token(&c),
         Command::Cert(c) => cmd::mesh::run_cert(&c),

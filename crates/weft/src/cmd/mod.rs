@@ -19,6 +19,7 @@ pub(crate) mod ping;
 pub(crate) mod policy;
 pub(crate) mod progress;
 pub(crate) mod routes;
+pub(crate) mod shards;
 pub(crate) mod sim;
 pub(crate) mod sites;
 pub(crate) mod status;

@@ -75,15 +75,19 @@ pub(crate) struct Caller {
 
 /// The scope a request needs: reads need `read`; on-demand tests and site
 /// removal `operate`; policies, tokens, the audit log and the mesh's join
-/// tokens and revocations `admin`. `POST /policy/check` changes nothing and
-/// needs `read`; `GET /mesh` (the membership view) needs `read`.
+/// tokens and revocations `admin`. `POST /policy/check` and `POST
+/// /shards/simulate` change nothing and need `read`; `GET /mesh` (the membership view) needs `read`.
 pub(crate) fn needed_scope(method: &axum::http::Method, path: &str) -> Scope {
     use axum::http::Method;
     let p = path.strip_prefix("/api/v1").unwrap_or(path);
     if p.starts_with("/tokens") || p.starts_with("/audit") || p.starts_with("/mesh/") {
         return Scope::Admin;
     }
-    if *method == Method::GET || *method == Method::HEAD || p == "/policy/check" {
+    if *method == Method::GET
+        || *method == Method::HEAD
+        || p == "/policy/check"
+        || p == "/shards/simulate"
+    {
         return Scope::Read;
     }
     if p.starts_with("/paths/") || p.starts_with("/sites/") { Scope::Operate } else { Scope::Admin }
@@ -207,6 +211,8 @@ mod tests {
         assert_eq!(needed_scope(&Method::GET, "/api/v1/tokens"), Scope::Admin);
         assert_eq!(needed_scope(&Method::GET, "/api/v1/audit"), Scope::Admin);
         assert_eq!(needed_scope(&Method::POST, "/api/v1/policy/check"), Scope::Read);
+        assert_eq!(needed_scope(&Method::POST, "/api/v1/shards/simulate"), Scope::Read);
+        assert_eq!(needed_scope(&Method::POST, "/api/v1/shards/plans/1/approve"), Scope::Admin);
         assert_eq!(needed_scope(&Method::POST, "/api/v1/paths/3/test"), Scope::Operate);
         assert_eq!(needed_scope(&Method::DELETE, "/api/v1/sites/b"), Scope::Operate);
         assert_eq!(needed_scope(&Method::POST, "/api/v1/policy"), Scope::Admin);

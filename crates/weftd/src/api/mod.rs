@@ -27,6 +27,7 @@ mod limit;
 mod mesh;
 mod openapi;
 mod page;
+mod shards;
 mod state;
 mod tls;
 mod views;
@@ -159,6 +160,9 @@ fn router(ctx: Arc<Ctx>) -> Router {
         .route("/policy/promote", post(control::promote))
         .route("/policy/mesh", get(control::mesh_status))
         .route("/control", get(control::status))
+        .route("/shards", get(shards::status))
+        .route("/shards/simulate", post(shards::simulate))
+        .route("/shards/plans/{id}/approve", post(shards::approve))
         .route("/mesh", get(mesh::status))
         .route("/mesh/tokens", post(mesh::create_token))
         .route("/mesh/revocations", post(mesh::revoke))
@@ -288,6 +292,9 @@ const ROUTES: &[&str] = &[
     "/api/v1/policy/promote",
     "/api/v1/policy/mesh",
     "/api/v1/control",
+    "/api/v1/shards",
+    "/api/v1/shards/simulate",
+    "/api/v1/shards/plans/{id}/approve",
     "/api/v1/mesh",
     "/api/v1/mesh/tokens",
     "/api/v1/mesh/revocations",

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, control, events, mesh, state};
+use super::{admin, control, events, mesh, shards, state};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,6 +25,7 @@ use super::{admin, control, events, mesh, state};
         admin::policy_apply, admin::policy_rollback, admin::metrics, admin::health, admin::openapi,
         mesh::status, mesh::create_token, mesh::revoke,
         control::status, control::mesh_status, control::promote,
+        shards::status, shards::simulate, shards::approve,
     ),
     modifiers(&Bearer, &CommonErrors),
     tags(

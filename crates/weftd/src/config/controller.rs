@@ -6,6 +6,10 @@
 //! endpoints = ["198.18.1.2:2379", "198.18.2.2:2379", "198.18.3.2:2379"]   # etcd client URLs, host:port
 //! id = "paris"                                     # default: the site name
 //! lease_ttl = "2s"                                 # the leader's lease; renew every ttl/4, retry every ttl/8
+//! shards = 64                                      # shards of per-service work (1..=4096)
+//! rebalance = "manual"                             # or "automatic": apply the rebalancer's plans at once
+//! weight = 1                                       # this controller's capacity weight (1..=100)
+//! shard_grace = "30s"                              # an unhealthy controller keeps its shards this long
 //! ```
 //!
 //! A controller needs the mesh CA (`ca.key` in its state directory): the
@@ -38,6 +42,14 @@ pub struct ControllerConfig {
     pub store: ControlStoreKind,
     /// The leader's lease.
     pub lease_ttl: Duration,
+    /// Shards of per-service work.
+    pub shards: u32,
+    /// Apply the rebalancer's plans at once.
+    pub automatic: bool,
+    /// This controller's capacity weight.
+    pub weight: u32,
+    /// How long an unhealthy controller keeps its shards.
+    pub shard_grace: Duration,
 }
 
 /// Checks `[controller]`.
@@ -95,5 +107,36 @@ pub(super) fn controller(
         }
         lease_ttl = d;
     }
-    Some(ControllerConfig { id, store, lease_ttl })
+    let shards = raw.shards.as_ref().map_or(64, |s| {
+        let n = *s.get_ref();
+        if !(1..=4096).contains(&n) {
+            c.err(s, "shards must be 1..=4096");
+        }
+        n
+    });
+    let weight = raw.weight.as_ref().map_or(1, |w| {
+        let n = *w.get_ref();
+        if !(1..=100).contains(&n) {
+            c.err(w, "weight must be 1..=100");
+        }
+        n
+    });
+    let automatic = match raw.rebalance.as_ref().map(|r| (r.get_ref().as_str(), r)) {
+        None | Some(("manual", _)) => false,
+        Some(("automatic", _)) => true,
+        Some((other, r)) => {
+            c.err(
+                r,
+                format!("unknown rebalance mode {other:?}: expected \"manual\" or \"automatic\""),
+            );
+            false
+        }
+    };
+    let mut shard_grace = Duration::from_secs(30);
+    if let Some(g) = &raw.shard_grace
+        && let Some(d) = c.parse(g, parse_duration)
+    {
+        shard_grace = d;
+    }
+    Some(ControllerConfig { id, store, lease_ttl, shards, automatic, weight, shard_grace })
 }

@@ -137,4 +137,8 @@ pub(crate) struct RawController {
     pub(crate) endpoints: Vec<Spanned<String>>,
     pub(crate) id: Option<Spanned<String>>,
     pub(crate) lease_ttl: Option<Spanned<String>>,
+    pub(crate) shards: Option<Spanned<u32>>,
+    pub(crate) rebalance: Option<Spanned<String>>,
+    pub(crate) weight: Option<Spanned<u32>>,
+    pub(crate) shard_grace: Option<Spanned<String>>,
 }

@@ -21,6 +21,7 @@ use super::records::{
     self, Ask, AuditEntry, CURRENT, Planned, PolicyRecord, PolicyRequest, PolicyResult,
     PolicyVersion, SiteAck, Step,
 };
+use super::shards::{Heartbeat, ShardKeeper, ShardSettings, heartbeat_key};
 use super::{ControllerView, PlaneRefusal, PlaneState, Publication};
 use crate::mesh::ctl::MeshCtl;
 
@@ -48,6 +49,20 @@ pub(crate) enum PlaneCtl {
     },
     /// A site acknowledged a publication (from the mesh thread).
     Ack(SiteAck),
+    /// The shard map, its controllers, plans and history, from the store.
+    Shards {
+        /// The answer.
+        reply: oneshot::Sender<Result<weft_api::ShardStatus, PlaneRefusal>>,
+    },
+    /// What adding and removing controllers would move (nothing applied).
+    SimulateShards {
+        /// Controllers to add.
+        add: Vec<String>,
+        /// Controllers to remove.
+        remove: Vec<String>,
+        /// The answer.
+        reply: oneshot::Sender<Result<weft_api::ShardPlan, PlaneRefusal>>,
+    },
     /// An enrolment or renewal request this controller's mesh node handed
     /// on: queue it, and give the leader's answer to the mesh thread.
     Enrol {
@@ -72,6 +87,18 @@ struct Waiter {
     reply: Reply,
 }
 
+/// What a controller thread starts with besides its channels.
+pub(crate) struct Setup {
+    /// The controller's id.
+    pub(crate) id: String,
+    /// `etcd` or `sqlite`.
+    pub(crate) store: &'static str,
+    /// The CA and local ledger, if this controller holds them.
+    pub(crate) enroller: Option<Enroller>,
+    /// Shard keeping.
+    pub(crate) shards: ShardSettings,
+}
+
 /// The controller thread's state.
 pub(crate) struct LeaderLoop<S: ControlStore> {
     ctrl: Controller<S>,
@@ -89,6 +116,11 @@ pub(crate) struct LeaderLoop<S: ControlStore> {
     enroller: Option<Enroller>,
     /// This controller's local ledger, imported when the store has none.
     import: EnrollerState,
+    /// The shard map's keeping (leader) and this controller's heartbeat.
+    shards: ShardKeeper,
+    weight: u32,
+    next_beat: Instant,
+    next_shards: Instant,
 }
 
 impl Reply {
@@ -114,10 +146,10 @@ impl<S: ControlStore> LeaderLoop<S> {
         mesh: Sender<MeshCtl>,
         state: Arc<PlaneState>,
         events: Sender<Event>,
-        id: String,
-        store: &'static str,
-        enroller: Option<Enroller>,
+        setup: Setup,
     ) -> Self {
+        let Setup { id, store, enroller, shards } = setup;
+        let weight = shards.weight;
         let import = enroller.as_ref().map(|e| e.state().clone()).unwrap_or_default();
         let view = ControllerView { id, store: store.to_owned(), ..ControllerView::default() };
         Self {
@@ -133,6 +165,10 @@ impl<S: ControlStore> LeaderLoop<S> {
             view,
             enroller,
             import,
+            shards: ShardKeeper::new(shards),
+            weight,
+            next_beat: Instant::now(),
+            next_shards: Instant::now(),
         }
     }
 
@@ -165,12 +201,15 @@ impl<S: ControlStore> LeaderLoop<S> {
         for e in changes {
             self.on_election(&e);
         }
+        self.beat();
         if let Some(fence) = self.ctrl.fence() {
             if self.leading != Some(fence.epoch.0) {
                 self.leading = Some(fence.epoch.0);
                 self.published = None;
+                self.shards.reset();
             }
             self.lead(&fence);
+            self.keep_shards(&fence);
         } else {
             if self.leading.take().is_some() {
                 let _ = self.mesh.send(MeshCtl::StopPublishing);
@@ -180,6 +219,43 @@ impl<S: ControlStore> LeaderLoop<S> {
         self.answer_waiters();
         self.publish_view();
         sleep
+    }
+
+    /// Every second: this controller's heartbeat (the leader's shard
+    /// keeping reads them).
+    fn beat(&mut self) {
+        let now = Instant::now();
+        if now < self.next_beat {
+            return;
+        }
+        self.next_beat = now + Duration::from_secs(1);
+        let hb = Heartbeat { id: self.view.id.clone(), weight: self.weight, at_unix_ms: unix_ms() };
+        let txn = Txn { puts: vec![(heartbeat_key(&hb.id), json(&hb))], ..Txn::default() };
+        let timeout = self.timeout();
+        let _ = self.ctrl.store().txn(None, &txn, timeout);
+    }
+
+    /// Every second while leading: the shard map.
+    fn keep_shards(&mut self, fence: &Fence) {
+        let now = Instant::now();
+        if now < self.next_shards {
+            return;
+        }
+        self.next_shards = now + Duration::from_secs(1);
+        let timeout = self.timeout();
+        let store = self.ctrl.store();
+        let (Ok(map), Ok(beats), Ok(plans)) = (
+            store.get(super::shards::MAP, timeout),
+            store.range(super::shards::CONTROLLERS, 1000, timeout),
+            store.range(super::shards::PLANS, 100, timeout),
+        ) else {
+            return;
+        };
+        if let Some(txn) =
+            self.shards.tick(now, unix_ms(), fence.epoch.0, map.as_ref(), &beats, &plans)
+        {
+            self.fenced(fence, &txn);
+        }
     }
 
     fn on_election(&mut self, e: &ElectionEvent) {
@@ -245,6 +321,42 @@ impl<S: ControlStore> LeaderLoop<S> {
                     at_unix_ms: unix_ms(),
                 };
                 self.submit(&req, Reply::Mesh { to: from, request });
+            }
+            PlaneCtl::Shards { reply } => {
+                let timeout = self.timeout();
+                let store = self.ctrl.store();
+                let reads = (
+                    store.get(super::shards::MAP, timeout),
+                    store.range(super::shards::CONTROLLERS, 1000, timeout),
+                    store.range(super::shards::PLANS, 100, timeout),
+                    store.range(super::shards::HISTORY, 100_000, timeout),
+                );
+                let answer = match reads {
+                    (Ok(map), Ok(beats), Ok(plans), Ok(history)) => {
+                        let recent = &history[history.len().saturating_sub(20)..];
+                        Ok(super::shards::status(map.as_ref(), &beats, &plans, recent))
+                    }
+                    (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => {
+                        Err(unavailable(&e))
+                    }
+                };
+                let _ = reply.send(answer);
+            }
+            PlaneCtl::SimulateShards { add, remove, reply } => {
+                let timeout = self.timeout();
+                let store = self.ctrl.store();
+                let reads = (
+                    store.get(super::shards::MAP, timeout),
+                    store.range(super::shards::CONTROLLERS, 1000, timeout),
+                );
+                let answer = match reads {
+                    (Ok(map), Ok(beats)) => {
+                        super::shards::simulate(map.as_ref(), &beats, &add, &remove)
+                            .map_err(|why| PlaneRefusal::new(409, "simulation_refused", why))
+                    }
+                    (Err(e), _) | (_, Err(e)) => Err(unavailable(&e)),
+                };
+                let _ = reply.send(answer);
             }
             PlaneCtl::Status { reply } => {
                 let _ = reply.send(self.status());
@@ -414,6 +526,21 @@ impl<S: ControlStore> LeaderLoop<S> {
                     )),
                 }
             }
+            Ask::ApprovePlan { plan } => {
+                let timeout = self.timeout();
+                let Ok(id) = plan.parse::<weft_shard::PlanId>() else {
+                    let r = serde_json::json!({ "refused": ["not_found", format!("{plan:?} is not a plan id")] });
+                    return self.answer_only(fence, kv, &result_key, r.to_string());
+                };
+                let store = self.ctrl.store();
+                let reads = (
+                    store.get(super::shards::MAP, timeout),
+                    store.get(&format!("{}{id}", super::shards::PLANS), timeout),
+                    store.range(super::shards::PLANS, 100, timeout),
+                );
+                let (Ok(map), Ok(stored), Ok(pending)) = reads else { return false };
+                Some(self.shards.approve(&req, id, map.as_ref(), stored.as_ref(), &pending))
+            }
             Ask::Revoke { site } => {
                 let timeout = self.timeout();
                 let store = self.ctrl.store();
@@ -457,6 +584,16 @@ impl<S: ControlStore> LeaderLoop<S> {
                 false
             }
         }
+    }
+
+    /// Answers a request with `result` and nothing else.
+    fn answer_only(&mut self, fence: &Fence, kv: &Kv, result_key: &str, result: String) -> bool {
+        let txn = Txn {
+            compares: vec![Compare::Missing(result_key.to_owned())],
+            puts: vec![(result_key.to_owned(), result)],
+            deletes: vec![kv.key.clone()],
+        };
+        self.fenced(fence, &txn).is_some()
     }
 
     /// The writes of a policy request (apply, rollback, promote); `None`
@@ -507,6 +644,7 @@ impl<S: ControlStore> LeaderLoop<S> {
                 Some(Planned {
                     compares: vec![Compare::ModRevision(CURRENT.to_owned(), rev)],
                     puts,
+                    deletes: Vec::new(),
                     result: json(&result),
                     published: Some(record),
                 })

@@ -14,6 +14,7 @@
 //! - [`registry`]: sites and services in the store, cordon, drain, labels.
 //! - [`enrol`]: enrolment and renewal answered by the leader from the
 //!   ledger in the store.
+//! - [`shards`]: the shard map in the store, heartbeats, the rebalancer.
 //! - [`follower`]: every site's side: checks, installs, persists, acknowledges.
 
 pub(crate) mod enrol;
@@ -22,6 +23,7 @@ pub(crate) mod leader;
 pub(crate) mod publish;
 pub(crate) mod records;
 pub(crate) mod registry;
+pub(crate) mod shards;
 
 use std::path::Path;
 use std::sync::mpsc::Sender;
@@ -163,7 +165,13 @@ pub(crate) fn start(
         ControlStoreKind::Etcd(endpoints) => {
             let ctrl = Controller::new(election, EtcdStore::new(endpoints.clone()))
                 .context("the controller's election timing")?;
-            let lp = leader::LeaderLoop::new(ctrl, mesh, state, events, id, "etcd", enroller()?);
+            let setup = leader::Setup {
+                id,
+                store: "etcd",
+                enroller: enroller()?,
+                shards: shards::ShardSettings::from(cfg),
+            };
+            let lp = leader::LeaderLoop::new(ctrl, mesh, state, events, setup);
             spawn(move || lp.run(&rx))?;
         }
         ControlStoreKind::Sqlite => {
@@ -172,7 +180,13 @@ pub(crate) fn start(
                 .with_context(|| format!("opening the control store {}", path.display()))?;
             let ctrl =
                 Controller::new(election, store).context("the controller's election timing")?;
-            let lp = leader::LeaderLoop::new(ctrl, mesh, state, events, id, "sqlite", enroller()?);
+            let setup = leader::Setup {
+                id,
+                store: "sqlite",
+                enroller: enroller()?,
+                shards: shards::ShardSettings::from(cfg),
+            };
+            let lp = leader::LeaderLoop::new(ctrl, mesh, state, events, setup);
             spawn(move || lp.run(&rx))?;
         }
     }

@@ -97,6 +97,8 @@ pub(crate) enum Ask {
     Enrol { request: String },
     /// Revoke a site in the store's ledger (see `enrol`).
     Revoke { site: String },
+    /// Apply a pending shard plan (see `shards`).
+    ApprovePlan { plan: String },
 }
 
 impl Ask {
@@ -108,6 +110,7 @@ impl Ask {
             Self::Registry(r) => r.kind(),
             Self::Enrol { .. } => "enrol",
             Self::Revoke { .. } => "revoke",
+            Self::ApprovePlan { .. } => "approve_plan",
         }
     }
 }
@@ -163,6 +166,8 @@ pub(crate) struct Planned {
     pub(crate) compares: Vec<weft_etcd::Compare>,
     /// Writes beyond the result.
     pub(crate) puts: Vec<(String, String)>,
+    /// Deletions beyond the request's.
+    pub(crate) deletes: Vec<String>,
     /// The result record (JSON).
     pub(crate) result: String,
     /// The new policy record, to publish once written.
@@ -172,7 +177,13 @@ pub(crate) struct Planned {
 impl Planned {
     /// Only an answer (a refusal): nothing else is written.
     pub(crate) fn answer(result: String) -> Self {
-        Self { compares: Vec::new(), puts: Vec::new(), result, published: None }
+        Self {
+            compares: Vec::new(),
+            puts: Vec::new(),
+            deletes: Vec::new(),
+            result,
+            published: None,
+        }
     }
 }
 
@@ -236,9 +247,10 @@ pub(crate) fn step(
             };
             Step::Change { record, new_version }
         }
-        (Ask::Registry(_) | Ask::Enrol { .. } | Ask::Revoke { .. }, _) => {
-            Step::Refuse("internal", "not a policy request".into())
-        }
+        (
+            Ask::Registry(_) | Ask::Enrol { .. } | Ask::Revoke { .. } | Ask::ApprovePlan { .. },
+            _,
+        ) => Step::Refuse("internal", "not a policy request".into()),
         (_, None) => Step::Refuse("no_policy", "no mesh-wide policy has been applied yet".into()),
         (Ask::Promote, Some(c)) => match &c.canary {
             None => Step::Refuse("no_canary", "no canary stage is open: nothing to promote".into()),

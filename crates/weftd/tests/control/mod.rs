@@ -259,6 +259,19 @@ fn a_single_controller_on_sqlite_rolls_policies_out_to_every_site_with_canaries_
     });
     assert_eq!(mesh_version(&h, 2), Some(3), "the replay changed nothing");
 
+    // The shard map of a single controller: every shard its own; approving
+    // a plan that does not exist is a 404.
+    let shards = wait_for("the shard map", Duration::from_secs(10), || {
+        let s = h.get(0, "/api/v1/shards")?;
+        (s["version"].as_u64()? >= 1).then_some(s)
+    });
+    assert_eq!(shards["owners"].as_object().map(serde_json::Map::len), Some(64), "{shards}");
+    assert!(shards["owners"].as_object().unwrap().values().all(|o| *o == h.name(0)), "{shards}");
+    let (code, body) = post(&h, 0, "/api/v1/shards/plans/12345/approve", "", None);
+    assert_eq!((code, body["code"].as_str()), (404, Some("not_found")), "{body}");
+    let (code, body) = post(&h, 2, "/api/v1/shards/simulate", "{}", None);
+    assert_eq!((code, body["code"].as_str()), (409, Some("not_a_controller")), "{body}");
+
     // A revocation on the controller goes through the store's ledger (so no
     // controller can enrol or renew the site again) and floods the mesh.
     let c = h.name(2);
@@ -356,7 +369,13 @@ fn three_controllers_on_etcd_keep_publishing_through_a_leader_kill_and_fence_a_c
     let ca_key = MeshFiles::open(&h.sites[0].state_dir).unwrap().dir().join("ca.key");
     let seed = seed_addr(&h);
     for i in controllers {
-        add_controller(&h, i, &format!("store = \"etcd\"\nendpoints = [{list}]"));
+        add_controller(
+            &h,
+            i,
+            &format!(
+                "store = \"etcd\"\nendpoints = [{list}]\nrebalance = \"automatic\"\nshard_grace = \"2s\""
+            ),
+        );
         if i > 0 {
             // Every controller holds the mesh CA (it signs publications) and
             // joins through site a.
@@ -392,6 +411,29 @@ fn three_controllers_on_etcd_keep_publishing_through_a_leader_kill_and_fence_a_c
             (got == want).then_some(())
         });
     }
+
+    // The shard map: 64 shards over the three controllers, within the load
+    // bound; a simulated fourth controller would take a quarter of them.
+    let follower_ctl = *controllers.iter().find(|c| **c != first_leader).unwrap();
+    let shards = wait_for("the shard map", Duration::from_secs(15), || {
+        let s = h.get(follower_ctl, "/api/v1/shards")?;
+        let cs = s["controllers"].as_array()?;
+        (s["version"].as_u64()? >= 1 && cs.len() == 3 && cs.iter().all(|c| c["shards"] != 0))
+            .then_some(s)
+    });
+    assert_eq!(shards["owners"].as_object().map(serde_json::Map::len), Some(64), "{shards}");
+    for c in shards["controllers"].as_array().unwrap() {
+        let n = c["shards"].as_u64().unwrap();
+        assert!((16..=27).contains(&n), "within ceil(1.25 × 64 / 3): {c}");
+    }
+    let sim = h
+        .post(follower_ctl, "/api/v1/shards/simulate", &serde_json::json!({ "add": ["x"] }))
+        .expect("simulate");
+    let moves = sim["moves"].as_array().unwrap();
+    assert_eq!(moves.len(), 16, "exactly 64/4 shards move to the newcomer: {sim}");
+    assert!(moves.iter().all(|m| m["to"] == "x"), "{sim}");
+    let after = h.get(follower_ctl, "/api/v1/shards").unwrap();
+    assert_eq!(after["version"], shards["version"], "a simulation changes nothing");
 
     // Applied through a controller that does not lead: queued in etcd,
     // taken by the leader, published to all six sites.
@@ -450,6 +492,16 @@ fn three_controllers_on_etcd_keep_publishing_through_a_leader_kill_and_fence_a_c
     assert_eq!((code, &again["version"]), (200, &change["version"]), "{again}");
     let status = h.get(via, "/api/v1/policy/mesh").unwrap();
     assert_eq!(status["latest"].as_u64(), Some(version), "applied exactly once: {status}");
+
+    // The dead controller's shards move (automatic mode, 2 s grace).
+    let dead = h.name(first_leader);
+    let moved = wait_for("the dead controller's shards move", Duration::from_secs(20), || {
+        let s = h.get(via, "/api/v1/shards")?;
+        let owners = s["owners"].as_object()?;
+        (owners.len() == 64 && owners.values().all(|o| o.as_str() != Some(dead.as_str())))
+            .then_some(s)
+    });
+    assert!(moved["version"].as_u64() > shards["version"].as_u64(), "{moved}");
 
     // Cut the leader off from etcd (it still reaches every site).
     let cut = second_leader;
