@@ -18,6 +18,7 @@
 //! - [`admin`]: [`TokenInfo`], [`AuditRecord`].
 //! - [`control`]: [`ControlStatus`], [`MeshPolicyStatus`], [`MeshPolicyChange`].
 //! - [`mesh`]: [`MeshTokenCreate`], [`MeshToken`], [`MeshRevoke`], [`MeshStatus`].
+//! - [`registry`]: [`RegistrySite`], [`RegistryService`], [`RegistryChange`].
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -27,13 +28,14 @@ pub mod events;
 pub mod flows;
 pub mod mesh;
 pub mod paths;
+pub mod registry;
 pub mod sites;
 
 pub use admin::{AuditRecord, TokenCreate, TokenCreated, TokenInfo};
 pub use common::{ApiError, ListQuery, Page, Scope};
 pub use control::{
     BundleCounters, CanaryStage, ControlStatus, MeshPolicyChange, MeshPolicyInForce,
-    MeshPolicyStatus, SitePolicyState,
+    MeshPolicyStatus, RelayLimitsInForce, SitePolicyState,
 };
 pub use events::{Event, EventKind};
 pub use flows::{
@@ -41,6 +43,10 @@ pub use flows::{
 };
 pub use mesh::{MeshMember, MeshRevocation, MeshRevoke, MeshStatus, MeshToken, MeshTokenCreate};
 pub use paths::{Path, PathSample, PathTestRequest, PathTestResult};
+pub use registry::{
+    HealthCheck, HealthCheckKind, LabelChange, RegistryChange, RegistryEvent, RegistryService,
+    RegistrySite, ServiceProtocol, ServiceRegistration, SiteRegistration,
+};
 pub use sites::{Counter, Offload, Peer, Site, SiteState, Status};
 
 /// The prefix every endpoint lives under.

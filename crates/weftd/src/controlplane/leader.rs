@@ -46,6 +46,11 @@ pub(crate) enum PlaneCtl {
     },
     /// A site acknowledged a publication (from the mesh thread).
     Ack(SiteAck),
+    /// The registry's records and the sites' acknowledgements, as stored.
+    Registry {
+        /// The answer.
+        reply: oneshot::Sender<Result<super::registry::Snapshot, PlaneRefusal>>,
+    },
 }
 
 struct Waiter {
@@ -64,6 +69,8 @@ pub(crate) struct LeaderLoop<S: ControlStore> {
     acks: Vec<SiteAck>,
     /// What this controller published last while leading: (epoch, seq).
     published: Option<(u64, u64)>,
+    /// The same for the registry's relay limits.
+    registry_published: Option<(u64, u64)>,
     current: Option<(PolicyRecord, u64)>,
     leading: Option<u64>,
     view: ControllerView,
@@ -95,6 +102,7 @@ impl<S: ControlStore> LeaderLoop<S> {
             waiters: Vec::new(),
             acks: Vec::new(),
             published: None,
+            registry_published: None,
             current: None,
             leading: None,
             view,
@@ -134,6 +142,7 @@ impl<S: ControlStore> LeaderLoop<S> {
             if self.leading != Some(fence.epoch.0) {
                 self.leading = Some(fence.epoch.0);
                 self.published = None;
+                self.registry_published = None;
             }
             self.lead(&fence);
         } else {
@@ -199,6 +208,12 @@ impl<S: ControlStore> LeaderLoop<S> {
             PlaneCtl::Submit { request, reply } => self.submit(&request, reply),
             PlaneCtl::Status { reply } => {
                 let _ = reply.send(self.status());
+            }
+            PlaneCtl::Registry { reply } => {
+                let timeout = self.timeout();
+                let store = self.ctrl.store();
+                let snap = super::registry::snapshot(&mut |p| store.range(p, 100_000, timeout));
+                let _ = reply.send(snap.map_err(|e| unavailable(&e)));
             }
             PlaneCtl::Ack(ack) => {
                 if self.leading.is_some() {
@@ -282,6 +297,7 @@ impl<S: ControlStore> LeaderLoop<S> {
             Err(_) => return,
         }
         self.publish_current(fence);
+        self.publish_registry(fence);
         let listed = self.ctrl.store().range(records::REQUESTS, REQUESTS_PER_TURN, timeout);
         let Ok(requests) = listed else { return };
         for kv in requests {
@@ -299,6 +315,7 @@ impl<S: ControlStore> LeaderLoop<S> {
             return;
         }
         let publication = Publication {
+            kind: weft_mesh::identity::BundleKind::Policy,
             epoch: fence.epoch.0,
             seq: *seq,
             stable: (record.version, record.text.clone()),
@@ -306,6 +323,20 @@ impl<S: ControlStore> LeaderLoop<S> {
         };
         if self.mesh.send(MeshCtl::Publish(Box::new(publication))).is_ok() {
             self.published = Some(key);
+        }
+    }
+
+    /// Publishes the registry's relay limits when they changed.
+    fn publish_registry(&mut self, fence: &Fence) {
+        let timeout = self.timeout();
+        let Ok(Some(kv)) = self.ctrl.store().get(super::registry::FLAGS, timeout) else { return };
+        let key = (fence.epoch.0, kv.mod_revision);
+        if self.registry_published == Some(key) {
+            return;
+        }
+        let p = super::registry::publication(fence.epoch.0, &kv);
+        if self.mesh.send(MeshCtl::Publish(Box::new(p))).is_ok() {
+            self.registry_published = Some(key);
         }
     }
 
@@ -350,7 +381,8 @@ impl<S: ControlStore> LeaderLoop<S> {
         };
         let Some(planned) = planned else { return false };
         let mut txn =
-            Txn { compares: planned.compares, puts: planned.puts, deletes: vec![kv.key.clone()] };
+            Txn { compares: planned.compares, puts: planned.puts, deletes: planned.deletes };
+        txn.deletes.push(kv.key.clone());
         txn.compares.push(Compare::Missing(result_key.clone()));
         txn.puts.push((result_key.clone(), planned.result));
         match self.fenced(fence, &txn) {
@@ -423,6 +455,7 @@ impl<S: ControlStore> LeaderLoop<S> {
                 Some(Planned {
                     compares: vec![Compare::ModRevision(CURRENT.to_owned(), rev)],
                     puts,
+                    deletes: Vec::new(),
                     result: json(&result),
                     published: Some(record),
                 })

@@ -10,6 +10,7 @@
 //! | `/weft/results/ID` | [`PolicyResult`]: the leader's answer; its existence makes the request done |
 //! | `/weft/status/SITE` | [`SiteAck`]: what the site acknowledged last |
 //! | `/weft/audit/UNIXMS-ID` | [`AuditEntry`]: who changed what |
+//! | `/weft/registry/...` | sites, services and relay flags (see [`super::registry`]) |
 
 use serde::{Deserialize, Serialize};
 
@@ -155,6 +156,8 @@ pub(crate) struct Planned {
     pub(crate) compares: Vec<weft_etcd::Compare>,
     /// Writes beyond the result.
     pub(crate) puts: Vec<(String, String)>,
+    /// Deletions beyond the request's.
+    pub(crate) deletes: Vec<String>,
     /// The result record (JSON).
     pub(crate) result: String,
     /// The new policy record, to publish once written.
@@ -164,7 +167,13 @@ pub(crate) struct Planned {
 impl Planned {
     /// Only an answer (a refusal): nothing else is written.
     pub(crate) fn answer(result: String) -> Self {
-        Self { compares: Vec::new(), puts: Vec::new(), result, published: None }
+        Self {
+            compares: Vec::new(),
+            puts: Vec::new(),
+            deletes: Vec::new(),
+            result,
+            published: None,
+        }
     }
 }
 
