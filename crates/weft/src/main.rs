@@ -43,7 +43,7 @@ enum Command {
     Peers(cmd::peers::PeersArgs),
     /// Sites of the mesh and their state.
     Sites(cmd::sites::SitesArgs),
-    /// One site: show, remove, restore.
+    /// One site: show, remove, restore; cordon, uncordon, drain, label (on a controller).
     #[command(subcommand)]
     Site(cmd::sites::SiteCommand),
     /// Paths with their live RTT, jitter, loss and traffic.
@@ -72,6 +72,9 @@ enum Command {
     /// The control plane: `weft control status` (role, leader, epoch, mesh policy in force).
     #[command(subcommand)]
     Control(cmd::control::ControlCommand),
+    /// The registry on a controller: sites, services, watch, register, deregister.
+    #[command(subcommand)]
+    Registry(cmd::registry::RegistryCommand),
     /// The mesh CA: `weft ca init` creates one (local, no agent needed).
     #[command(subcommand)]
     Ca(cmd::mesh::CaCommand),
@@ -114,6 +117,7 @@ fn main() -> ExitCode {
         Command::Explain(a) => cmd::explain::run(&a),
         Command::Policy(c) => cmd::policy::run(c),
         Command::Control(c) => cmd::control::run(c),
+        Command::Registry(c) => cmd::registry::run(c),
         Command::Ca(c) => cmd::mesh::run_ca(&c),
         Command::Token(c) => cmd::mesh::run_token(&c),
         Command::Cert(c) => cmd::mesh::run_cert(&c),
