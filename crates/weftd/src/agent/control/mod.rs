@@ -289,9 +289,15 @@ impl Control {
                 if (&cordoned, &drained)
                     != (&self.node.relay_limits().cordoned, &self.node.relay_limits().drained)
                 {
+                    let names = |s: &std::collections::BTreeSet<weft_types::SiteId>| {
+                        let v: Vec<String> = s.iter().map(ToString::to_string).collect();
+                        if v.is_empty() { "none".to_owned() } else { v.join(", ") }
+                    };
                     eprintln!(
-                        "weftd[{}]: relay limits: cordoned {:?}, drained {:?}",
-                        self.shared.site, cordoned, drained
+                        "weftd[{}]: relay limits: cordoned {}; drained {}",
+                        self.shared.site,
+                        names(&cordoned),
+                        names(&drained)
                     );
                 }
                 self.node.set_relay_limits(cordoned, drained);
