@@ -212,6 +212,17 @@ impl RegistryAsk {
         }
     }
 
+    /// The site a site change is about (none for a service change).
+    fn site(&self) -> Option<&String> {
+        match self {
+            Self::Cordon { site }
+            | Self::Uncordon { site }
+            | Self::Drain { site }
+            | Self::Label { site, .. } => Some(site),
+            Self::RegisterService(_) | Self::DeregisterService { .. } => None,
+        }
+    }
+
     /// What it changes: `site/ID` or `service/NAME`.
     fn target(&self) -> String {
         match self {
@@ -345,12 +356,8 @@ pub(crate) fn change_site(
     actor: &str,
     at_unix_ms: i64,
 ) -> Result<SiteRecord, Refusal> {
-    let site = match ask {
-        RegistryAsk::Cordon { site }
-        | RegistryAsk::Uncordon { site }
-        | RegistryAsk::Drain { site }
-        | RegistryAsk::Label { site, .. } => site,
-        _ => return Err(("internal", "not a site change".into())),
+    let Some(site) = ask.site() else {
+        return Err(("internal", "not a site change".into()));
     };
     SiteId::new(site).map_err(|e| invalid(format!("site {site:?}: {e}")))?;
     let mut r = current
@@ -377,7 +384,7 @@ pub(crate) fn change_site(
         }
         _ => {}
     }
-    r.changed_by = actor.to_owned();
+    actor.clone_into(&mut r.changed_by);
     r.at_unix_ms = at_unix_ms;
     Ok(r)
 }
@@ -456,12 +463,8 @@ pub(crate) fn plan(
             result.service = Some(current);
         }
         _ => {
-            let site = match ask {
-                RegistryAsk::Cordon { site }
-                | RegistryAsk::Uncordon { site }
-                | RegistryAsk::Drain { site }
-                | RegistryAsk::Label { site, .. } => site,
-                _ => return refuse(result, ("internal", "not a site change".into())),
+            let Some(site) = ask.site() else {
+                return refuse(result, ("internal", "not a site change".into()));
             };
             if let Err(e) = SiteId::new(site) {
                 return refuse(result, invalid(format!("site {site:?}: {e}")));
@@ -512,7 +515,8 @@ mod tests {
 
     impl Mem {
         fn run(&mut self, ask: RegistryAsk) -> RegistryResult {
-            let r = req(ask.clone());
+            let r = req(ask);
+            let Ask::Registry(ask) = &r.ask else { unreachable!() };
             let map = self.0.clone();
             let mut read = |k: &str| {
                 Ok(map.get(k).map(|(v, rev)| Kv {
@@ -522,7 +526,7 @@ mod tests {
                     mod_revision: *rev,
                 }))
             };
-            let p = plan("r1", &r, &ask, 7, &mut read).unwrap();
+            let p = plan("r1", &r, ask, 7, &mut read).unwrap();
             for c in &p.compares {
                 if let Compare::ModRevision(k, rev) = c {
                     assert_eq!(self.0.get(k).map_or(0, |x| x.1), *rev, "compare on {k}");

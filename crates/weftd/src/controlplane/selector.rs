@@ -96,11 +96,12 @@ struct Scan<'a> {
     i: usize,
 }
 
-impl<'a> Scan<'a> {
-    fn err<T>(&self, at: usize, message: impl Into<String>) -> Result<T, SelectorError> {
-        Err(SelectorError { column: at + 1, message: message.into() })
-    }
+/// A refusal at byte `at` (reported 1-based).
+fn fail<T>(at: usize, message: impl Into<String>) -> Result<T, SelectorError> {
+    Err(SelectorError { column: at + 1, message: message.into() })
+}
 
+impl<'a> Scan<'a> {
     fn ws(&mut self) {
         while self.s.as_bytes().get(self.i).is_some_and(u8::is_ascii_whitespace) {
             self.i += 1;
@@ -132,23 +133,23 @@ impl<'a> Scan<'a> {
         self.ws();
         let (at, k) = self.word();
         if k.is_empty() {
-            return self.err(at, "expected a label key");
+            return fail(at, "expected a label key");
         }
-        check_key(k).or_else(|m| self.err(at, m))?;
+        check_key(k).or_else(|m| fail(at, m))?;
         Ok(k.to_owned())
     }
 
     fn value(&mut self) -> Result<String, SelectorError> {
         self.ws();
         let (at, v) = self.word();
-        check_value(v).or_else(|m| self.err(at, m))?;
+        check_value(v).or_else(|m| fail(at, m))?;
         Ok(v.to_owned())
     }
 
     fn values(&mut self) -> Result<Vec<String>, SelectorError> {
         self.ws();
         if !self.eat("(") {
-            return self.err(self.i, "expected ( after in/notin");
+            return fail(self.i, "expected ( after in/notin");
         }
         let mut out = vec![self.value()?];
         loop {
@@ -157,7 +158,7 @@ impl<'a> Scan<'a> {
                 return Ok(out);
             }
             if !self.eat(",") {
-                return self.err(self.i, "expected , or ) in a value list");
+                return fail(self.i, "expected , or ) in a value list");
             }
             out.push(self.value()?);
         }
@@ -183,10 +184,8 @@ impl<'a> Scan<'a> {
         match op {
             "in" => Ok(Requirement::In(k, self.values()?)),
             "notin" => Ok(Requirement::NotIn(k, self.values()?)),
-            "" => {
-                self.err(at, format!("unexpected {:?}", self.s[at..].chars().next().unwrap_or(' ')))
-            }
-            other => self.err(at, format!("expected =, !=, in or notin, not {other:?}")),
+            "" => fail(at, format!("unexpected {:?}", self.s[at..].chars().next().unwrap_or(' '))),
+            other => fail(at, format!("expected =, !=, in or notin, not {other:?}")),
         }
     }
 }
@@ -206,7 +205,7 @@ impl Selector {
             match scan.peek() {
                 None => return Ok(Self(out)),
                 Some(b',') => scan.i += 1,
-                Some(c) => return scan.err(scan.i, format!("unexpected {:?}", char::from(c))),
+                Some(c) => return fail(scan.i, format!("unexpected {:?}", char::from(c))),
             }
         }
     }
@@ -231,8 +230,8 @@ mod tests {
 
     #[test]
     fn every_operator_parses_and_a_comma_means_and() {
-        let s = sel(" env=prod, tier==web,zone!=a,gpu, !legacy, rack in (r1, r2),os notin (win)");
         use Requirement::*;
+        let s = sel(" env=prod, tier==web,zone!=a,gpu, !legacy, rack in (r1, r2),os notin (win)");
         assert_eq!(
             s.0,
             vec![
