@@ -68,6 +68,21 @@ pub struct ControlStatus {
     pub policy: Option<MeshPolicyInForce>,
     /// What this site did with publications.
     pub bundles: BundleCounters,
+    /// The registry's relay limits in force on this site.
+    #[serde(default)]
+    pub relay_limits: RelayLimitsInForce,
+}
+
+/// The sites the control plane's registry keeps relayed traffic away from,
+/// as this site last received them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RelayLimitsInForce {
+    /// Never chosen as a new relay (relays through them stay).
+    pub cordoned: Vec<String>,
+    /// Never a relay: traffic relayed through them moved off.
+    pub drained: Vec<String>,
+    /// The publication's sequence (0: none received).
+    pub seq: u64,
 }
 
 /// One site's state in a mesh-wide rollout.

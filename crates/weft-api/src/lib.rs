@@ -19,6 +19,7 @@
 //! - [`control`]: [`ControlStatus`], [`MeshPolicyStatus`], [`MeshPolicyChange`].
 //! - [`shards`]: [`ShardStatus`], [`ShardPlan`], [`ShardSimulate`].
 //! - [`mesh`]: [`MeshTokenCreate`], [`MeshToken`], [`MeshRevoke`], [`MeshStatus`].
+//! - [`registry`]: [`RegistrySite`], [`RegistryService`], [`RegistryChange`].
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -28,6 +29,7 @@ pub mod events;
 pub mod flows;
 pub mod mesh;
 pub mod paths;
+pub mod registry;
 pub mod shards;
 pub mod sites;
 
@@ -35,7 +37,7 @@ pub use admin::{AuditRecord, TokenCreate, TokenCreated, TokenInfo};
 pub use common::{ApiError, ListQuery, Page, Scope};
 pub use control::{
     BundleCounters, CanaryStage, ControlStatus, MeshPolicyChange, MeshPolicyInForce,
-    MeshPolicyStatus, SitePolicyState,
+    MeshPolicyStatus, RelayLimitsInForce, SitePolicyState,
 };
 pub use events::{Event, EventKind};
 pub use flows::{
@@ -43,6 +45,10 @@ pub use flows::{
 };
 pub use mesh::{MeshMember, MeshRevocation, MeshRevoke, MeshStatus, MeshToken, MeshTokenCreate};
 pub use paths::{Path, PathSample, PathTestRequest, PathTestResult};
+pub use registry::{
+    HealthCheck, HealthCheckKind, LabelChange, RegistryChange, RegistryEvent, RegistryService,
+    RegistrySite, ServiceProtocol, ServiceRegistration, SiteRegistration,
+};
 pub use shards::{ShardController, ShardMove, ShardPlan, ShardSimulate, ShardStatus, ShardVersion};
 pub use sites::{Counter, Offload, Peer, Site, SiteState, Status};
 

@@ -12,8 +12,13 @@
 //! Hysteresis: once relayed, a destination returns to its direct paths only
 //! after one of them has been up for the hold-down without interruption; a
 //! valid relay is kept rather than switched for a marginally better one.
+//!
+//! Relay limits (the control plane's registry, [`RelayLimits`]): a
+//! *cordoned* site is never chosen as a new relay but keeps the relayed
+//! traffic it carries; a *drained* one is never chosen and loses what it
+//! carries at the next plan (to another relay, or back to the direct paths).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use weft_route::{LinkMetrics, LinkStateDb};
@@ -84,6 +89,28 @@ pub fn link_state_db_of<'a>(views: impl Iterator<Item = &'a LinkView> + Clone) -
     db
 }
 
+/// Sites the control plane keeps new (cordoned) or all (drained) relayed
+/// traffic away from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RelayLimits {
+    /// Never chosen as a new relay; relays through them are kept.
+    pub cordoned: BTreeSet<SiteId>,
+    /// Never chosen as a relay; relays through them are dropped.
+    pub drained: BTreeSet<SiteId>,
+}
+
+impl RelayLimits {
+    /// Whether `via` may become a relay now.
+    pub fn may_choose(&self, via: &SiteId) -> bool {
+        !self.cordoned.contains(via) && !self.drained.contains(via)
+    }
+
+    /// Whether a relay through `via` may stay.
+    pub fn may_keep(&self, via: &SiteId) -> bool {
+        !self.drained.contains(via)
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Relayed {
     via: SiteId,
@@ -98,6 +125,7 @@ pub struct RelayPlanner {
     /// Per (destination, class): classes relayed because no direct path
     /// meets their SLA (the destination's paths being alive).
     by_class: BTreeMap<(SiteId, usize), Relayed>,
+    limits: RelayLimits,
 }
 
 /// A destination's direct reachability as the local path engine sees it.
@@ -110,7 +138,22 @@ pub struct Direct {
 impl RelayPlanner {
     /// A planner returning to direct paths after `hold_down`.
     pub fn new(hold_down: Duration) -> Self {
-        Self { hold_down, relayed: BTreeMap::new(), by_class: BTreeMap::new() }
+        Self {
+            hold_down,
+            relayed: BTreeMap::new(),
+            by_class: BTreeMap::new(),
+            limits: RelayLimits::default(),
+        }
+    }
+
+    /// Sets the sites kept out of relaying; takes effect at the next plan.
+    pub fn set_limits(&mut self, limits: RelayLimits) {
+        self.limits = limits;
+    }
+
+    /// The sites kept out of relaying.
+    pub fn limits(&self) -> &RelayLimits {
+        &self.limits
     }
 
     /// How long a direct path must stay good before traffic returns to it.
@@ -160,16 +203,18 @@ impl RelayPlanner {
             let usable = |via: &SiteId| {
                 db.link(via, dst).is_some_and(|l| l.up) && db.link(dst, via).is_some_and(|l| l.up)
             };
+            let limits = &self.limits;
             if let Some(r) = self.relayed.get_mut(dst) {
                 r.direct_up_since = None;
-                if direct.get(&r.via).is_some_and(|v| v.alive) && usable(&r.via) {
+                let alive = direct.get(&r.via).is_some_and(|v| v.alive);
+                if alive && usable(&r.via) && limits.may_keep(&r.via) {
                     continue;
                 }
             }
             let best = reachable
                 .iter()
                 .copied()
-                .filter(|via| *via != dst && *via != me && usable(via))
+                .filter(|via| *via != dst && *via != me && usable(via) && limits.may_choose(via))
                 .min_by_key(|via| {
                     let first = db.link(me, via).map_or(Duration::from_secs(1), |l| l.latency);
                     let second = db.link(via, dst).map_or(Duration::from_secs(1), |l| l.latency);
@@ -278,14 +323,16 @@ impl RelayPlanner {
             db.link(dst, via).filter(|l| l.up)?; // confirmed by the destination
             need.met_by(first, second)
         };
+        let limits = &self.limits;
         if let Some(r) = self.by_class.get_mut(&key) {
             r.direct_up_since = None;
-            if meets(&r.via).is_some() {
+            if meets(&r.via).is_some() && limits.may_keep(&r.via) {
                 return None;
             }
         }
         let best = direct
             .keys()
+            .filter(|via| limits.may_choose(via))
             .filter_map(|via| meets(via).map(|rtt| (rtt, via.clone())))
             .min()
             .map(|(_, via)| via);
@@ -479,6 +526,71 @@ mod tests {
         );
         assert_eq!(change, None, "no relay meets it: stay on the best direct path");
         assert_eq!(p.class_via(&s("c"), 1), None);
+    }
+
+    fn limits(cordoned: &[&str], drained: &[&str]) -> RelayLimits {
+        RelayLimits {
+            cordoned: cordoned.iter().map(|x| s(x)).collect(),
+            drained: drained.iter().map(|x| s(x)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_cordoned_site_is_never_chosen_as_a_new_relay() {
+        let mut p = RelayPlanner::new(Duration::from_secs(3));
+        p.set_limits(limits(&["b"], &[]));
+        let changes = p.plan(
+            weft_types::virtual_origin(),
+            &s("a"),
+            &link_state_db(&views(false)),
+            &direct(false),
+        );
+        assert_eq!(changes, vec![(s("c"), Some(s("d")))], "b is the cheaper relay but cordoned");
+    }
+
+    #[test]
+    fn a_relay_through_a_site_cordoned_later_is_kept() {
+        let mut p = RelayPlanner::new(Duration::from_secs(3));
+        let (t0, me, db) = (weft_types::virtual_origin(), s("a"), link_state_db(&views(false)));
+        assert_eq!(p.plan(t0, &me, &db, &direct(false)), vec![(s("c"), Some(s("b")))]);
+        p.set_limits(limits(&["b"], &[]));
+        assert!(p.plan(t0, &me, &db, &direct(false)).is_empty(), "existing traffic stays on b");
+        assert_eq!(p.via(&s("c")), Some(&s("b")));
+    }
+
+    #[test]
+    fn relayed_traffic_moves_off_a_drained_site_at_the_next_plan() {
+        let mut p = RelayPlanner::new(Duration::from_secs(3));
+        let (t0, me, db) = (weft_types::virtual_origin(), s("a"), link_state_db(&views(false)));
+        p.plan(t0, &me, &db, &direct(false));
+        p.set_limits(limits(&[], &["b"]));
+        assert_eq!(p.plan(t0, &me, &db, &direct(false)), vec![(s("c"), Some(s("d")))]);
+        p.set_limits(limits(&["d"], &["b"]));
+        assert!(p.plan(t0, &me, &db, &direct(false)).is_empty(), "cordoning d keeps it");
+        p.set_limits(limits(&[], &["b", "d"]));
+        assert_eq!(p.plan(t0, &me, &db, &direct(false)), vec![(s("c"), None)], "no relay left");
+    }
+
+    #[test]
+    fn class_relays_avoid_cordoned_sites_and_leave_drained_ones() {
+        let mut p = RelayPlanner::new(Duration::from_secs(3));
+        let (t0, me, c) = (weft_types::virtual_origin(), s("a"), s("c"));
+        let db = link_state_db(&lossy(views(true), 0.10));
+        let need =
+            Need { rtt: Some(Duration::from_millis(150)), loss: Some(0.01), ..Need::default() };
+        p.set_limits(limits(&["b"], &[]));
+        let change = p.plan_class(t0, &me, &db, &direct(true), &c, 1, &need, false);
+        assert_eq!(change, Some(ClassRoute::Via(s("d"))), "b is cordoned: d (90 ms) meets it");
+        p.set_limits(limits(&["d"], &[]));
+        assert_eq!(p.plan_class(t0, &me, &db, &direct(true), &c, 1, &need, false), None);
+        p.set_limits(limits(&[], &["d"]));
+        let change = p.plan_class(t0, &me, &db, &direct(true), &c, 1, &need, false);
+        assert_eq!(change, Some(ClassRoute::Via(s("b"))), "drained d loses the class");
+        p.set_limits(limits(&["b"], &["d"]));
+        assert_eq!(p.plan_class(t0, &me, &db, &direct(true), &c, 1, &need, false), None);
+        p.set_limits(limits(&[], &["b", "d"]));
+        let change = p.plan_class(t0, &me, &db, &direct(true), &c, 1, &need, false);
+        assert_eq!(change, Some(ClassRoute::Direct));
     }
 
     #[test]

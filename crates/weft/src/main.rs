@@ -43,7 +43,7 @@ enum Command {
     Peers(cmd::peers::PeersArgs),
     /// Sites of the mesh and their state.
     Sites(cmd::sites::SitesArgs),
-    /// One site: show, remove, restore.
+    /// One site: show, remove, restore; cordon, uncordon, drain, label (on a controller).
     #[command(subcommand)]
     Site(cmd::sites::SiteCommand),
     /// Paths with their live RTT, jitter, loss and traffic.
@@ -75,6 +75,9 @@ enum Command {
     /// Shard maps on a controller: status, simulate, plan, approve.
     #[command(subcommand)]
     Shards(cmd::shards::ShardsCommand),
+    /// The registry on a controller: sites, services, watch, register, deregister.
+    #[command(subcommand)]
+    Registry(cmd::registry::RegistryCommand),
     /// The mesh CA: `weft ca init` creates one (local, no agent needed).
     #[command(subcommand)]
     Ca(cmd::mesh::CaCommand),
@@ -118,6 +121,7 @@ fn main() -> ExitCode {
         Command::Policy(c) => cmd::policy::run(c),
         Command::Control(c) => cmd::control::run(c),
         Command::Shards(c) => cmd::shards::run(c),
+        Command::Registry(c) => cmd::registry::run(c),
         Command::Ca(c) => cmd::mesh::run_ca(&c),
         Command::Token(c) => cmd::mesh::run_token(&c),
         Command::Cert(c) => cmd::mesh::run_cert(&c),

@@ -103,6 +103,8 @@ pub enum BundleError {
 pub enum BundleKind {
     /// Mesh-wide policy text.
     Policy = 1,
+    /// The registry's relay limits: JSON `{"cordoned": [..], "drained": [..]}`.
+    Registry = 2,
 }
 
 impl BundleKind {
@@ -110,6 +112,7 @@ impl BundleKind {
     pub fn from_byte(b: u8) -> Option<Self> {
         match b {
             1 => Some(Self::Policy),
+            2 => Some(Self::Registry),
             _ => None,
         }
     }

@@ -66,6 +66,19 @@ fn a_signed_bundle_round_trips_and_verifies_under_its_ca() {
 }
 
 #[test]
+fn bundle_kinds_round_trip_through_their_byte_and_unknown_bytes_are_refused() {
+    for k in [BundleKind::Policy, BundleKind::Registry] {
+        assert_eq!(BundleKind::from_byte(k as u8), Some(k));
+        let b = ca().sign_bundle(BundleBody { kind: k, ..body(&[], b"{}") }).unwrap();
+        assert_eq!(SignedBundle::decode(&b.encode()).unwrap().body.kind, k);
+    }
+    assert_eq!(BundleKind::Registry as u8, 2);
+    for b in [0, 3, 255] {
+        assert_eq!(BundleKind::from_byte(b), None, "{b}");
+    }
+}
+
+#[test]
 fn a_bundle_signed_by_another_ca_is_refused() {
     let other = MeshCa::from_seed(&[2; 32]).sign_bundle(body(&[], b"x")).unwrap();
     let err = other.verify(&ca().public()).unwrap_err();

@@ -260,6 +260,23 @@ impl Node {
         self.relays.via(dst)
     }
 
+    /// Sets the sites the control plane keeps relayed traffic away from:
+    /// `cordoned` ones are never chosen as new relays (relays through them
+    /// stay), `drained` ones are never chosen and lose the traffic they
+    /// relay at the next plan (within 100 ms; class relays within 500 ms).
+    pub fn set_relay_limits(
+        &mut self,
+        cordoned: std::collections::BTreeSet<SiteId>,
+        drained: std::collections::BTreeSet<SiteId>,
+    ) {
+        self.relays.set_limits(crate::relay::RelayLimits { cordoned, drained });
+    }
+
+    /// The sites kept out of relaying ([`Self::set_relay_limits`]).
+    pub fn relay_limits(&self) -> &crate::relay::RelayLimits {
+        self.relays.limits()
+    }
+
     /// This site's measured links as last advertised.
     pub fn local_links(&self) -> &[LinkSummary] {
         &self.local_links

@@ -79,6 +79,16 @@ pub(crate) fn run(cmd: ControlCommand) -> Result<ExitCode> {
                 b.stale_refused,
                 b.install_failed
             );
+            let r = &s.relay_limits;
+            if r.seq > 0 {
+                let names = |v: &[String]| if v.is_empty() { "-".to_owned() } else { v.join(", ") };
+                outln!(
+                    "relay limits cordoned {}; drained {} (seq {})",
+                    names(&r.cordoned),
+                    names(&r.drained),
+                    r.seq
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

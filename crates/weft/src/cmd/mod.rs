@@ -18,6 +18,7 @@ pub(crate) mod peers;
 pub(crate) mod ping;
 pub(crate) mod policy;
 pub(crate) mod progress;
+pub(crate) mod registry;
 pub(crate) mod routes;
 pub(crate) mod shards;
 pub(crate) mod sim;

@@ -1,7 +1,8 @@
 //! `weft sites` (the mesh's sites and their state), `weft site show ID`,
 //! `weft site remove ID` (nothing is sent to the site or accepted from it,
 //! durably) and `weft site restore ID` (undo). Removing and restoring need
-//! the `operate` scope over TCP.
+//! the `operate` scope over TCP. `weft site cordon|uncordon|drain|label`
+//! change the registry on a controller (`operate` too).
 
 use std::process::ExitCode;
 
@@ -61,6 +62,49 @@ pub(crate) enum SiteCommand {
         #[command(flatten)]
         agent: AgentArgs,
     },
+    /// Cordon a site (on a controller): no new relayed traffic goes through it.
+    Cordon {
+        /// Site id.
+        id: String,
+        /// Print the agent's JSON answer.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        agent: AgentArgs,
+    },
+    /// Uncordon a site (ends a drain too).
+    Uncordon {
+        /// Site id.
+        id: String,
+        /// Print the agent's JSON answer.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        agent: AgentArgs,
+    },
+    /// Drain a site: cordoned, relayed traffic moves off it, its services unavailable.
+    Drain {
+        /// Site id.
+        id: String,
+        /// Print the agent's JSON answer.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        agent: AgentArgs,
+    },
+    /// Set (`k=v`) or remove (`k-`) a site's labels.
+    Label {
+        /// Site id.
+        id: String,
+        /// `k=v` to set, `k-` to remove.
+        #[arg(required = true, value_name = "K=V|K-")]
+        changes: Vec<String>,
+        /// Print the agent's JSON answer.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        agent: AgentArgs,
+    },
 }
 
 /// Runs `weft sites`.
@@ -106,6 +150,19 @@ pub(crate) fn run(cmd: SiteCommand) -> Result<ExitCode> {
                 let state = v["state"].as_str().unwrap_or("restored");
                 outln!("restored site {id} (now {state})");
             }
+        }
+        SiteCommand::Cordon { id, json, agent } => {
+            return super::registry::site_change(&agent, &id, "cordon", None, json);
+        }
+        SiteCommand::Uncordon { id, json, agent } => {
+            return super::registry::site_change(&agent, &id, "uncordon", None, json);
+        }
+        SiteCommand::Drain { id, json, agent } => {
+            return super::registry::site_change(&agent, &id, "drain", None, json);
+        }
+        SiteCommand::Label { id, changes, json, agent } => {
+            let body = super::registry::label_changes(&changes)?;
+            return super::registry::site_change(&agent, &id, "label", Some(&body), json);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -188,6 +188,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
             policy: policy.clone(),
             mesh: m.clone(),
             plane: plane.clone(),
+            control: ctl_tx.clone(),
         };
         (crate::controlplane::publish::Publishing::new(plane_ctl.clone(), tx), follower, rx)
     });

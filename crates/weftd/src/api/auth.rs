@@ -73,10 +73,12 @@ pub(crate) struct Caller {
     pub(crate) scope: Scope,
 }
 
-/// The scope a request needs: reads need `read`; on-demand tests and site
-/// removal `operate`; policies, tokens, the audit log and the mesh's join
-/// tokens and revocations `admin`. `POST /policy/check` and `POST
-/// /shards/simulate` change nothing and need `read`; `GET /mesh` (the membership view) needs `read`.
+/// The scope a request needs: reads need `read`; on-demand tests, site
+/// removal and the registry's site changes (cordon, uncordon, drain,
+/// label) `operate`; policies, tokens, the audit log, the mesh's join
+/// tokens and revocations, registry services and shard plans `admin`.
+/// `POST /policy/check` and `POST /shards/simulate` change nothing and need
+/// `read`; `GET /mesh` (the membership view) needs `read`.
 pub(crate) fn needed_scope(method: &axum::http::Method, path: &str) -> Scope {
     use axum::http::Method;
     let p = path.strip_prefix("/api/v1").unwrap_or(path);
@@ -218,6 +220,19 @@ mod tests {
         assert_eq!(needed_scope(&Method::POST, "/api/v1/policy"), Scope::Admin);
         assert_eq!(needed_scope(&Method::POST, "/api/v1/tokens"), Scope::Admin);
         assert_eq!(needed_scope(&Method::DELETE, "/api/v1/tokens/2"), Scope::Admin);
+    }
+
+    #[test]
+    fn registry_reads_need_read_site_changes_operate_and_services_admin() {
+        assert_eq!(needed_scope(&Method::GET, "/api/v1/registry/sites"), Scope::Read);
+        assert_eq!(needed_scope(&Method::GET, "/api/v1/registry/services"), Scope::Read);
+        assert_eq!(needed_scope(&Method::GET, "/api/v1/registry/watch"), Scope::Read);
+        for op in ["cordon", "uncordon", "drain", "label"] {
+            let path = format!("/api/v1/sites/b/{op}");
+            assert_eq!(needed_scope(&Method::POST, &path), Scope::Operate, "{op}");
+        }
+        assert_eq!(needed_scope(&Method::POST, "/api/v1/registry/services"), Scope::Admin);
+        assert_eq!(needed_scope(&Method::DELETE, "/api/v1/registry/services/web"), Scope::Admin);
     }
 
     #[test]

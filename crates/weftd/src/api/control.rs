@@ -197,7 +197,7 @@ pub(crate) async fn mesh_rollback(
 }
 
 /// This site's view of the control plane.
-#[utoipa::path(get, path = "/api/v1/control", tag = "control",
+#[utoipa::path(get, path = "/api/v1/control", tag = "control", operation_id = "control_status",
     responses((status = 200, description = "controller role, leader, epoch, the mesh policy in force", body = ControlStatus), (status = 401, body = ApiError)),
     security(("bearer" = [])))]
 pub(crate) async fn status(State(ctx): State<Arc<Ctx>>) -> Json<ControlStatus> {
@@ -205,7 +205,7 @@ pub(crate) async fn status(State(ctx): State<Arc<Ctx>>) -> Json<ControlStatus> {
 }
 
 /// The mesh-wide rollout: the current version, the canary stage, every site's version.
-#[utoipa::path(get, path = "/api/v1/policy/mesh", tag = "policy",
+#[utoipa::path(get, path = "/api/v1/policy/mesh", tag = "policy", operation_id = "mesh_policy_status",
     responses((status = 200, description = "the rollout", body = MeshPolicyStatus), (status = 409, description = "not a controller", body = ApiError), (status = 503, body = ApiError), (status = 401, body = ApiError)),
     security(("bearer" = [])))]
 pub(crate) async fn mesh_status(State(ctx): State<Arc<Ctx>>) -> ApiResult<Json<MeshPolicyStatus>> {

@@ -14,6 +14,7 @@
 //! - `events`: stored history, SSE and WebSocket, resumable.
 //! - `admin`: tokens, audit, policies, metrics, health, OpenAPI.
 //! - `mesh`: the mesh view, join tokens and revocations (the mesh thread).
+//! - `registry`: sites and services on controllers, cordon, drain, labels, watch.
 //! - `views`: the status as API types; `page`: pagination; `etag`: 304s.
 
 mod admin;
@@ -27,6 +28,7 @@ mod limit;
 mod mesh;
 mod openapi;
 mod page;
+mod registry;
 mod shards;
 mod state;
 mod tls;
@@ -136,6 +138,14 @@ fn router(ctx: Arc<Ctx>) -> Router {
         .route("/sites", get(state::sites))
         .route("/sites/{id}", get(state::site).delete(state::remove_site))
         .route("/sites/{id}/restore", post(state::restore_site))
+        .route("/sites/{id}/cordon", post(registry::cordon))
+        .route("/sites/{id}/uncordon", post(registry::uncordon))
+        .route("/sites/{id}/drain", post(registry::drain))
+        .route("/sites/{id}/label", post(registry::label))
+        .route("/registry/sites", get(registry::sites))
+        .route("/registry/services", get(registry::services).post(registry::register))
+        .route("/registry/services/{name}", axum::routing::delete(registry::deregister))
+        .route("/registry/watch", get(registry::watch))
         .route("/peers", get(state::peers))
         .route("/paths", get(state::paths))
         .route("/paths/{id}", get(state::path))
@@ -268,6 +278,14 @@ const ROUTES: &[&str] = &[
     "/api/v1/sites",
     "/api/v1/sites/{id}",
     "/api/v1/sites/{id}/restore",
+    "/api/v1/sites/{id}/cordon",
+    "/api/v1/sites/{id}/uncordon",
+    "/api/v1/sites/{id}/drain",
+    "/api/v1/sites/{id}/label",
+    "/api/v1/registry/sites",
+    "/api/v1/registry/services",
+    "/api/v1/registry/services/{name}",
+    "/api/v1/registry/watch",
     "/api/v1/peers",
     "/api/v1/paths",
     "/api/v1/paths/{id}",
@@ -369,6 +387,11 @@ mod tests {
         assert_eq!(route_template("/api/v1/mesh"), "/api/v1/mesh");
         assert_eq!(route_template("/api/v1/mesh/tokens"), "/api/v1/mesh/tokens");
         assert_eq!(route_template("/api/v1/mesh/revocations"), "/api/v1/mesh/revocations");
+        assert_eq!(route_template("/api/v1/sites/b/cordon"), "/api/v1/sites/{id}/cordon");
+        assert_eq!(
+            route_template("/api/v1/registry/services/web"),
+            "/api/v1/registry/services/{name}"
+        );
         assert_eq!(route_template("/api/v1/../../etc/passwd"), "other");
         assert_eq!(route_template("/wp-admin/x/y"), "other");
     }

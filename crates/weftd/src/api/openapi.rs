@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, control, events, mesh, shards, state};
+use super::{admin, control, events, mesh, registry, shards, state};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,6 +26,8 @@ use super::{admin, control, events, mesh, shards, state};
         mesh::status, mesh::create_token, mesh::revoke,
         control::status, control::mesh_status, control::promote,
         shards::status, shards::simulate, shards::approve,
+        registry::sites, registry::services, registry::register, registry::deregister,
+        registry::cordon, registry::uncordon, registry::drain, registry::label, registry::watch,
     ),
     modifiers(&Bearer, &CommonErrors),
     tags(
@@ -36,6 +38,7 @@ use super::{admin, control, events, mesh, shards, state};
         (name = "admin", description = "Tokens and the audit log (scope admin)"),
         (name = "mesh", description = "The zero-touch mesh: members (read), join tokens and revocations (admin, on the agent holding the mesh CA)"),
         (name = "control", description = "The control plane: controller role, leader, epoch, the mesh-wide policy in force (read)"),
+        (name = "registry", description = "Sites and services on the controllers: lists (read), cordon, drain, labels (operate), services (admin)"),
         (name = "metrics", description = "Prometheus exposition"),
         (name = "meta", description = "Health and this document (no token)"),
     )
@@ -127,6 +130,14 @@ mod tests {
             "/api/v1/mesh",
             "/api/v1/mesh/tokens",
             "/api/v1/mesh/revocations",
+            "/api/v1/registry/sites",
+            "/api/v1/registry/services",
+            "/api/v1/registry/services/{name}",
+            "/api/v1/registry/watch",
+            "/api/v1/sites/{id}/cordon",
+            "/api/v1/sites/{id}/uncordon",
+            "/api/v1/sites/{id}/drain",
+            "/api/v1/sites/{id}/label",
         ] {
             assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");
         }
@@ -169,6 +180,10 @@ mod tests {
             for c in expected {
                 assert!(got.iter().any(|g| g == c), "{method} {path} lacks {c}: {got:?}");
             }
+        }
+        for path in ["/api/v1/registry/sites", "/api/v1/registry/services"] {
+            let got = codes(path, "get");
+            assert!(got.iter().any(|g| g == "409"), "{path} lacks its 409 off controllers");
         }
         for s in ["MeshStatus", "MeshMember", "MeshToken", "MeshTokenCreate", "MeshRevoke"] {
             assert!(doc["components"]["schemas"][s].is_object(), "{s} missing");

@@ -19,7 +19,7 @@ use crate::controlplane::PlaneCtl;
 use crate::controlplane::records::Ask;
 
 /// The shard map, its controllers, pending plans and recent versions.
-#[utoipa::path(get, path = "/api/v1/shards", tag = "control",
+#[utoipa::path(get, path = "/api/v1/shards", tag = "control", operation_id = "shards_status",
     responses((status = 200, description = "the shard map", body = ShardStatus), (status = 409, description = "not a controller", body = ApiError), (status = 503, body = ApiError), (status = 401, body = ApiError)),
     security(("bearer" = [])))]
 pub(crate) async fn status(State(ctx): State<Arc<Ctx>>) -> ApiResult<Json<ShardStatus>> {
@@ -27,7 +27,7 @@ pub(crate) async fn status(State(ctx): State<Arc<Ctx>>) -> ApiResult<Json<ShardS
 }
 
 /// The moves adding and removing controllers would make; nothing is applied.
-#[utoipa::path(post, path = "/api/v1/shards/simulate", tag = "control",
+#[utoipa::path(post, path = "/api/v1/shards/simulate", tag = "control", operation_id = "shards_simulate",
     request_body(content = ShardSimulate, description = "controllers to add and remove"),
     responses((status = 200, description = "the plan it would be", body = ShardPlan), (status = 409, description = "not a controller, or the simulation is refused (unknown or duplicate controller, none left)", body = ApiError), (status = 503, body = ApiError)),
     security(("bearer" = [])))]
@@ -45,7 +45,7 @@ pub(crate) async fn simulate(
 }
 
 /// Applies a pending plan (the leader checks it was made from the current map).
-#[utoipa::path(post, path = "/api/v1/shards/plans/{id}/approve", tag = "control",
+#[utoipa::path(post, path = "/api/v1/shards/plans/{id}/approve", tag = "control", operation_id = "shards_approve",
     params(("id" = String, Path, description = "the plan id"), ("Idempotency-Key" = Option<String>, Header, description = "request id")),
     responses((status = 200, description = "applied: the new map version and the shards moved", body = serde_json::Value), (status = 404, description = "no such pending plan", body = ApiError), (status = 409, description = "not a controller, or the plan is stale", body = ApiError), (status = 503, body = ApiError)),
     security(("bearer" = [])))]

@@ -3,7 +3,8 @@
 //! [`weft_control::Follower`] (newer than anything accepted? meant for this
 //! site?), installs the policy through the policy API (checked again here;
 //! a refusal keeps the last good policy), persists what it accepted so a
-//! restart cannot be rolled back by a replay, and acknowledges.
+//! restart cannot be rolled back by a replay, and acknowledges. Registry
+//! bundles (relay limits) go to [`super::limits`].
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,10 +14,11 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use weft_api::MeshPolicyInForce;
 use weft_control::{Epoch, Follower, Verdict};
-use weft_mesh::identity::{AckOutcome, BundleAck};
+use weft_mesh::identity::{AckOutcome, BundleAck, BundleBody, BundleKind};
 use weft_types::SiteId;
 
 use super::PlaneState;
+use super::limits::LimitsFollower;
 use super::publish::BundleIn;
 use crate::agent::policy_api::PolicyApi;
 use crate::mesh::ctl::MeshCtl;
@@ -46,16 +48,22 @@ pub(crate) fn load(state_dir: &Path) -> Result<Persisted> {
 
 /// Writes it atomically (temporary file, fsync, rename).
 fn save(state_dir: &Path, p: &Persisted) -> Result<()> {
-    let file = path(state_dir);
-    let dir = file.parent().unwrap_or(state_dir);
+    save_json(&path(state_dir), p)
+}
+
+/// Writes `value` as JSON to `file` atomically (temporary file, fsync, rename).
+pub(crate) fn save_json(file: &Path, value: &impl Serialize) -> Result<()> {
+    let dir = file.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join("follower.json.tmp");
+    let mut tmp = file.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
     {
         let mut f = std::fs::File::create(&tmp)?;
-        std::io::Write::write_all(&mut f, serde_json::to_string(p)?.as_bytes())?;
+        std::io::Write::write_all(&mut f, serde_json::to_string(value)?.as_bytes())?;
         f.sync_all()?;
     }
-    std::fs::rename(&tmp, &file).with_context(|| format!("writing {}", file.display()))
+    std::fs::rename(&tmp, file).with_context(|| format!("writing {}", file.display()))
 }
 
 /// The follower thread.
@@ -65,6 +73,8 @@ pub(crate) struct FollowerLoop {
     pub(crate) policy: Arc<PolicyApi>,
     pub(crate) mesh: Sender<MeshCtl>,
     pub(crate) plane: Arc<PlaneState>,
+    /// The control loop (the registry's relay limits go there).
+    pub(crate) control: Sender<crate::agent::ControlMsg>,
 }
 
 impl FollowerLoop {
@@ -83,8 +93,16 @@ impl FollowerLoop {
         }
         let mut install_failed = 0;
         let mut last_refusal: Option<String> = None;
+        let mut limits =
+            LimitsFollower::start(&self.state_dir, self.control.clone(), self.plane.clone());
         while let Ok(BundleIn { from, bundle }) = bundles.recv() {
             let b = &bundle.body;
+            if b.kind == BundleKind::Registry {
+                if let Some(outcome) = limits.offer(&self.site, &bundle) {
+                    self.ack(from, b, outcome);
+                }
+                continue;
+            }
             let verdict =
                 follower.offer(Epoch(b.epoch), b.seq, b.version, bundle.is_for(&self.site));
             let outcome = match verdict {
@@ -152,17 +170,21 @@ impl FollowerLoop {
                 c.install_failed = install_failed;
             }
             if let Some(outcome) = outcome {
-                let ack = BundleAck {
-                    site: self.site.clone(),
-                    kind: b.kind,
-                    epoch: b.epoch,
-                    seq: b.seq,
-                    version: b.version,
-                    outcome,
-                    at: u64::try_from(crate::api::unix_ms()).unwrap_or(0),
-                };
-                let _ = self.mesh.send(MeshCtl::Ack { to: from, ack: Box::new(ack) });
+                self.ack(from, b, outcome);
             }
         }
+    }
+
+    fn ack(&self, to: Option<std::net::SocketAddr>, b: &BundleBody, outcome: AckOutcome) {
+        let ack = BundleAck {
+            site: self.site.clone(),
+            kind: b.kind,
+            epoch: b.epoch,
+            seq: b.seq,
+            version: b.version,
+            outcome,
+            at: u64::try_from(crate::api::unix_ms()).unwrap_or(0),
+        };
+        let _ = self.mesh.send(MeshCtl::Ack { to, ack: Box::new(ack) });
     }
 }

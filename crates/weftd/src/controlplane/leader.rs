@@ -63,6 +63,11 @@ pub(crate) enum PlaneCtl {
         /// The answer.
         reply: oneshot::Sender<Result<weft_api::ShardPlan, PlaneRefusal>>,
     },
+    /// The registry's records and the sites' acknowledgements, as stored.
+    Registry {
+        /// The answer.
+        reply: oneshot::Sender<Result<super::registry::Snapshot, PlaneRefusal>>,
+    },
     /// An enrolment or renewal request this controller's mesh node handed
     /// on: queue it, and give the leader's answer to the mesh thread.
     Enrol {
@@ -109,6 +114,8 @@ pub(crate) struct LeaderLoop<S: ControlStore> {
     acks: Vec<SiteAck>,
     /// What this controller published last while leading: (epoch, seq).
     published: Option<(u64, u64)>,
+    /// The same for the registry's relay limits.
+    registry_published: Option<(u64, u64)>,
     current: Option<(PolicyRecord, u64)>,
     leading: Option<u64>,
     view: ControllerView,
@@ -160,6 +167,7 @@ impl<S: ControlStore> LeaderLoop<S> {
             waiters: Vec::new(),
             acks: Vec::new(),
             published: None,
+            registry_published: None,
             current: None,
             leading: None,
             view,
@@ -207,6 +215,7 @@ impl<S: ControlStore> LeaderLoop<S> {
                 self.leading = Some(fence.epoch.0);
                 self.published = None;
                 self.shards.reset();
+                self.registry_published = None;
             }
             self.lead(&fence);
             self.keep_shards(&fence);
@@ -361,6 +370,12 @@ impl<S: ControlStore> LeaderLoop<S> {
             PlaneCtl::Status { reply } => {
                 let _ = reply.send(self.status());
             }
+            PlaneCtl::Registry { reply } => {
+                let timeout = self.timeout();
+                let store = self.ctrl.store();
+                let snap = super::registry::snapshot(&mut |p| store.range(p, 100_000, timeout));
+                let _ = reply.send(snap.map_err(|e| unavailable(&e)));
+            }
             PlaneCtl::Ack(ack) => {
                 if self.leading.is_some() {
                     self.acks.retain(|a| a.site != ack.site);
@@ -443,6 +458,7 @@ impl<S: ControlStore> LeaderLoop<S> {
             Err(_) => return,
         }
         self.publish_current(fence);
+        self.publish_registry(fence);
         let listed = self.ctrl.store().range(records::REQUESTS, REQUESTS_PER_TURN, timeout);
         let Ok(requests) = listed else { return };
         for kv in requests {
@@ -460,6 +476,7 @@ impl<S: ControlStore> LeaderLoop<S> {
             return;
         }
         let publication = Publication {
+            kind: weft_mesh::identity::BundleKind::Policy,
             epoch: fence.epoch.0,
             seq: *seq,
             stable: (record.version, record.text.clone()),
@@ -467,6 +484,20 @@ impl<S: ControlStore> LeaderLoop<S> {
         };
         if self.mesh.send(MeshCtl::Publish(Box::new(publication))).is_ok() {
             self.published = Some(key);
+        }
+    }
+
+    /// Publishes the registry's relay limits when they changed.
+    fn publish_registry(&mut self, fence: &Fence) {
+        let timeout = self.timeout();
+        let Ok(Some(kv)) = self.ctrl.store().get(super::registry::FLAGS, timeout) else { return };
+        let key = (fence.epoch.0, kv.mod_revision);
+        if self.registry_published == Some(key) {
+            return;
+        }
+        let p = super::registry::publication(fence.epoch.0, &kv);
+        if self.mesh.send(MeshCtl::Publish(Box::new(p))).is_ok() {
+            self.registry_published = Some(key);
         }
     }
 
@@ -561,7 +592,8 @@ impl<S: ControlStore> LeaderLoop<S> {
         };
         let Some(planned) = planned else { return false };
         let mut txn =
-            Txn { compares: planned.compares, puts: planned.puts, deletes: vec![kv.key.clone()] };
+            Txn { compares: planned.compares, puts: planned.puts, deletes: planned.deletes };
+        txn.deletes.push(kv.key.clone());
         txn.compares.push(Compare::Missing(result_key.clone()));
         txn.puts.push((result_key.clone(), planned.result));
         match self.fenced(fence, &txn) {

@@ -11,18 +11,22 @@
 //! - [`leader`]: the controller thread.
 //! - [`publish`]: the mesh thread's side: signs bundles, delivers and
 //!   re-sends them, hands acknowledgements on.
-//! - [`registry`]: sites and services in the store, cordon, drain, labels.
+//! - [`registry`]: sites and services in the store, cordon, drain, labels;
+//!   [`selector`]: label selectors and label syntax.
 //! - [`enrol`]: enrolment and renewal answered by the leader from the
 //!   ledger in the store.
 //! - [`shards`]: the shard map in the store, heartbeats, the rebalancer.
-//! - [`follower`]: every site's side: checks, installs, persists, acknowledges.
+//! - [`follower`]: every site's side: checks, installs, persists, acknowledges;
+//!   [`limits`]: the same for the registry's relay limits.
 
 pub(crate) mod enrol;
 pub(crate) mod follower;
 pub(crate) mod leader;
+pub(crate) mod limits;
 pub(crate) mod publish;
 pub(crate) mod records;
 pub(crate) mod registry;
+pub(crate) mod selector;
 pub(crate) mod shards;
 
 use std::path::Path;
@@ -30,7 +34,7 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result};
-use weft_api::{BundleCounters, ControlStatus, Event, MeshPolicyInForce};
+use weft_api::{BundleCounters, ControlStatus, Event, MeshPolicyInForce, RelayLimitsInForce};
 use weft_control::ElectionConfig;
 use weft_etcd::{Controller, EtcdStore, SqliteStore};
 
@@ -52,9 +56,11 @@ impl PlaneRefusal {
     }
 }
 
-/// What the leader hands the mesh thread to publish.
+/// What the leader hands the mesh thread to publish: a policy, or (kind
+/// `Registry`) the relay limits as `stable` = (seq, JSON), no canary.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Publication {
+    pub(crate) kind: weft_mesh::identity::BundleKind,
     pub(crate) epoch: u64,
     pub(crate) seq: u64,
     /// The version (and text) every site outside the canary runs.
@@ -85,6 +91,8 @@ pub(crate) struct PlaneState {
     pub(crate) in_force: RwLock<Option<MeshPolicyInForce>>,
     /// What this site did with publications.
     pub(crate) bundles: RwLock<BundleCounters>,
+    /// The registry's relay limits in force here.
+    pub(crate) relay_limits: RwLock<RelayLimitsInForce>,
 }
 
 impl PlaneState {
@@ -93,6 +101,7 @@ impl PlaneState {
         let c = self.controller.read().map(|c| c.clone()).unwrap_or_default();
         let policy = self.in_force.read().map(|p| p.clone()).unwrap_or_default();
         let bundles = self.bundles.read().map(|b| b.clone()).unwrap_or_default();
+        let relay_limits = self.relay_limits.read().map(|r| r.clone()).unwrap_or_default();
         match c {
             Some(c) => ControlStatus {
                 controller: true,
@@ -107,6 +116,7 @@ impl PlaneState {
                 fenced_refused: c.fenced_refused,
                 policy,
                 bundles,
+                relay_limits,
             },
             None => ControlStatus {
                 controller: false,
@@ -121,6 +131,7 @@ impl PlaneState {
                 fenced_refused: 0,
                 policy,
                 bundles,
+                relay_limits,
             },
         }
     }

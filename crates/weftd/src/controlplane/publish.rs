@@ -1,6 +1,7 @@
 //! The mesh thread's side of publication: signs the leader's publication
 //! with the mesh CA (one bundle for the stable version, one for the canary
-//! sites), sends every member its bundle, re-sends to the silent ones,
+//! sites; the registry's relay limits on a channel of their own), sends
+//! every member its bundle, re-sends to the silent ones,
 //! delivers this site's own bundle locally, and hands acknowledgements to
 //! the controller thread.
 
@@ -29,11 +30,30 @@ pub(crate) struct BundleIn {
     pub(crate) bundle: SignedBundle,
 }
 
-/// What the mesh thread publishes, if anything.
-pub(crate) struct Publishing {
+/// One kind's publication being delivered.
+struct Channel {
     publisher: Publisher,
     stable: Option<SignedBundle>,
     canary: Option<(SignedBundle, Vec<String>)>,
+}
+
+impl Channel {
+    fn new() -> Self {
+        Self { publisher: Publisher::new(RESEND_EVERY), stable: None, canary: None }
+    }
+
+    fn bundle_for(&self, site: &str) -> Option<&SignedBundle> {
+        match &self.canary {
+            Some((b, sites)) if sites.iter().any(|s| s == site) => Some(b),
+            _ => self.stable.as_ref(),
+        }
+    }
+}
+
+/// What the mesh thread publishes, if anything: one channel per bundle
+/// kind (policy, registry), each with its own sequence and re-sends.
+pub(crate) struct Publishing {
+    channels: BTreeMap<BundleKind, Channel>,
     /// The controller thread, for acknowledgements (none: not a controller).
     controller: Option<Sender<PlaneCtl>>,
     /// This site's follower.
@@ -56,7 +76,7 @@ fn sign(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let body = BundleBody {
-        kind: BundleKind::Policy,
+        kind: p.kind,
         epoch: p.epoch,
         seq: p.seq,
         version,
@@ -77,13 +97,7 @@ fn sign(
 
 impl Publishing {
     pub(crate) fn new(controller: Option<Sender<PlaneCtl>>, follower: Sender<BundleIn>) -> Self {
-        Self {
-            publisher: Publisher::new(RESEND_EVERY),
-            stable: None,
-            canary: None,
-            controller,
-            follower,
-        }
+        Self { channels: BTreeMap::new(), controller, follower }
     }
 
     /// Starts delivering `p`.
@@ -95,14 +109,15 @@ impl Publishing {
             .map(|(v, text, sites)| sign(node, p, *v, text, sites).map(|b| (b, sites.clone())));
         match (stable, canary.transpose()) {
             (Ok(s), Ok(c)) => {
-                self.stable = Some(s);
-                self.canary = c;
-                self.publisher.publish(now, Epoch(p.epoch), p.seq);
+                let ch = self.channels.entry(p.kind).or_insert_with(Channel::new);
+                ch.stable = Some(s);
+                ch.canary = c;
+                ch.publisher.publish(now, Epoch(p.epoch), p.seq);
             }
             (Err(e), _) | (_, Err(e)) => {
                 eprintln!(
-                    "weftd: cannot publish (epoch {}, seq {}): {}",
-                    p.epoch, p.seq, e.message
+                    "weftd: cannot publish {:?} (epoch {}, seq {}): {}",
+                    p.kind, p.epoch, p.seq, e.message
                 );
             }
         }
@@ -110,34 +125,31 @@ impl Publishing {
 
     /// Stops delivering (this controller stepped down).
     pub(crate) fn stop(&mut self) {
-        self.publisher.stop();
-        self.stable = None;
-        self.canary = None;
-    }
-
-    fn bundle_for(&self, site: &str) -> Option<&SignedBundle> {
-        match &self.canary {
-            Some((b, sites)) if sites.iter().any(|s| s == site) => Some(b),
-            _ => self.stable.as_ref(),
+        for ch in self.channels.values_mut() {
+            ch.publisher.stop();
+            ch.stable = None;
+            ch.canary = None;
         }
     }
 
     /// Sends the current publication to whoever is due.
     pub(crate) fn tick(&mut self, node: &mut MeshNode, now: Instant) {
-        if self.stable.is_none() {
+        if self.channels.values().all(|ch| ch.stable.is_none()) {
             return;
         }
         let me = node.cert().body.site.to_string();
         let addrs: BTreeMap<String, SocketAddr> =
             node.member_addrs().into_iter().map(|(s, a)| (s.to_string(), a)).collect();
-        self.publisher
-            .set_members(now, addrs.keys().map(String::as_str).chain(std::iter::once(me.as_str())));
-        for site in self.publisher.poll_send(now) {
-            let Some(bundle) = self.bundle_for(&site).cloned() else { continue };
-            if site == me {
-                let _ = self.follower.send(BundleIn { from: None, bundle });
-            } else if let Some(addr) = addrs.get(&site) {
-                node.send_bundle(*addr, &bundle);
+        for ch in self.channels.values_mut().filter(|ch| ch.stable.is_some()) {
+            let members = addrs.keys().map(String::as_str).chain(std::iter::once(me.as_str()));
+            ch.publisher.set_members(now, members);
+            for site in ch.publisher.poll_send(now) {
+                let Some(bundle) = ch.bundle_for(&site).cloned() else { continue };
+                if site == me {
+                    let _ = self.follower.send(BundleIn { from: None, bundle });
+                } else if let Some(addr) = addrs.get(&site) {
+                    node.send_bundle(*addr, &bundle);
+                }
             }
         }
     }
@@ -150,7 +162,13 @@ impl Publishing {
             AckOutcome::Installed => AckState::Installed,
             AckOutcome::Refused(why) => AckState::Refused(why.clone()),
         };
-        self.publisher.handle_ack(now, &site, Epoch(ack.epoch), ack.seq, state.clone());
+        if let Some(ch) = self.channels.get_mut(&ack.kind) {
+            ch.publisher.handle_ack(now, &site, Epoch(ack.epoch), ack.seq, state.clone());
+        }
+        // The store's per-site status is the policy rollout's.
+        if ack.kind != BundleKind::Policy {
+            return;
+        }
         if let Some(c) = &self.controller {
             let error = match state {
                 AckState::Refused(why) => Some(why),
@@ -181,6 +199,6 @@ impl Publishing {
 
     /// When the next re-send is due.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        self.publisher.poll_timeout()
+        self.channels.values().filter_map(|ch| ch.publisher.poll_timeout()).min()
     }
 }

@@ -11,6 +11,7 @@
 //! | `/weft/status/SITE` | [`SiteAck`]: what the site acknowledged last |
 //! | `/weft/audit/UNIXMS-ID` | [`AuditEntry`]: who changed what |
 //! | `/weft/enroller` | the enrolment ledger (`EnrollerState`): token uses, enrolled sites, revocations |
+//! | `/weft/registry/...` | sites, services and relay flags (see [`super::registry`]) |
 
 use serde::{Deserialize, Serialize};
 

@@ -3,7 +3,7 @@
 //! pagination past 500 records, the event stream resumed by last id (SSE and
 //! WebSocket), and `kill -9` during writes losing nothing acknowledged.
 
-mod client;
+pub(crate) mod client;
 
 use std::fmt::Write as _;
 use std::time::Duration;

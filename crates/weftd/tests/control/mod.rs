@@ -559,3 +559,153 @@ fn three_controllers_on_etcd_keep_publishing_through_a_leader_kill_and_fence_a_c
         (c["role"] == "follower" && c["epoch"].as_u64() == Some(third_epoch)).then_some(())
     });
 }
+
+/// The registry's relay limits site `i` received: (cordoned, drained).
+fn relay_limits(h: &Harness, i: usize) -> Option<(Vec<String>, Vec<String>)> {
+    let c = control(h, i)?;
+    let names = |v: &Value| -> Option<Vec<String>> {
+        v.as_array()?.iter().map(|s| s.as_str().map(str::to_owned)).collect()
+    };
+    Some((names(&c["relay_limits"]["cordoned"])?, names(&c["relay_limits"]["drained"])?))
+}
+
+/// The site ids of a registry list answer.
+fn listed(page: &Value) -> Vec<String> {
+    page["items"].as_array().map_or_else(Vec::new, |a| {
+        a.iter()
+            .filter_map(|s| s["site"].as_str().or(s["name"].as_str()).map(str::to_owned))
+            .collect()
+    })
+}
+
+#[test]
+fn the_registry_labels_cordons_and_drains_sites_and_every_site_applies_the_relay_limits() {
+    use crate::api::client::{encode, local, tcp};
+    let mut h = Harness::with_options("ctlreg", 3, 1, "adaptive", true);
+    add_controller(&h, 0, "");
+    init_ca(&h.sites[0].state_dir).expect("weft ca init on site a");
+    h.start_agent(0);
+    leader(&h, &[0], Duration::from_secs(20));
+    let seed = seed_addr(&h);
+    let joins = token(&h, 2);
+    for i in 1..3 {
+        h.start_agent_args(i, &["--join", &joins, "--seed", &seed]);
+    }
+    wait_for("a mesh of 3", Duration::from_secs(30), || {
+        let m = h.get(0, "/api/v1/mesh")?;
+        (m["members"].as_array()?.len() == 2).then_some(())
+    });
+    let (b, c) = (h.name(1), h.name(2));
+    let call = |m: &str, p: &str, body: Option<&str>, hdrs: &[(&str, &str)]| {
+        local(&h, 0, m, p, body, hdrs)
+    };
+    let sites_where = |q: &str| {
+        let r = call("GET", &format!("/api/v1/registry/sites?{q}"), None, &[]);
+        assert_eq!(r.code, 200, "{q}: {}", r.text);
+        listed(&r.json())
+    };
+
+    // Every site, alive; labels and selectors.
+    assert_eq!(sites_where(""), vec![h.name(0), b.clone(), c.clone()]);
+    assert_eq!(sites_where("state=alive").len(), 3);
+    let r = call(
+        "POST",
+        &format!("/api/v1/sites/{b}/label"),
+        Some(r#"{"set":{"env":"prod","tier":"edge"}}"#),
+        &[],
+    );
+    assert_eq!(r.code, 200, "{}", r.text);
+    assert_eq!(r.json()["site"]["labels"]["env"], "prod", "{}", r.text);
+    let r =
+        call("POST", &format!("/api/v1/sites/{c}/label"), Some(r#"{"set":{"env":"dev"}}"#), &[]);
+    assert_eq!(r.code, 200, "{}", r.text);
+    assert_eq!(sites_where(&format!("selector={}", encode("env=prod"))), vec![b.clone()]);
+    assert_eq!(
+        sites_where(&format!("selector={}", encode("env in (prod,dev),!tier"))),
+        vec![c.clone()]
+    );
+    let bad =
+        call("GET", &format!("/api/v1/registry/sites?selector={}", encode("env=prod,")), None, &[]);
+    assert_eq!(bad.code, 400, "{}", bad.text);
+    assert!(bad.text.contains("column 10"), "{}", bad.text);
+    let bad =
+        call("POST", &format!("/api/v1/sites/{b}/label"), Some(r#"{"set":{"Bad Key":"x"}}"#), &[]);
+    assert_eq!(bad.code, 400, "{}", bad.text);
+
+    // Pages of 2; an unchanged list answers 304 to its ETag.
+    let first = call("GET", "/api/v1/registry/sites?limit=2", None, &[]);
+    let cursor = first.json()["next_cursor"].as_str().expect("3 sites, pages of 2").to_owned();
+    let next = call("GET", &format!("/api/v1/registry/sites?limit=2&cursor={cursor}"), None, &[]);
+    assert_eq!(listed(&next.json()), vec![c.clone()], "{}", next.text);
+    let whole = call("GET", "/api/v1/registry/sites", None, &[]);
+    let etag = whole.header("etag").expect("an ETag");
+    let again = call("GET", "/api/v1/registry/sites", None, &[("If-None-Match", &etag)]);
+    assert_eq!(again.code, 304, "{}", again.text);
+
+    // Cordon c, idempotently: the flag in the list and on every site.
+    let path = format!("/api/v1/sites/{c}/cordon");
+    let one = call("POST", &path, None, &[("Idempotency-Key", "cordon-c-1")]);
+    let two = call("POST", &path, None, &[("Idempotency-Key", "cordon-c-1")]);
+    assert_eq!((one.code, two.code), (200, 200), "{} {}", one.text, two.text);
+    assert_eq!(one.json()["revision"], two.json()["revision"], "one change for one key");
+    assert_eq!(sites_where("cordoned=true"), vec![c.clone()]);
+    let changed = call("GET", "/api/v1/registry/sites", None, &[("If-None-Match", &etag)]);
+    assert_eq!(changed.code, 200, "a change, a new tag");
+    for i in 0..3 {
+        wait_for(&format!("site {i} has c cordoned"), Duration::from_secs(10), || {
+            (relay_limits(&h, i)? == (vec![c.clone()], vec![])).then_some(())
+        });
+    }
+
+    // A service on c; draining c makes it unavailable everywhere it is listed.
+    let svc = format!(
+        r#"{{"name":"web","site":"{c}","protocol":"tcp","port":443,"labels":{{"app":"web"}},
+            "health_check":{{"kind":"http","path":"/healthz","interval_ms":5000}}}}"#
+    );
+    let r = call("POST", "/api/v1/registry/services", Some(&svc), &[]);
+    assert_eq!(r.code, 200, "{}", r.text);
+    assert_eq!(r.json()["service"]["available"], true, "{}", r.text);
+    let r = call("POST", &format!("/api/v1/sites/{c}/drain"), None, &[]);
+    assert_eq!(r.code, 200, "{}", r.text);
+    let services =
+        call("GET", &format!("/api/v1/registry/services?site={c}&protocol=tcp"), None, &[]);
+    assert_eq!(services.json()["items"][0]["available"], false, "{}", services.text);
+    assert_eq!(sites_where("drained=true"), vec![c.clone()]);
+    for i in 0..3 {
+        wait_for(&format!("site {i} has c drained"), Duration::from_secs(10), || {
+            (relay_limits(&h, i)? == (vec![c.clone()], vec![c.clone()])).then_some(())
+        });
+    }
+
+    // The watch stream starts with every record.
+    let out = std::process::Command::new("curl")
+        .args(["-sN", "--max-time", "2", "--unix-socket"])
+        .arg(h.socket(0))
+        .arg("http://weft/api/v1/registry/watch")
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("event: service") && text.contains("event: site"), "{text}");
+
+    // Scopes: a read token lists but may not cordon.
+    let r =
+        local(&h, 0, "POST", "/api/v1/tokens", Some(r#"{"name":"viewer","scope":"read"}"#), &[]);
+    assert_eq!(r.code, 201, "{}", r.text);
+    let read = r.json()["secret"].as_str().expect("secret").to_owned();
+    assert_eq!(tcp(&h, 0, "GET", "/api/v1/registry/sites", None, Some(&read)).code, 200);
+    let denied = tcp(&h, 0, "POST", &format!("/api/v1/sites/{b}/cordon"), None, Some(&read));
+    assert_eq!(denied.code, 403, "{}", denied.text);
+
+    // Uncordon ends the drain everywhere; the service goes; elsewhere: not a controller.
+    assert_eq!(call("POST", &format!("/api/v1/sites/{c}/uncordon"), None, &[]).code, 200);
+    for i in 0..3 {
+        wait_for(&format!("site {i} has no relay limits"), Duration::from_secs(10), || {
+            (relay_limits(&h, i)? == (vec![], vec![])).then_some(())
+        });
+    }
+    assert_eq!(call("DELETE", "/api/v1/registry/services/web", None, &[]).code, 200);
+    let gone = call("DELETE", "/api/v1/registry/services/web", None, &[]);
+    assert_eq!(gone.code, 404, "{}", gone.text);
+    let r = local(&h, 1, "GET", "/api/v1/registry/sites", None, &[]);
+    assert_eq!((r.code, r.json()["code"].as_str()), (409, Some("not_a_controller")), "{}", r.text);
+}

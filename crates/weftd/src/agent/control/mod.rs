@@ -82,6 +82,13 @@ pub(crate) enum ControlMsg {
         /// Answered after the change.
         done: tokio::sync::oneshot::Sender<()>,
     },
+    /// The registry's relay limits (from the control plane's publication).
+    RelayLimits {
+        /// Never chosen as new relays.
+        cordoned: std::collections::BTreeSet<weft_types::SiteId>,
+        /// Never relays; their relayed traffic moves off.
+        drained: std::collections::BTreeSet<weft_types::SiteId>,
+    },
 }
 
 /// The control loop's state: the node, and the data plane's view of it.
@@ -277,6 +284,23 @@ impl Control {
                 self.node.set_removed(peer, removed);
                 self.pump();
                 let _ = done.send(());
+            }
+            ControlMsg::RelayLimits { cordoned, drained } => {
+                if (&cordoned, &drained)
+                    != (&self.node.relay_limits().cordoned, &self.node.relay_limits().drained)
+                {
+                    let names = |s: &std::collections::BTreeSet<weft_types::SiteId>| {
+                        let v: Vec<String> = s.iter().map(ToString::to_string).collect();
+                        if v.is_empty() { "none".to_owned() } else { v.join(", ") }
+                    };
+                    eprintln!(
+                        "weftd[{}]: relay limits: cordoned {}; drained {}",
+                        self.shared.site,
+                        names(&cordoned),
+                        names(&drained)
+                    );
+                }
+                self.node.set_relay_limits(cordoned, drained);
             }
         }
         self.pump();
