@@ -225,7 +225,7 @@ pub(crate) async fn policy_check(State(ctx): State<Arc<Ctx>>, B(body): B) -> Res
 /// failing test). On a controller the apply is mesh-wide (see `control`);
 /// on a site that runs the mesh-wide policy it is refused (409 `mesh_managed`).
 #[utoipa::path(post, path = "/api/v1/policy", tag = "policy",
-    params(super::control::ApplyQuery, ("Idempotency-Key" = Option<String>, Header, description = "controllers: request id; asking again with it changes nothing")),
+    params(super::control::ApplyQuery, ("Idempotency-Key" = Option<String>, Header, description = "controllers: request id; asking again with it changes nothing", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     request_body(content = String, content_type = "application/toml", description = "the policy document"),
     responses((status = 200, description = "applied (on a controller: published mesh-wide, a MeshPolicyChange)", body = serde_json::Value), (status = 422, description = "refused, with findings", body = serde_json::Value), (status = 409, description = "the site runs the mesh-wide policy, or canary on a non-controller", body = ApiError), (status = 403, body = ApiError)),
     security(("bearer" = [])))]

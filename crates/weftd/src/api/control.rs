@@ -39,6 +39,13 @@ pub(crate) fn refused(r: PlaneRefusal) -> Failure {
     Failure(code, ApiError::new(&r.code, r.message))
 }
 
+/// 409 `not_a_controller` unless this site is a controller: checked before
+/// anything else, so a site that is not one answers the same whatever the
+/// request says.
+pub(crate) fn controller_only(ctx: &Ctx) -> ApiResult<()> {
+    if ctx.plane_ctl.is_some() { Ok(()) } else { Err(not_a_controller()) }
+}
+
 pub(crate) fn not_a_controller() -> Failure {
     Failure(
         StatusCode::CONFLICT,
@@ -214,7 +221,7 @@ pub(crate) async fn mesh_status(State(ctx): State<Arc<Ctx>>) -> ApiResult<Json<M
 
 /// Ends a canary stage: every site gets the canary's version.
 #[utoipa::path(post, path = "/api/v1/policy/promote", tag = "policy",
-    params(("Idempotency-Key" = Option<String>, Header, description = "request id: asking again with it changes nothing")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "request id: asking again with it changes nothing", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses((status = 200, description = "promoted", body = MeshPolicyChange), (status = 409, description = "not a controller, or no canary stage", body = ApiError), (status = 503, body = ApiError), (status = 403, body = ApiError)),
     security(("bearer" = [])))]
 pub(crate) async fn promote(
@@ -223,6 +230,7 @@ pub(crate) async fn promote(
     headers: HeaderMap,
     B(_body): B,
 ) -> ApiResult<Json<MeshPolicyChange>> {
+    controller_only(&ctx)?;
     let id = request_id(&headers)?;
     submit(&ctx, id, Ask::Promote, &caller.who).await.map(Json)
 }

@@ -168,6 +168,7 @@ pub(crate) async fn sites(
     State(ctx): State<Arc<Ctx>>,
     Q(q): Q<SitesQuery>,
 ) -> ApiResult<Json<Page<RegistrySite>>> {
+    super::control::controller_only(&ctx)?;
     let sel = selector(q.selector.as_deref())?;
     if let Some(s) = q.state.as_deref().filter(|s| !matches!(*s, "alive" | "down")) {
         return Err(Failure::bad_request(format!("state {s:?}: alive or down")));
@@ -200,6 +201,7 @@ pub(crate) async fn services(
     State(ctx): State<Arc<Ctx>>,
     Q(q): Q<ServicesQuery>,
 ) -> ApiResult<Json<Page<RegistryService>>> {
+    super::control::controller_only(&ctx)?;
     let sel = selector(q.selector.as_deref())?;
     if let Some(p) = q.protocol.as_deref().filter(|p| !matches!(*p, "tcp" | "udp")) {
         return Err(Failure::bad_request(format!("protocol {p:?}: tcp or udp")));
@@ -239,7 +241,7 @@ fn site_id(id: &str) -> ApiResult<String> {
 /// Registers a service (or replaces the one of that name).
 #[utoipa::path(post, path = "/api/v1/registry/services", tag = "registry", operation_id = "register_service",
     request_body = ServiceRegistration,
-    params(("Idempotency-Key" = Option<String>, Header, description = "request id: asking again with it changes nothing")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "request id: asking again with it changes nothing", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses((status = 200, body = RegistryChange), (status = 400, body = ApiError),
         (status = 409, description = "not a controller", body = ApiError), (status = 503, body = ApiError),
         (status = 401, body = ApiError), (status = 403, body = ApiError)),
@@ -250,6 +252,7 @@ pub(crate) async fn register(
     headers: HeaderMap,
     B(body): B,
 ) -> ApiResult<Json<RegistryChange>> {
+    super::control::controller_only(&ctx)?;
     let s: ServiceRegistration = serde_json::from_slice(&body)
         .map_err(|e| Failure::bad_request(format!("a service registration: {e}")))?;
     registry::check_service(&s).map_err(|(_, m)| Failure::bad_request(m))?;
@@ -259,7 +262,7 @@ pub(crate) async fn register(
 /// Removes a service.
 #[utoipa::path(delete, path = "/api/v1/registry/services/{name}", tag = "registry", operation_id = "deregister_service",
     params(("name" = String, Path, description = "service name"),
-        ("Idempotency-Key" = Option<String>, Header, description = "request id: asking again with it changes nothing")),
+        ("Idempotency-Key" = Option<String>, Header, description = "request id: asking again with it changes nothing", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses((status = 200, body = RegistryChange), (status = 400, body = ApiError), (status = 404, body = ApiError),
         (status = 409, description = "not a controller", body = ApiError), (status = 503, body = ApiError),
         (status = 401, body = ApiError), (status = 403, body = ApiError)),
@@ -270,6 +273,7 @@ pub(crate) async fn deregister(
     headers: HeaderMap,
     P(name): P<String>,
 ) -> ApiResult<Json<RegistryChange>> {
+    super::control::controller_only(&ctx)?;
     registry::check_service_name(&name).map_err(|(_, m)| Failure::bad_request(m))?;
     change(&ctx, &caller, &headers, RegistryAsk::DeregisterService { name }).await
 }
@@ -279,7 +283,7 @@ macro_rules! site_change {
         #[doc = $what]
         #[utoipa::path(post, path = $path, tag = "registry", operation_id = $opid,
             params(("id" = String, Path, description = "site id"),
-                ("Idempotency-Key" = Option<String>, Header, description = "request id: asking again with it changes nothing")),
+                ("Idempotency-Key" = Option<String>, Header, description = "request id: asking again with it changes nothing", pattern = "^[A-Za-z0-9_-]{1,64}$")),
             responses((status = 200, body = RegistryChange), (status = 400, body = ApiError),
                 (status = 409, description = "not a controller", body = ApiError), (status = 503, body = ApiError),
                 (status = 401, body = ApiError), (status = 403, body = ApiError)),
@@ -291,6 +295,7 @@ macro_rules! site_change {
             P(id): P<String>,
             B(_body): B,
         ) -> ApiResult<Json<RegistryChange>> {
+            super::control::controller_only(&ctx)?;
             let site = site_id(&id)?;
             change(&ctx, &caller, &headers, RegistryAsk::$variant { site }).await
         }
@@ -323,7 +328,7 @@ site_change!(
 #[utoipa::path(post, path = "/api/v1/sites/{id}/label", tag = "registry", operation_id = "label_site",
     request_body = LabelChange,
     params(("id" = String, Path, description = "site id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "request id: asking again with it changes nothing")),
+        ("Idempotency-Key" = Option<String>, Header, description = "request id: asking again with it changes nothing", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses((status = 200, body = RegistryChange), (status = 400, body = ApiError),
         (status = 409, description = "not a controller", body = ApiError), (status = 503, body = ApiError),
         (status = 401, body = ApiError), (status = 403, body = ApiError)),
@@ -335,6 +340,7 @@ pub(crate) async fn label(
     P(id): P<String>,
     B(body): B,
 ) -> ApiResult<Json<RegistryChange>> {
+    super::control::controller_only(&ctx)?;
     let site = site_id(&id)?;
     let c: LabelChange = serde_json::from_slice(&body)
         .map_err(|e| Failure::bad_request(format!("a label change: {e}")))?;

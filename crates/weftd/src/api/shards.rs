@@ -35,6 +35,7 @@ pub(crate) async fn simulate(
     State(ctx): State<Arc<Ctx>>,
     B(body): B,
 ) -> ApiResult<Json<ShardPlan>> {
+    super::control::controller_only(&ctx)?;
     let req: ShardSimulate =
         serde_json::from_value(super::error::json_object(&body)?).map_err(|e| {
             Failure::bad_request(format!("body must be {{\"add\": [...], \"remove\": [...]}}: {e}"))
@@ -46,7 +47,7 @@ pub(crate) async fn simulate(
 
 /// Applies a pending plan (the leader checks it was made from the current map).
 #[utoipa::path(post, path = "/api/v1/shards/plans/{id}/approve", tag = "control", operation_id = "shards_approve",
-    params(("id" = String, Path, description = "the plan id"), ("Idempotency-Key" = Option<String>, Header, description = "request id")),
+    params(("id" = String, Path, description = "the plan id"), ("Idempotency-Key" = Option<String>, Header, description = "request id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses((status = 200, description = "applied: the new map version and the shards moved", body = serde_json::Value), (status = 404, description = "no such pending plan", body = ApiError), (status = 409, description = "not a controller, or the plan is stale", body = ApiError), (status = 503, body = ApiError)),
     security(("bearer" = [])))]
 pub(crate) async fn approve(
@@ -56,6 +57,7 @@ pub(crate) async fn approve(
     P(id): P<String>,
     B(_body): B,
 ) -> ApiResult<Json<serde_json::Value>> {
+    super::control::controller_only(&ctx)?;
     let rid = request_id(&headers)?;
     let kv = submit_raw(&ctx, rid, Ask::ApprovePlan { plan: id }, &caller.who).await?;
     let v: serde_json::Value = serde_json::from_str(&kv.value)
