@@ -273,8 +273,14 @@ impl Enroller {
     /// CA's, within its renewal window, and the request is fresh and signed
     /// by its site key.
     pub fn precheck_renewal(&self, now_unix: u64, req: &RenewRequest) -> Result<(), EnrolError> {
-        let old = &req.cert.body;
         req.cert.check_signature(&self.ca.public())?;
+        Self::renewal_in_window(now_unix, req)
+    }
+
+    /// A renewal's checks of time and possession: within the certificate's
+    /// renewal window, fresh, signed by its site key.
+    fn renewal_in_window(now_unix: u64, req: &RenewRequest) -> Result<(), EnrolError> {
+        let old = &req.cert.body;
         if now_unix < old.not_before {
             return Err(CertError::NotYetValid { not_before: old.not_before, now: now_unix }.into());
         }
@@ -303,16 +309,7 @@ impl Enroller {
         if self.state.revocations.is_revoked(&req.cert) {
             return Err(CertError::Revoked { site: old.site.clone(), serial: old.serial }.into());
         }
-        if now_unix < old.not_before {
-            return Err(CertError::NotYetValid { not_before: old.not_before, now: now_unix }.into());
-        }
-        if now_unix >= old.not_after.saturating_add(RENEWAL_GRACE_SECS) {
-            return Err(EnrolError::RenewalTooLate { not_after: old.not_after });
-        }
-        check_fresh(req.timestamp, now_unix)?;
-        if !req.proves_possession() {
-            return Err(EnrolError::NoProofOfPossession);
-        }
+        Self::renewal_in_window(now_unix, req)?;
         match self.state.sites.get(&old.site) {
             None => return Err(EnrolError::UnknownSite { site: old.site.clone() }),
             Some(rec) if rec.site_key != old.site_key => {

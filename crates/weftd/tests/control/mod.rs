@@ -176,15 +176,15 @@ fn rollouts(h: &Harness, via: usize, sites: &[usize], first: u64, applies: u64) 
         .collect()
 }
 
-#[test]
-fn a_single_controller_on_sqlite_rolls_policies_out_to_every_site_with_canaries_and_rollbacks() {
-    let mut h = Harness::with_options("ctlsqlite", 3, 1, "adaptive", true);
+/// Three sites: a is the only controller (SQLite store, the mesh CA) and
+/// leads; b and c joined through it.
+fn single_controller_lab(name: &str) -> Harness {
+    let mut h = Harness::with_options(name, 3, 1, "adaptive", true);
     add_controller(&h, 0, "");
     init_ca(&h.sites[0].state_dir).expect("weft ca init on site a");
     h.start_agent(0);
     let (leading, _) = leader(&h, &[0], Duration::from_secs(20));
     assert_eq!(leading, 0);
-    assert_eq!(control(&h, 0).unwrap()["store"], "sqlite");
     let seed = seed_addr(&h);
     let joins = token(&h, 2);
     for i in 1..3 {
@@ -194,6 +194,13 @@ fn a_single_controller_on_sqlite_rolls_policies_out_to_every_site_with_canaries_
         let m = h.get(0, "/api/v1/mesh")?;
         (m["members"].as_array()?.len() == 2).then_some(())
     });
+    h
+}
+
+#[test]
+fn a_single_controller_on_sqlite_rolls_policies_out_to_every_site_with_canaries_and_rollbacks() {
+    let h = single_controller_lab("ctlsqlite");
+    assert_eq!(control(&h, 0).unwrap()["store"], "sqlite");
     let all = [0, 1, 2];
 
     let (code, body) = post(&h, 0, "/api/v1/policy", &policy(1), None);
@@ -581,20 +588,7 @@ fn listed(page: &Value) -> Vec<String> {
 #[test]
 fn the_registry_labels_cordons_and_drains_sites_and_every_site_applies_the_relay_limits() {
     use crate::api::client::{encode, local, tcp};
-    let mut h = Harness::with_options("ctlreg", 3, 1, "adaptive", true);
-    add_controller(&h, 0, "");
-    init_ca(&h.sites[0].state_dir).expect("weft ca init on site a");
-    h.start_agent(0);
-    leader(&h, &[0], Duration::from_secs(20));
-    let seed = seed_addr(&h);
-    let joins = token(&h, 2);
-    for i in 1..3 {
-        h.start_agent_args(i, &["--join", &joins, "--seed", &seed]);
-    }
-    wait_for("a mesh of 3", Duration::from_secs(30), || {
-        let m = h.get(0, "/api/v1/mesh")?;
-        (m["members"].as_array()?.len() == 2).then_some(())
-    });
+    let h = single_controller_lab("ctlreg");
     let (b, c) = (h.name(1), h.name(2));
     let call = |m: &str, p: &str, body: Option<&str>, hdrs: &[(&str, &str)]| {
         local(&h, 0, m, p, body, hdrs)
