@@ -3,6 +3,7 @@
 mod bundles;
 mod frames;
 mod links;
+mod pages;
 mod sim;
 
 use std::collections::BTreeSet;
