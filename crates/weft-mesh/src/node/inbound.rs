@@ -8,7 +8,7 @@ use weft_types::SiteId;
 use super::MeshNode;
 use super::frame::Frame;
 use super::link_state::LinkStateAd;
-use super::link_store::Offer;
+use super::link_store::{LinkSet, Offer};
 use super::types::{DownReason, NodeError, NodeEvent};
 use crate::identity::{EnrolResponse, SignedRevocations};
 use crate::membership::Transmit;
@@ -151,7 +151,7 @@ impl MeshNode {
                 .links
                 .current(&origin)
                 .into_iter()
-                .flat_map(|set| set.entries())
+                .flat_map(LinkSet::entries)
                 .filter(|e| !e.up && !e.relayed_only)
                 .map(|e| e.neighbour.clone())
                 .collect();
