@@ -1,5 +1,6 @@
 //! Mesh frames on a site agent's socket: the fuzz bytes go to every frame
-//! decoder (with a decode → encode → decode round-trip check), to a CA
+//! decoder (with a decode → encode → decode round-trip check, and a decoded
+//! link-state page within its bounds), to a CA
 //! holder's `MeshNode::handle_datagram` (raw, and behind every kind byte so
 //! each frame handler sees arbitrary content), and to an `Enrolment`.
 //! Nothing may panic, and the node must still answer timers afterwards.
@@ -13,7 +14,8 @@ use libfuzzer_sys::fuzz_target;
 use weft_mesh::identity::{Enroller, Label, MeshCa, PrefixList, SelfClaims, SiteKey};
 use weft_mesh::membership::{MemberInfo, MembershipConfig};
 use weft_mesh::node::{
-    Enrolment, Frame, LinkStateAd, MeshNode, NodeConfig, NodeIdentity, TokenSpec,
+    Enrolment, Frame, LinkStateAd, MAX_LINK_ENTRIES, MAX_LINK_PAGES, MeshNode, NodeConfig,
+    NodeIdentity, TokenSpec,
 };
 use weft_types::{PublicKey, SiteId};
 
@@ -55,6 +57,8 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(Frame::decode(&again).expect("re-decodes"), f);
     }
     if let Ok(ad) = LinkStateAd::decode(data) {
+        assert!(ad.page < ad.pages && usize::from(ad.pages) <= MAX_LINK_PAGES);
+        assert!(ad.entries.len() <= MAX_LINK_ENTRIES);
         assert_eq!(LinkStateAd::decode(&ad.encode()).unwrap(), ad);
     }
 

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use weft_mesh::identity::{CertBody, Label};
-use weft_mesh::node::{DownReason, LinkEntry, LinkStateAd, MeshNode, PeerView};
+use weft_mesh::node::{DownReason, LinkEntry, LinkSet, MeshNode, PeerView};
 use weft_types::SiteId;
 
 use crate::node::{MeshUpdate, PeerSpec};
@@ -82,13 +82,12 @@ pub fn link_entries(local: &[LinkSummary]) -> Vec<LinkEntry> {
         .collect()
 }
 
-/// A received advertisement as the relay planner reads it.
-pub fn link_view(ad: &LinkStateAd) -> LinkView {
+/// A received advertisement (every page of it) as the relay planner reads it.
+pub fn link_view(origin: &SiteId, set: &LinkSet) -> LinkView {
     LinkView {
-        origin: ad.origin.clone(),
-        links: ad
-            .entries
-            .iter()
+        origin: origin.clone(),
+        links: set
+            .entries()
             .map(|e| LinkSummary {
                 neighbor: e.neighbour.clone(),
                 rtt: (e.rtt_us != u32::MAX).then(|| Duration::from_micros(u64::from(e.rtt_us))),
@@ -105,7 +104,7 @@ pub fn link_view(ad: &LinkStateAd) -> LinkView {
 
 /// Every fresh advertisement the mesh holds, as views.
 pub fn link_views(mesh: &MeshNode) -> Vec<LinkView> {
-    mesh.link_states().map(|(_, ad)| link_view(ad)).collect()
+    mesh.link_states().map(|(origin, set)| link_view(origin, set)).collect()
 }
 
 /// The members reached only through a relay, kept in step: call

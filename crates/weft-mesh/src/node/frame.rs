@@ -9,11 +9,16 @@
 //! 0x04 ENROL_OK       kind ‖ u16 len ‖ EnrolResponse ‖ SignedRevocations
 //! 0x05 ENROL_REFUSED  kind ‖ u8 code ‖ u16 len ‖ UTF-8 message (≤ 512 bytes)
 //! 0x06 REVOCATIONS    kind ‖ SignedRevocations
-//! 0x07 LINK_STATE     kind ‖ u16 cert_len ‖ origin SiteCert ‖ LinkStateAd
+//! 0x07 LINK_STATE     kind ‖ u16 cert_len ‖ origin SiteCert ‖ LinkStateAd (one page)
 //! 0x08 HELLO          kind ‖ u8 flags (bit 0: please reply) ‖ u16 cert_len ‖ SiteCert
 //! 0x09 BUNDLE         kind ‖ SignedBundle
 //! 0x0A BUNDLE_ACK     kind ‖ u16 cert_len ‖ acking site's SiteCert ‖ SignedBundleAck
 //! ```
+//!
+//! A `LinkStateAd` is one signed page of its origin's links: origin,
+//! version, page index and page count, at most 64 entries (see
+//! [`crate::node::LinkStateAd`]); a site with more links sends several
+//! `LINK_STATE` frames per version.
 //!
 //! A `SignedBundle` is signed by the mesh CA; a `SignedBundleAck` is the
 //! acknowledgement followed by the 64-byte signature of the site key its
@@ -192,11 +197,11 @@ pub enum Frame<'a> {
     },
     /// A revocation list.
     Revocations(SignedRevocations),
-    /// A link-state advertisement and its origin's certificate bytes.
+    /// One page of a link-state advertisement and its origin's certificate bytes.
     LinkState {
         /// The origin's certificate bytes.
         cert: &'a [u8],
-        /// The advertisement (signature not yet checked).
+        /// The page (signature not yet checked).
         ad: LinkStateAd,
     },
     /// A certificate exchange.

@@ -7,7 +7,8 @@ use weft_types::SiteId;
 
 use super::MeshNode;
 use super::frame::Frame;
-use super::link_state::{LinkStateAd, Offer};
+use super::link_state::LinkStateAd;
+use super::link_store::{LinkSet, Offer};
 use super::types::{DownReason, NodeError, NodeEvent};
 use crate::identity::{EnrolResponse, SignedRevocations};
 use crate::membership::Transmit;
@@ -125,9 +126,9 @@ impl MeshNode {
             self.counters.link_states_refused += 1;
             return Err(NodeError::LinkState("origin is not the attached certificate's site"));
         }
-        // A copy we already hold (forwarded twice, replayed) is dropped
+        // A page we already hold (forwarded twice, replayed) is dropped
         // before the signature check; a newer version is always verified.
-        if self.links.is_stale(&site, ad.version) {
+        if self.links.is_stale(&site, ad.version, ad.page) {
             self.counters.link_states_stale += 1;
             return Ok(());
         }
@@ -138,27 +139,33 @@ impl MeshNode {
         }
         let origin = ad.origin.clone();
         let forward = Frame::LinkState { cert, ad: ad.clone() }.encode();
-        let down: Vec<SiteId> = ad
-            .entries
-            .iter()
-            .filter(|e| !e.up && !e.relayed_only)
-            .map(|e| e.neighbour.clone())
-            .collect();
-        match self.links.offer(now, ad) {
-            Offer::Taken => {
-                self.counters.link_states_accepted += 1;
-                self.note_cut_off(&origin, down);
-                if let Ok(bytes) = forward {
-                    self.forward_link_state(&origin, from, &bytes);
-                }
-            }
-            Offer::Stale => self.counters.link_states_stale += 1,
+        let offer = self.links.offer(now, ad);
+        if offer == Offer::Stale {
+            self.counters.link_states_stale += 1;
+            return Ok(());
+        }
+        self.counters.link_states_accepted += 1;
+        if offer == Offer::Completed {
+            // Who is cut off from whom is read from the whole set, once it is.
+            let down: Vec<SiteId> = self
+                .links
+                .current(&origin)
+                .into_iter()
+                .flat_map(LinkSet::entries)
+                .filter(|e| !e.up && !e.relayed_only)
+                .map(|e| e.neighbour.clone())
+                .collect();
+            self.note_cut_off(&origin, down);
+        }
+        // Every new page goes on at once (each page once: only new ones are taken).
+        if let Ok(bytes) = forward {
+            self.forward_link_state(&origin, from, &bytes);
         }
         Ok(())
     }
 
-    /// Records that `reporter`'s new advertisement says its links to `down`
-    /// are down (and no others).
+    /// Records that `reporter`'s new complete advertisement (all its pages)
+    /// says its links to `down` are down (and no others).
     fn note_cut_off(&mut self, reporter: &SiteId, down: Vec<SiteId>) {
         for members in self.cut_off.values_mut() {
             members.remove(reporter);
@@ -174,8 +181,9 @@ impl MeshNode {
     /// between them would be refused after a few seconds for want of the
     /// destination's confirmation. A member that says (in its own
     /// advertisement) that its link to `origin` is down therefore gets
-    /// `origin`'s new advertisement from us. The origin's signature travels
-    /// with it; each node forwards a version once (only newer ones are taken).
+    /// every page of `origin`'s new advertisement from us. The origin's
+    /// signature travels with each page; each node forwards a page once
+    /// (only pages not held yet are taken).
     fn forward_link_state(&mut self, origin: &SiteId, from: SocketAddr, bytes: &[u8]) {
         let Some(cut_off) = self.cut_off.get(origin).filter(|c| !c.is_empty()) else { return };
         let to: Vec<SocketAddr> = self

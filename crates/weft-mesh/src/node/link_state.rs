@@ -1,32 +1,44 @@
 //! Link-state advertisements: each site's measured paths to its neighbours,
 //! signed by the site's key and sent to every admitted member.
 //!
-//! Wire form of a [`LinkStateAd`] (all integers big-endian):
+//! A site's links are split into **pages** of at most [`MAX_LINK_ENTRIES`]
+//! entries (one UDP datagram each); a page is a [`LinkStateAd`]. Every page
+//! of one origination carries the same `version` and the same page count,
+//! and each is signed on its own. Wire form of a page (all integers
+//! big-endian):
 //!
 //! ```text
-//! "WFTL" ‖ u8 len ‖ origin site ‖ u64 version ‖ u8 count ‖ entries ‖ Ed25519 signature (64)
+//! "WFTP" ‖ u8 len ‖ origin site ‖ u64 version ‖ u8 page ‖ u8 pages ‖ u8 count ‖ entries ‖ Ed25519 signature (64)
 //! entry: u8 len ‖ neighbour site ‖ u32 rtt_us ‖ u32 jitter_us ‖ u32 loss_ppm ‖ u32 capacity_kbps ‖ u8 state ‖ u8 len ‖ via site
 //! ```
 //!
+//! `pages` is 1 to [`MAX_LINK_PAGES`] and `page` below it; `count` is at
+//! most [`MAX_LINK_ENTRIES`]. A site with no links sends one empty page.
 //! `state` is 0 (down), 1 (up) or 2 (relayed only: the origin has no direct
 //! path to the neighbour by topology, and reaches it through `via`, which
 //! must then be present). A `via` of length 0 is none.
 //!
-//! The signature covers every byte before it. [`LinkStore`] keeps the
-//! newest advertisement per origin and forgets old ones.
-
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+//! The signature covers every byte before it, the page index and count
+//! included, so a page cannot be passed off as another page or as part of a
+//! set of another size. How receivers put pages together is in
+//! `link_store`.
 
 use weft_types::{SiteId, WireReader};
 
 use super::frame::FrameError;
 use crate::identity::{SiteKey, SitePublicKey};
 
-/// Most entries in one advertisement.
+/// Most entries in one page (one datagram).
 pub const MAX_LINK_ENTRIES: usize = 64;
 
-const MAGIC: [u8; 4] = *b"WFTL";
+/// Most pages in one site's advertisement: at most
+/// `MAX_LINK_PAGES × MAX_LINK_ENTRIES` (2 048) links per site.
+pub const MAX_LINK_PAGES: usize = 32;
+
+/// Most links one site advertises, over all its pages.
+pub const MAX_LINKS: usize = MAX_LINK_PAGES * MAX_LINK_ENTRIES;
+
+const MAGIC: [u8; 4] = *b"WFTP";
 const SIG_LEN: usize = 64;
 
 /// One measured path from the origin to a neighbour site.
@@ -55,14 +67,19 @@ pub struct LinkEntry {
     pub via: Option<SiteId>,
 }
 
-/// A signed advertisement of one origin's links.
+/// One signed page of an origin's advertisement.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LinkStateAd {
     /// The site that measured these links and signed the advertisement.
     pub origin: SiteId,
-    /// Strictly increasing per origin, across restarts.
+    /// Strictly increasing per origin, across restarts; the same on every
+    /// page of one origination.
     pub version: u64,
-    /// The links (at most [`MAX_LINK_ENTRIES`]).
+    /// This page's index, below `pages`.
+    pub page: u8,
+    /// How many pages this version has (1 to [`MAX_LINK_PAGES`]).
+    pub pages: u8,
+    /// This page's links (at most [`MAX_LINK_ENTRIES`]).
     pub entries: Vec<LinkEntry>,
     /// The origin's site-key signature over everything above.
     pub signature: [u8; 64],
@@ -73,11 +90,21 @@ fn put_site(out: &mut Vec<u8>, s: &SiteId) {
     out.extend_from_slice(s.as_str().as_bytes());
 }
 
-fn signed_part(origin: &SiteId, version: u64, entries: &[LinkEntry]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 + entries.len() * 32);
+/// Where a page sits in its version: (page, pages).
+type PageOf = (u8, u8);
+
+fn signed_part(
+    origin: &SiteId,
+    version: u64,
+    (page, pages): PageOf,
+    entries: &[LinkEntry],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(20 + entries.len() * 32);
     out.extend_from_slice(&MAGIC);
     put_site(&mut out, origin);
     out.extend_from_slice(&version.to_be_bytes());
+    out.push(page);
+    out.push(pages);
     out.push(entries.len() as u8);
     for e in entries {
         put_site(&mut out, &e.neighbour);
@@ -109,14 +136,43 @@ fn site_of(raw: &[u8]) -> Result<SiteId, FrameError> {
         .map_err(|e| FrameError::Invalid { what: "link-state site id", reason: e.to_string() })
 }
 
+fn check_page((page, pages): PageOf) -> Result<(), FrameError> {
+    if pages == 0 || usize::from(pages) > MAX_LINK_PAGES {
+        return Err(FrameError::Invalid {
+            what: "link-state page count",
+            reason: format!("{pages} pages; 1 to {MAX_LINK_PAGES} allowed"),
+        });
+    }
+    if page >= pages {
+        return Err(FrameError::Invalid {
+            what: "link-state page",
+            reason: format!("page {page} of {pages}"),
+        });
+    }
+    Ok(())
+}
+
 impl LinkStateAd {
-    /// Builds and signs an advertisement with `key`.
+    /// Builds and signs a one-page advertisement with `key` (at most
+    /// [`MAX_LINK_ENTRIES`] entries; [`Self::sign_pages`] for more).
     pub fn sign(
         key: &SiteKey,
         origin: SiteId,
         version: u64,
         entries: Vec<LinkEntry>,
     ) -> Result<Self, FrameError> {
+        Self::sign_page(key, origin, version, (0, 1), entries)
+    }
+
+    /// Builds and signs page `page` of `pages` with `key`.
+    pub fn sign_page(
+        key: &SiteKey,
+        origin: SiteId,
+        version: u64,
+        (page, pages): (u8, u8),
+        entries: Vec<LinkEntry>,
+    ) -> Result<Self, FrameError> {
+        check_page((page, pages))?;
         if entries.len() > MAX_LINK_ENTRIES {
             return Err(FrameError::TooLong {
                 what: "link-state entries",
@@ -124,20 +180,51 @@ impl LinkStateAd {
                 max: MAX_LINK_ENTRIES,
             });
         }
-        let signature = key.sign(&signed_part(&origin, version, &entries));
-        Ok(Self { origin, version, entries, signature })
+        let signature = key.sign(&signed_part(&origin, version, (page, pages), &entries));
+        Ok(Self { origin, version, page, pages, entries, signature })
     }
 
-    /// Whether the signature was made by `key`.
+    /// Splits `entries` into pages of at most [`MAX_LINK_ENTRIES`], in order,
+    /// and signs each with `key` under one `version` (one empty page if
+    /// there are none). More than [`MAX_LINKS`] entries is an error.
+    pub fn sign_pages(
+        key: &SiteKey,
+        origin: &SiteId,
+        version: u64,
+        entries: &[LinkEntry],
+    ) -> Result<Vec<Self>, FrameError> {
+        if entries.len() > MAX_LINKS {
+            return Err(FrameError::TooLong {
+                what: "link-state entries",
+                len: entries.len(),
+                max: MAX_LINKS,
+            });
+        }
+        let pages = entries.len().div_ceil(MAX_LINK_ENTRIES).max(1);
+        let pages = u8::try_from(pages).unwrap_or(u8::MAX);
+        (0..pages)
+            .map(|page| {
+                let from = usize::from(page) * MAX_LINK_ENTRIES;
+                let chunk = &entries[from..(from + MAX_LINK_ENTRIES).min(entries.len())];
+                Self::sign_page(key, origin.clone(), version, (page, pages), chunk.to_vec())
+            })
+            .collect()
+    }
+
+    /// Whether the signature was made by `key` (and the page is well formed).
     pub fn verify(&self, key: &SitePublicKey) -> bool {
         self.entries.len() <= MAX_LINK_ENTRIES
-            && key
-                .verifies(&signed_part(&self.origin, self.version, &self.entries), &self.signature)
+            && check_page((self.page, self.pages)).is_ok()
+            && key.verifies(&self.signed_part(), &self.signature)
+    }
+
+    fn signed_part(&self) -> Vec<u8> {
+        signed_part(&self.origin, self.version, (self.page, self.pages), &self.entries)
     }
 
     /// The wire form.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = signed_part(&self.origin, self.version, &self.entries);
+        let mut out = self.signed_part();
         out.extend_from_slice(&self.signature);
         out
     }
@@ -153,6 +240,9 @@ impl LinkStateAd {
         }
         let origin = read_site(&mut r)?;
         let version = r.u64().map_err(trunc)?;
+        let page = r.u8().map_err(trunc)?;
+        let pages = r.u8().map_err(trunc)?;
+        check_page((page, pages))?;
         let count = usize::from(r.u8().map_err(trunc)?);
         if count > MAX_LINK_ENTRIES {
             return Err(FrameError::TooLong {
@@ -206,67 +296,6 @@ impl LinkStateAd {
                 reason: format!("{} trailing bytes", r.remaining()),
             });
         }
-        Ok(Self { origin, version, entries, signature })
-    }
-}
-
-/// Why an advertisement was not taken (already verified ones only).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Offer {
-    /// Newer than the one held: stored.
-    Taken,
-    /// Not newer than the one held: ignored.
-    Stale,
-}
-
-#[derive(Clone, Debug)]
-struct Held {
-    ad: LinkStateAd,
-    at: Instant,
-}
-
-/// The newest verified advertisement per origin, with when it arrived.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct LinkStore {
-    held: BTreeMap<SiteId, Held>,
-}
-
-impl LinkStore {
-    /// Stores `ad` (signature already checked) if it is newer.
-    pub(crate) fn offer(&mut self, now: Instant, ad: LinkStateAd) -> Offer {
-        if self.held.get(&ad.origin).is_some_and(|h| h.ad.version >= ad.version) {
-            return Offer::Stale;
-        }
-        self.held.insert(ad.origin.clone(), Held { ad, at: now });
-        Offer::Taken
-    }
-
-    /// Whether an advertisement of `origin` at `version` would be stale (a
-    /// duplicate or older): checked before its signature, which costs more.
-    pub(crate) fn is_stale(&self, origin: &SiteId, version: u64) -> bool {
-        self.held.get(origin).is_some_and(|h| h.ad.version >= version)
-    }
-
-    /// Forgets `origin`'s advertisement.
-    pub(crate) fn remove(&mut self, origin: &SiteId) {
-        self.held.remove(origin);
-    }
-
-    /// Forgets advertisements older than `max_age`, except `keep`'s (our own).
-    pub(crate) fn expire(&mut self, now: Instant, max_age: Duration, keep: &SiteId) {
-        self.held.retain(|site, h| site == keep || now.saturating_duration_since(h.at) < max_age);
-    }
-
-    /// The advertisements younger than `max_age` at `now` (and `keep`'s).
-    pub(crate) fn fresh<'a>(
-        &'a self,
-        now: Instant,
-        max_age: Duration,
-        keep: &'a SiteId,
-    ) -> impl Iterator<Item = (&'a SiteId, &'a LinkStateAd)> + 'a {
-        self.held
-            .iter()
-            .filter(move |(s, h)| *s == keep || now.saturating_duration_since(h.at) < max_age)
-            .map(|(s, h)| (s, &h.ad))
+        Ok(Self { origin, version, page, pages, entries, signature })
     }
 }

@@ -25,7 +25,8 @@
 //! through others gets a `HELLO`, which brings its certificate within one RTT.
 //!
 //! # Layout
-//! - `frame`: the wire frames. `link_state`: signed advertisements and their store.
+//! - `frame`: the wire frames. `link_state`: signed advertisement pages.
+//!   `link_store`: how received pages make up each origin's links.
 //! - `topology`: [`should_peer`]. `types`: config, events, counters, errors.
 //! - `enrol_client`: [`Enrolment`]. `server`: the CA holder's enrolment service.
 //! - `inbound`: what each frame does. `peers`: certificate admission and peer views.
@@ -39,6 +40,7 @@ mod enrol_client;
 mod frame;
 mod inbound;
 mod link_state;
+mod link_store;
 mod peers;
 mod server;
 mod topology;
@@ -63,7 +65,8 @@ pub use enrol_client::{
 pub use frame::{
     Frame, FrameError, FrameKind, MAX_REFUSAL_MESSAGE, REQUEST_ID_LEN, RefusalCode, request_id,
 };
-pub use link_state::{LinkEntry, LinkStateAd, MAX_LINK_ENTRIES};
+pub use link_state::{LinkEntry, LinkStateAd, MAX_LINK_ENTRIES, MAX_LINK_PAGES, MAX_LINKS};
+pub use link_store::LinkSet;
 pub use topology::{HUB_ROLE, SiteTraits, TopologyMode, should_peer};
 pub use types::{
     DownReason, NodeConfig, NodeCounters, NodeError, NodeEvent, NodeIdentity, PeerView, TokenSpec,
@@ -75,7 +78,7 @@ use crate::identity::{
     TokenId,
 };
 use crate::membership::{MemberInfo, Membership, Transmit};
-use link_state::LinkStore;
+use link_store::LinkStore;
 use peers::PeerCert;
 use server::EnrolServer;
 
@@ -309,12 +312,12 @@ impl MeshNode {
         Some(self.membership.poll_timeout().map_or(ours, |t| t.min(ours)))
     }
 
-    /// Replaces our measured links (at most [`MAX_LINK_ENTRIES`]; extra
-    /// entries are dropped). A change of any entry's `up` (or a neighbour
-    /// added or removed) is advertised at once; other changes at the next
-    /// interval.
+    /// Replaces our measured links (at most [`MAX_LINKS`]; extra entries
+    /// are dropped). They are advertised in pages of [`MAX_LINK_ENTRIES`],
+    /// in this order. A change of any entry's `up` (or a neighbour added or
+    /// removed) is advertised at once; other changes at the next interval.
     pub fn set_local_links(&mut self, now: Instant, mut links: Vec<LinkEntry>) {
-        links.truncate(MAX_LINK_ENTRIES);
+        links.truncate(MAX_LINKS);
         // An `up` or a relay that changed goes out at once; a new RTT waits.
         let ups = |l: &[LinkEntry]| -> Vec<(SiteId, bool, Option<SiteId>)> {
             let mut v: Vec<_> =
@@ -329,8 +332,9 @@ impl MeshNode {
         }
     }
 
-    /// The newest unexpired advertisement per origin, our own included.
-    pub fn link_states(&self) -> impl Iterator<Item = (&SiteId, &LinkStateAd)> {
+    /// The newest complete, unexpired advertisement (every page of one
+    /// version) per origin, our own included.
+    pub fn link_states(&self) -> impl Iterator<Item = (&SiteId, &LinkSet)> {
         self.links.fresh(self.now, self.config.link_state_max_age, &self.site)
     }
 

@@ -23,7 +23,8 @@ pub struct NodeConfig {
     pub topology: TopologyMode,
     /// How often our link-state advertisement is sent.
     pub link_state_interval: Duration,
-    /// How long a received advertisement counts without a newer one.
+    /// How long a received advertisement (all pages of one version, from
+    /// when the last arrived) counts without a newer one.
     pub link_state_max_age: Duration,
     /// Where renewal requests go (the seeds that hold the CA).
     pub renew_via: Vec<SocketAddr>,
@@ -231,13 +232,14 @@ pub struct NodeCounters {
     pub revocations_applied: u64,
     /// Revocation lists refused (bad signature, malformed).
     pub revocations_refused: u64,
-    /// Link-state advertisements accepted.
+    /// Link-state advertisement pages accepted.
     pub link_states_accepted: u64,
-    /// Link-state advertisements refused (bad signature, origin mismatch).
+    /// Link-state advertisement pages refused (bad signature, origin mismatch).
     pub link_states_refused: u64,
-    /// Link-state advertisements ignored as not newer than the one held.
+    /// Link-state advertisement pages ignored as held already or older than
+    /// what is held.
     pub link_states_stale: u64,
-    /// Link-state advertisements forwarded to members cut off from their origin.
+    /// Link-state advertisement pages forwarded to members cut off from their origin.
     pub link_states_forwarded: u64,
     /// Announcements to the seed repeated because no member was known.
     pub rejoins_while_alone: u64,

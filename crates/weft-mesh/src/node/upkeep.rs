@@ -13,29 +13,37 @@ use crate::identity::{RenewRequest, SiteCert};
 use crate::membership::Transmit;
 
 impl MeshNode {
-    /// Signs and sends our advertisement to every admitted member; the
-    /// version is at least `now_unix × 1000` and always above the last one.
+    /// Signs our advertisement, one page per [`MAX_LINK_ENTRIES`](super::MAX_LINK_ENTRIES) links, and
+    /// sends every page to every admitted member; the version (the same on
+    /// every page) is at least `now_unix × 1000` and always above the last one.
     pub(super) fn originate(&mut self, now: Instant) {
         self.next_ad = now + self.config.link_state_interval;
         self.ls_version = (self.ls_version + 1).max(self.now_unix.saturating_mul(1000));
         let key = self.membership.auth().site_key();
-        let links = self.local_links.clone();
-        let Ok(ad) = LinkStateAd::sign(key, self.site.clone(), self.ls_version, links) else {
-            return;
-        };
-        let Ok(bytes) = (Frame::LinkState { cert: &self.cert_bytes, ad: ad.clone() }).encode()
+        let Ok(pages) =
+            LinkStateAd::sign_pages(key, &self.site, self.ls_version, &self.local_links)
         else {
             return;
         };
-        self.links.offer(now, ad);
+        let mut frames = Vec::with_capacity(pages.len());
+        for ad in pages {
+            let Ok(bytes) = (Frame::LinkState { cert: &self.cert_bytes, ad: ad.clone() }).encode()
+            else {
+                return;
+            };
+            frames.push((ad, bytes));
+        }
         let to: Vec<SocketAddr> = self
             .membership
             .members()
             .filter(|m| self.certs.contains_key(&m.site))
             .map(|m| m.gossip)
             .collect();
-        for to in to {
-            self.transmits.push_back(Transmit { to, bytes: bytes.clone() });
+        for (ad, bytes) in frames {
+            self.links.offer(now, ad);
+            for &to in &to {
+                self.transmits.push_back(Transmit { to, bytes: bytes.clone() });
+            }
         }
     }
 

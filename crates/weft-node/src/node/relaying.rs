@@ -54,8 +54,9 @@ impl Node {
     /// Peers this site has no direct path to at all (spoke to spoke) come
     /// last, as relayed-only entries naming the relay in use: the peer then
     /// accepts our addresses from that relay on our signed word, whichever
-    /// relay it uses itself. Last, because an advertisement holds at most
-    /// `MAX_LINK_ENTRIES` and real links matter more.
+    /// relay it uses itself. Last, so that real links fill the first pages
+    /// of the advertisement (`MAX_LINK_ENTRIES` per page, at most
+    /// `MAX_LINKS` in all).
     fn measure_links(&self, now: Instant) -> (Vec<LinkSummary>, BTreeMap<SiteId, Direct>) {
         let mut local = Vec::new();
         let mut relayed_only = Vec::new();

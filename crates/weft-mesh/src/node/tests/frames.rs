@@ -184,3 +184,79 @@ fn a_relayed_only_link_state_entry_must_name_its_relay() {
     let err = LinkStateAd::decode(&bad.encode()).unwrap_err();
     assert!(err.to_string().contains("names no relay"), "{err}");
 }
+
+fn far_entry(i: usize) -> LinkEntry {
+    LinkEntry {
+        neighbour: SiteId::new(&format!("far-{i}")).unwrap(),
+        rtt_us: 1,
+        jitter_us: 2,
+        loss_ppm: 3,
+        capacity_kbps: 4,
+        up: true,
+        relayed_only: false,
+        via: None,
+    }
+}
+
+#[test]
+fn links_are_split_into_signed_pages_of_at_most_64_in_order() {
+    let entries: Vec<LinkEntry> = (0..150).map(far_entry).collect();
+    let pages = LinkStateAd::sign_pages(&key(1), &site(1), 9, &entries).unwrap();
+    let shape: Vec<(u8, u8, usize)> =
+        pages.iter().map(|p| (p.page, p.pages, p.entries.len())).collect();
+    assert_eq!(shape, [(0, 3, 64), (1, 3, 64), (2, 3, 22)]);
+    let joined: Vec<LinkEntry> = pages.iter().flat_map(|p| p.entries.clone()).collect();
+    assert_eq!(joined, entries);
+    for p in &pages {
+        assert_eq!(p.version, 9);
+        assert!(p.verify(&key(1).public()));
+        assert_eq!(&LinkStateAd::decode(&p.encode()).unwrap(), p);
+    }
+    let none = LinkStateAd::sign_pages(&key(1), &site(1), 9, &[]).unwrap();
+    assert_eq!(
+        none.iter().map(|p| (p.page, p.pages, p.entries.len())).collect::<Vec<_>>(),
+        [(0, 1, 0)]
+    );
+    let too_many: Vec<LinkEntry> = (0..=MAX_LINKS).map(far_entry).collect();
+    assert!(matches!(
+        LinkStateAd::sign_pages(&key(1), &site(1), 9, &too_many),
+        Err(FrameError::TooLong { max: MAX_LINKS, .. })
+    ));
+}
+
+#[test]
+fn a_page_moved_to_another_index_or_count_no_longer_verifies() {
+    let pages =
+        LinkStateAd::sign_pages(&key(1), &site(1), 9, &(0..100).map(far_entry).collect::<Vec<_>>())
+            .unwrap();
+    let mut moved = pages[1].clone();
+    moved.page = 0;
+    assert!(!moved.verify(&key(1).public()));
+    let mut recounted = pages[1].clone();
+    recounted.pages = 3;
+    assert!(!recounted.verify(&key(1).public()));
+}
+
+#[test]
+fn page_numbers_and_counts_out_of_bounds_are_refused() {
+    let good = LinkStateAd::sign_page(&key(1), site(1), 9, (1, 2), vec![far_entry(0)]).unwrap();
+    let bytes = good.encode();
+    // The page and count bytes follow "WFTP", the origin and the version.
+    let at = 4 + 1 + site(1).as_str().len() + 8;
+    assert_eq!((bytes[at], bytes[at + 1]), (1, 2));
+    for (page, pages) in [(0, 0), (2, 2), (5, 3), (0, MAX_LINK_PAGES as u8 + 1)] {
+        let mut b = bytes.clone();
+        b[at] = page;
+        b[at + 1] = pages;
+        assert!(
+            matches!(LinkStateAd::decode(&b), Err(FrameError::Invalid { .. })),
+            "page {page} of {pages}"
+        );
+        assert!(LinkStateAd::sign_page(&key(1), site(1), 9, (page, pages), vec![]).is_err());
+    }
+    let mut b = bytes.clone();
+    b[at + 2] = MAX_LINK_ENTRIES as u8 + 1;
+    assert!(matches!(LinkStateAd::decode(&b), Err(FrameError::TooLong { .. })));
+    let too_many: Vec<LinkEntry> = (0..=MAX_LINK_ENTRIES).map(far_entry).collect();
+    assert!(LinkStateAd::sign_page(&key(1), site(1), 9, (0, 1), too_many).is_err());
+}

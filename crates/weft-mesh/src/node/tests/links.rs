@@ -36,8 +36,8 @@ fn every_advertisement_reaches_every_node_and_tampered_or_old_ones_are_refused()
     for i in 0..=3u8 {
         assert_eq!(origins(&sim, i), all, "origins at {i}");
         let (_, ad) = sim.node(i).link_states().find(|(s, _)| **s == site(1)).unwrap();
-        assert_eq!(ad.entries.len(), 3);
-        assert_eq!(ad.entries[0].neighbour, site(0));
+        assert_eq!(ad.entries().count(), 3);
+        assert_eq!(ad.entries().next().unwrap().neighbour, site(0));
         assert!(sim.node(i).counters().link_states_accepted > 0 || i == 1);
     }
     // The first advertisement site 1 sent to site 2, replayed now: too old.
@@ -48,7 +48,7 @@ fn every_advertisement_reaches_every_node_and_tampered_or_old_ones_are_refused()
         .cloned()
         .unwrap();
     let held =
-        |sim: &Sim| sim.node(2).link_states().find(|(s, _)| **s == site(1)).unwrap().1.version;
+        |sim: &Sim| sim.node(2).link_states().find(|(s, _)| **s == site(1)).unwrap().1.version();
     let before = (held(&sim), sim.node(2).counters().link_states_stale);
     sim.inject(1, 2, &old).unwrap();
     assert_eq!(held(&sim), before.0);
@@ -88,13 +88,13 @@ fn a_link_going_down_is_advertised_at_once_with_a_higher_version() {
     let mut sim = Sim::mesh(1, None, Duration::from_secs(2));
     let now = sim.now;
     sim.node_mut(1).set_local_links(now, vec![entry(0, true)]);
-    let v1 = sim.node(1).link_states().find(|(s, _)| **s == site(1)).unwrap().1.version;
+    let v1 = sim.node(1).link_states().find(|(s, _)| **s == site(1)).unwrap().1.version();
     let n = sim.node_mut(1);
     while n.poll_transmit().is_some() {}
     n.set_local_links(now, vec![entry(0, false)]);
     let t = n.poll_transmit().expect("sent at once");
     assert_eq!(t.bytes[0], FrameKind::LinkState as u8);
-    let v2 = sim.node(1).link_states().find(|(s, _)| **s == site(1)).unwrap().1.version;
+    let v2 = sim.node(1).link_states().find(|(s, _)| **s == site(1)).unwrap().1.version();
     assert!(v2 > v1);
     // A change of RTT alone waits for the interval.
     let n = sim.node_mut(1);
@@ -120,10 +120,7 @@ fn a_site_cut_off_from_another_still_gets_its_advertisements_through_a_member_th
     assert!(origins(&sim, 2).contains(&site(1)), "2 holds 1's advertisement");
     assert!(sim.node(0).counters().link_states_forwarded > 0);
     let (_, ad) = sim.node(1).link_states().find(|(s, _)| **s == site(2)).unwrap();
-    assert!(
-        ad.entries.iter().any(|e| e.neighbour == site(0) && e.up),
-        "the relay's link, confirmed"
-    );
+    assert!(ad.entries().any(|e| e.neighbour == site(0) && e.up), "the relay's link, confirmed");
     // Members that reach the origin themselves get nothing forwarded.
     let forwarded_to_1_or_2_only =
         sim.node(1).counters().link_states_forwarded + sim.node(2).counters().link_states_forwarded;
@@ -147,9 +144,7 @@ fn a_neighbour_reached_only_through_a_relay_is_not_a_cut_link_and_nothing_is_for
     sim.run_for(Duration::from_secs(12));
     let (_, ad) = sim.node(2).link_states().find(|(s, _)| **s == site(1)).unwrap();
     assert!(
-        ad.entries
-            .iter()
-            .any(|e| e.neighbour == site(2) && e.relayed_only && e.via == Some(site(0))),
+        ad.entries().any(|e| e.neighbour == site(2) && e.relayed_only && e.via == Some(site(0))),
         "2 holds 1's signed word that it reaches 2 through 0"
     );
     let forwarded: u64 = (0..=2).map(|i| sim.node(i).counters().link_states_forwarded).sum();

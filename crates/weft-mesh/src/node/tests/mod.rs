@@ -4,6 +4,7 @@ mod bundles;
 mod delegated;
 mod frames;
 mod links;
+mod pages;
 mod sim;
 
 use std::collections::BTreeSet;
