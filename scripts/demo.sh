@@ -196,4 +196,50 @@ sleep 1
 "$WEFT" sites --socket "$MLOGS/b-state/api.sock" | sed 's/^/    /'
 cleanup_mesh
 
+say "HA control plane: 3 controllers on a 3-member etcd (one member in each of a, b, c), d and e join"
+HLAB=${LAB}-ha
+cleanup_ha() { "$WEFT" lab down --name "$HLAB" >/dev/null 2>&1 || true; }
+trap 'cleanup_ha; cleanup_mesh; cleanup' EXIT INT TERM
+cleanup_ha
+"$WEFT" lab up --sites 5 --uplinks 1 --agents --mesh --controllers 3 --name "$HLAB" | grep -E '^(mesh|etcd|agent)' | sed 's/^/    /'
+HLOGS=/run/weft-lab/$HLAB/agents
+sock() { echo "$HLOGS/$1-state/api.sock"; }
+sleep 2
+leader_of() { "$WEFT" control status --json --socket "$(sock "$1")" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("leader") or "-")'; }
+LEADER=$(leader_of a)
+echo "  weft control status on the leader ($LEADER):"
+"$WEFT" control status --socket "$(sock "$LEADER")" | sed 's/^/    /'
+cat >"$TMP/mesh-policy.toml" <<'POLICY'
+[policy]
+name = "mesh-wide"
+default = "allow"
+
+[[acl]]
+name = "no-telnet"
+action = "deny"
+protocol = "tcp"
+ports = 23
+to = "10.77.0.0/16"
+
+[[test]]
+name = "telnet is closed"
+to = "10.77.5.1"
+protocol = "tcp"
+ports = 23
+expect = "deny"
+POLICY
+FOLLOWER=a; [ "$LEADER" = a ] && FOLLOWER=b
+echo "  weft policy apply on $FOLLOWER (not the leader): queued in etcd, published by $LEADER to every site"
+"$WEFT" policy apply "$TMP/mesh-policy.toml" --socket "$(sock "$FOLLOWER")" | sed 's/^/    /'
+sleep 1
+"$WEFT" policy status --socket "$(sock "$FOLLOWER")" | sed 's/^/    /'
+echo "  kill -9 the leader's weftd: another controller leads within about 2.5 s, sites keep their policy"
+LPID=$(pgrep -f "weftd --config $HLOGS/$LEADER.toml" | head -n 1)
+kill -9 "$LPID"
+sleep 3.5
+NEW=$(leader_of "$FOLLOWER")
+echo "    new leader: $NEW"
+"$WEFT" shards status --socket "$(sock "$FOLLOWER")" | head -n 5 | sed 's/^/    /'
+cleanup_ha
+
 say "Done; tearing the lab down"

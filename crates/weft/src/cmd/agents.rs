@@ -33,6 +33,8 @@ pub(crate) struct How<'a> {
     pub(crate) policy: Option<&'a Path>,
     /// A zero-touch mesh instead of static peers.
     pub(crate) mesh: bool,
+    /// With `mesh`: the first this many sites are controllers.
+    pub(crate) controllers: usize,
 }
 
 /// Writes keys and configs for every site of `lab`, starts weftd in each, and
@@ -62,15 +64,25 @@ pub(crate) fn start(lab: &mut Lab, how: &How<'_>) -> Result<()> {
         ..LabOptions::default()
     };
     let generated = write_configs(&dir, &sites, &opts).context("writing agent configs")?;
+    if how.controllers > generated.len() {
+        bail!("--controllers {} but the lab has {} sites", how.controllers, generated.len());
+    }
+    if how.controllers > 0 {
+        super::controllers::prepare(lab, &dir, &sites, &generated, how.controllers)?;
+    }
+    let first_joiner = how.controllers.max(1);
     let mut join: Vec<String> = Vec::new();
     for (i, g) in generated.iter().enumerate() {
         if how.mesh && i == 0 {
             let ca = weft_layout::mesh::init_ca(&g.state_dir)?;
             println!("mesh CA {} held by site {}", ca.fingerprint(), g.name);
         }
-        if how.mesh && i == 1 {
+        if how.mesh && i > 0 && i < how.controllers {
+            super::controllers::share_ca(&generated[0].state_dir, &g.state_dir)?;
+        }
+        if how.mesh && i == first_joiner {
             wait_healthy(lab, &generated[0].name, &dir, Instant::now() + Duration::from_secs(10))?;
-            let others = u32::try_from(generated.len() - 1).unwrap_or(u32::MAX);
+            let others = u32::try_from(generated.len() - first_joiner).unwrap_or(u32::MAX);
             let token = mint_token(&generated[0].state_dir, others)?;
             let seed = format!("{}:{}", sites[0].uplinks[0].1, DEFAULT_MESH_PORT);
             join = vec!["--join".to_owned(), token, "--seed".to_owned(), seed];

@@ -65,6 +65,11 @@ pub(crate) struct UpArgs {
     /// site holds the mesh CA, every other joins with a join token.
     #[arg(long, requires = "agents")]
     mesh: bool,
+    /// With --mesh: the first N sites are controllers of the control plane
+    /// (each holds a copy of the mesh CA): one keeps its state in `SQLite`, two
+    /// or more in an etcd cluster with one member in each controller's site.
+    #[arg(long, default_value_t = 0, requires = "mesh", value_name = "N")]
+    controllers: usize,
 }
 
 /// A lab name option.
@@ -189,6 +194,7 @@ fn up(args: UpArgs) -> Result<ExitCode> {
             probe_interval: &args.probe_interval,
             policy: args.policy.as_deref(),
             mesh: args.mesh,
+            controllers: args.controllers,
         };
         super::agents::start(&mut lab, &how)?;
     }
