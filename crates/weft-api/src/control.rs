@@ -52,7 +52,8 @@ pub struct ControlStatus {
     /// The store: `etcd` or `sqlite`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store: Option<String>,
-    /// Since the last renewal of the leader's lease that succeeded, ms (leader only).
+    /// Since this controller's last lease renewal that succeeded, ms (every
+    /// controller holds a lease; the leader's keeps it leading).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_age_ms: Option<u64>,
     /// The store revision of this controller's last fenced write.

@@ -49,7 +49,7 @@ impl Collector for PlaneCollector {
             let help =
                 "Epoch of the leader this controller knows (the leader key's create revision).";
             single(e, "control_epoch", help, None, v.epoch.map(int))?;
-            let help = "Since the leader's last lease renewal that succeeded (leader only).";
+            let help = "Since this controller's last lease renewal that succeeded.";
             let age = v.lease_age_ms.map(|ms| ConstGauge::new(ms as f64 / 1000.0));
             single(e, "control_lease_age", help, Some(&Unit::Seconds), age)?;
             let help = "Store revision of this controller's last fenced write.";
