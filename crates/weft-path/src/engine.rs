@@ -18,7 +18,7 @@
 //! [`PathEngine::generation`] of their peer changes.
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use weft_types::{PathId, PeerId, SeededRng};
@@ -103,9 +103,20 @@ pub struct PathEngine {
     scratch: Vec<Candidate>,
     transitions: Vec<Transition>,
     counters: EngineCounters,
-    /// A lower bound of the next deadline (`None`: unknown, scan). Hot
-    /// inputs lower it by their peer's paths only; everything else clears it.
+    /// A lower bound of the next deadline (`None`: unknown, take the earliest
+    /// of the timer indexes). Hot inputs lower it by their peer's paths only;
+    /// everything else clears it.
     deadline: Cell<Option<Instant>>,
+    /// Every path with a pending hold-down expiry, under the earliest (see
+    /// [`reindex_holds`]): a hold-down polled at `t` changes or reports
+    /// nothing when polled again before its expiry, unless updated meanwhile.
+    hold_timers: BTreeSet<(Instant, PathId)>,
+    /// Paths whose hold-downs were updated but not polled since.
+    holds_unpolled: BTreeSet<PathId>,
+    /// Every path under its [`PathMonitor::next_deadline`], earliest first:
+    /// re-indexed after every input that can move a path's deadline (see
+    /// [`reindex`]), so timeouts find the due paths without a scan.
+    timers: BTreeSet<(Instant, PathId)>,
 }
 
 impl PathEngine {
@@ -129,6 +140,9 @@ impl PathEngine {
             transitions: Vec::new(),
             counters: EngineCounters::default(),
             deadline: Cell::new(None),
+            hold_timers: BTreeSet::new(),
+            holds_unpolled: BTreeSet::new(),
+            timers: BTreeSet::new(),
         })
     }
 
@@ -146,12 +160,14 @@ impl PathEngine {
         self.deadline.set(None);
         let id = PolicyId(u16::try_from(self.policies.len()).expect("fewer than 65 536 policies"));
         self.policies.push(policy);
-        for m in self.paths.values_mut() {
+        for (path, m) in &mut self.paths {
             m.holds.push(crate::holddown::HoldDown::new(now));
             let eligible = eligible_for(&self.policies[id.0 as usize], m);
             if let Some(h) = m.holds.last_mut() {
                 h.update(now, eligible, self.config.max_hold_down);
             }
+            self.holds_unpolled.insert(*path);
+            reindex_holds(&mut self.hold_timers, &self.config, *path, m);
         }
         id
     }
@@ -179,7 +195,9 @@ impl PathEngine {
         let id = PathId(self.next_path);
         self.next_path += 1;
         let peer = spec.peer;
-        self.paths.insert(id, PathMonitor::new(now, spec, &self.config, self.policies.len()));
+        let mut m = PathMonitor::new(now, spec, &self.config, self.policies.len());
+        reindex(&mut self.timers, &self.config, id, &mut m);
+        self.paths.insert(id, m);
         self.peers.entry(peer).or_default().paths.push(id);
         id
     }
@@ -188,6 +206,13 @@ impl PathEngine {
     pub fn remove_path(&mut self, now: Instant, path: PathId) -> bool {
         self.deadline.set(None);
         let Some(m) = self.paths.remove(&path) else { return false };
+        self.holds_unpolled.remove(&path);
+        if let Some(t) = m.holds_indexed {
+            self.hold_timers.remove(&(t, path));
+        }
+        if let Some(t) = m.indexed {
+            self.timers.remove(&(t, path));
+        }
         let peer = m.spec.peer;
         if let Some(p) = self.peers.get_mut(&peer) {
             p.paths.retain(|x| *x != path);
@@ -243,6 +268,7 @@ impl PathEngine {
                 return Err(EchoError::Late { path, seq });
             }
             EchoOutcome::Unknown => {
+                reindex(&mut self.timers, &self.config, path, m);
                 self.counters.unknown_seq_echoes += 1;
                 return Err(EchoError::UnknownSeq { path, seq });
             }
@@ -311,15 +337,12 @@ impl PathEngine {
 
     fn lower_deadline_of_peer(&self, peer: PeerId) {
         let Some(bound) = self.deadline.get() else { return };
-        let (base, cap) = (self.config.hold_down, self.config.max_hold_down);
         let ids = self.peers.get(&peer).map_or(&[][..], |p| &p.paths[..]);
         let mut t = bound;
         for m in ids.iter().filter_map(|id| self.paths.get(id)) {
             t = t.min(m.next_deadline(&self.config));
-            for h in &m.holds {
-                if let Some(e) = h.pending_expiry(base, cap) {
-                    t = t.min(e);
-                }
+            if let Some(e) = m.holds_indexed {
+                t = t.min(e);
             }
         }
         self.deadline.set(Some(t));
@@ -359,6 +382,7 @@ impl PathEngine {
         for id in &p.paths {
             if let Some(m) = self.paths.get_mut(id) {
                 m.on_rate_raised(now, &self.config, after, true, &mut self.rng);
+                reindex(&mut self.timers, &self.config, *id, m);
             }
         }
     }
@@ -398,11 +422,21 @@ impl PathEngine {
     /// hold-down expiries and re-optimisation.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.deadline.set(None);
-        let ids: Vec<PathId> = self.paths.keys().copied().collect();
-        for id in ids {
-            // Most paths have nothing due: look at the deadline before the rates.
-            let due = self.paths.get(&id).filter(|m| m.next_deadline(&self.config) <= now);
-            let Some(peer) = due.map(|m| m.spec.peer) else { continue };
+        // Paths in id order, each looked at when the previous one is done (its
+        // update can make a sibling due): the due path with the lowest id
+        // after the last one handled, found among the due timers.
+        let mut after: Option<PathId> = None;
+        loop {
+            let due = self
+                .timers
+                .iter()
+                .take_while(|(t, _)| *t <= now)
+                .map(|(_, id)| *id)
+                .filter(|id| after.is_none_or(|a| *id > a))
+                .min();
+            let Some(id) = due else { break };
+            let Some(peer) = self.paths.get(&id).map(|m| m.spec.peer) else { break };
+            after = Some(id);
             let active = self.is_active(now, peer);
             let (base, measuring) = self.probe_rate(now, peer);
             let Some(m) = self.paths.get_mut(&id) else { continue };
@@ -425,11 +459,20 @@ impl PathEngine {
         }
         let (base, cap) = (self.config.hold_down, self.config.max_hold_down);
         let mut held_expired: Vec<PeerId> = Vec::new();
-        for m in self.paths.values_mut() {
+        // Only hold-downs updated since their last poll, or past their expiry,
+        // can change or report anything.
+        let mut polled: Vec<PathId> =
+            std::mem::take(&mut self.holds_unpolled).into_iter().collect();
+        polled.extend(self.hold_timers.iter().take_while(|(t, _)| *t <= now).map(|(_, id)| *id));
+        polled.sort_unstable();
+        polled.dedup();
+        for id in polled {
+            let Some(m) = self.paths.get_mut(&id) else { continue };
             let mut any = false;
             for h in &mut m.holds {
                 any |= h.poll_expired(now, base, cap);
             }
+            reindex_holds(&mut self.hold_timers, &self.config, id, m);
             if any && !held_expired.contains(&m.spec.peer) {
                 held_expired.push(m.spec.peer);
             }
@@ -453,6 +496,8 @@ impl PathEngine {
         if let Some(t) = m.apply_brownout(now, &self.config) {
             self.transitions.push(t);
         }
+        // Every input that moves a deadline ends here (or re-indexes itself).
+        reindex(&mut self.timers, &self.config, path, m);
         let mut changed = !self.transitions.is_empty() | m.take_suspect_changed();
         // A path that dies or browns out takes its siblings under suspicion.
         let mut shared_fate =
@@ -480,6 +525,9 @@ impl PathEngine {
             changed |= flipped;
             changed |= m.holds[i].poll_expired(now, base, cap);
         }
+        // Updated and polled: this path's hold-downs are up to date.
+        self.holds_unpolled.remove(&path);
+        reindex_holds(&mut self.hold_timers, &self.config, path, m);
         if shared_fate {
             self.suspect_siblings(now, path, uplink, remote);
         }
@@ -510,10 +558,13 @@ impl PathEngine {
                 && m.state().is_alive()
             {
                 m.mark_suspect(now, &self.config);
+                reindex(&mut self.timers, &self.config, *id, m);
                 for (i, pol) in self.policies.iter().enumerate() {
                     let eligible = eligible_for(pol, m);
                     m.holds[i].update(now, eligible, cap);
                 }
+                self.holds_unpolled.insert(*id);
+                reindex_holds(&mut self.hold_timers, &self.config, *id, m);
                 if !peers.contains(&m.spec.peer) {
                     peers.push(m.spec.peer);
                 }
@@ -680,18 +731,35 @@ impl PathEngine {
         if let Some(t) = self.deadline.get() {
             return Some(t);
         }
-        let (base, cap) = (self.config.hold_down, self.config.max_hold_down);
         let mut t = self.next_reoptimise;
-        for m in self.paths.values() {
-            t = t.min(m.next_deadline(&self.config));
-            for h in &m.holds {
-                if let Some(e) = h.pending_expiry(base, cap) {
-                    t = t.min(e);
-                }
-            }
+        if let Some((first, _)) = self.timers.first() {
+            t = t.min(*first);
         }
+        if let Some((first, _)) = self.hold_timers.first() {
+            t = t.min(*first);
+        }
+        #[cfg(test)]
+        self.assert_indexes_exact(t);
         self.deadline.set(Some(t));
         Some(t)
+    }
+
+    /// The timer indexes agree with a scan of every path.
+    #[cfg(test)]
+    fn assert_indexes_exact(&self, earliest: Instant) {
+        let (base, cap) = (self.config.hold_down, self.config.max_hold_down);
+        let mut t = self.next_reoptimise;
+        for (id, m) in &self.paths {
+            let d = m.next_deadline(&self.config);
+            assert_eq!(m.indexed, Some(d), "{id} indexed under a stale deadline");
+            assert!(self.timers.contains(&(d, *id)));
+            let h = m.holds.iter().filter_map(|h| h.pending_expiry(base, cap)).min();
+            assert_eq!(m.holds_indexed, h, "{id} indexed under a stale hold-down expiry");
+            t = t.min(d);
+            t = h.map_or(t, |h| t.min(h));
+        }
+        assert_eq!(self.timers.len(), self.paths.len());
+        assert_eq!(earliest, t);
     }
 
     /// A path's state.
@@ -725,6 +793,43 @@ impl PathEngine {
     }
 }
 
+/// Files `m` (path `id`) in `timers` under its current deadline; called after
+/// every change to a monitor that can move its deadline.
+fn reindex(
+    timers: &mut BTreeSet<(Instant, PathId)>,
+    cfg: &EngineConfig,
+    id: PathId,
+    m: &mut PathMonitor,
+) {
+    let t = m.next_deadline(cfg);
+    if m.indexed != Some(t) {
+        if let Some(old) = m.indexed.replace(t) {
+            timers.remove(&(old, id));
+        }
+        timers.insert((t, id));
+    }
+}
+
+/// Files `m` (path `id`) in `timers` under its earliest pending hold-down
+/// expiry, if any; called after every update or poll of its hold-downs.
+fn reindex_holds(
+    timers: &mut BTreeSet<(Instant, PathId)>,
+    cfg: &EngineConfig,
+    id: PathId,
+    m: &mut PathMonitor,
+) {
+    let t = m.holds.iter().filter_map(|h| h.pending_expiry(cfg.hold_down, cfg.max_hold_down)).min();
+    if m.holds_indexed != t {
+        if let Some(old) = m.holds_indexed {
+            timers.remove(&(old, id));
+        }
+        if let Some(new) = t {
+            timers.insert((new, id));
+        }
+        m.holds_indexed = t;
+    }
+}
+
 /// Whether `m` may carry `policy`'s flows: alive, not suspected after a
 /// sibling's failure, and within the SLA. Leaving this state is a flap for the
 /// hold-down: a suspected sibling that answers again waits out the hold-down
@@ -753,5 +858,56 @@ fn candidate(
             || m.holds
                 .get(policy.0 as usize)
                 .is_some_and(|h| h.held(now, cfg.hold_down, cfg.max_hold_down)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{LivenessSource, PathAttrs};
+    use weft_types::{UplinkId, virtual_origin};
+
+    /// Echoes some probes, loses others (so paths go Down, siblings turn
+    /// suspect and hold-downs run) and checks the timer indexes against a scan
+    /// of every path at each step (`poll_timeout` does under `cfg(test)`).
+    #[test]
+    fn the_timer_indexes_always_match_a_scan_of_every_path() {
+        let t0 = virtual_origin();
+        let mut e = PathEngine::new(EngineConfig::default(), SeededRng::new(3), t0).unwrap();
+        let rt = e.add_policy(t0, SelectionPolicy::for_class(crate::SlaClass::realtime()));
+        for peer in 1..=3u32 {
+            for uplink in 0..2u8 {
+                e.add_path(
+                    t0,
+                    PathSpec {
+                        peer: PeerId(peer),
+                        uplink: UplinkId(u16::from(uplink)),
+                        remote: ([10, 0, 0, peer as u8], 7000 + u16::from(uplink)).into(),
+                        attrs: PathAttrs::default(),
+                        liveness: LivenessSource::Probes,
+                    },
+                );
+            }
+        }
+        let mut rng = SeededRng::new(9);
+        let mut now = t0;
+        for step in 0..20_000u32 {
+            now += Duration::from_millis(5);
+            if e.poll_timeout().is_some_and(|t| t <= now) {
+                e.handle_timeout(now);
+            }
+            // Lossy for a while, then clean, then lossy again.
+            let loss = if (step / 4000) % 2 == 0 { 0.02 } else { 0.6 };
+            while let Some(p) = e.poll_probe() {
+                if !rng.chance(loss) {
+                    let _ = e.handle_echo(now, p.path, p.seq);
+                }
+            }
+            if step % 50 == 0 {
+                let _ = e.select_path(now, PeerId(1), rt, 0, None);
+            }
+            while e.poll_event().is_some() {}
+            let _ = e.poll_timeout();
+        }
     }
 }

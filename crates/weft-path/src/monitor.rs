@@ -3,6 +3,7 @@
 //! The engine owns one `PathMonitor` per path and drives it with the current
 //! time; the monitor never decides anything about flows.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -63,6 +64,16 @@ pub(crate) struct PathMonitor {
     pub(crate) late_echoes: u64,
     tx_rate_bps: f64,
     tx_rate_at: Instant,
+    /// [`next_deadline`](Self::next_deadline), computed once after each
+    /// change (the engine asks for it on every timer and input, for every
+    /// path). Every method that can move the deadline clears it; the engine's
+    /// configuration, the other input, never changes.
+    deadline: Cell<Option<Instant>>,
+    /// The deadline the engine's timer index holds this path under.
+    pub(crate) indexed: Option<Instant>,
+    /// The earliest pending hold-down expiry the engine's index holds this
+    /// path under.
+    pub(crate) holds_indexed: Option<Instant>,
 }
 
 /// Result of an echo.
@@ -105,6 +116,9 @@ impl PathMonitor {
             late_echoes: 0,
             tx_rate_bps: 0.0,
             tx_rate_at: now,
+            deadline: Cell::new(None),
+            indexed: None,
+            holds_indexed: None,
         }
     }
 
@@ -151,6 +165,7 @@ impl PathMonitor {
         measuring: bool,
         rng: &mut SeededRng,
     ) {
+        self.deadline.set(None);
         let fast = self.nominal_interval(now, cfg, base, measuring);
         if fast < self.interval {
             self.interval = fast;
@@ -170,6 +185,7 @@ impl PathMonitor {
         measuring: bool,
         rng: &mut SeededRng,
     ) -> Option<u64> {
+        self.deadline.set(None);
         if let LivenessSource::Traffic { expected_interval } = self.spec.liveness {
             // Nothing to send; keep the deadline machinery moving.
             self.detect_interval = expected_interval;
@@ -218,6 +234,7 @@ impl PathMonitor {
     }
 
     pub(crate) fn on_echo(&mut self, now: Instant, seq: u64, cfg: &EngineConfig) -> EchoOutcome {
+        self.deadline.set(None);
         let Some(i) = self.outstanding.iter().position(|o| o.seq == seq) else {
             let Some(j) = self.expired.iter().position(|(s, _)| *s == seq) else {
                 return EchoOutcome::Unknown;
@@ -257,6 +274,7 @@ impl PathMonitor {
     /// A sibling path (same uplink or same remote endpoint) just went Down:
     /// suspect this one and probe it fast to find out.
     pub(crate) fn mark_suspect(&mut self, now: Instant, cfg: &EngineConfig) {
+        self.deadline.set(None);
         if !self.state().is_alive() || self.suspect_since.is_some() {
             return;
         }
@@ -295,6 +313,7 @@ impl PathMonitor {
     }
 
     pub(crate) fn on_traffic(&mut self, now: Instant) -> Option<Transition> {
+        self.deadline.set(None);
         self.last_rx = Some(now);
         if let LivenessSource::Traffic { expected_interval } = self.spec.liveness {
             self.detect_interval = expected_interval;
@@ -329,6 +348,7 @@ impl PathMonitor {
         peer_active: bool,
         out: &mut Vec<Transition>,
     ) -> bool {
+        self.deadline.set(None);
         let mut lost_alive = false;
         while let Some(o) = self.outstanding.front().copied().filter(|o| o.deadline <= now) {
             self.outstanding.pop_front();
@@ -384,6 +404,7 @@ impl PathMonitor {
         now: Instant,
         cfg: &EngineConfig,
     ) -> Option<Transition> {
+        self.deadline.set(None);
         let b = &cfg.brownout;
         let q = &self.quality;
         let breach = check_limits(q, q.loss, b.max_latency, b.max_jitter, Some(b.max_loss)).err();
@@ -408,6 +429,9 @@ impl PathMonitor {
 
     /// The earliest instant this monitor needs attention.
     pub(crate) fn next_deadline(&self, cfg: &EngineConfig) -> Instant {
+        if let Some(t) = self.deadline.get() {
+            return t;
+        }
         let mut t = self.next_probe;
         if let Some(o) = self.outstanding.front() {
             t = t.min(o.deadline);
@@ -415,6 +439,7 @@ impl PathMonitor {
         if let Some(d) = self.liveness.detect_deadline(self.detect_time(cfg), self.detect_base) {
             t = t.min(d);
         }
+        self.deadline.set(Some(t));
         t
     }
 

@@ -1,5 +1,6 @@
 //! Round-trip time: smoothed EWMA, variation, minimum and windowed percentiles.
 
+use std::cell::Cell;
 use std::time::Duration;
 
 /// Estimates a path's round-trip time from probe echoes.
@@ -17,6 +18,10 @@ pub struct RttEstimator {
     next: usize,
     filled: usize,
     samples: u64,
+    /// [`percentiles`](Self::percentiles) since the last sample (`None`: not
+    /// computed yet, or no sample): drivers read a path's metrics far more
+    /// often than echoes arrive, and each computation sorts the window.
+    percentiles: Cell<Option<[Duration; 3]>>,
 }
 
 impl RttEstimator {
@@ -31,11 +36,13 @@ impl RttEstimator {
             next: 0,
             filled: 0,
             samples: 0,
+            percentiles: Cell::new(None),
         }
     }
 
     /// Feeds one RTT sample.
     pub fn update(&mut self, rtt: Duration) {
+        self.percentiles.set(None);
         let us = u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX);
         let x = f64::from(us);
         if self.samples == 0 {
@@ -90,6 +97,15 @@ impl RttEstimator {
 
     /// p50, p95 and p99 in one pass (one sort), or `None` before the first sample.
     pub fn percentiles(&self) -> Option<[Duration; 3]> {
+        if let Some(p) = self.percentiles.get() {
+            return Some(p);
+        }
+        let p = self.sorted_percentiles();
+        self.percentiles.set(p);
+        p
+    }
+
+    fn sorted_percentiles(&self) -> Option<[Duration; 3]> {
         let mut v = self.window_samples();
         if v.is_empty() {
             return None;
