@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Vendors the web console's third-party front-end files from the npm registry
-# into crates/weftd/src/console/vendor/ (embedded in weftd with include_bytes!).
+# into crates/weftd/src/api/console/vendor/ (embedded in weftd with include_bytes!).
 # Run it only to add or update a package: bump a version below, run it, review
 # the diff (the files, LICENSES and SHA256SUMS), rebuild, run the console test.
 # The build and the tests never need Node or npm: the files are committed.
@@ -8,7 +8,7 @@
 # Usage: scripts/vendor-console.sh        (needs npm and network to the registry)
 #        scripts/vendor-console.sh --check (verifies the committed files against SHA256SUMS)
 set -euo pipefail
-DEST="$(cd "$(dirname "$0")/.." && pwd)/crates/weftd/src/console/vendor"
+DEST="$(cd "$(dirname "$0")/.." && pwd)/crates/weftd/src/api/console/vendor"
 
 if [ "${1:-}" = --check ]; then
   cd "$DEST" && sha256sum --check --quiet SHA256SUMS && echo "vendor-console: all files match SHA256SUMS"

@@ -15,11 +15,13 @@
 //! - `admin`: tokens, audit, policies, metrics, health, OpenAPI.
 //! - `mesh`: the mesh view, join tokens and revocations (the mesh thread).
 //! - `registry`: sites and services on controllers, cordon, drain, labels, watch.
+//! - `console`: the web console at `/ui` (pages over the same state).
 //! - `views`: the status as API types; `page`: pagination; `etag`: 304s.
 
 mod admin;
 mod auth;
 mod cache;
+mod console;
 mod control;
 mod error;
 mod etag;
@@ -180,6 +182,7 @@ fn router(ctx: Arc<Ctx>) -> Router {
         .route("/openapi.json", get(admin::openapi));
     Router::new()
         .nest("/api/v1", api)
+        .merge(console::routes())
         .route("/metrics", get(admin::metrics))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -1,0 +1,103 @@
+// Weft console: theme switch, action buttons that call the JSON API, the
+// policy check-before-apply flow and the path charts (uPlot). No framework;
+// htmx and its SSE extension swap the live fragments.
+(function () {
+  "use strict";
+  var root = document.documentElement;
+  var saved = localStorage.getItem("weft-theme");
+  if (saved) root.setAttribute("data-theme", saved);
+  function on(sel, ev, fn) { document.addEventListener(ev, function (e) { var t = e.target.closest && e.target.closest(sel); if (t) fn(t, e); }); }
+  on("#theme", "click", function () {
+    var dark = root.getAttribute("data-theme") === "dark" ||
+      (!root.getAttribute("data-theme") && matchMedia("(prefers-color-scheme: dark)").matches);
+    var next = dark ? "light" : "dark";
+    root.setAttribute("data-theme", next);
+    localStorage.setItem("weft-theme", next);
+  });
+
+  // <button data-post="/api/v1/..." data-body='{}' | data-body-from="#id" data-type="application/toml"
+  //   data-out="#id" data-then="enable:#id"> — the answer (JSON) is shown in data-out.
+  function post(btn) {
+    var out = document.querySelector(btn.dataset.out || "#out");
+    var body = btn.dataset.body || "";
+    if (btn.dataset.bodyFrom) body = document.querySelector(btn.dataset.bodyFrom).value;
+    btn.disabled = true;
+    if (out) { out.textContent = "…"; out.removeAttribute("data-status"); }
+    return fetch(btn.dataset.post, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": btn.dataset.type || "application/json" }, body: body
+    }).then(function (r) {
+      return r.text().then(function (t) {
+        var text = t; try { text = JSON.stringify(JSON.parse(t), null, 2); } catch (e) {}
+        if (out) { out.textContent = "HTTP " + r.status + "\n" + text; out.setAttribute("data-status", String(r.status)); }
+        btn.disabled = false;
+        return r.ok;
+      });
+    }).catch(function (e) { if (out) out.textContent = String(e); btn.disabled = false; return false; });
+  }
+  on("button[data-post]", "click", function (btn) {
+    post(btn).then(function (ok) {
+      var then = btn.dataset.then;
+      if (ok && then && then.indexOf("enable:") === 0) {
+        var t = document.querySelector(then.slice(7)); if (t) t.disabled = false;
+      }
+    });
+  });
+  // Editing a candidate policy needs a new check before apply.
+  on("textarea[data-guards]", "input", function (ta) {
+    var b = document.querySelector(ta.dataset.guards); if (b) b.disabled = true;
+  });
+
+  // Path charts: stored samples (10 s), then the live values of each SSE swap.
+  function chart() {
+    var el = document.getElementById("rtt-chart");
+    if (!el || !window.uPlot) return;
+    var id = el.dataset.path, since = Date.now() - 3600 * 1000;
+    var rtt = [[], [], [], []], qual = [[], [], []];
+    var w = function () { return Math.max(280, el.clientWidth - 12); };
+    var axes = [{ stroke: "currentColor" }, { stroke: "currentColor" }];
+    var u1 = new uPlot({ width: w(), height: 220, title: "RTT (ms): smoothed, p95, p99", axes: axes,
+      series: [{}, { label: "rtt", stroke: "#1a73e8" }, { label: "p95", stroke: "#e8a21a" }, { label: "p99", stroke: "#d93025" }] }, rtt, el);
+    var el2 = document.getElementById("quality-chart");
+    var u2 = new uPlot({ width: w(), height: 180, title: "jitter (ms) and loss (%)", axes: axes,
+      series: [{}, { label: "jitter", stroke: "#12b5cb" }, { label: "loss %", stroke: "#d93025" }] }, qual, el2);
+    function push(t, r, p95, p99, j, l) {
+      rtt[0].push(t); rtt[1].push(r); rtt[2].push(p95); rtt[3].push(p99);
+      qual[0].push(t); qual[1].push(j); qual[2].push(l);
+      if (rtt[0].length > 2000) { rtt.forEach(function (a) { a.shift(); }); qual.forEach(function (a) { a.shift(); }); }
+      u1.setData(rtt); u2.setData(qual);
+    }
+    fetch("/api/v1/paths/" + id + "/metrics?since_unix_ms=" + since, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : []; }).then(function (samples) {
+        samples.forEach(function (s) { push(s.at_unix_ms / 1000, s.rtt_ms == null ? null : s.rtt_ms, null, null, s.jitter_ms, s.loss_pct); });
+        el.setAttribute("data-samples", String(samples.length));
+        live();
+      });
+    function num(v) { return v === "" || v == null ? null : Number(v); }
+    function live() {
+      var now = document.getElementById("path-now");
+      if (!now) return;
+      var d = now.dataset;
+      push(Date.now() / 1000, num(d.rtt), num(d.p95), num(d.p99), num(d.jitter), num(d.loss));
+      el.setAttribute("data-points", String(rtt[0].length));
+    }
+    document.body.addEventListener("htmx:afterSwap", live);
+    addEventListener("resize", function () { u1.setSize({ width: w(), height: 220 }); u2.setSize({ width: w(), height: 180 }); });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", chart); else chart();
+})();
+// Explain: the flows page's form asks GET /api/v1/explain and shows the answer.
+document.addEventListener("submit", function (e) {
+  var f = e.target;
+  if (!f.matches || !f.matches("form[data-explain]")) return;
+  e.preventDefault();
+  var q = new URLSearchParams();
+  new FormData(f).forEach(function (v, k) { if (v !== "") q.append(k, v); });
+  var out = document.querySelector(f.dataset.explain);
+  fetch("/api/v1/explain?" + q.toString(), { credentials: "same-origin" }).then(function (r) {
+    return r.text().then(function (t) {
+      try { t = JSON.stringify(JSON.parse(t), null, 2); } catch (x) {}
+      out.textContent = "HTTP " + r.status + "\n" + t;
+    });
+  });
+});
