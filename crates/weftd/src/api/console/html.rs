@@ -93,8 +93,8 @@ impl Page<'_> {
              <title>{title} · Weft</title>\
              <link rel=\"stylesheet\" href=\"/ui/static/console.css\">\
              <script src=\"/ui/static/htmx.min.js\"></script>\
-             <script src=\"/ui/static/htmx-ext-sse.min.js\"></script>\
-             <script src=\"/ui/static/console.js\" defer></script>{head}</head>\
+             <script src=\"/ui/static/console.js\"></script>\
+             <script src=\"/ui/static/htmx-ext-sse.min.js\"></script>{head}</head>\
              <body><a class=\"skip\" href=\"#main\">Skip to content</a>\
              <header><span class=\"brand\">Weft</span><nav aria-label=\"Pages\"><ul>{nav}</ul></nav>\
              <span class=\"who\">{who} · <span id=\"scope\">{scope}</span></span>\

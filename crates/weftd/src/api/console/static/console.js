@@ -3,6 +3,20 @@
 // htmx and its SSE extension swap the live fragments.
 (function () {
   "use strict";
+  // Live streams: each page's EventSource is closed when the page is left,
+  // so a kept (back/forward cached) page does not hold one of the browser's
+  // few HTTP/1.1 connections to the agent; such a page reloads when shown.
+  // Set before the SSE extension loads (it uses htmx.createEventSource).
+  if (window.htmx) {
+    var streams = [];
+    htmx.createEventSource = function (url) {
+      var es = new EventSource(url, { withCredentials: true });
+      streams.push(es);
+      return es;
+    };
+    addEventListener("pagehide", function () { streams.forEach(function (es) { es.close(); }); streams = []; });
+    addEventListener("pageshow", function (e) { if (e.persisted) location.reload(); });
+  }
   var root = document.documentElement;
   var saved = localStorage.getItem("weft-theme");
   if (saved) root.setAttribute("data-theme", saved);
