@@ -100,13 +100,13 @@ impl Browser {
     /// session with a fresh profile under `dir` (the lab kills chromedriver
     /// and its browser when it is dropped; [`Browser`]'s drop ends the session).
     pub(crate) fn start(h: &mut Harness, site: usize, dir: &Path, shots: PathBuf) -> Self {
-        let log = std::path::PathBuf::from("/tmp/cd-debug.log");
+        let log = dir.join("chromedriver.log");
         let profile = dir.join("chromium-profile");
         std::fs::create_dir_all(&profile).unwrap();
         std::fs::create_dir_all(&shots).unwrap();
         let port = format!("--port={PORT}");
         let log_arg = format!("--log-path={}", log.display());
-        h.lab.spawn(site, &["chromedriver", &port, &log_arg, "--verbose"]).expect("start chromedriver");
+        h.lab.spawn(site, &["chromedriver", &port, &log_arg]).expect("start chromedriver");
         h.add_log("chromedriver", log);
         let h: &Harness = h;
         wait_for("chromedriver to answer", Duration::from_secs(20), || {
@@ -144,7 +144,7 @@ impl Browser {
         let path = format!("/session/{}{what}", self.session);
         let t = Instant::now();
         let r = call(h, self.site, method, &path, body);
-        if t.elapsed() > Duration::from_secs(1) {
+        if t.elapsed() > Duration::from_secs(5) {
             eprintln!("webdriver: {method} {what} {} took {:?}", body.map(Value::to_string).unwrap_or_default(), t.elapsed());
         }
         assert!(
