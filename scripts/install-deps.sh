@@ -20,6 +20,9 @@ declare -A need=(
   [promtool]=prometheus
   # the control plane's HA lab (weft-etcd tests, bench/leader-failover.sh)
   [etcd]=etcd-server
+  # the web console's browser test (crates/weftd/tests/console, headless over WebDriver)
+  [chromium]=chromium
+  [chromedriver]=chromium-driver
 )
 # only for the benchmarks (bench/*.sh)
 if [ "$purpose" = bench ]; then
