@@ -1,5 +1,5 @@
 //! The web console in a real browser: headless Chromium (Debian's `chromium`
-//! and `chromium-driver`), driven over WebDriver, against two live agents in
+//! and `chromium-driver`), driven over `WebDriver`, against two live agents in
 //! a namespace lab. Screenshots of every page go to
 //! `target/tmp/console/*.png` (`CARGO_TARGET_TMPDIR`).
 
@@ -30,11 +30,17 @@ fn log_in(b: &Browser, h: &Harness, secret: &str) {
     assert!(b.url(h).ends_with("/ui/login"), "without a session /ui sends to the login page");
     b.type_into(h, "#token", secret);
     b.click(h, "#login");
-    b.wait_js(h, "the overview after login", Duration::from_secs(10), "return document.querySelector('#sites') !== null;");
+    b.wait_js(
+        h,
+        "the overview after login",
+        Duration::from_secs(10),
+        "return document.querySelector('#sites') !== null;",
+    );
 }
 
 #[test]
-fn the_console_shows_every_site_live_path_state_and_policy_changes_and_hides_mutations_from_read_tokens() {
+fn the_console_shows_every_site_live_path_state_and_policy_changes_and_hides_mutations_from_read_tokens()
+ {
     let mut h = Harness::new("console", 2, 2, "adaptive");
     h.start_agent(0);
     h.start_agent(1);
@@ -45,7 +51,14 @@ fn the_console_shows_every_site_live_path_state_and_policy_changes_and_hides_mut
     });
     let admin = std::fs::read_to_string(h.sites[0].state_dir.join("api.token")).unwrap();
     let admin = admin.trim().to_owned();
-    let r = client::local(&h, 0, "POST", "/api/v1/tokens", Some(r#"{"name":"viewer","scope":"read"}"#), &[]);
+    let r = client::local(
+        &h,
+        0,
+        "POST",
+        "/api/v1/tokens",
+        Some(r#"{"name":"viewer","scope":"read"}"#),
+        &[],
+    );
     assert_eq!(r.code, 201, "{}", r.text);
     let read = r.json()["secret"].as_str().unwrap().to_owned();
     let r = client::local(&h, 0, "POST", "/api/v1/policy", Some(BASELINE), &[]);
@@ -66,10 +79,16 @@ fn the_console_shows_every_site_live_path_state_and_policy_changes_and_hides_mut
     // A path's charts: uPlot draws, and the live values arrive over SSE.
     b.go(&h, &format!("{BASE}/ui/paths"));
     b.shot(&h, "paths");
-    let first = b.js(&h, "return document.querySelector('#paths tr[data-path]').dataset.path;", &[]);
+    let first =
+        b.js(&h, "return document.querySelector('#paths tr[data-path]').dataset.path;", &[]);
     let first = first.as_str().unwrap().to_owned();
     b.click(&h, &format!("#paths a[href='/ui/paths/{first}']"));
-    b.wait_js(&h, "two uPlot charts", Duration::from_secs(10), "return document.querySelectorAll('.chart canvas').length >= 2;");
+    b.wait_js(
+        &h,
+        "two uPlot charts",
+        Duration::from_secs(10),
+        "return document.querySelectorAll('.chart canvas').length >= 2;",
+    );
     b.wait_js(
         &h,
         "three live points on the RTT chart",
@@ -78,7 +97,12 @@ fn the_console_shows_every_site_live_path_state_and_policy_changes_and_hides_mut
     );
     assert_eq!(b.count(&h, "#test-now"), 1, "an admin may test a path now");
     b.click(&h, "#test-now");
-    b.wait_js(&h, "the test's answer", Duration::from_secs(10), "return document.querySelector('#test-out').dataset.status === '200';");
+    b.wait_js(
+        &h,
+        "the test's answer",
+        Duration::from_secs(10),
+        "return document.querySelector('#test-out').dataset.status === '200';",
+    );
     b.shot(&h, "path-detail");
 
     // Cut an uplink: its paths turn down on the open page, without a reload.
@@ -98,16 +122,29 @@ fn the_console_shows_every_site_live_path_state_and_policy_changes_and_hides_mut
     // Policies as admin: check (result shown), apply, see v2 live, roll back to v1.
     b.go(&h, &format!("{BASE}/ui/policies"));
     assert_eq!(b.text(&h, "#running-version"), "v1");
-    assert!(b.js(&h, "return document.querySelector('#apply').disabled;", &[]) == true, "apply waits for a check");
+    assert!(
+        b.js(&h, "return document.querySelector('#apply').disabled;", &[]) == true,
+        "apply waits for a check"
+    );
     b.type_into(&h, "#candidate", "\n# changed in the console\n");
     b.click(&h, "#check");
     b.wait_js(&h, "the check's answer", Duration::from_secs(10), "return document.querySelector('#apply-out').dataset.status === '200' && !document.querySelector('#apply').disabled;");
     b.shot(&h, "policies-check");
     b.click(&h, "#apply");
-    b.wait_js(&h, "v2 in force on the page", Duration::from_secs(10), "return document.querySelector('#running-version').textContent === 'v2';");
+    b.wait_js(
+        &h,
+        "v2 in force on the page",
+        Duration::from_secs(10),
+        "return document.querySelector('#running-version').textContent === 'v2';",
+    );
     b.shot(&h, "policies-applied");
     b.click(&h, "#rollback");
-    b.wait_js(&h, "v1 in force again", Duration::from_secs(10), "return document.querySelector('#running-version').textContent === 'v1';");
+    b.wait_js(
+        &h,
+        "v1 in force again",
+        Duration::from_secs(10),
+        "return document.querySelector('#running-version').textContent === 'v1';",
+    );
     let running = client::local(&h, 0, "GET", "/api/v1/policy", None, &[]).json();
     assert_eq!(running["version"], 1, "the rollback reached the agent: {running}");
 
@@ -116,15 +153,24 @@ fn the_console_shows_every_site_live_path_state_and_policy_changes_and_hides_mut
         ("/ui/events", "events", "#events"),
         ("/ui/flows", "flows", "#flows"),
         ("/ui/registry", "registry", "#not-controller"),
+        ("/ui/topology", "topology", "#topology circle[data-site='b']"),
     ] {
         b.go(&h, &format!("{BASE}{page}"));
         assert_eq!(b.count(&h, css), 1, "{page} shows {css}");
         b.shot(&h, shot);
     }
-    assert!(b.count(&h, "#events tr[data-kind='policy_applied']") == 0, "registry page has no events table");
+    assert_eq!(b.count(&h, "#matrix td[data-cell]"), 2, "the matrix: site b by uplinks u0 and u1");
+    assert_eq!(b.count(&h, "#topology line[data-edge='b']"), 1, "one edge to b");
     b.go(&h, &format!("{BASE}/ui/events?kind=policy_applied"));
-    assert!(b.count(&h, "#events tr[data-kind='policy_applied']") >= 2, "the filtered events show the applies");
-    assert_eq!(b.count(&h, "#events tr[data-kind='path_down']"), 0, "the filter keeps only its kind");
+    assert!(
+        b.count(&h, "#events tr[data-kind='policy_applied']") >= 2,
+        "the filtered events show the applies"
+    );
+    assert_eq!(
+        b.count(&h, "#events tr[data-kind='path_down']"),
+        0,
+        "the filter keeps only its kind"
+    );
 
     // Phone width, dark theme.
     b.size(&h, 390, 844);
@@ -135,19 +181,31 @@ fn the_console_shows_every_site_live_path_state_and_policy_changes_and_hides_mut
 
     // A cookie is no use from another origin.
     let tcp = h.lab.in_site(0, || std::net::TcpStream::connect("127.0.0.1:7420")).unwrap().unwrap();
-    let forged = raw(tcp, &format!(
-        "POST /api/v1/policy/rollback HTTP/1.1\r\nHost: 127.0.0.1:7420\r\nOrigin: http://evil.example\r\n\
+    let forged = raw(
+        tcp,
+        &format!(
+            "POST /api/v1/policy/rollback HTTP/1.1\r\nHost: 127.0.0.1:7420\r\nOrigin: http://evil.example\r\n\
          Cookie: weft_console={admin}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
-    ));
+        ),
+    );
     assert!(forged.starts_with("HTTP/1.1 403"), "a cross-site mutation with the cookie: {forged}");
 
     // Read-only: no mutating buttons, and the server refuses anyway.
     b.click(&h, "header form button");
-    b.wait_js(&h, "the login page after logout", Duration::from_secs(10), "return document.querySelector('#token') !== null;");
+    b.wait_js(
+        &h,
+        "the login page after logout",
+        Duration::from_secs(10),
+        "return document.querySelector('#token') !== null;",
+    );
     log_in(&b, &h, &read);
     assert_eq!(b.text(&h, "#scope"), "read");
     b.go(&h, &format!("{BASE}/ui/policies"));
-    assert_eq!(b.count(&h, "#apply, #check, #rollback, .rollback-to, #candidate"), 0, "a read token sees no policy buttons");
+    assert_eq!(
+        b.count(&h, "#apply, #check, #rollback, .rollback-to, #candidate"),
+        0,
+        "a read token sees no policy buttons"
+    );
     b.shot(&h, "policies-read-only");
     b.go(&h, &format!("{BASE}/ui/paths/{first}"));
     assert_eq!(b.count(&h, "#test-now"), 0, "a read token sees no test button");

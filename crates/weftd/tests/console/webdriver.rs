@@ -1,4 +1,4 @@
-//! A small W3C WebDriver client for the console test: Debian's `chromedriver`
+//! A small W3C `WebDriver` client for the console test: Debian's `chromedriver`
 //! started inside a lab site (so the browser sees the agent at
 //! `127.0.0.1:7420` like a local operator), driving headless Chromium with a
 //! fresh profile. Raw HTTP/1.1 over a TCP connection opened in the site's
@@ -41,7 +41,7 @@ fn exchange(mut s: TcpStream, method: &str, path: &str, body: Option<&Value>) ->
     // chromedriver may keep the connection open: read the head, then
     // Content-Length bytes (or chunks up to the last one).
     let mut raw = Vec::new();
-    let mut buf = [0_u8; 65536];
+    let mut buf = vec![0_u8; 16384];
     let complete = |raw: &[u8]| -> bool {
         let text = String::from_utf8_lossy(raw);
         let Some((head, body)) = text.split_once("\r\n\r\n") else { return false };
@@ -91,7 +91,7 @@ fn call(h: &Harness, site: usize, method: &str, path: &str, body: Option<&Value>
         .in_site(site, || TcpStream::connect(("127.0.0.1", PORT)))
         .expect("in site")
         .expect("connect to chromedriver");
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.set_read_timeout(Some(Duration::from_mins(1))).unwrap();
     exchange(s, method, path, body)
 }
 
@@ -145,7 +145,11 @@ impl Browser {
         let t = Instant::now();
         let r = call(h, self.site, method, &path, body);
         if t.elapsed() > Duration::from_secs(5) {
-            eprintln!("webdriver: {method} {what} {} took {:?}", body.map(Value::to_string).unwrap_or_default(), t.elapsed());
+            eprintln!(
+                "webdriver: {method} {what} {} took {:?}",
+                body.map(Value::to_string).unwrap_or_default(),
+                t.elapsed()
+            );
         }
         assert!(
             r["value"]["error"].is_null(),
@@ -172,7 +176,8 @@ impl Browser {
 
     /// The element `css` (it must exist).
     pub(crate) fn find(&self, h: &Harness, css: &str) -> String {
-        let v = self.cmd(h, "POST", "/element", Some(&json!({"using": "css selector", "value": css})));
+        let v =
+            self.cmd(h, "POST", "/element", Some(&json!({"using": "css selector", "value": css})));
         v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}: {v}")).to_owned()
     }
 
@@ -198,7 +203,10 @@ impl Browser {
     /// The visible text of `css`.
     pub(crate) fn text(&self, h: &Harness, css: &str) -> String {
         let e = self.find(h, css);
-        self.cmd(h, "GET", &format!("/element/{e}/text"), None).as_str().unwrap_or_default().to_owned()
+        self.cmd(h, "GET", &format!("/element/{e}/text"), None)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// Resizes the window.

@@ -41,6 +41,7 @@ pub(crate) fn badge(state: &str) -> String {
 /// The pages in the navigation: (path, label).
 const NAV: &[(&str, &str)] = &[
     ("/ui", "Overview"),
+    ("/ui/topology", "Topology"),
     ("/ui/paths", "Paths"),
     ("/ui/flows", "Flows"),
     ("/ui/policies", "Policies"),

@@ -31,6 +31,7 @@ const RECHECK: Duration = Duration::from_secs(30);
 pub(crate) fn url(view: &View) -> String {
     match view {
         View::Overview => "/ui/live/overview".to_owned(),
+        View::Topology => "/ui/live/topology".to_owned(),
         View::Paths(None) => "/ui/live/paths".to_owned(),
         View::Paths(Some(site)) => format!("/ui/live/paths?site={}", urlenc(site)),
         View::Path(id) => format!("/ui/live/path?id={id}"),
@@ -55,6 +56,7 @@ pub(crate) struct LiveQuery {
 fn view_of(name: &str, q: LiveQuery) -> Option<View> {
     Some(match name {
         "overview" => View::Overview,
+        "topology" => View::Topology,
         "paths" => View::Paths(q.site.filter(|s| !s.is_empty())),
         "path" => View::Path(q.id?),
         "flows" => View::Flows,

@@ -21,6 +21,7 @@
 //! - `session`: the cookie, the caller, the Origin check.
 //! - `pages`: overview, paths, path detail, flows, events.
 //! - `policies`: versions, diff, check and apply, rollback.
+//! - `topology`: the graph (server-rendered SVG) and the path matrix.
 //! - `registry`: the control plane (leader, epoch, shards) and the registry.
 //! - `live`: the SSE stream of a page's live fragment.
 //! - `assets`: the embedded static files (own CSS and JS; vendored htmx,
@@ -34,6 +35,7 @@ mod pages;
 mod policies;
 mod registry;
 pub(crate) mod session;
+mod topology;
 
 use std::sync::Arc;
 
@@ -50,6 +52,7 @@ pub(crate) fn routes() -> Router<Arc<Ctx>> {
         .route("/ui/", get(pages::overview))
         .route("/ui/login", get(session::login_page).post(session::login))
         .route("/ui/logout", post(session::logout))
+        .route("/ui/topology", get(topology::page_handler))
         .route("/ui/paths", get(pages::paths))
         .route("/ui/paths/{id}", get(pages::path))
         .route("/ui/flows", get(pages::flows))

@@ -23,6 +23,8 @@ use crate::api::{Ctx, blocking, views};
 pub(crate) enum View {
     /// Sites, counts, recent events.
     Overview,
+    /// The graph and the path matrix.
+    Topology,
     /// Every path, optionally of one site.
     Paths(Option<String>),
     /// One path.
@@ -86,6 +88,7 @@ pub(crate) fn urlenc(s: &str) -> String {
 pub(crate) async fn fragment(ctx: &Arc<Ctx>, viewer: &Viewer, view: &View) -> String {
     match view {
         View::Overview => overview_fragment(ctx).await,
+        View::Topology => super::topology::fragment(ctx),
         View::Paths(site) => paths_fragment(ctx, site.as_deref()),
         View::Path(id) => path_fragment(ctx, *id),
         View::Flows => flows_fragment(ctx),
