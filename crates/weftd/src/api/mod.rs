@@ -321,6 +321,18 @@ const ROUTES: &[&str] = &[
     "/api/v1/mesh/revocations",
     "/api/v1/health",
     "/api/v1/openapi.json",
+    "/ui",
+    "/ui/login",
+    "/ui/logout",
+    "/ui/topology",
+    "/ui/paths",
+    "/ui/paths/{id}",
+    "/ui/flows",
+    "/ui/events",
+    "/ui/policies",
+    "/ui/registry",
+    "/ui/live/{view}",
+    "/ui/static/{name}",
 ];
 
 /// The template `path` matches (`/api/v1/paths/{id}`), or `other`.
@@ -397,5 +409,7 @@ mod tests {
         );
         assert_eq!(route_template("/api/v1/../../etc/passwd"), "other");
         assert_eq!(route_template("/wp-admin/x/y"), "other");
+        assert_eq!(route_template("/ui/paths/3"), "/ui/paths/{id}");
+        assert_eq!(route_template("/ui/live/overview"), "/ui/live/{view}");
     }
 }

@@ -129,7 +129,11 @@ fn the_console_shows_every_site_live_path_state_and_policy_changes_and_hides_mut
     b.type_into(&h, "#candidate", "\n# changed in the console\n");
     b.click(&h, "#check");
     b.wait_js(&h, "the check's answer", Duration::from_secs(10), "return document.querySelector('#apply-out').dataset.status === '200' && !document.querySelector('#apply').disabled;");
-    b.js(&h, "document.querySelector('#apply-out').scrollIntoView({block: 'end'}); return true;", &[]);
+    b.js(
+        &h,
+        "document.querySelector('#apply-out').scrollIntoView({block: 'end'}); return true;",
+        &[],
+    );
     b.shot(&h, "policies-check");
     b.click(&h, "#apply");
     b.wait_js(
@@ -149,7 +153,11 @@ fn the_console_shows_every_site_live_path_state_and_policy_changes_and_hides_mut
     let running = client::local(&h, 0, "GET", "/api/v1/policy", None, &[]).json();
     assert_eq!(running["version"], 1, "the rollback reached the agent: {running}");
     b.go(&h, &format!("{BASE}/ui/policies?a=1&b=2"));
-    let added = b.js(&h, "return [...document.querySelectorAll('#diff .add')].map(e => e.textContent);", &[]);
+    let added = b.js(
+        &h,
+        "return [...document.querySelectorAll('#diff .add')].map(e => e.textContent);",
+        &[],
+    );
     assert_eq!(added, json!(["+ ", "+ # changed in the console"]), "the diff of v1 and v2");
 
     // The other pages render.
