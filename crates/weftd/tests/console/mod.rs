@@ -238,3 +238,48 @@ fn raw(mut s: std::net::TcpStream, req: &str) -> String {
     let _ = s.read_to_string(&mut out);
     out
 }
+
+#[test]
+fn on_a_controller_the_console_shows_the_leader_and_cordons_a_site_from_the_registry_page() {
+    let mut h = crate::control::single_controller_lab("conreg");
+    let admin = std::fs::read_to_string(h.sites[0].state_dir.join("api.token")).unwrap();
+    let admin = admin.trim().to_owned();
+    let c = h.name(2);
+    let dir = h.dir.join("browser");
+    let b = Browser::start(&mut h, 0, &dir, shots());
+    log_in(&b, &h, &admin);
+    b.wait_js(
+        &h,
+        "the leader on the overview",
+        Duration::from_secs(10),
+        "return document.querySelector('#c-leader') !== null;",
+    );
+    b.wait_js(
+        &h,
+        "certificate expiry of every site",
+        Duration::from_secs(10),
+        "return [...document.querySelectorAll('#sites tr[data-site]')].every(r => /^20\\d\\d-/.test(r.cells[8].textContent));",
+    );
+    b.shot(&h, "overview-controller");
+
+    b.go(&h, &format!("{BASE}/ui/registry"));
+    assert_eq!(b.count(&h, "#registry tr[data-site]"), 3, "every registered site");
+    assert_eq!(b.count(&h, "#shards"), 1, "the shard owners");
+    b.click(&h, &format!("#registry tr[data-site='{c}'] button[aria-label='Cordon {c}']"));
+    let cordoned = format!(
+        "return document.querySelector(\"#registry tr[data-site='{c}'] [data-state='cordoned']\") !== null;"
+    );
+    b.wait_js(&h, "the site shown cordoned without a reload", Duration::from_secs(15), &cordoned);
+    b.shot(&h, "registry-controller");
+    let r = client::local(&h, 0, "GET", "/api/v1/registry/sites?cordoned=true", None, &[]);
+    let page = r.json();
+    let listed: Vec<&str> =
+        page["items"].as_array().unwrap().iter().filter_map(|s| s["site"].as_str()).collect();
+    assert_eq!(listed, [c.as_str()], "the cordon reached the registry: {}", r.text);
+    b.go(&h, &format!("{BASE}/ui/topology"));
+    let marked = format!(
+        "return document.querySelector(\"#topology a[aria-label='site {c} (cordoned)']\") !== null;"
+    );
+    b.wait_js(&h, "the cordoned site marked on the topology", Duration::from_secs(15), &marked);
+    b.quit(&h);
+}
