@@ -42,12 +42,29 @@
       headers: { "Content-Type": btn.dataset.type || "application/json" }, body: body
     }).then(function (r) {
       return r.text().then(function (t) {
-        var text = t; try { text = JSON.stringify(JSON.parse(t), null, 2); } catch (e) {}
-        if (out) { out.textContent = "HTTP " + r.status + "\n" + text; out.setAttribute("data-status", String(r.status)); }
+        var text = t, sum = "";
+        try { var obj = JSON.parse(t); text = JSON.stringify(obj, null, 2); sum = summary(obj); } catch (e) {}
+        if (out) {
+          out.textContent = (sum ? sum + "\n\n" : "") + "HTTP " + r.status + "\n" + text;
+          out.setAttribute("data-status", String(r.status));
+        }
         btn.disabled = false;
         return r.ok;
       });
     }).catch(function (e) { if (out) out.textContent = String(e); btn.disabled = false; return false; });
+  }
+  // One line for a human above the answer: a refusal's reason, or what a policy check found.
+  function summary(o) {
+    if (!o || typeof o !== "object") return "";
+    if (o.code && o.message) return "Refused (" + o.code + "): " + o.message;
+    if (o.diff && o.tests) {
+      var n = function (a) { return (a || []).length; };
+      var failed = (o.tests || []).filter(function (t) { return t.passed === false || t.ok === false; }).length;
+      return (o.version ? "Applied: v" + o.version + " runs. " : "Check passed. ") + n(o.tests) + " test(s)" +
+        (failed ? " (" + failed + " failed)" : "") + ", " + n(o.warnings) + " warning(s); changes: " +
+        n(o.diff.rules) + " rule(s), " + n(o.diff.routing) + " routing, " + n(o.diff.verdicts) + " verdict(s).";
+    }
+    return "";
   }
   on("button[data-post]", "click", function (btn) {
     post(btn).then(function (ok) {
