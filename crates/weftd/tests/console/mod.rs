@@ -201,6 +201,13 @@ fn the_console_shows_every_site_live_path_state_and_policy_changes_and_hides_mut
         ),
     );
     assert!(forged.starts_with("HTTP/1.1 403"), "a cross-site mutation with the cookie: {forged}");
+    let tcp = h.lab.in_site(0, || std::net::TcpStream::connect("127.0.0.1:7420")).unwrap().unwrap();
+    let login =
+        raw(tcp, "GET /ui/login HTTP/1.1\r\nHost: 127.0.0.1:7420\r\nConnection: close\r\n\r\n");
+    assert!(
+        login.to_ascii_lowercase().contains("frame-ancestors 'none'"),
+        "console pages refuse to be framed: {login}"
+    );
 
     // Read-only: no mutating buttons, and the server refuses anyway.
     b.click(&h, "header form button");

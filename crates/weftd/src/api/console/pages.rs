@@ -107,6 +107,7 @@ pub(crate) fn respond(started: Instant, html: String) -> Response {
         r.headers_mut().insert("server-timing", v);
     }
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    super::html::harden(&mut r);
     r
 }
 

@@ -129,7 +129,9 @@ fn login_html(code: StatusCode, error: &str) -> Response {
           <code>STATE_DIR/api.token</code>. Its scope decides what you may change here.</p>\
          <button type=\"submit\" id=\"login\">Log in</button></form></main></body></html>"
     );
-    (code, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+    let mut r = (code, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response();
+    super::html::harden(&mut r);
+    r
 }
 
 /// The login form.
