@@ -117,6 +117,13 @@ fn the_console_shows_every_site_live_path_state_and_policy_changes_and_hides_mut
     );
     b.wait_js(&h, "the cut uplink's paths shown down", Duration::from_secs(20), &script);
     b.shot(&h, "path-down");
+    let down =
+        b.js(&h, "return document.querySelector('#paths tr[data-state=down]').dataset.path;", &[]);
+    b.go(&h, &format!("{BASE}/ui/paths/{}", down.as_str().unwrap()));
+    assert!(
+        b.count(&h, "#timeline tr[data-kind='path_down']") >= 1,
+        "the path's timeline shows it going down"
+    );
     h.lab.set_link(0, 0, Impairment::default()).unwrap();
 
     // Policies as admin: check (result shown), apply, see v2 live, roll back to v1.

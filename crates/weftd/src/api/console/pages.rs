@@ -91,7 +91,7 @@ pub(crate) async fn fragment(ctx: &Arc<Ctx>, viewer: &Viewer, view: &View) -> St
         View::Overview => overview_fragment(ctx).await,
         View::Topology => super::topology::fragment(ctx),
         View::Paths(site) => paths_fragment(ctx, site.as_deref()),
-        View::Path(id) => path_fragment(ctx, *id),
+        View::Path(id) => path_fragment(ctx, *id).await,
         View::Flows => flows_fragment(ctx),
         View::Events(f) => events_fragment(ctx, f).await,
         View::Policies => super::policies::fragment_html(ctx, viewer).await,
@@ -390,7 +390,8 @@ pub(crate) async fn path(
     page(&ctx, &viewer, View::Path(id), &format!("Path {id}"), "/ui/paths", after, head).await
 }
 
-fn path_fragment(ctx: &Arc<Ctx>, id: u32) -> String {
+async fn path_fragment(ctx: &Arc<Ctx>, id: u32) -> String {
+    let timeline = path_timeline(ctx, id).await;
     let s = ctx.status.get();
     let Some(p) = s.path(id).map(|p| views::path(&s, p)) else {
         return format!("<p class=\"error\">No path {id} (any more).</p>");
@@ -430,6 +431,42 @@ fn path_fragment(ctx: &Arc<Ctx>, id: u32) -> String {
         if p.active_for.is_empty() { "none".to_owned() } else { esc(&p.active_for.join(", ")) },
         p.flows,
         st = esc(&p.state),
+    ) + &timeline
+}
+
+/// The path's state changes and failovers onto or off it, newest first.
+async fn path_timeline(ctx: &Arc<Ctx>, id: u32) -> String {
+    let store = ctx.store.clone();
+    let got = blocking(move || {
+        let last = store.last_event_id()?;
+        store.events_after(last.saturating_sub(5000), 5000)
+    })
+    .await
+    .unwrap_or_default();
+    let rows: Vec<String> = got
+        .iter()
+        .rev()
+        .filter(|e| e.path == Some(id) || e.from_path == Some(id))
+        .take(30)
+        .map(|e| {
+            format!(
+                "<tr data-kind=\"{k}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                html::time(e.at_unix_ms),
+                badge(e.kind.as_str()),
+                esc(e.reason.as_deref().unwrap_or("")),
+                esc(&e.message),
+                k = e.kind.as_str(),
+            )
+        })
+        .collect();
+    format!(
+        "<h2>State timeline</h2>{}",
+        table(
+            "Its state changes and failovers, newest first",
+            "timeline",
+            &["when (UTC)", "what", "why", "detail"],
+            &rows
+        )
     )
 }
 
