@@ -180,6 +180,17 @@ fn the_console_shows_every_site_live_path_state_and_policy_changes_and_hides_mut
     }
     assert_eq!(b.count(&h, "#matrix td[data-cell]"), 2, "the matrix: site b by uplinks u0 and u1");
     assert_eq!(b.count(&h, "#topology line[data-edge='b']"), 1, "one edge to b");
+    b.go(&h, &format!("{BASE}/ui/flows"));
+    b.type_into(&h, "#x-src", &h.overlay(0).to_string());
+    b.type_into(&h, "#x-dst", &h.overlay(1).to_string());
+    b.type_into(&h, "#x-dport", "40000");
+    b.click(&h, "#explain button[type=submit]");
+    b.wait_js(
+        &h,
+        "the explanation of a flow to b",
+        Duration::from_secs(10),
+        "const t = document.querySelector('#explain-out').textContent; return t.startsWith('HTTP 200') && t.includes('\"b\"');",
+    );
     b.go(&h, &format!("{BASE}/ui/events?kind=policy_applied"));
     assert!(
         b.count(&h, "#events tr[data-kind='policy_applied']") >= 2,
