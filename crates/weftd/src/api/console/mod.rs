@@ -61,6 +61,24 @@ pub(crate) fn routes() -> Router<Arc<Ctx>> {
         .route("/ui/registry", get(registry::page_handler))
         .route("/ui/live/{view}", get(live::stream))
         .route("/ui/static/{name}", get(assets::serve))
+        .route_layer(axum::middleware::from_fn(server_timing))
+}
+
+/// Adds `Server-Timing: total;dur=MS` to every console answer: the time from
+/// the request reaching the console's routes (after the API's middleware)
+/// to its answer's head, the session check included. Pages also carry
+/// `render;dur=` (the handler alone); `bench/console.sh` reads `total`.
+async fn server_timing(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let mut r = next.run(req).await;
+    let dur = started.elapsed().as_secs_f64() * 1e3;
+    if let Ok(v) = axum::http::HeaderValue::from_str(&format!("total;dur={dur:.3}")) {
+        r.headers_mut().append("server-timing", v);
+    }
+    r
 }
 
 /// Whether `path` belongs to the console.
