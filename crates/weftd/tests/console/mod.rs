@@ -120,9 +120,11 @@ fn the_console_shows_every_site_live_path_state_and_policy_changes_and_hides_mut
     let down =
         b.js(&h, "return document.querySelector('#paths tr[data-state=down]').dataset.path;", &[]);
     b.go(&h, &format!("{BASE}/ui/paths/{}", down.as_str().unwrap()));
-    assert!(
-        b.count(&h, "#timeline tr[data-kind='path_down']") >= 1,
-        "the path's timeline shows it going down"
+    b.wait_js(
+        &h,
+        "the path's timeline showing it going down",
+        Duration::from_secs(10),
+        "return document.querySelector(\"#timeline tr[data-kind='path_down']\") !== null;",
     );
     h.lab.set_link(0, 0, Impairment::default()).unwrap();
 
