@@ -33,7 +33,7 @@ fn log_in(b: &Browser, h: &Harness, secret: &str) {
     b.wait_js(
         h,
         "the overview after login",
-        Duration::from_secs(10),
+        Duration::from_secs(20),
         "return document.querySelector('#sites') !== null;",
     );
 }
@@ -86,13 +86,13 @@ fn the_console_shows_every_site_live_path_state_and_policy_changes_and_hides_mut
     b.wait_js(
         &h,
         "two uPlot charts",
-        Duration::from_secs(10),
+        Duration::from_secs(20),
         "return document.querySelectorAll('.chart canvas').length >= 2;",
     );
     b.wait_js(
         &h,
         "three live points on the RTT chart",
-        Duration::from_secs(15),
+        Duration::from_secs(20),
         "return Number(document.querySelector('#rtt-chart').dataset.points || 0) >= 3;",
     );
     assert_eq!(b.count(&h, "#test-now"), 1, "an admin may test a path now");
@@ -100,7 +100,7 @@ fn the_console_shows_every_site_live_path_state_and_policy_changes_and_hides_mut
     b.wait_js(
         &h,
         "the test's answer",
-        Duration::from_secs(10),
+        Duration::from_secs(20),
         "return document.querySelector('#test-out').dataset.status === '200';",
     );
     b.shot(&h, "path-detail");
@@ -123,7 +123,7 @@ fn the_console_shows_every_site_live_path_state_and_policy_changes_and_hides_mut
     b.wait_js(
         &h,
         "the path's timeline showing it going down",
-        Duration::from_secs(10),
+        Duration::from_secs(20),
         "return document.querySelector(\"#timeline tr[data-kind='path_down']\") !== null;",
     );
     h.lab.set_link(0, 0, Impairment::default()).unwrap();
@@ -137,7 +137,7 @@ fn the_console_shows_every_site_live_path_state_and_policy_changes_and_hides_mut
     );
     b.type_into(&h, "#candidate", "\n# changed in the console\n");
     b.click(&h, "#check");
-    b.wait_js(&h, "the check's answer", Duration::from_secs(10), "return document.querySelector('#apply-out').dataset.status === '200' && !document.querySelector('#apply').disabled;");
+    b.wait_js(&h, "the check's answer", Duration::from_secs(20), "return document.querySelector('#apply-out').dataset.status === '200' && !document.querySelector('#apply').disabled;");
     b.js(
         &h,
         "document.querySelector('#apply-out').scrollIntoView({block: 'end'}); return true;",
@@ -148,7 +148,7 @@ fn the_console_shows_every_site_live_path_state_and_policy_changes_and_hides_mut
     b.wait_js(
         &h,
         "v2 in force on the page",
-        Duration::from_secs(10),
+        Duration::from_secs(20),
         "return document.querySelector('#running-version').textContent === 'v2';",
     );
     b.shot(&h, "policies-applied");
@@ -156,7 +156,7 @@ fn the_console_shows_every_site_live_path_state_and_policy_changes_and_hides_mut
     b.wait_js(
         &h,
         "v1 in force again",
-        Duration::from_secs(10),
+        Duration::from_secs(20),
         "return document.querySelector('#running-version').textContent === 'v1';",
     );
     let running = client::local(&h, 0, "GET", "/api/v1/policy", None, &[]).json();
@@ -190,7 +190,7 @@ fn the_console_shows_every_site_live_path_state_and_policy_changes_and_hides_mut
     b.wait_js(
         &h,
         "the explanation of a flow to b",
-        Duration::from_secs(10),
+        Duration::from_secs(20),
         "const t = document.querySelector('#explain-out').textContent; return t.startsWith('HTTP 200') && t.includes('\"b\"');",
     );
     b.go(&h, &format!("{BASE}/ui/events?kind=policy_applied"));
@@ -234,7 +234,7 @@ fn the_console_shows_every_site_live_path_state_and_policy_changes_and_hides_mut
     b.wait_js(
         &h,
         "the login page after logout",
-        Duration::from_secs(10),
+        Duration::from_secs(20),
         "return document.querySelector('#token') !== null;",
     );
     log_in(&b, &h, &read);
@@ -259,7 +259,7 @@ fn the_console_shows_every_site_live_path_state_and_policy_changes_and_hides_mut
 
 fn raw(mut s: std::net::TcpStream, req: &str) -> String {
     use std::io::{Read as _, Write as _};
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     s.write_all(req.as_bytes()).unwrap();
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
@@ -278,13 +278,13 @@ fn on_a_controller_the_console_shows_the_leader_and_cordons_a_site_from_the_regi
     b.wait_js(
         &h,
         "the leader on the overview",
-        Duration::from_secs(10),
+        Duration::from_secs(20),
         "return document.querySelector('#c-leader') !== null;",
     );
     b.wait_js(
         &h,
         "certificate expiry of every site",
-        Duration::from_secs(10),
+        Duration::from_secs(20),
         "return [...document.querySelectorAll('#sites tr[data-site]')].every(r => /^20\\d\\d-/.test(r.cells[8].textContent));",
     );
     b.shot(&h, "overview-controller");
@@ -296,7 +296,7 @@ fn on_a_controller_the_console_shows_the_leader_and_cordons_a_site_from_the_regi
     let cordoned = format!(
         "return document.querySelector(\"#registry tr[data-site='{c}'] [data-state='cordoned']\") !== null;"
     );
-    b.wait_js(&h, "the site shown cordoned without a reload", Duration::from_secs(15), &cordoned);
+    b.wait_js(&h, "the site shown cordoned without a reload", Duration::from_secs(20), &cordoned);
     b.shot(&h, "registry-controller");
     let r = client::local(&h, 0, "GET", "/api/v1/registry/sites?cordoned=true", None, &[]);
     let page = r.json();
@@ -307,6 +307,6 @@ fn on_a_controller_the_console_shows_the_leader_and_cordons_a_site_from_the_regi
     let marked = format!(
         "return document.querySelector(\"#topology a[aria-label='site {c} (cordoned)']\") !== null;"
     );
-    b.wait_js(&h, "the cordoned site marked on the topology", Duration::from_secs(15), &marked);
+    b.wait_js(&h, "the cordoned site marked on the topology", Duration::from_secs(20), &marked);
     b.quit(&h);
 }
