@@ -203,6 +203,10 @@ fn the_console_shows_every_site_live_path_state_and_policy_changes_and_hides_mut
         0,
         "the filter keeps only its kind"
     );
+    assert!(
+        b.count(&h, "#audit tr[data-action='policy.rollback']") >= 1,
+        "an admin sees the audit log"
+    );
 
     // Phone width, dark theme.
     b.size(&h, 390, 844);
@@ -248,6 +252,8 @@ fn the_console_shows_every_site_live_path_state_and_policy_changes_and_hides_mut
     b.shot(&h, "policies-read-only");
     b.go(&h, &format!("{BASE}/ui/paths/{first}"));
     assert_eq!(b.count(&h, "#test-now"), 0, "a read token sees no test button");
+    b.go(&h, &format!("{BASE}/ui/events"));
+    assert_eq!(b.count(&h, "#audit"), 0, "a read token sees no audit log");
     let code = b.js(
         &h,
         "return fetch('/api/v1/policy/rollback', {method: 'POST', body: '{}', headers: {'Content-Type': 'application/json'}}).then(r => r.status);",

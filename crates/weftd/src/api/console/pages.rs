@@ -93,7 +93,7 @@ pub(crate) async fn fragment(ctx: &Arc<Ctx>, viewer: &Viewer, view: &View) -> St
         View::Paths(site) => paths_fragment(ctx, site.as_deref()),
         View::Path(id) => path_fragment(ctx, *id).await,
         View::Flows => flows_fragment(ctx),
-        View::Events(f) => events_fragment(ctx, f).await,
+        View::Events(f) => events_fragment(ctx, viewer, f).await,
         View::Policies => super::policies::fragment_html(ctx, viewer).await,
         View::Registry => super::registry::fragment(ctx, viewer).await,
     }
@@ -558,7 +558,7 @@ pub(crate) async fn events(
         "<form method=\"get\" action=\"/ui/events\" class=\"row\"><label for=\"kind\">kind</label>\
          <select id=\"kind\" name=\"kind\">{opts}</select><label for=\"site\">site</label>\
          <input id=\"site\" name=\"site\" value=\"{}\" size=\"12\"><button type=\"submit\">Filter</button></form>\
-         <p class=\"help\">The audit log (who changed what) is at <code>GET /api/v1/audit</code> (admin).</p>",
+         <p class=\"help\">Admin tokens also see the audit log (who changed what) below the events.</p>",
         esc(f.site.as_deref().unwrap_or(""))
     );
     let started = Instant::now();
@@ -578,8 +578,47 @@ pub(crate) async fn events(
     respond(started, p.render())
 }
 
-async fn events_fragment(ctx: &Arc<Ctx>, f: &EventFilter) -> String {
-    events_table(&recent_events(ctx, 5000, 200, f).await)
+async fn events_fragment(ctx: &Arc<Ctx>, viewer: &Viewer, f: &EventFilter) -> String {
+    let mut out = events_table(&recent_events(ctx, 5000, 200, f).await);
+    if viewer.may(Scope::Admin) {
+        out.push_str(&audit_table(ctx).await);
+    }
+    out
+}
+
+/// The newest audit records (admin only, like `GET /api/v1/audit`).
+async fn audit_table(ctx: &Arc<Ctx>) -> String {
+    let store = ctx.store.clone();
+    let records = blocking(move || {
+        let (_, total) = store.audit_page(None, 1)?;
+        Ok(store.audit_page(Some(total.saturating_sub(50)), 50)?.0)
+    })
+    .await
+    .unwrap_or_default();
+    let rows: Vec<String> = records
+        .iter()
+        .rev()
+        .map(|a| {
+            format!(
+                "<tr data-action=\"{act}\"><td>{}</td><td>{}</td><td>{}</td><td>{act}</td><td>{}</td><td>{}</td></tr>",
+                a.id,
+                html::time(a.at_unix_ms),
+                esc(&a.who),
+                esc(&a.target),
+                esc(&a.detail),
+                act = esc(&a.action),
+            )
+        })
+        .collect();
+    format!(
+        "<h2>Audit log</h2>{}",
+        table(
+            "Who changed what, newest first (admin)",
+            "audit",
+            &["#", "when (UTC)", "who", "action", "target", "detail"],
+            &rows
+        )
+    )
 }
 
 /// The query string of an events view (for its live stream).
