@@ -85,9 +85,9 @@ fn the_console_shows_every_site_live_path_state_and_policy_changes_and_hides_mut
     b.click(&h, &format!("#paths a[href='/ui/paths/{first}']"));
     b.wait_js(
         &h,
-        "two uPlot charts",
+        "three uPlot charts",
         Duration::from_secs(20),
-        "return document.querySelectorAll('.chart canvas').length >= 2;",
+        "return document.querySelectorAll('.chart canvas').length >= 3;",
     );
     b.wait_js(
         &h,

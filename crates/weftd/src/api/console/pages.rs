@@ -375,7 +375,8 @@ pub(crate) async fn path(
         "<h2>History</h2><p class=\"help\">Stored 10-second samples of the last hour, then the live \
          values as they arrive.</p><div class=\"charts\"><div class=\"chart\" id=\"rtt-chart\" \
          data-path=\"{id}\" role=\"img\" aria-label=\"RTT of path {id}\"></div>\
-         <div class=\"chart\" id=\"quality-chart\" role=\"img\" aria-label=\"jitter and loss of path {id}\"></div></div>"
+         <div class=\"chart\" id=\"quality-chart\" role=\"img\" aria-label=\"jitter and loss of path {id}\"></div>\
+         <div class=\"chart\" id=\"traffic-chart\" role=\"img\" aria-label=\"traffic of path {id}\"></div></div>"
     );
     if viewer.may(Scope::Operate) {
         let _ = write!(
@@ -399,7 +400,7 @@ async fn path_fragment(ctx: &Arc<Ctx>, id: u32) -> String {
     let o = |v: Option<f64>| v.map_or_else(String::new, |v| format!("{v:.3}"));
     format!(
         "<div id=\"path-now\" data-state=\"{st}\" data-rtt=\"{}\" data-p95=\"{}\" data-p99=\"{}\" \
-         data-jitter=\"{:.3}\" data-loss=\"{:.2}\"></div>\
+         data-jitter=\"{:.3}\" data-loss=\"{:.2}\" data-tx=\"{}\" data-rx=\"{}\"></div>\
          <div class=\"cards\"><div class=\"card\"><span class=\"n\" id=\"path-state\">{}</span>\
          <span class=\"l\">for {:.0} s</span></div>\
          <div class=\"card\"><span class=\"n\">{}</span><span class=\"l\">to {} via {} → {}</span></div>\
@@ -413,6 +414,8 @@ async fn path_fragment(ctx: &Arc<Ctx>, id: u32) -> String {
         o(p.rtt_p99_ms),
         p.jitter_ms,
         p.loss_pct,
+        p.tx_bytes,
+        p.rx_bytes,
         badge(&p.state),
         p.state_for_ms / 1e3,
         esc(&p.site),

@@ -92,15 +92,28 @@
     var el2 = document.getElementById("quality-chart");
     var u2 = new uPlot({ width: w(), height: 180, title: "jitter (ms) and loss (%)", axes: axes,
       series: [{}, { label: "jitter", stroke: "#12b5cb" }, { label: "loss %", stroke: "#d93025" }] }, qual, el2);
+    var el3 = document.getElementById("traffic-chart"), traffic = [[], [], []];
+    var u3 = new uPlot({ width: w(), height: 180, title: "traffic (bytes/s): sent, received", axes: axes,
+      series: [{}, { label: "sent", stroke: "#1a73e8" }, { label: "received", stroke: "#188038" }] }, traffic, el3);
     function push(t, r, p95, p99, j, l) {
       rtt[0].push(t); rtt[1].push(r); rtt[2].push(p95); rtt[3].push(p99);
       qual[0].push(t); qual[1].push(j); qual[2].push(l);
       if (rtt[0].length > 2000) { rtt.forEach(function (a) { a.shift(); }); qual.forEach(function (a) { a.shift(); }); }
       u1.setData(rtt); u2.setData(qual);
     }
+    function rate(t, tx, rx) {
+      traffic[0].push(t); traffic[1].push(tx); traffic[2].push(rx);
+      if (traffic[0].length > 2000) traffic.forEach(function (a) { a.shift(); });
+      u3.setData(traffic);
+    }
+    var last = null;
     fetch("/api/v1/paths/" + id + "/metrics?since_unix_ms=" + since, { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : []; }).then(function (samples) {
-        samples.forEach(function (s) { push(s.at_unix_ms / 1000, s.rtt_ms == null ? null : s.rtt_ms, null, null, s.jitter_ms, s.loss_pct); });
+        samples.forEach(function (s) {
+          push(s.at_unix_ms / 1000, s.rtt_ms == null ? null : s.rtt_ms, null, null, s.jitter_ms, s.loss_pct);
+          var secs = Math.max(1, s.resolution_s);
+          rate(s.at_unix_ms / 1000, s.tx_bytes / secs, s.rx_bytes / secs);
+        });
         el.setAttribute("data-samples", String(samples.length));
         live();
       });
@@ -109,11 +122,17 @@
       var now = document.getElementById("path-now");
       if (!now) return;
       var d = now.dataset;
-      push(Date.now() / 1000, num(d.rtt), num(d.p95), num(d.p99), num(d.jitter), num(d.loss));
+      var t = Date.now() / 1000;
+      push(t, num(d.rtt), num(d.p95), num(d.p99), num(d.jitter), num(d.loss));
+      var tx = num(d.tx), rx = num(d.rx);
+      if (last && t > last.t && tx >= last.tx && rx >= last.rx) rate(t, (tx - last.tx) / (t - last.t), (rx - last.rx) / (t - last.t));
+      last = { t: t, tx: tx, rx: rx };
       el.setAttribute("data-points", String(rtt[0].length));
     }
     document.body.addEventListener("htmx:afterSwap", live);
-    addEventListener("resize", function () { u1.setSize({ width: w(), height: 220 }); u2.setSize({ width: w(), height: 180 }); });
+    addEventListener("resize", function () {
+      u1.setSize({ width: w(), height: 220 }); u2.setSize({ width: w(), height: 180 }); u3.setSize({ width: w(), height: 180 });
+    });
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", chart); else chart();
 })();
