@@ -19,7 +19,8 @@
 //! # Layout
 //! - `html`: escaping, the page frame, formatters.
 //! - `session`: the cookie, the caller, the Origin check.
-//! - `pages`: overview, paths, path detail, flows, events.
+//! - `pages`: the views, the page frame, flows, events (with the audit log).
+//! - `overview`, `paths`: the overview; paths and one path's charts.
 //! - `policies`: versions, diff, check and apply, rollback.
 //! - `topology`: the graph (server-rendered SVG) and the path matrix.
 //! - `registry`: the control plane (leader, epoch, shards) and the registry.
@@ -31,7 +32,9 @@
 mod assets;
 pub(crate) mod html;
 mod live;
+mod overview;
 mod pages;
+mod paths;
 mod policies;
 mod registry;
 pub(crate) mod session;
@@ -48,13 +51,13 @@ use super::Ctx;
 /// `/ui` through and the console checks its session itself).
 pub(crate) fn routes() -> Router<Arc<Ctx>> {
     Router::new()
-        .route("/ui", get(pages::overview))
-        .route("/ui/", get(pages::overview))
+        .route("/ui", get(overview::overview))
+        .route("/ui/", get(overview::overview))
         .route("/ui/login", get(session::login_page).post(session::login))
         .route("/ui/logout", post(session::logout))
         .route("/ui/topology", get(topology::page_handler))
-        .route("/ui/paths", get(pages::paths))
-        .route("/ui/paths/{id}", get(pages::path))
+        .route("/ui/paths", get(paths::paths))
+        .route("/ui/paths/{id}", get(paths::path))
         .route("/ui/flows", get(pages::flows))
         .route("/ui/events", get(pages::events))
         .route("/ui/policies", get(policies::page))
