@@ -72,106 +72,163 @@ fn tolerance(best: Duration) -> Duration {
     (best / 5).max(Duration::from_millis(10))
 }
 
-/// Decides one answer. `roll` is uniform in `0..10_000`.
-pub fn choose(cands: &[Candidate], eff: &Effect, roll: u32) -> Choice {
-    let n = cands.len();
-    let mut why: Vec<Option<String>> = vec![None; n];
+/// Why a candidate left the running (no allocation: the answer path calls
+/// the decision for every query; [`choose`] turns these into words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Out {
+    Unhealthy,
+    VersionNotPicked,
+    NotServing,
+    Drained,
+    AtCapacity,
+    Farther(Duration),
+    NoRtt,
+}
+
+/// The decision itself, over at most 64 candidates (a bit mask of who is
+/// still in); `out` hears why each one left.
+fn decide(
+    cands: &[Candidate],
+    eff: &Effect,
+    roll: u32,
+    out: &mut dyn FnMut(usize, Out),
+) -> (Option<usize>, Option<bool>, bool) {
+    let n = cands.len().min(64);
     let weight = |i: usize| eff.weights.get(i).copied().unwrap_or(0);
-    for (i, c) in cands.iter().enumerate() {
-        if let Err(e) = &c.health {
-            why[i] = Some(format!("unhealthy: {e}"));
+    let mut left: u64 = 0;
+    for (i, c) in cands.iter().enumerate().take(n) {
+        if c.health.is_ok() {
+            left |= 1 << i;
+        } else {
+            out(i, Out::Unhealthy);
         }
     }
-    // 2. version.
+    let each = |mask: u64| (0..n).filter(move |i| mask & (1 << i) != 0);
+    let mut drop = |left: &mut u64, i: usize, why: Out| {
+        *left &= !(1 << i);
+        out(i, why);
+    };
+    // 2. version (`version`: the index in `names` picked, 0 = the new one).
     let mut version = None;
     if let Some(split) = &eff.split {
-        let healthy_of =
-            |v: &str| cands.iter().enumerate().any(|(i, c)| why[i].is_none() && c.version == v);
-        let (want, other) = if roll % 1000 < u32::from(split.next_permille) {
-            (&split.next, &split.stable)
-        } else {
-            (&split.stable, &split.next)
-        };
-        let v = if healthy_of(want) { want } else { other };
-        version = Some(v.clone());
-        for (i, c) in cands.iter().enumerate() {
-            if why[i].is_none() && c.version != *v {
-                why[i] = Some(format!(
-                    "version {} not picked (split {} → {} at {}‰)",
-                    c.version, split.stable, split.next, split.next_permille
-                ));
+        let healthy_of = |v: &str| each(left).any(|i| cands[i].version == v);
+        let (want, other) =
+            if roll % 1000 < u32::from(split.next_permille) { (0, 1) } else { (1, 0) };
+        let names = [&split.next, &split.stable];
+        let pick = if healthy_of(names[want]) { want } else { other };
+        version = Some(pick);
+        for i in each(left) {
+            if cands[i].version != *names[pick] {
+                drop(&mut left, i, Out::VersionNotPicked);
             }
         }
-    } else if let Some(v) = &eff.serving {
-        // Only when the serving version has a healthy endpoint.
-        if cands.iter().enumerate().any(|(i, c)| why[i].is_none() && c.version == *v) {
-            for (i, c) in cands.iter().enumerate() {
-                if why[i].is_none() && c.version != *v {
-                    why[i] = Some(format!("version {} is not serving ({v} is)", c.version));
-                }
+    } else if let Some(v) = &eff.serving
+        && each(left).any(|i| cands[i].version == *v)
+    {
+        for i in each(left) {
+            if cands[i].version != *v {
+                drop(&mut left, i, Out::NotServing);
             }
         }
     }
     // 3. weight, with the floor.
-    let weighted = (0..n).any(|i| why[i].is_none() && weight(i) > 0);
-    let mut floor = false;
-    for (i, w) in why.iter_mut().enumerate() {
-        if w.is_none() && weight(i) == 0 {
-            if weighted {
-                *w = Some(match eff.drained_by.get(i).and_then(Option::as_ref) {
-                    Some(s) => format!("drained by shift {s}"),
-                    None => "weight 0".to_owned(),
-                });
-            } else {
-                floor = true;
+    let floor = left != 0 && each(left).all(|i| weight(i) == 0);
+    if !floor {
+        for i in each(left) {
+            if weight(i) == 0 {
+                drop(&mut left, i, Out::Drained);
             }
         }
     }
     // 4. capacity.
     let under = |c: &Candidate| c.capacity_qps == 0 || c.load_qps < c.capacity_qps;
-    if (0..n).any(|i| why[i].is_none() && under(&cands[i])) {
-        for (i, c) in cands.iter().enumerate() {
-            if why[i].is_none() && !under(c) {
-                why[i] =
-                    Some(format!("at capacity ({} of {} answers/s)", c.load_qps, c.capacity_qps));
+    if each(left).any(|i| under(&cands[i])) {
+        for i in each(left) {
+            if !under(&cands[i]) {
+                drop(&mut left, i, Out::AtCapacity);
             }
         }
     }
     // 5. nearness.
-    let best = (0..n).filter(|&i| why[i].is_none()).filter_map(|i| cands[i].rtt).min();
-    if let Some(best) = best {
+    if let Some(best) = each(left).filter_map(|i| cands[i].rtt).min() {
         let limit = best + tolerance(best);
-        for (i, c) in cands.iter().enumerate() {
-            if why[i].is_none() {
-                match c.rtt {
-                    Some(r) if r <= limit => {}
-                    Some(r) => {
-                        why[i] = Some(format!("farther: {:.1} ms vs {:.1} ms", ms(r), ms(best)));
-                    }
-                    None => why[i] = Some("no RTT known from the region".into()),
-                }
+        for i in each(left) {
+            match cands[i].rtt {
+                Some(r) if r <= limit => {}
+                Some(_) => drop(&mut left, i, Out::Farther(best)),
+                None => drop(&mut left, i, Out::NoRtt),
             }
         }
     }
     // 6. share.
-    let tier: Vec<usize> = (0..n).filter(|&i| why[i].is_none()).collect();
     let share = |i: usize| if floor { 1 } else { u64::from(weight(i)) };
-    let total: u64 = tier.iter().map(|&i| share(i)).sum();
+    let total: u64 = each(left).map(share).sum();
     let picked = if total == 0 {
         None
     } else {
         let mut at = u64::from(roll) * total / 10_000;
-        let mut pick = tier[tier.len() - 1];
-        for &i in &tier {
+        let mut pick = None;
+        for i in each(left) {
+            pick = Some(i);
             let w = share(i);
             if at < w {
-                pick = i;
                 break;
             }
             at -= w;
         }
-        Some(pick)
+        pick
     };
+    (picked, version.map(|v| v == 0), floor)
+}
+
+/// The endpoint one answer names (index into `cands`; none: no healthy
+/// endpoint). `roll` is uniform in `0..10_000`. Allocates nothing.
+pub fn pick(cands: &[Candidate], eff: &Effect, roll: u32) -> Option<usize> {
+    decide(cands, eff, roll, &mut |_, _| {}).0
+}
+
+/// The same decision as [`pick`], with every candidate's score and reason.
+pub fn choose(cands: &[Candidate], eff: &Effect, roll: u32) -> Choice {
+    let mut why: Vec<Option<String>> = vec![None; cands.len()];
+    let (picked, version, floor) = decide(cands, eff, roll, &mut |i, o| {
+        let c = &cands[i];
+        why[i] = Some(match o {
+            Out::Unhealthy => {
+                format!("unhealthy: {}", c.health.as_ref().err().map_or("", String::as_str))
+            }
+            Out::VersionNotPicked => {
+                let s = eff.split.as_ref();
+                format!(
+                    "version {} not picked (split {} → {} at {}‰)",
+                    c.version,
+                    s.map_or("", |s| s.stable.as_str()),
+                    s.map_or("", |s| s.next.as_str()),
+                    s.map_or(0, |s| s.next_permille)
+                )
+            }
+            Out::NotServing => format!(
+                "version {} is not serving ({} is)",
+                c.version,
+                eff.serving.as_deref().unwrap_or("")
+            ),
+            Out::Drained => match eff.drained_by.get(i).and_then(Option::as_ref) {
+                Some(s) => format!("drained by shift {s}"),
+                None => "weight 0".to_owned(),
+            },
+            Out::AtCapacity => {
+                format!("at capacity ({} of {} answers/s)", c.load_qps, c.capacity_qps)
+            }
+            Out::Farther(best) => {
+                format!("farther: {:.1} ms vs {:.1} ms", c.rtt.map_or(0.0, ms), ms(best))
+            }
+            Out::NoRtt => "no RTT known from the region".to_owned(),
+        });
+    });
+    // `decide` reports whether the split's new version was picked.
+    let version = version.and_then(|next| {
+        eff.split.as_ref().map(|s| if next { s.next.clone() } else { s.stable.clone() })
+    });
+    let weight = |i: usize| eff.weights.get(i).copied().unwrap_or(0);
     let scores = cands
         .iter()
         .enumerate()
@@ -331,6 +388,7 @@ mod tests {
             }).collect();
             let e = eff(weights[..c.len()].to_vec());
             let ch = choose(&c, &e, roll);
+            proptest::prop_assert_eq!(ch.picked, super::pick(&c, &e, roll), "pick and choose agree");
             match ch.picked {
                 Some(i) => proptest::prop_assert!(c[i].health.is_ok()),
                 None => proptest::prop_assert!(healthy.iter().all(|h| !h)),

@@ -37,7 +37,7 @@ pub mod region;
 pub mod shift;
 
 pub use anycast::{Announcement, announcements};
-pub use choose::{Candidate, Choice, Score, choose};
+pub use choose::{Candidate, Choice, Score, choose, pick};
 pub use effect::{Effect, VersionSplit, effect};
 pub use model::{Check, Endpoint, GlobalService, GtmDoc, HealthCheck, ModelError};
 pub use ops::{OpError, Ticked};

@@ -10,6 +10,8 @@
 //!   `file:line:col` diagnostics.
 //! - `controlplane`: a controller's election and mesh-wide policy
 //!   publication; every site's follower of it.
+//! - `gtm`: global traffic management: endpoint health checks and, on
+//!   `[dns]` sites, the authoritative DNS server for global services.
 //! - [`labgen`]: keys and site configurations for a namespace lab
 //!   (re-exported from `weft-layout`, which the CLI shares).
 //! - [`uapi`]: the WireGuard userspace API protocol (`wg show` against weftd).
@@ -19,6 +21,7 @@ pub mod agent;
 pub(crate) mod api;
 pub mod config;
 pub(crate) mod controlplane;
+pub(crate) mod gtm;
 pub mod labgen;
 pub mod mesh;
 pub mod policy;
