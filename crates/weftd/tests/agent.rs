@@ -7,6 +7,7 @@
 
 mod api;
 mod control;
+mod gtm;
 mod mesh;
 mod offload;
 mod policy;
