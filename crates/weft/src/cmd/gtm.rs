@@ -227,14 +227,14 @@ fn endpoint(s: &str) -> Result<GtmEndpoint> {
             kv.split_once('=').with_context(|| format!("{kv:?} in --endpoint is not KEY=VALUE"))?;
         let num = |v: &str| v.parse::<u32>().with_context(|| format!("{k}={v:?} is not a number"));
         match k {
-            "id" => e.id = v.to_owned(),
-            "site" => e.site = v.to_owned(),
-            "region" => e.region = v.to_owned(),
-            "address" => e.address = v.to_owned(),
+            "id" => v.clone_into(&mut e.id),
+            "site" => v.clone_into(&mut e.site),
+            "region" => v.clone_into(&mut e.region),
+            "address" => v.clone_into(&mut e.address),
             "port" => e.port = u16::try_from(num(v)?).context("port is 1..=65535")?,
             "weight" => e.weight = num(v)?,
             "capacity" => e.capacity_qps = num(v)?,
-            "version" => e.version = v.to_owned(),
+            "version" => v.clone_into(&mut e.version),
             other => bail!(
                 "unknown endpoint key {other:?} (id, site, region, address, port, weight, capacity, version)"
             ),

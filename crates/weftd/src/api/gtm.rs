@@ -177,7 +177,7 @@ pub(crate) async fn status(State(ctx): State<Arc<Ctx>>) -> ApiResult<Json<GtmSta
             local.iter().map(|c| c.health.clone()).collect::<Vec<_>>()
         });
         let healthy: Vec<bool> = (0..svc.endpoints.len())
-            .map(|i| judged.as_ref().map_or(true, |j| j[i].is_ok()))
+            .map(|i| judged.as_ref().is_none_or(|j| j[i].is_ok()))
             .collect();
         let endpoints = svc
             .endpoints

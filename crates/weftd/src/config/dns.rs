@@ -132,7 +132,7 @@ pub(super) fn dns(c: &mut Checker<'_>, raw: Option<&RawDns>, _site: &str) -> Opt
         }
         let prefixes =
             r.prefixes.iter().filter_map(|p| c.parse(p, IpPrefix::parse_strict)).collect();
-        let sites = r.sites.iter().filter_map(|s| c.parse(s, |v| SiteId::new(v))).collect();
+        let sites = r.sites.iter().filter_map(|s| c.parse(s, SiteId::new)).collect();
         regions.push(RegionConfig { name, prefixes, sites });
     }
     let default_region = match &raw.default_region {

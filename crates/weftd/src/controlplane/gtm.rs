@@ -345,7 +345,7 @@ mod tests {
     }
 
     fn run(doc: Option<&Kv>, ask: GtmAsk) -> (Planned, GtmResult) {
-        let r = req(ask.clone());
+        let r = req(ask);
         let super::super::records::Ask::Gtm(a) = &r.ask else { unreachable!() };
         let p = plan("r1", &r, a, 7, 1000, &mut |_| Ok(doc.cloned())).unwrap();
         let res = serde_json::from_str(&p.result).unwrap();

@@ -18,7 +18,7 @@ use weft_gtm::model::{Check, HealthCheck};
 use weft_gtm::{GtmDoc, SloSample};
 
 /// How long samples are kept.
-pub(crate) const KEEP: Duration = Duration::from_secs(600);
+pub(crate) const KEEP: Duration = Duration::from_mins(10);
 /// Most samples kept per endpoint.
 const MAX_SAMPLES: usize = 4096;
 

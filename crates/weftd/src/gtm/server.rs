@@ -254,9 +254,8 @@ impl Handler {
             };
         };
         let want_v4 = match qtype {
-            RecordType::A => true,
+            RecordType::A | RecordType::ANY => true,
             RecordType::AAAA => false,
-            RecordType::ANY => true,
             _ => return nodata(),
         };
         let client = request.src().ip();
@@ -358,13 +357,12 @@ impl RequestHandler for Handler {
             reply.soa.iter(),
             reply.additionals.iter(),
         );
-        match response_handle.send_response(response).await {
-            Ok(info) => info,
-            Err(_) => {
-                let mut m = Metadata::response_from_request(&request.metadata);
-                m.response_code = ResponseCode::ServFail;
-                ResponseInfo::from(Header { metadata: m, counts: HeaderCounts::default() })
-            }
+        if let Ok(info) = response_handle.send_response(response).await {
+            info
+        } else {
+            let mut m = Metadata::response_from_request(&request.metadata);
+            m.response_code = ResponseCode::ServFail;
+            ResponseInfo::from(Header { metadata: m, counts: HeaderCounts::default() })
         }
     }
 }

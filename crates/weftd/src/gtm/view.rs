@@ -128,7 +128,7 @@ pub(crate) fn build(
             .endpoints
             .iter()
             .map(|e| {
-                if drained.iter().any(|d| *d == e.site) {
+                if drained.contains(&e.site) {
                     return Err("site drained in the registry".to_owned());
                 }
                 match reach.get(&e.site) {

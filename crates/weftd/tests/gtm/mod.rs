@@ -18,7 +18,7 @@ const ZONE: &str = "gtm.test";
 const DNS_PORT: &str = "5353";
 
 /// A tiny HTTP server: answers every GET with `CODE`. (`server_bind` is
-/// TCPServer's: HTTPServer's looks the address up in DNS, which in a lab
+/// `TCPServer`'s: `HTTPServer`'s looks the address up in DNS, which in a lab
 /// namespace waits for a resolver that is not there.)
 const SERVER: &str = r#"
 import http.server, socketserver, sys
@@ -169,19 +169,19 @@ fn lab() -> Harness {
 #[test]
 fn gtm_answers_by_region_health_and_rtt_and_its_shifts_roll_back_by_themselves() {
     let mut h = lab();
-    let [a, b, c] = [1, 2, 3];
+    let [eu_site, us_site, ap_site] = [1, 2, 3];
     let addr = |h: &Harness, i: usize| h.overlay(i).to_string();
-    let eu = server(&mut h, a, 8080, 200);
-    for i in [b, c] {
+    let eu = server(&mut h, eu_site, 8080, 200);
+    for i in [us_site, ap_site] {
         server(&mut h, i, 8080, 200);
     }
 
     // A global service in three regions, checked over the fabric.
     let check = json!({"kind": "http", "path": "/health", "interval_ms": 400, "timeout_ms": 300, "fall": 2, "rise": 2});
     let endpoints = [
-        endpoint(&h, a, "eu", "v1", 8080),
-        endpoint(&h, b, "us", "v1", 8080),
-        endpoint(&h, c, "ap", "v1", 8080),
+        endpoint(&h, eu_site, "eu", "v1", 8080),
+        endpoint(&h, us_site, "us", "v1", 8080),
+        endpoint(&h, ap_site, "ap", "v1", 8080),
     ];
     let spec = json!({"endpoints": endpoints, "ttl": 5, "check": check});
     let (code, body) = call(&h, 0, "PUT", "/api/v1/gtm/services/app", &spec);
@@ -195,66 +195,69 @@ fn gtm_answers_by_region_health_and_rtt_and_its_shifts_roll_back_by_themselves()
 
     // Each region's clients get their own region's endpoint.
     wait_for("every region answered locally", Duration::from_secs(30), || {
-        [a, b, c].iter().all(|&i| answer(&h, i, "app") == Some(addr(&h, i))).then_some(())
+        [eu_site, us_site, ap_site]
+            .iter()
+            .all(|&i| answer(&h, i, "app") == Some(addr(&h, i)))
+            .then_some(())
     });
     // With ECS the subnet decides (asked from another region), and the
     // scope echoed is the region table's prefix (/24).
-    let (ans, text) = dig(&h, c, &format!("app.{ZONE}"), &["+subnet=198.51.100.0/24"]);
-    assert_eq!(ans, vec![addr(&h, a)], "{text}");
+    let (ans, text) = dig(&h, ap_site, &format!("app.{ZONE}"), &["+subnet=198.51.100.0/24"]);
+    assert_eq!(ans, vec![addr(&h, eu_site)], "{text}");
     assert!(text.contains("CLIENT-SUBNET: 198.51.100.0/24/24"), "ECS scope echoed: {text}");
     // Negative answers: NXDOMAIN with the SOA; REFUSED outside the zone.
-    let (ans, text) = dig(&h, a, &format!("nosuch.{ZONE}"), &[]);
+    let (ans, text) = dig(&h, eu_site, &format!("nosuch.{ZONE}"), &[]);
     assert!(ans.is_empty() && text.contains("status: NXDOMAIN") && text.contains("SOA"), "{text}");
-    let (_, text) = dig(&h, a, "example.org", &[]);
+    let (_, text) = dig(&h, eu_site, "example.org", &[]);
     assert!(text.contains("status: REFUSED"), "{text}");
 
     // Killing eu's service moves eu's clients to the next nearest (us)
-    // within the checks' detection time (a caching resolver adds a TTL).
+    // within the checks' detection time (eu_site caching resolver adds eu_site TTL).
     let killed = Instant::now();
     h.lab.kill(eu);
     let moved = wait_for("eu moved to us", Duration::from_secs(10), || {
-        let now = answer(&h, a, "app");
+        let now = answer(&h, eu_site, "app");
         if killed.elapsed() > Duration::from_secs(8) {
-            let x = h.get(0, &format!("/api/v1/gtm/explain?name=app&from={}", addr(&h, a)));
+            let x = h.get(0, &format!("/api/v1/gtm/explain?name=app&from={}", addr(&h, eu_site)));
             eprintln!("gtm: eu answered {now:?}; explain: {x:?}");
         }
-        (now == Some(addr(&h, b))).then(|| killed.elapsed())
+        (now == Some(addr(&h, us_site))).then(|| killed.elapsed())
     });
     eprintln!("gtm: eu's clients moved {} ms after the kill", moved.as_millis());
     assert!(moved <= Duration::from_millis(2 * 400 + 300 + 1500), "moved after {moved:?}");
 
     // A 200 ms brownout on us's uplink moves eu's clients on to ap.
-    h.lab.set_link(b, 0, Impairment::delay(Duration::from_millis(215))).unwrap();
+    h.lab.set_link(us_site, 0, Impairment::delay(Duration::from_millis(215))).unwrap();
     let browned = Instant::now();
     wait_for("eu moved to ap under the brownout", Duration::from_secs(30), || {
-        (answer(&h, a, "app") == Some(addr(&h, c))).then_some(())
+        (answer(&h, eu_site, "app") == Some(addr(&h, ap_site))).then_some(())
     });
     eprintln!("gtm: the brownout moved eu's clients in {} ms", browned.elapsed().as_millis());
-    h.lab.set_link(b, 0, Impairment::delay(Duration::from_millis(15))).unwrap();
-    server(&mut h, a, 8080, 200);
+    h.lab.set_link(us_site, 0, Impairment::delay(Duration::from_millis(15))).unwrap();
+    server(&mut h, eu_site, 8080, 200);
     wait_for("eu answered locally again", Duration::from_secs(30), || {
-        (answer(&h, a, "app") == Some(addr(&h, a))).then_some(())
+        (answer(&h, eu_site, "app") == Some(addr(&h, eu_site))).then_some(())
     });
-    let x = h.get(0, &format!("/api/v1/gtm/explain?name=app&from={}", addr(&h, a))).unwrap();
+    let x = h.get(0, &format!("/api/v1/gtm/explain?name=app&from={}", addr(&h, eu_site))).unwrap();
     assert_eq!((x["region"].as_str(), x["endpoint"].as_str()), (Some("eu"), Some("eu-v1")), "{x}");
 
-    // A drain of site a moves eu away; aborting it brings eu back.
-    let drain = json!({"kind": "drain", "site": h.name(a), "service": "app", "step_pct": 50, "step_ms": 300});
+    // A drain of site eu_site moves eu away; aborting it brings eu back.
+    let drain = json!({"kind": "drain", "site": h.name(eu_site), "service": "app", "step_pct": 50, "step_ms": 300});
     let id = start_shift(&h, &drain);
     wait_for("the drain done and eu moved", Duration::from_secs(10), || {
-        (shift(&h, &id)["state"] == "done" && answer(&h, a, "app") == Some(addr(&h, b)))
+        (shift(&h, &id)["state"] == "done" && answer(&h, eu_site, "app") == Some(addr(&h, us_site)))
             .then_some(())
     });
     let (code, body) = call(&h, 0, "POST", &format!("/api/v1/gtm/shifts/{id}/abort"), &json!({}));
     assert_eq!(code, 200, "{body}");
     wait_for("eu back after the abort", Duration::from_secs(10), || {
-        (answer(&h, a, "app") == Some(addr(&h, a))).then_some(())
+        (answer(&h, eu_site, "app") == Some(addr(&h, eu_site))).then_some(())
     });
 
     // A canary whose new version fails its checks is rolled back by the
     // leader within two steps, with the reason in the audit log.
-    server(&mut h, b, 8081, 500);
-    let web = json!({"endpoints": [endpoint(&h, a, "eu", "v1", 8080), endpoint(&h, b, "us", "v2", 8081)],
+    server(&mut h, us_site, 8081, 500);
+    let web = json!({"endpoints": [endpoint(&h, eu_site, "eu", "v1", 8080), endpoint(&h, us_site, "us", "v2", 8081)],
                      "serving": "v1", "check": check, "ttl": 5});
     assert_eq!(call(&h, 0, "PUT", "/api/v1/gtm/services/web", &web).0, 200);
     let canary = json!({"kind": "canary", "service": "web", "stable": "v1", "canary": "v2",
@@ -267,22 +270,25 @@ fn gtm_answers_by_region_health_and_rtt_and_its_shifts_roll_back_by_themselves()
     });
     let took = started.elapsed();
     eprintln!("gtm: the failing canary rolled back after {} ms", took.as_millis());
-    assert!(took <= Duration::from_millis(2 * 2000 + 1000), "within two steps: {took:?}");
+    assert!(took <= Duration::from_secs(5), "within two steps: {took:?}");
     assert!(s["reason"].as_str().unwrap_or("").contains("error rate"), "{s}");
     let audit = h.get(0, "/api/v1/control/audit?limit=50").expect("the control store's audit");
     let rolled = audit.as_array().unwrap().iter().any(|r| {
-        r["action"]
-            .as_str()
-            .is_some_and(|a| a.contains(&format!("rolled_back {id}")) && a.contains("error rate"))
+        r["action"].as_str().is_some_and(|act| {
+            act.contains(&format!("rolled_back {id}")) && act.contains("error rate")
+        })
     });
     assert!(rolled, "the rollback and its reason are audited: {audit}");
     wait_for("web answers v1 everywhere again", Duration::from_secs(10), || {
-        [a, b, c].iter().all(|&i| answer(&h, i, "web") == Some(addr(&h, a))).then_some(())
+        [eu_site, us_site, ap_site]
+            .iter()
+            .all(|&i| answer(&h, i, "web") == Some(addr(&h, eu_site)))
+            .then_some(())
     });
 
     // A healthy canary reaches 100 % and its version serves.
-    server(&mut h, c, 8081, 200);
-    let api = json!({"endpoints": [endpoint(&h, a, "eu", "v1", 8080), endpoint(&h, c, "ap", "v2", 8081)],
+    server(&mut h, ap_site, 8081, 200);
+    let api = json!({"endpoints": [endpoint(&h, eu_site, "eu", "v1", 8080), endpoint(&h, ap_site, "ap", "v2", 8081)],
                      "serving": "v1", "check": check, "ttl": 5});
     assert_eq!(call(&h, 0, "PUT", "/api/v1/gtm/services/api", &api).0, 200);
     wait_for("api's v2 healthy", Duration::from_secs(10), || {
@@ -295,7 +301,7 @@ fn gtm_answers_by_region_health_and_rtt_and_its_shifts_roll_back_by_themselves()
         (shift(&h, &id)["state"] == "done").then_some(())
     });
     wait_for("api's v2 serves eu too", Duration::from_secs(10), || {
-        (answer(&h, a, "api") == Some(addr(&h, c))).then_some(())
+        (answer(&h, eu_site, "api") == Some(addr(&h, ap_site))).then_some(())
     });
 
     let (_, metrics) = call(&h, 0, "GET", "/metrics", &Value::Null);
