@@ -16,7 +16,10 @@
 //! 5. **Nearness.** The lowest RTT from the client's region to the
 //!    endpoint's site wins; endpoints within `max(10 ms, 20 %)` of it tie
 //!    (the nearest tier). Unknown RTTs rank last.
-//! 6. **Share.** Within the tier, `roll` picks by weight.
+//! 6. **Region.** Within the tier, endpoints of the client's own region
+//!    win over others (two endpoints as near as each other, one labelled
+//!    for the client's region: that one).
+//! 7. **Share.** Within what is left, `roll` picks by weight.
 
 use std::time::Duration;
 
@@ -37,6 +40,8 @@ pub struct Candidate {
     pub load_qps: u32,
     /// Its capacity (0: unlimited).
     pub capacity_qps: u32,
+    /// Whether its region is the client's.
+    pub same_region: bool,
 }
 
 /// How one candidate fared.
@@ -83,6 +88,7 @@ enum Out {
     AtCapacity,
     Farther(Duration),
     NoRtt,
+    OtherRegion,
 }
 
 /// The decision itself, over at most 64 candidates (a bit mask of who is
@@ -160,7 +166,15 @@ fn decide(
             }
         }
     }
-    // 6. share.
+    // 6. region.
+    if each(left).any(|i| cands[i].same_region) {
+        for i in each(left) {
+            if !cands[i].same_region {
+                drop(&mut left, i, Out::OtherRegion);
+            }
+        }
+    }
+    // 7. share.
     let share = |i: usize| if floor { 1 } else { u64::from(weight(i)) };
     let total: u64 = each(left).map(share).sum();
     let picked = if total == 0 {
@@ -222,6 +236,7 @@ pub fn choose(cands: &[Candidate], eff: &Effect, roll: u32) -> Choice {
                 format!("farther: {:.1} ms vs {:.1} ms", c.rtt.map_or(0.0, ms), ms(best))
             }
             Out::NoRtt => "no RTT known from the region".to_owned(),
+            Out::OtherRegion => "as near, but not the client's region".to_owned(),
         });
     });
     // `decide` reports whether the split's new version was picked.
@@ -274,6 +289,7 @@ mod tests {
             rtt: rtt_ms.map(Duration::from_millis),
             load_qps: 0,
             capacity_qps: 0,
+            same_region: false,
         }
     }
 
@@ -363,6 +379,17 @@ mod tests {
         let ch = choose(&c, &e, 0);
         assert_eq!(ch.picked, Some(0));
         assert!(ch.floor);
+    }
+
+    #[test]
+    fn among_equally_near_endpoints_the_clients_region_wins() {
+        let mut c = vec![cand("eu", "v1", Some(0)), cand("ap", "v1", Some(0))];
+        c[0].same_region = true;
+        for roll in [0, 5_000, 9_999] {
+            assert_eq!(pick(&c, &eff(vec![100, 100]), roll), "eu");
+        }
+        c[0].rtt = Some(Duration::from_millis(80));
+        assert_eq!(pick(&c, &eff(vec![100, 100]), 0), "ap", "nearness comes first");
     }
 
     #[test]

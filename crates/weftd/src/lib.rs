@@ -27,3 +27,13 @@ pub mod mesh;
 pub mod policy;
 pub mod store;
 pub mod uapi;
+
+/// Entry points for `fuzz/` (not an API).
+#[doc(hidden)]
+pub mod fuzzing {
+    /// One DNS datagram through weftd's GTM answer path (parse, answer,
+    /// encode) over a fixed zone; the encoded answer, if any.
+    pub fn dns_query(data: &[u8]) -> Option<Vec<u8>> {
+        crate::gtm::server::answer_bytes(data)
+    }
+}

@@ -412,9 +412,178 @@ pub(crate) fn explain(
     })
 }
 
+/// A handler over a fixed document, for the fuzz target and the tests: a
+/// zone `gtm.test` with the service `app` (three endpoints in regions eu,
+/// us and ap, all at site `a`, which is this site).
+fn fixture() -> Handler {
+    use weft_gtm::{Endpoint, GlobalService, GtmDoc};
+    let state = Arc::new(GtmState::default());
+    let ep = |id: &str, region: &str, ip: &str| Endpoint {
+        id: id.to_owned(),
+        site: "a".to_owned(),
+        region: region.to_owned(),
+        address: ip.parse().unwrap_or(IpAddr::from([192, 0, 2, 1])),
+        port: 80,
+        weight: 100,
+        capacity_qps: 0,
+        version: "v1".to_owned(),
+    };
+    let mut doc = GtmDoc::default();
+    let _ = doc.set_service(GlobalService {
+        name: "app".to_owned(),
+        endpoints: vec![
+            ep("eu-1", "eu", "192.0.2.10"),
+            ep("us-1", "us", "2001:db8::20"),
+            ep("ap-1", "ap", "192.0.2.30"),
+        ],
+        ttl: Some(30),
+        serving: None,
+        check: None,
+        anycast: None,
+    });
+    state.set_doc(doc, 1);
+    let cfg = DnsConfig {
+        listen: "127.0.0.1:5353"
+            .parse()
+            .unwrap_or(std::net::SocketAddr::from(([127, 0, 0, 1], 5353))),
+        zone: "gtm.test".to_owned(),
+        nameservers: vec!["ns1.gtm.test".to_owned()],
+        ns_address: None,
+        ttl: Duration::from_secs(30),
+        negative_ttl: Duration::from_secs(30),
+        answers: 2,
+        workers: 1,
+        default_region: "local".to_owned(),
+        regions: vec![crate::config::RegionConfig {
+            name: "eu".to_owned(),
+            prefixes: vec![
+                weft_types::IpPrefix::parse("198.51.100.0/24")
+                    .unwrap_or(weft_types::IpPrefix::host(IpAddr::from([198, 51, 100, 0]))),
+            ],
+            sites: Vec::new(),
+        }],
+    };
+    let status = crate::agent::status::Status { site: "a".to_owned(), ..Default::default() };
+    let view = super::view::build(&state, &cfg, &status, &[], &[]);
+    state.set_view(view);
+    let zone = Zone::new(&cfg, IpAddr::from([10, 0, 0, 1]))
+        .unwrap_or_else(|e| panic!("fixture zone: {e}"));
+    Handler { state, zone, answers: cfg.answers as usize }
+}
+
+/// Runs one datagram through the parser, the answer and the encoder, as
+/// the UDP path does; the encoded answer (none when hickory refuses the
+/// bytes before the handler sees them). For `fuzz/fuzz_targets/dns_query.rs`.
+pub(crate) fn answer_bytes(data: &[u8]) -> Option<Vec<u8>> {
+    use hickory_proto::serialize::binary::BinEncoder;
+    static HANDLER: std::sync::OnceLock<Handler> = std::sync::OnceLock::new();
+    let handler = HANDLER.get_or_init(fixture);
+    let src = std::net::SocketAddr::from(([198, 51, 100, 7], 5353));
+    let request =
+        Request::from_bytes(data.to_vec(), src, hickory_server::net::xfer::Protocol::Udp).ok()?;
+    let reply = match client_subnet(request.edns.as_ref()) {
+        Ok(ecs) => handler.answer(&request, ecs),
+        Err(()) => Reply { code: ResponseCode::FormErr, ..Reply::default() },
+    };
+    let mut meta = Metadata::response_from_request(&request.metadata);
+    meta.response_code = reply.code;
+    let response = MessageResponseBuilder::new(&request.queries, None).build(
+        meta,
+        reply.answers.iter(),
+        reply.authority.iter(),
+        reply.soa.iter(),
+        reply.additionals.iter(),
+    );
+    let mut out = Vec::new();
+    let mut enc = BinEncoder::new(&mut out);
+    response.destructive_emit(&mut enc).ok()?;
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hickory_proto::op::{Message, Query};
+
+    /// A query for `name`/`rtype`, with an ECS option when `ecs` is given.
+    fn query(name: &str, rtype: RecordType, ecs: Option<(&str, u8)>) -> Vec<u8> {
+        let mut m = Message::query();
+        m.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
+        if let Some((addr, len)) = ecs {
+            let mut e = Edns::new();
+            e.options_mut().insert(EdnsOption::Subnet(ClientSubnet::new(
+                addr.parse().unwrap(),
+                len,
+                0,
+            )));
+            m.set_edns(e);
+        }
+        m.to_vec().unwrap()
+    }
+
+    fn parse(bytes: &[u8]) -> Message {
+        Message::from_vec(bytes).unwrap()
+    }
+
+    #[test]
+    fn a_service_name_gets_one_address_and_unknown_names_get_nxdomain_with_the_soa() {
+        let m = parse(&answer_bytes(&query("app.gtm.test.", RecordType::A, None)).unwrap());
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+        assert!(!m.answers.is_empty());
+        let m = parse(&answer_bytes(&query("nope.gtm.test.", RecordType::A, None)).unwrap());
+        assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+        assert!(m.authorities.iter().any(|r| r.record_type() == RecordType::SOA));
+        let m = parse(&answer_bytes(&query("app.gtm.test.", RecordType::MX, None)).unwrap());
+        assert_eq!(
+            (m.metadata.response_code, m.answers.len()),
+            (ResponseCode::NoError, 0),
+            "no data"
+        );
+        let m = parse(&answer_bytes(&query("example.org.", RecordType::A, None)).unwrap());
+        assert_eq!(m.metadata.response_code, ResponseCode::Refused);
+        let m = parse(&answer_bytes(&query("gtm.test.", RecordType::SOA, None)).unwrap());
+        assert_eq!(m.answers.len(), 1);
+        let m = parse(&answer_bytes(&query("gtm.test.", RecordType::NS, None)).unwrap());
+        assert_eq!(m.answers.len(), 1);
+        assert_eq!(m.additionals.len(), 1, "glue for ns1.gtm.test");
+    }
+
+    #[test]
+    fn an_ecs_client_in_eu_gets_the_eu_endpoint() {
+        for _ in 0..20 {
+            let m = parse(
+                &answer_bytes(&query("app.gtm.test.", RecordType::A, Some(("198.51.100.0", 24))))
+                    .unwrap(),
+            );
+            let first = m.answers.first().map(|r| r.data.to_string());
+            assert_eq!(first.as_deref(), Some("192.0.2.10"), "{m:?}");
+        }
+    }
+
+    #[test]
+    fn garbage_and_mangled_queries_never_panic() {
+        let good = query("app.gtm.test.", RecordType::A, Some(("198.51.100.0", 24)));
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for i in 0..20_000 {
+            let mut b = good.clone();
+            if i % 2 == 0 {
+                for _ in 0..1 + next() % 4 {
+                    let at = (next() as usize) % b.len();
+                    b[at] = next() as u8;
+                }
+                b.truncate(b.len() - (next() as usize % 4));
+            } else {
+                b = (0..next() % 600).map(|_| next() as u8).collect();
+            }
+            let _ = answer_bytes(&b);
+        }
+    }
 
     #[test]
     fn rolls_cover_the_range_evenly() {

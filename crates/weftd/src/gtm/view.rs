@@ -108,6 +108,7 @@ pub(crate) fn build(
     let mut regions: Vec<String> = cfg.regions.iter().map(|r| r.name.clone()).collect();
     regions.retain(|r| *r != cfg.default_region);
     regions.push(cfg.default_region.clone());
+    let region_names = regions.clone();
     let region_sites: Vec<Vec<String>> = regions
         .iter()
         .map(|name| {
@@ -142,11 +143,13 @@ pub(crate) fn build(
         let loads: Vec<u32> = (0..svc.endpoints.len()).map(|i| state.load(&svc.name, i)).collect();
         let cands = region_sites
             .iter()
-            .map(|sites| {
+            .zip(&region_names)
+            .map(|(sites, region)| {
                 svc.endpoints
                     .iter()
                     .enumerate()
                     .map(|(i, e)| Candidate {
+                        same_region: e.region == *region,
                         id: e.id.clone(),
                         version: e.version.clone(),
                         health: health[i].clone(),
