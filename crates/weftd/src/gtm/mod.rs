@@ -8,8 +8,10 @@
 //! - [`view`]: the snapshot answers come from (health, region RTTs, load).
 //! - [`server`]: the hickory-server request handler, UDP and TCP.
 //!
-//! Everything runs on one tokio runtime of its own (`weft-gtm` threads),
-//! started on sites that answer DNS or may lead the control plane.
+//! Health checks and the DNS snapshots run on a single-threaded runtime of
+//! their own (`weft-gtm`), started on sites that answer DNS or may lead the
+//! control plane; each DNS worker is a thread with its own runtime
+//! (`weft-dns-N`).
 
 pub(crate) mod health;
 pub(crate) mod server;
@@ -145,35 +147,21 @@ pub(crate) fn start(s: Start) -> Result<()> {
     if let Some(d) = &s.dns {
         let _ = s.state.zone.set(d.zone.clone());
     }
-    let workers = s.dns.as_ref().map_or(1, |d| d.workers as usize);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .thread_name("weft-gtm")
+    if let Some(cfg) = &s.dns {
+        let workers = cfg.workers as usize;
+        let sockets = server::bind(cfg, workers)?;
+        server::spawn(&s.state, cfg, s.site_address, sockets)?;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the GTM runtime")?;
-    let sockets = match &s.dns {
-        Some(cfg) => {
-            let _in = rt.enter();
-            Some(server::bind(cfg, workers)?)
-        }
-        None => None,
-    };
-    std::thread::Builder::new().name("weft-gtm-main".into()).spawn(move || {
+    std::thread::Builder::new().name("weft-gtm".into()).spawn(move || {
         rt.block_on(async move {
-            tokio::spawn(health::run(s.state.clone()));
-            if let (Some(cfg), Some(sockets)) = (s.dns, sockets) {
-                tokio::spawn(view::refresh(
-                    s.state.clone(),
-                    cfg.clone(),
-                    s.status,
-                    s.links,
-                    s.plane,
-                ));
-                server::serve(s.state, cfg, s.site_address, sockets).await;
-            } else {
-                std::future::pending::<()>().await;
+            if let Some(cfg) = s.dns {
+                tokio::spawn(view::refresh(s.state.clone(), cfg, s.status, s.links, s.plane));
             }
+            health::run(s.state).await;
         });
     })?;
     Ok(())

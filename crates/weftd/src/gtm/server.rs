@@ -1,5 +1,6 @@
 //! The authoritative DNS server of a `[dns]` site: hickory-server's
-//! [`Server`] on UDP (one `SO_REUSEPORT` socket per worker) and TCP, with
+//! [`Server`] on UDP (one `SO_REUSEPORT` socket and one single-threaded
+//! runtime per worker) and TCP, with
 //! a [`RequestHandler`] that answers the zone from the [`View`].
 //!
 //! | query | answer |
@@ -40,10 +41,11 @@ const MAX_UDP_PAYLOAD: u16 = 1232;
 /// How long a TCP connection may idle between queries.
 const TCP_IDLE: Duration = Duration::from_secs(10);
 
-/// The sockets, bound before the agent reports itself up.
+/// The sockets, bound before the agent reports itself up (std sockets:
+/// each worker registers its own with its runtime).
 pub(crate) struct Sockets {
-    udp: Vec<tokio::net::UdpSocket>,
-    tcp: tokio::net::TcpListener,
+    udp: Vec<std::net::UdpSocket>,
+    tcp: std::net::TcpListener,
 }
 
 /// Binds `workers` UDP sockets (`SO_REUSEPORT`, so the kernel spreads
@@ -60,40 +62,57 @@ pub(crate) fn bind(cfg: &DnsConfig, workers: usize) -> Result<Sockets> {
         let _ = s.set_send_buffer_size(4 << 20);
         s.bind(&cfg.listen.into())
             .with_context(|| format!("binding DNS (UDP) to {}", cfg.listen))?;
-        udp.push(tokio::net::UdpSocket::from_std(s.into())?);
+        udp.push(s.into());
     }
     let t = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
     t.set_reuse_address(true)?;
     t.set_nonblocking(true)?;
     t.bind(&cfg.listen.into()).with_context(|| format!("binding DNS (TCP) to {}", cfg.listen))?;
     t.listen(1024)?;
-    let tcp = tokio::net::TcpListener::from_std(t.into())?;
-    Ok(Sockets { udp, tcp })
+    Ok(Sockets { udp, tcp: t.into() })
 }
 
-/// Serves until the runtime stops.
-pub(crate) async fn serve(
-    state: Arc<GtmState>,
-    cfg: DnsConfig,
+/// Starts the answering threads: one per UDP socket, each a
+/// single-threaded runtime with its own hickory [`Server`] (a query is
+/// received, answered and sent on one thread: no cross-thread wake-ups),
+/// the first one also serving TCP.
+pub(crate) fn spawn(
+    state: &Arc<GtmState>,
+    cfg: &DnsConfig,
     site_address: IpAddr,
     sockets: Sockets,
-) {
-    let zone = match Zone::new(&cfg, site_address) {
-        Ok(z) => z,
-        Err(e) => {
-            eprintln!("weftd: DNS zone {}: {e:#}", cfg.zone);
-            return;
-        }
-    };
-    let mut server = Server::new(Handler { state, zone, answers: cfg.answers as usize });
-    for s in sockets.udp {
-        server.register_socket(s);
+) -> Result<()> {
+    let zone = Arc::new(Zone::new(cfg, site_address)?);
+    let mut tcp = Some(sockets.tcp);
+    for (i, udp) in sockets.udp.into_iter().enumerate() {
+        let handler =
+            Handler { state: state.clone(), zone: zone.clone(), answers: cfg.answers as usize };
+        let tcp = tcp.take();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting a DNS worker's runtime")?;
+        std::thread::Builder::new().name(format!("weft-dns-{i}")).spawn(move || {
+            rt.block_on(async move {
+                let mut server = Server::new(handler);
+                match tokio::net::UdpSocket::from_std(udp) {
+                    Ok(s) => server.register_socket(s),
+                    Err(e) => eprintln!("weftd: DNS worker {i}: registering UDP: {e}"),
+                }
+                if let Some(t) = tcp {
+                    match tokio::net::TcpListener::from_std(t) {
+                        Ok(l) => server.register_listener(l, TCP_IDLE, 64 * 1024),
+                        Err(e) => eprintln!("weftd: DNS worker {i}: registering TCP: {e}"),
+                    }
+                }
+                if let Err(e) = server.block_until_done().await {
+                    eprintln!("weftd: DNS worker {i} stopped: {e}");
+                }
+            });
+        })?;
     }
-    server.register_listener(sockets.tcp, TCP_IDLE, 64 * 1024);
     eprintln!("weftd: answering DNS for {} on {} (UDP and TCP)", cfg.zone, cfg.listen);
-    if let Err(e) = server.block_until_done().await {
-        eprintln!("weftd: DNS server stopped: {e}");
-    }
+    Ok(())
 }
 
 /// The zone's fixed records.
@@ -172,7 +191,7 @@ struct Reply {
 /// The request handler.
 struct Handler {
     state: Arc<GtmState>,
-    zone: Zone,
+    zone: Arc<Zone>,
     answers: usize,
 }
 
@@ -468,7 +487,7 @@ fn fixture() -> Handler {
     state.set_view(view);
     let zone = Zone::new(&cfg, IpAddr::from([10, 0, 0, 1]))
         .unwrap_or_else(|e| panic!("fixture zone: {e}"));
-    Handler { state, zone, answers: cfg.answers as usize }
+    Handler { state, zone: Arc::new(zone), answers: cfg.answers as usize }
 }
 
 /// Runs one datagram through the parser, the answer and the encoder, as
