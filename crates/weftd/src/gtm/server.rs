@@ -592,7 +592,7 @@ mod tests {
         for i in 0..20_000 {
             let mut b = good.clone();
             if i % 2 == 0 {
-                for _ in 0..1 + next() % 4 {
+                for _ in 0..=(next() % 4) {
                     let at = (next() as usize) % b.len();
                     b[at] = next() as u8;
                 }
