@@ -114,6 +114,18 @@ until [ -n "$(ip netns exec "$NS" dig @127.0.0.1 -p 5353 app.gtm.bench A +short 
 done
 say "answering: app.gtm.bench -> $(ip netns exec "$NS" dig @127.0.0.1 -p 5353 app.gtm.bench A +short)"
 printf 'app.gtm.bench A\n' >"$WORK/queries.txt"
+# The operator's view through the CLI (what a run would look at), checked for content.
+cli() { "$WEFT" "$@" --socket "$SOCK" >>"$WORK/cli.txt" 2>&1 || { cat "$WORK/cli.txt" >&2; die "weft $* failed"; }; }
+cli gtm status
+cli gtm explain app --from 198.51.100.0/24
+cli shift drain --region eu --service app --step-pct 50 --step 200ms
+cli shift list
+cli shift abort s1
+cli control audit --limit 5
+for want in "ECS scope /24" "answer: 192.0.2.10 (endpoint eu-1)" "drain region eu of service app" "gtm.shift.abort s1"; do
+  grep -qF "$want" "$WORK/cli.txt" || { cat "$WORK/cli.txt" >&2; die "the CLI output lacks \"$want\""; }
+done
+sed 's/^/dns.sh: | /' "$WORK/cli.txt" >&2
 
 # perf NAME ARGS... -> dnsperf's summary in $WORK/NAME.txt
 perf() {

@@ -86,7 +86,7 @@ impl GtmDoc {
                 });
             if !hit {
                 return Err(OpError::NotFound(format!(
-                    "no endpoint matches the drain target {target:?}"
+                    "no endpoint matches the drain target ({target})"
                 )));
             }
         }

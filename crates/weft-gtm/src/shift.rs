@@ -50,6 +50,15 @@ pub enum Target {
     Region(String),
 }
 
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Site(s) => write!(f, "site {s}"),
+            Self::Region(r) => write!(f, "region {r}"),
+        }
+    }
+}
+
 /// The SLO a canary's new version must hold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SloSpec {
@@ -321,7 +330,7 @@ impl Shift {
         }
         let start = match &kind {
             ShiftKind::Drain { target, step_pct, .. } => {
-                format!("drain of {target:?} started: {step_pct} % per step")
+                format!("drain of {target} started: {step_pct} % per step")
             }
             ShiftKind::BlueGreen { from, to, hold_ms } => {
                 format!("switched from {from} to {to}; holding {hold_ms} ms")

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use weft_api::{GtmChange, GtmShift, GtmShiftLine};
 use weft_etcd::{Compare, Kv};
-use weft_gtm::shift::{ShiftCommand, ShiftKind, ShiftState, Target};
+use weft_gtm::shift::{ShiftCommand, ShiftKind, ShiftState};
 use weft_gtm::{GlobalService, GtmDoc, Shift, SloSample, Ticked};
 
 use super::PlaneRefusal;
@@ -233,11 +233,7 @@ pub(crate) fn publication(epoch: u64, kv: &Kv) -> Option<super::Publication> {
 /// A shift's plan in words.
 pub(crate) fn plan_words(s: &Shift) -> String {
     match &s.kind {
-        ShiftKind::Drain { target, step_pct, step_ms } => {
-            let t = match target {
-                Target::Site(x) => format!("site {x}"),
-                Target::Region(r) => format!("region {r}"),
-            };
+        ShiftKind::Drain { target: t, step_pct, step_ms } => {
             let of = s
                 .service
                 .as_ref()
