@@ -23,6 +23,9 @@ declare -A need=(
   # the web console's browser test (crates/weftd/tests/console, headless over WebDriver)
   [chromium]=chromium
   [chromedriver]=chromium-driver
+  # GTM: clients in the DNS lab test (dig) and bench/dns.sh (dnsperf)
+  [dig]=bind9-dnsutils
+  [dnsperf]=dnsperf
 )
 # only for the benchmarks (bench/*.sh)
 if [ "$purpose" = bench ]; then

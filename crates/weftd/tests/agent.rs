@@ -8,6 +8,7 @@
 mod api;
 mod console;
 mod control;
+mod gtm;
 mod mesh;
 mod offload;
 mod policy;

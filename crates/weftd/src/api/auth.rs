@@ -76,14 +76,19 @@ pub(crate) struct Caller {
 
 /// The scope a request needs: reads need `read`; on-demand tests, site
 /// removal and the registry's site changes (cordon, uncordon, drain,
-/// label) `operate`; policies, tokens, the audit log, the mesh's join
-/// tokens and revocations, registry services and shard plans `admin`.
+/// label) and GTM traffic shifts `operate`; policies, tokens, the audit
+/// logs, the mesh's join tokens and revocations, registry services, GTM
+/// services and shard plans `admin`.
 /// `POST /policy/check` and `POST /shards/simulate` change nothing and need
 /// `read`; `GET /mesh` (the membership view) needs `read`.
 pub(crate) fn needed_scope(method: &axum::http::Method, path: &str) -> Scope {
     use axum::http::Method;
     let p = path.strip_prefix("/api/v1").unwrap_or(path);
-    if p.starts_with("/tokens") || p.starts_with("/audit") || p.starts_with("/mesh/") {
+    if p.starts_with("/tokens")
+        || p.starts_with("/audit")
+        || p.starts_with("/mesh/")
+        || p == "/control/audit"
+    {
         return Scope::Admin;
     }
     if *method == Method::GET
@@ -93,7 +98,11 @@ pub(crate) fn needed_scope(method: &axum::http::Method, path: &str) -> Scope {
     {
         return Scope::Read;
     }
-    if p.starts_with("/paths/") || p.starts_with("/sites/") { Scope::Operate } else { Scope::Admin }
+    if p.starts_with("/paths/") || p.starts_with("/sites/") || p.starts_with("/gtm/shifts") {
+        Scope::Operate
+    } else {
+        Scope::Admin
+    }
 }
 
 /// Routes anyone may call (no token).
@@ -267,5 +276,11 @@ mod tests {
         assert_eq!(needed_scope(&Method::GET, "/api/v1/mesh/tokens"), Scope::Admin);
         assert_eq!(needed_scope(&Method::POST, "/api/v1/mesh/revocations"), Scope::Admin);
         assert_eq!(needed_scope(&Method::POST, "/api/v1/mesh"), Scope::Admin);
+        assert_eq!(needed_scope(&Method::GET, "/api/v1/gtm"), Scope::Read);
+        assert_eq!(needed_scope(&Method::GET, "/api/v1/gtm/explain"), Scope::Read);
+        assert_eq!(needed_scope(&Method::PUT, "/api/v1/gtm/services/app"), Scope::Admin);
+        assert_eq!(needed_scope(&Method::POST, "/api/v1/gtm/shifts"), Scope::Operate);
+        assert_eq!(needed_scope(&Method::POST, "/api/v1/gtm/shifts/s1/abort"), Scope::Operate);
+        assert_eq!(needed_scope(&Method::GET, "/api/v1/control/audit"), Scope::Admin);
     }
 }

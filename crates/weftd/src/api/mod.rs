@@ -16,6 +16,7 @@
 //! - `mesh`: the mesh view, join tokens and revocations (the mesh thread).
 //! - `registry`: sites and services on controllers, cordon, drain, labels, watch.
 //! - `console`: the web console at `/ui` (pages over the same state).
+//! - `gtm`: global services, DNS decisions, traffic shifts, the control store's audit.
 //! - `views`: the status as API types; `page`: pagination; `etag`: 304s.
 
 mod admin;
@@ -26,6 +27,7 @@ mod control;
 mod error;
 mod etag;
 mod events;
+mod gtm;
 mod limit;
 mod mesh;
 mod openapi;
@@ -172,6 +174,15 @@ fn router(ctx: Arc<Ctx>) -> Router {
         .route("/policy/promote", post(control::promote))
         .route("/policy/mesh", get(control::mesh_status))
         .route("/control", get(control::status))
+        .route("/control/audit", get(gtm::control_audit))
+        .route("/gtm", get(gtm::status))
+        .route("/gtm/explain", get(gtm::explain))
+        .route(
+            "/gtm/services/{name}",
+            axum::routing::put(gtm::set_service).delete(gtm::remove_service),
+        )
+        .route("/gtm/shifts", get(gtm::shifts).post(gtm::start_shift))
+        .route("/gtm/shifts/{id}/{command}", post(gtm::shift_command))
         .route("/shards", get(shards::status))
         .route("/shards/simulate", post(shards::simulate))
         .route("/shards/plans/{id}/approve", post(shards::approve))
@@ -313,6 +324,12 @@ const ROUTES: &[&str] = &[
     "/api/v1/policy/promote",
     "/api/v1/policy/mesh",
     "/api/v1/control",
+    "/api/v1/control/audit",
+    "/api/v1/gtm",
+    "/api/v1/gtm/explain",
+    "/api/v1/gtm/services/{name}",
+    "/api/v1/gtm/shifts",
+    "/api/v1/gtm/shifts/{id}/{command}",
     "/api/v1/shards",
     "/api/v1/shards/simulate",
     "/api/v1/shards/plans/{id}/approve",

@@ -40,6 +40,7 @@
 
 mod classes;
 mod controller;
+mod dns;
 mod mesh;
 mod raw;
 mod validate;
@@ -53,6 +54,7 @@ use weft_types::{Bandwidth, IpPrefix, PublicKey, SiteId};
 
 pub use classes::{ClassMap, ClassRule};
 pub use controller::{ControlStoreKind, ControllerConfig};
+pub use dns::{DnsConfig, RegionConfig};
 pub use mesh::{DEFAULT_MESH_PORT, GossipProfile, MeshConfig, Topology};
 pub use weft_layout::{DEFAULT_API, DEFAULT_STATE_DIR};
 pub use weft_types::Diagnostic;
@@ -108,6 +110,8 @@ pub struct SiteConfig {
     pub mesh: MeshConfig,
     /// `[controller]`: this site is a controller (absent: it is not).
     pub controller: Option<ControllerConfig>,
+    /// `[dns]`: this site answers DNS for the global services (absent: it does not).
+    pub dns: Option<DnsConfig>,
 }
 
 /// One uplink.
