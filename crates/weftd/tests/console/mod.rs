@@ -295,8 +295,28 @@ fn on_a_controller_the_console_shows_the_leader_and_cordons_a_site_from_the_regi
     );
     b.shot(&h, "overview-controller");
 
+    // A GTM drain of c (a service with one endpoint there), shown with its state.
+    let spec = json!({"endpoints": [{"id": "eu-v1", "site": c, "region": "eu",
+        "address": h.overlay(2).to_string(), "port": 8080, "version": "v1"}], "ttl": 5});
+    let r = client::local(&h, 0, "PUT", "/api/v1/gtm/services/app", Some(&spec.to_string()), &[]);
+    assert_eq!(r.code, 200, "{}", r.text);
+    let drain =
+        json!({"kind": "drain", "site": c, "service": "app", "step_pct": 50, "step_ms": 300});
+    let r = client::local(&h, 0, "POST", "/api/v1/gtm/shifts", Some(&drain.to_string()), &[]);
+    assert_eq!(r.code, 200, "{}", r.text);
+    let shift = r.json()["shift"]["id"].as_str().unwrap().to_owned();
+
     b.go(&h, &format!("{BASE}/ui/registry"));
     assert_eq!(b.count(&h, "#registry tr[data-site]"), 3, "every registered site");
+    let done = format!(
+        "return document.querySelector(\"#shifts tr[data-shift='{shift}'] [data-state='done']\") !== null;"
+    );
+    b.wait_js(&h, "the drain shown done", Duration::from_secs(20), &done);
+    b.click(&h, &format!("#shifts button[aria-label='Abort shift {shift}']"));
+    let aborted = format!(
+        "return document.querySelector(\"#shifts tr[data-shift='{shift}'] [data-state='aborted']\") !== null;"
+    );
+    b.wait_js(&h, "the drain aborted from the page", Duration::from_secs(20), &aborted);
     assert_eq!(b.count(&h, "#shards"), 1, "the shard owners");
     b.click(&h, &format!("#registry tr[data-site='{c}'] button[aria-label='Cordon {c}']"));
     let cordoned = format!(

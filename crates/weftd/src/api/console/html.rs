@@ -51,9 +51,9 @@ pub(crate) fn ms(v: Option<f64>) -> String {
 /// A state badge: the word itself (never colour alone) with a class for colour.
 pub(crate) fn badge(state: &str) -> String {
     let class = match state {
-        "up" | "local" | "alive" | "allow" | "ok" => "ok",
-        "degraded" | "init" | "cordoned" => "warn",
-        "down" | "removed" | "deny" | "drained" => "bad",
+        "up" | "local" | "alive" | "allow" | "ok" | "done" => "ok",
+        "degraded" | "init" | "cordoned" | "running" | "paused" => "warn",
+        "down" | "removed" | "deny" | "drained" | "rolled_back" | "aborted" => "bad",
         _ => "muted",
     };
     format!("<span class=\"badge {class}\" data-state=\"{s}\">{s}</span>", s = esc(state))

@@ -23,6 +23,72 @@ pub(crate) async fn page_handler(State(ctx): State<Arc<Ctx>>, viewer: Viewer) ->
         .await
 }
 
+/// GTM traffic shifts (drain, blue/green, canary): state, progress, the
+/// reason of a rollback, the latest step; pause, resume and abort for
+/// admin tokens (`POST /api/v1/gtm/shifts/{id}/{command}`).
+async fn shifts(ctx: &Arc<Ctx>, viewer: &Viewer) -> String {
+    let list = match super::super::gtm::shifts(State(ctx.clone())).await {
+        Ok(axum::Json(list)) => list,
+        Err(e) => return format!("<p class=\"error\">traffic shifts: {}</p>", esc(&e.1.message)),
+    };
+    let admin = viewer.may(Scope::Admin);
+    let rows: Vec<String> = list
+        .iter()
+        .rev()
+        .map(|x| {
+            let mut actions = String::new();
+            // A finished drain holds its endpoints at zero until it is aborted.
+            let commands: &[(&str, &str)] = match x.state.as_str() {
+                "running" => &[("pause", "Pause"), ("abort", "Abort")],
+                "paused" => &[("resume", "Resume"), ("abort", "Abort")],
+                "done" => &[("abort", "Abort")],
+                _ => &[],
+            };
+            if admin {
+                for (cmd, label) in commands {
+                    let _ = write!(
+                        actions,
+                        "<button type=\"button\" data-post=\"/api/v1/gtm/shifts/{id}/{cmd}\" data-body=\"{{}}\" \
+                         data-out=\"#registry-out\" aria-label=\"{label} shift {n}\">{label}</button> ",
+                        id = urlenc(&x.id),
+                        n = esc(&x.id),
+                    );
+                }
+            }
+            format!(
+                "<tr data-shift=\"{n}\"><th scope=\"row\">{n}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{actions}</td></tr>",
+                esc(&x.kind),
+                esc(x.service.as_deref().unwrap_or("every service")),
+                esc(&x.plan),
+                badge(&x.state),
+                x.percent.map_or_else(|| "—".to_owned(), |p| format!("{p:.0} %")),
+                esc(x.reason.as_deref().unwrap_or("")),
+                esc(x.history.last().map_or("", |l| l.line.as_str())),
+                esc(&x.actor),
+                n = esc(&x.id),
+            )
+        })
+        .collect();
+    table(
+        "Traffic shifts (GTM), newest first",
+        "shifts",
+        &[
+            "shift",
+            "kind",
+            "service",
+            "plan",
+            "state",
+            "progress",
+            "why (rollback)",
+            "latest step",
+            "by",
+            "",
+        ],
+        &rows,
+    )
+}
+
 /// The control plane's view, shard owners and the registry's sites.
 pub(crate) async fn fragment(ctx: &Arc<Ctx>, viewer: &Viewer) -> String {
     let c = ctx.plane.view();
@@ -65,6 +131,7 @@ pub(crate) async fn fragment(ctx: &Arc<Ctx>, viewer: &Viewer) -> String {
         let cap = format!("Shard map v{} (epoch {}): owners", sh.version, sh.epoch);
         out.push_str(&table(&cap, "shards", &["controller", "shards", "weight"], &rows));
     }
+    out.push_str(&shifts(ctx, viewer).await);
     let operate = viewer.may(Scope::Operate);
     match super::super::registry::all_sites(ctx).await {
         Ok(sites) => {
