@@ -273,7 +273,7 @@ fn raw(mut s: std::net::TcpStream, req: &str) -> String {
 }
 
 #[test]
-fn on_a_controller_the_console_shows_the_leader_and_cordons_a_site_from_the_registry_page() {
+fn on_a_controller_the_console_shows_the_leader_cordons_a_site_and_aborts_a_traffic_shift() {
     let mut h = crate::control::single_controller_lab("conreg");
     let admin = std::fs::read_to_string(h.sites[0].state_dir.join("api.token")).unwrap();
     let admin = admin.trim().to_owned();
