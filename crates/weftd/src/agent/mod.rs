@@ -213,6 +213,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         mesh: mesh_tx,
         plane,
         plane_ctl,
+        links: shared.links.clone(),
     });
     crate::api::spawn(ctx, listener, cfg.api_tls.as_ref(), &cfg.state_dir.join(API_SOCKET))?;
     spawn("weft-recorder", {

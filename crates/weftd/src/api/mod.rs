@@ -87,6 +87,8 @@ pub(crate) struct Ctx {
     pub(crate) plane: Arc<crate::controlplane::PlaneState>,
     /// The controller thread (controllers only).
     pub(crate) plane_ctl: Option<std::sync::mpsc::Sender<crate::controlplane::PlaneCtl>>,
+    /// Every site's link-state advertisement (the mesh-wide path matrix).
+    pub(crate) links: Arc<crate::agent::shared::LinkBoard>,
 }
 
 impl Ctx {

@@ -334,5 +334,10 @@ fn on_a_controller_the_console_shows_the_leader_cordons_a_site_and_aborts_a_traf
         "return document.querySelector(\"#topology a[aria-label='site {c} (cordoned)']\") !== null;"
     );
     b.wait_js(&h, "the cordoned site marked on the topology", Duration::from_secs(20), &marked);
+    // The mesh-wide matrix: every site to each of the two others, from
+    // the sites' link-state advertisements.
+    let full = "return document.querySelectorAll('#mesh-matrix td[data-mesh-cell]').length >= 6;";
+    b.wait_js(&h, "the mesh-wide site x site matrix", Duration::from_secs(20), full);
+    b.shot(&h, "topology-mesh");
     b.quit(&h);
 }

@@ -6,8 +6,10 @@
 //! best RTT and loss of that pair's paths, coloured by state. Every site and
 //! cell links to its paths.
 //!
-//! An agent measures only its own paths: the matrix's rows are this site's
-//! uplinks, not every site (a mesh-wide matrix needs every agent's view).
+//! In a mesh, a second matrix shows every site × every site: the best live
+//! RTT and loss each site advertises to each neighbour in its signed
+//! link-state summary (what every agent's relay planner and the DNS
+//! sites' nearness decisions use), for meshes of up to 64 sites.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -159,7 +161,70 @@ pub(crate) fn fragment(ctx: &Arc<Ctx>) -> String {
         colour("down"),
     );
     out.push_str(&matrix(&s, &peers));
+    out.push_str(&mesh_matrix(&ctx.links.views(), &s.site));
     out
+}
+
+/// Most sites the mesh-wide matrix draws.
+const MESH_MATRIX_MAX: usize = 64;
+
+/// Site × site from every site's link-state advertisement: best RTT and
+/// loss of the live paths from the row's site to the column's.
+fn mesh_matrix(views: &[weft_node::relay::LinkView], me: &str) -> String {
+    let mut sites: Vec<String> = views
+        .iter()
+        .flat_map(|v| {
+            std::iter::once(v.origin.to_string())
+                .chain(v.links.iter().map(|l| l.neighbor.to_string()))
+        })
+        .collect();
+    sites.sort();
+    sites.dedup();
+    if sites.len() < 2 {
+        return String::new();
+    }
+    if sites.len() > MESH_MATRIX_MAX {
+        return format!(
+            "<p class=\"help\">Mesh-wide matrix: {} sites, more than the {MESH_MATRIX_MAX} drawn here.</p>",
+            sites.len()
+        );
+    }
+    let mut head: Vec<String> = vec!["from \\ to".to_owned()];
+    head.extend(sites.iter().map(|s| esc(s)));
+    let head_refs: Vec<&str> = head.iter().map(String::as_str).collect();
+    let rows: Vec<String> = sites
+        .iter()
+        .map(|from| {
+            let mut row = format!("<tr><th scope=\"row\">{}</th>", esc(from));
+            let view = views.iter().find(|v| v.origin.as_str() == from);
+            for to in &sites {
+                let link = view.and_then(|v| v.links.iter().find(|l| l.neighbor.as_str() == to));
+                let cell = match link {
+                    _ if from == to => "<td>—</td>".to_owned(),
+                    None => "<td>—</td>".to_owned(),
+                    Some(l) => {
+                        let state = if !l.up { "down" } else if l.relayed_only || l.via.is_some() { "degraded" } else { "up" };
+                        let rtt = l.rtt.map_or_else(|| "—".to_owned(), |r| format!("{:.1} ms", r.as_secs_f64() * 1e3));
+                        let text = format!("{} {rtt} · {:.1} %", badge(state), l.loss * 100.0);
+                        if from == me {
+                            format!("<td data-mesh-cell=\"{f}|{t}\" data-state=\"{state}\"><a href=\"/ui/paths?site={q}\">{text}</a></td>", f = esc(from), t = esc(to), q = urlenc(to))
+                        } else {
+                            format!("<td data-mesh-cell=\"{f}|{t}\" data-state=\"{state}\">{text}</td>", f = esc(from), t = esc(to))
+                        }
+                    }
+                };
+                row.push_str(&cell);
+            }
+            row.push_str("</tr>");
+            row
+        })
+        .collect();
+    table(
+        "Mesh-wide matrix: best RTT and loss from each site (row) to each neighbour (column), as each site advertises it",
+        "mesh-matrix",
+        &head_refs,
+        &rows,
+    )
 }
 
 /// Local uplink × peer site: best RTT and loss of that pair's paths.
