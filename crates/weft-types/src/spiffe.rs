@@ -35,7 +35,9 @@ pub enum SpiffeIdError {
     #[error("missing trust domain")]
     MissingTrustDomain,
     /// A character not allowed in a trust domain (upper case, `:`, `@`, `%`...).
-    #[error("trust domain characters are limited to lowercase letters, digits, dots, dashes and underscores (found {0:?})")]
+    #[error(
+        "trust domain characters are limited to lowercase letters, digits, dots, dashes and underscores (found {0:?})"
+    )]
     BadTrustDomainChar(char),
     /// The trust domain is longer than [`MAX_TRUST_DOMAIN_LEN`].
     #[error("trust domain longer than {MAX_TRUST_DOMAIN_LEN} characters")]
@@ -47,7 +49,9 @@ pub enum SpiffeIdError {
     #[error("path segments must not be dot segments (\".\" or \"..\")")]
     DotSegment,
     /// A character not allowed in a path segment (including `?` and `#`).
-    #[error("path segment characters are limited to letters, digits, dots, dashes and underscores (found {0:?})")]
+    #[error(
+        "path segment characters are limited to letters, digits, dots, dashes and underscores (found {0:?})"
+    )]
     BadPathChar(char),
     /// The ID is longer than [`MAX_SPIFFE_ID_LEN`] bytes.
     #[error("SPIFFE ID longer than {MAX_SPIFFE_ID_LEN} bytes")]
@@ -142,7 +146,8 @@ impl SpiffeId {
             return false;
         }
         let p = prefix.trim_end_matches('/');
-        self.path == p || (self.path.starts_with(p) && self.path.as_bytes().get(p.len()) == Some(&b'/'))
+        self.path == p
+            || (self.path.starts_with(p) && self.path.as_bytes().get(p.len()) == Some(&b'/'))
     }
 }
 
