@@ -13,6 +13,7 @@
 //! - [`labgen`]: keys and site configurations for a namespace lab
 //!   (re-exported from `weft-layout`, which the CLI shares).
 //! - [`uapi`]: the WireGuard userspace API protocol (`wg show` against weftd).
+//! - [`zt`]: the zero-trust gateway and sidecar proxy (SPIFFE mTLS).
 #![forbid(unsafe_code)]
 
 pub mod agent;
@@ -24,3 +25,4 @@ pub mod mesh;
 pub mod policy;
 pub mod store;
 pub mod uapi;
+pub mod zt;
