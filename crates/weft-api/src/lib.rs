@@ -19,6 +19,7 @@
 //! - [`control`]: [`ControlStatus`], [`MeshPolicyStatus`], [`MeshPolicyChange`].
 //! - [`shards`]: [`ShardStatus`], [`ShardPlan`], [`ShardSimulate`].
 //! - [`mesh`]: [`MeshTokenCreate`], [`MeshToken`], [`MeshRevoke`], [`MeshStatus`].
+//! - [`identity`]: [`IdentityList`], [`IdentityRevoke`]: zero-trust workload identities.
 //! - [`registry`]: [`RegistrySite`], [`RegistryService`], [`RegistryChange`].
 #![forbid(unsafe_code)]
 
@@ -27,6 +28,7 @@ pub mod common;
 pub mod control;
 pub mod events;
 pub mod flows;
+pub mod identity;
 pub mod mesh;
 pub mod paths;
 pub mod registry;
@@ -43,6 +45,7 @@ pub use events::{Event, EventKind};
 pub use flows::{
     Candidate, Explanation, Flow, Route, RouteChoice, Topology, TopologyEdge, TopologyNode,
 };
+pub use identity::{Identity, IdentityList, IdentityRevoke, IdentityRevoked, IdentityService};
 pub use mesh::{MeshMember, MeshRevocation, MeshRevoke, MeshStatus, MeshToken, MeshTokenCreate};
 pub use paths::{Path, PathSample, PathTestRequest, PathTestResult};
 pub use registry::{

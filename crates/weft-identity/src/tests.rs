@@ -44,6 +44,25 @@ fn an_svid_chains_to_the_mesh_root_for_client_and_server_use() {
 }
 
 #[test]
+fn a_restored_intermediate_issues_svids_that_chain_like_the_original() {
+    let (root, inter, td) = chain();
+    let v = inter.validity();
+    let again = Intermediate::restore(inter.der().to_vec(), &[8; 32], &td, 2, v).unwrap();
+    let svid = again
+        .issue(&service_id(&td, "api").unwrap(), &[9; 32], 4, Validity::starting(NOW, 600))
+        .unwrap();
+    assert!(verifies(&root, &svid, NOW, KeyUsage::client_auth()));
+    // A root rebuilt from the same CA seed (another serial and window) still
+    // signs intermediates the stored root verifies: same name, same key.
+    let root2 = Root::new(&[7; 32], &td, 99, Validity::starting(NOW + 5, 86_400)).unwrap();
+    let inter2 = root2.intermediate(&[5; 32], &td, 6, Validity::starting(NOW, 3600)).unwrap();
+    let svid2 = inter2
+        .issue(&service_id(&td, "api").unwrap(), &[9; 32], 7, Validity::starting(NOW, 600))
+        .unwrap();
+    assert!(verifies(&root, &svid2, NOW, KeyUsage::server_auth()));
+}
+
+#[test]
 fn an_svid_is_refused_after_it_expires_and_under_another_root() {
     let (root, inter, td) = chain();
     let svid = inter

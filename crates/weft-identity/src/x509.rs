@@ -128,14 +128,23 @@ impl Root {
         v: Validity,
     ) -> Result<Intermediate, IssueError> {
         let key = key(seed)?;
-        let mut params = params(serial, v, &format!("weft mesh intermediate {td} #{serial}"))?;
-        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        params.subject_alt_names = vec![uri(&td.id_string())?];
+        let params = intermediate_params(td, serial, v)?;
         let issuer = Issuer::from_params(&self.params, &self.key);
         let der = params.signed_by(&key, &issuer)?.der().to_vec();
-        Ok(Intermediate { params, key, der, validity: v })
+        Ok(Intermediate { params, key, der, serial, validity: v })
     }
+}
+
+fn intermediate_params(
+    td: &TrustDomain,
+    serial: u64,
+    v: Validity,
+) -> Result<CertificateParams, IssueError> {
+    let mut params = params(serial, v, &format!("weft mesh intermediate {td} #{serial}"))?;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.subject_alt_names = vec![uri(&td.id_string())?];
+    Ok(params)
 }
 
 /// The signing certificate the control plane holds: it issues SVIDs.
@@ -143,10 +152,35 @@ pub struct Intermediate {
     params: CertificateParams,
     key: KeyPair,
     der: Vec<u8>,
+    serial: u64,
     validity: Validity,
 }
 
 impl Intermediate {
+    /// The intermediate whose certificate is `der`, rebuilt from what it was
+    /// made with (its key seed, trust domain, serial and validity: what
+    /// `weftd` keeps beside the certificate), to issue more SVIDs.
+    pub fn restore(
+        der: Vec<u8>,
+        seed: &[u8; 32],
+        td: &TrustDomain,
+        serial: u64,
+        v: Validity,
+    ) -> Result<Self, IssueError> {
+        Ok(Self {
+            params: intermediate_params(td, serial, v)?,
+            key: key(seed)?,
+            der,
+            serial,
+            validity: v,
+        })
+    }
+
+    /// Its serial number.
+    pub fn serial(&self) -> u64 {
+        self.serial
+    }
+
     /// Its certificate (DER), sent after the leaf in every SVID chain.
     pub fn der(&self) -> &[u8] {
         &self.der

@@ -157,7 +157,8 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     restrict_state_dir(&cfg.state_dir)?;
     register_bootstrap(&store, &token, &cfg.state_dir)?;
     let plane = Arc::new(crate::controlplane::PlaneState::default());
-    let metrics = Arc::new(metrics::Metrics::new().with_plane(plane.clone()));
+    let zt = start_zero_trust(cfg, &store, &shared)?;
+    let metrics = Arc::new(metrics::Metrics::new().with_plane(plane.clone()).with_zt(zt.clone()));
     let (bus, _) = tokio::sync::broadcast::channel(1024);
     let (events_tx, events_rx) = mpsc::channel();
     let policy = Arc::new(policy_api::PolicyApi::new(
@@ -203,6 +204,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         mesh: mesh_tx,
         plane,
         plane_ctl,
+        zt,
     });
     crate::api::spawn(ctx, listener, cfg.api_tls.as_ref(), &cfg.state_dir.join(API_SOCKET))?;
     spawn("weft-recorder", {
@@ -272,6 +274,28 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     };
     control::Control::new(shared, node, io).run(&ctl_rx);
     Ok(())
+}
+
+/// Starts the site's zero-trust proxies (`[zerotrust]`), if it has any;
+/// their identity rules follow the site's running policy.
+fn start_zero_trust(
+    cfg: &SiteConfig,
+    store: &Store,
+    shared: &Arc<Shared>,
+) -> Result<Option<Arc<crate::zt::site::ZtSite>>> {
+    let Some(z) = &cfg.zerotrust else { return Ok(None) };
+    let shared = Arc::clone(shared);
+    let source: crate::zt::site::PolicySource = Box::new(move || {
+        let generation = shared.policy_generation.load(std::sync::atomic::Ordering::Acquire);
+        let policy = shared.policy.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        (generation, policy.policy.document.identity.clone())
+    });
+    let site = crate::zt::site::ZtSite::start(z, store.clone(), source)
+        .context("starting the zero-trust proxies ([zerotrust])")?;
+    for e in &site.entries {
+        eprintln!("weftd: zero-trust {} {} on {} as {}", e.kind, e.name, e.listen, e.svid().0);
+    }
+    Ok(Some(site))
 }
 
 /// The node's configuration from the site's.

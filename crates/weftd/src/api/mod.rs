@@ -15,6 +15,7 @@
 //! - `admin`: tokens, audit, policies, metrics, health, OpenAPI.
 //! - `mesh`: the mesh view, join tokens and revocations (the mesh thread).
 //! - `registry`: sites and services on controllers, cordon, drain, labels, watch.
+//! - `identity`: the site's zero-trust workload identities, revocation.
 //! - `views`: the status as API types; `page`: pagination; `etag`: 304s.
 
 mod admin;
@@ -24,6 +25,7 @@ mod control;
 mod error;
 mod etag;
 mod events;
+mod identity;
 mod limit;
 mod mesh;
 mod openapi;
@@ -83,6 +85,8 @@ pub(crate) struct Ctx {
     pub(crate) plane: Arc<crate::controlplane::PlaneState>,
     /// The controller thread (controllers only).
     pub(crate) plane_ctl: Option<std::sync::mpsc::Sender<crate::controlplane::PlaneCtl>>,
+    /// The zero-trust proxies (sites with `[zerotrust]` only).
+    pub(crate) zt: Option<Arc<crate::zt::site::ZtSite>>,
 }
 
 impl Ctx {
@@ -176,6 +180,8 @@ fn router(ctx: Arc<Ctx>) -> Router {
         .route("/mesh", get(mesh::status))
         .route("/mesh/tokens", post(mesh::create_token))
         .route("/mesh/revocations", post(mesh::revoke))
+        .route("/identities", get(identity::list))
+        .route("/identities/revoke", post(identity::revoke))
         .route("/health", get(admin::health))
         .route("/openapi.json", get(admin::openapi));
     Router::new()
@@ -286,6 +292,8 @@ const ROUTES: &[&str] = &[
     "/api/v1/registry/services",
     "/api/v1/registry/services/{name}",
     "/api/v1/registry/watch",
+    "/api/v1/identities",
+    "/api/v1/identities/revoke",
     "/api/v1/peers",
     "/api/v1/paths",
     "/api/v1/paths/{id}",

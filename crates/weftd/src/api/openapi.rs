@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, control, events, mesh, registry, shards, state};
+use super::{admin, control, events, identity, mesh, registry, shards, state};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -28,6 +28,7 @@ use super::{admin, control, events, mesh, registry, shards, state};
         shards::status, shards::simulate, shards::approve,
         registry::sites, registry::services, registry::register, registry::deregister,
         registry::cordon, registry::uncordon, registry::drain, registry::label, registry::watch,
+        identity::list, identity::revoke,
     ),
     modifiers(&Bearer, &CommonErrors),
     tags(
@@ -39,6 +40,7 @@ use super::{admin, control, events, mesh, registry, shards, state};
         (name = "mesh", description = "The zero-touch mesh: members (read), join tokens and revocations (admin, on the agent holding the mesh CA)"),
         (name = "control", description = "The control plane: controller role, leader, epoch, the mesh-wide policy in force (read)"),
         (name = "registry", description = "Sites and services on the controllers: lists (read), cordon, drain, labels (operate), services (admin)"),
+        (name = "identity", description = "Zero-trust workload identities of this site's proxies: list (read), revoke (admin)"),
         (name = "metrics", description = "Prometheus exposition"),
         (name = "meta", description = "Health and this document (no token)"),
     )

@@ -43,6 +43,7 @@ mod controller;
 mod mesh;
 mod raw;
 mod validate;
+mod zerotrust;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -56,6 +57,7 @@ pub use controller::{ControlStoreKind, ControllerConfig};
 pub use mesh::{DEFAULT_MESH_PORT, GossipProfile, MeshConfig, Topology};
 pub use weft_layout::{DEFAULT_API, DEFAULT_STATE_DIR};
 pub use weft_types::Diagnostic;
+pub use zerotrust::{GatewayConfig, SidecarConfig, ZeroTrustConfig};
 
 /// Default name of the overlay TUN device.
 pub const DEFAULT_INTERFACE: &str = "weft0";
@@ -108,6 +110,8 @@ pub struct SiteConfig {
     pub mesh: MeshConfig,
     /// `[controller]`: this site is a controller (absent: it is not).
     pub controller: Option<ControllerConfig>,
+    /// `[zerotrust]`: this site's zero-trust proxies (absent: none).
+    pub zerotrust: Option<ZeroTrustConfig>,
 }
 
 /// One uplink.

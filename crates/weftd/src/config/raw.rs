@@ -26,6 +26,8 @@ pub(crate) struct RawConfig {
     pub(crate) mesh: Option<RawMesh>,
     #[serde(default)]
     pub(crate) controller: Option<RawController>,
+    #[serde(default)]
+    pub(crate) zerotrust: Option<super::zerotrust::RawZeroTrust>,
 }
 
 #[derive(Debug, Deserialize)]
