@@ -139,11 +139,11 @@ pub(super) fn zerotrust(
     let trust_domain = c.parse(&raw.trust_domain, TrustDomain::parse);
     let dir =
         raw.dir.as_ref().map_or_else(|| state_dir.join("zt"), |d| state_dir.join(d.get_ref()));
-    let mut svid_ttl = Duration::from_secs(3600);
+    let mut svid_ttl = Duration::from_hours(1);
     if let Some(t) = &raw.svid_ttl
         && let Some(d) = c.parse(t, parse_duration)
     {
-        if d < Duration::from_secs(10) || d > Duration::from_secs(30 * 86_400) {
+        if d < Duration::from_secs(10) || d > Duration::from_hours(30 * 24) {
             c.err(t, "svid_ttl must be 10s..=30d");
         }
         svid_ttl = d;

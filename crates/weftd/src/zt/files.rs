@@ -145,6 +145,6 @@ pub fn revoked(dir: &Path) -> Result<Vec<SpiffeId>> {
 
 /// Records `ids` as the revoked identities of `dir`.
 pub fn write_revoked(dir: &Path, ids: &[SpiffeId]) -> Result<()> {
-    let text: String = ids.iter().map(|id| format!("{id}\n")).collect();
+    let text: String = ids.iter().flat_map(|id| [id.to_string(), "\n".to_owned()]).collect();
     Ok(write_atomic(dir, REVOKED, text.as_bytes())?)
 }

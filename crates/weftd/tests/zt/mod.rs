@@ -3,7 +3,9 @@
 //! does not allow refused at the gateway and at the sidecar with both
 //! identities in the denial; credentials rotated under a live connection;
 //! a revoked identity refused from the next connection. (The namespace lab
-//! over the fabric is `zt_lab`.)
+//! over the fabric is [`lab`].)
+
+mod lab;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
