@@ -78,6 +78,9 @@ enum Command {
     /// The registry on a controller: sites, services, watch, register, deregister.
     #[command(subcommand)]
     Registry(cmd::registry::RegistryCommand),
+    /// Zero-trust workload identities: init, rotate, issue (CA host); list, inspect, revoke.
+    #[command(subcommand)]
+    Identity(cmd::identity::IdentityCommand),
     /// The mesh CA: `weft ca init` creates one (local, no agent needed).
     #[command(subcommand)]
     Ca(cmd::mesh::CaCommand),
@@ -122,6 +125,7 @@ fn main() -> ExitCode {
         Command::Control(c) => cmd::control::run(c),
         Command::Shards(c) => cmd::shards::run(c),
         Command::Registry(c) => cmd::registry::run(c),
+        Command::Identity(c) => cmd::identity::run(c),
         Command::Ca(c) => cmd::mesh::run_ca(&c),
         Command::Token(c) => cmd::mesh::run_token(&c),
         Command::Cert(c) => cmd::mesh::run_cert(&c),

@@ -8,10 +8,8 @@
 //! - [`tls`]: rustls configurations (SVID in, SPIFFE ID check out).
 //! - [`proxy`]: the gateway and sidecar proxy, counters and denials.
 //! - [`metrics`]: its counters in the Prometheus text format.
-//! - [`files`]: the identity material on disk (root, intermediate, revocations).
 //! - [`site`]: a site's running proxies, SVID renewal, audit.
 
-pub mod files;
 pub mod metrics;
 pub mod proxy;
 pub mod site;

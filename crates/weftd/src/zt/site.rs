@@ -21,10 +21,10 @@ use weft_identity::{
     RotationPolicy, Schedule, SpiffeId, Svid, TrustDomain, Validity, ed25519_pkcs8,
 };
 
-use super::files;
 use super::proxy::{Denial, Mode, Proxy};
 use crate::config::ZeroTrustConfig;
 use crate::store::{NewAudit, Store};
+use weft_layout::zt as files;
 
 /// The site's policy: its generation (bumped on every change) and identity rules.
 pub(crate) type PolicySource = Box<dyn Fn() -> (u64, weft_policy::IdentityRules) + Send>;

@@ -17,7 +17,8 @@ use rustls_pki_types::ServerName;
 use serde_json::{Value, json};
 use tokio_rustls::rustls::{ClientConfig, ClientConnection, StreamOwned};
 use weft_identity::{SpiffeId, TrustDomain, Validity};
-use weftd::zt::{files, tls};
+use weft_layout::zt as files;
+use weftd::zt::tls;
 
 use crate::support::{Harness, wait_for};
 
