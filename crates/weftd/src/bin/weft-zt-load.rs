@@ -79,7 +79,13 @@ fn config(a: &Args) -> Result<Arc<ClientConfig>> {
         .context("bundle.pem")?;
     let leaf = chain.first().context("svid.pem holds no certificate")?;
     let id = weft_identity::san::spiffe_id(leaf).context("svid.pem")?;
-    let svid = Svid { id, chain, key_pkcs8: key, serial: 0, validity: Validity { not_before: 0, not_after: 0 } };
+    let svid = Svid {
+        id,
+        chain,
+        key_pkcs8: key,
+        serial: 0,
+        validity: Validity { not_before: 0, not_after: 0 },
+    };
     weftd::zt::tls::client_config(&svid, &bundle, a.expect.clone())
 }
 

@@ -9,10 +9,12 @@
 //! - [`proxy`]: the gateway and sidecar proxy, counters and denials.
 //! - [`metrics`]: its counters in the Prometheus text format.
 //! - [`site`]: a site's running proxies, SVID renewal, audit.
+//! - [`workload`]: the SPIFFE Workload API on a unix socket.
 
 pub mod metrics;
 pub mod proxy;
 pub mod site;
 pub mod tls;
+pub mod workload;
 
 pub use proxy::{Denial, Mode, Proxy, Route};

@@ -6,6 +6,7 @@
 //! over the fabric is [`lab`].)
 
 mod lab;
+mod workload;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
