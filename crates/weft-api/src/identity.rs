@@ -20,11 +20,11 @@ pub struct IdentityService {
 pub struct Identity {
     /// Its SPIFFE ID.
     pub id: String,
-    /// `gateway` or `sidecar`.
+    /// `gateway`, `sidecar`, or `workload` (served by the Workload API).
     pub kind: String,
-    /// Gateway or service name.
+    /// Gateway or service name (a workload: its ID's last segment).
     pub name: String,
-    /// Where it listens.
+    /// Where it listens (a workload: the Workload API's socket).
     pub listen: String,
     /// Serial number of its current SVID, hex.
     pub serial: String,

@@ -1,5 +1,6 @@
 //! The site's workload identities: `GET /identities` (scope read) lists its
-//! zero-trust proxies with their SVIDs and decision counters;
+//! zero-trust proxies with their SVIDs and decision counters, and the
+//! workloads its Workload API serves;
 //! `POST /identities/revoke` (admin) refuses a SPIFFE ID at every proxy of
 //! this site from the next connection on, and stops renewing it.
 
@@ -52,6 +53,23 @@ pub(crate) async fn list(State(ctx): State<Arc<Ctx>>) -> Json<IdentityList> {
                 handshake_failures: e.proxy.handshake_failures(),
             }
         })
+        .chain(zt.workloads.iter().map(|w| {
+            let (serial, v) = w.svid();
+            Identity {
+                id: w.rule.id.to_string(),
+                kind: "workload".to_owned(),
+                name: w.rule.id.path().rsplit('/').next().unwrap_or_default().to_owned(),
+                listen: zt
+                    .workload_socket
+                    .as_ref()
+                    .map_or_else(String::new, |p| p.display().to_string()),
+                serial: format!("{serial:016x}"),
+                not_before_unix_s: v.not_before,
+                not_after_unix_s: v.not_after,
+                services: Vec::new(),
+                handshake_failures: 0,
+            }
+        }))
         .collect();
     Json(IdentityList {
         trust_domain: Some(zt.trust_domain().to_string()),

@@ -288,6 +288,21 @@ fn a_zerotrust_section_gives_its_proxies_and_mistakes_name_their_place() {
     assert_eq!(z.dir, cfg.state_dir.join("zt"));
     assert_eq!(z.sidecars[0].forward, "127.0.0.1:8080".parse().unwrap());
     assert_eq!(z.gateways[0].routes[0].backends, ["10.10.2.1:18443".parse().unwrap()]);
+    assert!(z.workloads.is_empty());
+    assert_eq!(z.workload_socket, cfg.state_dir.join("workload.sock"));
+    let w = parse_str(&format!(
+        "{}\n[zerotrust]\ntrust_domain = \"mesh.test\"\n[[zerotrust.workload]]\nid = \"spiffe://mesh.test/svc/web\"\nuid = 1000\npath = \"/usr/bin/web\"\n",
+        good()
+    ))
+    .unwrap();
+    let rule = &w.zerotrust.unwrap().workloads[0];
+    assert_eq!((rule.uid, rule.gid), (Some(1000), None));
+    let d = diagnostics(&format!(
+        "{}\n[zerotrust]\ntrust_domain = \"mesh.test\"\n[[zerotrust.workload]]\nid = \"spiffe://other.test/web\"\n",
+        good()
+    ));
+    assert!(d.iter().any(|m| m.contains("not in the trust domain")), "{d:?}");
+    assert!(d.iter().any(|m| m.contains("at least one selector")), "{d:?}");
 
     let base = good();
     let line = base.lines().count() + 3;

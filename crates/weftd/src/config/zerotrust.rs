@@ -21,7 +21,17 @@
 //! service = "api"
 //! port = 8443
 //! backends = ["10.10.2.1:18443"]       # the service's sidecars, nearest first
+//!
+//! [[zerotrust.workload]]               # served by the SPIFFE Workload API
+//! id = "spiffe://mesh.test/svc/web"
+//! uid = 1000                           # selectors: the caller must match all given
+//! gid = 1000
+//! path = "/usr/local/bin/web"          # its executable (/proc/PID/exe)
 //! ```
+//!
+//! `workload_socket` (default `STATE_DIR/workload.sock`, relative paths under
+//! the state directory) is where the Workload API listens when any workload
+//! is configured.
 //!
 //! Who may call what is the policy's `[[identity]]` rules (docs/policy.md).
 
@@ -42,8 +52,11 @@ pub(crate) struct RawZeroTrust {
     trust_domain: Spanned<String>,
     dir: Option<Spanned<String>>,
     svid_ttl: Option<Spanned<String>>,
+    workload_socket: Option<Spanned<String>>,
     #[serde(default)]
     sidecar: Vec<RawSidecar>,
+    #[serde(default)]
+    workload: Vec<Spanned<RawWorkload>>,
     #[serde(default)]
     gateway: Vec<RawGateway>,
 }
@@ -55,6 +68,15 @@ struct RawSidecar {
     port: Spanned<u16>,
     listen: Spanned<String>,
     forward: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkload {
+    id: Spanned<String>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    path: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,6 +110,10 @@ pub struct ZeroTrustConfig {
     pub sidecars: Vec<SidecarConfig>,
     /// Gateways.
     pub gateways: Vec<GatewayConfig>,
+    /// Workloads the Workload API serves.
+    pub workloads: Vec<crate::zt::workload::attest::WorkloadRule>,
+    /// The Workload API's socket.
+    pub workload_socket: PathBuf,
 }
 
 /// One `[[zerotrust.sidecar]]`.
@@ -179,5 +205,40 @@ pub(super) fn zerotrust(
             gateways.push(GatewayConfig { name: gname, listen, routes });
         }
     }
-    Some(ZeroTrustConfig { trust_domain: trust_domain?, dir, svid_ttl, sidecars, gateways })
+    let mut workloads = Vec::new();
+    for w in &raw.workload {
+        let span = w.span();
+        let w = w.get_ref();
+        let Some(id) = c.parse(&w.id, weft_types::SpiffeId::parse) else { continue };
+        if let Some(td) = &trust_domain
+            && id.trust_domain() != td
+        {
+            c.err(&w.id, format!("{id} is not in the trust domain {td}"));
+        }
+        if w.uid.is_none() && w.gid.is_none() && w.path.is_none() {
+            c.err(
+                &Spanned::new(span, ()),
+                "a workload needs at least one selector: uid, gid or path",
+            );
+        }
+        workloads.push(crate::zt::workload::attest::WorkloadRule {
+            id,
+            uid: w.uid,
+            gid: w.gid,
+            path: w.path.clone(),
+        });
+    }
+    let workload_socket = raw
+        .workload_socket
+        .as_ref()
+        .map_or_else(|| state_dir.join("workload.sock"), |p| state_dir.join(p.get_ref()));
+    Some(ZeroTrustConfig {
+        trust_domain: trust_domain?,
+        dir,
+        svid_ttl,
+        sidecars,
+        gateways,
+        workloads,
+        workload_socket,
+    })
 }

@@ -266,15 +266,14 @@ impl Proxy {
                 let mut up =
                     TcpStream::connect(addr).await.with_context(|| format!("connecting {addr}"))?;
                 up.set_nodelay(true)?;
-                copy_bidirectional(&mut tls, &mut up).await?;
+                ended(copy_bidirectional(&mut tls, &mut up).await)
             }
             Target::Mesh(backends) => {
                 let client = creds.clients.get(&service).context("no client for the route")?;
                 let mut up = connect_backend(client, &backends).await?;
-                copy_bidirectional(&mut tls, &mut up).await?;
+                ended(copy_bidirectional(&mut tls, &mut up).await)
             }
         }
-        Ok(())
     }
 
     fn deny(
@@ -297,6 +296,15 @@ impl Proxy {
             reason,
             peer,
         });
+    }
+}
+
+/// A splice's end: a peer closing without TLS `close_notify` (most clients
+/// do) is an ordinary end, not an error.
+fn ended(r: std::io::Result<(u64, u64)>) -> Result<()> {
+    match r {
+        Err(e) if e.kind() != std::io::ErrorKind::UnexpectedEof => Err(e.into()),
+        _ => Ok(()),
     }
 }
 

@@ -4,16 +4,22 @@
 //! intermediate on disk changes (a rotation), follows the site's policy for
 //! identity rules, and appends every denial to the audit log.
 //!
+//! It also serves the SPIFFE Workload API to the configured workloads
+//! (`[[zerotrust.workload]]`), with SVIDs issued and renewed the same way and
+//! pushed to every open stream on each change.
+//!
 //! It runs on a thread of its own (`weft-zt`) with a small tokio runtime; the
-//! API reads [`ZtSite::identities`] and calls [`ZtSite::revoke`].
+//! API reads [`ZtSite::entries`] and [`ZtSite::workloads`] and calls
+//! [`ZtSite::revoke`].
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
@@ -22,6 +28,8 @@ use weft_identity::{
 };
 
 use super::proxy::{Denial, Mode, Proxy};
+use super::workload::WorkloadSource;
+use super::workload::attest::{Caller, WorkloadRule};
 use crate::config::ZeroTrustConfig;
 use crate::store::{NewAudit, Store};
 use weft_layout::zt as files;
@@ -51,12 +59,37 @@ impl Entry {
     }
 }
 
+/// A workload the Workload API serves and its current SVID.
+pub struct WorkloadEntry {
+    /// Its identity and selectors.
+    pub rule: WorkloadRule,
+    svid: Mutex<Svid>,
+}
+
+impl WorkloadEntry {
+    /// Its current SVID's serial and validity.
+    pub fn svid(&self) -> (u64, Validity) {
+        let s = lock(&self.svid);
+        (s.serial, s.validity)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The site's zero-trust proxies.
 pub struct ZtSite {
     td: TrustDomain,
     dir: PathBuf,
     /// The proxies.
     pub entries: Vec<Entry>,
+    /// The workloads of the Workload API.
+    pub workloads: Vec<WorkloadEntry>,
+    /// Where the Workload API listens (None: no workloads configured).
+    pub workload_socket: Option<PathBuf>,
+    bundle: Mutex<Vec<Vec<u8>>>,
+    updates: tokio::sync::watch::Sender<u64>,
     revoked: Mutex<BTreeSet<SpiffeId>>,
     schedule: Mutex<Schedule>,
     /// Serial of the intermediate the SVIDs were issued under.
@@ -136,6 +169,18 @@ impl ZtSite {
             listeners.push((Arc::clone(&proxy), l));
             entries.push(Entry { kind, name, listen, proxy, svid: Mutex::new(svid) });
         }
+        let mut workloads = Vec::new();
+        for rule in &cfg.workloads {
+            let svid = issue(&inter, &rule.id, ttl)?;
+            schedule.handle_issued(&rule.id, svid.validity);
+            workloads.push(WorkloadEntry { rule: rule.clone(), svid: Mutex::new(svid) });
+        }
+        let workload_listener = if workloads.is_empty() {
+            None
+        } else {
+            let _guard = rt.enter();
+            Some(bind_workload_socket(&cfg.workload_socket)?)
+        };
         for id in &revoked {
             schedule.revoke(id);
         }
@@ -143,6 +188,10 @@ impl ZtSite {
             td,
             dir,
             entries,
+            workloads,
+            workload_socket: workload_listener.as_ref().map(|_| cfg.workload_socket.clone()),
+            bundle: Mutex::new(bundle),
+            updates: tokio::sync::watch::channel(0).0,
             revoked: Mutex::new(revoked),
             schedule: Mutex::new(schedule),
             intermediate_der: Mutex::new(inter.der().to_vec()),
@@ -150,6 +199,9 @@ impl ZtSite {
         });
         for (proxy, l) in listeners {
             rt.spawn(proxy.serve(l));
+        }
+        if let Some(l) = workload_listener {
+            rt.spawn(super::workload::serve(l, Arc::clone(&site) as Arc<dyn WorkloadSource>));
         }
         std::thread::Builder::new()
             .name("weft-zt-audit".into())
@@ -179,46 +231,51 @@ impl ZtSite {
         }
     }
 
-    /// Reissues the SVIDs that are due, or all of them under a new intermediate.
+    /// Follows the trust bundle on disk, and reissues the SVIDs that are
+    /// due, or all of them under a new intermediate; every change reaches the
+    /// Workload API's streams.
     fn renew(&self) -> Result<()> {
+        let mut changed = false;
+        let bundle = files::bundle(&self.dir)?;
+        if *lock(&self.bundle) != bundle {
+            for e in &self.entries {
+                e.proxy.set_credentials(&lock(&e.svid), &bundle)?;
+            }
+            lock(&self.bundle).clone_from(&bundle);
+            changed = true;
+        }
         let der = std::fs::read(self.dir.join(files::INTERMEDIATE))
             .context("reading the intermediate")?;
-        let rotated =
-            *self.intermediate_der.lock().unwrap_or_else(std::sync::PoisonError::into_inner) != der;
-        let due: BTreeSet<SpiffeId> = {
-            let mut s = self.schedule.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            s.poll_due(unix_now()).into_iter().collect()
-        };
-        if !rotated && due.is_empty() {
-            return Ok(());
-        }
-        let inter = files::intermediate(&self.dir, &self.td)?;
-        let bundle = files::bundle(&self.dir)?;
-        let ttl = self
-            .schedule
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .policy()
-            .ttl_secs;
-        for e in &self.entries {
-            let id = e.svid().0;
-            let revoked = self
-                .revoked
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .contains(&id);
-            if revoked || !(rotated || due.contains(&id)) {
-                continue;
+        let rotated = *lock(&self.intermediate_der) != der;
+        let due: BTreeSet<SpiffeId> =
+            lock(&self.schedule).poll_due(unix_now()).into_iter().collect();
+        if rotated || !due.is_empty() {
+            let inter = files::intermediate(&self.dir, &self.td)?;
+            let ttl = lock(&self.schedule).policy().ttl_secs;
+            let wanted =
+                |id: &SpiffeId| !lock(&self.revoked).contains(id) && (rotated || due.contains(id));
+            for e in &self.entries {
+                let id = e.svid().0;
+                if wanted(&id) {
+                    let svid = issue(&inter, &id, ttl)?;
+                    e.proxy.set_credentials(&svid, &bundle)?;
+                    lock(&self.schedule).handle_issued(&id, svid.validity);
+                    *lock(&e.svid) = svid;
+                }
             }
-            let svid = issue(&inter, &id, ttl)?;
-            e.proxy.set_credentials(&svid, &bundle)?;
-            self.schedule
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .handle_issued(&id, svid.validity);
-            *e.svid.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = svid;
+            for w in &self.workloads {
+                if wanted(&w.rule.id) {
+                    let svid = issue(&inter, &w.rule.id, ttl)?;
+                    lock(&self.schedule).handle_issued(&w.rule.id, svid.validity);
+                    *lock(&w.svid) = svid;
+                }
+            }
+            *lock(&self.intermediate_der) = der;
+            changed = true;
         }
-        *self.intermediate_der.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = der;
+        if changed {
+            self.updates.send_modify(|g| *g += 1);
+        }
         Ok(())
     }
 
@@ -234,7 +291,9 @@ impl ZtSite {
         for e in &self.entries {
             e.proxy.revoke(id.clone());
         }
-        self.schedule.lock().unwrap_or_else(std::sync::PoisonError::into_inner).revoke(id);
+        lock(&self.schedule).revoke(id);
+        // A revoked workload is no longer served: its streams hear of it now.
+        self.updates.send_modify(|g| *g += 1);
         Ok(true)
     }
 
@@ -252,6 +311,40 @@ impl ZtSite {
     pub fn trust_domain(&self) -> &TrustDomain {
         &self.td
     }
+}
+
+impl WorkloadSource for ZtSite {
+    fn svids(&self, caller: &Caller) -> Vec<Svid> {
+        let revoked = lock(&self.revoked);
+        self.workloads
+            .iter()
+            .filter(|w| w.rule.matches(caller) && !revoked.contains(&w.rule.id))
+            .map(|w| lock(&w.svid).clone())
+            .collect()
+    }
+
+    fn bundle(&self) -> (TrustDomain, Vec<Vec<u8>>) {
+        (self.td.clone(), lock(&self.bundle).clone())
+    }
+
+    fn updates(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.updates.subscribe()
+    }
+}
+
+/// The Workload API's socket at `path`: a stale one is replaced; any local
+/// process may connect (attestation decides what it gets).
+fn bind_workload_socket(path: &Path) -> Result<tokio::net::UnixListener> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("removing the stale {}", path.display())),
+    }
+    let l = tokio::net::UnixListener::bind(path)
+        .with_context(|| format!("binding the Workload API to {}", path.display()))?;
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .with_context(|| format!("opening {} to local workloads", path.display()))?;
+    Ok(l)
 }
 
 /// Appends denials to the audit log: who is the caller, the detail names

@@ -1,5 +1,6 @@
 //! The zero-trust gateway in a namespace lab of three `weftd` sites: an
-//! external client at site a → a's ingress gateway → over the fabric → the
+//! external client at site a (its SVID fetched from a's agent through the
+//! SPIFFE Workload API) → a's ingress gateway → over the fabric → the
 //! sidecar of service `api` at site b → the service; a workload at site c
 //! that policy does not allow is refused at the gateway and at the sidecar,
 //! and both sites' audit logs name both identities. Then the rotation drill:
@@ -88,6 +89,25 @@ fn call(h: &Harness, i: usize, cfg: &Arc<ClientConfig>, addr: SocketAddr, sni: &
         .is_some()
 }
 
+/// The SVID site a's agent serves this (root) process through the SPIFFE
+/// Workload API, fetched with the stock `spiffe` client.
+fn fetch_from_workload_api(
+    socket: &std::path::Path,
+) -> Result<weft_identity::Svid, spiffe::WorkloadApiError> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let c = spiffe::WorkloadApiClient::connect_to(format!("unix:{}", socket.display())).await?;
+        let svid = c.fetch_x509_svid().await?;
+        Ok(weft_identity::Svid {
+            id: SpiffeId::parse(&svid.spiffe_id().to_string()).unwrap(),
+            chain: svid.cert_chain().iter().map(|c| c.as_bytes().to_vec()).collect(),
+            key_pkcs8: svid.private_key().as_bytes().to_vec(),
+            serial: 0,
+            validity: Validity { not_before: 0, not_after: 0 },
+        })
+    })
+}
+
 fn audit_denials(h: &Harness, i: usize) -> Vec<Value> {
     let page = h.get(i, "/api/v1/audit?limit=1000").unwrap_or(Value::Null);
     page["items"]
@@ -115,7 +135,7 @@ fn gateway_sidecar_lab_refuses_and_audits_a_disallowed_workload_and_survives_a_r
         let _ = write!(text, "\n[policy]\nfile = {:?}\n", policy_file.display().to_string());
         let zt = match i {
             0 => format!(
-                "\n[zerotrust]\ntrust_domain = \"mesh.test\"\nsvid_ttl = \"20s\"\n\n[[zerotrust.gateway]]\nname = \"edge\"\nlisten = \"0.0.0.0:8443\"\n[[zerotrust.gateway.route]]\nhost = \"api.mesh.test\"\nservice = \"api\"\nport = 8443\nbackends = [\"{sidecar_addr}\"]\n"
+                "\n[zerotrust]\ntrust_domain = \"mesh.test\"\nsvid_ttl = \"20s\"\n\n[[zerotrust.workload]]\nid = \"spiffe://mesh.test/svc/web\"\nuid = 0\n\n[[zerotrust.gateway]]\nname = \"edge\"\nlisten = \"0.0.0.0:8443\"\n[[zerotrust.gateway.route]]\nhost = \"api.mesh.test\"\nservice = \"api\"\nport = 8443\nbackends = [\"{sidecar_addr}\"]\n"
             ),
             1 => format!(
                 "\n[zerotrust]\ntrust_domain = \"mesh.test\"\nsvid_ttl = \"20s\"\n\n[[zerotrust.sidecar]]\nservice = \"api\"\nport = 8443\nlisten = \"{sidecar_addr}\"\nforward = \"127.0.0.1:9000\"\n"
@@ -149,7 +169,8 @@ fn gateway_sidecar_lab_refuses_and_audits_a_disallowed_workload_and_survives_a_r
     let bundle = files::bundle(&dir).unwrap();
     let web_id = td.id("/svc/web").unwrap();
     let batch_id = td.id("/svc/batch").unwrap();
-    let web = inter.issue(&web_id, &[5; 32], 500, Validity::starting(now(), 600)).unwrap();
+    let web = fetch_from_workload_api(&h.sites[0].state_dir.join("workload.sock")).unwrap();
+    assert_eq!(web.id, web_id);
     let batch = inter.issue(&batch_id, &[6; 32], 501, Validity::starting(now(), 600)).unwrap();
     let gw_id = SpiffeId::parse("spiffe://mesh.test/gateway/edge").unwrap();
     let api_id = SpiffeId::parse("spiffe://mesh.test/svc/api").unwrap();
@@ -182,7 +203,9 @@ fn gateway_sidecar_lab_refuses_and_audits_a_disallowed_workload_and_survives_a_r
     echo(&mut live, b"live").unwrap();
     let serial_before =
         |i: usize| h.get(i, "/api/v1/identities").unwrap()["identities"][0]["serial"].clone();
-    let before = (serial_before(0), serial_before(1));
+    let workload_serial =
+        || h.get(0, "/api/v1/identities").unwrap()["identities"][1]["serial"].clone();
+    let before = (serial_before(0), serial_before(1), workload_serial());
     let start = Instant::now();
     let (mut ok, mut failed, mut rotated) = (0, 0, false);
     while start.elapsed() < Duration::from_secs(4) {
@@ -205,12 +228,18 @@ fn gateway_sidecar_lab_refuses_and_audits_a_disallowed_workload_and_survives_a_r
     echo(&mut live, b"still live").expect("the live connection survived the rotation");
     assert_ne!(serial_before(0), before.0, "the gateway's SVID was not reissued");
     assert_ne!(serial_before(1), before.1, "the sidecar's SVID was not reissued");
+    assert_ne!(workload_serial(), before.2, "the workload's SVID was not reissued");
 
     // Revocation: refused from the next connection.
     let answer =
         h.post(0, "/api/v1/identities/revoke", &json!({ "id": web_id.to_string() })).unwrap();
     assert_eq!(answer["newly"], true);
     assert!(!call(&h, 0, &web_cfg, SocketAddr::from(([127, 0, 0, 1], 8443)), "api.mesh.test"));
+    let refused = fetch_from_workload_api(&h.sites[0].state_dir.join("workload.sock"));
+    assert!(
+        matches!(refused, Err(spiffe::WorkloadApiError::NoIdentityIssued)),
+        "the Workload API still serves a revoked identity: {refused:?}"
+    );
     let ids = h.get(0, "/api/v1/identities").unwrap();
     assert_eq!(ids["revoked"], json!([web_id.to_string()]));
     let api = ids["identities"][0]["services"]
