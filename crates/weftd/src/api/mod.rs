@@ -34,7 +34,7 @@ mod registry;
 mod shards;
 mod state;
 mod tls;
-mod views;
+pub(crate) mod views;
 
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;

@@ -7,10 +7,12 @@
 //! # Layout
 //! - [`tls`]: rustls configurations (SVID in, SPIFFE ID check out).
 //! - [`proxy`]: the gateway and sidecar proxy, counters and denials.
+//! - [`backends`]: which backend a gateway tries first (health, RTT).
 //! - [`metrics`]: its counters in the Prometheus text format.
 //! - [`site`]: a site's running proxies, SVID renewal, audit.
 //! - [`workload`]: the SPIFFE Workload API on a unix socket.
 
+pub mod backends;
 pub mod metrics;
 pub mod proxy;
 pub mod site;

@@ -5,8 +5,8 @@
 //! - **gateway** (ingress): accepts TLS on its listener, the caller's SVID
 //!   optional; routes by SNI to a registered service; asks the identity rules
 //!   whether the caller (or `anonymous`) may call that service on that port;
-//!   then connects to the first backend that answers (backends are listed
-//!   nearest first) over mTLS with the gateway's own SVID, accepting only a
+//!   then connects to the first backend that answers (nearest healthy site
+//!   first, [`super::backends`]) over mTLS with the gateway's own SVID, accepting only a
 //!   backend whose SVID is the service's SPIFFE ID, and splices the streams.
 //! - **sidecar** (service side, for services that cannot do mTLS): requires
 //!   the caller's SVID, asks the rules whether it may call the local service,
@@ -99,6 +99,9 @@ pub struct Counters {
 /// Called with every denial (the agent appends it to the audit log).
 pub type AuditFn = Box<dyn Fn(&Denial) + Send + Sync>;
 
+/// Orders a route's backends for one connection (see [`super::backends`]).
+pub type Ranker = Arc<dyn Fn(&[SocketAddr]) -> Vec<SocketAddr> + Send + Sync>;
+
 struct Creds {
     id: SpiffeId,
     server: Arc<ServerConfig>,
@@ -116,6 +119,7 @@ pub struct Proxy {
     counters: BTreeMap<String, Counters>,
     handshake_failures: AtomicU64,
     audit: AuditFn,
+    ranker: RwLock<Option<Ranker>>,
 }
 
 /// The key unroutable connections are counted under.
@@ -154,6 +158,7 @@ impl Proxy {
             counters,
             handshake_failures: AtomicU64::new(0),
             audit,
+            ranker: RwLock::new(None),
         }))
     }
 
@@ -167,6 +172,12 @@ impl Proxy {
     /// Replaces the identity rules for new connections.
     pub fn set_rules(&self, rules: IdentityRules) {
         *self.rules.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(rules);
+    }
+
+    /// Orders a gateway's backends with `ranker` (health and RTT of their
+    /// sites) from the next connection on; without one, the configured order.
+    pub fn set_ranker(&self, ranker: Ranker) {
+        *self.ranker.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(ranker);
     }
 
     /// Refuses `id` from the next connection on.
@@ -270,6 +281,9 @@ impl Proxy {
             }
             Target::Mesh(backends) => {
                 let client = creds.clients.get(&service).context("no client for the route")?;
+                let ranker =
+                    self.ranker.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+                let backends = ranker.map_or(backends.clone(), |r| r(&backends));
                 let mut up = connect_backend(client, &backends).await?;
                 ended(copy_bidirectional(&mut tls, &mut up).await)
             }

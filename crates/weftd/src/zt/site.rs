@@ -37,6 +37,9 @@ use weft_layout::zt as files;
 /// The site's policy: its generation (bumped on every change) and identity rules.
 pub(crate) type PolicySource = Box<dyn Fn() -> (u64, weft_policy::IdentityRules) + Send>;
 
+/// The sites as the path engine sees them now (for gateways' backend order).
+pub(crate) type SitesView = Arc<dyn Fn() -> Vec<super::backends::SiteView> + Send + Sync>;
+
 /// One proxy of the site and the SVID it presents.
 pub struct Entry {
     /// `gateway` or `sidecar`.
@@ -116,6 +119,7 @@ impl ZtSite {
         cfg: &ZeroTrustConfig,
         store: Store,
         policy: PolicySource,
+        sites: &SitesView,
     ) -> Result<Arc<Self>> {
         let td = cfg.trust_domain.clone();
         let dir = cfg.dir.clone();
@@ -162,6 +166,10 @@ impl ZtSite {
             let proxy = Proxy::new(td.clone(), mode, &svid, &bundle, rules.clone(), audit)?;
             for r in &revoked {
                 proxy.revoke(r.clone());
+            }
+            if kind == "gateway" {
+                let sites = Arc::clone(sites);
+                proxy.set_ranker(Arc::new(move |b| super::backends::rank(b, &sites())));
             }
             let l = rt
                 .block_on(tokio::net::TcpListener::bind(listen))
