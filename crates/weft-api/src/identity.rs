@@ -54,8 +54,12 @@ pub struct IdentityList {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityRevoke {
-    /// The SPIFFE ID to refuse from now on.
-    #[schema(min_length = 10, max_length = 2048, pattern = "^spiffe://")]
+    /// The SPIFFE ID to refuse from now on (segments are never `.` or `..`).
+    #[schema(
+        min_length = 10,
+        max_length = 2048,
+        pattern = "^spiffe://[a-z0-9._-]{1,255}(/[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*)*$"
+    )]
     pub id: String,
 }
 
