@@ -108,6 +108,19 @@ fn fetch_from_workload_api(
     })
 }
 
+/// How many roots the Workload API's bundle of mesh.test holds.
+fn bundle_size(socket: &std::path::Path) -> usize {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let c = spiffe::WorkloadApiClient::connect_to(format!("unix:{}", socket.display()))
+            .await
+            .unwrap();
+        let set = c.fetch_x509_bundles().await.unwrap();
+        let td = spiffe::TrustDomain::new("mesh.test").unwrap();
+        set.get(&td).map_or(0, |b| b.authorities().len())
+    })
+}
+
 fn audit_denials(h: &Harness, i: usize) -> Vec<Value> {
     let page = h.get(i, "/api/v1/audit?limit=1000").unwrap_or(Value::Null);
     page["items"]
@@ -229,6 +242,15 @@ fn gateway_sidecar_lab_refuses_and_audits_a_disallowed_workload_and_survives_a_r
     assert_ne!(serial_before(0), before.0, "the gateway's SVID was not reissued");
     assert_ne!(serial_before(1), before.1, "the sidecar's SVID was not reissued");
     assert_ne!(workload_serial(), before.2, "the workload's SVID was not reissued");
+
+    // A CA rotation starts: the previous root joins the bundle; the agent
+    // follows it and the Workload API hands it out.
+    let other =
+        weft_identity::Root::new(&[43; 32], &td, 9, Validity::starting(now(), 86_400)).unwrap();
+    std::fs::write(h.sites[0].state_dir.join("zt").join(files::PREV_ROOT), other.der()).unwrap();
+    wait_for("the new bundle from the Workload API", Duration::from_secs(5), || {
+        (bundle_size(&h.sites[0].state_dir.join("workload.sock")) == 2).then_some(())
+    });
 
     // Revocation: refused from the next connection.
     let answer =
