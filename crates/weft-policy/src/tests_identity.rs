@@ -77,7 +77,7 @@ fn a_wrong_expectation_fails_with_the_deciding_rule() {
     let failed: Vec<_> = outcomes.iter().filter(|o| !o.passed).collect();
     assert_eq!(failed.len(), 1);
     let why = failed[0].failure.as_deref().unwrap();
-    assert!(why.contains("denied by identity rule \"no batch jobs\""), "{why}");
+    assert!(why.contains("denied (by identity rule \"no batch jobs\")"), "{why}");
     assert_eq!(failed[0].line, 31);
 }
 

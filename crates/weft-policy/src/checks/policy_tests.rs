@@ -38,11 +38,11 @@ fn run_identity(doc: &crate::model::Document, t: &crate::identity::IdentityTest)
     let failure = (d.action != t.expect).then(|| {
         let caller = t.from.as_ref().map_or_else(|| "anonymous".to_owned(), ToString::to_string);
         let by = d.rule.map_or_else(
-            || "no identity rule (denied)".to_owned(),
-            |r| format!("identity rule {r:?}"),
+            || "no identity rule matches".to_owned(),
+            |r| format!("by identity rule {r:?}"),
         );
         format!(
-            "{caller} -> {}:{} is {} by {by}, expected {}",
+            "{caller} -> {}:{} is {} ({by}), expected {}",
             t.to,
             t.port,
             past(d.action),
