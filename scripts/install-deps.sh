@@ -20,6 +20,12 @@ declare -A need=(
   [promtool]=prometheus
   # the control plane's HA lab (weft-etcd tests, bench/leader-failover.sh)
   [etcd]=etcd-server
+  # the web console's browser test (crates/weftd/tests/console, headless over WebDriver)
+  [chromium]=chromium
+  [chromedriver]=chromium-driver
+  # GTM: clients in the DNS lab test (dig) and bench/dns.sh (dnsperf)
+  [dig]=bind9-dnsutils
+  [dnsperf]=dnsperf
 )
 # only for the benchmarks (bench/*.sh)
 if [ "$purpose" = bench ]; then

@@ -159,3 +159,20 @@ pub struct MeshPolicyChange {
     #[serde(default)]
     pub warnings: Vec<String>,
 }
+
+/// One audit record of the control store (`GET /api/v1/control/audit`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ControlAuditRecord {
+    /// Its key in the store (`/weft/audit/UNIXMS-ID`).
+    pub key: String,
+    /// The request (or leader tick) that made the change.
+    pub request: String,
+    /// Who asked (`leader` for the leader's own steps).
+    pub actor: String,
+    /// What changed, with the reason where there is one.
+    pub action: String,
+    /// The leader's epoch.
+    pub epoch: u64,
+    /// When, Unix ms.
+    pub at_unix_ms: i64,
+}

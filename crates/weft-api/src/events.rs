@@ -35,6 +35,9 @@ pub enum EventKind {
     TopologyChanged,
     /// A controller became or stopped being the control plane's leader.
     LeaderChanged,
+    /// A global traffic management change: a service set or removed, a
+    /// traffic shift started, stepped, paused, finished or rolled back.
+    GtmChanged,
 }
 
 impl EventKind {
@@ -53,6 +56,7 @@ impl EventKind {
             Self::PolicyApplied => "policy_applied",
             Self::TopologyChanged => "topology_changed",
             Self::LeaderChanged => "leader_changed",
+            Self::GtmChanged => "gtm_changed",
         }
     }
 
@@ -62,7 +66,7 @@ impl EventKind {
     }
 }
 
-const ALL: [EventKind; 12] = [
+const ALL: [EventKind; 13] = [
     EventKind::AgentStarted,
     EventKind::SiteJoined,
     EventKind::SiteLeft,
@@ -75,6 +79,7 @@ const ALL: [EventKind; 12] = [
     EventKind::PolicyApplied,
     EventKind::TopologyChanged,
     EventKind::LeaderChanged,
+    EventKind::GtmChanged,
 ];
 
 /// One event.

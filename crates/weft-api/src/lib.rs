@@ -20,6 +20,7 @@
 //! - [`shards`]: [`ShardStatus`], [`ShardPlan`], [`ShardSimulate`].
 //! - [`mesh`]: [`MeshTokenCreate`], [`MeshToken`], [`MeshRevoke`], [`MeshStatus`].
 //! - [`identity`]: [`IdentityList`], [`IdentityRevoke`]: zero-trust workload identities.
+//! - [`gtm`]: [`GtmStatus`], [`GtmServiceSpec`], [`GtmShiftStart`], [`GtmExplanation`].
 //! - [`registry`]: [`RegistrySite`], [`RegistryService`], [`RegistryChange`].
 #![forbid(unsafe_code)]
 
@@ -28,6 +29,7 @@ pub mod common;
 pub mod control;
 pub mod events;
 pub mod flows;
+pub mod gtm;
 pub mod identity;
 pub mod mesh;
 pub mod paths;
@@ -38,12 +40,16 @@ pub mod sites;
 pub use admin::{AuditRecord, TokenCreate, TokenCreated, TokenInfo};
 pub use common::{ApiError, ListQuery, Page, Scope};
 pub use control::{
-    BundleCounters, CanaryStage, ControlStatus, MeshPolicyChange, MeshPolicyInForce,
-    MeshPolicyStatus, RelayLimitsInForce, SitePolicyState,
+    BundleCounters, CanaryStage, ControlAuditRecord, ControlStatus, MeshPolicyChange,
+    MeshPolicyInForce, MeshPolicyStatus, RelayLimitsInForce, SitePolicyState,
 };
 pub use events::{Event, EventKind};
 pub use flows::{
     Candidate, Explanation, Flow, Route, RouteChoice, Topology, TopologyEdge, TopologyNode,
+};
+pub use gtm::{
+    GtmAnnouncement, GtmCandidate, GtmChange, GtmCheck, GtmEndpoint, GtmEndpointState,
+    GtmExplanation, GtmService, GtmServiceSpec, GtmShift, GtmShiftLine, GtmShiftStart, GtmStatus,
 };
 pub use identity::{Identity, IdentityList, IdentityRevoke, IdentityRevoked, IdentityService};
 pub use mesh::{MeshMember, MeshRevocation, MeshRevoke, MeshStatus, MeshToken, MeshTokenCreate};

@@ -12,7 +12,8 @@
 //! TCP with a token; see `cmd::client`): `status`, `peers`, `sites`,
 //! `site show|remove|restore`, `paths`, `path show|test|history`, `ping`,
 //! `routes`, `flows`, `flow show`, `topology`, `events [--follow]`,
-//! `explain`, `policy diff|apply|rollback|show|history`, and the mesh's
+//! `explain`, `policy diff|apply|rollback|show|history`, `gtm
+//! status|explain|service`, `shift drain|blue-green|canary|list|...`, and the mesh's
 //! `token create`, `cert revoke` and `mesh` (alias `members`). Every one takes
 //! `--json` for the agent's JSON (lists: every page, one array).
 //!
@@ -81,6 +82,12 @@ enum Command {
     /// Zero-trust workload identities: init, rotate, issue (CA host); list, inspect, revoke.
     #[command(subcommand)]
     Identity(cmd::identity::IdentityCommand),
+    /// Global traffic management: status, explain (DNS sites), service set|rm (controllers).
+    #[command(subcommand)]
+    Gtm(cmd::gtm::GtmCommand),
+    /// Traffic shifts on a controller: drain, blue-green, canary, list, pause, resume, abort, switch-back.
+    #[command(subcommand)]
+    Shift(cmd::gtm::ShiftCommand),
     /// The mesh CA: `weft ca init` creates one (local, no agent needed).
     #[command(subcommand)]
     Ca(cmd::mesh::CaCommand),
@@ -126,6 +133,8 @@ fn main() -> ExitCode {
         Command::Shards(c) => cmd::shards::run(c),
         Command::Registry(c) => cmd::registry::run(c),
         Command::Identity(c) => cmd::identity::run(c),
+        Command::Gtm(c) => cmd::gtm::run(c),
+        Command::Shift(c) => cmd::gtm::run_shift(c),
         Command::Ca(c) => cmd::mesh::run_ca(&c),
         Command::Token(c) => cmd::mesh::run_token(&c),
         Command::Cert(c) => cmd::mesh::run_cert(&c),

@@ -10,6 +10,8 @@
 //!   `file:line:col` diagnostics.
 //! - `controlplane`: a controller's election and mesh-wide policy
 //!   publication; every site's follower of it.
+//! - `gtm`: global traffic management: endpoint health checks and, on
+//!   `[dns]` sites, the authoritative DNS server for global services.
 //! - [`labgen`]: keys and site configurations for a namespace lab
 //!   (re-exported from `weft-layout`, which the CLI shares).
 //! - [`uapi`]: the WireGuard userspace API protocol (`wg show` against weftd).
@@ -20,9 +22,20 @@ pub mod agent;
 pub(crate) mod api;
 pub mod config;
 pub(crate) mod controlplane;
+pub(crate) mod gtm;
 pub mod labgen;
 pub mod mesh;
 pub mod policy;
 pub mod store;
 pub mod uapi;
 pub mod zt;
+
+/// Entry points for `fuzz/` (not an API).
+#[doc(hidden)]
+pub mod fuzzing {
+    /// One DNS datagram through weftd's GTM answer path (parse, answer,
+    /// encode) over a fixed zone; the encoded answer, if any.
+    pub fn dns_query(data: &[u8]) -> Option<Vec<u8>> {
+        crate::gtm::server::answer_bytes(data)
+    }
+}

@@ -6,7 +6,9 @@
 //! When a test fails, the agents' logs are printed (see `support::Harness`).
 
 mod api;
+mod console;
 mod control;
+mod gtm;
 mod mesh;
 mod offload;
 mod policy;

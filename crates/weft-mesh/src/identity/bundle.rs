@@ -105,6 +105,9 @@ pub enum BundleKind {
     Policy = 1,
     /// The registry's relay limits: JSON `{"cordoned": [..], "drained": [..]}`.
     Registry = 2,
+    /// Global traffic management: JSON of the GTM document (services and
+    /// the shifts in effect; see `weft-gtm`).
+    Gtm = 3,
 }
 
 impl BundleKind {
@@ -113,6 +116,7 @@ impl BundleKind {
         match b {
             1 => Some(Self::Policy),
             2 => Some(Self::Registry),
+            3 => Some(Self::Gtm),
             _ => None,
         }
     }

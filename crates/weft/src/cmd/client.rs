@@ -351,6 +351,17 @@ impl Client {
         self.decode(target, &r.body)
     }
 
+    /// `PUT` a JSON body and decode the JSON answer.
+    pub(crate) fn put<B: Serialize, T: DeserializeOwned>(
+        &self,
+        target: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| self.protocol(e))?;
+        let r = self.call("PUT", target, Some(("application/json", &bytes)))?;
+        self.decode(target, &r.body)
+    }
+
     /// `DELETE`; the answer's JSON (`null` when empty).
     pub(crate) fn delete(&self, target: &str) -> Result<Value, ClientError> {
         Ok(self.call("DELETE", target, None)?.json())

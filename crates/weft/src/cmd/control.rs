@@ -24,11 +24,41 @@ pub(crate) enum ControlCommand {
         #[command(flatten)]
         agent: AgentArgs,
     },
+    /// The control store's audit records, newest first (on a controller):
+    /// policy, registry, shard and GTM changes with who and why.
+    Audit {
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        agent: AgentArgs,
+    },
 }
 
 /// Runs one `weft control` command.
 pub(crate) fn run(cmd: ControlCommand) -> Result<ExitCode> {
     match cmd {
+        ControlCommand::Audit { limit, json, agent } => {
+            let rows: Vec<weft_api::ControlAuditRecord> =
+                agent.client().get(&format!("/api/v1/control/audit?limit={limit}"))?;
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&rows)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            for r in &rows {
+                outln!(
+                    "{}  epoch {:<4} {:<16} {}",
+                    super::output::utc_ms(r.at_unix_ms),
+                    r.epoch,
+                    r.actor,
+                    r.action
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         ControlCommand::Status { json, agent } => {
             let s: ControlStatus = agent.client().get("/api/v1/control")?;
             if json {

@@ -12,7 +12,7 @@ pub(crate) mod policy_api;
 mod recorder;
 mod relay;
 mod rx;
-mod shared;
+pub(crate) mod shared;
 mod stage;
 pub(crate) mod status;
 mod tx;
@@ -193,6 +193,16 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         };
         (crate::controlplane::publish::Publishing::new(plane_ctl.clone(), tx), follower, rx)
     });
+    if cfg.dns.is_some() || cfg.controller.is_some() {
+        crate::gtm::start(crate::gtm::Start {
+            state: plane.gtm.clone(),
+            dns: cfg.dns.clone(),
+            site_address: cfg.address,
+            status: status.clone(),
+            links: shared.links.clone(),
+            plane: plane.clone(),
+        })?;
+    }
     let ctx = Arc::new(crate::api::Ctx {
         status: status.clone(),
         store: store.clone(),
@@ -205,6 +215,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         plane,
         plane_ctl,
         zt,
+        links: shared.links.clone(),
     });
     crate::api::spawn(ctx, listener, cfg.api_tls.as_ref(), &cfg.state_dir.join(API_SOCKET))?;
     spawn("weft-recorder", {

@@ -1,7 +1,8 @@
 //! Who is calling and what they may do.
 //!
 //! Over TCP every request but `/api/v1/health` and `/api/v1/openapi.json`
-//! carries `Authorization: Bearer <secret>`; the secret is looked up by its
+//! carries `Authorization: Bearer <secret>` (or the console's session cookie,
+//! see `console`); the secret is looked up by its
 //! hash in the store and gives the token's scope. No or an unknown token is
 //! 401; a known token without the needed scope is 403 and an audit record.
 //! Over the unix socket (mode 0600, root only) the caller is the local admin.
@@ -75,14 +76,19 @@ pub(crate) struct Caller {
 
 /// The scope a request needs: reads need `read`; on-demand tests, site
 /// removal and the registry's site changes (cordon, uncordon, drain,
-/// label) `operate`; policies, tokens, the audit log, the mesh's join
-/// tokens and revocations, registry services and shard plans `admin`.
+/// label) and GTM traffic shifts `operate`; policies, tokens, the audit
+/// logs, the mesh's join tokens and revocations, registry services, GTM
+/// services and shard plans `admin`.
 /// `POST /policy/check` and `POST /shards/simulate` change nothing and need
 /// `read`; `GET /mesh` (the membership view) needs `read`.
 pub(crate) fn needed_scope(method: &axum::http::Method, path: &str) -> Scope {
     use axum::http::Method;
     let p = path.strip_prefix("/api/v1").unwrap_or(path);
-    if p.starts_with("/tokens") || p.starts_with("/audit") || p.starts_with("/mesh/") {
+    if p.starts_with("/tokens")
+        || p.starts_with("/audit")
+        || p.starts_with("/mesh/")
+        || p == "/control/audit"
+    {
         return Scope::Admin;
     }
     if *method == Method::GET
@@ -92,7 +98,11 @@ pub(crate) fn needed_scope(method: &axum::http::Method, path: &str) -> Scope {
     {
         return Scope::Read;
     }
-    if p.starts_with("/paths/") || p.starts_with("/sites/") { Scope::Operate } else { Scope::Admin }
+    if p.starts_with("/paths/") || p.starts_with("/sites/") || p.starts_with("/gtm/shifts") {
+        Scope::Operate
+    } else {
+        Scope::Admin
+    }
 }
 
 /// Routes anyone may call (no token).
@@ -107,7 +117,8 @@ pub(crate) async fn authorize(
     next: Next,
 ) -> Response {
     let path = req.uri().path().to_owned();
-    if is_public(&path) {
+    // The console checks its own session (and sends the login page instead of a 401).
+    if is_public(&path) || super::console::is_console(&path) {
         return next.run(req).await;
     }
     // Every listener tags its requests; an untagged one is never trusted.
@@ -119,12 +130,34 @@ pub(crate) async fn authorize(
     let caller = match transport {
         Transport::Local => Caller { who: "local socket".to_owned(), scope: Scope::Admin },
         Transport::Tcp(addr) => {
-            let secret = req
+            let bearer = req
                 .headers()
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim);
+                .map(|s| s.trim().to_owned());
+            // The console's session cookie stands in for the bearer header; a
+            // mutation on its strength must come from the console's own origin.
+            let cookie = match bearer {
+                Some(_) => None,
+                None => super::console::session::cookie_secret(req.headers()),
+            };
+            if cookie.is_some()
+                && super::console::session::mutates(req.method())
+                && !super::console::session::same_origin(req.headers())
+            {
+                return Failure(
+                    StatusCode::FORBIDDEN,
+                    ApiError::new(
+                        "forbidden",
+                        "a change made with the console's cookie must come from the console \
+                         (Origin equal to Host); scripts send Authorization: Bearer",
+                    ),
+                )
+                .into_response();
+            }
+            let secret = bearer.or(cookie);
+            let secret = secret.as_deref();
             let found = match secret {
                 Some(s) if !s.is_empty() => {
                     let store = ctx.store.clone();
@@ -243,5 +276,11 @@ mod tests {
         assert_eq!(needed_scope(&Method::GET, "/api/v1/mesh/tokens"), Scope::Admin);
         assert_eq!(needed_scope(&Method::POST, "/api/v1/mesh/revocations"), Scope::Admin);
         assert_eq!(needed_scope(&Method::POST, "/api/v1/mesh"), Scope::Admin);
+        assert_eq!(needed_scope(&Method::GET, "/api/v1/gtm"), Scope::Read);
+        assert_eq!(needed_scope(&Method::GET, "/api/v1/gtm/explain"), Scope::Read);
+        assert_eq!(needed_scope(&Method::PUT, "/api/v1/gtm/services/app"), Scope::Admin);
+        assert_eq!(needed_scope(&Method::POST, "/api/v1/gtm/shifts"), Scope::Operate);
+        assert_eq!(needed_scope(&Method::POST, "/api/v1/gtm/shifts/s1/abort"), Scope::Operate);
+        assert_eq!(needed_scope(&Method::GET, "/api/v1/control/audit"), Scope::Admin);
     }
 }

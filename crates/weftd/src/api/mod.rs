@@ -16,15 +16,19 @@
 //! - `mesh`: the mesh view, join tokens and revocations (the mesh thread).
 //! - `registry`: sites and services on controllers, cordon, drain, labels, watch.
 //! - `identity`: the site's zero-trust workload identities, revocation.
+//! - `console`: the web console at `/ui` (pages over the same state).
+//! - `gtm`: global services, DNS decisions, traffic shifts, the control store's audit.
 //! - `views`: the status as API types; `page`: pagination; `etag`: 304s.
 
 mod admin;
 mod auth;
 mod cache;
+mod console;
 mod control;
 mod error;
 mod etag;
 mod events;
+mod gtm;
 mod identity;
 mod limit;
 mod mesh;
@@ -87,6 +91,8 @@ pub(crate) struct Ctx {
     pub(crate) plane_ctl: Option<std::sync::mpsc::Sender<crate::controlplane::PlaneCtl>>,
     /// The zero-trust proxies (sites with `[zerotrust]` only).
     pub(crate) zt: Option<Arc<crate::zt::site::ZtSite>>,
+    /// Every site's link-state advertisement (the mesh-wide path matrix).
+    pub(crate) links: Arc<crate::agent::shared::LinkBoard>,
 }
 
 impl Ctx {
@@ -174,6 +180,15 @@ fn router(ctx: Arc<Ctx>) -> Router {
         .route("/policy/promote", post(control::promote))
         .route("/policy/mesh", get(control::mesh_status))
         .route("/control", get(control::status))
+        .route("/control/audit", get(gtm::control_audit))
+        .route("/gtm", get(gtm::status))
+        .route("/gtm/explain", get(gtm::explain))
+        .route(
+            "/gtm/services/{name}",
+            axum::routing::put(gtm::set_service).delete(gtm::remove_service),
+        )
+        .route("/gtm/shifts", get(gtm::shifts).post(gtm::start_shift))
+        .route("/gtm/shifts/{id}/{command}", post(gtm::shift_command))
         .route("/shards", get(shards::status))
         .route("/shards/simulate", post(shards::simulate))
         .route("/shards/plans/{id}/approve", post(shards::approve))
@@ -186,6 +201,7 @@ fn router(ctx: Arc<Ctx>) -> Router {
         .route("/openapi.json", get(admin::openapi));
     Router::new()
         .nest("/api/v1", api)
+        .merge(console::routes())
         .route("/metrics", get(admin::metrics))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
@@ -318,6 +334,12 @@ const ROUTES: &[&str] = &[
     "/api/v1/policy/promote",
     "/api/v1/policy/mesh",
     "/api/v1/control",
+    "/api/v1/control/audit",
+    "/api/v1/gtm",
+    "/api/v1/gtm/explain",
+    "/api/v1/gtm/services/{name}",
+    "/api/v1/gtm/shifts",
+    "/api/v1/gtm/shifts/{id}/{command}",
     "/api/v1/shards",
     "/api/v1/shards/simulate",
     "/api/v1/shards/plans/{id}/approve",
@@ -326,6 +348,18 @@ const ROUTES: &[&str] = &[
     "/api/v1/mesh/revocations",
     "/api/v1/health",
     "/api/v1/openapi.json",
+    "/ui",
+    "/ui/login",
+    "/ui/logout",
+    "/ui/topology",
+    "/ui/paths",
+    "/ui/paths/{id}",
+    "/ui/flows",
+    "/ui/events",
+    "/ui/policies",
+    "/ui/registry",
+    "/ui/live/{view}",
+    "/ui/static/{name}",
 ];
 
 /// The template `path` matches (`/api/v1/paths/{id}`), or `other`.
@@ -402,5 +436,7 @@ mod tests {
         );
         assert_eq!(route_template("/api/v1/../../etc/passwd"), "other");
         assert_eq!(route_template("/wp-admin/x/y"), "other");
+        assert_eq!(route_template("/ui/paths/3"), "/ui/paths/{id}");
+        assert_eq!(route_template("/ui/live/overview"), "/ui/live/{view}");
     }
 }

@@ -6,13 +6,13 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, control, events, identity, mesh, registry, shards, state};
+use super::{admin, control, events, gtm, identity, mesh, registry, shards, state};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Weft agent API",
-        description = "The REST API of weftd: sites, peers, paths with measurements, flows, routes, topology, policies (per site, or mesh-wide through a controller), events, tokens, audit, the mesh and the control plane. Over TCP every call but /api/v1/health and /api/v1/openapi.json needs `Authorization: Bearer <token>` with the scope the operation names (read < operate < admin).",
+        description = "The REST API of weftd: sites, peers, paths with measurements, flows, routes, topology, policies (per site, or mesh-wide through a controller), global traffic management, events, tokens, audit, the mesh and the control plane. Over TCP every call but /api/v1/health and /api/v1/openapi.json needs `Authorization: Bearer <token>` with the scope the operation names (read < operate < admin).",
         license(name = "Apache-2.0")
     ),
     paths(
@@ -28,6 +28,8 @@ use super::{admin, control, events, identity, mesh, registry, shards, state};
         shards::status, shards::simulate, shards::approve,
         registry::sites, registry::services, registry::register, registry::deregister,
         registry::cordon, registry::uncordon, registry::drain, registry::label, registry::watch,
+        gtm::status, gtm::explain, gtm::set_service, gtm::remove_service, gtm::shifts,
+        gtm::start_shift, gtm::shift_command, gtm::control_audit,
         identity::list, identity::revoke,
     ),
     modifiers(&Bearer, &CommonErrors),
@@ -38,6 +40,7 @@ use super::{admin, control, events, identity, mesh, registry, shards, state};
         (name = "policy", description = "Policy as code: read (read), check (read), apply and rollback (admin)"),
         (name = "admin", description = "Tokens and the audit log (scope admin)"),
         (name = "mesh", description = "The zero-touch mesh: members (read), join tokens and revocations (admin, on the agent holding the mesh CA)"),
+        (name = "gtm", description = "Global traffic management: global services and their DNS answers (read), services (admin) and traffic shifts (operate) on controllers"),
         (name = "control", description = "The control plane: controller role, leader, epoch, the mesh-wide policy in force (read)"),
         (name = "registry", description = "Sites and services on the controllers: lists (read), cordon, drain, labels (operate), services (admin)"),
         (name = "identity", description = "Zero-trust workload identities of this site's proxies: list (read), revoke (admin)"),

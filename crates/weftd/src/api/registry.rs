@@ -101,7 +101,7 @@ async fn snapshot(ctx: &Ctx) -> ApiResult<Snapshot> {
 
 /// Every site this controller knows: itself, the mesh's members (alive),
 /// and sites known only from the store (down), merged with their records.
-async fn all_sites(ctx: &Ctx) -> ApiResult<Vec<RegistrySite>> {
+pub(crate) async fn all_sites(ctx: &Ctx) -> ApiResult<Vec<RegistrySite>> {
     let snap = snapshot(ctx).await?;
     let mesh = super::mesh::ask_mesh(ctx.mesh.as_ref(), super::mesh::MESH_WAIT, |reply| {
         MeshCtl::Status { reply }

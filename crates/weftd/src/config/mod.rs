@@ -40,6 +40,7 @@
 
 mod classes;
 mod controller;
+mod dns;
 mod mesh;
 mod raw;
 mod validate;
@@ -54,6 +55,7 @@ use weft_types::{Bandwidth, IpPrefix, PublicKey, SiteId};
 
 pub use classes::{ClassMap, ClassRule};
 pub use controller::{ControlStoreKind, ControllerConfig};
+pub use dns::{DnsConfig, RegionConfig};
 pub use mesh::{DEFAULT_MESH_PORT, GossipProfile, MeshConfig, Topology};
 pub use weft_layout::{DEFAULT_API, DEFAULT_STATE_DIR};
 pub use weft_types::Diagnostic;
@@ -112,6 +114,8 @@ pub struct SiteConfig {
     pub controller: Option<ControllerConfig>,
     /// `[zerotrust]`: this site's zero-trust proxies (absent: none).
     pub zerotrust: Option<ZeroTrustConfig>,
+    /// `[dns]`: this site answers DNS for the global services (absent: it does not).
+    pub dns: Option<DnsConfig>,
 }
 
 /// One uplink.

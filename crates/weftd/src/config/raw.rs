@@ -28,6 +28,7 @@ pub(crate) struct RawConfig {
     pub(crate) controller: Option<RawController>,
     #[serde(default)]
     pub(crate) zerotrust: Option<super::zerotrust::RawZeroTrust>,
+    pub(crate) dns: Option<RawDns>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -143,4 +144,31 @@ pub(crate) struct RawController {
     pub(crate) rebalance: Option<Spanned<String>>,
     pub(crate) weight: Option<Spanned<u32>>,
     pub(crate) shard_grace: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDns {
+    pub(crate) listen: Option<Spanned<String>>,
+    pub(crate) zone: Spanned<String>,
+    #[serde(default)]
+    pub(crate) nameservers: Vec<Spanned<String>>,
+    pub(crate) ns_address: Option<Spanned<String>>,
+    pub(crate) ttl: Option<Spanned<String>>,
+    pub(crate) negative_ttl: Option<Spanned<String>>,
+    pub(crate) answers: Option<Spanned<u32>>,
+    pub(crate) workers: Option<Spanned<u32>>,
+    pub(crate) default_region: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) region: Vec<RawRegion>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRegion {
+    pub(crate) name: Spanned<String>,
+    #[serde(default)]
+    pub(crate) prefixes: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(crate) sites: Vec<Spanned<String>>,
 }

@@ -92,6 +92,7 @@ pub(super) fn validate(
     let mesh = super::mesh::mesh(&mut c, raw.mesh.as_ref(), &uplinks);
     let controller =
         super::controller::controller(&mut c, raw.controller.as_ref(), site.name.get_ref());
+    let dns = super::dns::dns(&mut c, raw.dns.as_ref(), site.name.get_ref());
     let api_listen = match raw.api.as_ref().and_then(|a| a.listen.as_ref()) {
         Some(l) => c.parse(l, SocketAddr::from_str),
         None => SocketAddr::from_str(DEFAULT_API).ok(),
@@ -138,6 +139,7 @@ pub(super) fn validate(
                 region: site.region.clone(),
                 state_dir,
                 policy_file,
+                dns,
                 mesh,
                 controller,
                 zerotrust,

@@ -4,7 +4,8 @@
 //! site?), installs the policy through the policy API (checked again here;
 //! a refusal keeps the last good policy), persists what it accepted so a
 //! restart cannot be rolled back by a replay, and acknowledges. Registry
-//! bundles (relay limits) go to [`super::limits`].
+//! bundles (relay limits) go to [`super::limits`], GTM bundles to
+//! [`super::gtm_follow`].
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -95,10 +96,17 @@ impl FollowerLoop {
         let mut last_refusal: Option<String> = None;
         let mut limits =
             LimitsFollower::start(&self.state_dir, self.control.clone(), self.plane.clone());
+        let mut gtm = super::gtm_follow::GtmFollower::start(&self.state_dir, self.plane.clone());
         while let Ok(BundleIn { from, bundle }) = bundles.recv() {
             let b = &bundle.body;
             if b.kind == BundleKind::Registry {
                 if let Some(outcome) = limits.offer(&self.site, &bundle) {
+                    self.ack(from, b, outcome);
+                }
+                continue;
+            }
+            if b.kind == BundleKind::Gtm {
+                if let Some(outcome) = gtm.offer(&self.site, &bundle) {
                     self.ack(from, b, outcome);
                 }
                 continue;

@@ -68,6 +68,18 @@ pub(crate) enum PlaneCtl {
         /// The answer.
         reply: oneshot::Sender<Result<super::registry::Snapshot, PlaneRefusal>>,
     },
+    /// The GTM document as stored (with the shifts' history).
+    Gtm {
+        /// The answer.
+        reply: oneshot::Sender<Result<(weft_gtm::GtmDoc, u64), PlaneRefusal>>,
+    },
+    /// The newest `limit` audit records of the control store, newest first.
+    Audit {
+        /// How many.
+        limit: usize,
+        /// The answer: (key, JSON of an audit record).
+        reply: oneshot::Sender<Result<Vec<(String, String)>, PlaneRefusal>>,
+    },
     /// An enrolment or renewal request this controller's mesh node handed
     /// on: queue it, and give the leader's answer to the mesh thread.
     Enrol {
@@ -116,6 +128,10 @@ pub(crate) struct LeaderLoop<S: ControlStore> {
     published: Option<(u64, u64)>,
     /// The same for the registry's relay limits.
     registry_published: Option<(u64, u64)>,
+    /// The same for the GTM document.
+    gtm_published: Option<(u64, u64)>,
+    /// When the leader next steps the GTM shifts.
+    next_gtm: Instant,
     current: Option<(PolicyRecord, u64)>,
     leading: Option<u64>,
     view: ControllerView,
@@ -168,6 +184,8 @@ impl<S: ControlStore> LeaderLoop<S> {
             acks: Vec::new(),
             published: None,
             registry_published: None,
+            gtm_published: None,
+            next_gtm: Instant::now(),
             current: None,
             leading: None,
             view,
@@ -216,6 +234,7 @@ impl<S: ControlStore> LeaderLoop<S> {
                 self.published = None;
                 self.shards.reset();
                 self.registry_published = None;
+                self.gtm_published = None;
             }
             self.lead(&fence);
             self.keep_shards(&fence);
@@ -376,6 +395,25 @@ impl<S: ControlStore> LeaderLoop<S> {
                 let snap = super::registry::snapshot(&mut |p| store.range(p, 100_000, timeout));
                 let _ = reply.send(snap.map_err(|e| unavailable(&e)));
             }
+            PlaneCtl::Gtm { reply } => {
+                let timeout = self.timeout();
+                let answer = match self.ctrl.store().get(super::gtm::DOC, timeout) {
+                    Ok(kv) => super::gtm::decode(kv.as_ref())
+                        .map_err(|e| PlaneRefusal::new(500, "internal", e)),
+                    Err(e) => Err(unavailable(&e)),
+                };
+                let _ = reply.send(answer);
+            }
+            PlaneCtl::Audit { limit, reply } => {
+                let timeout = self.timeout();
+                let answer = match self.ctrl.store().range("/weft/audit/", 1_000_000, timeout) {
+                    Ok(all) => {
+                        Ok(all.into_iter().rev().take(limit).map(|kv| (kv.key, kv.value)).collect())
+                    }
+                    Err(e) => Err(unavailable(&e)),
+                };
+                let _ = reply.send(answer);
+            }
             PlaneCtl::Ack(ack) => {
                 if self.leading.is_some() {
                     self.acks.retain(|a| a.site != ack.site);
@@ -459,6 +497,8 @@ impl<S: ControlStore> LeaderLoop<S> {
         }
         self.publish_current(fence);
         self.publish_registry(fence);
+        self.publish_gtm(fence);
+        self.tick_gtm(fence);
         let listed = self.ctrl.store().range(records::REQUESTS, REQUESTS_PER_TURN, timeout);
         let Ok(requests) = listed else { return };
         for kv in requests {
@@ -498,6 +538,64 @@ impl<S: ControlStore> LeaderLoop<S> {
         let p = super::registry::publication(fence.epoch.0, &kv);
         if self.mesh.send(MeshCtl::Publish(Box::new(p))).is_ok() {
             self.registry_published = Some(key);
+        }
+    }
+
+    /// Publishes the GTM document when it changed.
+    fn publish_gtm(&mut self, fence: &Fence) {
+        let timeout = self.timeout();
+        let Ok(Some(kv)) = self.ctrl.store().get(super::gtm::DOC, timeout) else { return };
+        let key = (fence.epoch.0, kv.mod_revision);
+        if self.gtm_published == Some(key) {
+            return;
+        }
+        let Some(p) = super::gtm::publication(fence.epoch.0, &kv) else {
+            eprintln!("weftd: the stored GTM document is unreadable; not published");
+            self.gtm_published = Some(key);
+            return;
+        };
+        if self.mesh.send(MeshCtl::Publish(Box::new(p))).is_ok() {
+            self.gtm_published = Some(key);
+        }
+    }
+
+    /// Four times a second while leading: steps the GTM shifts that are
+    /// due, judging canaries by this site's health checks of their new
+    /// version since the step began.
+    fn tick_gtm(&mut self, fence: &Fence) {
+        let now = Instant::now();
+        if now < self.next_gtm {
+            return;
+        }
+        self.next_gtm = now + Duration::from_millis(250);
+        let timeout = self.timeout();
+        let Ok(kv) = self.ctrl.store().get(super::gtm::DOC, timeout) else { return };
+        let Ok((doc, _)) = super::gtm::decode(kv.as_ref()) else { return };
+        let health = self.state.gtm.clone();
+        let mut sample = |sh: &weft_gtm::Shift| {
+            let since = sh.window_start_ms()?;
+            let weft_gtm::ShiftKind::Canary(c) = &sh.kind else { return None };
+            let svc = doc.services.get(sh.service.as_ref()?)?;
+            let keys: Vec<_> = svc
+                .endpoints
+                .iter()
+                .filter(|e| e.version == c.canary)
+                .map(|e| (svc.name.clone(), e.id.clone()))
+                .collect();
+            Some(health.health.sample(&keys, since))
+        };
+        let Some((txn, changed)) =
+            super::gtm::tick(kv.as_ref(), fence.epoch.0, unix_ms(), &mut sample)
+        else {
+            return;
+        };
+        if let Some(TxnOutcome::Applied(_)) = self.fenced(fence, &txn) {
+            for t in changed {
+                let line = format!("GTM shift {} {}: {}", t.id, t.state, t.line);
+                eprintln!("weftd: {line}");
+                let _ = self.events.send(Event::new(EventKind::GtmChanged, line));
+            }
+            self.publish_gtm(fence);
         }
     }
 
@@ -572,6 +670,13 @@ impl<S: ControlStore> LeaderLoop<S> {
                 let (Ok(map), Ok(stored), Ok(pending)) = reads else { return false };
                 Some(self.shards.approve(&req, id, map.as_ref(), stored.as_ref(), &pending))
             }
+            Ask::Gtm(ask) => {
+                let timeout = self.timeout();
+                let store = self.ctrl.store();
+                super::gtm::plan(&id, &req, ask, fence.epoch.0, unix_ms(), &mut |k| {
+                    store.get(k, timeout)
+                })
+            }
             Ask::Revoke { site } => {
                 let timeout = self.timeout();
                 let store = self.ctrl.store();
@@ -591,6 +696,7 @@ impl<S: ControlStore> LeaderLoop<S> {
             }
         };
         let Some(planned) = planned else { return false };
+        let wrote = !planned.puts.is_empty();
         let mut txn =
             Txn { compares: planned.compares, puts: planned.puts, deletes: planned.deletes };
         txn.deletes.push(kv.key.clone());
@@ -602,6 +708,11 @@ impl<S: ControlStore> LeaderLoop<S> {
                 if let Some(record) = planned.published {
                     self.current = Some((record, rev));
                     self.publish_current(fence);
+                }
+                if let (Ask::Gtm(ask), true) = (&req.ask, wrote) {
+                    let line = format!("GTM {} by {} (request {id})", ask.kind(), req.actor);
+                    let _ = self.events.send(Event::new(EventKind::GtmChanged, line));
+                    self.publish_gtm(fence);
                 }
                 true
             }

@@ -16,11 +16,16 @@
 //! - [`enrol`]: enrolment and renewal answered by the leader from the
 //!   ledger in the store.
 //! - [`shards`]: the shard map in the store, heartbeats, the rebalancer.
+//! - [`gtm`]: the GTM document (global services, traffic shifts) in the
+//!   store, the leader's shift ticks.
 //! - [`follower`]: every site's side: checks, installs, persists, acknowledges;
-//!   [`limits`]: the same for the registry's relay limits.
+//!   [`limits`]: the same for the registry's relay limits, [`gtm_follow`]
+//!   for the GTM document.
 
 pub(crate) mod enrol;
 pub(crate) mod follower;
+pub(crate) mod gtm;
+pub(crate) mod gtm_follow;
 pub(crate) mod leader;
 pub(crate) mod limits;
 pub(crate) mod publish;
@@ -93,6 +98,8 @@ pub(crate) struct PlaneState {
     pub(crate) bundles: RwLock<BundleCounters>,
     /// The registry's relay limits in force here.
     pub(crate) relay_limits: RwLock<RelayLimitsInForce>,
+    /// Global traffic management here: the document, health, DNS answers.
+    pub(crate) gtm: Arc<crate::gtm::GtmState>,
 }
 
 impl PlaneState {

@@ -12,6 +12,7 @@
 //! | `/weft/audit/UNIXMS-ID` | [`AuditEntry`]: who changed what |
 //! | `/weft/enroller` | the enrolment ledger (`EnrollerState`): token uses, enrolled sites, revocations |
 //! | `/weft/registry/...` | sites, services and relay flags (see [`super::registry`]) |
+//! | `/weft/gtm/doc` | the GTM document: global services and traffic shifts (see [`super::gtm`]) |
 
 use serde::{Deserialize, Serialize};
 
@@ -100,6 +101,8 @@ pub(crate) enum Ask {
     Revoke { site: String },
     /// Apply a pending shard plan (see `shards`).
     ApprovePlan { plan: String },
+    /// A global traffic management change (see `gtm`).
+    Gtm(super::gtm::GtmAsk),
 }
 
 impl Ask {
@@ -112,6 +115,7 @@ impl Ask {
             Self::Enrol { .. } => "enrol",
             Self::Revoke { .. } => "revoke",
             Self::ApprovePlan { .. } => "approve_plan",
+            Self::Gtm(g) => g.kind(),
         }
     }
 }
@@ -249,7 +253,11 @@ pub(crate) fn step(
             Step::Change { record, new_version }
         }
         (
-            Ask::Registry(_) | Ask::Enrol { .. } | Ask::Revoke { .. } | Ask::ApprovePlan { .. },
+            Ask::Registry(_)
+            | Ask::Enrol { .. }
+            | Ask::Revoke { .. }
+            | Ask::ApprovePlan { .. }
+            | Ask::Gtm(_),
             _,
         ) => Step::Refuse("internal", "not a policy request".into()),
         (_, None) => Step::Refuse("no_policy", "no mesh-wide policy has been applied yet".into()),

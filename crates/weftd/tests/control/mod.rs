@@ -178,7 +178,7 @@ fn rollouts(h: &Harness, via: usize, sites: &[usize], first: u64, applies: u64) 
 
 /// Three sites: a is the only controller (SQLite store, the mesh CA) and
 /// leads; b and c joined through it.
-fn single_controller_lab(name: &str) -> Harness {
+pub(crate) fn single_controller_lab(name: &str) -> Harness {
     let mut h = Harness::with_options(name, 3, 1, "adaptive", true);
     add_controller(&h, 0, "");
     init_ca(&h.sites[0].state_dir).expect("weft ca init on site a");

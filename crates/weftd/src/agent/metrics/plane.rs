@@ -78,6 +78,84 @@ impl Collector for PlaneCollector {
             help,
             None,
             outcomes.iter().map(|(l, n)| (l, ConstCounter::new(*n))),
-        )
+        )?;
+        gtm(e, &self.0.gtm)
     }
+}
+
+/// `weft_gtm_*`: answers by service, endpoint and region, other DNS
+/// outcomes, endpoint health, shifts.
+fn gtm(e: &mut DescriptorEncoder<'_>, g: &crate::gtm::GtmState) -> fmt::Result {
+    use std::sync::atomic::Ordering::Relaxed;
+    let seq = g.seq();
+    if seq == 0 && g.zone.get().is_none() {
+        return Ok(());
+    }
+    let help = "Sequence of the GTM document in force on this site (the control store revision).";
+    single(e, "gtm_document_seq", help, None, Some(int(seq)))?;
+    let answers: Vec<(Labels<3>, u64)> = g
+        .answers()
+        .into_iter()
+        .map(|((svc, ep, region), n)| {
+            let ep = if ep.is_empty() { "none".to_owned() } else { ep };
+            (Labels([("name", svc), ("answer", ep), ("region", region)]), n)
+        })
+        .collect();
+    let help = "DNS answers for global services, by service, endpoint answered (none: no address of the asked type) and client region.";
+    family(e, "gtm_answers", help, None, answers.iter().map(|(l, n)| (l, ConstCounter::new(*n))))?;
+    if g.zone.get().is_some() {
+        let o = &g.outcomes;
+        let rows = [
+            ("nxdomain", o.nxdomain.load(Relaxed)),
+            ("nodata", o.nodata.load(Relaxed)),
+            ("refused", o.refused.load(Relaxed)),
+            ("formerr", o.formerr.load(Relaxed)),
+            ("notimp", o.notimp.load(Relaxed)),
+            ("servfail", o.servfail.load(Relaxed)),
+        ]
+        .map(|(k, n)| (Labels([("outcome", k.to_owned())]), n));
+        let help = "DNS queries not answered with an address, by outcome.";
+        family(
+            e,
+            "gtm_dns_other",
+            help,
+            None,
+            rows.iter().map(|(l, n)| (l, ConstCounter::new(*n))),
+        )?;
+    }
+    let health: Vec<(Labels<2>, bool)> = g
+        .health
+        .all()
+        .into_iter()
+        .map(|((svc, ep), ok)| (Labels([("service", svc), ("endpoint", ep)]), ok))
+        .collect();
+    let help = "1 while a global service's endpoint passes its health checks from this site.";
+    family(
+        e,
+        "gtm_endpoint_healthy",
+        help,
+        None,
+        health.iter().map(|(l, ok)| (l, int(u64::from(*ok)))),
+    )?;
+    let doc = g.doc();
+    let shifts: Vec<(Labels<4>, f64)> = doc
+        .shifts
+        .iter()
+        .filter(|s| s.is_active())
+        .map(|s| {
+            let pct = match &s.kind {
+                weft_gtm::ShiftKind::Drain { .. } => f64::from(s.drain_permille()) / 10.0,
+                _ => s.share_permille().map_or(0.0, |p| f64::from(p) / 10.0),
+            };
+            let l = Labels([
+                ("shift", s.id.clone()),
+                ("service", s.service.clone().unwrap_or_default()),
+                ("kind", s.kind.name().to_owned()),
+                ("state", s.state.name().to_owned()),
+            ]);
+            (l, pct)
+        })
+        .collect();
+    let help = "Active traffic shifts: the new version's share (canary, blue/green) or the drained endpoints' remaining weight (drain), percent.";
+    family(e, "gtm_shift_percent", help, None, shifts.iter().map(|(l, p)| (l, ConstGauge::new(*p))))
 }
