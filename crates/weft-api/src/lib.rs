@@ -19,6 +19,7 @@
 //! - [`control`]: [`ControlStatus`], [`MeshPolicyStatus`], [`MeshPolicyChange`].
 //! - [`shards`]: [`ShardStatus`], [`ShardPlan`], [`ShardSimulate`].
 //! - [`mesh`]: [`MeshTokenCreate`], [`MeshToken`], [`MeshRevoke`], [`MeshStatus`].
+//! - [`identity`]: [`IdentityList`], [`IdentityRevoke`]: zero-trust workload identities.
 //! - [`gtm`]: [`GtmStatus`], [`GtmServiceSpec`], [`GtmShiftStart`], [`GtmExplanation`].
 //! - [`registry`]: [`RegistrySite`], [`RegistryService`], [`RegistryChange`].
 #![forbid(unsafe_code)]
@@ -29,6 +30,7 @@ pub mod control;
 pub mod events;
 pub mod flows;
 pub mod gtm;
+pub mod identity;
 pub mod mesh;
 pub mod paths;
 pub mod registry;
@@ -49,6 +51,7 @@ pub use gtm::{
     GtmAnnouncement, GtmCandidate, GtmChange, GtmCheck, GtmEndpoint, GtmEndpointState,
     GtmExplanation, GtmService, GtmServiceSpec, GtmShift, GtmShiftLine, GtmShiftStart, GtmStatus,
 };
+pub use identity::{Identity, IdentityList, IdentityRevoke, IdentityRevoked, IdentityService};
 pub use mesh::{MeshMember, MeshRevocation, MeshRevoke, MeshStatus, MeshToken, MeshTokenCreate};
 pub use paths::{Path, PathSample, PathTestRequest, PathTestResult};
 pub use registry::{

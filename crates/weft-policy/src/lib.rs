@@ -28,6 +28,7 @@
 //! - [`model`]: the validated document.
 //! - `resolve`: groups, sites, roles and regions into address spans.
 //! - [`compiled`]: the compiled policy and flow classification.
+//! - [`identity`]: identity rules (SPIFFE callers → services) and their decision.
 //! - `checks`: policy tests, lint, diff.
 #![forbid(unsafe_code)]
 
@@ -40,14 +41,17 @@ pub use space::{FlowBox, FlowPoint, Span};
 mod checks;
 pub mod compiled;
 mod findings;
+pub mod identity;
 pub mod model;
 mod raw;
 mod resolve;
 mod validate;
+mod validate_identity;
 
 pub use checks::{DiffReport, FlowChange, TestOutcome, diff, lint, run_tests};
 pub use compiled::{Classification, CompileError, CompiledPolicy, RuleSet, compile};
 pub use findings::{Finding, Severity};
+pub use identity::{IdentityDecision, IdentityPattern, IdentityRule, IdentityRules, IdentityTest};
 pub use model::{Action, Document, Location, SiteInfo};
 pub use resolve::SiteDirectory;
 
@@ -66,3 +70,5 @@ pub fn parse(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_identity;

@@ -283,6 +283,10 @@ pub struct Document {
     pub acls: Vec<AclRule>,
     /// Tests.
     pub tests: Vec<PolicyTest>,
+    /// Identity rules (`[[identity]]`): who may call which service.
+    pub identity: crate::identity::IdentityRules,
+    /// Identity tests (`[[identity_test]]`).
+    pub identity_tests: Vec<crate::identity::IdentityTest>,
 }
 
 /// Parses a path preference name.

@@ -32,6 +32,33 @@ pub(crate) struct RawDocument {
     pub(crate) acl: Vec<Spanned<RawAcl>>,
     #[serde(default)]
     pub(crate) test: Vec<Spanned<RawTest>>,
+    #[serde(default)]
+    pub(crate) identity: Vec<Spanned<RawIdentity>>,
+    #[serde(default)]
+    pub(crate) identity_test: Vec<Spanned<RawIdentityTest>>,
+}
+
+/// An `[[identity]]` rule as written (see `crate::identity`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawIdentity {
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) action: Spanned<String>,
+    pub(crate) priority: Option<Spanned<i64>>,
+    pub(crate) from: Option<Items>,
+    pub(crate) to: Option<Items>,
+    pub(crate) ports: Option<Items>,
+}
+
+/// An `[[identity_test]]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawIdentityTest {
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) from: Spanned<String>,
+    pub(crate) to: Spanned<String>,
+    pub(crate) port: Spanned<i64>,
+    pub(crate) expect: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -39,7 +39,7 @@ impl<'a> Checker<'a> {
 
     /// The place of `span` (lines found by binary search over `line_starts`:
     /// a policy of thousands of rules asks for thousands of places).
-    fn loc(&self, span: &Range<usize>) -> Location {
+    pub(crate) fn loc(&self, span: &Range<usize>) -> Location {
         let at = span.start.min(self.source.len());
         let line = self.line_starts.partition_point(|s| *s <= at);
         let start = self.line_starts[line - 1];
@@ -48,7 +48,7 @@ impl<'a> Checker<'a> {
     }
 
     /// The strings of a one-or-many value (numbers too, when `numbers`).
-    fn strings(&mut self, v: &Items, what: &str, numbers: bool) -> Vec<String> {
+    pub(crate) fn strings(&mut self, v: &Items, what: &str, numbers: bool) -> Vec<String> {
         let items: Vec<&toml::Value> = match v.get_ref() {
             toml::Value::Array(a) => a.iter().collect(),
             one => vec![one],
@@ -73,7 +73,7 @@ impl<'a> Checker<'a> {
         out
     }
 
-    fn list<T>(
+    pub(crate) fn list<T>(
         &mut self,
         v: Option<&Items>,
         what: &str,
@@ -134,7 +134,7 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn priority(&mut self, v: Option<&Spanned<i64>>, default: i64) -> i64 {
+    pub(crate) fn priority(&mut self, v: Option<&Spanned<i64>>, default: i64) -> i64 {
         match v {
             Some(p) if !(0..=1_000_000).contains(p.get_ref()) => {
                 self.err(p.span(), "priority must be between 0 and 1000000 (lower runs first)");
@@ -238,7 +238,12 @@ fn bad_dscp(s: &str) -> String {
     format!("{s:?} is not a DSCP value (0-63, ef, va, le, cs0-cs7, af11-af43)")
 }
 
-fn name_or(c: &Checker<'_>, given: Option<&Spanned<String>>, kind: &str, i: usize) -> String {
+pub(crate) fn name_or(
+    c: &Checker<'_>,
+    given: Option<&Spanned<String>>,
+    kind: &str,
+    i: usize,
+) -> String {
     let _ = c;
     given.map_or_else(|| format!("{kind}[{}]", i + 1), |n| n.get_ref().clone())
 }
@@ -563,6 +568,7 @@ pub(crate) fn validate(c: &mut Checker<'_>, raw: &RawDocument) -> Document {
         });
     }
 
+    let (identity, identity_tests) = crate::validate_identity::validate(c, raw);
     check_duplicates(c, raw);
     Document {
         file: c.file.to_owned(),
@@ -578,6 +584,8 @@ pub(crate) fn validate(c: &mut Checker<'_>, raw: &RawDocument) -> Document {
         routes,
         acls,
         tests,
+        identity,
+        identity_tests,
     }
 }
 

@@ -16,6 +16,7 @@
 //! - [`flow`]: [`FlowKey`], the 5-tuple, and its stable hash.
 //! - [`units`]: [`Bandwidth`], [`Ratio`] and [`parse_duration`].
 //! - [`rng`]: [`SeededRng`], the only randomness the sans-IO crates use.
+//! - [`spiffe`]: [`SpiffeId`] and [`TrustDomain`], workload identities.
 //! - [`time`]: [`virtual_origin`], the time origin of tests and simulations.
 //! - [`wire`]: [`WireReader`] / [`WireWriter`], bounds-checked codecs.
 #![forbid(unsafe_code)]
@@ -26,6 +27,7 @@ pub mod ids;
 pub mod key;
 pub mod prefix;
 pub mod rng;
+pub mod spiffe;
 pub mod time;
 pub mod units;
 pub mod wire;
@@ -36,6 +38,7 @@ pub use ids::{IdError, PathId, PeerId, SiteId, UplinkId};
 pub use key::{KeyError, PrivateKey, PublicKey};
 pub use prefix::{IpPrefix, PrefixError};
 pub use rng::SeededRng;
+pub use spiffe::{SpiffeId, SpiffeIdError, TrustDomain};
 pub use time::virtual_origin;
 pub use units::{Bandwidth, Ratio, UnitError, format_duration, parse_duration};
 pub use wire::{WireError, WireReader, WireWriter};

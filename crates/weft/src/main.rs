@@ -79,6 +79,9 @@ enum Command {
     /// The registry on a controller: sites, services, watch, register, deregister.
     #[command(subcommand)]
     Registry(cmd::registry::RegistryCommand),
+    /// Zero-trust workload identities: init, rotate, issue (CA host); list, inspect, revoke.
+    #[command(subcommand)]
+    Identity(cmd::identity::IdentityCommand),
     /// Global traffic management: status, explain (DNS sites), service set|rm (controllers).
     #[command(subcommand)]
     Gtm(cmd::gtm::GtmCommand),
@@ -129,6 +132,7 @@ fn main() -> ExitCode {
         Command::Control(c) => cmd::control::run(c),
         Command::Shards(c) => cmd::shards::run(c),
         Command::Registry(c) => cmd::registry::run(c),
+        Command::Identity(c) => cmd::identity::run(c),
         Command::Gtm(c) => cmd::gtm::run(c),
         Command::Shift(c) => cmd::gtm::run_shift(c),
         Command::Ca(c) => cmd::mesh::run_ca(&c),

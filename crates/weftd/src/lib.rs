@@ -15,6 +15,7 @@
 //! - [`labgen`]: keys and site configurations for a namespace lab
 //!   (re-exported from `weft-layout`, which the CLI shares).
 //! - [`uapi`]: the WireGuard userspace API protocol (`wg show` against weftd).
+//! - [`zt`]: the zero-trust gateway and sidecar proxy (SPIFFE mTLS).
 #![forbid(unsafe_code)]
 
 pub mod agent;
@@ -27,6 +28,7 @@ pub mod mesh;
 pub mod policy;
 pub mod store;
 pub mod uapi;
+pub mod zt;
 
 /// Entry points for `fuzz/` (not an API).
 #[doc(hidden)]

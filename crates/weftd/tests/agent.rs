@@ -13,6 +13,7 @@ mod mesh;
 mod offload;
 mod policy;
 mod support;
+mod zt;
 
 use std::hash::Hasher as _;
 use std::io::{Read as _, Write as _};

@@ -23,8 +23,33 @@ pub struct TestOutcome {
 }
 
 /// Runs every test of the policy.
+/// Identity tests (`[[identity_test]]`) follow the flow tests.
 pub fn run_tests(policy: &CompiledPolicy) -> Vec<TestOutcome> {
-    policy.document.tests.iter().map(|t| run_one(policy, t)).collect()
+    let doc = &policy.document;
+    doc.tests
+        .iter()
+        .map(|t| run_one(policy, t))
+        .chain(doc.identity_tests.iter().map(|t| run_identity(doc, t)))
+        .collect()
+}
+
+fn run_identity(doc: &crate::model::Document, t: &crate::identity::IdentityTest) -> TestOutcome {
+    let d = doc.identity.decide(t.from.as_ref(), &t.to, t.port);
+    let failure = (d.action != t.expect).then(|| {
+        let caller = t.from.as_ref().map_or_else(|| "anonymous".to_owned(), ToString::to_string);
+        let by = d.rule.map_or_else(
+            || "no identity rule matches".to_owned(),
+            |r| format!("by identity rule {r:?}"),
+        );
+        format!(
+            "{caller} -> {}:{} is {} ({by}), expected {}",
+            t.to,
+            t.port,
+            past(d.action),
+            t.expect.as_str()
+        )
+    });
+    TestOutcome { name: t.name.clone(), line: t.at.line, passed: failure.is_none(), failure }
 }
 
 fn run_one(policy: &CompiledPolicy, t: &PolicyTest) -> TestOutcome {

@@ -10,6 +10,7 @@ pub(crate) mod events;
 pub(crate) mod explain;
 pub(crate) mod flows;
 pub(crate) mod gtm;
+pub(crate) mod identity;
 pub(crate) mod keys;
 pub(crate) mod lab;
 pub(crate) mod mesh;

@@ -172,6 +172,15 @@ impl Metrics {
         self
     }
 
+    /// Adds the zero-trust proxies' counters (`weft_zt_*`), read from `site`
+    /// at every scrape.
+    pub(crate) fn with_zt(mut self, site: Option<Arc<crate::zt::site::ZtSite>>) -> Self {
+        if let Some(site) = site {
+            self.registry.register_collector(Box::new(crate::zt::metrics::ZtCollector(site)));
+        }
+        self
+    }
+
     /// One RTT sample from a probe echo (called per echo by the control loop):
     /// RTT histogram.
     pub(crate) fn observe_rtt(&self, path: &PathLabels, rtt: Duration) {

@@ -157,7 +157,8 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     restrict_state_dir(&cfg.state_dir)?;
     register_bootstrap(&store, &token, &cfg.state_dir)?;
     let plane = Arc::new(crate::controlplane::PlaneState::default());
-    let metrics = Arc::new(metrics::Metrics::new().with_plane(plane.clone()));
+    let zt = start_zero_trust(cfg, &store, &shared, &status)?;
+    let metrics = Arc::new(metrics::Metrics::new().with_plane(plane.clone()).with_zt(zt.clone()));
     let (bus, _) = tokio::sync::broadcast::channel(1024);
     let (events_tx, events_rx) = mpsc::channel();
     let policy = Arc::new(policy_api::PolicyApi::new(
@@ -213,6 +214,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         mesh: mesh_tx,
         plane,
         plane_ctl,
+        zt,
         links: shared.links.clone(),
     });
     crate::api::spawn(ctx, listener, cfg.api_tls.as_ref(), &cfg.state_dir.join(API_SOCKET))?;
@@ -283,6 +285,50 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     };
     control::Control::new(shared, node, io).run(&ctl_rx);
     Ok(())
+}
+
+/// Starts the site's zero-trust proxies (`[zerotrust]`), if it has any;
+/// their identity rules follow the site's running policy.
+fn start_zero_trust(
+    cfg: &SiteConfig,
+    store: &Store,
+    shared: &Arc<Shared>,
+    status: &Arc<status::SharedStatus>,
+) -> Result<Option<Arc<crate::zt::site::ZtSite>>> {
+    use crate::zt::backends::{Health, SiteView};
+    let Some(z) = &cfg.zerotrust else { return Ok(None) };
+    let status = Arc::clone(status);
+    let sites: crate::zt::site::SitesView = Arc::new(move || {
+        crate::api::views::sites(&status.get())
+            .into_iter()
+            .map(|s| SiteView {
+                prefixes: s
+                    .prefixes
+                    .iter()
+                    .filter_map(|p| weft_types::IpPrefix::parse(p).ok())
+                    .collect(),
+                health: match s.state {
+                    weft_api::SiteState::Local => Health::Local,
+                    weft_api::SiteState::Up => Health::Up,
+                    weft_api::SiteState::Degraded => Health::Degraded,
+                    _ => Health::Down,
+                },
+                rtt_ms: s.best_rtt_ms,
+            })
+            .collect()
+    });
+    let shared = Arc::clone(shared);
+    let source: crate::zt::site::PolicySource = Box::new(move || {
+        let generation = shared.policy_generation.load(std::sync::atomic::Ordering::Acquire);
+        let policy = shared.policy.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        (generation, policy.policy.document.identity.clone())
+    });
+    let site = crate::zt::site::ZtSite::start(z, store.clone(), source, &sites)
+        .context("starting the zero-trust proxies ([zerotrust])")?;
+    for e in &site.entries {
+        eprintln!("weftd: zero-trust {} {} on {} as {}", e.kind, e.name, e.listen, e.svid().0);
+    }
+    Ok(Some(site))
 }
 
 /// The node's configuration from the site's.

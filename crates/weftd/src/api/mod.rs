@@ -15,6 +15,7 @@
 //! - `admin`: tokens, audit, policies, metrics, health, OpenAPI.
 //! - `mesh`: the mesh view, join tokens and revocations (the mesh thread).
 //! - `registry`: sites and services on controllers, cordon, drain, labels, watch.
+//! - `identity`: the site's zero-trust workload identities, revocation.
 //! - `console`: the web console at `/ui` (pages over the same state).
 //! - `gtm`: global services, DNS decisions, traffic shifts, the control store's audit.
 //! - `views`: the status as API types; `page`: pagination; `etag`: 304s.
@@ -28,6 +29,7 @@ mod error;
 mod etag;
 mod events;
 mod gtm;
+mod identity;
 mod limit;
 mod mesh;
 mod openapi;
@@ -36,7 +38,7 @@ mod registry;
 mod shards;
 mod state;
 mod tls;
-mod views;
+pub(crate) mod views;
 
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
@@ -87,6 +89,8 @@ pub(crate) struct Ctx {
     pub(crate) plane: Arc<crate::controlplane::PlaneState>,
     /// The controller thread (controllers only).
     pub(crate) plane_ctl: Option<std::sync::mpsc::Sender<crate::controlplane::PlaneCtl>>,
+    /// The zero-trust proxies (sites with `[zerotrust]` only).
+    pub(crate) zt: Option<Arc<crate::zt::site::ZtSite>>,
     /// Every site's link-state advertisement (the mesh-wide path matrix).
     pub(crate) links: Arc<crate::agent::shared::LinkBoard>,
 }
@@ -191,6 +195,8 @@ fn router(ctx: Arc<Ctx>) -> Router {
         .route("/mesh", get(mesh::status))
         .route("/mesh/tokens", post(mesh::create_token))
         .route("/mesh/revocations", post(mesh::revoke))
+        .route("/identities", get(identity::list))
+        .route("/identities/revoke", post(identity::revoke))
         .route("/health", get(admin::health))
         .route("/openapi.json", get(admin::openapi));
     Router::new()
@@ -302,6 +308,8 @@ const ROUTES: &[&str] = &[
     "/api/v1/registry/services",
     "/api/v1/registry/services/{name}",
     "/api/v1/registry/watch",
+    "/api/v1/identities",
+    "/api/v1/identities/revoke",
     "/api/v1/peers",
     "/api/v1/paths",
     "/api/v1/paths/{id}",

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, control, events, gtm, mesh, registry, shards, state};
+use super::{admin, control, events, gtm, identity, mesh, registry, shards, state};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,6 +30,7 @@ use super::{admin, control, events, gtm, mesh, registry, shards, state};
         registry::cordon, registry::uncordon, registry::drain, registry::label, registry::watch,
         gtm::status, gtm::explain, gtm::set_service, gtm::remove_service, gtm::shifts,
         gtm::start_shift, gtm::shift_command, gtm::control_audit,
+        identity::list, identity::revoke,
     ),
     modifiers(&Bearer, &CommonErrors),
     tags(
@@ -42,6 +43,7 @@ use super::{admin, control, events, gtm, mesh, registry, shards, state};
         (name = "gtm", description = "Global traffic management: global services and their DNS answers (read), services (admin) and traffic shifts (operate) on controllers"),
         (name = "control", description = "The control plane: controller role, leader, epoch, the mesh-wide policy in force (read)"),
         (name = "registry", description = "Sites and services on the controllers: lists (read), cordon, drain, labels (operate), services (admin)"),
+        (name = "identity", description = "Zero-trust workload identities of this site's proxies: list (read), revoke (admin)"),
         (name = "metrics", description = "Prometheus exposition"),
         (name = "meta", description = "Health and this document (no token)"),
     )

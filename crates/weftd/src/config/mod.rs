@@ -44,6 +44,7 @@ mod dns;
 mod mesh;
 mod raw;
 mod validate;
+mod zerotrust;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -58,6 +59,7 @@ pub use dns::{DnsConfig, RegionConfig};
 pub use mesh::{DEFAULT_MESH_PORT, GossipProfile, MeshConfig, Topology};
 pub use weft_layout::{DEFAULT_API, DEFAULT_STATE_DIR};
 pub use weft_types::Diagnostic;
+pub use zerotrust::{GatewayConfig, SidecarConfig, ZeroTrustConfig};
 
 /// Default name of the overlay TUN device.
 pub const DEFAULT_INTERFACE: &str = "weft0";
@@ -110,6 +112,8 @@ pub struct SiteConfig {
     pub mesh: MeshConfig,
     /// `[controller]`: this site is a controller (absent: it is not).
     pub controller: Option<ControllerConfig>,
+    /// `[zerotrust]`: this site's zero-trust proxies (absent: none).
+    pub zerotrust: Option<ZeroTrustConfig>,
     /// `[dns]`: this site answers DNS for the global services (absent: it does not).
     pub dns: Option<DnsConfig>,
 }

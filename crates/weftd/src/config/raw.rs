@@ -27,6 +27,7 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) controller: Option<RawController>,
     #[serde(default)]
+    pub(crate) zerotrust: Option<super::zerotrust::RawZeroTrust>,
     pub(crate) dns: Option<RawDns>,
 }
 

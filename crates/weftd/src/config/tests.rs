@@ -274,3 +274,47 @@ fn controller_mistakes_name_their_line_and_column() {
     let d = diagnostics(&format!("{base}\n[controller]\nendpoints = [\"198.18.1.2:2379\"]\n"));
     assert!(d.iter().any(|m| m.contains("endpoints are for store = \"etcd\"")), "{d:?}");
 }
+
+#[test]
+fn a_zerotrust_section_gives_its_proxies_and_mistakes_name_their_place() {
+    let cfg = parse_str(&format!(
+        "{}\n[zerotrust]\ntrust_domain = \"mesh.test\"\nsvid_ttl = \"20s\"\n[[zerotrust.sidecar]]\nservice = \"api\"\nport = 8443\nlisten = \"10.10.1.1:18443\"\nforward = \"127.0.0.1:8080\"\n[[zerotrust.gateway]]\nname = \"edge\"\nlisten = \"0.0.0.0:443\"\n[[zerotrust.gateway.route]]\nhost = \"api.example\"\nservice = \"api\"\nport = 8443\nbackends = [\"10.10.2.1:18443\"]\n",
+        good()
+    ))
+    .unwrap();
+    let z = cfg.zerotrust.expect("a zerotrust section");
+    assert_eq!(z.trust_domain.as_str(), "mesh.test");
+    assert_eq!(z.svid_ttl, Duration::from_secs(20));
+    assert_eq!(z.dir, cfg.state_dir.join("zt"));
+    assert_eq!(z.sidecars[0].forward, "127.0.0.1:8080".parse().unwrap());
+    assert_eq!(z.gateways[0].routes[0].backends, ["10.10.2.1:18443".parse().unwrap()]);
+    assert!(z.workloads.is_empty());
+    assert_eq!(z.workload_socket, cfg.state_dir.join("workload.sock"));
+    let w = parse_str(&format!(
+        "{}\n[zerotrust]\ntrust_domain = \"mesh.test\"\n[[zerotrust.workload]]\nid = \"spiffe://mesh.test/svc/web\"\nuid = 1000\npath = \"/usr/bin/web\"\n",
+        good()
+    ))
+    .unwrap();
+    let rule = &w.zerotrust.unwrap().workloads[0];
+    assert_eq!((rule.uid, rule.gid), (Some(1000), None));
+    let d = diagnostics(&format!(
+        "{}\n[zerotrust]\ntrust_domain = \"mesh.test\"\n[[zerotrust.workload]]\nid = \"spiffe://other.test/web\"\n",
+        good()
+    ));
+    assert!(d.iter().any(|m| m.contains("not in the trust domain")), "{d:?}");
+    assert!(d.iter().any(|m| m.contains("at least one selector")), "{d:?}");
+
+    let base = good();
+    let line = base.lines().count() + 3;
+    let d = diagnostics(&format!(
+        "{base}\n[zerotrust]\ntrust_domain = \"Mesh\"\nsvid_ttl = \"1s\"\n[[zerotrust.sidecar]]\nservice = \"a b\"\nport = 1\nlisten = \"nowhere\"\nforward = \"127.0.0.1:1\"\n"
+    ));
+    for (at, what) in [
+        (format!("site.toml:{line}:16"), "lowercase"),
+        (format!("site.toml:{}:12", line + 1), "10s..=30d"),
+        (format!("site.toml:{}:11", line + 3), "service name"),
+        (format!("site.toml:{}:10", line + 5), "ADDRESS:PORT"),
+    ] {
+        assert!(d.iter().any(|m| m.contains(&at) && m.contains(what)), "{at} {what}: {d:?}");
+    }
+}

@@ -1,0 +1,73 @@
+//! Workload identities of a site's zero-trust proxies (`GET /identities`,
+//! `POST /identities/revoke`).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Allow and deny counts of one service at one proxy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct IdentityService {
+    /// The service (`(no route)` for a gateway's unroutable connections).
+    pub service: String,
+    /// Connections allowed.
+    pub allowed: u64,
+    /// Connections denied.
+    pub denied: u64,
+}
+
+/// One proxy of the site and the SVID it presents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Identity {
+    /// Its SPIFFE ID.
+    pub id: String,
+    /// `gateway`, `sidecar`, or `workload` (served by the Workload API).
+    pub kind: String,
+    /// Gateway or service name (a workload: its ID's last segment).
+    pub name: String,
+    /// Where it listens (a workload: the Workload API's socket).
+    pub listen: String,
+    /// Serial number of its current SVID, hex.
+    pub serial: String,
+    /// Its current SVID is valid from (Unix seconds).
+    pub not_before_unix_s: u64,
+    /// And until.
+    pub not_after_unix_s: u64,
+    /// Decisions by service (a gateway's routes, a sidecar's service).
+    pub services: Vec<IdentityService>,
+    /// TLS handshakes refused before a decision.
+    pub handshake_failures: u64,
+}
+
+/// The site's workload identities.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct IdentityList {
+    /// The trust domain (absent: the site runs no zero-trust proxies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust_domain: Option<String>,
+    /// Its proxies.
+    pub identities: Vec<Identity>,
+    /// Identities revoked on this site.
+    pub revoked: Vec<String>,
+}
+
+/// `POST /identities/revoke`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityRevoke {
+    /// The SPIFFE ID to refuse from now on (segments are never `.` or `..`).
+    #[schema(
+        min_length = 10,
+        max_length = 2048,
+        pattern = "^spiffe://[a-z0-9._-]{1,255}(/[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*)*$"
+    )]
+    pub id: String,
+}
+
+/// The answer to a revocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct IdentityRevoked {
+    /// The SPIFFE ID.
+    pub id: String,
+    /// False when it was revoked already.
+    pub newly: bool,
+}

@@ -1,0 +1,377 @@
+//! A site's running zero-trust proxies (`[zerotrust]`): binds them, issues
+//! their SVIDs from the intermediate in `[zerotrust] dir`, renews them at
+//! half life (the sans-IO [`Schedule`]), reissues every SVID when the
+//! intermediate on disk changes (a rotation), follows the site's policy for
+//! identity rules, and appends every denial to the audit log.
+//!
+//! It also serves the SPIFFE Workload API to the configured workloads
+//! (`[[zerotrust.workload]]`), with SVIDs issued and renewed the same way and
+//! pushed to every open stream on each change.
+//!
+//! It runs on a thread of its own (`weft-zt`) with a small tokio runtime; the
+//! API reads [`ZtSite::entries`] and [`ZtSite::workloads`] and calls
+//! [`ZtSite::revoke`].
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use weft_identity::{
+    RotationPolicy, Schedule, SpiffeId, Svid, TrustDomain, Validity, ed25519_pkcs8,
+};
+
+use super::proxy::{Denial, Mode, Proxy};
+use super::workload::WorkloadSource;
+use super::workload::attest::{Caller, WorkloadRule};
+use crate::config::ZeroTrustConfig;
+use crate::store::{NewAudit, Store};
+use weft_layout::zt as files;
+
+/// The site's policy: its generation (bumped on every change) and identity rules.
+pub(crate) type PolicySource = Box<dyn Fn() -> (u64, weft_policy::IdentityRules) + Send>;
+
+/// The sites as the path engine sees them now (for gateways' backend order).
+pub(crate) type SitesView = Arc<dyn Fn() -> Vec<super::backends::SiteView> + Send + Sync>;
+
+/// One proxy of the site and the SVID it presents.
+pub struct Entry {
+    /// `gateway` or `sidecar`.
+    pub kind: &'static str,
+    /// Gateway name or service name.
+    pub name: String,
+    /// Where it listens.
+    pub listen: SocketAddr,
+    /// The proxy.
+    pub proxy: Arc<Proxy>,
+    /// Its current SVID.
+    svid: Mutex<Svid>,
+}
+
+impl Entry {
+    /// Its current SVID's identity, serial and validity.
+    pub fn svid(&self) -> (SpiffeId, u64, Validity) {
+        let s = self.svid.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        (s.id.clone(), s.serial, s.validity)
+    }
+}
+
+/// A workload the Workload API serves and its current SVID.
+pub struct WorkloadEntry {
+    /// Its identity and selectors.
+    pub rule: WorkloadRule,
+    svid: Mutex<Svid>,
+}
+
+impl WorkloadEntry {
+    /// Its current SVID's serial and validity.
+    pub fn svid(&self) -> (u64, Validity) {
+        let s = lock(&self.svid);
+        (s.serial, s.validity)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The site's zero-trust proxies.
+pub struct ZtSite {
+    td: TrustDomain,
+    dir: PathBuf,
+    /// The proxies.
+    pub entries: Vec<Entry>,
+    /// The workloads of the Workload API.
+    pub workloads: Vec<WorkloadEntry>,
+    /// Where the Workload API listens (None: no workloads configured).
+    pub workload_socket: Option<PathBuf>,
+    bundle: Mutex<Vec<Vec<u8>>>,
+    updates: tokio::sync::watch::Sender<u64>,
+    revoked: Mutex<BTreeSet<SpiffeId>>,
+    schedule: Mutex<Schedule>,
+    /// Serial of the intermediate the SVIDs were issued under.
+    intermediate_der: Mutex<Vec<u8>>,
+    /// Denials not audited: the audit thread was behind (a flood never blocks a proxy).
+    pub audit_dropped: Arc<AtomicU64>,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn issue(inter: &weft_identity::Intermediate, id: &SpiffeId, ttl: u64) -> Result<Svid> {
+    let seed = weft_layout::mesh::random_seed()?;
+    let serial = files::random_serial()?;
+    let svid = inter.issue(id, &seed, serial, Validity::starting(unix_now(), ttl))?;
+    debug_assert_eq!(svid.key_pkcs8, ed25519_pkcs8(&seed));
+    Ok(svid)
+}
+
+impl ZtSite {
+    /// Binds and starts every proxy of `cfg`; the returned site is live.
+    pub(crate) fn start(
+        cfg: &ZeroTrustConfig,
+        store: Store,
+        policy: PolicySource,
+        sites: &SitesView,
+    ) -> Result<Arc<Self>> {
+        let td = cfg.trust_domain.clone();
+        let dir = cfg.dir.clone();
+        let bundle = files::bundle(&dir)?;
+        let inter = files::intermediate(&dir, &td)?;
+        let ttl = cfg.svid_ttl.as_secs();
+        let (generation, rules) = policy();
+        let (audit_tx, audit_rx) = sync_channel::<Denial>(1024);
+        let audit_dropped = Arc::new(AtomicU64::new(0));
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("weft-zt")
+            .enable_all()
+            .build()
+            .context("starting the zero-trust runtime")?;
+        let mut entries = Vec::new();
+        let mut listeners = Vec::new();
+        let mut plan: Vec<(&'static str, String, SocketAddr, Mode, SpiffeId)> = Vec::new();
+        for s in &cfg.sidecars {
+            let mode = Mode::Sidecar { service: s.service.clone(), port: s.port, local: s.forward };
+            plan.push((
+                "sidecar",
+                s.service.clone(),
+                s.listen,
+                mode,
+                weft_identity::service_id(&td, &s.service)?,
+            ));
+        }
+        for g in &cfg.gateways {
+            let id = td.id(&format!("/gateway/{}", g.name))?;
+            plan.push(("gateway", g.name.clone(), g.listen, Mode::Gateway(g.routes.clone()), id));
+        }
+        let mut schedule = Schedule::new(RotationPolicy { ttl_secs: ttl, renew_permille: 500 });
+        let revoked: BTreeSet<SpiffeId> = files::revoked(&dir)?.into_iter().collect();
+        for (kind, name, listen, mode, id) in plan {
+            let svid = issue(&inter, &id, ttl)?;
+            schedule.handle_issued(&id, svid.validity);
+            let (tx, dropped) = (audit_tx.clone(), Arc::clone(&audit_dropped));
+            let audit: super::proxy::AuditFn = Box::new(move |d: &Denial| {
+                if let Err(TrySendError::Full(_)) = tx.try_send(d.clone()) {
+                    dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+            let proxy = Proxy::new(td.clone(), mode, &svid, &bundle, rules.clone(), audit)?;
+            for r in &revoked {
+                proxy.revoke(r.clone());
+            }
+            if kind == "gateway" {
+                let sites = Arc::clone(sites);
+                proxy.set_ranker(Arc::new(move |b| super::backends::rank(b, &sites())));
+            }
+            let l = rt
+                .block_on(tokio::net::TcpListener::bind(listen))
+                .with_context(|| format!("binding the zero-trust {kind} {name} to {listen}"))?;
+            listeners.push((Arc::clone(&proxy), l));
+            entries.push(Entry { kind, name, listen, proxy, svid: Mutex::new(svid) });
+        }
+        let mut workloads = Vec::new();
+        for rule in &cfg.workloads {
+            let svid = issue(&inter, &rule.id, ttl)?;
+            schedule.handle_issued(&rule.id, svid.validity);
+            workloads.push(WorkloadEntry { rule: rule.clone(), svid: Mutex::new(svid) });
+        }
+        let workload_listener = if workloads.is_empty() {
+            None
+        } else {
+            let _guard = rt.enter();
+            Some(bind_workload_socket(&cfg.workload_socket)?)
+        };
+        for id in &revoked {
+            schedule.revoke(id);
+        }
+        let site = Arc::new(Self {
+            td,
+            dir,
+            entries,
+            workloads,
+            workload_socket: workload_listener.as_ref().map(|_| cfg.workload_socket.clone()),
+            bundle: Mutex::new(bundle),
+            updates: tokio::sync::watch::channel(0).0,
+            revoked: Mutex::new(revoked),
+            schedule: Mutex::new(schedule),
+            intermediate_der: Mutex::new(inter.der().to_vec()),
+            audit_dropped,
+        });
+        for (proxy, l) in listeners {
+            rt.spawn(proxy.serve(l));
+        }
+        if let Some(l) = workload_listener {
+            rt.spawn(super::workload::serve(l, Arc::clone(&site) as Arc<dyn WorkloadSource>));
+        }
+        std::thread::Builder::new()
+            .name("weft-zt-audit".into())
+            .spawn(move || audit_loop(&store, &audit_rx))?;
+        let me = Arc::clone(&site);
+        std::thread::Builder::new().name("weft-zt".into()).spawn(move || {
+            rt.block_on(me.drive(&policy, generation));
+        })?;
+        Ok(site)
+    }
+
+    /// Every second: follow the policy, a new intermediate, due renewals.
+    async fn drive(self: Arc<Self>, policy: &PolicySource, mut generation: u64) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let (g, rules) = policy();
+            if g != generation {
+                generation = g;
+                for e in &self.entries {
+                    e.proxy.set_rules(rules.clone());
+                }
+            }
+            if let Err(e) = self.renew() {
+                eprintln!("weftd: zero trust: renewing SVIDs: {e:#}");
+            }
+        }
+    }
+
+    /// Follows the trust bundle on disk, and reissues the SVIDs that are
+    /// due, or all of them under a new intermediate; every change reaches the
+    /// Workload API's streams.
+    fn renew(&self) -> Result<()> {
+        let mut changed = false;
+        let bundle = files::bundle(&self.dir)?;
+        if *lock(&self.bundle) != bundle {
+            for e in &self.entries {
+                e.proxy.set_credentials(&lock(&e.svid), &bundle)?;
+            }
+            lock(&self.bundle).clone_from(&bundle);
+            changed = true;
+        }
+        let der = std::fs::read(self.dir.join(files::INTERMEDIATE))
+            .context("reading the intermediate")?;
+        let rotated = *lock(&self.intermediate_der) != der;
+        let due: BTreeSet<SpiffeId> =
+            lock(&self.schedule).poll_due(unix_now()).into_iter().collect();
+        if rotated || !due.is_empty() {
+            let inter = files::intermediate(&self.dir, &self.td)?;
+            let ttl = lock(&self.schedule).policy().ttl_secs;
+            let wanted =
+                |id: &SpiffeId| !lock(&self.revoked).contains(id) && (rotated || due.contains(id));
+            for e in &self.entries {
+                let id = e.svid().0;
+                if wanted(&id) {
+                    let svid = issue(&inter, &id, ttl)?;
+                    e.proxy.set_credentials(&svid, &bundle)?;
+                    lock(&self.schedule).handle_issued(&id, svid.validity);
+                    *lock(&e.svid) = svid;
+                }
+            }
+            for w in &self.workloads {
+                if wanted(&w.rule.id) {
+                    let svid = issue(&inter, &w.rule.id, ttl)?;
+                    lock(&self.schedule).handle_issued(&w.rule.id, svid.validity);
+                    *lock(&w.svid) = svid;
+                }
+            }
+            *lock(&self.intermediate_der) = der;
+            changed = true;
+        }
+        if changed {
+            self.updates.send_modify(|g| *g += 1);
+        }
+        Ok(())
+    }
+
+    /// Revokes `id` on this site: refused by every proxy from the next
+    /// connection, never renewed, remembered across restarts. Returns whether
+    /// it was not revoked already.
+    pub fn revoke(&self, id: &SpiffeId) -> Result<bool> {
+        let mut set = self.revoked.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !set.insert(id.clone()) {
+            return Ok(false);
+        }
+        files::write_revoked(&self.dir, &set.iter().cloned().collect::<Vec<_>>())?;
+        for e in &self.entries {
+            e.proxy.revoke(id.clone());
+        }
+        lock(&self.schedule).revoke(id);
+        // A revoked workload is no longer served: its streams hear of it now.
+        self.updates.send_modify(|g| *g += 1);
+        Ok(true)
+    }
+
+    /// The revoked identities.
+    pub fn revoked(&self) -> Vec<SpiffeId> {
+        self.revoked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// The trust domain.
+    pub fn trust_domain(&self) -> &TrustDomain {
+        &self.td
+    }
+}
+
+impl WorkloadSource for ZtSite {
+    fn svids(&self, caller: &Caller) -> Vec<Svid> {
+        let revoked = lock(&self.revoked);
+        self.workloads
+            .iter()
+            .filter(|w| w.rule.matches(caller) && !revoked.contains(&w.rule.id))
+            .map(|w| lock(&w.svid).clone())
+            .collect()
+    }
+
+    fn bundle(&self) -> (TrustDomain, Vec<Vec<u8>>) {
+        (self.td.clone(), lock(&self.bundle).clone())
+    }
+
+    fn updates(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.updates.subscribe()
+    }
+}
+
+/// The Workload API's socket at `path`: a stale one is replaced; any local
+/// process may connect (attestation decides what it gets).
+fn bind_workload_socket(path: &Path) -> Result<tokio::net::UnixListener> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("removing the stale {}", path.display())),
+    }
+    let l = tokio::net::UnixListener::bind(path)
+        .with_context(|| format!("binding the Workload API to {}", path.display()))?;
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .with_context(|| format!("opening {} to local workloads", path.display()))?;
+    Ok(l)
+}
+
+/// Appends denials to the audit log: who is the caller, the detail names
+/// both identities.
+fn audit_loop(store: &Store, rx: &Receiver<Denial>) {
+    while let Ok(d) = rx.recv() {
+        let caller = d.caller.as_ref().map_or_else(|| "anonymous".to_owned(), ToString::to_string);
+        let rec = NewAudit {
+            who: caller.clone(),
+            action: "zt.deny".to_owned(),
+            target: format!("service {}:{}", d.service, d.port),
+            before: None,
+            after: None,
+            detail: format!("{caller} refused by {} ({}) from {}", d.proxy, d.reason, d.peer),
+        };
+        let now_ms =
+            SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |t| t.as_millis() as i64);
+        if let Err(e) = store.audit(&rec, now_ms) {
+            eprintln!("weftd: zero trust: auditing a denial: {e:#}");
+        }
+    }
+}
