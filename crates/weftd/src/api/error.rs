@@ -120,7 +120,9 @@ impl<T: DeserializeOwned + Default + Send, S: Send + Sync> FromRequest<S> for J<
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let B(bytes) = B::from_request(req, state).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        // JSON's own whitespace only (RFC 8259: space, tab, LF, CR); a
+        // form feed, which `is_ascii_whitespace` allows, is not JSON.
+        if bytes.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
             return Ok(Self(T::default()));
         }
         // `null` is an empty body too (the schema says the body is optional).
