@@ -216,6 +216,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         plane_ctl,
         zt,
         links: shared.links.clone(),
+        https: cfg.api_tls.is_some(),
     });
     crate::api::spawn(ctx, listener, cfg.api_tls.as_ref(), &cfg.state_dir.join(API_SOCKET))?;
     spawn("weft-recorder", {

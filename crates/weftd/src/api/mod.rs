@@ -93,6 +93,8 @@ pub(crate) struct Ctx {
     pub(crate) zt: Option<Arc<crate::zt::site::ZtSite>>,
     /// Every site's link-state advertisement (the mesh-wide path matrix).
     pub(crate) links: Arc<crate::agent::shared::LinkBoard>,
+    /// Whether the TCP listener serves HTTPS (the console's cookie is then `Secure`).
+    pub(crate) https: bool,
 }
 
 impl Ctx {

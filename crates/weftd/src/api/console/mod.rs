@@ -7,7 +7,7 @@
 //!
 //! # Sessions and CSRF
 //! `POST /ui/login` takes a token secret; when the store knows it, the answer
-//! sets it as the cookie `weft_console` (`HttpOnly`, `SameSite=Strict`, `Path=/`).
+//! sets it as the cookie `weft_console` (`HttpOnly`, `SameSite=Strict`, `Path=/`; `Secure` under HTTPS).
 //! The API's `authorize` middleware accepts that cookie in place of a bearer
 //! header; a mutating request authenticated by the cookie must also carry an
 //! `Origin` equal to its `Host` (and no cross-site `Sec-Fetch-Site`), so a

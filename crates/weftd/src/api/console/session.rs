@@ -159,9 +159,7 @@ pub(crate) async fn login(
     let s = secret.clone();
     match tokio::task::spawn_blocking(move || store.verify_token(&s)).await {
         Ok(Ok(Some(_))) => {
-            let cookie = format!(
-                "{COOKIE}={secret}; HttpOnly; SameSite=Strict; Path=/; Max-Age={SESSION_S}"
-            );
+            let cookie = session_cookie(&secret, ctx.https);
             let mut r = Redirect::to("/ui").into_response();
             if let Ok(v) = HeaderValue::from_str(&cookie) {
                 r.headers_mut().insert(header::SET_COOKIE, v);
@@ -171,6 +169,13 @@ pub(crate) async fn login(
         Ok(Ok(None)) => login_html(StatusCode::UNAUTHORIZED, "unknown or revoked token"),
         _ => login_html(StatusCode::INTERNAL_SERVER_ERROR, "the token store did not answer"),
     }
+}
+
+/// The session cookie for `secret`; `Secure` when the API's TCP listener
+/// serves HTTPS (`[api] tls_cert`), so the browser never sends it in clear.
+fn session_cookie(secret: &str, https: bool) -> String {
+    let secure = if https { "; Secure" } else { "" };
+    format!("{COOKIE}={secret}; HttpOnly; SameSite=Strict; Path=/; Max-Age={SESSION_S}{secure}")
 }
 
 /// `POST /ui/logout`: clears the cookie.
@@ -184,6 +189,17 @@ pub(crate) async fn logout(headers: HeaderMap) -> Response {
         HeaderValue::from_static("weft_console=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
     );
     r
+}
+
+#[cfg(test)]
+mod cookie_tests {
+    #[test]
+    fn the_session_cookie_is_secure_exactly_when_the_api_serves_https() {
+        let plain = super::session_cookie("weft_x", false);
+        assert!(plain.contains("HttpOnly") && plain.contains("SameSite=Strict"), "{plain}");
+        assert!(!plain.contains("Secure"), "{plain}");
+        assert!(super::session_cookie("weft_x", true).ends_with("; Secure"));
+    }
 }
 
 #[cfg(test)]
