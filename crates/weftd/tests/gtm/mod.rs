@@ -210,6 +210,9 @@ fn gtm_answers_by_region_health_and_rtt_and_its_shifts_roll_back_by_themselves()
     assert!(ans.is_empty() && text.contains("status: NXDOMAIN") && text.contains("SOA"), "{text}");
     let (_, text) = dig(&h, eu_site, "example.org", &[]);
     assert!(text.contains("status: REFUSED"), "{text}");
+    // The same over TCP.
+    let (ans, text) = dig(&h, us_site, &format!("app.{ZONE}"), &["+tcp"]);
+    assert_eq!(ans, vec![addr(&h, us_site)], "over TCP: {text}");
 
     // Killing eu's service moves eu's clients to the next nearest (us)
     // within the checks' detection time (eu_site caching resolver adds eu_site TTL).
@@ -279,6 +282,12 @@ fn gtm_answers_by_region_health_and_rtt_and_its_shifts_roll_back_by_themselves()
         })
     });
     assert!(rolled, "the rollback and its reason are audited: {audit}");
+    let events = h.get(0, "/api/v1/events/history?limit=1000").expect("events");
+    let told = events["items"].as_array().unwrap().iter().any(|e| {
+        e["kind"] == "gtm_changed"
+            && e["message"].as_str().is_some_and(|m| m.contains(&format!("{id} rolled_back")))
+    });
+    assert!(told, "the rollback is on the event stream: {events}");
     wait_for("web answers v1 everywhere again", Duration::from_secs(10), || {
         [eu_site, us_site, ap_site]
             .iter()
