@@ -32,14 +32,23 @@ impl<S: ControlStore> Controller<S> {
         &mut self.store
     }
 
-    /// Makes every call the election wants now (each with its deadline),
-    /// hands `on_event` what changed, and returns how long to sleep at most
-    /// before the next turn.
+    /// Makes the calls the election wants now (each with its deadline; once
+    /// a call timeout's worth of time has gone, the rest wait for the next
+    /// turn), hands `on_event` what changed, and returns how long to sleep
+    /// at most before the next turn.
     pub fn turn(&mut self, mut on_event: impl FnMut(&ElectionEvent)) -> Duration {
         let timeout = self.election.config().call_timeout;
+        let started = Instant::now();
         while let Some((id, request)) = self.election.poll_request(Instant::now()) {
             let result = self.store.call(&request, timeout);
             self.election.handle_response(Instant::now(), id, result);
+            // With the store cut off every call takes its whole timeout,
+            // by which time the retry is due again: without this bound the
+            // loop would never end, and the caller would never see the
+            // events (a step-down) nor publish that it no longer leads.
+            if started.elapsed() >= timeout {
+                break;
+            }
         }
         while let Some(e) = self.election.poll_event() {
             on_event(&e);
