@@ -46,8 +46,13 @@ pub struct IdentityList {
     pub trust_domain: Option<String>,
     /// Its proxies.
     pub identities: Vec<Identity>,
-    /// Identities revoked on this site.
+    /// Identities this site's proxies and Workload API refuse: revoked on
+    /// this site or mesh-wide.
     pub revoked: Vec<String>,
+    /// Identities the control plane revoked mesh-wide, as this site last
+    /// received them (also on sites without zero-trust proxies).
+    #[serde(default)]
+    pub mesh_revoked: Vec<String>,
 }
 
 /// `POST /identities/revoke`.
@@ -70,4 +75,7 @@ pub struct IdentityRevoked {
     pub id: String,
     /// False when it was revoked already.
     pub newly: bool,
+    /// `mesh` (asked on a controller: the leader revoked it in the control
+    /// store and published it to every site) or `site` (this site only).
+    pub scope: String,
 }

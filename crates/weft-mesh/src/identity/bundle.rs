@@ -108,6 +108,9 @@ pub enum BundleKind {
     /// Global traffic management: JSON of the GTM document (services and
     /// the shifts in effect; see `weft-gtm`).
     Gtm = 3,
+    /// Mesh-wide workload identity state: JSON `{"revoked": [..]}`, the
+    /// SPIFFE IDs every zero-trust proxy of the mesh refuses.
+    Identity = 4,
 }
 
 impl BundleKind {
@@ -117,6 +120,7 @@ impl BundleKind {
             1 => Some(Self::Policy),
             2 => Some(Self::Registry),
             3 => Some(Self::Gtm),
+            4 => Some(Self::Identity),
             _ => None,
         }
     }

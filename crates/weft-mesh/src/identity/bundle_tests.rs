@@ -67,14 +67,15 @@ fn a_signed_bundle_round_trips_and_verifies_under_its_ca() {
 
 #[test]
 fn bundle_kinds_round_trip_through_their_byte_and_unknown_bytes_are_refused() {
-    for k in [BundleKind::Policy, BundleKind::Registry, BundleKind::Gtm] {
+    for k in [BundleKind::Policy, BundleKind::Registry, BundleKind::Gtm, BundleKind::Identity] {
         assert_eq!(BundleKind::from_byte(k as u8), Some(k));
         let b = ca().sign_bundle(BundleBody { kind: k, ..body(&[], b"{}") }).unwrap();
         assert_eq!(SignedBundle::decode(&b.encode()).unwrap().body.kind, k);
     }
     assert_eq!(BundleKind::Registry as u8, 2);
     assert_eq!(BundleKind::Gtm as u8, 3);
-    for b in [0, 4, 255] {
+    assert_eq!(BundleKind::Identity as u8, 4);
+    for b in [0, 5, 255] {
         assert_eq!(BundleKind::from_byte(b), None, "{b}");
     }
 }

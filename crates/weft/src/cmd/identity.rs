@@ -167,7 +167,8 @@ pub(crate) fn run(cmd: IdentityCommand) -> Result<ExitCode> {
             }
             t.print_or("no proxies");
             for r in &list.revoked {
-                outln!("revoked {r}");
+                let scope = if list.mesh_revoked.contains(r) { " (mesh-wide)" } else { "" };
+                outln!("revoked {r}{scope}");
             }
         }
         IdentityCommand::Inspect { id, json, agent } => {
@@ -191,6 +192,11 @@ pub(crate) fn run(cmd: IdentityCommand) -> Result<ExitCode> {
                 agent.client().post("/api/v1/identities/revoke", &IdentityRevoke { id })?;
             if json {
                 print_json(&r)?;
+            } else if r.newly && r.scope == "mesh" {
+                outln!(
+                    "revoked {} mesh-wide: published to every site, refused at every proxy from the next connection",
+                    r.id
+                );
             } else if r.newly {
                 outln!(
                     "revoked {}: refused at every proxy of the site from the next connection",

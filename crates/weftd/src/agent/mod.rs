@@ -157,7 +157,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     restrict_state_dir(&cfg.state_dir)?;
     register_bootstrap(&store, &token, &cfg.state_dir)?;
     let plane = Arc::new(crate::controlplane::PlaneState::default());
-    let zt = start_zero_trust(cfg, &store, &shared, &status)?;
+    let zt = start_zero_trust(cfg, &store, &shared, &status, &plane)?;
     let metrics = Arc::new(metrics::Metrics::new().with_plane(plane.clone()).with_zt(zt.clone()));
     let (bus, _) = tokio::sync::broadcast::channel(1024);
     let (events_tx, events_rx) = mpsc::channel();
@@ -295,6 +295,7 @@ fn start_zero_trust(
     store: &Store,
     shared: &Arc<Shared>,
     status: &Arc<status::SharedStatus>,
+    plane: &Arc<crate::controlplane::PlaneState>,
 ) -> Result<Option<Arc<crate::zt::site::ZtSite>>> {
     use crate::zt::backends::{Health, SiteView};
     let Some(z) = &cfg.zerotrust else { return Ok(None) };
@@ -324,7 +325,13 @@ fn start_zero_trust(
         let policy = shared.policy.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         (generation, policy.policy.document.identity.clone())
     });
-    let site = crate::zt::site::ZtSite::start(z, store.clone(), source, &sites)
+    let plane = Arc::clone(plane);
+    let mesh_revoked: crate::zt::site::MeshRevocations = Box::new(move || {
+        let m = plane.identities.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let ids = m.revoked.iter().filter_map(|id| weft_identity::SpiffeId::parse(id).ok());
+        (m.seq, ids.collect())
+    });
+    let site = crate::zt::site::ZtSite::start(z, store.clone(), source, mesh_revoked, &sites)
         .context("starting the zero-trust proxies ([zerotrust])")?;
     for e in &site.entries {
         eprintln!("weftd: zero-trust {} {} on {} as {}", e.kind, e.name, e.listen, e.svid().0);

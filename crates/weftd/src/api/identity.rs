@@ -1,8 +1,10 @@
 //! The site's workload identities: `GET /identities` (scope read) lists its
 //! zero-trust proxies with their SVIDs and decision counters, and the
 //! workloads its Workload API serves;
-//! `POST /identities/revoke` (admin) refuses a SPIFFE ID at every proxy of
-//! this site from the next connection on, and stops renewing it.
+//! `POST /identities/revoke` (admin) refuses a SPIFFE ID from the next
+//! connection on and stops renewing it: on a controller mesh-wide (the
+//! leader writes it to the control store and publishes it to every site),
+//! elsewhere at this site's proxies.
 
 use std::sync::Arc;
 
@@ -17,6 +19,8 @@ use weft_identity::SpiffeId;
 use super::auth::Caller;
 use super::error::{ApiResult, B, Failure};
 use super::{Ctx, blocking, unix_ms};
+use crate::controlplane::identity::IdentityAsk;
+use crate::controlplane::records::Ask;
 use crate::store::NewAudit;
 
 /// The site's zero-trust proxies, their SVIDs and counters.
@@ -24,11 +28,13 @@ use crate::store::NewAudit;
     responses((status = 200, body = IdentityList)),
     security(("bearer" = [])))]
 pub(crate) async fn list(State(ctx): State<Arc<Ctx>>) -> Json<IdentityList> {
+    let mesh_revoked = ctx.plane.identities.read().map(|m| m.revoked.clone()).unwrap_or_default();
     let Some(zt) = &ctx.zt else {
         return Json(IdentityList {
             trust_domain: None,
             identities: Vec::new(),
             revoked: Vec::new(),
+            mesh_revoked,
         });
     };
     let identities = zt
@@ -75,18 +81,22 @@ pub(crate) async fn list(State(ctx): State<Arc<Ctx>>) -> Json<IdentityList> {
         trust_domain: Some(zt.trust_domain().to_string()),
         identities,
         revoked: zt.revoked().iter().map(ToString::to_string).collect(),
+        mesh_revoked,
     })
 }
 
-/// Revokes a SPIFFE ID on this site.
+/// Revokes a SPIFFE ID: mesh-wide on a controller, else on this site.
 #[utoipa::path(post, path = "/api/v1/identities/revoke", tag = "identity", operation_id = "revoke_identity", request_body = IdentityRevoke,
+    params(("Idempotency-Key" = Option<String>, Header, description = "On a controller: the request's id; a retry with the same key is answered once", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses((status = 200, body = IdentityRevoked),
         (status = 400, description = "not a SPIFFE ID (`invalid_request`)", body = ApiError),
-        (status = 409, description = "this site runs no zero-trust proxies (`not_zero_trust`)", body = ApiError)),
+        (status = 409, description = "not a controller and this site runs no zero-trust proxies (`not_zero_trust`)", body = ApiError),
+        (status = 503, description = "the control plane has no leader, or did not answer in time", body = ApiError)),
     security(("bearer" = [])))]
 pub(crate) async fn revoke(
     State(ctx): State<Arc<Ctx>>,
     Extension(caller): Extension<Caller>,
+    headers: axum::http::HeaderMap,
     B(body): B,
 ) -> ApiResult<Json<IdentityRevoked>> {
     let invalid =
@@ -94,6 +104,16 @@ pub(crate) async fn revoke(
     let req: IdentityRevoke = serde_json::from_value(super::error::json_object(&body)?)
         .map_err(|e| invalid(format!("body: must be {{\"id\": \"spiffe://...\"}}: {e}")))?;
     let id = SpiffeId::parse(&req.id).map_err(|e| invalid(format!("id: {e}")))?;
+    if ctx.plane_ctl.is_some() {
+        // A controller: the leader revokes it in the store (audited there)
+        // and publishes the list to every site, this one included.
+        let request = super::control::request_id(&headers)?;
+        let ask = Ask::Identity(IdentityAsk::Revoke { id: id.to_string() });
+        let kv = super::control::submit_raw(&ctx, request, ask, &caller.who).await?;
+        let (id, newly) =
+            crate::controlplane::identity::answer_of(&kv).map_err(super::control::refused)?;
+        return Ok(Json(IdentityRevoked { id, newly, scope: "mesh".to_owned() }));
+    }
     let Some(zt) = ctx.zt.clone() else {
         return Err(Failure(
             StatusCode::CONFLICT,
@@ -116,5 +136,5 @@ pub(crate) async fn revoke(
         Ok(newly)
     })
     .await?;
-    Ok(Json(IdentityRevoked { id: id.to_string(), newly }))
+    Ok(Json(IdentityRevoked { id: id.to_string(), newly, scope: "site".to_owned() }))
 }

@@ -96,7 +96,8 @@ impl FollowerLoop {
         let mut last_refusal: Option<String> = None;
         let mut limits =
             LimitsFollower::start(&self.state_dir, self.control.clone(), self.plane.clone());
-        let mut gtm = super::gtm_follow::GtmFollower::start(&self.state_dir, self.plane.clone());
+        let mut gtm = super::gtm_follow::start(&self.state_dir, self.plane.clone());
+        let mut identities = super::identity_follow::start(&self.state_dir, self.plane.clone());
         while let Ok(BundleIn { from, bundle }) = bundles.recv() {
             let b = &bundle.body;
             if b.kind == BundleKind::Registry {
@@ -107,6 +108,12 @@ impl FollowerLoop {
             }
             if b.kind == BundleKind::Gtm {
                 if let Some(outcome) = gtm.offer(&self.site, &bundle) {
+                    self.ack(from, b, outcome);
+                }
+                continue;
+            }
+            if b.kind == BundleKind::Identity {
+                if let Some(outcome) = identities.offer(&self.site, &bundle) {
                     self.ack(from, b, outcome);
                 }
                 continue;

@@ -130,6 +130,8 @@ pub(crate) struct LeaderLoop<S: ControlStore> {
     registry_published: Option<(u64, u64)>,
     /// The same for the GTM document.
     gtm_published: Option<(u64, u64)>,
+    /// The same for the mesh-wide identity record.
+    identity_published: Option<(u64, u64)>,
     /// When the leader next steps the GTM shifts.
     next_gtm: Instant,
     current: Option<(PolicyRecord, u64)>,
@@ -185,6 +187,7 @@ impl<S: ControlStore> LeaderLoop<S> {
             published: None,
             registry_published: None,
             gtm_published: None,
+            identity_published: None,
             next_gtm: Instant::now(),
             current: None,
             leading: None,
@@ -235,6 +238,7 @@ impl<S: ControlStore> LeaderLoop<S> {
                 self.shards.reset();
                 self.registry_published = None;
                 self.gtm_published = None;
+                self.identity_published = None;
             }
             self.lead(&fence);
             self.keep_shards(&fence);
@@ -498,6 +502,7 @@ impl<S: ControlStore> LeaderLoop<S> {
         self.publish_current(fence);
         self.publish_registry(fence);
         self.publish_gtm(fence);
+        self.publish_identity(fence);
         self.tick_gtm(fence);
         let listed = self.ctrl.store().range(records::REQUESTS, REQUESTS_PER_TURN, timeout);
         let Ok(requests) = listed else { return };
@@ -556,6 +561,24 @@ impl<S: ControlStore> LeaderLoop<S> {
         };
         if self.mesh.send(MeshCtl::Publish(Box::new(p))).is_ok() {
             self.gtm_published = Some(key);
+        }
+    }
+
+    /// Publishes the mesh-wide identity record when it changed.
+    fn publish_identity(&mut self, fence: &Fence) {
+        let timeout = self.timeout();
+        let Ok(Some(kv)) = self.ctrl.store().get(super::identity::DOC, timeout) else { return };
+        let key = (fence.epoch.0, kv.mod_revision);
+        if self.identity_published == Some(key) {
+            return;
+        }
+        let Some(p) = super::identity::publication(fence.epoch.0, &kv) else {
+            eprintln!("weftd: the stored identity record is unreadable; not published");
+            self.identity_published = Some(key);
+            return;
+        };
+        if self.mesh.send(MeshCtl::Publish(Box::new(p))).is_ok() {
+            self.identity_published = Some(key);
         }
     }
 
@@ -677,6 +700,13 @@ impl<S: ControlStore> LeaderLoop<S> {
                     store.get(k, timeout)
                 })
             }
+            Ask::Identity(ask) => {
+                let timeout = self.timeout();
+                let store = self.ctrl.store();
+                super::identity::plan(&req, ask, fence.epoch.0, unix_ms(), &mut |k| {
+                    store.get(k, timeout)
+                })
+            }
             Ask::Revoke { site } => {
                 let timeout = self.timeout();
                 let store = self.ctrl.store();
@@ -713,6 +743,9 @@ impl<S: ControlStore> LeaderLoop<S> {
                     let line = format!("GTM {} by {} (request {id})", ask.kind(), req.actor);
                     let _ = self.events.send(Event::new(EventKind::GtmChanged, line));
                     self.publish_gtm(fence);
+                }
+                if let (Ask::Identity(_), true) = (&req.ask, wrote) {
+                    self.publish_identity(fence);
                 }
                 true
             }

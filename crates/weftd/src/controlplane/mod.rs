@@ -20,12 +20,16 @@
 //!   store, the leader's shift ticks.
 //! - [`follower`]: every site's side: checks, installs, persists, acknowledges;
 //!   [`limits`]: the same for the registry's relay limits, [`gtm_follow`]
-//!   for the GTM document.
+//!   for the GTM document, [`identity_follow`] for the mesh-wide revoked
+//!   workload identities ([`identity`]: the record in the store).
 
+pub(crate) mod doc_follow;
 pub(crate) mod enrol;
 pub(crate) mod follower;
 pub(crate) mod gtm;
 pub(crate) mod gtm_follow;
+pub(crate) mod identity;
+pub(crate) mod identity_follow;
 pub(crate) mod leader;
 pub(crate) mod limits;
 pub(crate) mod publish;
@@ -100,6 +104,8 @@ pub(crate) struct PlaneState {
     pub(crate) relay_limits: RwLock<RelayLimitsInForce>,
     /// Global traffic management here: the document, health, DNS answers.
     pub(crate) gtm: Arc<crate::gtm::GtmState>,
+    /// The mesh-wide revoked workload identities in force here.
+    pub(crate) identities: RwLock<identity_follow::MeshIdentities>,
 }
 
 impl PlaneState {

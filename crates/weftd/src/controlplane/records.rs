@@ -13,6 +13,7 @@
 //! | `/weft/enroller` | the enrolment ledger (`EnrollerState`): token uses, enrolled sites, revocations |
 //! | `/weft/registry/...` | sites, services and relay flags (see [`super::registry`]) |
 //! | `/weft/gtm/doc` | the GTM document: global services and traffic shifts (see [`super::gtm`]) |
+//! | `/weft/zt/identity` | mesh-wide workload identity state: revoked SPIFFE IDs (see [`super::identity`]) |
 
 use serde::{Deserialize, Serialize};
 
@@ -103,6 +104,8 @@ pub(crate) enum Ask {
     ApprovePlan { plan: String },
     /// A global traffic management change (see `gtm`).
     Gtm(super::gtm::GtmAsk),
+    /// A change of the mesh-wide workload identity state (see `identity`).
+    Identity(super::identity::IdentityAsk),
 }
 
 impl Ask {
@@ -116,6 +119,7 @@ impl Ask {
             Self::Revoke { .. } => "revoke",
             Self::ApprovePlan { .. } => "approve_plan",
             Self::Gtm(g) => g.kind(),
+            Self::Identity(i) => i.kind(),
         }
     }
 }
@@ -257,7 +261,8 @@ pub(crate) fn step(
             | Ask::Enrol { .. }
             | Ask::Revoke { .. }
             | Ask::ApprovePlan { .. }
-            | Ask::Gtm(_),
+            | Ask::Gtm(_)
+            | Ask::Identity(_),
             _,
         ) => Step::Refuse("internal", "not a policy request".into()),
         (_, None) => Step::Refuse("no_policy", "no mesh-wide policy has been applied yet".into()),

@@ -37,6 +37,10 @@ use weft_layout::zt as files;
 /// The site's policy: its generation (bumped on every change) and identity rules.
 pub(crate) type PolicySource = Box<dyn Fn() -> (u64, weft_policy::IdentityRules) + Send>;
 
+/// The mesh-wide revoked identities the control plane published: their
+/// sequence (bumped on every change) and the IDs.
+pub(crate) type MeshRevocations = Box<dyn Fn() -> (u64, Vec<SpiffeId>) + Send>;
+
 /// The sites as the path engine sees them now (for gateways' backend order).
 pub(crate) type SitesView = Arc<dyn Fn() -> Vec<super::backends::SiteView> + Send + Sync>;
 
@@ -94,6 +98,8 @@ pub struct ZtSite {
     bundle: Mutex<Vec<Vec<u8>>>,
     updates: tokio::sync::watch::Sender<u64>,
     revoked: Mutex<BTreeSet<SpiffeId>>,
+    /// Those of `revoked` the control plane revoked mesh-wide.
+    mesh_revoked: Mutex<BTreeSet<SpiffeId>>,
     schedule: Mutex<Schedule>,
     /// Serial of the intermediate the SVIDs were issued under.
     intermediate_der: Mutex<Vec<u8>>,
@@ -119,6 +125,7 @@ impl ZtSite {
         cfg: &ZeroTrustConfig,
         store: Store,
         policy: PolicySource,
+        mesh_revoked: MeshRevocations,
         sites: &SitesView,
     ) -> Result<Arc<Self>> {
         let td = cfg.trust_domain.clone();
@@ -201,6 +208,7 @@ impl ZtSite {
             bundle: Mutex::new(bundle),
             updates: tokio::sync::watch::channel(0).0,
             revoked: Mutex::new(revoked),
+            mesh_revoked: Mutex::new(BTreeSet::new()),
             schedule: Mutex::new(schedule),
             intermediate_der: Mutex::new(inter.der().to_vec()),
             audit_dropped,
@@ -214,18 +222,32 @@ impl ZtSite {
         std::thread::Builder::new()
             .name("weft-zt-audit".into())
             .spawn(move || audit_loop(&store, &audit_rx))?;
+        let (seq, ids) = mesh_revoked();
+        site.follow_mesh_revocations(&ids);
         let me = Arc::clone(&site);
         std::thread::Builder::new().name("weft-zt".into()).spawn(move || {
-            rt.block_on(me.drive(&policy, generation));
+            rt.block_on(me.drive(&policy, &mesh_revoked, generation, seq));
         })?;
         Ok(site)
     }
 
-    /// Every second: follow the policy, a new intermediate, due renewals.
-    async fn drive(self: Arc<Self>, policy: &PolicySource, mut generation: u64) {
+    /// Every second: follow the policy, the mesh-wide revocations, a new
+    /// intermediate, due renewals.
+    async fn drive(
+        self: Arc<Self>,
+        policy: &PolicySource,
+        mesh_revoked: &MeshRevocations,
+        mut generation: u64,
+        mut mesh_seq: u64,
+    ) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tick.tick().await;
+            let (seq, ids) = mesh_revoked();
+            if seq != mesh_seq {
+                mesh_seq = seq;
+                self.follow_mesh_revocations(&ids);
+            }
             let (g, rules) = policy();
             if g != generation {
                 generation = g;
@@ -295,7 +317,10 @@ impl ZtSite {
         if !set.insert(id.clone()) {
             return Ok(false);
         }
-        files::write_revoked(&self.dir, &set.iter().cloned().collect::<Vec<_>>())?;
+        let mesh = lock(&self.mesh_revoked);
+        let site_only: Vec<SpiffeId> = set.iter().filter(|i| !mesh.contains(*i)).cloned().collect();
+        drop(mesh);
+        files::write_revoked(&self.dir, &site_only)?;
         for e in &self.entries {
             e.proxy.revoke(id.clone());
         }
@@ -303,6 +328,33 @@ impl ZtSite {
         // A revoked workload is no longer served: its streams hear of it now.
         self.updates.send_modify(|g| *g += 1);
         Ok(true)
+    }
+
+    /// Refuses every ID of `ids` (the control plane's mesh-wide list) like a
+    /// site revocation, without writing them to `zt/revoked`: the control
+    /// plane's follower persists its list.
+    fn follow_mesh_revocations(&self, ids: &[SpiffeId]) {
+        let mut newly = false;
+        for id in ids {
+            lock(&self.mesh_revoked).insert(id.clone());
+            if lock(&self.revoked).insert(id.clone()) {
+                for e in &self.entries {
+                    e.proxy.revoke(id.clone());
+                }
+                lock(&self.schedule).revoke(id);
+                eprintln!("weftd: zero trust: {id} revoked mesh-wide");
+                newly = true;
+            }
+        }
+        if newly {
+            self.updates.send_modify(|g| *g += 1);
+        }
+    }
+
+    /// The identities the control plane revoked mesh-wide (a subset of
+    /// [`Self::revoked`]).
+    pub fn mesh_revoked(&self) -> Vec<SpiffeId> {
+        lock(&self.mesh_revoked).iter().cloned().collect()
     }
 
     /// The revoked identities.

@@ -179,8 +179,15 @@ fn rollouts(h: &Harness, via: usize, sites: &[usize], first: u64, applies: u64) 
 /// Three sites: a is the only controller (SQLite store, the mesh CA) and
 /// leads; b and c joined through it.
 pub(crate) fn single_controller_lab(name: &str) -> Harness {
+    single_controller_lab_with(name, |_| {})
+}
+
+/// [`single_controller_lab`], with `configure` run on the harness before
+/// any agent starts (to add to the sites' configurations).
+pub(crate) fn single_controller_lab_with(name: &str, configure: impl FnOnce(&Harness)) -> Harness {
     let mut h = Harness::with_options(name, 3, 1, "adaptive", true);
     add_controller(&h, 0, "");
+    configure(&h);
     init_ca(&h.sites[0].state_dir).expect("weft ca init on site a");
     h.start_agent(0);
     let (leading, _) = leader(&h, &[0], Duration::from_secs(20));

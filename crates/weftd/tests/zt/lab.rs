@@ -23,7 +23,7 @@ use weftd::zt::tls;
 
 use crate::support::{Harness, wait_for};
 
-const SEED: [u8; 32] = [42; 32];
+pub(super) const SEED: [u8; 32] = [42; 32];
 
 const POLICY: &str = r#"[policy]
 name = "zt-lab"
@@ -49,14 +49,14 @@ port = 8443
 expect = "deny"
 "#;
 
-fn now() -> u64 {
+pub(super) fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
-type Tls = StreamOwned<ClientConnection, TcpStream>;
+pub(super) type Tls = StreamOwned<ClientConnection, TcpStream>;
 
 /// A TLS connection from inside site `i` to `addr` with server name `sni`.
-fn connect(
+pub(super) fn connect(
     h: &Harness,
     i: usize,
     cfg: &Arc<ClientConfig>,
@@ -76,14 +76,20 @@ fn connect(
 }
 
 /// Sends `msg` on `s` and reads the echo; None when refused or closed.
-fn echo(s: &mut Tls, msg: &[u8]) -> Option<()> {
+pub(super) fn echo(s: &mut Tls, msg: &[u8]) -> Option<()> {
     s.write_all(msg).ok()?;
     let mut buf = vec![0; msg.len()];
     s.read_exact(&mut buf).ok()?;
     (buf == msg).then_some(())
 }
 
-fn call(h: &Harness, i: usize, cfg: &Arc<ClientConfig>, addr: SocketAddr, sni: &str) -> bool {
+pub(super) fn call(
+    h: &Harness,
+    i: usize,
+    cfg: &Arc<ClientConfig>,
+    addr: SocketAddr,
+    sni: &str,
+) -> bool {
     connect(h, i, cfg, addr, sni)
         .and_then(|mut s| echo(&mut s, b"hello through the mesh"))
         .is_some()
@@ -121,7 +127,7 @@ fn bundle_size(socket: &std::path::Path) -> usize {
     })
 }
 
-fn audit_denials(h: &Harness, i: usize) -> Vec<Value> {
+pub(super) fn audit_denials(h: &Harness, i: usize) -> Vec<Value> {
     let page = h.get(i, "/api/v1/audit?limit=1000").unwrap_or(Value::Null);
     page["items"]
         .as_array()

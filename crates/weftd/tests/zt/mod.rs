@@ -6,6 +6,7 @@
 //! over the fabric is [`lab`].)
 
 mod lab;
+mod mesh_revoke;
 mod workload;
 
 use std::net::SocketAddr;
