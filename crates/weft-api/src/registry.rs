@@ -116,6 +116,12 @@ pub struct ServiceRegistration {
     /// Its health check, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheck>,
+    /// Where its mTLS endpoint (its zero-trust sidecar) listens, `ADDRESS:PORT`
+    /// on the site's overlay: zero-trust gateways route to it (routes without
+    /// `backends`); absent for services gateways do not reach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 64)]
+    pub mtls: Option<String>,
 }
 
 /// One registered service.
@@ -135,6 +141,9 @@ pub struct RegistryService {
     /// Its health check, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheck>,
+    /// Where its mTLS endpoint (sidecar) listens, if registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtls: Option<String>,
     /// False while its site is drained.
     pub available: bool,
     /// Who registered it.

@@ -84,6 +84,10 @@ pub(crate) enum RegistryCommand {
         /// Health check interval, ms.
         #[arg(long, default_value_t = 10_000)]
         check_interval_ms: u64,
+        /// Where its zero-trust sidecar listens (`ADDRESS:PORT` on the
+        /// site's overlay): gateways' routes without backends go there.
+        #[arg(long, value_name = "ADDR:PORT")]
+        mtls: Option<String>,
         /// Print the agent's JSON answer.
         #[arg(long)]
         json: bool,
@@ -191,6 +195,7 @@ pub(crate) fn run(cmd: RegistryCommand) -> Result<ExitCode> {
             labels,
             check: spec,
             check_interval_ms,
+            mtls,
             json,
             agent,
         } => {
@@ -210,6 +215,7 @@ pub(crate) fn run(cmd: RegistryCommand) -> Result<ExitCode> {
                 port,
                 labels: l,
                 health_check: check(spec.as_deref(), check_interval_ms)?,
+                mtls,
             };
             let c: RegistryChange = agent.client().post("/api/v1/registry/services", &body)?;
             if json {
@@ -302,8 +308,9 @@ fn sites_table(sites: &[RegistrySite]) -> Table {
 }
 
 fn services_table(services: &[RegistryService]) -> Table {
-    let mut t = Table::new(&["SERVICE", "SITE", "PROTO", "PORT", "AVAILABLE", "CHECK", "LABELS"])
-        .right(&[3]);
+    let mut t =
+        Table::new(&["SERVICE", "SITE", "PROTO", "PORT", "MTLS", "AVAILABLE", "CHECK", "LABELS"])
+            .right(&[3]);
     for s in services {
         let check = s.health_check.as_ref().map_or_else(
             || "-".to_owned(),
@@ -319,6 +326,7 @@ fn services_table(services: &[RegistryService]) -> Table {
             s.site.clone(),
             s.protocol.as_str().to_owned(),
             s.port.to_string(),
+            s.mtls.clone().unwrap_or_else(|| "-".to_owned()),
             if s.available { "yes" } else { "no (drained)" }.to_owned(),
             check,
             labels(&s.labels),

@@ -325,6 +325,11 @@ fn start_zero_trust(
         let policy = shared.policy.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         (generation, policy.policy.document.identity.clone())
     });
+    let routed = Arc::clone(plane);
+    let registry: crate::zt::proxy::Resolver = Arc::new(move |service: &str| {
+        let flags = routed.routed.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        flags.backends(service)
+    });
     let plane = Arc::clone(plane);
     let mesh_revoked: crate::zt::site::MeshRevocations = Box::new(move || {
         let m = plane.identities.read().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -332,6 +337,11 @@ fn start_zero_trust(
         (m.seq, ids.collect())
     });
     let site = crate::zt::site::ZtSite::start(z, store.clone(), source, mesh_revoked, &sites)
+        .inspect(|site| {
+            for e in site.entries.iter().filter(|e| e.kind == "gateway") {
+                e.proxy.set_resolver(Arc::clone(&registry));
+            }
+        })
         .context("starting the zero-trust proxies ([zerotrust])")?;
     for e in &site.entries {
         eprintln!("weftd: zero-trust {} {} on {} as {}", e.kind, e.name, e.listen, e.svid().0);

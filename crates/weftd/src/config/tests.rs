@@ -303,6 +303,17 @@ fn a_zerotrust_section_gives_its_proxies_and_mistakes_name_their_place() {
     ));
     assert!(d.iter().any(|m| m.contains("not in the trust domain")), "{d:?}");
     assert!(d.iter().any(|m| m.contains("at least one selector")), "{d:?}");
+    // A route without backends takes the registry's; an empty list is a mistake.
+    let gw = |backends: &str| {
+        format!(
+            "{}\n[zerotrust]\ntrust_domain = \"mesh.test\"\n[[zerotrust.gateway]]\nname = \"edge\"\nlisten = \"0.0.0.0:443\"\n[[zerotrust.gateway.route]]\nhost = \"api.example\"\nservice = \"api\"\nport = 8443\n{backends}",
+            good()
+        )
+    };
+    let z = parse_str(&gw("")).unwrap().zerotrust.unwrap();
+    assert!(z.gateways[0].routes[0].backends.is_empty());
+    let d = diagnostics(&gw("backends = []\n"));
+    assert!(d.iter().any(|m| m.contains("leave it out")), "{d:?}");
 
     let base = good();
     let line = base.lines().count() + 3;

@@ -20,7 +20,8 @@
 //! host = "api.mesh.test"               # TLS server name (SNI)
 //! service = "api"
 //! port = 8443
-//! backends = ["10.10.2.1:18443"]       # the service's sidecars, nearest first
+//! backends = ["10.10.2.1:18443"]       # the service's sidecars, nearest first; leave out to
+//!                                      # take the registry's (`weft registry register --mtls`)
 //!
 //! [[zerotrust.workload]]               # served by the SPIFFE Workload API
 //! id = "spiffe://mesh.test/svc/web"
@@ -94,7 +95,8 @@ struct RawRoute {
     host: Spanned<String>,
     service: Spanned<String>,
     port: Spanned<u16>,
-    backends: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    backends: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// A validated `[zerotrust]` section.
@@ -189,11 +191,14 @@ pub(super) fn zerotrust(
         let mut routes = Vec::new();
         for r in &g.route {
             let service = name(c, &r.service, "service");
-            let backends: Vec<SocketAddr> =
-                r.backends.get_ref().iter().filter_map(|b| addr(c, b)).collect();
-            if r.backends.get_ref().is_empty() {
-                c.err(&r.backends, "a route needs at least one backend");
-            }
+            let backends: Vec<SocketAddr> = match &r.backends {
+                Some(list) if list.get_ref().is_empty() => {
+                    c.err(list, "an empty backends list: leave it out to take the service's sidecar from the registry");
+                    Vec::new()
+                }
+                Some(list) => list.get_ref().iter().filter_map(|b| addr(c, b)).collect(),
+                None => Vec::new(),
+            };
             routes.push(crate::zt::Route {
                 host: r.host.get_ref().clone(),
                 service,

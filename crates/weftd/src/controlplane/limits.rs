@@ -1,11 +1,12 @@
 //! Every site's side of the registry's publication: the relay limits
-//! (cordoned and drained sites). Checked with a [`Follower`] of their own
+//! (cordoned and drained sites) and the services zero-trust gateways route
+//! to (their mTLS endpoints, kept in [`PlaneState::routed`]). Checked with a [`Follower`] of their own
 //! (their sequence is the store revision of `/weft/registry/flags`, apart
 //! from the policy's), persisted (`STATE_DIR/control/registry.json`) so a
 //! restart keeps them and cannot be rolled back by a replay, and handed to
 //! the control loop, whose relay planner applies them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::Sender;
@@ -18,7 +19,7 @@ use weft_mesh::identity::{AckOutcome, SignedBundle};
 use weft_types::SiteId;
 
 use super::PlaneState;
-use super::registry::Flags;
+use super::registry::{Flags, RoutedService};
 use crate::agent::ControlMsg;
 
 /// What is persisted.
@@ -26,6 +27,8 @@ use crate::agent::ControlMsg;
 struct Persisted {
     newest: Option<(u64, u64)>,
     limits: RelayLimitsInForce,
+    #[serde(default)]
+    services: BTreeMap<String, RoutedService>,
 }
 
 fn path(state_dir: &Path) -> PathBuf {
@@ -86,6 +89,13 @@ impl LimitsFollower {
         if let Ok(mut l) = self.plane.relay_limits.write() {
             l.clone_from(&self.persisted.limits);
         }
+        if let Ok(mut r) = self.plane.routed.write() {
+            *r = Flags {
+                cordoned: self.persisted.limits.cordoned.iter().cloned().collect(),
+                drained: self.persisted.limits.drained.iter().cloned().collect(),
+                services: self.persisted.services.clone(),
+            };
+        }
     }
 
     /// Decides about a registry bundle; the acknowledgement to send, if any.
@@ -101,6 +111,7 @@ impl LimitsFollower {
                         drained: f.drained.into_iter().collect(),
                         seq: b.seq,
                     };
+                    self.persisted.services = f.services;
                     self.hand_over();
                     Some(AckOutcome::Installed)
                 }

@@ -102,6 +102,9 @@ pub(crate) struct PlaneState {
     pub(crate) bundles: RwLock<BundleCounters>,
     /// The registry's relay limits in force here.
     pub(crate) relay_limits: RwLock<RelayLimitsInForce>,
+    /// The registry's published flags in force here, with the services
+    /// zero-trust gateways route to.
+    pub(crate) routed: RwLock<registry::Flags>,
     /// Global traffic management here: the document, health, DNS answers.
     pub(crate) gtm: Arc<crate::gtm::GtmState>,
     /// The mesh-wide revoked workload identities in force here.

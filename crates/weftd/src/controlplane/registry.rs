@@ -19,6 +19,7 @@
 //! clears both.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 use weft_api::{
@@ -86,6 +87,9 @@ pub(crate) struct ServiceRecord {
     pub(crate) port: u16,
     pub(crate) labels: BTreeMap<String, String>,
     pub(crate) health_check: Option<HealthCheck>,
+    /// Its mTLS endpoint (sidecar), for zero-trust gateways.
+    #[serde(default)]
+    pub(crate) mtls: Option<SocketAddr>,
     pub(crate) registered_by: String,
     pub(crate) at_unix_ms: i64,
 }
@@ -100,6 +104,7 @@ impl ServiceRecord {
             port: self.port,
             labels: self.labels.clone(),
             health_check: self.health_check.clone(),
+            mtls: self.mtls.map(|a| a.to_string()),
             available: !drained,
             registered_by: self.registered_by.clone(),
             registered_unix_ms: self.at_unix_ms,
@@ -107,15 +112,50 @@ impl ServiceRecord {
     }
 }
 
-/// Every cordoned and every drained site (what the sites' relay planners need).
+/// Every cordoned and every drained site (what the sites' relay planners
+/// need), and the services with an mTLS endpoint (what zero-trust
+/// gateways route to).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Flags {
     pub(crate) cordoned: BTreeSet<String>,
     pub(crate) drained: BTreeSet<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) services: BTreeMap<String, RoutedService>,
+}
+
+/// A registered service as gateways see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RoutedService {
+    pub(crate) site: String,
+    pub(crate) mtls: SocketAddr,
 }
 
 impl Flags {
-    /// These flags with `r`'s.
+    /// These flags with service `name` routed as `record` says (removed
+    /// when it has no mTLS endpoint or is gone).
+    fn with_service(&self, name: &str, record: Option<&ServiceRecord>) -> Self {
+        let mut f = self.clone();
+        match record.and_then(|r| r.mtls.map(|mtls| RoutedService { site: r.site.clone(), mtls })) {
+            Some(routed) => f.services.insert(name.to_owned(), routed),
+            None => f.services.remove(name),
+        };
+        f
+    }
+
+    /// The mTLS endpoints of service `name` gateways may use (none while
+    /// its site is drained).
+    pub(crate) fn backends(&self, name: &str) -> Vec<SocketAddr> {
+        self.services
+            .get(name)
+            .filter(|s| !self.drained.contains(&s.site))
+            .map(|s| s.mtls)
+            .into_iter()
+            .collect()
+    }
+}
+
+impl Flags {
+    /// These flags with site `r`'s.
     fn with(&self, r: &SiteRecord) -> Self {
         let mut f = self.clone();
         let set = |s: &mut BTreeSet<String>, on: bool| {
@@ -315,6 +355,24 @@ pub(crate) fn check_service_name(name: &str) -> Result<(), Refusal> {
     }
 }
 
+/// Adds to `planned` the flags with service `name` routed as `record`
+/// says, when that changes them; `None` when the store could not be read.
+fn route_service(
+    planned: &mut Planned,
+    name: &str,
+    record: Option<&ServiceRecord>,
+    read: &mut dyn FnMut(&str) -> Result<Option<Kv>, CallError>,
+) -> Option<()> {
+    let (flags, flags_rev) = decode::<Flags>(read(FLAGS).ok()?);
+    let flags = flags.unwrap_or_default();
+    let next = flags.with_service(name, record);
+    if next != flags {
+        planned.compares.push(Compare::ModRevision(FLAGS.to_owned(), flags_rev));
+        planned.puts.push((FLAGS.to_owned(), json(&next)));
+    }
+    Some(())
+}
+
 /// Why a registration is not valid.
 pub(crate) fn check_service(s: &ServiceRegistration) -> Result<(), Refusal> {
     check_service_name(&s.name)?;
@@ -324,6 +382,14 @@ pub(crate) fn check_service(s: &ServiceRegistration) -> Result<(), Refusal> {
     }
     if s.labels.len() > MAX_LABELS {
         return Err(invalid(format!("at most {MAX_LABELS} labels")));
+    }
+    if let Some(a) = &s.mtls {
+        let addr: SocketAddr = a
+            .parse()
+            .map_err(|_| invalid(format!("mtls {a:?} must be ADDRESS:PORT (its sidecar)")))?;
+        if addr.port() == 0 || addr.ip().is_unspecified() {
+            return Err(invalid(format!("mtls {a:?} needs a port and a specific address")));
+        }
     }
     check_labels(s.labels.iter().map(|(k, v)| (k, Some(v))))?;
     if let Some(h) = &s.health_check {
@@ -441,6 +507,7 @@ pub(crate) fn plan(
                 port: s.port,
                 labels: s.labels.clone(),
                 health_check: s.health_check.clone(),
+                mtls: s.mtls.as_deref().and_then(|a| a.parse().ok()),
                 registered_by: req.actor.clone(),
                 at_unix_ms: req.at_unix_ms,
             };
@@ -448,6 +515,7 @@ pub(crate) fn plan(
             result.service_site_drained = at.is_some_and(|r| r.drained);
             planned.compares.push(Compare::ModRevision(key.clone(), rev));
             planned.puts.push((key, json(&record)));
+            route_service(&mut planned, &s.name, Some(&record), read)?;
             planned.puts.push((audit_at, json(&audit(rev))));
             result.service = Some(record);
         }
@@ -459,6 +527,7 @@ pub(crate) fn plan(
             };
             planned.compares.push(Compare::ModRevision(key.clone(), rev));
             planned.deletes.push(key);
+            route_service(&mut planned, name, None, read)?;
             planned.puts.push((audit_at, json(&audit(rev))));
             result.service = Some(current);
         }
@@ -559,6 +628,30 @@ mod tests {
                 path: Some("/healthz".into()),
                 interval_ms: 5000,
             }),
+            mtls: None,
+        }
+    }
+
+    #[test]
+    fn a_service_with_an_mtls_endpoint_is_routed_until_its_site_drains_or_it_goes() {
+        let mut m = Mem(BTreeMap::new(), 0);
+        m.run(RegistryAsk::RegisterService(svc("plain", "b")));
+        assert!(!m.0.contains_key(FLAGS), "a service gateways do not reach changes no flags");
+        let mut api = svc("api", "b");
+        api.mtls = Some("10.77.2.1:18443".into());
+        assert!(m.run(RegistryAsk::RegisterService(api.clone())).refused.is_none());
+        let sidecar: SocketAddr = "10.77.2.1:18443".parse().unwrap();
+        assert_eq!(m.flags().backends("api"), vec![sidecar]);
+        assert!(m.flags().backends("plain").is_empty());
+        m.run(RegistryAsk::Drain { site: site("b") });
+        assert!(m.flags().backends("api").is_empty(), "a drained site's service is not routed");
+        m.run(RegistryAsk::Uncordon { site: site("b") });
+        assert_eq!(m.flags().backends("api"), vec![sidecar], "the route survives site changes");
+        m.run(RegistryAsk::DeregisterService { name: "api".into() });
+        assert!(m.flags().services.is_empty());
+        for bad in ["10.77.2.1", "0.0.0.0:443", "10.77.2.1:0", "api:443"] {
+            api.mtls = Some(bad.into());
+            assert!(check_service(&api).is_err(), "{bad}");
         }
     }
 

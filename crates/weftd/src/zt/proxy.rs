@@ -50,7 +50,8 @@ pub struct Route {
     pub service: String,
     /// The service port (what identity rules name).
     pub port: u16,
-    /// Where the service's sidecars listen, nearest healthy first.
+    /// Where the service's sidecars listen, nearest healthy first; empty:
+    /// from the registry (see [`Proxy::set_resolver`]).
     pub backends: Vec<SocketAddr>,
 }
 
@@ -102,6 +103,10 @@ pub type AuditFn = Box<dyn Fn(&Denial) + Send + Sync>;
 /// Orders a route's backends for one connection (see [`super::backends`]).
 pub type Ranker = Arc<dyn Fn(&[SocketAddr]) -> Vec<SocketAddr> + Send + Sync>;
 
+/// The backends of a route configured without any: the mTLS endpoints the
+/// control plane's registry publishes for the named service, now.
+pub type Resolver = Arc<dyn Fn(&str) -> Vec<SocketAddr> + Send + Sync>;
+
 struct Creds {
     id: SpiffeId,
     server: Arc<ServerConfig>,
@@ -120,6 +125,7 @@ pub struct Proxy {
     handshake_failures: AtomicU64,
     audit: AuditFn,
     ranker: RwLock<Option<Ranker>>,
+    resolver: RwLock<Option<Resolver>>,
 }
 
 /// The key unroutable connections are counted under.
@@ -159,6 +165,7 @@ impl Proxy {
             handshake_failures: AtomicU64::new(0),
             audit,
             ranker: RwLock::new(None),
+            resolver: RwLock::new(None),
         }))
     }
 
@@ -178,6 +185,12 @@ impl Proxy {
     /// sites) from the next connection on; without one, the configured order.
     pub fn set_ranker(&self, ranker: Ranker) {
         *self.ranker.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(ranker);
+    }
+
+    /// Takes the backends of routes configured without any from `resolver`
+    /// (the registry), asked on every connection.
+    pub fn set_resolver(&self, resolver: Resolver) {
+        *self.resolver.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(resolver);
     }
 
     /// Refuses `id` from the next connection on.
@@ -281,6 +294,13 @@ impl Proxy {
             }
             Target::Mesh(backends) => {
                 let client = creds.clients.get(&service).context("no client for the route")?;
+                let backends = if backends.is_empty() {
+                    let resolver = self.resolver.read();
+                    let resolver = resolver.unwrap_or_else(std::sync::PoisonError::into_inner);
+                    resolver.as_ref().map_or_else(Vec::new, |r| r(&service))
+                } else {
+                    backends
+                };
                 let ranker =
                     self.ranker.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
                 let backends = ranker.map_or(backends.clone(), |r| r(&backends));
@@ -332,7 +352,8 @@ async fn connect_backend(
     client: &Arc<ClientConfig>,
     backends: &[SocketAddr],
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>> {
-    let mut last = anyhow::anyhow!("the route has no backends");
+    let mut last =
+        anyhow::anyhow!("the route has no backends (none registered, or its site drained)");
     for addr in backends {
         let attempt = async {
             let tcp = TcpStream::connect(addr).await?;
