@@ -44,6 +44,31 @@ fn an_svid_chains_to_the_mesh_root_for_client_and_server_use() {
 }
 
 #[test]
+fn an_svid_issued_to_a_requesters_key_chains_and_carries_that_key() {
+    let (root, inter, td) = chain();
+    let id = service_id(&td, "api").unwrap();
+    let public = x509::ed25519_public(&[11; 32]).unwrap();
+    let (leaf, v) = inter.issue_for_key(&id, &public, 4, Validity::starting(NOW, 600)).unwrap();
+    let spki = x509::ed25519_spki(&public);
+    assert!(leaf.windows(spki.len()).any(|w| w == spki), "the leaf names the requester's key");
+    let other = x509::ed25519_spki(&x509::ed25519_public(&[12; 32]).unwrap());
+    assert!(!leaf.windows(other.len()).any(|w| w == other));
+    // With the requester's private key it is a whole SVID, like one issued here.
+    let svid = Svid {
+        id: id.clone(),
+        chain: vec![leaf, inter.der().to_vec()],
+        key_pkcs8: ed25519_pkcs8(&[11; 32]),
+        serial: 4,
+        validity: v,
+    };
+    assert!(verifies(&root, &svid, NOW, KeyUsage::client_auth()));
+    assert!(verifies(&root, &svid, NOW, KeyUsage::server_auth()));
+    assert_eq!(san::spiffe_id(&svid.chain[0]).unwrap(), id);
+    let issued_here = inter.issue(&id, &[11; 32], 4, Validity::starting(NOW, 600)).unwrap();
+    assert_eq!(issued_here.chain[0].len(), svid.chain[0].len(), "the same shape");
+}
+
+#[test]
 fn a_restored_intermediate_issues_svids_that_chain_like_the_original() {
     let (root, inter, td) = chain();
     let v = inter.validity();

@@ -205,12 +205,7 @@ impl Intermediate {
             not_after: v.not_after.min(self.validity.not_after),
         };
         let key = key(seed)?;
-        let mut params = params(serial, v, id.path().rsplit('/').next().unwrap_or("svid"))?;
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages =
-            vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
-        params.subject_alt_names = vec![uri(&id.to_string())?];
+        let params = leaf_params(id, serial, v)?;
         let issuer = Issuer::from_params(&self.params, &self.key);
         let leaf = params.signed_by(&key, &issuer)?.der().to_vec();
         Ok(Svid {
@@ -221,6 +216,71 @@ impl Intermediate {
             validity: v,
         })
     }
+}
+
+/// An Ed25519 public key (the raw 32 bytes), for certificates issued to a
+/// key the issuer never sees the private half of.
+struct RawEd25519<'a>(&'a [u8; 32]);
+
+impl rcgen::PublicKeyData for RawEd25519<'_> {
+    fn der_bytes(&self) -> &[u8] {
+        self.0
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        &PKCS_ED25519
+    }
+}
+
+/// The DER of the SubjectPublicKeyInfo of the Ed25519 key `public_key`
+/// (RFC 8410): what a certificate for that key carries.
+pub fn ed25519_spki(public_key: &[u8; 32]) -> Vec<u8> {
+    let mut der = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+    der.extend_from_slice(public_key);
+    der
+}
+
+/// The Ed25519 public key of the key with this seed.
+pub fn ed25519_public(seed: &[u8; 32]) -> Result<[u8; 32], IssueError> {
+    let pair = key(seed)?;
+    let raw = pair.public_key_raw();
+    let mut out = [0u8; 32];
+    if raw.len() != 32 {
+        return Err(IssueError::Generate(rcgen::Error::KeyGenerationUnavailable));
+    }
+    out.copy_from_slice(raw);
+    Ok(out)
+}
+
+impl Intermediate {
+    /// The leaf certificate (DER) of an X.509-SVID for `id` whose key the
+    /// requester holds: the control plane signs a site's request without
+    /// ever seeing its private key. Shaped as [`Intermediate::issue`].
+    pub fn issue_for_key(
+        &self,
+        id: &SpiffeId,
+        public_key: &[u8; 32],
+        serial: u64,
+        v: Validity,
+    ) -> Result<(Vec<u8>, Validity), IssueError> {
+        let v = Validity {
+            not_before: v.not_before.max(self.validity.not_before),
+            not_after: v.not_after.min(self.validity.not_after),
+        };
+        let params = leaf_params(id, serial, v)?;
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        Ok((params.signed_by(&RawEd25519(public_key), &issuer)?.der().to_vec(), v))
+    }
+}
+
+fn leaf_params(id: &SpiffeId, serial: u64, v: Validity) -> Result<CertificateParams, IssueError> {
+    let mut params = params(serial, v, id.path().rsplit('/').next().unwrap_or("svid"))?;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages =
+        vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+    params.subject_alt_names = vec![uri(&id.to_string())?];
+    Ok(params)
 }
 
 /// An X.509-SVID: a workload's certificate chain and private key.

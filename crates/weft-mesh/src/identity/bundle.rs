@@ -111,6 +111,9 @@ pub enum BundleKind {
     /// Mesh-wide workload identity state: JSON `{"revoked": [..]}`, the
     /// SPIFFE IDs every zero-trust proxy of the mesh refuses.
     Identity = 4,
+    /// An answer to one site's SVID request (addressed to that site only):
+    /// JSON with the request's nonce and the certificate chain, or why not.
+    Svid = 5,
 }
 
 impl BundleKind {
@@ -121,6 +124,7 @@ impl BundleKind {
             2 => Some(Self::Registry),
             3 => Some(Self::Gtm),
             4 => Some(Self::Identity),
+            5 => Some(Self::Svid),
             _ => None,
         }
     }

@@ -67,7 +67,13 @@ fn a_signed_bundle_round_trips_and_verifies_under_its_ca() {
 
 #[test]
 fn bundle_kinds_round_trip_through_their_byte_and_unknown_bytes_are_refused() {
-    for k in [BundleKind::Policy, BundleKind::Registry, BundleKind::Gtm, BundleKind::Identity] {
+    for k in [
+        BundleKind::Policy,
+        BundleKind::Registry,
+        BundleKind::Gtm,
+        BundleKind::Identity,
+        BundleKind::Svid,
+    ] {
         assert_eq!(BundleKind::from_byte(k as u8), Some(k));
         let b = ca().sign_bundle(BundleBody { kind: k, ..body(&[], b"{}") }).unwrap();
         assert_eq!(SignedBundle::decode(&b.encode()).unwrap().body.kind, k);
@@ -75,7 +81,7 @@ fn bundle_kinds_round_trip_through_their_byte_and_unknown_bytes_are_refused() {
     assert_eq!(BundleKind::Registry as u8, 2);
     assert_eq!(BundleKind::Gtm as u8, 3);
     assert_eq!(BundleKind::Identity as u8, 4);
-    for b in [0, 5, 255] {
+    for b in [0, 6, 255] {
         assert_eq!(BundleKind::from_byte(b), None, "{b}");
     }
 }
@@ -237,6 +243,61 @@ proptest! {
         bytes[at.index(b.len())] ^= mask;
         if let Ok(s) = SignedBundle::decode(&bytes) {
             prop_assert!(s.verify(&ca().public()).is_err());
+        }
+    }
+}
+
+fn svid_request(name: &str) -> SvidRequest {
+    SvidRequest {
+        site: site(name),
+        id: "spiffe://mesh.test/svc/api".into(),
+        public_key: [3; 32],
+        nonce: [4; 16],
+        ttl_secs: 3600,
+        at: 1_700_000_000,
+    }
+}
+
+#[test]
+fn an_svid_request_round_trips_and_verifies_only_under_its_sites_certificate() {
+    let key = SiteKey::from_seed(&[5; 32]);
+    let signed = svid_request("a-site").sign(&key);
+    let bytes = signed.encode();
+    let back = SignedSvidRequest::decode(&bytes).unwrap();
+    assert_eq!(back, signed);
+    assert_eq!(back.verify(&cert_for("a-site", &key)).unwrap().id, "spiffe://mesh.test/svc/api");
+    assert!(back.verify(&cert_for("b-site", &key)).is_err(), "another site's certificate");
+    let forged = svid_request("a-site").sign(&SiteKey::from_seed(&[6; 32]));
+    assert!(forged.verify(&cert_for("a-site", &key)).is_err(), "another key");
+    let mut tampered = signed.clone();
+    tampered.request.public_key = [9; 32];
+    assert!(tampered.verify(&cert_for("a-site", &key)).is_err(), "a swapped public key");
+    for len in 0..bytes.len() {
+        assert!(SignedSvidRequest::decode(&bytes[..len]).is_err(), "cut at {len}");
+    }
+}
+
+#[test]
+fn an_svid_request_with_an_overlong_id_is_refused_on_the_wire() {
+    let mut r = svid_request("a-site");
+    r.id = format!("spiffe://mesh.test/{}", "x".repeat(MAX_SVID_ID));
+    let signed = r.sign(&SiteKey::from_seed(&[5; 32]));
+    // Signing cuts the id; a peer that sends the whole id is refused.
+    let mut e = signed.encode();
+    assert!(SignedSvidRequest::decode(&e).is_ok());
+    e.truncate(e.len() - 64);
+    let at = 4 + 1 + 1 + "a-site".len();
+    e.splice(at..at + 2, 3000u16.to_be_bytes());
+    e.extend(std::iter::repeat_n(b'x', 3000 - MAX_SVID_ID));
+    e.extend([0u8; 64]);
+    assert!(SignedSvidRequest::decode(&e).is_err());
+}
+
+proptest! {
+    #[test]
+    fn the_svid_request_decoder_never_panics(data in proptest::collection::vec(any::<u8>(), 0..700)) {
+        if let Ok(r) = SignedSvidRequest::decode(&data) {
+            prop_assert_eq!(SignedSvidRequest::decode(&r.encode()).unwrap(), r);
         }
     }
 }

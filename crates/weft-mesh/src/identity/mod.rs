@@ -76,6 +76,7 @@ pub mod claims;
 pub mod enrol;
 pub mod enroller;
 pub mod revocation;
+pub mod svid_request;
 pub mod token;
 pub mod wire;
 
@@ -98,5 +99,6 @@ pub use enroller::{
     SiteRecord,
 };
 pub use revocation::{RevocationError, RevocationList, SignedRevocations};
+pub use svid_request::{MAX_SVID_ID, SignedSvidRequest, SvidRequest};
 pub use token::{JoinToken, TOKEN_TEXT_PREFIX, TokenBody, TokenError, TokenId};
 pub use wire::{Base64Error, DecodeError, MAX_MESSAGE_LEN, MAX_REVOCATIONS_LEN, WIRE_VERSION};

@@ -12,7 +12,10 @@ use weft_types::SiteId;
 use super::MeshNode;
 use super::frame::{Frame, bundle_frame};
 use super::types::{NodeError, NodeEvent};
-use crate::identity::{BundleAck, BundleBody, BundleError, SignedBundle, SignedBundleAck};
+use crate::identity::{
+    BundleAck, BundleBody, BundleError, SignedBundle, SignedBundleAck, SignedSvidRequest,
+    SvidRequest,
+};
 use crate::membership::Transmit;
 
 impl MeshNode {
@@ -105,6 +108,50 @@ impl MeshNode {
         }
         self.counters.acks_received += 1;
         self.events.push_back(NodeEvent::BundleAck { from, ack: ack.ack });
+        Ok(())
+    }
+
+    /// Queues an `SVID_REQUEST` frame to `to`: `request` signed with this
+    /// node's site key, with our current certificate (its `site` is set to
+    /// this node's). Nothing once the node is quiet.
+    pub fn send_svid_request(&mut self, to: SocketAddr, mut request: SvidRequest) {
+        if self.quiet {
+            return;
+        }
+        request.site = self.site.clone();
+        let request = request.sign(self.membership.auth().site_key());
+        if let Ok(bytes) = (Frame::SvidRequest { cert: &self.cert_bytes, request }).encode() {
+            self.transmits.push_back(Transmit { to, bytes });
+        }
+    }
+
+    /// `SVID_REQUEST`: admits the certificate as every certified frame does,
+    /// then emits the request if it names that certificate's site and its
+    /// key signed it.
+    pub(super) fn on_svid_request(
+        &mut self,
+        now_unix: u64,
+        from: SocketAddr,
+        cert: &[u8],
+        request: SignedSvidRequest,
+    ) -> Result<(), NodeError> {
+        let site = match self.admit_bytes(now_unix, from, cert) {
+            Ok(s) => s,
+            Err(e) => {
+                self.counters.svid_requests_refused += 1;
+                return Err(e);
+            }
+        };
+        let checked = match self.certs.get(&site) {
+            Some(held) => request.verify(&held.cert).map(|_| ()),
+            None => Err(BundleError::BadAckSignature),
+        };
+        if let Err(e) = checked {
+            self.counters.svid_requests_refused += 1;
+            return Err(e.into());
+        }
+        self.counters.svid_requests_received += 1;
+        self.events.push_back(NodeEvent::SvidRequested { from, request: request.request });
         Ok(())
     }
 }

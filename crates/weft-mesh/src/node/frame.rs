@@ -13,7 +13,11 @@
 //! 0x08 HELLO          kind ‖ u8 flags (bit 0: please reply) ‖ u16 cert_len ‖ SiteCert
 //! 0x09 BUNDLE         kind ‖ SignedBundle
 //! 0x0A BUNDLE_ACK     kind ‖ u16 cert_len ‖ acking site's SiteCert ‖ SignedBundleAck
+//! 0x0B SVID_REQUEST   kind ‖ u16 cert_len ‖ asking site's SiteCert ‖ SignedSvidRequest
 //! ```
+//!
+//! The answer to an `SVID_REQUEST` is a `BUNDLE` of kind `Svid` addressed
+//! to the asking site.
 //!
 //! A `LinkStateAd` is one signed page of its origin's links: origin,
 //! version, page index and page count, at most 64 entries (see
@@ -39,6 +43,7 @@ use weft_types::WireReader;
 use super::link_state::LinkStateAd;
 use crate::identity::{
     EnrolRequest, EnrolResponse, RenewRequest, SignedBundle, SignedBundleAck, SignedRevocations,
+    SignedSvidRequest,
 };
 
 /// Longest `ENROL_REFUSED` message, in bytes.
@@ -80,6 +85,8 @@ pub enum FrameKind {
     Bundle = 0x09,
     /// A site's signed acknowledgement of a bundle, with its certificate.
     BundleAck = 0x0A,
+    /// A site's signed request for an X.509-SVID, with its certificate.
+    SvidRequest = 0x0B,
 }
 
 impl FrameKind {
@@ -96,6 +103,7 @@ impl FrameKind {
             0x08 => Self::Hello,
             0x09 => Self::Bundle,
             0x0A => Self::BundleAck,
+            0x0B => Self::SvidRequest,
             _ => return None,
         })
     }
@@ -220,6 +228,13 @@ pub enum Frame<'a> {
         /// The acknowledgement (signature not yet checked).
         ack: SignedBundleAck,
     },
+    /// An SVID request and the asking site's certificate bytes.
+    SvidRequest {
+        /// The asking site's certificate bytes.
+        cert: &'a [u8],
+        /// The request (signature not yet checked).
+        request: SignedSvidRequest,
+    },
 }
 
 fn truncated(what: &'static str) -> impl Fn(weft_types::WireError) -> FrameError {
@@ -248,6 +263,7 @@ impl<'a> Frame<'a> {
             Self::Hello { .. } => FrameKind::Hello,
             Self::Bundle(_) => FrameKind::Bundle,
             Self::BundleAck { .. } => FrameKind::BundleAck,
+            Self::SvidRequest { .. } => FrameKind::SvidRequest,
         }
     }
 
@@ -315,6 +331,12 @@ impl<'a> Frame<'a> {
                     .map_err(|e| invalid("bundle acknowledgement", e))?;
                 Self::BundleAck { cert, ack }
             }
+            FrameKind::SvidRequest => {
+                let cert = cert_field(&mut r)?;
+                let request =
+                    SignedSvidRequest::decode(r.rest()).map_err(|e| invalid("SVID request", e))?;
+                Self::SvidRequest { cert, request }
+            }
         })
     }
 
@@ -354,6 +376,10 @@ impl<'a> Frame<'a> {
             Self::BundleAck { cert, ack } => {
                 put_cert(&mut out, cert)?;
                 out.extend_from_slice(&ack.encode());
+            }
+            Self::SvidRequest { cert, request } => {
+                put_cert(&mut out, cert)?;
+                out.extend_from_slice(&request.encode());
             }
         }
         Ok(out)

@@ -53,6 +53,9 @@ impl MeshNode {
             }
             Frame::Bundle(bundle) => self.on_bundle(from, bundle),
             Frame::BundleAck { cert, ack } => self.on_bundle_ack(now_unix, from, cert, ack),
+            Frame::SvidRequest { cert, request } => {
+                self.on_svid_request(now_unix, from, cert, request)
+            }
         }
     }
 

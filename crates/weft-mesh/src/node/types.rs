@@ -187,6 +187,16 @@ pub enum NodeEvent {
         /// The acknowledgement.
         ack: BundleAck,
     },
+    /// A site asks for an X.509-SVID: its certificate was admitted and the
+    /// request is signed by that certificate's site key and names its site.
+    /// Answer with a `Svid` bundle to `from` (the control plane's leader
+    /// does; see [`MeshNode::send_bundle`](super::MeshNode::send_bundle)).
+    SvidRequested {
+        /// The address it came from.
+        from: SocketAddr,
+        /// The request.
+        request: crate::identity::SvidRequest,
+    },
 }
 
 /// Running totals of a node (its own frames; SWIM's are in `membership`).
@@ -263,6 +273,10 @@ pub struct NodeCounters {
     /// site mismatch, bad signature (a refused certificate is also counted
     /// in `certs_refused_*`).
     pub acks_refused: u64,
+    /// SVID requests received and verified.
+    pub svid_requests_received: u64,
+    /// SVID requests refused (certificate not admitted, or a bad signature).
+    pub svid_requests_refused: u64,
     /// The membership's own counters.
     pub membership: Counters,
 }

@@ -158,3 +158,52 @@ fn a_garbage_or_foreign_bundle_is_counted_and_emits_nothing() {
     assert!(c.frames_malformed >= 2);
     assert!(bundles_at(&sim, 1, t0).is_empty());
 }
+
+fn svid_request(i: u8) -> crate::identity::SvidRequest {
+    crate::identity::SvidRequest {
+        site: site(i),
+        id: "spiffe://mesh.test/svc/api".into(),
+        public_key: [7; 32],
+        nonce: [i; 16],
+        ttl_secs: 600,
+        at: BASE_UNIX,
+    }
+}
+
+fn svid_requests_at(
+    sim: &Sim,
+    i: u8,
+    since: std::time::Instant,
+) -> Vec<(SocketAddr, crate::identity::SvidRequest)> {
+    sim.events_of(i, since)
+        .into_iter()
+        .filter_map(|e| match e {
+            NodeEvent::SvidRequested { from, request } => Some((*from, request.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_svid_request_reaches_the_node_it_is_sent_to_in_the_senders_name_only() {
+    let mut sim = Sim::mesh(2, None, Duration::from_secs(3));
+    let t0 = sim.now;
+    // The site field is the sender's whatever the caller put there.
+    sim.node_mut(1).send_svid_request(addr(0), svid_request(9));
+    sim.run_for(Duration::from_millis(20));
+    let got = svid_requests_at(&sim, 0, t0);
+    let mut want = svid_request(9);
+    want.site = site(1);
+    assert_eq!(got, vec![(addr(1), want)]);
+    assert_eq!(sim.node(0).counters().svid_requests_received, 1);
+    // Site 1's certificate with a request signed by site 2's key, or naming site 2.
+    let cert1 = sim.node(1).cert().encode();
+    for request in [svid_request(1).sign(&key(2)), svid_request(2).sign(&key(1))] {
+        let frame = Frame::SvidRequest { cert: &cert1, request }.encode().unwrap();
+        assert!(sim.inject(1, 0, &frame).is_err());
+    }
+    assert_eq!(sim.node(0).counters().svid_requests_refused, 2);
+    assert_eq!(svid_requests_at(&sim, 0, t0).len(), 1);
+    let garbage = [FrameKind::SvidRequest as u8, 0, 1, 0];
+    assert!(sim.inject(1, 0, &garbage).is_err());
+}
