@@ -232,7 +232,7 @@ impl rcgen::PublicKeyData for RawEd25519<'_> {
     }
 }
 
-/// The DER of the SubjectPublicKeyInfo of the Ed25519 key `public_key`
+/// The DER of the `SubjectPublicKeyInfo` of the Ed25519 key `public_key`
 /// (RFC 8410): what a certificate for that key carries.
 pub fn ed25519_spki(public_key: &[u8; 32]) -> Vec<u8> {
     let mut der = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
