@@ -36,6 +36,56 @@ pub struct Identity {
     pub services: Vec<IdentityService>,
     /// TLS handshakes refused before a decision.
     pub handshake_failures: u64,
+    /// Why it has no SVID (yet): its SVIDs come from the control plane,
+    /// which has not answered, or refused (the refusal's words).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
+}
+
+/// The control plane's identity CA as this site last heard of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct IdentityControl {
+    /// The trust domain.
+    pub trust_domain: String,
+    /// Serial of the intermediate signing SVIDs now, hex.
+    pub intermediate_serial: String,
+    /// Roots in the trust bundle.
+    pub roots: usize,
+}
+
+/// `POST /identities/ca` (controllers): make the control plane's identity CA.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityCaInit {
+    /// The mesh's SPIFFE trust domain (lowercase `a-z 0-9 . - _`).
+    #[schema(min_length = 1, max_length = 255, pattern = "^[a-z0-9._-]+$")]
+    pub trust_domain: String,
+}
+
+/// `POST /identities/grants` and `/identities/grants/remove` (controllers):
+/// let a site hold SPIFFE IDs beyond its registered services' `svc/NAME`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityGrant {
+    /// The site.
+    #[schema(min_length = 1, max_length = 63)]
+    pub site: String,
+    /// A SPIFFE ID, or `SPIFFE-ID/*` for every ID under it.
+    #[schema(min_length = 10, max_length = 2048, pattern = "^spiffe://")]
+    pub id: String,
+}
+
+/// What a control-plane identity request did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct IdentityChange {
+    /// The trust domain, grant or ID it was about.
+    pub id: String,
+    /// Whether anything changed.
+    pub newly: bool,
+    /// The serial of the intermediate signing SVIDs now, hex (none before
+    /// the CA exists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intermediate_serial: Option<String>,
 }
 
 /// The site's workload identities.
@@ -53,6 +103,9 @@ pub struct IdentityList {
     /// received them (also on sites without zero-trust proxies).
     #[serde(default)]
     pub mesh_revoked: Vec<String>,
+    /// The control plane's identity CA, once this site heard of one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<IdentityControl>,
 }
 
 /// `POST /identities/revoke`.

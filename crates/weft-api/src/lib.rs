@@ -51,7 +51,10 @@ pub use gtm::{
     GtmAnnouncement, GtmCandidate, GtmChange, GtmCheck, GtmEndpoint, GtmEndpointState,
     GtmExplanation, GtmService, GtmServiceSpec, GtmShift, GtmShiftLine, GtmShiftStart, GtmStatus,
 };
-pub use identity::{Identity, IdentityList, IdentityRevoke, IdentityRevoked, IdentityService};
+pub use identity::{
+    Identity, IdentityCaInit, IdentityChange, IdentityControl, IdentityGrant, IdentityList,
+    IdentityRevoke, IdentityRevoked, IdentityService,
+};
 pub use mesh::{MeshMember, MeshRevocation, MeshRevoke, MeshStatus, MeshToken, MeshTokenCreate};
 pub use paths::{Path, PathSample, PathTestRequest, PathTestResult};
 pub use registry::{

@@ -5,7 +5,13 @@
 //! intermediate), `rotate` replaces the intermediate (agents reissue every
 //! SVID under it within a second), `issue` writes an SVID for a workload
 //! that cannot use the Workload API. Against an agent: `list` its proxies'
-//! identities and counters, `inspect` one, `revoke` one (admin).
+//! identities and counters, `inspect` one, `revoke` one (admin; on a
+//! controller mesh-wide).
+//!
+//! Against a controller, the control plane's CA (sites with `[zerotrust]
+//! issuer = "control"` get their SVIDs from it): `ca-init` makes it,
+//! `ca-rotate` replaces its intermediate, `grant`/`ungrant` say which
+//! sites may hold which IDs beyond their registered services.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,7 +19,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use weft_api::{Identity, IdentityList, IdentityRevoke, IdentityRevoked};
+use weft_api::{
+    Identity, IdentityCaInit, IdentityChange, IdentityGrant, IdentityList, IdentityRevoke,
+    IdentityRevoked,
+};
 use weft_identity::{SpiffeId, TrustDomain};
 use weft_layout::zt;
 
@@ -79,7 +88,51 @@ pub(crate) enum IdentityCommand {
         #[command(flatten)]
         agent: AgentArgs,
     },
-    /// Refuse a SPIFFE ID at every proxy of the agent's site from now on.
+    /// Make the control plane's identity CA (on a controller holding the mesh CA).
+    CaInit {
+        /// The trust domain (`example.org`).
+        #[arg(long)]
+        trust_domain: String,
+        /// Print the agent's JSON answer.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        agent: AgentArgs,
+    },
+    /// Replace the control plane's intermediate: every site asks for its SVIDs again.
+    CaRotate {
+        /// Print the agent's JSON answer.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        agent: AgentArgs,
+    },
+    /// Let a site hold a SPIFFE ID (or every ID under `ID/*`) (controllers).
+    Grant {
+        /// The site.
+        site: String,
+        /// The SPIFFE ID, or `spiffe://TD/path/*`.
+        id: String,
+        /// Print the agent's JSON answer.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        agent: AgentArgs,
+    },
+    /// Take a grant back (SVIDs already issued live out their time).
+    Ungrant {
+        /// The site.
+        site: String,
+        /// The SPIFFE ID or pattern granted.
+        id: String,
+        /// Print the agent's JSON answer.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        agent: AgentArgs,
+    },
+    /// Refuse a SPIFFE ID from now on: at every proxy of the agent's site,
+    /// or (asked of a controller) at every site of the mesh.
     Revoke {
         /// The SPIFFE ID.
         id: String,
@@ -97,6 +150,19 @@ fn now() -> u64 {
 
 fn td(s: &str) -> Result<TrustDomain> {
     TrustDomain::parse(s).with_context(|| format!("--trust-domain {s:?}"))
+}
+
+/// Prints a control-plane identity change: JSON, or `line` with the
+/// intermediate's serial.
+fn change(r: &IdentityChange, json: bool, line: impl Fn(&IdentityChange) -> String) -> Result<()> {
+    if json {
+        return print_json(r);
+    }
+    match &r.intermediate_serial {
+        Some(serial) => outln!("{} (intermediate {serial})", line(r)),
+        None => outln!("{}", line(r)),
+    }
+    Ok(())
 }
 
 /// Runs one `weft identity` command.
@@ -143,6 +209,14 @@ pub(crate) fn run(cmd: IdentityCommand) -> Result<ExitCode> {
                 print_json(&list)?;
                 return Ok(ExitCode::SUCCESS);
             }
+            if let Some(c) = &list.control {
+                outln!(
+                    "control plane CA: spiffe://{}, intermediate {}, {} root(s)",
+                    c.trust_domain,
+                    c.intermediate_serial,
+                    c.roots
+                );
+            }
             let Some(domain) = &list.trust_domain else {
                 outln!("this site runs no zero-trust proxies");
                 return Ok(ExitCode::SUCCESS);
@@ -159,8 +233,12 @@ pub(crate) fn run(cmd: IdentityCommand) -> Result<ExitCode> {
                     i.id.clone(),
                     i.kind.clone(),
                     i.listen.clone(),
-                    i.serial.clone(),
-                    utc(i.not_after_unix_s.cast_signed()),
+                    if i.serial.is_empty() { "(pending)".to_owned() } else { i.serial.clone() },
+                    if i.serial.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        utc(i.not_after_unix_s.cast_signed())
+                    },
                     a.to_string(),
                     d.to_string(),
                 ]);
@@ -185,6 +263,50 @@ pub(crate) fn run(cmd: IdentityCommand) -> Result<ExitCode> {
             } else {
                 inspect(i);
             }
+        }
+        IdentityCommand::CaInit { trust_domain, json, agent } => {
+            td(&trust_domain)?;
+            let r: IdentityChange =
+                agent.client().post("/api/v1/identities/ca", &IdentityCaInit { trust_domain })?;
+            change(&r, json, |r| {
+                if r.newly {
+                    format!("identity CA for spiffe://{} made", r.id)
+                } else {
+                    format!("the control plane's identity CA for spiffe://{} exists already", r.id)
+                }
+            })?;
+        }
+        IdentityCommand::CaRotate { json, agent } => {
+            let r: IdentityChange =
+                agent.client().post("/api/v1/identities/ca/rotate", &serde_json::json!({}))?;
+            change(&r, json, |_| {
+                "new intermediate: every site asks for its SVIDs again within a second".to_owned()
+            })?;
+        }
+        IdentityCommand::Grant { site, id, json, agent } => {
+            let r: IdentityChange = agent
+                .client()
+                .post("/api/v1/identities/grants", &IdentityGrant { site: site.clone(), id })?;
+            change(&r, json, |r| {
+                if r.newly {
+                    format!("{site} may hold {}", r.id)
+                } else {
+                    format!("{site} may hold {} already", r.id)
+                }
+            })?;
+        }
+        IdentityCommand::Ungrant { site, id, json, agent } => {
+            let r: IdentityChange = agent.client().post(
+                "/api/v1/identities/grants/remove",
+                &IdentityGrant { site: site.clone(), id },
+            )?;
+            change(&r, json, |r| {
+                if r.newly {
+                    format!("{site} may no longer hold {}", r.id)
+                } else {
+                    format!("{site} had no grant {}", r.id)
+                }
+            })?;
         }
         IdentityCommand::Revoke { id, json, agent } => {
             SpiffeId::parse(&id).with_context(|| format!("{id:?}"))?;
@@ -221,6 +343,7 @@ fn inspect(i: &Identity) {
             ("valid from", utc(i.not_before_unix_s.cast_signed())),
             ("valid until", utc(i.not_after_unix_s.cast_signed())),
             ("handshakes refused", i.handshake_failures.to_string()),
+            ("no SVID because", i.pending.clone().unwrap_or_else(|| "-".to_owned())),
         ])
     );
     let mut t = Table::new(&["SERVICE", "ALLOWED", "DENIED"]).right(&[1, 2]);

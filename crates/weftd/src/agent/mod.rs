@@ -157,7 +157,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     restrict_state_dir(&cfg.state_dir)?;
     register_bootstrap(&store, &token, &cfg.state_dir)?;
     let plane = Arc::new(crate::controlplane::PlaneState::default());
-    let zt = start_zero_trust(cfg, &store, &shared, &status, &plane)?;
+    let zt = start_zero_trust(cfg, &store, &shared, &status, &plane, mesh_tx.as_ref())?;
     let metrics = Arc::new(metrics::Metrics::new().with_plane(plane.clone()).with_zt(zt.clone()));
     let (bus, _) = tokio::sync::broadcast::channel(1024);
     let (events_tx, events_rx) = mpsc::channel();
@@ -288,6 +288,31 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     Ok(())
 }
 
+/// SVIDs from the control plane: requests go to the mesh thread, answers
+/// come from this site's follower, the roots from the identity publication.
+fn control_issuer(
+    plane: &Arc<crate::controlplane::PlaneState>,
+    mesh: mpsc::Sender<crate::mesh::ctl::MeshCtl>,
+) -> crate::zt::issuing::ControlIssuer {
+    let (tx, rx) = mpsc::channel();
+    *plane.svid_answers.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(tx);
+    let mesh = std::sync::Mutex::new(mesh);
+    let send: crate::zt::issuing::SendRequest = Box::new(move |request| {
+        let mesh = mesh.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = mesh.send(crate::mesh::ctl::MeshCtl::RequestSvid(Box::new(request)));
+    });
+    let plane = Arc::clone(plane);
+    let view: crate::zt::issuing::ViewSource = Box::new(move || {
+        let m = plane.identities.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        crate::zt::issuing::ControlView {
+            trust_domain: m.trust_domain.clone(),
+            roots: m.roots.clone(),
+            intermediate_serial: m.intermediate_serial,
+        }
+    });
+    crate::zt::issuing::ControlIssuer::new(send, view, rx)
+}
+
 /// Starts the site's zero-trust proxies (`[zerotrust]`), if it has any;
 /// their identity rules follow the site's running policy.
 fn start_zero_trust(
@@ -296,6 +321,7 @@ fn start_zero_trust(
     shared: &Arc<Shared>,
     status: &Arc<status::SharedStatus>,
     plane: &Arc<crate::controlplane::PlaneState>,
+    mesh: Option<&mpsc::Sender<crate::mesh::ctl::MeshCtl>>,
 ) -> Result<Option<Arc<crate::zt::site::ZtSite>>> {
     use crate::zt::backends::{Health, SiteView};
     let Some(z) = &cfg.zerotrust else { return Ok(None) };
@@ -330,21 +356,31 @@ fn start_zero_trust(
         let flags = routed.routed.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         flags.backends(service)
     });
-    let plane = Arc::clone(plane);
+    let published = Arc::clone(plane);
     let mesh_revoked: crate::zt::site::MeshRevocations = Box::new(move || {
-        let m = plane.identities.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let m = published.identities.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         let ids = m.revoked.iter().filter_map(|id| weft_identity::SpiffeId::parse(id).ok());
         (m.seq, ids.collect())
     });
-    let site = crate::zt::site::ZtSite::start(z, store.clone(), source, mesh_revoked, &sites)
-        .inspect(|site| {
-            for e in site.entries.iter().filter(|e| e.kind == "gateway") {
-                e.proxy.set_resolver(Arc::clone(&registry));
-            }
-        })
-        .context("starting the zero-trust proxies ([zerotrust])")?;
+    let issuing = match (z.issuer, mesh) {
+        (crate::config::Issuer::Local, _) => crate::zt::site::Issuing::Local,
+        (crate::config::Issuer::Control, None) => {
+            anyhow::bail!("[zerotrust] issuer = \"control\" needs the mesh ([mesh])")
+        }
+        (crate::config::Issuer::Control, Some(mesh)) => {
+            crate::zt::site::Issuing::Control(control_issuer(plane, mesh.clone()))
+        }
+    };
+    let site =
+        crate::zt::site::ZtSite::start(z, store.clone(), source, mesh_revoked, &sites, issuing)
+            .inspect(|site| {
+                for e in site.entries.iter().filter(|e| e.kind == "gateway") {
+                    e.proxy.set_resolver(Arc::clone(&registry));
+                }
+            })
+            .context("starting the zero-trust proxies ([zerotrust])")?;
     for e in &site.entries {
-        eprintln!("weftd: zero-trust {} {} on {} as {}", e.kind, e.name, e.listen, e.svid().0);
+        eprintln!("weftd: zero-trust {} {} on {} as {}", e.kind, e.name, e.listen, e.id);
     }
     Ok(Some(site))
 }

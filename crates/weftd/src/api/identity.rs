@@ -12,7 +12,8 @@ use axum::Json;
 use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use weft_api::{
-    ApiError, Identity, IdentityList, IdentityRevoke, IdentityRevoked, IdentityService,
+    ApiError, Identity, IdentityCaInit, IdentityChange, IdentityControl, IdentityGrant,
+    IdentityList, IdentityRevoke, IdentityRevoked, IdentityService,
 };
 use weft_identity::SpiffeId;
 
@@ -28,28 +29,43 @@ use crate::store::NewAudit;
     responses((status = 200, body = IdentityList)),
     security(("bearer" = [])))]
 pub(crate) async fn list(State(ctx): State<Arc<Ctx>>) -> Json<IdentityList> {
-    let mesh_revoked = ctx.plane.identities.read().map(|m| m.revoked.clone()).unwrap_or_default();
+    let (mesh_revoked, control) = ctx.plane.identities.read().map_or_else(
+        |_| (Vec::new(), None),
+        |m| {
+            let control = m.trust_domain.as_ref().map(|td| IdentityControl {
+                trust_domain: td.clone(),
+                intermediate_serial: format!("{:016x}", m.intermediate_serial),
+                roots: m.roots.len(),
+            });
+            (m.revoked.clone(), control)
+        },
+    );
     let Some(zt) = &ctx.zt else {
         return Json(IdentityList {
             trust_domain: None,
             identities: Vec::new(),
             revoked: Vec::new(),
             mesh_revoked,
+            control,
         });
+    };
+    let serial = |s: Option<(u64, weft_identity::Validity)>| match s {
+        Some((serial, v)) => (format!("{serial:016x}"), v.not_before, v.not_after),
+        None => (String::new(), 0, 0),
     };
     let identities = zt
         .entries
         .iter()
         .map(|e| {
-            let (id, serial, v) = e.svid();
+            let (serial, not_before_unix_s, not_after_unix_s) = serial(e.svid());
             Identity {
-                id: id.to_string(),
+                id: e.id.to_string(),
                 kind: e.kind.to_owned(),
                 name: e.name.clone(),
                 listen: e.listen.to_string(),
-                serial: format!("{serial:016x}"),
-                not_before_unix_s: v.not_before,
-                not_after_unix_s: v.not_after,
+                serial,
+                not_before_unix_s,
+                not_after_unix_s,
                 services: e
                     .proxy
                     .counts()
@@ -57,10 +73,11 @@ pub(crate) async fn list(State(ctx): State<Arc<Ctx>>) -> Json<IdentityList> {
                     .map(|(service, allowed, denied)| IdentityService { service, allowed, denied })
                     .collect(),
                 handshake_failures: e.proxy.handshake_failures(),
+                pending: e.pending(),
             }
         })
         .chain(zt.workloads.iter().map(|w| {
-            let (serial, v) = w.svid();
+            let (serial, not_before_unix_s, not_after_unix_s) = serial(w.svid());
             Identity {
                 id: w.rule.id.to_string(),
                 kind: "workload".to_owned(),
@@ -69,11 +86,12 @@ pub(crate) async fn list(State(ctx): State<Arc<Ctx>>) -> Json<IdentityList> {
                     .workload_socket
                     .as_ref()
                     .map_or_else(String::new, |p| p.display().to_string()),
-                serial: format!("{serial:016x}"),
-                not_before_unix_s: v.not_before,
-                not_after_unix_s: v.not_after,
+                serial,
+                not_before_unix_s,
+                not_after_unix_s,
                 services: Vec::new(),
                 handshake_failures: 0,
+                pending: w.pending(),
             }
         }))
         .collect();
@@ -82,6 +100,7 @@ pub(crate) async fn list(State(ctx): State<Arc<Ctx>>) -> Json<IdentityList> {
         identities,
         revoked: zt.revoked().iter().map(ToString::to_string).collect(),
         mesh_revoked,
+        control,
     })
 }
 
@@ -110,9 +129,8 @@ pub(crate) async fn revoke(
         let request = super::control::request_id(&headers)?;
         let ask = Ask::Identity(IdentityAsk::Revoke { id: id.to_string() });
         let kv = super::control::submit_raw(&ctx, request, ask, &caller.who).await?;
-        let (id, newly) =
-            crate::controlplane::identity::answer_of(&kv).map_err(super::control::refused)?;
-        return Ok(Json(IdentityRevoked { id, newly, scope: "mesh".to_owned() }));
+        let r = crate::controlplane::identity::answer_of(&kv).map_err(super::control::refused)?;
+        return Ok(Json(IdentityRevoked { id: r.id, newly: r.newly, scope: "mesh".to_owned() }));
     }
     let Some(zt) = ctx.zt.clone() else {
         return Err(Failure(
@@ -137,4 +155,106 @@ pub(crate) async fn revoke(
     })
     .await?;
     Ok(Json(IdentityRevoked { id: id.to_string(), newly, scope: "site".to_owned() }))
+}
+
+/// Submits an identity request to the control plane (409
+/// `not_a_controller` elsewhere) and answers with what it did.
+async fn control_change(
+    ctx: &Ctx,
+    caller: Caller,
+    headers: &axum::http::HeaderMap,
+    ask: IdentityAsk,
+) -> ApiResult<Json<IdentityChange>> {
+    let request = super::control::request_id(headers)?;
+    let kv = super::control::submit_raw(ctx, request, Ask::Identity(ask), &caller.who).await?;
+    let r = crate::controlplane::identity::answer_of(&kv).map_err(super::control::refused)?;
+    Ok(Json(IdentityChange {
+        id: r.id,
+        newly: r.newly,
+        intermediate_serial: (r.intermediate_serial != 0)
+            .then(|| format!("{:016x}", r.intermediate_serial)),
+    }))
+}
+
+fn body_of<T: serde::de::DeserializeOwned>(body: &axum::body::Bytes, shape: &str) -> ApiResult<T> {
+    serde_json::from_value(super::error::json_object(body)?).map_err(|e| {
+        Failure(
+            StatusCode::BAD_REQUEST,
+            ApiError::new("invalid_request", format!("body: must be {shape}: {e}")),
+        )
+    })
+}
+
+/// Makes the control plane's identity CA (controllers).
+#[utoipa::path(post, path = "/api/v1/identities/ca", tag = "identity", operation_id = "init_identity_ca", request_body = IdentityCaInit,
+    params(("Idempotency-Key" = Option<String>, Header, description = "The request's id; a retry with the same key is answered once", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    responses((status = 200, body = IdentityChange),
+        (status = 400, description = "not a trust domain (`invalid_request`)", body = ApiError),
+        (status = 409, description = "not a controller, another trust domain already (`conflict`), or the leader holds no mesh CA key (`not_ca_holder`)", body = ApiError),
+        (status = 503, description = "the control plane has no leader, or did not answer in time", body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn init_ca(
+    State(ctx): State<Arc<Ctx>>,
+    Extension(caller): Extension<Caller>,
+    headers: axum::http::HeaderMap,
+    B(body): B,
+) -> ApiResult<Json<IdentityChange>> {
+    super::control::controller_only(&ctx)?;
+    let req: IdentityCaInit = body_of(&body, "{\"trust_domain\": \"example.org\"}")?;
+    control_change(&ctx, caller, &headers, IdentityAsk::Init { trust_domain: req.trust_domain })
+        .await
+}
+
+/// Replaces the control plane's intermediate (controllers).
+#[utoipa::path(post, path = "/api/v1/identities/ca/rotate", tag = "identity", operation_id = "rotate_identity_ca",
+    params(("Idempotency-Key" = Option<String>, Header, description = "The request's id; a retry with the same key is answered once", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    responses((status = 200, body = IdentityChange),
+        (status = 409, description = "not a controller, no CA yet (`no_ca`), or the leader holds no mesh CA key (`not_ca_holder`)", body = ApiError),
+        (status = 503, description = "the control plane has no leader, or did not answer in time", body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn rotate_ca(
+    State(ctx): State<Arc<Ctx>>,
+    Extension(caller): Extension<Caller>,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Json<IdentityChange>> {
+    super::control::controller_only(&ctx)?;
+    control_change(&ctx, caller, &headers, IdentityAsk::Rotate).await
+}
+
+/// Lets a site hold SPIFFE IDs (controllers).
+#[utoipa::path(post, path = "/api/v1/identities/grants", tag = "identity", operation_id = "grant_identity", request_body = IdentityGrant,
+    params(("Idempotency-Key" = Option<String>, Header, description = "The request's id; a retry with the same key is answered once", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    responses((status = 200, body = IdentityChange),
+        (status = 400, description = "not a site or not a SPIFFE ID pattern (`invalid_request`)", body = ApiError),
+        (status = 409, description = "not a controller", body = ApiError),
+        (status = 503, description = "the control plane has no leader, or did not answer in time", body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn grant(
+    State(ctx): State<Arc<Ctx>>,
+    Extension(caller): Extension<Caller>,
+    headers: axum::http::HeaderMap,
+    B(body): B,
+) -> ApiResult<Json<IdentityChange>> {
+    super::control::controller_only(&ctx)?;
+    let g: IdentityGrant = body_of(&body, "{\"site\": \"SITE\", \"id\": \"spiffe://...\"}")?;
+    control_change(&ctx, caller, &headers, IdentityAsk::Grant { site: g.site, id: g.id }).await
+}
+
+/// Takes a grant back (controllers).
+#[utoipa::path(post, path = "/api/v1/identities/grants/remove", tag = "identity", operation_id = "ungrant_identity", request_body = IdentityGrant,
+    params(("Idempotency-Key" = Option<String>, Header, description = "The request's id; a retry with the same key is answered once", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    responses((status = 200, body = IdentityChange),
+        (status = 400, description = "not a site or not a SPIFFE ID pattern (`invalid_request`)", body = ApiError),
+        (status = 409, description = "not a controller", body = ApiError),
+        (status = 503, description = "the control plane has no leader, or did not answer in time", body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn ungrant(
+    State(ctx): State<Arc<Ctx>>,
+    Extension(caller): Extension<Caller>,
+    headers: axum::http::HeaderMap,
+    B(body): B,
+) -> ApiResult<Json<IdentityChange>> {
+    super::control::controller_only(&ctx)?;
+    let g: IdentityGrant = body_of(&body, "{\"site\": \"SITE\", \"id\": \"spiffe://...\"}")?;
+    control_change(&ctx, caller, &headers, IdentityAsk::Ungrant { site: g.site, id: g.id }).await
 }

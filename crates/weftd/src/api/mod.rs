@@ -199,6 +199,10 @@ fn router(ctx: Arc<Ctx>) -> Router {
         .route("/mesh/revocations", post(mesh::revoke))
         .route("/identities", get(identity::list))
         .route("/identities/revoke", post(identity::revoke))
+        .route("/identities/ca", post(identity::init_ca))
+        .route("/identities/ca/rotate", post(identity::rotate_ca))
+        .route("/identities/grants", post(identity::grant))
+        .route("/identities/grants/remove", post(identity::ungrant))
         .route("/health", get(admin::health))
         .route("/openapi.json", get(admin::openapi));
     Router::new()
@@ -312,6 +316,10 @@ const ROUTES: &[&str] = &[
     "/api/v1/registry/watch",
     "/api/v1/identities",
     "/api/v1/identities/revoke",
+    "/api/v1/identities/ca",
+    "/api/v1/identities/ca/rotate",
+    "/api/v1/identities/grants",
+    "/api/v1/identities/grants/remove",
     "/api/v1/peers",
     "/api/v1/paths",
     "/api/v1/paths/{id}",

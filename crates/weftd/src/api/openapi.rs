@@ -30,7 +30,8 @@ use super::{admin, control, events, gtm, identity, mesh, registry, shards, state
         registry::cordon, registry::uncordon, registry::drain, registry::label, registry::watch,
         gtm::status, gtm::explain, gtm::set_service, gtm::remove_service, gtm::shifts,
         gtm::start_shift, gtm::shift_command, gtm::control_audit,
-        identity::list, identity::revoke,
+        identity::list, identity::revoke, identity::init_ca, identity::rotate_ca,
+        identity::grant, identity::ungrant,
     ),
     modifiers(&Bearer, &CommonErrors),
     tags(
@@ -43,7 +44,7 @@ use super::{admin, control, events, gtm, identity, mesh, registry, shards, state
         (name = "gtm", description = "Global traffic management: global services and their DNS answers (read), services (admin) and traffic shifts (operate) on controllers"),
         (name = "control", description = "The control plane: controller role, leader, epoch, the mesh-wide policy in force (read)"),
         (name = "registry", description = "Sites and services on the controllers: lists (read), cordon, drain, labels (operate), services (admin)"),
-        (name = "identity", description = "Zero-trust workload identities of this site's proxies: list (read), revoke (admin)"),
+        (name = "identity", description = "Zero-trust workload identities: this site's proxies (read), revocation (admin); on controllers the control plane's identity CA and grants (admin)"),
         (name = "metrics", description = "Prometheus exposition"),
         (name = "meta", description = "Health and this document (no token)"),
     )

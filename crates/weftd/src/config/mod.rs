@@ -59,7 +59,7 @@ pub use dns::{DnsConfig, RegionConfig};
 pub use mesh::{DEFAULT_MESH_PORT, GossipProfile, MeshConfig, Topology};
 pub use weft_layout::{DEFAULT_API, DEFAULT_STATE_DIR};
 pub use weft_types::Diagnostic;
-pub use zerotrust::{GatewayConfig, SidecarConfig, ZeroTrustConfig};
+pub use zerotrust::{GatewayConfig, Issuer, SidecarConfig, ZeroTrustConfig};
 
 /// Default name of the overlay TUN device.
 pub const DEFAULT_INTERFACE: &str = "weft0";

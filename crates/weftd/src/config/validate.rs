@@ -116,7 +116,8 @@ pub(super) fn validate(
         site.state_dir.as_ref().map_or_else(|| PathBuf::from(DEFAULT_STATE_DIR), |d| base.join(d));
     let policy_file =
         raw.policy.as_ref().and_then(|p| p.file.as_ref()).map(|f| base.join(f.get_ref()));
-    let zerotrust = super::zerotrust::zerotrust(&mut c, raw.zerotrust.as_ref(), &state_dir);
+    let zerotrust =
+        super::zerotrust::zerotrust(&mut c, raw.zerotrust.as_ref(), &state_dir, raw.mesh.is_some());
 
     match (name, address, api_listen) {
         (Some(name), Some((address, address_prefix)), Some(api_listen)) if c.errors.is_empty() => {

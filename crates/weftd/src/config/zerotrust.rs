@@ -6,6 +6,8 @@
 //! trust_domain = "mesh.test"           # the mesh's SPIFFE trust domain
 //! dir = "zt"                           # default STATE_DIR/zt: root.der, intermediate.der, intermediate.key
 //! svid_ttl = "1h"                      # SVID lifetime; renewed at half life (10s..=30d)
+//! issuer = "local"                     # who signs SVIDs: "local" (the intermediate in dir) or
+//!                                      # "control" (the control plane's leader; needs [mesh])
 //!
 //! [[zerotrust.sidecar]]                # SVID spiffe://TD/svc/SERVICE
 //! service = "api"
@@ -51,6 +53,7 @@ use super::validate::Checker;
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawZeroTrust {
     trust_domain: Spanned<String>,
+    issuer: Option<Spanned<String>>,
     dir: Option<Spanned<String>>,
     svid_ttl: Option<Spanned<String>>,
     workload_socket: Option<Spanned<String>>,
@@ -116,6 +119,18 @@ pub struct ZeroTrustConfig {
     pub workloads: Vec<crate::zt::workload::attest::WorkloadRule>,
     /// The Workload API's socket.
     pub workload_socket: PathBuf,
+    /// Where SVIDs come from.
+    pub issuer: Issuer,
+}
+
+/// `[zerotrust] issuer`: who signs the site's SVIDs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Issuer {
+    /// `local` (the default): this agent, with the intermediate in `dir`.
+    Local,
+    /// `control`: the control plane's leader, which holds the intermediate
+    /// (needs `[mesh]`).
+    Control,
 }
 
 /// One `[[zerotrust.sidecar]]`.
@@ -157,14 +172,31 @@ fn name(c: &mut Checker<'_>, s: &Spanned<String>, what: &str) -> String {
     v.clone()
 }
 
-/// Checks `[zerotrust]`; relative `dir` is under `state_dir`.
+/// Checks `[zerotrust]`; relative `dir` is under `state_dir`; `mesh`:
+/// whether the site has a `[mesh]` section (what `issuer = "control"` needs).
 pub(super) fn zerotrust(
     c: &mut Checker<'_>,
     raw: Option<&RawZeroTrust>,
     state_dir: &Path,
+    mesh: bool,
 ) -> Option<ZeroTrustConfig> {
     let raw = raw?;
     let trust_domain = c.parse(&raw.trust_domain, TrustDomain::parse);
+    let issuer = match raw.issuer.as_ref() {
+        None => Issuer::Local,
+        Some(i) => match i.get_ref().as_str() {
+            "local" => Issuer::Local,
+            "control" if mesh => Issuer::Control,
+            "control" => {
+                c.err(i, "issuer = \"control\" takes SVIDs from the control plane: it needs a [mesh] section");
+                Issuer::Control
+            }
+            other => {
+                c.err(i, format!("issuer is \"local\" or \"control\", not {other:?}"));
+                Issuer::Local
+            }
+        },
+    };
     let dir =
         raw.dir.as_ref().map_or_else(|| state_dir.join("zt"), |d| state_dir.join(d.get_ref()));
     let mut svid_ttl = Duration::from_hours(1);
@@ -245,5 +277,6 @@ pub(super) fn zerotrust(
         gateways,
         workloads,
         workload_socket,
+        issuer,
     })
 }

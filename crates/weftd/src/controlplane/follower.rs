@@ -112,6 +112,10 @@ impl FollowerLoop {
                 }
                 continue;
             }
+            if b.kind == BundleKind::Svid {
+                self.svid_answer(&bundle);
+                continue;
+            }
             if b.kind == BundleKind::Identity {
                 if let Some(outcome) = identities.offer(&self.site, &bundle) {
                     self.ack(from, b, outcome);
@@ -187,6 +191,24 @@ impl FollowerLoop {
             if let Some(outcome) = outcome {
                 self.ack(from, b, outcome);
             }
+        }
+    }
+
+    /// Hands the leader's answer to one of this site's SVID requests to
+    /// the zero-trust proxies (bundles for other sites are ignored).
+    fn svid_answer(&self, bundle: &weft_mesh::identity::SignedBundle) {
+        if bundle.body.sites.is_empty() || !bundle.is_for(&self.site) {
+            return;
+        }
+        match serde_json::from_slice::<super::identity_ca::SvidAnswer>(&bundle.body.payload) {
+            Ok(answer) => {
+                let sink = self.plane.svid_answers.lock();
+                let sink = sink.unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Some(tx) = sink.as_ref() {
+                    let _ = tx.send(answer);
+                }
+            }
+            Err(e) => eprintln!("weftd: an unreadable SVID answer: {e}"),
         }
     }
 

@@ -11,13 +11,19 @@ use super::PlaneState;
 use super::doc_follow::DocFollower;
 use super::identity::Published;
 
-/// The mesh-wide revoked identities in force at a site.
+/// The mesh-wide identity state in force at a site.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct MeshIdentities {
     /// The publication's sequence (0: none received).
     pub(crate) seq: u64,
     /// Revoked SPIFFE IDs, as published.
     pub(crate) revoked: Vec<String>,
+    /// The control plane's trust domain, once it has a CA.
+    pub(crate) trust_domain: Option<String>,
+    /// Its roots (DER).
+    pub(crate) roots: Vec<Vec<u8>>,
+    /// The serial of the intermediate signing SVIDs now (0: none).
+    pub(crate) intermediate_serial: u64,
 }
 
 /// Starts the follower: installs what was accepted before.
@@ -27,8 +33,16 @@ pub(crate) fn start(state_dir: &Path, plane: Arc<PlaneState>) -> DocFollower<Pub
         "identity",
         "mesh identity state",
         Box::new(move |doc: &Published, seq| {
+            use base64::Engine as _;
+            let b64 = base64::engine::general_purpose::STANDARD;
             if let Ok(mut m) = plane.identities.write() {
-                *m = MeshIdentities { seq, revoked: doc.revoked.clone() };
+                *m = MeshIdentities {
+                    seq,
+                    revoked: doc.revoked.clone(),
+                    trust_domain: doc.trust_domain.clone(),
+                    roots: doc.roots.iter().filter_map(|r| b64.decode(r).ok()).collect(),
+                    intermediate_serial: doc.intermediate_serial,
+                };
             }
         }),
     )

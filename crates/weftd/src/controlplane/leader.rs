@@ -80,6 +80,14 @@ pub(crate) enum PlaneCtl {
         /// The answer: (key, JSON of an audit record).
         reply: oneshot::Sender<Result<Vec<(String, String)>, PlaneRefusal>>,
     },
+    /// A site's SVID request (from a member, or `None`: this site's own):
+    /// answered while this controller leads, from the CA in the store.
+    Svid {
+        /// Who asked.
+        from: Option<SocketAddr>,
+        /// The request (its site checked by the mesh node).
+        request: Box<weft_mesh::identity::SvidRequest>,
+    },
     /// An enrolment or renewal request this controller's mesh node handed
     /// on: queue it, and give the leader's answer to the mesh thread.
     Enrol {
@@ -114,6 +122,9 @@ pub(crate) struct Setup {
     pub(crate) enroller: Option<Enroller>,
     /// Shard keeping.
     pub(crate) shards: ShardSettings,
+    /// The mesh CA's seed, if this controller holds it (what makes the
+    /// control plane's identity root).
+    pub(crate) ca_seed: Option<[u8; 32]>,
 }
 
 /// The controller thread's state.
@@ -139,6 +150,8 @@ pub(crate) struct LeaderLoop<S: ControlStore> {
     view: ControllerView,
     /// The CA, to answer enrolments from the store's ledger.
     enroller: Option<Enroller>,
+    /// The mesh CA's seed (the identity root's key), if held here.
+    ca_seed: Option<[u8; 32]>,
     /// This controller's local ledger, imported when the store has none.
     import: EnrollerState,
     /// The shard map's keeping (leader) and this controller's heartbeat.
@@ -173,7 +186,7 @@ impl<S: ControlStore> LeaderLoop<S> {
         events: Sender<Event>,
         setup: Setup,
     ) -> Self {
-        let Setup { id, store, enroller, shards } = setup;
+        let Setup { id, store, enroller, shards, ca_seed } = setup;
         let weight = shards.weight;
         let import = enroller.as_ref().map(|e| e.state().clone()).unwrap_or_default();
         let view = ControllerView { id, store: store.to_owned(), ..ControllerView::default() };
@@ -193,6 +206,7 @@ impl<S: ControlStore> LeaderLoop<S> {
             leading: None,
             view,
             enroller,
+            ca_seed,
             import,
             shards: ShardKeeper::new(shards),
             weight,
@@ -340,6 +354,7 @@ impl<S: ControlStore> LeaderLoop<S> {
     fn handle(&mut self, msg: PlaneCtl) {
         match msg {
             PlaneCtl::Submit { request, reply } => self.submit(&request, Reply::Api(reply)),
+            PlaneCtl::Svid { from, request } => self.answer_svid(from, &request),
             PlaneCtl::Enrol { from, request } => {
                 let Some(id) = super::enrol::request_key_id(&request) else { return };
                 if self.waiters.iter().any(|w| w.id == id) {
@@ -582,6 +597,50 @@ impl<S: ControlStore> LeaderLoop<S> {
         }
     }
 
+    /// Answers a site's SVID request while leading (else drops it: the
+    /// site asks the new leader once it publishes): signs a leaf for the
+    /// site's key with the intermediate in the store, or says why not.
+    fn answer_svid(
+        &mut self,
+        from: Option<SocketAddr>,
+        request: &weft_mesh::identity::SvidRequest,
+    ) {
+        let Some(fence) = self.ctrl.fence() else { return };
+        let timeout = self.timeout();
+        let store = self.ctrl.store();
+        let (Ok(ca), Ok(doc)) =
+            (store.get(super::identity_ca::CA, timeout), store.get(super::identity::DOC, timeout))
+        else {
+            return;
+        };
+        let service_site = weft_identity::SpiffeId::parse(&request.id)
+            .ok()
+            .and_then(|id| super::identity_ca::service_name(&id).map(super::registry::service_key))
+            .and_then(|key| store.get(&key, timeout).ok().flatten())
+            .and_then(|kv| serde_json::from_str::<super::registry::ServiceRecord>(&kv.value).ok())
+            .map(|r| r.site);
+        let ca = super::identity_ca::decode(ca.as_ref()).ok().flatten().map(|(c, _)| c);
+        let doc = super::identity::decode(doc.as_ref()).map(|(d, _)| d).unwrap_or_default();
+        let now = crate::mesh::start::unix_now();
+        let answer =
+            super::identity_ca::answer(ca.as_ref(), &doc, request, service_site.as_deref(), now);
+        match &answer.refused {
+            Some(why) => {
+                self.state.svids.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                eprintln!("weftd: refused {} an SVID for {}: {why}", request.site, request.id);
+            }
+            None => {
+                self.state.svids.issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let _ = self.mesh.send(MeshCtl::SendSvid {
+            to: from,
+            site: request.site.clone(),
+            epoch: fence.epoch.0,
+            payload: json(&answer).into_bytes(),
+        });
+    }
+
     /// Four times a second while leading: steps the GTM shifts that are
     /// due, judging canaries by this site's health checks of their new
     /// version since the step began.
@@ -703,7 +762,8 @@ impl<S: ControlStore> LeaderLoop<S> {
             Ask::Identity(ask) => {
                 let timeout = self.timeout();
                 let store = self.ctrl.store();
-                super::identity::plan(&req, ask, fence.epoch.0, unix_ms(), &mut |k| {
+                let seed = self.ca_seed.as_ref();
+                super::identity::plan(&req, ask, fence.epoch.0, unix_ms(), seed, &mut |k| {
                     store.get(k, timeout)
                 })
             }

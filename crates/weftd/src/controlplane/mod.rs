@@ -29,6 +29,7 @@ pub(crate) mod follower;
 pub(crate) mod gtm;
 pub(crate) mod gtm_follow;
 pub(crate) mod identity;
+pub(crate) mod identity_ca;
 pub(crate) mod identity_follow;
 pub(crate) mod leader;
 pub(crate) mod limits;
@@ -107,8 +108,21 @@ pub(crate) struct PlaneState {
     pub(crate) routed: RwLock<registry::Flags>,
     /// Global traffic management here: the document, health, DNS answers.
     pub(crate) gtm: Arc<crate::gtm::GtmState>,
-    /// The mesh-wide revoked workload identities in force here.
+    /// The mesh-wide identity state in force here (revoked IDs, roots,
+    /// the intermediate's serial).
     pub(crate) identities: RwLock<identity_follow::MeshIdentities>,
+    /// Where the leader's answers to this site's SVID requests go (the
+    /// zero-trust proxies, when they take SVIDs from the control plane).
+    pub(crate) svid_answers: std::sync::Mutex<Option<Sender<identity_ca::SvidAnswer>>>,
+    /// SVIDs this controller signed and refused while leading.
+    pub(crate) svids: SvidCounters,
+}
+
+/// SVIDs a leader signed and refused.
+#[derive(Debug, Default)]
+pub(crate) struct SvidCounters {
+    pub(crate) issued: std::sync::atomic::AtomicU64,
+    pub(crate) refused: std::sync::atomic::AtomicU64,
 }
 
 impl PlaneState {
@@ -197,6 +211,7 @@ pub(crate) fn start(
                 store: "etcd",
                 enroller: enroller()?,
                 shards: shards::ShardSettings::from(cfg),
+                ca_seed: weft_layout::zt::ca_seed(state_dir).ok(),
             };
             let lp = leader::LeaderLoop::new(ctrl, mesh, state, events, setup);
             spawn(move || lp.run(&rx))?;
@@ -212,6 +227,7 @@ pub(crate) fn start(
                 store: "sqlite",
                 enroller: enroller()?,
                 shards: shards::ShardSettings::from(cfg),
+                ca_seed: weft_layout::zt::ca_seed(state_dir).ok(),
             };
             let lp = leader::LeaderLoop::new(ctrl, mesh, state, events, setup);
             spawn(move || lp.run(&rx))?;

@@ -11,7 +11,9 @@ use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use weft_control::{AckState, Epoch, Publisher};
-use weft_mesh::identity::{AckOutcome, BundleAck, BundleBody, BundleKind, SignedBundle};
+use weft_mesh::identity::{
+    AckOutcome, BundleAck, BundleBody, BundleKind, SignedBundle, SvidRequest,
+};
 use weft_mesh::node::MeshNode;
 use weft_types::SiteId;
 
@@ -58,6 +60,9 @@ pub(crate) struct Publishing {
     controller: Option<Sender<PlaneCtl>>,
     /// This site's follower.
     follower: Sender<BundleIn>,
+    /// Who published to this site last (the newest epoch): the leader's
+    /// address, or `None` for this site's own controller thread.
+    leader: Option<(u64, Option<SocketAddr>)>,
 }
 
 fn sign(
@@ -97,7 +102,7 @@ fn sign(
 
 impl Publishing {
     pub(crate) fn new(controller: Option<Sender<PlaneCtl>>, follower: Sender<BundleIn>) -> Self {
-        Self { channels: BTreeMap::new(), controller, follower }
+        Self { channels: BTreeMap::new(), controller, follower, leader: None }
     }
 
     /// Starts delivering `p`.
@@ -146,6 +151,10 @@ impl Publishing {
             for site in ch.publisher.poll_send(now) {
                 let Some(bundle) = ch.bundle_for(&site).cloned() else { continue };
                 if site == me {
+                    let epoch = bundle.body.epoch;
+                    if self.leader.is_none_or(|(e, _)| epoch >= e) {
+                        self.leader = Some((epoch, None));
+                    }
                     let _ = self.follower.send(BundleIn { from: None, bundle });
                 } else if let Some(addr) = addrs.get(&site) {
                     node.send_bundle(*addr, &bundle);
@@ -186,8 +195,63 @@ impl Publishing {
     }
 
     /// Hands a received bundle to this site's follower.
-    pub(crate) fn deliver(&self, from: SocketAddr, bundle: SignedBundle) {
+    pub(crate) fn deliver(&mut self, from: SocketAddr, bundle: SignedBundle) {
+        let epoch = bundle.body.epoch;
+        if bundle.body.kind != BundleKind::Svid && self.leader.is_none_or(|(e, _)| epoch >= e) {
+            self.leader = Some((epoch, Some(from)));
+        }
         let _ = self.follower.send(BundleIn { from: Some(from), bundle });
+    }
+
+    /// Sends an SVID request to the leader this site heard from last (or
+    /// hands it to this site's own controller thread); dropped while no
+    /// leader is known (the requester asks again).
+    pub(crate) fn request_svid(&mut self, node: &mut MeshNode, mut request: SvidRequest) {
+        match self.leader {
+            Some((_, Some(addr))) => node.send_svid_request(addr, request),
+            Some((_, None)) => {
+                request.site = node.cert().body.site.clone();
+                self.delegate_svid(None, request);
+            }
+            None => {}
+        }
+    }
+
+    /// Hands an SVID request to the controller thread (which answers only
+    /// while it leads).
+    pub(crate) fn delegate_svid(&self, from: Option<SocketAddr>, request: SvidRequest) {
+        if let Some(c) = &self.controller {
+            let _ = c.send(PlaneCtl::Svid { from, request: Box::new(request) });
+        }
+    }
+
+    /// Signs the leader's answer to an SVID request as a bundle addressed
+    /// to `site` and sends it to `to` (or this site's own follower).
+    pub(crate) fn send_svid(
+        &mut self,
+        node: &mut MeshNode,
+        to: Option<SocketAddr>,
+        site: SiteId,
+        epoch: u64,
+        payload: Vec<u8>,
+    ) {
+        let body = BundleBody {
+            kind: BundleKind::Svid,
+            epoch,
+            seq: 0,
+            version: 0,
+            issued_at: super::super::mesh::start::unix_now(),
+            sites: vec![site],
+            payload,
+        };
+        match (node.sign_bundle(body), to) {
+            (Some(Ok(b)), Some(addr)) => node.send_bundle(addr, &b),
+            (Some(Ok(b)), None) => {
+                let _ = self.follower.send(BundleIn { from: None, bundle: b });
+            }
+            (Some(Err(e)), _) => eprintln!("weftd: cannot sign an SVID answer: {e}"),
+            (None, _) => eprintln!("weftd: cannot sign an SVID answer: no mesh CA here"),
+        }
     }
 
     /// Hands a delegated enrolment or renewal request to the controller thread.

@@ -49,6 +49,23 @@ pub(crate) enum MeshCtl {
         /// The `ENROL_OK` or `ENROL_REFUSED` frame.
         answer: Vec<u8>,
     },
+    /// Ask the control plane's leader (the site that published to us last,
+    /// or this site's own controller thread) for an X.509-SVID; the answer
+    /// comes back as a `Svid` bundle to this site's follower.
+    RequestSvid(Box<weft_mesh::identity::SvidRequest>),
+    /// Send the leader's answer to an SVID request, signed by the mesh CA
+    /// as a bundle addressed to `site`: to `to`, or (`None`) to this site's
+    /// own follower.
+    SendSvid {
+        /// Where the request came from.
+        to: Option<std::net::SocketAddr>,
+        /// The asking site.
+        site: weft_types::SiteId,
+        /// The leader's epoch.
+        epoch: u64,
+        /// The answer (JSON).
+        payload: Vec<u8>,
+    },
     /// Acknowledge a bundle (this site's follower): to the member that
     /// sent it, or (`None`) to this site's own publisher.
     Ack {

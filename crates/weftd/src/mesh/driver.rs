@@ -69,6 +69,10 @@ pub(crate) fn run(
                 MeshCtl::ApplyRevocations { list, reply, site } => {
                     let _ = reply.send(apply_revocations(&mut node, now, &list, site));
                 }
+                MeshCtl::RequestSvid(request) => publishing.request_svid(&mut node, *request),
+                MeshCtl::SendSvid { to, site, epoch, payload } => {
+                    publishing.send_svid(&mut node, to, site, epoch, payload);
+                }
                 other => answer(&mut node, other, topology),
             }
         }
@@ -105,6 +109,9 @@ pub(crate) fn run(
                 NodeEvent::Bundle { from, bundle } => publishing.deliver(from, bundle),
                 NodeEvent::BundleAck { ack, .. } => publishing.on_ack(Instant::now(), &ack),
                 NodeEvent::EnrolDelegated { from, request } => publishing.delegate(from, request),
+                NodeEvent::SvidRequested { from, request } => {
+                    publishing.delegate_svid(Some(from), request);
+                }
                 other => handle_event(&node, &files, &site, control, other),
             }
         }
@@ -162,7 +169,8 @@ fn handle_event(
         // Taken by the run loop before this is called.
         NodeEvent::Bundle { .. }
         | NodeEvent::BundleAck { .. }
-        | NodeEvent::EnrolDelegated { .. } => {}
+        | NodeEvent::EnrolDelegated { .. }
+        | NodeEvent::SvidRequested { .. } => {}
     }
 }
 
@@ -217,6 +225,8 @@ fn answer(node: &mut MeshNode, req: MeshCtl, topology: &str) {
         | MeshCtl::StopPublishing
         | MeshCtl::Ack { .. }
         | MeshCtl::EnrolAnswer { .. }
+        | MeshCtl::RequestSvid(_)
+        | MeshCtl::SendSvid { .. }
         | MeshCtl::ApplyRevocations { .. } => {}
     }
 }

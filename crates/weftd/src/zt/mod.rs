@@ -9,10 +9,12 @@
 //! - [`proxy`]: the gateway and sidecar proxy, counters and denials.
 //! - [`backends`]: which backend a gateway tries first (health, RTT).
 //! - [`metrics`]: its counters in the Prometheus text format.
-//! - [`site`]: a site's running proxies, SVID renewal, audit.
+//! - [`site`]: a site's running proxies, SVID renewal, audit;
+//!   [`issuing`]: SVIDs asked of the control plane.
 //! - [`workload`]: the SPIFFE Workload API on a unix socket.
 
 pub mod backends;
+pub(crate) mod issuing;
 pub mod metrics;
 pub mod proxy;
 pub mod site;

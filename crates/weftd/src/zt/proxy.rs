@@ -118,7 +118,8 @@ struct Creds {
 pub struct Proxy {
     td: TrustDomain,
     mode: Mode,
-    creds: RwLock<Arc<Creds>>,
+    /// None until the proxy has an SVID (handshakes are refused).
+    creds: RwLock<Option<Arc<Creds>>>,
     rules: RwLock<Arc<IdentityRules>>,
     revoked: RwLock<BTreeSet<SpiffeId>>,
     counters: BTreeMap<String, Counters>,
@@ -132,12 +133,13 @@ pub struct Proxy {
 pub const NO_ROUTE: &str = "(no route)";
 
 impl Proxy {
-    /// A proxy in `mode` for trust domain `td`, presenting `svid`, trusting
-    /// `bundle`, deciding by `rules`.
+    /// A proxy in `mode` for trust domain `td`, presenting `svid` (none
+    /// yet: it refuses handshakes until [`Proxy::set_credentials`]),
+    /// trusting `bundle`, deciding by `rules`.
     pub fn new(
         td: TrustDomain,
         mode: Mode,
-        svid: &Svid,
+        svid: Option<&Svid>,
         bundle: &[Vec<u8>],
         rules: IdentityRules,
         audit: AuditFn,
@@ -154,11 +156,11 @@ impl Proxy {
                 counters.insert(service.clone(), Counters::default());
             }
         }
-        let creds = build_creds(&td, &mode, svid, bundle)?;
+        let creds = svid.map(|svid| build_creds(&td, &mode, svid, bundle)).transpose()?;
         Ok(Arc::new(Self {
             td,
             mode,
-            creds: RwLock::new(Arc::new(creds)),
+            creds: RwLock::new(creds.map(Arc::new)),
             rules: RwLock::new(Arc::new(rules)),
             revoked: RwLock::new(BTreeSet::new()),
             counters,
@@ -172,7 +174,8 @@ impl Proxy {
     /// Replaces the SVID and trust bundle for new connections.
     pub fn set_credentials(&self, svid: &Svid, bundle: &[Vec<u8>]) -> Result<()> {
         let creds = build_creds(&self.td, &self.mode, svid, bundle)?;
-        *self.creds.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(creds);
+        *self.creds.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(Arc::new(creds));
         Ok(())
     }
 
@@ -227,12 +230,15 @@ impl Proxy {
         }
     }
 
-    fn creds(&self) -> Arc<Creds> {
-        Arc::clone(&self.creds.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    fn creds(&self) -> Option<Arc<Creds>> {
+        self.creds.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     async fn handle(&self, stream: TcpStream, peer: SocketAddr) -> Result<()> {
-        let creds = self.creds();
+        let Some(creds) = self.creds() else {
+            self.handshake_failures.fetch_add(1, Ordering::Relaxed);
+            anyhow::bail!("no SVID yet: the control plane has not issued one");
+        };
         let accept = TlsAcceptor::from(Arc::clone(&creds.server)).accept(stream);
         let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
             Ok(Ok(tls)) => tls,

@@ -1,8 +1,11 @@
-//! A site's running zero-trust proxies (`[zerotrust]`): binds them, issues
-//! their SVIDs from the intermediate in `[zerotrust] dir`, renews them at
-//! half life (the sans-IO [`Schedule`]), reissues every SVID when the
-//! intermediate on disk changes (a rotation), follows the site's policy for
-//! identity rules, and appends every denial to the audit log.
+//! A site's running zero-trust proxies (`[zerotrust]`): binds them, gets
+//! their SVIDs — signed here with the intermediate in `[zerotrust] dir`
+//! (`issuer = "local"`), or asked of the control plane's leader
+//! (`issuer = "control"`, [`super::issuing`]) — renews them at half life
+//! (the sans-IO [`Schedule`]), gets every SVID again when the intermediate
+//! changes (a rotation), follows the site's policy for identity rules, and
+//! appends every denial to the audit log. A proxy without an SVID yet
+//! (control plane not reached) refuses handshakes until it has one.
 //!
 //! It also serves the SPIFFE Workload API to the configured workloads
 //! (`[[zerotrust.workload]]`), with SVIDs issued and renewed the same way and
@@ -54,15 +57,25 @@ pub struct Entry {
     pub listen: SocketAddr,
     /// The proxy.
     pub proxy: Arc<Proxy>,
-    /// Its current SVID.
-    svid: Mutex<Svid>,
+    /// Its identity.
+    pub id: SpiffeId,
+    /// Its current SVID (none yet: asked of the control plane).
+    svid: Mutex<Option<Svid>>,
+    /// Why it has no SVID yet, when the control plane said.
+    pending: Mutex<Option<String>>,
 }
 
 impl Entry {
-    /// Its current SVID's identity, serial and validity.
-    pub fn svid(&self) -> (SpiffeId, u64, Validity) {
-        let s = self.svid.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        (s.id.clone(), s.serial, s.validity)
+    /// Its current SVID's serial and validity, if it has one.
+    pub fn svid(&self) -> Option<(u64, Validity)> {
+        lock(&self.svid).as_ref().map(|s| (s.serial, s.validity))
+    }
+
+    /// Why it has no SVID (yet), if it has none.
+    pub fn pending(&self) -> Option<String> {
+        lock(&self.svid).is_none().then(|| {
+            lock(&self.pending).clone().unwrap_or_else(|| "asked of the control plane".to_owned())
+        })
     }
 }
 
@@ -70,15 +83,30 @@ impl Entry {
 pub struct WorkloadEntry {
     /// Its identity and selectors.
     pub rule: WorkloadRule,
-    svid: Mutex<Svid>,
+    svid: Mutex<Option<Svid>>,
+    pending: Mutex<Option<String>>,
 }
 
 impl WorkloadEntry {
-    /// Its current SVID's serial and validity.
-    pub fn svid(&self) -> (u64, Validity) {
-        let s = lock(&self.svid);
-        (s.serial, s.validity)
+    /// Its current SVID's serial and validity, if it has one.
+    pub fn svid(&self) -> Option<(u64, Validity)> {
+        lock(&self.svid).as_ref().map(|s| (s.serial, s.validity))
     }
+
+    /// Why it has no SVID (yet), if it has none.
+    pub fn pending(&self) -> Option<String> {
+        lock(&self.svid).is_none().then(|| {
+            lock(&self.pending).clone().unwrap_or_else(|| "asked of the control plane".to_owned())
+        })
+    }
+}
+
+/// Where the site's SVIDs come from.
+pub(crate) enum Issuing {
+    /// Signed here with the intermediate in `[zerotrust] dir`.
+    Local,
+    /// Asked of the control plane's leader.
+    Control(super::issuing::ControlIssuer),
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -101,8 +129,10 @@ pub struct ZtSite {
     /// Those of `revoked` the control plane revoked mesh-wide.
     mesh_revoked: Mutex<BTreeSet<SpiffeId>>,
     schedule: Mutex<Schedule>,
-    /// Serial of the intermediate the SVIDs were issued under.
+    /// The intermediate the SVIDs were issued under (local: its DER;
+    /// control: its serial, big-endian).
     intermediate_der: Mutex<Vec<u8>>,
+    issuing: Issuing,
     /// Denials not audited: the audit thread was behind (a flood never blocks a proxy).
     pub audit_dropped: Arc<AtomicU64>,
 }
@@ -121,18 +151,30 @@ fn issue(inter: &weft_identity::Intermediate, id: &SpiffeId, ttl: u64) -> Result
 
 impl ZtSite {
     /// Binds and starts every proxy of `cfg`; the returned site is live.
+    /// With `issuing` = control the proxies start without SVIDs and get
+    /// them from the control plane (they refuse handshakes until then).
     pub(crate) fn start(
         cfg: &ZeroTrustConfig,
         store: Store,
         policy: PolicySource,
         mesh_revoked: MeshRevocations,
         sites: &SitesView,
+        issuing: Issuing,
     ) -> Result<Arc<Self>> {
         let td = cfg.trust_domain.clone();
         let dir = cfg.dir.clone();
-        let bundle = files::bundle(&dir)?;
-        let inter = files::intermediate(&dir, &td)?;
         let ttl = cfg.svid_ttl.as_secs();
+        let (bundle, inter, inter_mark) = match &issuing {
+            Issuing::Local => {
+                let inter = files::intermediate(&dir, &td)?;
+                let mark = inter.der().to_vec();
+                (files::bundle(&dir)?, Some(inter), mark)
+            }
+            Issuing::Control(c) => {
+                let view = c.view();
+                (view.roots, None, Vec::new())
+            }
+        };
         let (generation, rules) = policy();
         let (audit_tx, audit_rx) = sync_channel::<Denial>(1024);
         let audit_dropped = Arc::new(AtomicU64::new(0));
@@ -161,16 +203,21 @@ impl ZtSite {
         }
         let mut schedule = Schedule::new(RotationPolicy { ttl_secs: ttl, renew_permille: 500 });
         let revoked: BTreeSet<SpiffeId> = files::revoked(&dir)?.into_iter().collect();
+        let first = |id: &SpiffeId, schedule: &mut Schedule| -> Result<Option<Svid>> {
+            let Some(inter) = &inter else { return Ok(None) };
+            let svid = issue(inter, id, ttl)?;
+            schedule.handle_issued(id, svid.validity);
+            Ok(Some(svid))
+        };
         for (kind, name, listen, mode, id) in plan {
-            let svid = issue(&inter, &id, ttl)?;
-            schedule.handle_issued(&id, svid.validity);
+            let svid = first(&id, &mut schedule)?;
             let (tx, dropped) = (audit_tx.clone(), Arc::clone(&audit_dropped));
             let audit: super::proxy::AuditFn = Box::new(move |d: &Denial| {
                 if let Err(TrySendError::Full(_)) = tx.try_send(d.clone()) {
                     dropped.fetch_add(1, Ordering::Relaxed);
                 }
             });
-            let proxy = Proxy::new(td.clone(), mode, &svid, &bundle, rules.clone(), audit)?;
+            let proxy = Proxy::new(td.clone(), mode, svid.as_ref(), &bundle, rules.clone(), audit)?;
             for r in &revoked {
                 proxy.revoke(r.clone());
             }
@@ -182,13 +229,24 @@ impl ZtSite {
                 .block_on(tokio::net::TcpListener::bind(listen))
                 .with_context(|| format!("binding the zero-trust {kind} {name} to {listen}"))?;
             listeners.push((Arc::clone(&proxy), l));
-            entries.push(Entry { kind, name, listen, proxy, svid: Mutex::new(svid) });
+            entries.push(Entry {
+                kind,
+                name,
+                listen,
+                proxy,
+                id,
+                svid: Mutex::new(svid),
+                pending: Mutex::new(None),
+            });
         }
         let mut workloads = Vec::new();
         for rule in &cfg.workloads {
-            let svid = issue(&inter, &rule.id, ttl)?;
-            schedule.handle_issued(&rule.id, svid.validity);
-            workloads.push(WorkloadEntry { rule: rule.clone(), svid: Mutex::new(svid) });
+            let svid = first(&rule.id, &mut schedule)?;
+            workloads.push(WorkloadEntry {
+                rule: rule.clone(),
+                svid: Mutex::new(svid),
+                pending: Mutex::new(None),
+            });
         }
         let workload_listener = if workloads.is_empty() {
             None
@@ -210,7 +268,8 @@ impl ZtSite {
             revoked: Mutex::new(revoked),
             mesh_revoked: Mutex::new(BTreeSet::new()),
             schedule: Mutex::new(schedule),
-            intermediate_der: Mutex::new(inter.der().to_vec()),
+            intermediate_der: Mutex::new(inter_mark),
+            issuing,
             audit_dropped,
         });
         for (proxy, l) in listeners {
@@ -240,7 +299,11 @@ impl ZtSite {
         mut generation: u64,
         mut mesh_seq: u64,
     ) {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let every = match self.issuing {
+            Issuing::Local => Duration::from_secs(1),
+            Issuing::Control(_) => Duration::from_millis(250),
+        };
+        let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
             let (seq, ids) = mesh_revoked();
@@ -261,19 +324,77 @@ impl ZtSite {
         }
     }
 
-    /// Follows the trust bundle on disk, and reissues the SVIDs that are
-    /// due, or all of them under a new intermediate; every change reaches the
+    /// Follows the trust bundle, and gets again the SVIDs that are due, or
+    /// all of them under a new intermediate; every change reaches the
     /// Workload API's streams.
     fn renew(&self) -> Result<()> {
-        let mut changed = false;
-        let bundle = files::bundle(&self.dir)?;
-        if *lock(&self.bundle) != bundle {
-            for e in &self.entries {
-                e.proxy.set_credentials(&lock(&e.svid), &bundle)?;
-            }
-            lock(&self.bundle).clone_from(&bundle);
-            changed = true;
+        let changed = match &self.issuing {
+            Issuing::Local => self.renew_local()?,
+            Issuing::Control(c) => self.renew_from_control(c)?,
+        };
+        if changed {
+            self.updates.send_modify(|g| *g += 1);
         }
+        Ok(())
+    }
+
+    /// Installs `bundle` when it changed: the proxies that have an SVID
+    /// trust it from their next connection.
+    fn follow_bundle(&self, bundle: Vec<Vec<u8>>) -> Result<bool> {
+        if *lock(&self.bundle) == bundle {
+            return Ok(false);
+        }
+        for e in &self.entries {
+            if let Some(svid) = lock(&e.svid).as_ref() {
+                e.proxy.set_credentials(svid, &bundle)?;
+            }
+        }
+        *lock(&self.bundle) = bundle;
+        Ok(true)
+    }
+
+    /// Every identity of the site (proxies, then workloads).
+    fn identities(&self) -> Vec<SpiffeId> {
+        let proxies = self.entries.iter().map(|e| e.id.clone());
+        proxies.chain(self.workloads.iter().map(|w| w.rule.id.clone())).collect()
+    }
+
+    /// Puts `svid` in use for its identity.
+    fn install(&self, svid: Svid) -> Result<()> {
+        lock(&self.schedule).handle_issued(&svid.id, svid.validity);
+        let bundle = lock(&self.bundle).clone();
+        if let Some(e) = self.entries.iter().find(|e| e.id == svid.id) {
+            if !bundle.is_empty() {
+                e.proxy.set_credentials(&svid, &bundle)?;
+            }
+            *lock(&e.pending) = None;
+            *lock(&e.svid) = Some(svid);
+        } else if let Some(w) = self.workloads.iter().find(|w| w.rule.id == svid.id) {
+            *lock(&w.pending) = None;
+            *lock(&w.svid) = Some(svid);
+        }
+        Ok(())
+    }
+
+    /// Why `id` has no SVID, as the API shows it.
+    fn set_pending(&self, id: &SpiffeId, why: String) {
+        if let Some(e) = self.entries.iter().find(|e| e.id == *id) {
+            *lock(&e.pending) = Some(why);
+        } else if let Some(w) = self.workloads.iter().find(|w| w.rule.id == *id) {
+            *lock(&w.pending) = Some(why);
+        }
+    }
+
+    fn has_svid(&self, id: &SpiffeId) -> bool {
+        self.entries.iter().find(|e| e.id == *id).map_or_else(
+            || self.workloads.iter().any(|w| w.rule.id == *id && lock(&w.svid).is_some()),
+            |e| lock(&e.svid).is_some(),
+        )
+    }
+
+    /// `issuer = "local"`: the bundle and intermediate on disk.
+    fn renew_local(&self) -> Result<bool> {
+        let mut changed = self.follow_bundle(files::bundle(&self.dir)?)?;
         let der = std::fs::read(self.dir.join(files::INTERMEDIATE))
             .context("reading the intermediate")?;
         let rotated = *lock(&self.intermediate_der) != der;
@@ -282,31 +403,71 @@ impl ZtSite {
         if rotated || !due.is_empty() {
             let inter = files::intermediate(&self.dir, &self.td)?;
             let ttl = lock(&self.schedule).policy().ttl_secs;
-            let wanted =
-                |id: &SpiffeId| !lock(&self.revoked).contains(id) && (rotated || due.contains(id));
-            for e in &self.entries {
-                let id = e.svid().0;
-                if wanted(&id) {
-                    let svid = issue(&inter, &id, ttl)?;
-                    e.proxy.set_credentials(&svid, &bundle)?;
-                    lock(&self.schedule).handle_issued(&id, svid.validity);
-                    *lock(&e.svid) = svid;
-                }
-            }
-            for w in &self.workloads {
-                if wanted(&w.rule.id) {
-                    let svid = issue(&inter, &w.rule.id, ttl)?;
-                    lock(&self.schedule).handle_issued(&w.rule.id, svid.validity);
-                    *lock(&w.svid) = svid;
+            for id in self.identities() {
+                if !lock(&self.revoked).contains(&id) && (rotated || due.contains(&id)) {
+                    self.install(issue(&inter, &id, ttl)?)?;
                 }
             }
             *lock(&self.intermediate_der) = der;
             changed = true;
         }
-        if changed {
-            self.updates.send_modify(|g| *g += 1);
+        Ok(changed)
+    }
+
+    /// `issuer = "control"`: the control plane's roots, answers to this
+    /// site's requests, and requests for what is missing, due, or issued
+    /// under an intermediate the control plane replaced.
+    fn renew_from_control(&self, c: &super::issuing::ControlIssuer) -> Result<bool> {
+        let view = c.view();
+        if let Some(td) = view.trust_domain.as_deref()
+            && td != self.td.as_str()
+        {
+            let why = format!(
+                "the control plane's trust domain is {td}, this site's [zerotrust] trust_domain is {}",
+                self.td
+            );
+            for id in self.identities() {
+                self.set_pending(&id, why.clone());
+            }
+            return Ok(false);
         }
-        Ok(())
+        let mut changed =
+            if view.roots.is_empty() { false } else { self.follow_bundle(view.roots.clone())? };
+        let (now, unix) = (std::time::Instant::now(), unix_now());
+        for (id, answer) in c.take_answers(now) {
+            match answer {
+                Ok(svid) => {
+                    self.install(svid)?;
+                    changed = true;
+                }
+                Err(why) => {
+                    eprintln!("weftd: zero trust: no SVID for {id}: {why}");
+                    self.set_pending(&id, why);
+                }
+            }
+        }
+        if view.trust_domain.is_none() {
+            return Ok(changed);
+        }
+        let serial = view.intermediate_serial.to_be_bytes().to_vec();
+        let rotated = *lock(&self.intermediate_der) != serial;
+        if rotated {
+            *lock(&self.intermediate_der) = serial;
+        }
+        let due: BTreeSet<SpiffeId> = lock(&self.schedule).poll_due(unix).into_iter().collect();
+        let ttl = lock(&self.schedule).policy().ttl_secs;
+        for id in self.identities() {
+            if lock(&self.revoked).contains(&id) {
+                continue;
+            }
+            if rotated {
+                c.forget(&id);
+            }
+            if rotated || due.contains(&id) || !self.has_svid(&id) || c.is_pending(&id) {
+                c.ask(&id, ttl, now, unix)?;
+            }
+        }
+        Ok(changed)
     }
 
     /// Revokes `id` on this site: refused by every proxy from the next
@@ -379,7 +540,7 @@ impl WorkloadSource for ZtSite {
         self.workloads
             .iter()
             .filter(|w| w.rule.matches(caller) && !revoked.contains(&w.rule.id))
-            .map(|w| lock(&w.svid).clone())
+            .filter_map(|w| lock(&w.svid).clone())
             .collect()
     }
 

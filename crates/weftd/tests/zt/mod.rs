@@ -131,7 +131,7 @@ async fn gateway_and_sidecar_admit_allowed_identities_refuse_others_and_audit_bo
     let sidecar = Proxy::new(
         pki.td.clone(),
         Mode::Sidecar { service: "api".into(), port: 8443, local: backend },
-        &api_svid,
+        Some(&api_svid),
         &pki.bundle(),
         rules(),
         audit(&log),
@@ -148,7 +148,7 @@ async fn gateway_and_sidecar_admit_allowed_identities_refuse_others_and_audit_bo
     let gateway = Proxy::new(
         pki.td.clone(),
         Mode::Gateway(vec![route]),
-        &gw_svid,
+        Some(&gw_svid),
         &pki.bundle(),
         rules(),
         audit(&log),
@@ -211,7 +211,7 @@ async fn rotation_keeps_live_connections_and_revocation_refuses_the_next_one() {
     let sidecar = Proxy::new(
         pki.td.clone(),
         Mode::Sidecar { service: "api".into(), port: 8443, local: backend },
-        &api_svid,
+        Some(&api_svid),
         &pki.bundle(),
         rules(),
         audit(&log),

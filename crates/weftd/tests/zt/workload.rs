@@ -134,7 +134,7 @@ async fn a_stock_spiffe_client_fetches_an_svid_and_bundle_and_uses_them_to_conne
     let sidecar = Proxy::new(
         p.td.clone(),
         Mode::Sidecar { service: "api".into(), port: 8443, local: echo_addr },
-        &api,
+        Some(&api),
         &[p.root.der().to_vec()],
         rules,
         Box::new(|_| {}),

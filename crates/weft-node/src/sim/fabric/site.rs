@@ -267,7 +267,8 @@ impl SimSite {
                 | M::Enrolled { .. }
                 | M::Bundle { .. }
                 | M::BundleAck { .. }
-                | M::EnrolDelegated { .. } => {}
+                | M::EnrolDelegated { .. }
+                | M::SvidRequested { .. } => {}
             }
         }
     }

@@ -151,6 +151,8 @@ async fn the_status_and_a_token_round_trip_through_the_mesh_thread() {
         | MeshCtl::StopPublishing
         | MeshCtl::Ack { .. }
         | MeshCtl::EnrolAnswer { .. }
+        | MeshCtl::RequestSvid(_)
+        | MeshCtl::SendSvid { .. }
         | MeshCtl::ApplyRevocations { .. } => {}
     });
     let s = ask_mesh(Some(&tx), MESH_WAIT, |reply| MeshCtl::Status { reply }).await.unwrap();
