@@ -164,6 +164,7 @@ impl ZtSite {
         let td = cfg.trust_domain.clone();
         let dir = cfg.dir.clone();
         let ttl = cfg.svid_ttl.as_secs();
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let (bundle, inter, inter_mark) = match &issuing {
             Issuing::Local => {
                 let inter = files::intermediate(&dir, &td)?;

@@ -5,8 +5,8 @@
 //! a revoked identity refused from the next connection. (The namespace lab
 //! over the fabric is [`lab`].)
 
+mod control;
 mod lab;
-mod mesh_revoke;
 mod workload;
 
 use std::net::SocketAddr;

@@ -16,10 +16,11 @@ impl Mem {
     fn run(&mut self, ask: IdentityAsk, seed: Option<&[u8; 32]>) -> IdentityResult {
         let req = PolicyRequest {
             id: "r1".into(),
-            ask: Ask::Identity(ask.clone()),
+            ask: Ask::Identity(ask),
             actor: "op".into(),
             at_unix_ms: NOW_MS,
         };
+        let Ask::Identity(ask) = &req.ask else { unreachable!() };
         let map = self.0.clone();
         let mut read = |k: &str| {
             Ok(map.get(k).map(|(v, rev)| Kv {
@@ -29,7 +30,7 @@ impl Mem {
                 mod_revision: *rev,
             }))
         };
-        let p = plan(&req, &ask, 3, NOW_MS, seed, &mut read).unwrap();
+        let p = plan(&req, ask, 3, NOW_MS, seed, &mut read).unwrap();
         for c in &p.compares {
             match c {
                 Compare::ModRevision(k, rev) => assert_eq!(self.0.get(k).map(|x| x.1), Some(*rev)),
