@@ -13,7 +13,8 @@
 //! | `/weft/enroller` | the enrolment ledger (`EnrollerState`): token uses, enrolled sites, revocations |
 //! | `/weft/registry/...` | sites, services and relay flags (see [`super::registry`]) |
 //! | `/weft/gtm/doc` | the GTM document: global services and traffic shifts (see [`super::gtm`]) |
-//! | `/weft/zt/identity` | mesh-wide workload identity state: revoked SPIFFE IDs (see [`super::identity`]) |
+//! | `/weft/zt/identity` | mesh-wide workload identity state: trust domain, roots, intermediate serial, grants, revoked SPIFFE IDs (see [`super::identity`]) |
+//! | `/weft/zt/ca` | the identity CA: root and intermediate with its key, never published (see [`super::identity_ca`]) |
 
 use serde::{Deserialize, Serialize};
 
