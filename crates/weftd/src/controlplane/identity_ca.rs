@@ -189,6 +189,14 @@ pub(crate) fn plan_rotate(
     Some(planned)
 }
 
+/// Whether the intermediate of `ca` has lived two thirds of its life at
+/// `now` (Unix seconds): the leader then replaces it.
+pub(crate) fn due_for_renewal(ca: &StoredCa, now: u64) -> bool {
+    let v = ca.validity;
+    let life = v.not_after.saturating_sub(v.not_before);
+    now >= v.not_before + life / 3 * 2
+}
+
 /// Whether `site` may hold `id`: in the trust domain, not revoked, and a
 /// `svc/NAME` whose registry entry is at `site` (`service_site`: where the
 /// registry places NAME) or matched by one of the site's grants.

@@ -145,6 +145,8 @@ pub(crate) struct LeaderLoop<S: ControlStore> {
     identity_published: Option<(u64, u64)>,
     /// When the leader next steps the GTM shifts.
     next_gtm: Instant,
+    /// When the leader next checks the identity CA's intermediate.
+    next_ca_check: Instant,
     current: Option<(PolicyRecord, u64)>,
     leading: Option<u64>,
     view: ControllerView,
@@ -202,6 +204,7 @@ impl<S: ControlStore> LeaderLoop<S> {
             gtm_published: None,
             identity_published: None,
             next_gtm: Instant::now(),
+            next_ca_check: Instant::now(),
             current: None,
             leading: None,
             view,
@@ -519,6 +522,7 @@ impl<S: ControlStore> LeaderLoop<S> {
         self.publish_gtm(fence);
         self.publish_identity(fence);
         self.tick_gtm(fence);
+        self.renew_identity_ca(fence);
         let listed = self.ctrl.store().range(records::REQUESTS, REQUESTS_PER_TURN, timeout);
         let Ok(requests) = listed else { return };
         for kv in requests {
@@ -639,6 +643,49 @@ impl<S: ControlStore> LeaderLoop<S> {
             epoch: fence.epoch.0,
             payload: json(&answer).into_bytes(),
         });
+    }
+
+    /// Every 10 s while leading: replaces the identity CA's intermediate
+    /// once two thirds of its life are gone (sites then ask for their SVIDs
+    /// again), in one fenced transaction audited as the leader's.
+    fn renew_identity_ca(&mut self, fence: &Fence) {
+        let now = Instant::now();
+        if now < self.next_ca_check {
+            return;
+        }
+        self.next_ca_check = now + Duration::from_secs(10);
+        let timeout = self.timeout();
+        let Ok(kv) = self.ctrl.store().get(super::identity_ca::CA, timeout) else { return };
+        let Ok(Some((ca, _))) = super::identity_ca::decode(kv.as_ref()) else { return };
+        let unix = crate::mesh::start::unix_now();
+        if !super::identity_ca::due_for_renewal(&ca, unix) {
+            return;
+        }
+        let req = PolicyRequest {
+            id: format!("ca-renewal-{unix}"),
+            ask: Ask::Identity(super::identity::IdentityAsk::Rotate),
+            actor: format!("leader {}", self.view.id),
+            at_unix_ms: unix_ms(),
+        };
+        let store = self.ctrl.store();
+        let Ask::Identity(ask) = &req.ask else { return };
+        let planned = super::identity::plan(
+            &req,
+            ask,
+            fence.epoch.0,
+            unix_ms(),
+            self.ca_seed.as_ref(),
+            &mut |k| store.get(k, timeout),
+        );
+        let Some(planned) = planned else { return };
+        if planned.puts.is_empty() {
+            return;
+        }
+        let txn = Txn { compares: planned.compares, puts: planned.puts, deletes: planned.deletes };
+        if let Some(TxnOutcome::Applied(_)) = self.fenced(fence, &txn) {
+            eprintln!("weftd: the identity CA's intermediate was due: replaced");
+            self.publish_identity(fence);
+        }
     }
 
     /// Four times a second while leading: steps the GTM shifts that are

@@ -182,3 +182,16 @@ fn grant_patterns_match_whole_segments_and_bad_ones_are_refused() {
     let r = m.run(IdentityAsk::Grant { site: "c".into(), id: "svc/web".into() }, None);
     assert_eq!(r.refused.unwrap().0, "invalid_request");
 }
+
+#[test]
+fn an_intermediate_is_due_for_renewal_after_two_thirds_of_its_life() {
+    let mut m = Mem(BTreeMap::new(), 0);
+    m.run(init(), Some(&[1; 32]));
+    let ca = m.ca();
+    let v = ca.validity;
+    let two_thirds = v.not_before + (v.not_after - v.not_before) / 3 * 2;
+    assert!(!due_for_renewal(&ca, v.not_before + 3600));
+    assert!(!due_for_renewal(&ca, two_thirds - 1));
+    assert!(due_for_renewal(&ca, two_thirds));
+    assert!(due_for_renewal(&ca, v.not_after + 1));
+}
