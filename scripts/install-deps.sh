@@ -25,6 +25,8 @@ declare -A need=(
   [chromedriver]=chromium-driver
   # GTM: clients in the DNS lab test (dig) and bench/dns.sh (dnsperf)
   [dig]=bind9-dnsutils
+  # BGP at a site's edge ([bgp]: weftd runs BIRD; the lab's router is BIRD too)
+  [bird]=bird2
   [dnsperf]=dnsperf
 )
 # only for the benchmarks (bench/*.sh)

@@ -20,6 +20,7 @@
 
 pub mod agent;
 pub(crate) mod api;
+pub(crate) mod bgp;
 pub mod config;
 pub(crate) mod controlplane;
 pub(crate) mod gtm;

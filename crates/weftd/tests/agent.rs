@@ -6,6 +6,7 @@
 //! When a test fails, the agents' logs are printed (see `support::Harness`).
 
 mod api;
+mod bgp;
 mod console;
 mod control;
 mod gtm;

@@ -45,6 +45,7 @@
 
 mod batch;
 mod buffers;
+mod child;
 mod gso;
 mod mmsg;
 pub mod netlink;
@@ -59,6 +60,7 @@ pub use batch::{
     DEFAULT_SLOT, GRO_SLOT, MAX_BATCH, MAX_PACKETS, PacketBatch, PushError, RecvBatch, SendBatch,
 };
 pub use buffers::{BufferSizes, BufferWarning, DEFAULT_BUFFER, Direction};
+pub use child::die_with_parent;
 pub use netlink::{IfAddr, NetlinkError, Rtnl};
 pub use tun::{DEFAULT_MTU, TunConfig, TunDevice, TunOffloads};
 pub use tun_gro::TunWriteBatch;

@@ -158,6 +158,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     register_bootstrap(&store, &token, &cfg.state_dir)?;
     let plane = Arc::new(crate::controlplane::PlaneState::default());
     let zt = start_zero_trust(cfg, &store, &shared, &status, &plane, mesh_tx.as_ref())?;
+    start_bgp(cfg, &status)?;
     let metrics = Arc::new(metrics::Metrics::new().with_plane(plane.clone()).with_zt(zt.clone()));
     let (bus, _) = tokio::sync::broadcast::channel(1024);
     let (events_tx, events_rx) = mpsc::channel();
@@ -286,6 +287,24 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     };
     control::Control::new(shared, node, io).run(&ctl_rx);
     Ok(())
+}
+
+/// Starts BIRD and the thread keeping its announcements (`[bgp]`), if set.
+fn start_bgp(cfg: &SiteConfig, status: &Arc<status::SharedStatus>) -> Result<()> {
+    let Some(b) = &cfg.bgp else { return Ok(()) };
+    let router_id = match b.router_id {
+        Some(id) => id,
+        None => match cfg.uplinks.iter().find_map(|u| match u.bind.ip() {
+            std::net::IpAddr::V4(v4) if !v4.is_unspecified() => Some(v4),
+            _ => None,
+        }) {
+            Some(id) => id,
+            None => anyhow::bail!("[bgp] needs router_id: no uplink binds a specific IPv4 address"),
+        },
+    };
+    let status = Arc::clone(status);
+    let sites: crate::bgp::SitesNow = Arc::new(move || crate::api::views::sites(&status.get()));
+    crate::bgp::Speaker::start(b, router_id, &cfg.interface, sites).context("starting BGP ([bgp])")
 }
 
 /// SVIDs from the control plane: requests go to the mesh thread, answers

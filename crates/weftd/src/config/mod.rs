@@ -38,6 +38,7 @@
 //! column. A failed reload keeps the running configuration (the caller simply
 //! does not swap it in).
 
+mod bgp;
 mod classes;
 mod controller;
 mod dns;
@@ -53,6 +54,7 @@ use std::time::Duration;
 use weft_path::EngineConfig;
 use weft_types::{Bandwidth, IpPrefix, PublicKey, SiteId};
 
+pub use bgp::{BgpConfig, NeighborConfig};
 pub use classes::{ClassMap, ClassRule};
 pub use controller::{ControlStoreKind, ControllerConfig};
 pub use dns::{DnsConfig, RegionConfig};
@@ -116,6 +118,8 @@ pub struct SiteConfig {
     pub zerotrust: Option<ZeroTrustConfig>,
     /// `[dns]`: this site answers DNS for the global services (absent: it does not).
     pub dns: Option<DnsConfig>,
+    /// `[bgp]`: this site announces the mesh's prefixes to routers (absent: it does not).
+    pub bgp: Option<BgpConfig>,
 }
 
 /// One uplink.

@@ -29,6 +29,7 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) zerotrust: Option<super::zerotrust::RawZeroTrust>,
     pub(crate) dns: Option<RawDns>,
+    pub(crate) bgp: Option<super::bgp::RawBgp>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -329,3 +329,35 @@ fn a_zerotrust_section_gives_its_proxies_and_mistakes_name_their_place() {
         assert!(d.iter().any(|m| m.contains(&at) && m.contains(what)), "{at} {what}: {d:?}");
     }
 }
+
+#[test]
+fn a_bgp_section_gives_its_neighbors_and_mistakes_name_their_place() {
+    let cfg = parse_str(&format!(
+        "{}\n[bgp]\nlocal_as = 65001\ncommunities = [\"65001:100\"]\nmed = 5\n[[bgp.neighbor]]\nname = \"dc1\"\naddress = \"198.18.3.2\"\nremote_as = 65000\nmultihop = 2\n",
+        good()
+    ))
+    .unwrap();
+    let b = cfg.bgp.expect("a bgp section");
+    assert_eq!(
+        (b.local_as, b.communities.clone(), b.med, b.announce_local),
+        (65001, vec![(65001, 100)], Some(5), false)
+    );
+    assert_eq!(b.neighbors[0].address, "198.18.3.2".parse::<std::net::IpAddr>().unwrap());
+    assert_eq!(b.neighbors[0].multihop, Some(2));
+    assert_eq!(b.dir, cfg.state_dir.join("bird"));
+    let base = good();
+    let line = base.lines().count() + 3;
+    let d = diagnostics(&format!(
+        "{base}\n[bgp]\nlocal_as = 65001\ncommunities = [\"65001\"]\n[[bgp.neighbor]]\nname = \"Dc-1\"\naddress = \"dc1\"\nremote_as = 0\n"
+    ));
+    for (at, what) in [
+        (format!("site.toml:{}:16", line + 1), "not a community"),
+        (format!("site.toml:{}:8", line + 3), "neighbor name"),
+        (format!("site.toml:{}:11", line + 4), "not an IP address"),
+        (format!("site.toml:{}:13", line + 5), "remote_as"),
+    ] {
+        assert!(d.iter().any(|m| m.contains(&at) && m.contains(what)), "{at} {what}: {d:?}");
+    }
+    let d = diagnostics(&format!("{base}\n[bgp]\nlocal_as = 65001\n"));
+    assert!(d.iter().any(|m| m.contains("at least one")), "{d:?}");
+}

@@ -116,6 +116,7 @@ pub(super) fn validate(
         site.state_dir.as_ref().map_or_else(|| PathBuf::from(DEFAULT_STATE_DIR), |d| base.join(d));
     let policy_file =
         raw.policy.as_ref().and_then(|p| p.file.as_ref()).map(|f| base.join(f.get_ref()));
+    let bgp = super::bgp::bgp(&mut c, raw.bgp.as_ref(), &state_dir);
     let zerotrust =
         super::zerotrust::zerotrust(&mut c, raw.zerotrust.as_ref(), &state_dir, raw.mesh.is_some());
 
@@ -141,6 +142,7 @@ pub(super) fn validate(
                 state_dir,
                 policy_file,
                 dns,
+                bgp,
                 mesh,
                 controller,
                 zerotrust,

@@ -1,0 +1,205 @@
+//! BGP at a site's edge (`[bgp]`): `weftd` runs a BIRD 2 daemon beside
+//! itself (`bird -f`, in `[bgp] dir`, dying with the agent) and keeps its
+//! configuration equal to what the site should announce: the prefixes of
+//! every site the path engine reaches (up or degraded; this site's own with
+//! `announce_local`), rewritten and reloaded (`birdc configure`) within a
+//! second of a change, so a site the mesh loses is withdrawn from the
+//! routers and comes back with its paths.
+//!
+//! - [`render`]: the configuration text (pure).
+//! - [`announced`]: what to announce from the sites' states (pure).
+
+mod render;
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use weft_api::{Site, SiteState};
+use weft_types::IpPrefix;
+
+use crate::config::BgpConfig;
+
+/// The prefixes to announce: those of the sites that are up or degraded,
+/// and this site's own when `announce_local`.
+pub(crate) fn announced(sites: &[Site], announce_local: bool) -> BTreeSet<IpPrefix> {
+    sites
+        .iter()
+        .filter(|s| match s.state {
+            SiteState::Local => announce_local,
+            SiteState::Up | SiteState::Degraded => true,
+            _ => false,
+        })
+        .flat_map(|s| s.prefixes.iter().filter_map(|p| IpPrefix::parse(p).ok()))
+        .collect()
+}
+
+/// The sites as the agent sees them now.
+pub(crate) type SitesNow = Arc<dyn Fn() -> Vec<Site> + Send + Sync>;
+
+/// The BIRD daemon and the loop that keeps its configuration.
+pub(crate) struct Speaker {
+    cfg: BgpConfig,
+    router_id: Ipv4Addr,
+    interface: String,
+    conf: PathBuf,
+    socket: PathBuf,
+}
+
+impl Speaker {
+    /// Starts BIRD with an empty announcement and the thread that follows
+    /// `sites`.
+    pub(crate) fn start(
+        cfg: &BgpConfig,
+        router_id: Ipv4Addr,
+        interface: &str,
+        sites: SitesNow,
+    ) -> Result<()> {
+        std::fs::create_dir_all(&cfg.dir)
+            .with_context(|| format!("creating {}", cfg.dir.display()))?;
+        let me = Self {
+            cfg: cfg.clone(),
+            router_id,
+            interface: interface.to_owned(),
+            conf: cfg.dir.join("bird.conf"),
+            socket: cfg.dir.join("bird.ctl"),
+        };
+        let mut current = BTreeSet::new();
+        me.write(&current)?;
+        // BIRD is started from the thread that keeps it: it dies with the
+        // thread that spawned it (PR_SET_PDEATHSIG), which lives as long as
+        // the agent.
+        let (started, ready) = std::sync::mpsc::channel();
+        std::thread::Builder::new().name("weft-bgp".into()).spawn(move || {
+            let mut child = match me.spawn() {
+                Ok(c) => {
+                    eprintln!(
+                        "weftd: BGP: BIRD (pid {}) with {} neighbor(s), configuration {}",
+                        c.id(),
+                        me.cfg.neighbors.len(),
+                        me.conf.display()
+                    );
+                    let _ = started.send(Ok(()));
+                    c
+                }
+                Err(e) => {
+                    let _ = started.send(Err(e));
+                    return;
+                }
+            };
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+                if let Ok(Some(status)) = child.try_wait() {
+                    eprintln!(
+                        "weftd: BGP: BIRD exited ({status}; its log: {}); starting it again in 5 s",
+                        me.cfg.dir.join("bird.log").display()
+                    );
+                    std::thread::sleep(Duration::from_secs(5));
+                    match me.spawn() {
+                        Ok(c) => child = c,
+                        Err(e) => eprintln!("weftd: BGP: {e:#}"),
+                    }
+                    continue;
+                }
+                let next = announced(&sites(), me.cfg.announce_local);
+                if next != current {
+                    match me.apply(&next) {
+                        Ok(()) => {
+                            eprintln!(
+                                "weftd: BGP: announcing {} prefix(es): {}",
+                                next.len(),
+                                next.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
+                            );
+                            current = next;
+                        }
+                        Err(e) => eprintln!("weftd: BGP: {e:#} (the previous announcement stays)"),
+                    }
+                }
+            }
+        })?;
+        ready.recv().context("the BGP thread")?
+    }
+
+    fn write(&self, prefixes: &BTreeSet<IpPrefix>) -> Result<()> {
+        let text = render::render(&self.cfg, self.router_id, &self.interface, prefixes);
+        write_file(&self.conf, &text)
+    }
+
+    /// Rewrites the configuration and has BIRD reload it; on a refusal the
+    /// previous file is put back.
+    fn apply(&self, prefixes: &BTreeSet<IpPrefix>) -> Result<()> {
+        let before = std::fs::read_to_string(&self.conf).unwrap_or_default();
+        self.write(prefixes)?;
+        let out = Command::new("birdc")
+            .arg("-s")
+            .arg(&self.socket)
+            .arg("configure")
+            .output()
+            .context("running birdc")?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() || !text.contains("Reconfigured") {
+            write_file(&self.conf, &before)?;
+            bail!("BIRD refused the configuration: {}", text.trim());
+        }
+        Ok(())
+    }
+
+    /// `bird -f` on our configuration and socket, killed when the agent dies.
+    fn spawn(&self) -> Result<Child> {
+        let log =
+            std::fs::File::create(self.cfg.dir.join("bird.log")).context("creating BIRD's log")?;
+        let mut cmd = Command::new("bird");
+        cmd.arg("-f")
+            .arg("-c")
+            .arg(&self.conf)
+            .arg("-s")
+            .arg(&self.socket)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        weft_dataplane::sys::die_with_parent(&mut cmd);
+        cmd.spawn().context("starting bird (BIRD 2: apt-get install bird2)")
+    }
+}
+
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("conf.tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(id: &str, state: SiteState, prefix: &str) -> Site {
+        Site {
+            id: id.into(),
+            role: None,
+            region: None,
+            state,
+            endpoints: Vec::new(),
+            prefixes: vec![prefix.into()],
+            paths_up: 0,
+            paths_total: 0,
+            best_rtt_ms: None,
+        }
+    }
+
+    #[test]
+    fn reachable_sites_are_announced_and_unreachable_ones_withdrawn() {
+        let sites = [
+            site("a", SiteState::Local, "10.77.1.0/24"),
+            site("b", SiteState::Up, "10.77.2.0/24"),
+            site("c", SiteState::Degraded, "10.77.3.0/24"),
+            site("d", SiteState::Down, "10.77.4.0/24"),
+        ];
+        let p = |s: &str| IpPrefix::parse(s).unwrap();
+        assert_eq!(announced(&sites, false), [p("10.77.2.0/24"), p("10.77.3.0/24")].into());
+        assert!(announced(&sites, true).contains(&p("10.77.1.0/24")));
+    }
+}

@@ -1,0 +1,156 @@
+//! The `[bgp]` section: this site announces the mesh's prefixes it can
+//! reach to routers over BGP, through a BIRD 2 daemon `weftd` runs beside
+//! itself with a configuration it writes and reloads.
+//!
+//! ```toml
+//! [bgp]
+//! local_as = 65001
+//! router_id = "198.18.1.2"            # default: the first uplink's address
+//! communities = ["65001:100"]         # added to every announcement
+//! med = 50                            # MED of every announcement (optional)
+//! announce_local = false              # also announce this site's own prefixes
+//! dir = "bird"                        # default STATE_DIR/bird: bird.conf, bird.ctl, bird.log
+//!
+//! [[bgp.neighbor]]
+//! name = "dc1"                        # BIRD protocol name: a-z 0-9 _
+//! address = "198.18.3.2"
+//! remote_as = 65000
+//! multihop = 2                        # eBGP over routed hops (default: directly connected)
+//! ```
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::validate::Checker;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBgp {
+    local_as: Spanned<u32>,
+    router_id: Option<Spanned<String>>,
+    #[serde(default)]
+    communities: Vec<Spanned<String>>,
+    med: Option<Spanned<u32>>,
+    announce_local: Option<bool>,
+    dir: Option<Spanned<String>>,
+    #[serde(default)]
+    neighbor: Vec<RawNeighbor>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNeighbor {
+    name: Spanned<String>,
+    address: Spanned<String>,
+    remote_as: Spanned<u32>,
+    multihop: Option<Spanned<u8>>,
+}
+
+/// A validated `[bgp]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BgpConfig {
+    /// This site's AS.
+    pub local_as: u32,
+    /// BIRD's router id (none: the first uplink's address).
+    pub router_id: Option<std::net::Ipv4Addr>,
+    /// Standard communities `(asn, value)` added to every announcement.
+    pub communities: Vec<(u16, u16)>,
+    /// MED of every announcement.
+    pub med: Option<u32>,
+    /// Whether this site's own prefixes are announced too.
+    pub announce_local: bool,
+    /// Where BIRD's configuration, control socket and log live.
+    pub dir: PathBuf,
+    /// The routers.
+    pub neighbors: Vec<NeighborConfig>,
+}
+
+/// One `[[bgp.neighbor]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeighborConfig {
+    /// Its BIRD protocol name.
+    pub name: String,
+    /// Its address.
+    pub address: IpAddr,
+    /// Its AS.
+    pub remote_as: u32,
+    /// Hops to it, when not directly connected.
+    pub multihop: Option<u8>,
+}
+
+fn community(s: &str) -> Result<(u16, u16), String> {
+    let bad = || format!("{s:?} is not a community ASN:VALUE (each 0..=65535)");
+    let (a, v) = s.split_once(':').ok_or_else(bad)?;
+    Ok((a.parse().map_err(|_| bad())?, v.parse().map_err(|_| bad())?))
+}
+
+/// Checks `[bgp]`; a relative `dir` is under `state_dir`.
+pub(super) fn bgp(
+    c: &mut Checker<'_>,
+    raw: Option<&RawBgp>,
+    state_dir: &Path,
+) -> Option<BgpConfig> {
+    let raw = raw?;
+    let local_as = *raw.local_as.get_ref();
+    if local_as == 0 {
+        c.err(&raw.local_as, "local_as must be 1..=4294967295");
+    }
+    let router_id = raw.router_id.as_ref().and_then(|r| {
+        c.parse(r, |s| {
+            s.parse::<std::net::Ipv4Addr>().map_err(|_| format!("{s:?} is not an IPv4 address"))
+        })
+    });
+    let communities = raw.communities.iter().filter_map(|s| c.parse(s, community)).collect();
+    let mut neighbors: Vec<NeighborConfig> = Vec::new();
+    for n in &raw.neighbor {
+        let name = n.name.get_ref();
+        let ok = !name.is_empty()
+            && name.len() <= 32
+            && name.starts_with(|ch: char| ch.is_ascii_lowercase())
+            && name.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_');
+        if !ok {
+            c.err(&n.name, "a neighbor name is 1 to 32 of a-z 0-9 _, starting with a letter");
+        } else if neighbors.iter().any(|m| m.name == *name) || name.starts_with("weft") {
+            c.err(
+                &n.name,
+                format!("neighbor name {name:?} is taken (names are unique; weft* is Weft's)"),
+            );
+        }
+        if let Some(m) = &n.multihop
+            && *m.get_ref() == 0
+        {
+            c.err(m, "multihop is 1..=255 hops");
+        }
+        if *n.remote_as.get_ref() == 0 {
+            c.err(&n.remote_as, "remote_as must be 1..=4294967295");
+        }
+        if let Some(address) = c.parse(&n.address, |s| {
+            s.parse::<IpAddr>().map_err(|_| format!("{s:?} is not an IP address"))
+        }) {
+            neighbors.push(NeighborConfig {
+                name: name.clone(),
+                address,
+                remote_as: *n.remote_as.get_ref(),
+                multihop: n.multihop.as_ref().map(|m| *m.get_ref()),
+            });
+        }
+    }
+    if raw.neighbor.is_empty() {
+        c.err(&raw.local_as, "[bgp] needs at least one [[bgp.neighbor]]");
+    }
+    Some(BgpConfig {
+        local_as,
+        router_id,
+        communities,
+        med: raw.med.as_ref().map(|m| *m.get_ref()),
+        announce_local: raw.announce_local.unwrap_or(false),
+        dir: raw
+            .dir
+            .as_ref()
+            .map_or_else(|| state_dir.join("bird"), |d| state_dir.join(d.get_ref())),
+        neighbors,
+    })
+}
