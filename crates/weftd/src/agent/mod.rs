@@ -158,7 +158,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     register_bootstrap(&store, &token, &cfg.state_dir)?;
     let plane = Arc::new(crate::controlplane::PlaneState::default());
     let zt = start_zero_trust(cfg, &store, &shared, &status, &plane, mesh_tx.as_ref())?;
-    start_bgp(cfg, &status)?;
+    start_bgp(cfg, &status, &plane)?;
     let metrics = Arc::new(metrics::Metrics::new().with_plane(plane.clone()).with_zt(zt.clone()));
     let (bus, _) = tokio::sync::broadcast::channel(1024);
     let (events_tx, events_rx) = mpsc::channel();
@@ -290,7 +290,11 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
 }
 
 /// Starts BIRD and the thread keeping its announcements (`[bgp]`), if set.
-fn start_bgp(cfg: &SiteConfig, status: &Arc<status::SharedStatus>) -> Result<()> {
+fn start_bgp(
+    cfg: &SiteConfig,
+    status: &Arc<status::SharedStatus>,
+    plane: &Arc<crate::controlplane::PlaneState>,
+) -> Result<()> {
     let Some(b) = &cfg.bgp else { return Ok(()) };
     let router_id = match b.router_id {
         Some(id) => id,
@@ -304,7 +308,10 @@ fn start_bgp(cfg: &SiteConfig, status: &Arc<status::SharedStatus>) -> Result<()>
     };
     let status = Arc::clone(status);
     let sites: crate::bgp::SitesNow = Arc::new(move || crate::api::views::sites(&status.get()));
-    crate::bgp::Speaker::start(b, router_id, &cfg.interface, sites).context("starting BGP ([bgp])")
+    let (gtm, me) = (Arc::clone(&plane.gtm), cfg.name.to_string());
+    let anycast: crate::bgp::AnycastNow = Arc::new(move || gtm.anycast_for(&me));
+    crate::bgp::Speaker::start(b, router_id, &cfg.interface, sites, anycast)
+        .context("starting BGP ([bgp])")
 }
 
 /// SVIDs from the control plane: requests go to the mesh thread, answers

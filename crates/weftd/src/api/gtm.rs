@@ -168,14 +168,10 @@ async fn change(
 pub(crate) async fn status(State(ctx): State<Arc<Ctx>>) -> ApiResult<Json<GtmStatus>> {
     let gtm = &ctx.plane.gtm;
     let doc = gtm.doc();
-    let view = gtm.view();
     let mut services = Vec::new();
     for svc in doc.services.values() {
         let eff = weft_gtm::effect(&doc, svc);
-        let judged = view.as_ref().and_then(|v| v.services.get(&svc.name)).map(|sv| {
-            let local = &sv.cands[sv.cands.len() - 1];
-            local.iter().map(|c| c.health.clone()).collect::<Vec<_>>()
-        });
+        let judged = gtm.judged(svc);
         let healthy: Vec<bool> = (0..svc.endpoints.len())
             .map(|i| judged.as_ref().is_none_or(|j| j[i].is_ok()))
             .collect();

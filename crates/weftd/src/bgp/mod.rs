@@ -2,7 +2,8 @@
 //! itself (`bird -f`, in `[bgp] dir`, dying with the agent) and keeps its
 //! configuration equal to what the site should announce: the prefixes of
 //! every site the path engine reaches (up or degraded; this site's own with
-//! `announce_local`), rewritten and reloaded (`birdc configure`) within a
+//! `announce_local`) and the anycast prefixes of the global services GTM
+//! says this site serves now (`weft_gtm::announcements`), rewritten and reloaded (`birdc configure`) within a
 //! second of a change, so a site the mesh loses is withdrawn from the
 //! routers and comes back with its paths.
 //!
@@ -41,6 +42,9 @@ pub(crate) fn announced(sites: &[Site], announce_local: bool) -> BTreeSet<IpPref
 /// The sites as the agent sees them now.
 pub(crate) type SitesNow = Arc<dyn Fn() -> Vec<Site> + Send + Sync>;
 
+/// The anycast prefixes GTM says this site announces now.
+pub(crate) type AnycastNow = Arc<dyn Fn() -> BTreeSet<IpPrefix> + Send + Sync>;
+
 /// The BIRD daemon and the loop that keeps its configuration.
 pub(crate) struct Speaker {
     cfg: BgpConfig,
@@ -58,6 +62,7 @@ impl Speaker {
         router_id: Ipv4Addr,
         interface: &str,
         sites: SitesNow,
+        anycast: AnycastNow,
     ) -> Result<()> {
         std::fs::create_dir_all(&cfg.dir)
             .with_context(|| format!("creating {}", cfg.dir.display()))?;
@@ -105,7 +110,8 @@ impl Speaker {
                     }
                     continue;
                 }
-                let next = announced(&sites(), me.cfg.announce_local);
+                let mut next = announced(&sites(), me.cfg.announce_local);
+                next.extend(anycast());
                 if next != current {
                     match me.apply(&next) {
                         Ok(()) => {

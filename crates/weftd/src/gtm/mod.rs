@@ -87,6 +87,42 @@ impl GtmState {
         self.generation.load(Ordering::Acquire)
     }
 
+    /// How this site judges each endpoint of `svc` (its DNS snapshot's
+    /// health, from the local region's candidates); none when this site
+    /// builds no snapshot (not a DNS site).
+    pub(crate) fn judged(&self, svc: &weft_gtm::GlobalService) -> Option<Vec<Result<(), String>>> {
+        let view = self.view()?;
+        let sv = view.services.get(&svc.name)?;
+        let local = sv.cands.last()?;
+        Some(local.iter().map(|c| c.health.clone()).collect())
+    }
+
+    /// The anycast prefixes `site` should announce now (see
+    /// `weft_gtm::announcements`): health as this site judges it when it
+    /// answers DNS, else every endpoint counts as healthy and drains,
+    /// shifts and the serving version decide.
+    pub(crate) fn anycast_for(
+        &self,
+        site: &str,
+    ) -> std::collections::BTreeSet<weft_types::IpPrefix> {
+        let doc = self.doc();
+        let mut out = std::collections::BTreeSet::new();
+        for svc in doc.services.values().filter(|s| s.anycast.is_some()) {
+            let eff = weft_gtm::effect(&doc, svc);
+            let judged = self.judged(svc);
+            let healthy: Vec<bool> = (0..svc.endpoints.len())
+                .map(|i| judged.as_ref().is_none_or(|j| j.get(i).is_some_and(Result::is_ok)))
+                .collect();
+            out.extend(
+                weft_gtm::announcements(svc, &eff, &healthy)
+                    .into_iter()
+                    .filter(|a| a.site == site && a.announce)
+                    .map(|a| a.prefix),
+            );
+        }
+        out
+    }
+
     /// The latest answer snapshot (none: not a DNS site, or not built yet).
     pub(crate) fn view(&self) -> Option<Arc<view::View>> {
         self.view.read().map_or_else(|p| p.into_inner().clone(), |v| v.clone())
@@ -165,4 +201,50 @@ pub(crate) fn start(s: Start) -> Result<()> {
         });
     })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use weft_gtm::{Endpoint, GlobalService, GtmDoc};
+    use weft_types::IpPrefix;
+
+    use super::GtmState;
+
+    fn doc(weight_a: u32) -> GtmDoc {
+        let ep = |id: &str, weight| Endpoint {
+            id: id.into(),
+            site: id.into(),
+            region: "r".into(),
+            address: "10.0.0.1".parse().unwrap(),
+            port: 80,
+            weight,
+            capacity_qps: 0,
+            version: "v1".into(),
+        };
+        let mut d = GtmDoc::default();
+        d.set_service(GlobalService {
+            name: "app".into(),
+            endpoints: vec![ep("a", weight_a), ep("b", 100)],
+            ttl: None,
+            serving: None,
+            check: None,
+            anycast: Some(IpPrefix::parse("192.0.2.0/24").unwrap()),
+        })
+        .unwrap();
+        d
+    }
+
+    #[test]
+    fn a_site_announces_the_anycast_prefix_of_the_services_it_serves_and_not_when_drained() {
+        let s = GtmState::default();
+        assert!(s.anycast_for("a").is_empty(), "no document");
+        s.set_doc(doc(100), 1);
+        let p = IpPrefix::parse("192.0.2.0/24").unwrap();
+        assert_eq!(s.anycast_for("a"), [p].into());
+        assert_eq!(s.anycast_for("b"), [p].into());
+        assert!(s.anycast_for("c").is_empty(), "no endpoint there");
+        s.set_doc(doc(0), 2);
+        assert!(s.anycast_for("a").is_empty(), "weight 0: no traffic here, withdrawn");
+        assert_eq!(s.anycast_for("b"), [p].into());
+    }
 }
