@@ -1,6 +1,7 @@
 //! The control plane's metrics, read from its shared state at scrape time:
 //! this controller's role, epoch, lease age and fenced writes, the mesh-wide
-//! policy version in force and what the site did with publications.
+//! policy version in force and what the site did with publications, the
+//! SVIDs it signed for sites.
 
 use std::fmt;
 use std::sync::Arc;
@@ -58,6 +59,20 @@ impl Collector for PlaneCollector {
             let help = "Fenced writes the store refused: this controller had lost the lead.";
             let refused = Some(ConstCounter::new(v.fenced_refused));
             single(e, "control_fenced_refused", help, None, refused)?;
+            let svids = &self.0.svids;
+            let rows = [
+                ("issued", svids.issued.load(std::sync::atomic::Ordering::Relaxed)),
+                ("refused", svids.refused.load(std::sync::atomic::Ordering::Relaxed)),
+            ]
+            .map(|(k, n)| (Labels([("outcome", k.to_owned())]), n));
+            let help = "SVIDs this controller signed or refused for sites while leading.";
+            family(
+                e,
+                "control_svids",
+                help,
+                None,
+                rows.iter().map(|(l, n)| (l, ConstCounter::new(*n))),
+            )?;
         }
         let help = "Mesh-wide policy version in force on this site (absent: none received).";
         single(e, "mesh_policy_version", help, None, v.policy.as_ref().map(|p| int(p.version)))?;

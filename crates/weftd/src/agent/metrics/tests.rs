@@ -271,6 +271,7 @@ fn the_control_plane_metrics_show_role_epoch_lease_and_publications() {
     has(&text, "weft_control_lease_age_seconds 0.25");
     has(&text, "weft_control_last_fenced_write_revision 77");
     has(&text, "weft_control_fenced_refused_total 2");
+    has(&text, r#"weft_control_svids_total{outcome="refused"} 0"#);
     has(&text, "weft_mesh_policy_version 7");
     has(&text, r#"weft_mesh_policy_publications_total{outcome="stale_refused"} 3"#);
     // A site that is no controller shows only its mesh policy.
