@@ -9,6 +9,7 @@ mod api;
 mod bgp;
 mod console;
 mod control;
+mod crash;
 mod gtm;
 mod mesh;
 mod offload;
