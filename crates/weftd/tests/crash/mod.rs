@@ -1,6 +1,6 @@
 //! `kill -9` of `weftd` while the API takes writes, 50 times at random
 //! points: policy applies and API token creation run back to back from
-//! another thread, the agent is SIGKILLed between 20 and
+//! another thread, the agent is killed (`SIGKILL`) between 20 and
 //! 400 ms after it answers, then restarted on the same state directory.
 //! After every restart: the SQLite store passes `PRAGMA integrity_check`;
 //! every policy version and API token the API acknowledged (200/201) is
@@ -132,7 +132,7 @@ fn kill_9_during_writes_loses_no_acknowledged_change_and_leaves_nothing_half_wri
                 let mut done = 0;
                 while !stop.load(Ordering::Relaxed) {
                     k += 1;
-                    let (code, body) = if k % 2 == 0 {
+                    let (code, body) = if k.is_multiple_of(2) {
                         let body = format!("{{\"name\":\"t{k}\",\"scope\":\"read\"}}");
                         call(&socket, "POST", "/api/v1/tokens", &body)
                     } else {
