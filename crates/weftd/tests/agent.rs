@@ -10,6 +10,7 @@ mod bgp;
 mod console;
 mod control;
 mod crash;
+mod disk;
 mod gtm;
 mod mesh;
 mod offload;
