@@ -159,6 +159,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     let plane = Arc::new(crate::controlplane::PlaneState::default());
     let zt = start_zero_trust(cfg, &store, &shared, &status, &plane, mesh_tx.as_ref())?;
     start_bgp(cfg, &status, &plane)?;
+    start_audit_retention(&store, cfg.audit_retention.clone())?;
     let metrics = Arc::new(metrics::Metrics::new().with_plane(plane.clone()).with_zt(zt.clone()));
     let (bus, _) = tokio::sync::broadcast::channel(1024);
     let (events_tx, events_rx) = mpsc::channel();
@@ -287,6 +288,26 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     };
     control::Control::new(shared, node, io).run(&ctl_rx);
     Ok(())
+}
+
+/// Prunes the audit log to `[retention]` now and every minute, on a thread
+/// of its own (in small transactions: the API's writes go between them).
+fn start_audit_retention(store: &Store, retention: crate::store::AuditRetention) -> Result<()> {
+    let store = store.clone();
+    std::thread::Builder::new()
+        .name("weft-retention".into())
+        .spawn(move || {
+            loop {
+                match store.prune_audit(&retention, crate::api::unix_ms()) {
+                    Ok(0) => {}
+                    Ok(n) => eprintln!("weftd: retention: pruned {n} audit record(s)"),
+                    Err(e) => eprintln!("weftd: retention: {e:#} (tried again in a minute)"),
+                }
+                std::thread::sleep(std::time::Duration::from_secs(60));
+            }
+        })
+        .map(|_| ())
+        .context("starting the retention thread")
 }
 
 /// Starts BIRD and the thread keeping its announcements (`[bgp]`), if set.

@@ -44,6 +44,7 @@ mod controller;
 mod dns;
 mod mesh;
 mod raw;
+mod retention;
 mod validate;
 mod zerotrust;
 
@@ -120,6 +121,8 @@ pub struct SiteConfig {
     pub dns: Option<DnsConfig>,
     /// `[bgp]`: this site announces the mesh's prefixes to routers (absent: it does not).
     pub bgp: Option<BgpConfig>,
+    /// `[retention]`: how much of the audit log is kept (defaults without the section).
+    pub audit_retention: crate::store::AuditRetention,
 }
 
 /// One uplink.

@@ -30,6 +30,7 @@ pub(crate) struct RawConfig {
     pub(crate) zerotrust: Option<super::zerotrust::RawZeroTrust>,
     pub(crate) dns: Option<RawDns>,
     pub(crate) bgp: Option<super::bgp::RawBgp>,
+    pub(crate) retention: Option<super::retention::RawRetention>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -361,3 +361,28 @@ fn a_bgp_section_gives_its_neighbors_and_mistakes_name_their_place() {
     let d = diagnostics(&format!("{base}\n[bgp]\nlocal_as = 65001\n"));
     assert!(d.iter().any(|m| m.contains("at least one")), "{d:?}");
 }
+
+#[test]
+fn retention_defaults_bound_the_audit_log_and_mistakes_name_their_place() {
+    let cfg = parse_str(&good()).unwrap();
+    assert_eq!(cfg.audit_retention.max_records, Some(1_000_000));
+    assert_eq!(cfg.audit_retention.max_age_ms, Some(400 * 86_400_000));
+    assert_eq!(cfg.audit_retention.export, None);
+    let cfg = parse_str(&format!(
+        "{}\n[retention]\naudit_days = 30\naudit_max_records = 5000\naudit_export = \"audit.jsonl\"\n",
+        good()
+    ))
+    .unwrap();
+    let r = &cfg.audit_retention;
+    assert_eq!((r.max_age_ms, r.max_records), (Some(30 * 86_400_000), Some(5000)));
+    assert_eq!(r.export, Some(cfg.state_dir.join("audit.jsonl")));
+    let base = good();
+    let line = base.lines().count() + 3;
+    let d = diagnostics(&format!("{base}\n[retention]\naudit_days = 0\naudit_max_records = 10\n"));
+    for (at, what) in [
+        (format!("site.toml:{line}:14"), "audit_days"),
+        (format!("site.toml:{}:21", line + 1), "at least 1000"),
+    ] {
+        assert!(d.iter().any(|m| m.contains(&at) && m.contains(what)), "{at} {what}: {d:?}");
+    }
+}

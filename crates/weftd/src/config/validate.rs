@@ -117,6 +117,7 @@ pub(super) fn validate(
     let policy_file =
         raw.policy.as_ref().and_then(|p| p.file.as_ref()).map(|f| base.join(f.get_ref()));
     let bgp = super::bgp::bgp(&mut c, raw.bgp.as_ref(), &state_dir);
+    let audit_retention = super::retention::retention(&mut c, raw.retention.as_ref(), &state_dir);
     let zerotrust =
         super::zerotrust::zerotrust(&mut c, raw.zerotrust.as_ref(), &state_dir, raw.mesh.is_some());
 
@@ -143,6 +144,7 @@ pub(super) fn validate(
                 policy_file,
                 dns,
                 bgp,
+                audit_retention,
                 mesh,
                 controller,
                 zerotrust,

@@ -15,7 +15,24 @@ use super::audit::{self, NewAudit};
 use super::policies;
 
 /// Every migration, in order: entry `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
+
+/// Audit retention: the log stays append-only for every statement but the
+/// store's own pruning, which raises `audit_pruning.active` inside its
+/// transaction (see `audit::Store::prune_audit`).
+const V2: &str = "
+CREATE TABLE audit_pruning (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    active    INTEGER NOT NULL CHECK (active IN (0, 1))
+) STRICT;
+INSERT INTO audit_pruning (singleton, active) VALUES (1, 0);
+DROP TRIGGER audit_refuses_delete;
+CREATE TRIGGER audit_refuses_delete BEFORE DELETE ON audit
+WHEN (SELECT active FROM audit_pruning WHERE singleton = 1) IS NOT 1
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_pruning_is_the_stores BEFORE DELETE ON audit_pruning
+BEGIN SELECT RAISE(ABORT, 'audit_pruning is the store''s'); END;
+";
 
 /// The first schema.
 const V1: &str = "

@@ -62,7 +62,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use anyhow::{Context, Result, bail};
 use rusqlite::Connection;
 
-pub use audit::NewAudit;
+pub use audit::{AuditRetention, NewAudit};
 pub use events::{EVENT_PRUNE_EVERY, EVENT_RETENTION};
 pub use history::{RAW_RETENTION, ROLLUP_RESOLUTION, ROLLUP_RETENTION, SampleInput};
 pub use policies::PolicyVersion;
