@@ -303,7 +303,7 @@ fn start_audit_retention(store: &Store, retention: crate::store::AuditRetention)
                     Ok(n) => eprintln!("weftd: retention: pruned {n} audit record(s)"),
                     Err(e) => eprintln!("weftd: retention: {e:#} (tried again in a minute)"),
                 }
-                std::thread::sleep(std::time::Duration::from_secs(60));
+                std::thread::sleep(std::time::Duration::from_mins(1));
             }
         })
         .map(|_| ())

@@ -21,6 +21,7 @@ use crate::store::AuditRetention;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(clippy::struct_field_names)] // the keys operators write: audit_* (events may follow)
 pub(crate) struct RawRetention {
     audit_days: Option<Spanned<u32>>,
     audit_max_records: Option<Spanned<u64>>,
