@@ -155,6 +155,36 @@ pub(super) fn insert(conn: &Connection, rec: &NewAudit, at_unix_ms: i64) -> rusq
     Ok(id)
 }
 
+fn row_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
+    Ok(AuditRecord {
+        id: r.get(0)?,
+        at_unix_ms: r.get(1)?,
+        who: r.get(2)?,
+        action: r.get(3)?,
+        target: r.get(4)?,
+        before: r.get(5)?,
+        after: r.get(6)?,
+        detail: r.get(7)?,
+    })
+}
+
+/// Appends `batch` to `path` as JSON lines and syncs it, before the rows go.
+fn export(path: &Path, batch: &[AuditRecord]) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening the audit export {}", path.display()))?;
+    let mut text = String::new();
+    for r in batch {
+        text.push_str(&serde_json::to_string(r)?);
+        text.push('\n');
+    }
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing the audit export {}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::tests::TempDir;
@@ -213,7 +243,7 @@ mod tests {
         let dir = TempDir::new("audit-retention");
         let s = Store::open(dir.path()).unwrap();
         for i in 0..1200 {
-            s.audit(&record(i), 1_000 + i as i64).unwrap();
+            s.audit(&record(i), 1_000 + i64::try_from(i).unwrap()).unwrap();
         }
         let export = dir.path().join("audit-export.jsonl");
         let by_count = AuditRetention {
@@ -274,34 +304,4 @@ mod tests {
         assert!(s.audit_page(Some(600), 64).unwrap().0.is_empty());
         assert!(s.audit_page(None, 0).unwrap().0.is_empty());
     }
-}
-
-fn row_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
-    Ok(AuditRecord {
-        id: r.get(0)?,
-        at_unix_ms: r.get(1)?,
-        who: r.get(2)?,
-        action: r.get(3)?,
-        target: r.get(4)?,
-        before: r.get(5)?,
-        after: r.get(6)?,
-        detail: r.get(7)?,
-    })
-}
-
-/// Appends `batch` to `path` as JSON lines and syncs it, before the rows go.
-fn export(path: &Path, batch: &[AuditRecord]) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("opening the audit export {}", path.display()))?;
-    let mut text = String::new();
-    for r in batch {
-        text.push_str(&serde_json::to_string(r)?);
-        text.push('\n');
-    }
-    f.write_all(text.as_bytes())
-        .and_then(|()| f.sync_all())
-        .with_context(|| format!("writing the audit export {}", path.display()))
 }
