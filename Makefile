@@ -35,6 +35,7 @@ test: deps
 	$(CARGO) build $(CARGO_FLAGS) --workspace --all-features --all-targets
 	$(CARGO) test $(CARGO_FLAGS) --workspace --all-features
 	@scripts/api-conformance.sh
+	@scripts/check-deploy.sh
 	@$(MAKE) --no-print-directory bench-smoke
 	@$(MAKE) --no-print-directory chaos CHAOS_SEEDS=$(CHAOS_TEST_SEEDS)
 
