@@ -125,7 +125,7 @@ pub fn initiator_public_key(local: &PrivateKey, handshake_init: &[u8]) -> Option
 }
 
 /// WireGuard's MAC1: keyed BLAKE2s-128 with key `HASH("mac1----" ‖ Spub)`.
-fn mac1_verifies(responder_public: &[u8; 32], message: &[u8]) -> bool {
+pub(super) fn mac1_verifies(responder_public: &[u8; 32], message: &[u8]) -> bool {
     let (Some(covered), Some(tag)) =
         (message.get(..INIT_MAC1_OFFSET), message.get(INIT_MAC1_OFFSET..INIT_MAC1_OFFSET + 16))
     else {

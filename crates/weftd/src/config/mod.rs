@@ -41,6 +41,7 @@
 mod classes;
 mod controller;
 mod dns;
+mod flood;
 mod mesh;
 mod raw;
 mod validate;
@@ -56,6 +57,7 @@ use weft_types::{Bandwidth, IpPrefix, PublicKey, SiteId};
 pub use classes::{ClassMap, ClassRule};
 pub use controller::{ControlStoreKind, ControllerConfig};
 pub use dns::{DnsConfig, RegionConfig};
+pub use flood::FloodConfig;
 pub use mesh::{DEFAULT_MESH_PORT, GossipProfile, MeshConfig, Topology};
 pub use weft_layout::{DEFAULT_API, DEFAULT_STATE_DIR};
 pub use weft_types::Diagnostic;
@@ -116,6 +118,8 @@ pub struct SiteConfig {
     pub zerotrust: Option<ZeroTrustConfig>,
     /// `[dns]`: this site answers DNS for the global services (absent: it does not).
     pub dns: Option<DnsConfig>,
+    /// `[flood]`: handshake limits, flood detection and mitigation (defaults when absent).
+    pub flood: FloodConfig,
 }
 
 /// One uplink.

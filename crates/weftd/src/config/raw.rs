@@ -29,6 +29,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) zerotrust: Option<super::zerotrust::RawZeroTrust>,
     pub(crate) dns: Option<RawDns>,
+    #[serde(default)]
+    pub(crate) flood: Option<super::flood::RawFlood>,
 }
 
 #[derive(Debug, Deserialize)]

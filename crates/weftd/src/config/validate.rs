@@ -117,6 +117,7 @@ pub(super) fn validate(
     let policy_file =
         raw.policy.as_ref().and_then(|p| p.file.as_ref()).map(|f| base.join(f.get_ref()));
     let zerotrust = super::zerotrust::zerotrust(&mut c, raw.zerotrust.as_ref(), &state_dir);
+    let flood = super::flood::flood(&mut c, raw.flood.as_ref());
 
     match (name, address, api_listen) {
         (Some(name), Some((address, address_prefix)), Some(api_listen)) if c.errors.is_empty() => {
@@ -143,6 +144,7 @@ pub(super) fn validate(
                 mesh,
                 controller,
                 zerotrust,
+                flood,
             })
         }
         _ => Err(c.errors),
