@@ -86,3 +86,16 @@ fn the_guard_finds_the_same_initiator_as_the_one_shot_lookup() {
     assert_eq!(guard.initiator(&init), initiator_public_key(&b, &init));
     assert_eq!(guard.initiator(&init), Some(public_key(&a)));
 }
+
+#[test]
+fn a_forged_initiation_sealed_with_our_mac1_passes_mac1_and_nothing_more() {
+    let b = key(2);
+    let guard = CookieGuard::new(&b);
+    let mut forged = [0x5au8; HANDSHAKE_INIT_LEN];
+    forged[..4].copy_from_slice(&[1, 0, 0, 0]);
+    assert!(!guard.mac1_valid(&forged));
+    assert!(seal_mac1(&public_key(&b), &mut forged));
+    assert!(guard.mac1_valid(&forged));
+    assert_eq!(guard.initiator(&forged), None, "random contents decrypt to no peer");
+    assert!(!seal_mac1(&public_key(&b), &mut [0u8; 64]));
+}

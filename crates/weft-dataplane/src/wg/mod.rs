@@ -36,7 +36,7 @@ mod session_tests;
 
 pub use classify::{
     COOKIE_REPLY_LEN, DATA_OVERHEAD, DatagramKind, HANDSHAKE_INIT_LEN, HANDSHAKE_RESPONSE_LEN,
-    classify, initiator_public_key, session_index,
+    classify, initiator_public_key, seal_mac1, session_index,
 };
 pub use cookie::{CookieCheck, CookieGuard};
 pub use error::WgError;

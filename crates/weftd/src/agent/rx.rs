@@ -141,7 +141,7 @@ fn receive(
         }
         // Limits and, under load, cookies before any public-key work.
         DatagramKind::HandshakeInit { .. } => {
-            match shared.flood.on_initiation(now, src.ip(), datagram, out) {
+            match shared.flood.on_initiation(now, (uplink, src.ip()), datagram, out) {
                 InitOutcome::Proceed(key) => key.and_then(|k| t.peer_by_key(&k)),
                 InitOutcome::Drop => return,
                 InitOutcome::Reply(cookie) => {
@@ -154,12 +154,13 @@ fn receive(
         | DatagramKind::CookieReply { receiver_index }
         | DatagramKind::Data { receiver_index } => t.peer_by_session(session_index(receiver_index)),
         DatagramKind::Garbage => {
-            shared.flood.on_junk(now, src.ip());
+            shared.flood.on_junk(now, uplink, src.ip(), datagram.len());
             shared.drops.count("garbage");
             return;
         }
     };
     let Some(peer_idx) = peer else {
+        shared.flood.on_unknown(now, uplink, src.ip(), datagram.len());
         shared.drops.count("unknown_peer");
         return;
     };

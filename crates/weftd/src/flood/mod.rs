@@ -49,11 +49,15 @@ pub(crate) enum InitOutcome<'a> {
     Reply(&'a [u8]),
 }
 
-/// Datagrams and bytes received on one uplink.
+/// Datagrams and bytes received on one uplink: all of them, and those not
+/// (yet) authenticated — handshake initiations, junk, unknown receiver
+/// indexes — where a spoofed flood shows even under heavy tunnel traffic.
 #[derive(Debug, Default)]
 pub(crate) struct DestCounter {
     pub(crate) packets: AtomicU64,
     pub(crate) bytes: AtomicU64,
+    pub(crate) unauth_packets: AtomicU64,
+    pub(crate) unauth_bytes: AtomicU64,
 }
 
 /// The flood defence shared by the agent's threads.
@@ -71,7 +75,8 @@ pub(crate) struct FloodShield {
     pub(crate) cookie_replies: AtomicU64,
     /// Per uplink, in configuration order.
     pub(crate) dest: Vec<DestCounter>,
-    /// Names of the uplinks (`uplink:NAME` destinations).
+    /// Destinations: `uplink:NAME` (every datagram) and `uplink:NAME/unauth`
+    /// (unauthenticated ones) per uplink, in [`totals`](Self::totals) order.
     pub(crate) dest_names: Vec<String>,
     /// What the flood thread saw last.
     pub(crate) view: RwLock<run::FloodView>,
@@ -101,7 +106,10 @@ impl FloodShield {
             inits: AtomicU64::new(0),
             cookie_replies: AtomicU64::new(0),
             dest: uplinks.iter().map(|_| DestCounter::default()).collect(),
-            dest_names: uplinks.iter().map(|u| format!("uplink:{u}")).collect(),
+            dest_names: uplinks
+                .iter()
+                .flat_map(|u| [format!("uplink:{u}"), format!("uplink:{u}/unauth")])
+                .collect(),
             view: RwLock::default(),
         }
     }
@@ -116,9 +124,36 @@ impl FloodShield {
 
     /// Counts a datagram that is neither WireGuard nor a probe (bad type or
     /// length) against its source.
-    pub(crate) fn on_junk(&self, now: Instant, src: IpAddr) {
+    pub(crate) fn on_junk(&self, now: Instant, uplink: usize, src: IpAddr, len: usize) {
         self.drop_for(0);
+        self.on_unknown(now, uplink, src, len);
+    }
+
+    /// Counts an unauthenticated datagram (junk, a message naming no session
+    /// of ours) against its uplink and its source.
+    pub(crate) fn on_unknown(&self, now: Instant, uplink: usize, src: IpAddr, len: usize) {
+        self.unauth(uplink, len);
         self.limiter().note_junk(now, src);
+    }
+
+    /// The running totals of every destination, in `dest_names` order.
+    pub(crate) fn totals(&self) -> Vec<(u64, u64)> {
+        self.dest
+            .iter()
+            .flat_map(|d| {
+                [
+                    (d.packets.load(Relaxed), d.bytes.load(Relaxed)),
+                    (d.unauth_packets.load(Relaxed), d.unauth_bytes.load(Relaxed)),
+                ]
+            })
+            .collect()
+    }
+
+    fn unauth(&self, uplink: usize, len: usize) {
+        if let Some(d) = self.dest.get(uplink) {
+            d.unauth_packets.fetch_add(1, Relaxed);
+            d.unauth_bytes.fetch_add(len as u64, Relaxed);
+        }
     }
 
     /// Decides on a handshake initiation from `src` before any public-key
@@ -126,11 +161,12 @@ impl FloodShield {
     pub(crate) fn on_initiation<'a>(
         &self,
         now: Instant,
-        src: IpAddr,
+        (uplink, src): (usize, IpAddr),
         datagram: &[u8],
         out: &'a mut [u8],
     ) -> InitOutcome<'a> {
         self.inits.fetch_add(1, Relaxed);
+        self.unauth(uplink, datagram.len());
         let verdict = self.limiter().handle_initiation(now, src);
         match verdict {
             InitVerdict::DropSource => self.drop_for(2),

@@ -96,8 +96,7 @@ pub(crate) fn run(shield: &Arc<FloodShield>, nft: Option<&NftSet>, io: &FloodIo)
         let now = Instant::now();
         let elapsed = now.saturating_duration_since(last);
         last = now;
-        let totals: Vec<(u64, u64)> =
-            shield.dest.iter().map(|d| (d.packets.load(Relaxed), d.bytes.load(Relaxed))).collect();
+        let totals = shield.totals();
         let rates = detector.tick(elapsed, &totals);
         let min_hits = (f64::from(c.min_source_pps) * elapsed.as_secs_f64()) as u32;
         let top = if detector.any_anomaly() && nft.is_some() {

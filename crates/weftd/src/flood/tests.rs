@@ -51,7 +51,7 @@ fn a_spoofed_flood_of_valid_initiations_reaches_the_crypto_only_within_the_globa
     let mut proceeded = 0;
     let mut replies = 0;
     for n in 0..50 {
-        match s.on_initiation(t0, src(n), &init, &mut out) {
+        match s.on_initiation(t0, (0, src(n)), &init, &mut out) {
             InitOutcome::Proceed(who) => {
                 assert_eq!(who, Some(public_key(&key(1))));
                 proceeded += 1;
@@ -70,7 +70,10 @@ fn a_spoofed_flood_of_valid_initiations_reaches_the_crypto_only_within_the_globa
     assert_eq!(s.inits.load(Relaxed), 50);
     // A second later the budget is back.
     let later = t0 + Duration::from_secs(1);
-    assert!(matches!(s.on_initiation(later, src(99), &init, &mut out), InitOutcome::Proceed(_)));
+    assert!(matches!(
+        s.on_initiation(later, (0, src(99)), &init, &mut out),
+        InitOutcome::Proceed(_)
+    ));
 }
 
 #[test]
@@ -79,16 +82,19 @@ fn one_loud_source_is_cut_off_by_its_own_limit_and_junk_is_counted() {
     let s = shield(t0);
     let init = initiation(&key(1), &key(2));
     let mut out = [0u8; 128];
-    let outcomes: Vec<_> =
-        (0..4).map(|_| s.on_initiation(t0, src(1), &init, &mut out) == InitOutcome::Drop).collect();
+    let outcomes: Vec<_> = (0..4)
+        .map(|_| s.on_initiation(t0, (0, src(1)), &init, &mut out) == InitOutcome::Drop)
+        .collect();
     assert_eq!(outcomes, [false, false, true, true]);
     // An initiation for another site fails MAC1: no X25519, no reply.
     let other = initiation(&key(1), &key(3));
-    assert_eq!(s.on_initiation(t0, src(2), &other, &mut out), InitOutcome::Drop);
-    s.on_junk(t0, src(3));
-    s.on_junk(t0, src(3));
+    assert_eq!(s.on_initiation(t0, (0, src(2)), &other, &mut out), InitOutcome::Drop);
+    s.on_junk(t0, 0, src(3), 10);
+    s.on_junk(t0, 0, src(3), 10);
     let d = s.dropped();
     assert_eq!(d, [("junk", 2), ("bad_mac1", 1), ("rate_source", 2), ("cookie_required", 0)]);
     assert!(!s.under_load());
     assert_eq!(s.take_top(1, 1), [(src(1), 4)]);
+    // Everything here was unauthenticated: 4 + 1 initiations of 148 bytes, 2 junk of 10.
+    assert_eq!(s.totals(), [(0, 0), (7, 5 * 148 + 20)]);
 }
