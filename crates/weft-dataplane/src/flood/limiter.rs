@@ -103,12 +103,19 @@ impl HandshakeLimiter {
         self.config
     }
 
-    /// Decides on one initiation from `src`, spending its tokens.
-    pub fn handle_initiation(&mut self, now: Instant, src: IpAddr) -> InitVerdict {
+    /// Decides on one initiation from `src`, spending its tokens. A `known`
+    /// source (the address of a peer's path) passes on its own bucket alone:
+    /// a flood from other addresses never makes a peer's rekey wait for a
+    /// cookie, and a flood spoofing a peer's address gets that one source's
+    /// rate.
+    pub fn handle_initiation(&mut self, now: Instant, src: IpAddr, known: bool) -> InitVerdict {
         let source = self.source(now, src);
         source.hits = source.hits.saturating_add(1);
         if !source.bucket.take(now) {
             return InitVerdict::DropSource;
+        }
+        if known {
+            return InitVerdict::Accept;
         }
         if self.global.take(now) {
             self.under_load = false;

@@ -22,22 +22,22 @@ fn config() -> LimiterConfig {
 fn one_source_over_its_burst_is_dropped_before_any_crypto() {
     let t0 = Instant::now();
     let mut l = HandshakeLimiter::new(t0, config());
-    let verdicts: Vec<_> = (0..6).map(|_| l.handle_initiation(t0, ip(1))).collect();
+    let verdicts: Vec<_> = (0..6).map(|_| l.handle_initiation(t0, ip(1), false)).collect();
     assert_eq!(&verdicts[..4], &[InitVerdict::Accept; 4]);
     assert_eq!(&verdicts[4..], &[InitVerdict::DropSource; 2]);
     // Another source is not affected.
-    assert_eq!(l.handle_initiation(t0, ip(2)), InitVerdict::Accept);
+    assert_eq!(l.handle_initiation(t0, ip(2), false), InitVerdict::Accept);
     // Half a second at 2/s gives the first source one more.
     let later = t0 + Duration::from_millis(500);
-    assert_eq!(l.handle_initiation(later, ip(1)), InitVerdict::Accept);
-    assert_eq!(l.handle_initiation(later, ip(1)), InitVerdict::DropSource);
+    assert_eq!(l.handle_initiation(later, ip(1), false), InitVerdict::Accept);
+    assert_eq!(l.handle_initiation(later, ip(1), false), InitVerdict::DropSource);
 }
 
 #[test]
 fn many_sources_over_the_global_rate_put_the_site_under_load() {
     let t0 = Instant::now();
     let mut l = HandshakeLimiter::new(t0, config());
-    let verdicts: Vec<_> = (0..20).map(|n| l.handle_initiation(t0, ip(n))).collect();
+    let verdicts: Vec<_> = (0..20).map(|n| l.handle_initiation(t0, ip(n), false)).collect();
     assert_eq!(verdicts.iter().filter(|v| **v == InitVerdict::Accept).count(), 10);
     let replies =
         verdicts.iter().filter(|v| matches!(v, InitVerdict::UnderLoad { may_reply: true })).count();
@@ -48,7 +48,10 @@ fn many_sources_over_the_global_rate_put_the_site_under_load() {
     assert_eq!((replies, silent), (3, 7), "cookie replies are limited too");
     assert!(l.under_load());
     // A quiet second later the site is no longer under load.
-    assert_eq!(l.handle_initiation(t0 + Duration::from_secs(1), ip(99)), InitVerdict::Accept);
+    assert_eq!(
+        l.handle_initiation(t0 + Duration::from_secs(1), ip(99), false),
+        InitVerdict::Accept
+    );
     assert!(!l.under_load());
 }
 
@@ -57,23 +60,23 @@ fn the_source_table_stays_bounded_and_keeps_recent_sources() {
     let t0 = Instant::now();
     let mut l = HandshakeLimiter::new(t0, config());
     for _ in 0..4 {
-        let _ = l.handle_initiation(t0, ip(1));
+        let _ = l.handle_initiation(t0, ip(1), false);
     }
-    assert_eq!(l.handle_initiation(t0, ip(1)), InitVerdict::DropSource);
+    assert_eq!(l.handle_initiation(t0, ip(1), false), InitVerdict::DropSource);
     for n in 100..1100 {
         l.note_junk(t0, ip(n));
         assert!(l.sources() <= 8, "{} sources remembered", l.sources());
     }
     // ip(1) was rotated out long ago: it starts afresh.
-    assert_eq!(l.handle_initiation(t0, ip(1)), InitVerdict::Accept);
+    assert_eq!(l.handle_initiation(t0, ip(1), false), InitVerdict::Accept);
     // A source seen in the previous generation keeps its (empty) bucket.
     for _ in 0..3 {
-        let _ = l.handle_initiation(t0, ip(1));
+        let _ = l.handle_initiation(t0, ip(1), false);
     }
     l.note_junk(t0, ip(5000));
     l.note_junk(t0, ip(5001));
     l.note_junk(t0, ip(5002));
-    assert_eq!(l.handle_initiation(t0, ip(1)), InitVerdict::DropSource);
+    assert_eq!(l.handle_initiation(t0, ip(1), false), InitVerdict::DropSource);
 }
 
 #[test]
@@ -89,4 +92,19 @@ fn take_top_names_the_heaviest_sources_and_starts_a_new_window() {
     assert_eq!(l.take_top(10, 1), vec![], "the window restarted");
     l.note_junk(t0, ip(3));
     assert_eq!(l.take_top(10, 1), vec![(ip(3), 1)]);
+}
+
+#[test]
+fn a_known_peer_address_is_not_held_up_by_a_flood_from_others_but_keeps_its_own_limit() {
+    let t0 = Instant::now();
+    let mut l = HandshakeLimiter::new(t0, config());
+    for n in 100..200 {
+        let _ = l.handle_initiation(t0, ip(n), false);
+    }
+    assert!(l.under_load());
+    let peer = ip(7);
+    assert!(matches!(l.handle_initiation(t0, peer, false), InitVerdict::UnderLoad { .. }));
+    let verdicts: Vec<_> = (0..5).map(|_| l.handle_initiation(t0, peer, true)).collect();
+    assert_eq!(&verdicts[..3], &[InitVerdict::Accept; 3], "one token went on the first try");
+    assert_eq!(&verdicts[3..], &[InitVerdict::DropSource; 2]);
 }

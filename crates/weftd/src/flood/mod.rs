@@ -9,7 +9,8 @@
 //!   for what is not WireGuard or a probe, and [`FloodShield::on_initiation`]
 //!   for each handshake initiation *before* MAC1 or X25519: per-source and
 //!   global token buckets (`weft_dataplane::flood`), then WireGuard's cookie
-//!   mechanism when the site is over its global rate.
+//!   mechanism when the site is over its global rate. Peers' own addresses
+//!   skip the global limit (see [`FloodShield::known`]).
 //! - `detector`: sans-IO; per-uplink datagram and byte rates against an EWMA
 //!   baseline, fed once a second, says when an anomaly starts and ends.
 //! - `nft`: the nftables table weftd owns (`inet <nft_table>`): two timeout
@@ -19,6 +20,7 @@
 //!   mitigation (audited), and the view the API and metrics show. The
 //!   `weft_flood_*` metrics are encoded by `agent::metrics`.
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, PoisonError, RwLock};
@@ -80,6 +82,10 @@ pub(crate) struct FloodShield {
     pub(crate) dest_names: Vec<String>,
     /// What the flood thread saw last.
     pub(crate) view: RwLock<run::FloodView>,
+    /// Peers' addresses (configured endpoints, paths' remote ends), refreshed
+    /// by the flood thread: their initiations skip the site-wide limit and
+    /// are never added to the nftables set.
+    pub(crate) known: RwLock<BTreeSet<IpAddr>>,
 }
 
 impl FloodShield {
@@ -111,6 +117,7 @@ impl FloodShield {
                 .flat_map(|u| [format!("uplink:{u}"), format!("uplink:{u}/unauth")])
                 .collect(),
             view: RwLock::default(),
+            known: RwLock::default(),
         }
     }
 
@@ -167,7 +174,8 @@ impl FloodShield {
     ) -> InitOutcome<'a> {
         self.inits.fetch_add(1, Relaxed);
         self.unauth(uplink, datagram.len());
-        let verdict = self.limiter().handle_initiation(now, src);
+        let known = self.known.read().unwrap_or_else(PoisonError::into_inner).contains(&src);
+        let verdict = self.limiter().handle_initiation(now, src, known);
         match verdict {
             InitVerdict::DropSource => self.drop_for(2),
             InitVerdict::Accept if self.cookies.mac1_valid(datagram) => {

@@ -99,8 +99,9 @@ pub(crate) fn run(shield: &Arc<FloodShield>, nft: Option<&NftSet>, io: &FloodIo)
         let totals = shield.totals();
         let rates = detector.tick(elapsed, &totals);
         let min_hits = (f64::from(c.min_source_pps) * elapsed.as_secs_f64()) as u32;
+        let protected = (io.protected)();
+        shield.known.write().unwrap_or_else(PoisonError::into_inner).clone_from(&protected);
         let top = if detector.any_anomaly() && nft.is_some() {
-            let protected = (io.protected)();
             let mut top = shield.take_top(c.top_sources as usize + protected.len(), min_hits);
             top.retain(|(ip, _)| !protected.contains(ip));
             top.truncate(c.top_sources as usize);

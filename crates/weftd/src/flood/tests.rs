@@ -98,3 +98,23 @@ fn one_loud_source_is_cut_off_by_its_own_limit_and_junk_is_counted() {
     // Everything here was unauthenticated: 4 + 1 initiations of 148 bytes, 2 junk of 10.
     assert_eq!(s.totals(), [(0, 0), (7, 5 * 148 + 20)]);
 }
+
+#[test]
+fn a_peer_address_rekeys_through_a_flood_without_a_cookie() {
+    let t0 = Instant::now();
+    let s = shield(t0);
+    let init = initiation(&key(1), &key(2));
+    let mut out = [0u8; 128];
+    for n in 0..50 {
+        let _ = s.on_initiation(t0, (0, src(n)), &init, &mut out);
+    }
+    assert!(s.under_load());
+    let peer = src(1000);
+    assert!(!matches!(s.on_initiation(t0, (0, peer), &init, &mut out), InitOutcome::Proceed(_)));
+    s.known.write().unwrap().insert(peer);
+    let later = t0 + Duration::from_millis(500);
+    assert_eq!(
+        s.on_initiation(later, (0, peer), &init, &mut out),
+        InitOutcome::Proceed(Some(public_key(&key(1))))
+    );
+}
