@@ -42,9 +42,10 @@ impl Detector {
             .collect()
     }
 
-    /// Whether any destination is in an anomaly episode.
-    pub(crate) fn any_anomaly(&self) -> bool {
-        self.dests.iter().any(|(_, b, _, _)| b.in_episode())
+    /// Whether a destination whose name ends in `suffix` is in an anomaly
+    /// episode (`""`: any).
+    pub(crate) fn anomaly_in(&self, suffix: &str) -> bool {
+        self.dests.iter().any(|(d, b, _, _)| d.ends_with(suffix) && b.in_episode())
     }
 }
 
@@ -65,7 +66,7 @@ mod tests {
             let rates = d.tick(SEC, &[(wan, wan * 100), (lte, lte * 100)]);
             assert!(rates.iter().all(|r| !r.sample.anomalous), "{rates:?}");
         }
-        assert!(!d.any_anomaly());
+        assert!(!d.anomaly_in(""));
         wan += 100_000;
         lte += 100;
         let rates = d.tick(SEC, &[(wan, wan * 100), (lte, lte * 100)]);
@@ -73,7 +74,8 @@ mod tests {
         assert!(rates[0].sample.started, "{rates:?}");
         assert!((rates[0].sample.pps - 100_000.0).abs() < 1.0);
         assert!(!rates[1].sample.anomalous);
-        assert!(d.any_anomaly());
+        assert!(d.anomaly_in(""));
+        assert!(d.anomaly_in("wan0") && !d.anomaly_in("lte"));
         wan += 2000;
         let rates = d.tick(SEC, &[(wan, wan * 100)]);
         assert!(rates[0].sample.ended, "{rates:?}");

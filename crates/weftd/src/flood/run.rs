@@ -20,6 +20,9 @@ use super::detector::Detector;
 use super::nft::NftSet;
 use crate::store::{NewAudit, Store};
 
+/// Suffix of the unauthenticated series' names.
+const UNAUTH: &str = "/unauth";
+
 /// Detections kept for the API.
 const KEEP_DETECTIONS: usize = 20;
 
@@ -101,7 +104,10 @@ pub(crate) fn run(shield: &Arc<FloodShield>, nft: Option<&NftSet>, io: &FloodIo)
         let min_hits = (f64::from(c.min_source_pps) * elapsed.as_secs_f64()) as u32;
         let protected = (io.protected)();
         shield.known.write().unwrap_or_else(PoisonError::into_inner).clone_from(&protected);
-        let top = if detector.any_anomaly() && nft.is_some() {
+        // Only unauthenticated sources are candidates, so only an anomaly of
+        // unauthenticated traffic calls for them (a burst of tunnel traffic
+        // raises an event on `uplink:NAME`, and blocks nothing).
+        let top = if detector.anomaly_in(UNAUTH) && nft.is_some() {
             let mut top = shield.take_top(c.top_sources as usize + protected.len(), min_hits);
             top.retain(|(ip, _)| !protected.contains(ip));
             top.truncate(c.top_sources as usize);
@@ -169,7 +175,11 @@ pub(crate) fn run(shield: &Arc<FloodShield>, nft: Option<&NftSet>, io: &FloodIo)
                 match set.add(&ips, c.block) {
                     Ok(()) => {
                         audit_block(&io.store, set, &top, c.block, now_ms);
-                        for d in view.detections.iter_mut().filter(|d| d.ended_unix_ms.is_none()) {
+                        let open = view
+                            .detections
+                            .iter_mut()
+                            .filter(|d| d.ended_unix_ms.is_none() && d.dest.ends_with(UNAUTH));
+                        for d in open {
                             d.sources_blocked += ips.len() as u64;
                         }
                     }
