@@ -34,8 +34,8 @@ impl Default for LimiterConfig {
         Self {
             per_source_rate: 20,
             per_source_burst: 40,
-            global_rate: 1000,
-            global_burst: 2000,
+            global_rate: 200,
+            global_burst: 400,
             cookie_reply_rate: 2000,
             max_sources: 65_536,
         }

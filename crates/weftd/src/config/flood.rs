@@ -5,8 +5,8 @@
 //! [flood]
 //! handshakes_per_source = 20     # initiations/s one source address may send
 //! source_burst = 40
-//! handshakes = 1000              # initiations/s for the site before it asks for cookies
-//! burst = 2000
+//! handshakes = 200               # initiations/s for the site before it asks for cookies
+//! burst = 400
 //! cookie_replies = 2000          # cookie replies/s at most
 //! detect_factor = 4.0            # anomalous above factor x the learnt baseline...
 //! detect_min_pps = 20000         # ...and above this many datagrams/s per uplink
@@ -78,8 +78,8 @@ impl Default for FloodConfig {
         Self {
             handshakes_per_source: 20,
             source_burst: 40,
-            handshakes: 1000,
-            burst: 2000,
+            handshakes: 200,
+            burst: 400,
             cookie_replies: 2000,
             detect_factor: 4.0,
             detect_min_pps: 20_000,
