@@ -6,22 +6,24 @@
 #   $SOURCES spoofed addresses (100.64.0.1 up) to site b's uplink 198.18.2.2:51820. Each
 #   has a valid MAC1 for b's key, so without limits every one would cost b an X25519
 #   operation; MAC2 is empty (no cookie).
-#   Three measurements, all in one run:
-#     base   no flood
-#     nohook flood, b with the default [flood] (limits and cookies; no nftables hook)
-#     hook   flood, b restarted with `[flood] mitigate = true` (sources go to the nftables
-#            set): the flood starts $SETTLE s before iperf3 so detection and blocking have
-#            happened; then b's own limits see only what nftables lets through.
+#   Two phases of $RUNS x (no flood, flood) interleaved, medians:
+#     nohook  b with the default [flood] (limits and cookies; no nftables hook)
+#     hook    b restarted with `[flood] mitigate = true` (sources go to the nftables set):
+#             each flood starts $SETTLE s before iperf3, so in the first run detection
+#             and blocking have happened; later runs find the sources still blocked (60 s).
 #   During each flood, b's API (GET /api/v1/ddos on its socket) must answer within 2 s.
+#   The machine is shared and noisy: compare figures of one run only.
 # Prints b's flood counters (weft ddos status --json) at the end.
 #
 # Usage: sudo bench/flood.sh   (needs root, iperf3, python3, curl, nft)
-#        SMOKE=1 WEFT_BIN=target/debug bench/flood.sh   (2 s measurements, ~20 s)
-# Env:   DURATION=10 PPS=100000 SOURCES=1024 SETTLE=4 WEFT_BIN=<dir> CARGO_TARGET_DIR=target
+#        SMOKE=1 WEFT_BIN=target/debug bench/flood.sh   (1 run of 2 s measurements, ~35 s)
+# Env:   DURATION=10 RUNS=3 PPS=100000 SOURCES=1024 SETTLE=4 WEFT_BIN=<dir> CARGO_TARGET_DIR=target
 # Last line: flood pps=P kept_pct=K api_ok=yes|no dropped_nft=D
-#            (kept_pct: hook throughput / base; pps: the generator's achieved rate in the
-#            hook phase) followed on the line by nohook_kept_pct= base_gbps= hook_gbps=
-#            nohook_gbps= cookie_replies= rate_source= cookie_required= blocked=
+#            (kept_pct: median flooded / median unflooded throughput in the hook phase; pps:
+#            the generator's achieved rate in its last run) followed on the line by
+#            nohook_kept_pct= base_gbps= hook_gbps= base_nohook_gbps= nohook_gbps=
+#            cookie_replies= rate_source= cookie_required= blocked= (b's counters after the
+#            hook phase)
 #            gen_cpu_pct= nohook_gen_cpu_pct= weftd_b_cpu_pct= nohook_weftd_b_cpu_pct= (CPU % of
 #            one core over the flooded iperf3 runs: the generator shares this machine's cores)
 set -euo pipefail
@@ -31,9 +33,11 @@ BENCH=flood
 if [ "$SMOKE" = 1 ]; then
   DURATION=${DURATION:-2}
   SETTLE=${SETTLE:-3}
+  RUNS=${RUNS:-1}
 else
   DURATION=${DURATION:-10}
   SETTLE=${SETTLE:-4}
+  RUNS=${RUNS:-3}
 fi
 PPS=${PPS:-100000}
 SOURCES=${SOURCES:-1024}
@@ -92,14 +96,14 @@ print("%.3f" % (e["sum_received"]["bits_per_second"]/1e9))' "$WORK/iperf.json"
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 HZ=$(getconf CLK_TCK)
-cpu_pct() { python3 -c 'import sys; print("%.0f" % (100 * (int(sys.argv[2]) - int(sys.argv[1])) / int(sys.argv[3]) / float(sys.argv[4])))' "$@"; }
+cpu_pct() { python3 -c 'import sys; print("%.0f" % max(0, 100 * (int(sys.argv[2]) - int(sys.argv[1])) / int(sys.argv[3]) / float(sys.argv[4])))' "$@"; }
 
 # flooded PHASE -> "Gbit/s api_ok achieved_pps gen_cpu_pct weftd_b_cpu_pct" (CPU over the
 # iperf3 run)
 flooded() {
   local phase=$1 gen_pid gbps ok=yes b g0 g1 b0 b1
   ip netns exec "$L-inet" "$GEN" --dst 198.18.2.2:51820 --pubkey "$PUB" --pps "$PPS" \
-    --sources "$SOURCES" --secs $((DURATION + SETTLE + 2)) >"$WORK/gen-$phase.txt" 2>&1 &
+    --sources "$SOURCES" --secs $((DURATION + SETTLE + 4)) >"$WORK/gen-$phase.txt" 2>&1 &
   gen_pid=$!
   PIDS+=("$gen_pid")
   sleep "$SETTLE"
@@ -119,22 +123,36 @@ ip netns exec "$L-b" iperf3 -s -B 10.77.2.1 -p 5201 >/dev/null 2>&1 &
 PIDS+=($!)
 sleep 0.5
 
-base=$(iperf)
-say "no flood: $base Gbit/s"
-read -r nohook nohook_ok nohook_pps nohook_gen_cpu nohook_b_cpu < <(flooded nohook)
-say "flood of $nohook_pps/s, no nftables hook: $nohook Gbit/s, API answered: $nohook_ok (CPU: generator $nohook_gen_cpu %, weftd b $nohook_b_cpu %)"
+median() { sort -g | awk '{v[NR]=$1} END {if (NR%2) printf "%.3f", v[(NR+1)/2]; else printf "%.3f", (v[NR/2]+v[NR/2+1])/2}'; }
+api_ok=yes
+# phase NAME: $RUNS x (no flood, flood) interleaved; sets BASE and FLOODED (medians), PPS_GOT,
+# GEN_CPU and B_CPU (of the last run)
+phase() {
+  local name=$1 r b f ok bs=() fs=()
+  for r in $(seq "$RUNS"); do
+    b=$(iperf)
+    read -r f ok PPS_GOT GEN_CPU B_CPU < <(flooded "$name-$r")
+    [ -n "$B_CPU" ] || die "the flooded measurement $name-$r failed (see $WORK)"
+    [ "$ok" = yes ] || api_ok=no
+    say "$name run $r: no flood $b Gbit/s, flood of $PPS_GOT/s $f Gbit/s, API answered: $ok (CPU: generator $GEN_CPU %, weftd b $B_CPU %)"
+    bs+=("$b") fs+=("$f")
+  done
+  BASE=$(printf '%s\n' "${bs[@]}" | median)
+  FLOODED=$(printf '%s\n' "${fs[@]}" | median)
+}
+
+phase nohook
+base_nohook=$BASE nohook=$FLOODED nohook_gen_cpu=$GEN_CPU nohook_b_cpu=$B_CPU
 
 printf '\n[flood]\nmitigate = true\nnft_table = "weft_flood"\n' >>"$AGENTS/b.toml"
 restart_b
 wait_tunnel
 sleep 1
-read -r hook hook_ok pps gen_cpu b_cpu < <(flooded hook)
-say "flood of $pps/s, nftables hook on: $hook Gbit/s, API answered: $hook_ok (CPU: generator $gen_cpu %, weftd b $b_cpu %)"
+phase hook
+base=$BASE hook=$FLOODED pps=$PPS_GOT gen_cpu=$GEN_CPU b_cpu=$B_CPU
 api /api/v1/ddos >"$WORK/ddos.json" || die "site b's API does not answer after the flood"
 "$WEFT" ddos status --socket "$SOCK" >&2 || die "weft ddos status failed"
 
-api_ok=yes
-[ "$nohook_ok" = yes ] && [ "$hook_ok" = yes ] || api_ok=no
 read -r dropped_nft blocked cookies rate_source cookie_required < <(python3 - "$WORK/ddos.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -147,5 +165,8 @@ PY
 [ "$dropped_nft" -gt 0 ] || die "the nftables hook dropped nothing (see $WORK/ddos.json)"
 pct() { python3 -c 'import sys; b=float(sys.argv[1]); print("%.1f" % (100*float(sys.argv[2])/b if b > 0 else 0))' "$@"; }
 kept=$(pct "$base" "$hook")
-nohook_kept=$(pct "$base" "$nohook")
-echo "flood pps=$pps kept_pct=$kept api_ok=$api_ok dropped_nft=$dropped_nft nohook_kept_pct=$nohook_kept base_gbps=$base hook_gbps=$hook nohook_gbps=$nohook cookie_replies=$cookies rate_source=$rate_source cookie_required=$cookie_required blocked=$blocked gen_cpu_pct=$gen_cpu nohook_gen_cpu_pct=$nohook_gen_cpu weftd_b_cpu_pct=$b_cpu nohook_weftd_b_cpu_pct=$nohook_b_cpu"
+nohook_kept=$(pct "$base_nohook" "$nohook")
+for v in "$pps" "$kept" "$nohook_kept" "$dropped_nft"; do
+  [[ $v =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "a figure is missing or not a number: $v"
+done
+echo "flood pps=$pps kept_pct=$kept api_ok=$api_ok dropped_nft=$dropped_nft nohook_kept_pct=$nohook_kept base_gbps=$base hook_gbps=$hook base_nohook_gbps=$base_nohook nohook_gbps=$nohook cookie_replies=$cookies rate_source=$rate_source cookie_required=$cookie_required blocked=$blocked gen_cpu_pct=$gen_cpu nohook_gen_cpu_pct=$nohook_gen_cpu weftd_b_cpu_pct=$b_cpu nohook_weftd_b_cpu_pct=$nohook_b_cpu"
