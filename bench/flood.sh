@@ -6,7 +6,9 @@
 #   $SOURCES spoofed addresses (100.64.0.1 up) to site b's uplink 198.18.2.2:51820. Each
 #   has a valid MAC1 for b's key, so without limits every one would cost b an X25519
 #   operation; MAC2 is empty (no cookie).
-#   Two phases of $RUNS x (no flood, flood) interleaved, medians:
+#   Three phases of $RUNS x (no flood, flood) interleaved, medians:
+#     control the flood sent over a veth to a namespace that drops it (it never
+#             reaches b): what the generator's own CPU, on the same cores, costs the tunnel
 #     nohook  b with the default [flood] (limits and cookies; no nftables hook)
 #     hook    b restarted with `[flood] mitigate = true` (sources go to the nftables set):
 #             each flood starts $SETTLE s before iperf3, so in the first run detection
@@ -21,7 +23,7 @@
 # Last line: flood pps=P kept_pct=K api_ok=yes|no dropped_nft=D
 #            (kept_pct: median flooded / median unflooded throughput in the hook phase; pps:
 #            the generator's achieved rate in its last run) followed on the line by
-#            nohook_kept_pct= base_gbps= hook_gbps= base_nohook_gbps= nohook_gbps=
+#            nohook_kept_pct= ctl_kept_pct= base_gbps= hook_gbps= base_nohook_gbps= nohook_gbps=
 #            cookie_replies= rate_source= cookie_required= blocked= (b's counters after the
 #            hook phase)
 #            gen_cpu_pct= nohook_gen_cpu_pct= weftd_b_cpu_pct= nohook_weftd_b_cpu_pct= (CPU % of
@@ -102,7 +104,7 @@ cpu_pct() { python3 -c 'import sys; print("%.0f" % max(0, 100 * (int(sys.argv[2]
 # iperf3 run)
 flooded() {
   local phase=$1 gen_pid gbps ok=yes b g0 g1 b0 b1
-  ip netns exec "$L-inet" "$GEN" --dst 198.18.2.2:51820 --pubkey "$PUB" --pps "$PPS" \
+  ip netns exec "$L-inet" "$GEN" --dst "$FLOOD_DST" --pubkey "$PUB" --pps "$PPS" \
     --sources "$SOURCES" --secs $((DURATION + SETTLE + 4)) >"$WORK/gen-$phase.txt" 2>&1 &
   gen_pid=$!
   PIDS+=("$gen_pid")
@@ -141,6 +143,23 @@ phase() {
   FLOODED=$(printf '%s\n' "${fs[@]}" | median)
 }
 
+# Control: the same generator, its flood sent over a veth into a sink namespace that drops
+# it (no such address there), never reaching b: what the generator and the kernel's
+# handling of the flood, on these shared cores, cost the tunnel without any agent involved.
+SINK="$L-sink"
+ip netns add "$SINK"
+NETNS+=("$SINK")
+ip -n "$L-inet" link add flood0 type veth peer name sink0 netns "$SINK"
+ip -n "$L-inet" link set flood0 up
+ip -n "$SINK" link set sink0 up
+ip -n "$L-inet" route add 203.0.113.0/24 dev flood0
+mac=$(ip -n "$SINK" -o link show sink0 | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
+ip -n "$L-inet" neigh add 203.0.113.1 lladdr "$mac" dev flood0 nud permanent
+FLOOD_DST=203.0.113.1:51820
+phase control
+base_ctl=$BASE ctl=$FLOODED
+
+FLOOD_DST=198.18.2.2:51820
 phase nohook
 base_nohook=$BASE nohook=$FLOODED nohook_gen_cpu=$GEN_CPU nohook_b_cpu=$B_CPU
 
@@ -166,7 +185,8 @@ PY
 pct() { python3 -c 'import sys; b=float(sys.argv[1]); print("%.1f" % (100*float(sys.argv[2])/b if b > 0 else 0))' "$@"; }
 kept=$(pct "$base" "$hook")
 nohook_kept=$(pct "$base_nohook" "$nohook")
+ctl_kept=$(pct "$base_ctl" "$ctl")
 for v in "$pps" "$kept" "$nohook_kept" "$dropped_nft"; do
   [[ $v =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "a figure is missing or not a number: $v"
 done
-echo "flood pps=$pps kept_pct=$kept api_ok=$api_ok dropped_nft=$dropped_nft nohook_kept_pct=$nohook_kept base_gbps=$base hook_gbps=$hook base_nohook_gbps=$base_nohook nohook_gbps=$nohook cookie_replies=$cookies rate_source=$rate_source cookie_required=$cookie_required blocked=$blocked gen_cpu_pct=$gen_cpu nohook_gen_cpu_pct=$nohook_gen_cpu weftd_b_cpu_pct=$b_cpu nohook_weftd_b_cpu_pct=$nohook_b_cpu"
+echo "flood pps=$pps kept_pct=$kept api_ok=$api_ok dropped_nft=$dropped_nft nohook_kept_pct=$nohook_kept ctl_kept_pct=$ctl_kept base_gbps=$base hook_gbps=$hook base_nohook_gbps=$base_nohook nohook_gbps=$nohook cookie_replies=$cookies rate_source=$rate_source cookie_required=$cookie_required blocked=$blocked gen_cpu_pct=$gen_cpu nohook_gen_cpu_pct=$nohook_gen_cpu weftd_b_cpu_pct=$b_cpu nohook_weftd_b_cpu_pct=$nohook_b_cpu"
