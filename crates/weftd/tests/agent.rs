@@ -8,6 +8,7 @@
 mod api;
 mod console;
 mod control;
+mod flood;
 mod gtm;
 mod mesh;
 mod offload;
