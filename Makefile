@@ -35,6 +35,7 @@ test: deps
 	$(CARGO) build $(CARGO_FLAGS) --workspace --all-features --all-targets
 	$(CARGO) test $(CARGO_FLAGS) --workspace --all-features
 	@scripts/api-conformance.sh
+	@scripts/check-deploy.sh
 	@$(MAKE) --no-print-directory bench-smoke
 	@$(MAKE) --no-print-directory chaos CHAOS_SEEDS=$(CHAOS_TEST_SEEDS)
 
@@ -57,7 +58,7 @@ chaos:
 # once `cargo build --workspace --all-features --all-targets` has run (as root).
 bench-smoke:
 	$(CARGO) build $(CARGO_FLAGS) --workspace --all-features --all-targets
-	@for b in criterion wan-emulator throughput failover api leader-failover policy-rollout dns console gateway; do \
+	@for b in criterion wan-emulator throughput failover api leader-failover policy-rollout dns console gateway flood; do \
 	  echo "== bench-smoke: bench/$$b.sh"; \
 	  SMOKE=1 WEFT_BIN=$${CARGO_TARGET_DIR:-target}/debug bench/$$b.sh || exit 1; \
 	done

@@ -38,6 +38,9 @@ pub enum EventKind {
     /// A global traffic management change: a service set or removed, a
     /// traffic shift started, stepped, paused, finished or rolled back.
     GtmChanged,
+    /// A flood toward one of this site's destinations started (traffic far
+    /// above its learnt baseline) or ended.
+    FloodDetected,
 }
 
 impl EventKind {
@@ -57,6 +60,7 @@ impl EventKind {
             Self::TopologyChanged => "topology_changed",
             Self::LeaderChanged => "leader_changed",
             Self::GtmChanged => "gtm_changed",
+            Self::FloodDetected => "flood_detected",
         }
     }
 
@@ -66,7 +70,7 @@ impl EventKind {
     }
 }
 
-const ALL: [EventKind; 13] = [
+const ALL: [EventKind; 14] = [
     EventKind::AgentStarted,
     EventKind::SiteJoined,
     EventKind::SiteLeft,
@@ -80,6 +84,7 @@ const ALL: [EventKind; 13] = [
     EventKind::TopologyChanged,
     EventKind::LeaderChanged,
     EventKind::GtmChanged,
+    EventKind::FloodDetected,
 ];
 
 /// One event.

@@ -22,11 +22,13 @@
 //! - [`identity`]: [`IdentityList`], [`IdentityRevoke`]: zero-trust workload identities.
 //! - [`gtm`]: [`GtmStatus`], [`GtmServiceSpec`], [`GtmShiftStart`], [`GtmExplanation`].
 //! - [`registry`]: [`RegistrySite`], [`RegistryService`], [`RegistryChange`].
+//! - [`ddos`]: [`DdosStatus`]: flood defence counters, detections, the nftables set.
 #![forbid(unsafe_code)]
 
 pub mod admin;
 pub mod common;
 pub mod control;
+pub mod ddos;
 pub mod events;
 pub mod flows;
 pub mod gtm;
@@ -43,6 +45,7 @@ pub use control::{
     BundleCounters, CanaryStage, ControlAuditRecord, ControlStatus, MeshPolicyChange,
     MeshPolicyInForce, MeshPolicyStatus, RelayLimitsInForce, SitePolicyState,
 };
+pub use ddos::{DdosBlocked, DdosDestination, DdosDetection, DdosMitigation, DdosStatus};
 pub use events::{Event, EventKind};
 pub use flows::{
     Candidate, Explanation, Flow, Route, RouteChoice, Topology, TopologyEdge, TopologyNode,

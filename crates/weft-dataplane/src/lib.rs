@@ -13,12 +13,15 @@
 //!   re-export of the `weft-probe` crate, so sans-IO crates can use the codec
 //!   without depending on this one.
 //! - `packet`: the 5-tuple and addresses of IP packets, bounds-checked.
+//! - `flood`: flood defence decisions — token buckets, per-source and global
+//!   handshake limits, per-destination rate baselines. Pure, time passed in.
 //! - `flows`: the flow table (pin once, idle expiry, size cap).
 //! - `sys`: the platform edge — batched UDP sockets with forced buffers, the
 //!   TUN device, netlink address/route configuration. The only place `unsafe`
 //!   is allowed.
 #![deny(unsafe_code)]
 
+pub mod flood;
 pub mod flows;
 pub mod packet;
 pub use weft_probe as probe;

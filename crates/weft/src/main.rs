@@ -13,7 +13,7 @@
 //! `site show|remove|restore`, `paths`, `path show|test|history`, `ping`,
 //! `routes`, `flows`, `flow show`, `topology`, `events [--follow]`,
 //! `explain`, `policy diff|apply|rollback|show|history`, `gtm
-//! status|explain|service`, `shift drain|blue-green|canary|list|...`, and the mesh's
+//! status|explain|service`, `ddos status`, `shift drain|blue-green|canary|list|...`, and the mesh's
 //! `token create`, `cert revoke` and `mesh` (alias `members`). Every one takes
 //! `--json` for the agent's JSON (lists: every page, one array).
 //!
@@ -73,6 +73,9 @@ enum Command {
     /// The control plane: `weft control status` (role, leader, epoch, mesh policy in force).
     #[command(subcommand)]
     Control(cmd::control::ControlCommand),
+    /// Flood defence: `weft ddos status` (counters, detections, the nftables set).
+    #[command(subcommand)]
+    Ddos(cmd::ddos::DdosCommand),
     /// Shard maps on a controller: status, simulate, plan, approve.
     #[command(subcommand)]
     Shards(cmd::shards::ShardsCommand),
@@ -130,6 +133,7 @@ fn main() -> ExitCode {
         Command::Explain(a) => cmd::explain::run(&a),
         Command::Policy(c) => cmd::policy::run(c),
         Command::Control(c) => cmd::control::run(c),
+        Command::Ddos(c) => cmd::ddos::run(c),
         Command::Shards(c) => cmd::shards::run(c),
         Command::Registry(c) => cmd::registry::run(c),
         Command::Identity(c) => cmd::identity::run(c),

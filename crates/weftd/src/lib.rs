@@ -10,6 +10,8 @@
 //!   `file:line:col` diagnostics.
 //! - `controlplane`: a controller's election and mesh-wide policy
 //!   publication; every site's follower of it.
+//! - `flood`: flood defence — handshake limits and cookies before any crypto,
+//!   per-uplink anomaly detection, the nftables mitigation hook.
 //! - `gtm`: global traffic management: endpoint health checks and, on
 //!   `[dns]` sites, the authoritative DNS server for global services.
 //! - [`labgen`]: keys and site configurations for a namespace lab
@@ -23,6 +25,7 @@ pub(crate) mod api;
 pub(crate) mod bgp;
 pub mod config;
 pub(crate) mod controlplane;
+pub(crate) mod flood;
 pub(crate) mod gtm;
 pub mod labgen;
 pub mod mesh;

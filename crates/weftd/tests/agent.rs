@@ -11,6 +11,7 @@ mod console;
 mod control;
 mod crash;
 mod disk;
+mod flood;
 mod gtm;
 mod mesh;
 mod offload;

@@ -124,8 +124,26 @@ pub fn initiator_public_key(local: &PrivateKey, handshake_init: &[u8]) -> Option
     parse_handshake_anon(&secret, &public, &init).ok().map(|h| PublicKey(h.peer_static_public))
 }
 
+/// Writes the MAC1 of a 148-byte handshake initiation addressed to
+/// `responder` into its bytes 116..132 (MAC2 is left as it is). For load
+/// generators and tests that forge initiations a responder checks to MAC1;
+/// returns `false` (and writes nothing) if `message` is not 148 bytes long.
+pub fn seal_mac1(responder: &PublicKey, message: &mut [u8]) -> bool {
+    if message.len() != HANDSHAKE_INIT_LEN {
+        return false;
+    }
+    let key = Blake2s256::new().chain_update(LABEL_MAC1).chain_update(responder.0).finalize();
+    let Ok(mut mac) = <Blake2sMac<U16> as KeyInit>::new_from_slice(&key) else {
+        return false;
+    };
+    mac.update(&message[..INIT_MAC1_OFFSET]);
+    let tag = mac.finalize().into_bytes();
+    message[INIT_MAC1_OFFSET..INIT_MAC1_OFFSET + 16].copy_from_slice(&tag);
+    true
+}
+
 /// WireGuard's MAC1: keyed BLAKE2s-128 with key `HASH("mac1----" ‖ Spub)`.
-fn mac1_verifies(responder_public: &[u8; 32], message: &[u8]) -> bool {
+pub(super) fn mac1_verifies(responder_public: &[u8; 32], message: &[u8]) -> bool {
     let (Some(covered), Some(tag)) =
         (message.get(..INIT_MAC1_OFFSET), message.get(INIT_MAC1_OFFSET..INIT_MAC1_OFFSET + 16))
     else {

@@ -40,6 +40,7 @@ use collect::Shared;
 use series::Escaped;
 
 mod collect;
+mod flood;
 mod plane;
 mod series;
 #[cfg(test)]
@@ -178,6 +179,20 @@ impl Metrics {
         if let Some(site) = site {
             self.registry.register_collector(Box::new(crate::zt::metrics::ZtCollector(site)));
         }
+        self
+    }
+
+    /// Adds the flood defence's metrics (`weft_flood_*`), read from
+    /// `shield` at every scrape.
+    pub(crate) fn with_flood(mut self, shield: Arc<crate::flood::FloodShield>) -> Self {
+        self.registry.register_collector(Box::new(flood::FloodCollector(shield)));
+        self
+    }
+
+    /// Adds `weft_mesh_cert_expiry_timestamp_seconds`, read from `links`
+    /// (the mesh thread keeps the certificate's expiry there).
+    pub(crate) fn with_links(mut self, links: Arc<crate::agent::shared::LinkBoard>) -> Self {
+        self.registry.register_collector(Box::new(flood::CertCollector(links)));
         self
     }
 

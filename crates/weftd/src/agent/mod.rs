@@ -121,12 +121,22 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     }
     let table = Arc::new(startup_table(&mut node, &private_key, cfg.peers.len())?);
 
+    let uplink_names: Vec<String> = cfg.uplinks.iter().map(|u| u.name.clone()).collect();
+    let flood = Arc::new(crate::flood::FloodShield::new(
+        now,
+        cfg.flood.clone(),
+        &private_key,
+        &uplink_names,
+    ));
+    let flood_ports: Vec<u16> = cfg.uplinks.iter().map(|u| u.bind.port()).collect();
+    let nft = crate::flood::run::prepare(&flood, &flood_ports)
+        .context("[flood] mitigate: installing the nftables table")?;
     let shared = Arc::new(Shared {
         site: cfg.name.clone(),
         private_key,
         tun,
         sockets,
-        uplink_names: cfg.uplinks.iter().map(|u| u.name.clone()).collect(),
+        uplink_names,
         table: RwLock::new(table),
         relay_via: (0..MAX_PEERS).map(|_| std::sync::atomic::AtomicU32::new(NO_PATH)).collect(),
         local_prefixes: std::iter::once(cfg.address_prefix)
@@ -141,6 +151,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         policy: RwLock::new(Arc::new(first)),
         policy_generation: AtomicU64::new(0),
         drops: shared::Drops::default(),
+        flood: flood.clone(),
         established: gate::Established::default(),
         flow_board: gate::FlowBoard::default(),
     });
@@ -160,7 +171,13 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     let zt = start_zero_trust(cfg, &store, &shared, &status, &plane, mesh_tx.as_ref())?;
     start_bgp(cfg, &status, &plane)?;
     start_audit_retention(&store, cfg.audit_retention.clone())?;
-    let metrics = Arc::new(metrics::Metrics::new().with_plane(plane.clone()).with_zt(zt.clone()));
+    let metrics = Arc::new(
+        metrics::Metrics::new()
+            .with_plane(plane.clone())
+            .with_zt(zt.clone())
+            .with_flood(flood.clone())
+            .with_links(shared.links.clone()),
+    );
     let (bus, _) = tokio::sync::broadcast::channel(1024);
     let (events_tx, events_rx) = mpsc::channel();
     let policy = Arc::new(policy_api::PolicyApi::new(
@@ -219,6 +236,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         zt,
         links: shared.links.clone(),
         https: cfg.api_tls.is_some(),
+        flood: flood.clone(),
     });
     crate::api::spawn(ctx, listener, cfg.api_tls.as_ref(), &cfg.state_dir.join(API_SOCKET))?;
     spawn("weft-recorder", {
@@ -229,6 +247,28 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         weft_api::EventKind::AgentStarted,
         format!("agent {} started", cfg.name),
     ));
+    spawn("weft-flood", {
+        let io = crate::flood::run::FloodIo {
+            events: events_tx.clone(),
+            store: store.clone(),
+            protected: Box::new({
+                let endpoints: std::collections::BTreeSet<std::net::IpAddr> = cfg
+                    .peers
+                    .iter()
+                    .flat_map(|p| p.endpoints.iter().map(std::net::SocketAddr::ip))
+                    .collect();
+                // And every path's remote end as the control loop last saw it
+                // (peers learnt from the mesh).
+                let status = status.clone();
+                move || {
+                    let mut all = endpoints.clone();
+                    all.extend(status.get().paths.iter().map(|p| p.remote.ip()));
+                    all
+                }
+            }),
+        };
+        move || crate::flood::run::run(&flood, nft.as_ref(), &io)
+    })?;
     spawn("weft-uapi", {
         let shared = shared.clone();
         move || uapi_server::serve(&uapi, &shared)

@@ -1,5 +1,7 @@
 //! The receive direction: uplink socket → WireGuard → allowed-IPs check →
 //! policy gate → TUN. Weft probes and echoes go to the control loop.
+//! Handshake initiations pass the flood shield's limits (and, under load,
+//! its cookie check) before any public-key work; junk is counted per source.
 //!
 //! Batched both ways: one `recvmmsg` (with UDP GRO, each message may hold
 //! dozens of datagrams), then the decrypted packets of the batch are written
@@ -20,13 +22,14 @@ use std::time::{Duration, Instant};
 
 use weft_dataplane::packet::{addresses, dscp, flow_key};
 use weft_dataplane::sys::{DEFAULT_SLOT, GRO_SLOT, MAX_BATCH, RecvBatch, TunWriteBatch};
-use weft_dataplane::wg::{DatagramKind, WgResult, classify, initiator_public_key, session_index};
+use weft_dataplane::wg::{DatagramKind, WgResult, classify, session_index};
 
 use super::control::ControlMsg;
 use super::gate::{Direction, Gate};
 use super::relay::Relays;
 use super::shared::{PeerTable, Shared, reason_label};
 use super::stage::Stage;
+use crate::flood::InitOutcome;
 
 /// Empty TUN write batches in circulation besides the one being filled.
 const SPARE_BATCHES: usize = 2;
@@ -128,6 +131,7 @@ fn receive(
     control: &Sender<ControlMsg>,
     (to_tun, relays): (&mut ToTun<'_>, &mut Relays<'_>),
 ) {
+    shared.flood.on_datagram(uplink, datagram.len());
     let peer = match classify(datagram) {
         DatagramKind::WeftProbe | DatagramKind::WeftEcho => {
             let msg =
@@ -135,18 +139,28 @@ fn receive(
             let _ = control.send(msg);
             return;
         }
+        // Limits and, under load, cookies before any public-key work.
         DatagramKind::HandshakeInit { .. } => {
-            initiator_public_key(&shared.private_key, datagram).and_then(|k| t.peer_by_key(&k))
+            match shared.flood.on_initiation(now, (uplink, src.ip()), datagram, out) {
+                InitOutcome::Proceed(key) => key.and_then(|k| t.peer_by_key(&k)),
+                InitOutcome::Drop => return,
+                InitOutcome::Reply(cookie) => {
+                    let _ = shared.sockets[uplink].send_to(cookie, src);
+                    return;
+                }
+            }
         }
         DatagramKind::HandshakeResponse { receiver_index }
         | DatagramKind::CookieReply { receiver_index }
         | DatagramKind::Data { receiver_index } => t.peer_by_session(session_index(receiver_index)),
         DatagramKind::Garbage => {
+            shared.flood.on_junk(now, uplink, src.ip(), datagram.len());
             shared.drops.count("garbage");
             return;
         }
     };
     let Some(peer_idx) = peer else {
+        shared.flood.on_unknown(now, uplink, src.ip(), datagram.len());
         shared.drops.count("unknown_peer");
         return;
     };

@@ -219,6 +219,8 @@ pub(crate) struct LinkBoard {
     pub(crate) views: RwLock<Arc<Vec<weft_node::relay::LinkView>>>,
     /// The mesh thread's counters (gossip datagrams, refusals), for the metrics.
     pub(crate) counters: RwLock<Vec<(String, u64)>>,
+    /// When this site's mesh certificate expires, Unix seconds (0: not in a mesh).
+    pub(crate) cert_not_after: std::sync::atomic::AtomicU64,
 }
 
 impl LinkBoard {
@@ -278,6 +280,8 @@ pub(crate) struct Shared {
     pub(crate) policy_generation: AtomicU64,
     /// Drop counters.
     pub(crate) drops: Drops,
+    /// Flood defence: limits before crypto, counters, detection view.
+    pub(crate) flood: Arc<crate::flood::FloodShield>,
     /// Flows the policy allowed to start (their replies pass denies).
     pub(crate) established: super::gate::Established,
     /// Each data-plane thread's recent flows, for the API.

@@ -243,6 +243,7 @@ mod tests {
     #[test]
     fn reads_need_read_steering_needs_operate_and_configuration_needs_admin() {
         assert_eq!(needed_scope(&Method::GET, "/api/v1/paths"), Scope::Read);
+        assert_eq!(needed_scope(&Method::GET, "/api/v1/ddos"), Scope::Read);
         assert_eq!(needed_scope(&Method::GET, "/api/v1/tokens"), Scope::Admin);
         assert_eq!(needed_scope(&Method::GET, "/api/v1/audit"), Scope::Admin);
         assert_eq!(needed_scope(&Method::POST, "/api/v1/policy/check"), Scope::Read);

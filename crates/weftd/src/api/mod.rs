@@ -17,6 +17,7 @@
 //! - `registry`: sites and services on controllers, cordon, drain, labels, watch.
 //! - `identity`: the site's zero-trust workload identities, revocation.
 //! - `console`: the web console at `/ui` (pages over the same state).
+//! - `ddos`: the flood defence's counters, detections and nftables set.
 //! - `gtm`: global services, DNS decisions, traffic shifts, the control store's audit.
 //! - `views`: the status as API types; `page`: pagination; `etag`: 304s.
 
@@ -25,6 +26,7 @@ mod auth;
 mod cache;
 mod console;
 mod control;
+mod ddos;
 mod error;
 mod etag;
 mod events;
@@ -95,6 +97,8 @@ pub(crate) struct Ctx {
     pub(crate) links: Arc<crate::agent::shared::LinkBoard>,
     /// Whether the TCP listener serves HTTPS (the console's cookie is then `Secure`).
     pub(crate) https: bool,
+    /// The flood defence (`GET /api/v1/ddos`).
+    pub(crate) flood: Arc<crate::flood::FloodShield>,
 }
 
 impl Ctx {
@@ -182,6 +186,7 @@ fn router(ctx: Arc<Ctx>) -> Router {
         .route("/policy/promote", post(control::promote))
         .route("/policy/mesh", get(control::mesh_status))
         .route("/control", get(control::status))
+        .route("/ddos", get(ddos::status))
         .route("/control/audit", get(gtm::control_audit))
         .route("/gtm", get(gtm::status))
         .route("/gtm/explain", get(gtm::explain))
@@ -344,6 +349,7 @@ const ROUTES: &[&str] = &[
     "/api/v1/policy/promote",
     "/api/v1/policy/mesh",
     "/api/v1/control",
+    "/api/v1/ddos",
     "/api/v1/control/audit",
     "/api/v1/gtm",
     "/api/v1/gtm/explain",

@@ -42,6 +42,7 @@ mod bgp;
 mod classes;
 mod controller;
 mod dns;
+mod flood;
 mod mesh;
 mod raw;
 mod retention;
@@ -59,6 +60,7 @@ pub use bgp::{BgpConfig, NeighborConfig};
 pub use classes::{ClassMap, ClassRule};
 pub use controller::{ControlStoreKind, ControllerConfig};
 pub use dns::{DnsConfig, RegionConfig};
+pub use flood::FloodConfig;
 pub use mesh::{DEFAULT_MESH_PORT, GossipProfile, MeshConfig, Topology};
 pub use weft_layout::{DEFAULT_API, DEFAULT_STATE_DIR};
 pub use weft_types::Diagnostic;
@@ -123,6 +125,8 @@ pub struct SiteConfig {
     pub bgp: Option<BgpConfig>,
     /// `[retention]`: how much of the audit log is kept (defaults without the section).
     pub audit_retention: crate::store::AuditRetention,
+    /// `[flood]`: handshake limits, flood detection and mitigation (defaults when absent).
+    pub flood: FloodConfig,
 }
 
 /// One uplink.

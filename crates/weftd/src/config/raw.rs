@@ -31,6 +31,8 @@ pub(crate) struct RawConfig {
     pub(crate) dns: Option<RawDns>,
     pub(crate) bgp: Option<super::bgp::RawBgp>,
     pub(crate) retention: Option<super::retention::RawRetention>,
+    #[serde(default)]
+    pub(crate) flood: Option<super::flood::RawFlood>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -386,3 +386,39 @@ fn retention_defaults_bound_the_audit_log_and_mistakes_name_their_place() {
         assert!(d.iter().any(|m| m.contains(&at) && m.contains(what)), "{at} {what}: {d:?}");
     }
 }
+
+#[test]
+fn flood_defaults_hold_without_a_section_and_a_section_is_read() {
+    let c = parse_str(&good()).unwrap();
+    assert_eq!(c.flood, FloodConfig::default());
+    assert!(!c.flood.mitigate, "the nftables hook is off unless asked for");
+    let with = format!(
+        "{}\n[flood]\nhandshakes = 500\nmitigate = true\nnft_table = \"weft_lab\"\nblock = \"30s\"\ntop_sources = 64\n",
+        good()
+    );
+    let c = parse_str(&with).unwrap();
+    assert_eq!(c.flood.handshakes, 500);
+    assert!(c.flood.mitigate);
+    assert_eq!(c.flood.nft_table, "weft_lab");
+    assert_eq!(c.flood.block, Duration::from_secs(30));
+    assert_eq!(c.flood.top_sources, 64);
+    assert_eq!(c.flood.handshakes_per_source, 20, "unset keys keep their defaults");
+}
+
+#[test]
+fn bad_flood_values_name_file_line_and_column() {
+    let lines = good().lines().count();
+    let bad = format!(
+        "{}\n[flood]\nhandshakes = 0\nnft_table = \"weft; flush ruleset\"\nblock = \"2ms\"\ndetect_factor = 0.5\n",
+        good()
+    );
+    let d = diagnostics(&bad).join("\n");
+    let at = |n: usize, col: usize| format!("site.toml:{}:{col}:", lines + n);
+    assert!(d.contains(&at(3, 14)) && d.contains("handshakes must be 1..="), "{d}");
+    assert!(d.contains(&at(4, 13)) && d.contains("nft_table must be"), "{d}");
+    assert!(d.contains(&at(5, 9)) && d.contains("block is whole seconds"), "{d}");
+    assert!(d.contains(&at(6, 17)) && d.contains("detect_factor"), "{d}");
+    let unknown = format!("{}\n[flood]\nhandshake = 3\n", good());
+    let d = diagnostics(&unknown).join("\n");
+    assert!(d.contains(&at(3, 1)) && d.contains("handshake"), "{d}");
+}

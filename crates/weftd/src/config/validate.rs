@@ -120,6 +120,7 @@ pub(super) fn validate(
     let audit_retention = super::retention::retention(&mut c, raw.retention.as_ref(), &state_dir);
     let zerotrust =
         super::zerotrust::zerotrust(&mut c, raw.zerotrust.as_ref(), &state_dir, raw.mesh.is_some());
+    let flood = super::flood::flood(&mut c, raw.flood.as_ref());
 
     match (name, address, api_listen) {
         (Some(name), Some((address, address_prefix)), Some(api_listen)) if c.errors.is_empty() => {
@@ -148,6 +149,7 @@ pub(super) fn validate(
                 mesh,
                 controller,
                 zerotrust,
+                flood,
             })
         }
         _ => Err(c.errors),

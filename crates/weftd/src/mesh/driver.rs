@@ -87,6 +87,9 @@ pub(crate) fn run(
             if let Ok(mut c) = links.counters.write() {
                 *c = counters(&node);
             }
+            links
+                .cert_not_after
+                .store(node.cert().body.not_after, std::sync::atomic::Ordering::Relaxed);
             for update in via_relay.sync(&node) {
                 let _ = control.send(ControlMsg::Mesh(update));
             }

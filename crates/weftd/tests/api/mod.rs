@@ -136,6 +136,12 @@ fn every_endpoint_answers_with_the_scopes_it_needs_and_refusals_are_audited() {
     assert!(local("GET", "/api/v1/policy/versions", None).ok()["versions"].is_array());
     let doc = local("GET", "/api/v1/openapi.json", None).ok();
     assert!(doc["paths"]["/api/v1/paths/{id}/test"]["post"].is_object());
+    assert!(doc["paths"]["/api/v1/ddos"]["get"].is_object());
+    let ddos = local("GET", "/api/v1/ddos", None).ok();
+    let reasons: Vec<&str> =
+        ddos["dropped"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(reasons, ["junk", "bad_mac1", "rate_source", "cookie_required"], "{ddos}");
+    assert!(ddos["destinations"].is_array() && ddos.get("mitigation").is_none(), "{ddos}");
     let metrics = local("GET", "/metrics", None);
     assert_eq!(metrics.code, 200);
     for family in

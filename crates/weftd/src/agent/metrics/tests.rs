@@ -315,3 +315,64 @@ fn promtool_check_metrics_accepts_the_output() {
     assert!(out.status.success(), "promtool failed ({}): {said}\non:\n{text}", out.status);
     assert!(said.trim().is_empty(), "promtool complained: {said}\non:\n{text}");
 }
+
+/// Every name in `deploy/metrics.txt` (what dashboards and alert rules may
+/// use, checked by scripts/check-dashboards.py) is in the exporter's real
+/// output, with every collector registered.
+#[test]
+fn every_name_in_deploy_metrics_txt_is_exported() {
+    let links = std::sync::Arc::new(crate::agent::shared::LinkBoard::default());
+    links.cert_not_after.store(1_900_000_000, std::sync::atomic::Ordering::Relaxed);
+    let flood = crate::config::FloodConfig { mitigate: true, ..Default::default() };
+    let key = weft_types::PrivateKey([7; 32]);
+    let shield = crate::flood::FloodShield::new(
+        std::time::Instant::now(),
+        flood,
+        &key,
+        &["wan0".to_owned()],
+    );
+    {
+        let mut view = shield.view.write().unwrap();
+        view.destinations.push(weft_api::DdosDestination {
+            dest: "uplink:wan0".into(),
+            pps: 10.0,
+            bps: 8000.0,
+            baseline_pps: 9.0,
+            baseline_bps: 7000.0,
+            anomalous: false,
+        });
+        view.mitigation = Some(weft_api::DdosMitigation::default());
+    }
+    let m = Metrics::new()
+        .with_plane(plane())
+        .with_flood(std::sync::Arc::new(shield))
+        .with_links(links);
+    m.update(snapshot());
+    m.observe_rtt(&labels("east", "wan0", "192.0.2.1:51820"), Duration::from_millis(12));
+    let mut text = m.encode_text();
+    text.push_str(&crate::zt::metrics::render(&[]));
+    let mut exported = std::collections::BTreeSet::new();
+    for line in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+        let mut words = line.split_whitespace();
+        let (Some(name), Some(kind)) = (words.next(), words.next()) else { continue };
+        if kind == "histogram" {
+            for suffix in ["_bucket", "_sum", "_count"] {
+                exported.insert(format!("{name}{suffix}"));
+            }
+        } else if kind == "counter" && !name.ends_with("_total") {
+            exported.insert(format!("{name}_total"));
+        } else {
+            exported.insert(name.to_owned());
+        }
+    }
+    let listed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/metrics.txt"))
+            .expect("reading deploy/metrics.txt");
+    let missing: Vec<&str> = listed
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter(|l| !exported.contains(*l))
+        .collect();
+    assert!(missing.is_empty(), "listed but not exported: {missing:?}\nexported: {exported:?}");
+}

@@ -1,0 +1,223 @@
+//! The `weft-flood` thread: once a second, per-uplink rates against their
+//! baselines, an event per anomaly, and, with `[flood] mitigate`, the
+//! heaviest unauthenticated sources into the nftables set (audited).
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
+
+use weft_api::{
+    Counter, DdosBlocked, DdosDestination, DdosDetection, DdosMitigation, DdosStatus, Event,
+    EventKind,
+};
+use weft_dataplane::flood::BaselineConfig;
+
+use super::FloodShield;
+use super::detector::Detector;
+use super::nft::NftSet;
+use crate::store::{NewAudit, Store};
+
+/// Suffix of the unauthenticated series' names.
+const UNAUTH: &str = "/unauth";
+
+/// Detections kept for the API.
+const KEEP_DETECTIONS: usize = 20;
+
+/// What the flood thread saw last (the API and metrics read it).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct FloodView {
+    pub(crate) destinations: Vec<DdosDestination>,
+    pub(crate) detections: Vec<DdosDetection>,
+    /// Detections per destination since start.
+    pub(crate) detection_counts: Vec<(String, u64)>,
+    pub(crate) mitigation: Option<DdosMitigation>,
+}
+
+impl FloodShield {
+    /// `GET /api/v1/ddos`.
+    pub(crate) fn status(&self) -> DdosStatus {
+        let view = self.view.read().unwrap_or_else(PoisonError::into_inner).clone();
+        DdosStatus {
+            under_load: self.under_load(),
+            handshake_inits: self.inits.load(Relaxed),
+            cookie_replies: self.cookie_replies.load(Relaxed),
+            dropped: self
+                .dropped()
+                .into_iter()
+                .map(|(name, count)| Counter { name: name.to_owned(), count })
+                .collect(),
+            handshakes_per_source: self.config.handshakes_per_source,
+            handshakes: self.config.handshakes,
+            destinations: view.destinations,
+            detections: view.detections,
+            mitigation: view.mitigation,
+        }
+    }
+}
+
+/// What the flood thread needs besides the shield.
+pub(crate) struct FloodIo {
+    /// Events to the recorder.
+    pub(crate) events: Sender<Event>,
+    /// The audit log.
+    pub(crate) store: Store,
+    /// Addresses never blocked (the peers' configured endpoints).
+    pub(crate) protected: Box<dyn Fn() -> BTreeSet<IpAddr> + Send>,
+}
+
+/// Installs the nftables table if mitigation is on; `Err` if that fails.
+pub(crate) fn prepare(shield: &FloodShield, ports: &[u16]) -> anyhow::Result<Option<NftSet>> {
+    if !shield.config.mitigate {
+        return Ok(None);
+    }
+    let set = NftSet::new(&shield.config.nft_table);
+    set.install(ports)?;
+    let mitigation = DdosMitigation {
+        table: set.table().to_owned(),
+        block_s: shield.config.block.as_secs(),
+        ..DdosMitigation::default()
+    };
+    shield.view.write().unwrap_or_else(PoisonError::into_inner).mitigation = Some(mitigation);
+    Ok(Some(set))
+}
+
+/// Runs forever, once a second.
+pub(crate) fn run(shield: &Arc<FloodShield>, nft: Option<&NftSet>, io: &FloodIo) {
+    let c = &shield.config;
+    let baseline = BaselineConfig {
+        factor: c.detect_factor,
+        min_pps: f64::from(c.detect_min_pps),
+        ..BaselineConfig::default()
+    };
+    let mut detector = Detector::new(&shield.dest_names, baseline);
+    let mut last = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(last);
+        last = now;
+        let totals = shield.totals();
+        let rates = detector.tick(elapsed, &totals);
+        let min_hits = (f64::from(c.min_source_pps) * elapsed.as_secs_f64()) as u32;
+        let protected = (io.protected)();
+        shield.known.write().unwrap_or_else(PoisonError::into_inner).clone_from(&protected);
+        // Only unauthenticated sources are candidates, so only an anomaly of
+        // unauthenticated traffic calls for them (a burst of tunnel traffic
+        // raises an event on `uplink:NAME`, and blocks nothing).
+        let top = if detector.anomaly_in(UNAUTH) && nft.is_some() {
+            let mut top = shield.take_top(c.top_sources as usize + protected.len(), min_hits);
+            top.retain(|(ip, _)| !protected.contains(ip));
+            top.truncate(c.top_sources as usize);
+            top
+        } else {
+            let _ = shield.take_top(0, u32::MAX);
+            Vec::new()
+        };
+        let now_ms = crate::api::unix_ms();
+        let mut view = shield.view.read().unwrap_or_else(PoisonError::into_inner).clone();
+        view.destinations = rates
+            .iter()
+            .map(|r| DdosDestination {
+                dest: r.dest.clone(),
+                pps: r.sample.pps,
+                bps: r.sample.bps,
+                baseline_pps: r.sample.baseline_pps,
+                baseline_bps: r.sample.baseline_bps,
+                anomalous: r.sample.anomalous,
+            })
+            .collect();
+        for r in &rates {
+            let s = &r.sample;
+            if s.started {
+                let line = format!(
+                    "flood toward {}: {:.0} datagrams/s against a baseline of {:.0}",
+                    r.dest, s.pps, s.baseline_pps
+                );
+                eprintln!("weftd: {line}");
+                let _ = io.events.send(Event::new(EventKind::FloodDetected, line));
+                view.detections.push(DdosDetection {
+                    at_unix_ms: now_ms,
+                    ended_unix_ms: None,
+                    dest: r.dest.clone(),
+                    peak_pps: s.pps,
+                    baseline_pps: s.baseline_pps,
+                    sources_blocked: 0,
+                });
+                match view.detection_counts.iter_mut().find(|(d, _)| *d == r.dest) {
+                    Some((_, n)) => *n += 1,
+                    None => view.detection_counts.push((r.dest.clone(), 1)),
+                }
+            }
+            let open = view.detections.iter_mut().rev().find(|d| d.dest == r.dest);
+            if let Some(d) = open.filter(|d| d.ended_unix_ms.is_none()) {
+                d.peak_pps = d.peak_pps.max(s.pps);
+                if s.ended {
+                    d.ended_unix_ms = Some(now_ms);
+                    let line = format!(
+                        "flood toward {} ended after a peak of {:.0}/s",
+                        r.dest, d.peak_pps
+                    );
+                    let _ = io.events.send(Event::new(EventKind::FloodDetected, line));
+                }
+            }
+        }
+        if view.detections.len() > KEEP_DETECTIONS {
+            let extra = view.detections.len() - KEEP_DETECTIONS;
+            view.detections.drain(..extra);
+        }
+        if let Some(set) = nft {
+            let mut error = None;
+            if !top.is_empty() {
+                let ips: Vec<IpAddr> = top.iter().map(|(ip, _)| *ip).collect();
+                match set.add(&ips, c.block) {
+                    Ok(()) => {
+                        audit_block(&io.store, set, &top, c.block, now_ms);
+                        let open = view
+                            .detections
+                            .iter_mut()
+                            .filter(|d| d.ended_unix_ms.is_none() && d.dest.ends_with(UNAUTH));
+                        for d in open {
+                            d.sources_blocked += ips.len() as u64;
+                        }
+                    }
+                    Err(e) => error = Some(format!("{e:#}")),
+                }
+            }
+            let blocked = set.elements();
+            let dropped = set.dropped();
+            if let Some(m) = view.mitigation.as_mut() {
+                match (blocked, dropped) {
+                    (Ok(b), Ok(d)) => {
+                        m.blocked = b
+                            .into_iter()
+                            .map(|b| DdosBlocked { addr: b.addr, expires_s: b.expires_s })
+                            .collect();
+                        m.dropped_packets = d;
+                    }
+                    (Err(e), _) | (_, Err(e)) => error = error.or(Some(format!("{e:#}"))),
+                }
+                m.error = error;
+            }
+        }
+        *shield.view.write().unwrap_or_else(PoisonError::into_inner) = view;
+    }
+}
+
+/// One audit record per batch of sources added to the set.
+fn audit_block(store: &Store, set: &NftSet, top: &[(IpAddr, u32)], block: Duration, now_ms: i64) {
+    let heaviest: Vec<String> = top.iter().take(5).map(|(ip, n)| format!("{ip} ({n}/s)")).collect();
+    let rec = NewAudit {
+        who: "flood-detector".to_owned(),
+        action: "flood.block".to_owned(),
+        target: format!("nft inet {}", set.table()),
+        before: None,
+        after: Some(format!("{} sources for {} s", top.len(), block.as_secs())),
+        detail: format!("heaviest: {}", heaviest.join(", ")),
+    };
+    if let Err(e) = store.audit(&rec, now_ms) {
+        eprintln!("weftd: auditing a flood block: {e:#}");
+    }
+}
