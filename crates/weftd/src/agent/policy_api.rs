@@ -53,8 +53,9 @@ impl Reply {
         Self { status: 422, body }
     }
 
+    /// 500 `internal error (id ..)`; the chain goes to the log under the id.
     fn internal(e: &anyhow::Error) -> Self {
-        Self::error(500, "internal", format!("{e:#}"))
+        Self::error(500, "internal", crate::api::incident::internal(e).message)
     }
 }
 
