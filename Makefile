@@ -10,7 +10,7 @@ help:
 	@echo "make demo   - build and run the demo (installs what it needs)"
 	@echo "make test   - run the whole test suite (as root: namespace labs; installs what it needs)"
 	@echo "make chaos  - the chaos scenarios (scenarios/) in the fabric simulator, reports in target/chaos/"
-	@echo "make lint   - rustfmt check and clippy with -D warnings"
+	@echo "make lint   - rustfmt check, clippy with -D warnings, cargo-deny (deny.toml)"
 	@echo "make bench  - criterion micro-benchmarks and whole-system benchmarks, with a summary"
 
 deps:
@@ -62,9 +62,12 @@ bench-smoke:
 	  SMOKE=1 WEFT_BIN=$${CARGO_TARGET_DIR:-target}/debug bench/$$b.sh || exit 1; \
 	done
 
+# Formatting, clippy, and the supply-chain policy of deny.toml (scripts/deny.sh:
+# licences, bans, sources; installs cargo-deny once, about 4 min).
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy $(CARGO_FLAGS) --workspace --all-targets --all-features -- -D warnings
+	@scripts/deny.sh
 
 fmt:
 	$(CARGO) fmt --all
