@@ -4,7 +4,7 @@
 CARGO ?= cargo
 CARGO_FLAGS ?= --locked
 
-.PHONY: help deps build demo demo-sim test lint fmt bench bench-micro bench-system bench-smoke clean
+.PHONY: help deps build demo demo-sim test lint fmt bench bench-micro bench-system bench-smoke clean package package-test
 
 help:
 	@echo "make demo   - build and run the demo (installs what it needs)"
@@ -12,6 +12,7 @@ help:
 	@echo "make chaos  - the chaos scenarios (scenarios/) in the fabric simulator, reports in target/chaos/"
 	@echo "make lint   - rustfmt check, clippy with -D warnings, cargo-deny (deny.toml)"
 	@echo "make bench  - criterion micro-benchmarks and whole-system benchmarks, with a summary"
+	@echo "make package - target/debian/weft_VERSION_ARCH.deb (release build) and its CycloneDX SBOM"
 
 deps:
 	@scripts/install-deps.sh
@@ -35,6 +36,7 @@ test: deps
 	$(CARGO) build $(CARGO_FLAGS) --workspace --all-features --all-targets
 	$(CARGO) test $(CARGO_FLAGS) --workspace --all-features
 	@scripts/api-conformance.sh
+	@$(MAKE) --no-print-directory package-test
 	@$(MAKE) --no-print-directory bench-smoke
 	@$(MAKE) --no-print-directory chaos CHAOS_SEEDS=$(CHAOS_TEST_SEEDS)
 
@@ -64,7 +66,18 @@ bench-smoke:
 
 # Formatting, clippy, and the supply-chain policy of deny.toml (scripts/deny.sh:
 # licences, bans, sources; installs cargo-deny once, about 4 min).
-lint:
+# The Debian package (scripts/package.sh): weftd, weft, the hardened unit,
+# man pages, completions; the SBOM next to it. PROFILE=debug packages the
+# debug build (what `make test` checks).
+PROFILE ?= release
+package:
+	PROFILE=$(PROFILE) scripts/package.sh
+
+# The package installed into a temporary root and run as its unit would
+# (scripts/package-test.sh, root): about 15 s once the debug build exists.
+package-test:
+	@scripts/package-test.sh
+
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy $(CARGO_FLAGS) --workspace --all-targets --all-features -- -D warnings
 	@scripts/deny.sh

@@ -26,6 +26,12 @@ declare -A need=(
   # GTM: clients in the DNS lab test (dig) and bench/dns.sh (dnsperf)
   [dig]=bind9-dnsutils
   [dnsperf]=dnsperf
+  # the package and its test (scripts/package.sh, scripts/package-test.sh)
+  [dpkg-deb]=dpkg
+  [objcopy]=binutils
+  [man]=man-db
+  [systemd-analyze]=systemd
+  [setpriv]=util-linux
 )
 # only for the benchmarks (bench/*.sh)
 if [ "$purpose" = bench ]; then

@@ -110,6 +110,12 @@ enum Command {
     Genkey,
     /// Read a private key on stdin and print its public key (like `wg pubkey`).
     Pubkey,
+    /// Write the man pages and shell completions under DIR (for packaging).
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Where `man1/` and `completions/` go.
+        dir: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -143,6 +149,9 @@ fn main() -> ExitCode {
         Command::Sim(c) => cmd::sim::run(c),
         Command::Genkey => cmd::keys::genkey(),
         Command::Pubkey => cmd::keys::pubkey(),
+        Command::GenerateDocs { dir } => {
+            cmd::docs::generate(&<Cli as clap::CommandFactory>::command(), &dir)
+        }
     };
     match result {
         Ok(code) => code,
