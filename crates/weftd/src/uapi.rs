@@ -110,7 +110,9 @@ pub fn next_request(buf: &[u8]) -> Framed {
 
 /// Parses one request (the lines up to the empty line).
 pub fn parse_request(text: &str) -> Result<Request, UapiError> {
-    let mut lines = text.lines().take_while(|l| !l.is_empty());
+    // Lines end at `\n` only, as wireguard-go reads them: `str::lines` would
+    // also eat a `\r` before it, changing a value that ends in one.
+    let mut lines = text.split('\n').take_while(|l| !l.is_empty());
     match lines.next() {
         Some("get=1") => Ok(Request::Get),
         Some("set=1") => lines
@@ -177,6 +179,16 @@ mod tests {
         assert!(matches!(parse_request("frob=1\n\n"), Err(UapiError::UnknownOperation(_))));
         assert!(matches!(parse_request("set=1\nnonsense\n\n"), Err(UapiError::Malformed(_))));
         assert_eq!(error_reply(&UapiError::Malformed(String::new())), "errno=22\n\n");
+    }
+
+    #[test]
+    fn a_carriage_return_is_part_of_the_value_not_of_the_line_end() {
+        // Found by fuzz/fuzz_targets/uapi_request.rs: `lines()` dropped the
+        // last `\r` of a value, so a set written back out parsed differently.
+        let set = |v: &str| Ok(Request::Set(vec![("k".into(), v.into())]));
+        assert_eq!(parse_request("set=1\nk=v\r\r\n\n"), set("v\r\r"));
+        assert_eq!(parse_request("set=1\nk=v\r\n\n"), set("v\r"));
+        assert!(matches!(parse_request("get=1\r\n\n"), Err(UapiError::UnknownOperation(_))));
     }
 
     #[test]
