@@ -10,7 +10,8 @@
 #     then the agent with the unit's capability bounding set
 #     (CAP_NET_ADMIN, CAP_NET_RAW, CAP_NET_BIND_SERVICE) and no new
 #     privileges, in a fresh network namespace, until the installed `weft
-#     status` reads it over the API socket.
+#     status` reads it over the API socket; `weft doctor` passes under
+#     those capabilities and fails, naming the fix, without them.
 #
 # Usage: sudo scripts/package-test.sh   (root: namespaces, TUN)
 # Env:   PROFILE=debug|release   (default debug)
@@ -103,5 +104,18 @@ status=$(ip netns exec "$NS" "$ROOT/usr/bin/weft" status --socket "$STATE/api.so
 grep -q '"site": *"pkgtest"' <<<"$status" || fail "weft status: $status"
 caps=$(grep '^CapBnd' "/proc/$PID/status" | awk '{print $2}')
 [ "$caps" = 0000000000003400 ] || fail "weftd's bounding set is $caps, not the unit's"
+
+# `weft doctor` from the package: ready under the unit's capabilities (the
+# running agent's ports are its own), a failure naming the fix without them.
+caps=(--bounding-set=-all,+net_admin,+net_raw,+net_bind_service --inh-caps=-all --no-new-privs)
+doctor=$(ip netns exec "$NS" setpriv "${caps[@]}" "$ROOT/usr/bin/weft" doctor --state-dir "$STATE") ||
+  fail "weft doctor under the unit's capabilities: $doctor"
+grep -q 'weftd is running' <<<"$doctor" || fail "weft doctor did not see the agent: $doctor"
+rc=0
+doctor=$(ip netns exec "$NS" setpriv --bounding-set=-all --inh-caps=-all --no-new-privs \
+  "$ROOT/usr/bin/weft" doctor --state-dir "$STATE") || rc=$?
+[ "$rc" = 1 ] || fail "weft doctor without capabilities exited $rc: $doctor"
+grep -q '^FAIL capabilities: missing CAP_NET_ADMIN' <<<"$doctor" || fail "weft doctor: $doctor"
+grep -q 'fix: run weftd as root' <<<"$doctor" || fail "weft doctor names no fix: $doctor"
 
 echo "package-test ok deb=$DEB"

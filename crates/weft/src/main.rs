@@ -106,6 +106,8 @@ enum Command {
     /// Chaos scenarios in the deterministic fabric simulator: `weft sim run scenarios/*.toml`.
     #[command(subcommand)]
     Sim(cmd::sim::SimCommand),
+    /// Check this host for weftd (TUN, capabilities, clock, ports, state, certificate, seeds).
+    Doctor(cmd::doctor::DoctorArgs),
     /// Print a new WireGuard private key (base64, like `wg genkey`).
     Genkey,
     /// Read a private key on stdin and print its public key (like `wg pubkey`).
@@ -147,6 +149,7 @@ fn main() -> ExitCode {
         Command::Mesh(a) => cmd::mesh::run_mesh(&a),
         Command::Lab(c) => cmd::lab::run(c),
         Command::Sim(c) => cmd::sim::run(c),
+        Command::Doctor(a) => Ok(cmd::doctor::run(&a)),
         Command::Genkey => cmd::keys::genkey(),
         Command::Pubkey => cmd::keys::pubkey(),
         Command::GenerateDocs { dir } => {
