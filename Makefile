@@ -4,7 +4,7 @@
 CARGO ?= cargo
 CARGO_FLAGS ?= --locked
 
-.PHONY: help deps build demo demo-sim test lint fmt bench bench-micro bench-system bench-smoke clean package package-test
+.PHONY: help deps build demo demo-sim test lint fmt bench bench-micro bench-system bench-smoke clean package package-test fuzz-smoke
 
 help:
 	@echo "make demo   - build and run the demo (installs what it needs)"
