@@ -28,6 +28,12 @@ declare -A need=(
   # BGP at a site's edge ([bgp]: weftd runs BIRD; the lab's router is BIRD too)
   [bird]=bird2
   [dnsperf]=dnsperf
+  # the package and its test (scripts/package.sh, scripts/package-test.sh)
+  [dpkg-deb]=dpkg
+  [objcopy]=binutils
+  [man]=man-db
+  [systemd-analyze]=systemd
+  [setpriv]=util-linux
 )
 # only for the benchmarks (bench/*.sh)
 if [ "$purpose" = bench ]; then

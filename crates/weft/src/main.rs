@@ -109,10 +109,18 @@ enum Command {
     /// Chaos scenarios in the deterministic fabric simulator: `weft sim run scenarios/*.toml`.
     #[command(subcommand)]
     Sim(cmd::sim::SimCommand),
+    /// Check this host for weftd (TUN, capabilities, clock, ports, state, certificate, seeds).
+    Doctor(cmd::doctor::DoctorArgs),
     /// Print a new WireGuard private key (base64, like `wg genkey`).
     Genkey,
     /// Read a private key on stdin and print its public key (like `wg pubkey`).
     Pubkey,
+    /// Write the man pages and shell completions under DIR (for packaging).
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Where `man1/` and `completions/` go.
+        dir: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -145,8 +153,12 @@ fn main() -> ExitCode {
         Command::Mesh(a) => cmd::mesh::run_mesh(&a),
         Command::Lab(c) => cmd::lab::run(c),
         Command::Sim(c) => cmd::sim::run(c),
+        Command::Doctor(a) => Ok(cmd::doctor::run(&a)),
         Command::Genkey => cmd::keys::genkey(),
         Command::Pubkey => cmd::keys::pubkey(),
+        Command::GenerateDocs { dir } => {
+            cmd::docs::generate(&<Cli as clap::CommandFactory>::command(), &dir)
+        }
     };
     match result {
         Ok(code) => code,

@@ -8,39 +8,48 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{CommandFactory, Parser};
 use weftd::agent::{JoinRequest, RunOptions};
 
-fn usage() -> ExitCode {
-    eprintln!("usage: weftd --config FILE [--check] [--join TOKEN --seed HOST:PORT]");
-    ExitCode::from(2)
+/// The Weft site agent: runs one site of the mesh from its configuration file.
+#[derive(Parser, Debug)]
+#[command(name = "weftd", version, about)]
+struct Args {
+    /// The site configuration (TOML).
+    #[arg(short, long, value_name = "FILE", required_unless_present = "generate_docs")]
+    config: Option<PathBuf>,
+    /// Only validate the configuration and print a summary.
+    #[arg(long)]
+    check: bool,
+    /// Enrol in a mesh with this join token first (made by `weft token create`).
+    #[arg(long, value_name = "TOKEN")]
+    join: Option<String>,
+    /// A member's mesh address to enrol through (with --join).
+    #[arg(long, value_name = "HOST:PORT")]
+    seed: Option<String>,
+    /// Write the man page and shell completions under DIR (for packaging).
+    #[arg(long, value_name = "DIR", hide = true)]
+    generate_docs: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut config: Option<PathBuf> = None;
-    let mut check = false;
-    let mut token: Option<String> = None;
-    let mut seed: Option<String> = None;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--config" | "-c" => match it.next() {
-                Some(p) => config = Some(PathBuf::from(p)),
-                None => return usage(),
-            },
-            "--check" => check = true,
-            "--join" => match it.next() {
-                Some(t) => token = Some(t.clone()),
-                None => return usage(),
-            },
-            "--seed" => match it.next() {
-                Some(s) => seed = Some(s.clone()),
-                None => return usage(),
-            },
-            _ => return usage(),
-        }
+    let args = Args::parse();
+    if let Some(dir) = &args.generate_docs {
+        return match weft_docgen::write(&Args::command(), dir) {
+            Ok(files) => {
+                for f in &files {
+                    println!("{}", f.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("weftd: writing the man page to {}: {e}", dir.display());
+                ExitCode::from(1)
+            }
+        };
     }
-    let Some(path) = config else { return usage() };
+    let Args { config, check, join: token, seed, .. } = args;
+    let Some(path) = config else { return ExitCode::from(2) };
     let join = match (token, seed) {
         (None, None) => None,
         (Some(_), None) => {

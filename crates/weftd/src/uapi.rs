@@ -4,7 +4,8 @@
 //! in an empty line. `get=1` is answered with the device and its peers (keys
 //! in hex) followed by `errno=0`; `set=1` carries changes. wireguard-go's
 //! replies are the reference format. This module turns a [`DeviceSnapshot`]
-//! into a `get` reply and parses requests; the agent serves the socket.
+//! into a `get` reply, frames ([`next_request`]) and parses requests, without
+//! I/O; the agent serves the socket.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -72,9 +73,46 @@ impl UapiError {
     }
 }
 
+/// Longest request read from a client (a `set` naming thousands of allowed
+/// IPs fits); past it without an empty line, the connection is closed.
+pub const MAX_REQUEST: usize = 1 << 20;
+
+/// What the bytes a client has sent so far hold (see [`next_request`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Framed {
+    /// No empty line yet: read more.
+    Incomplete,
+    /// A request (or why it is refused) and how many bytes it took, its
+    /// empty line included.
+    Complete(Result<Request, UapiError>, usize),
+    /// No empty line within [`MAX_REQUEST`] bytes: answer EINVAL and close.
+    TooLarge,
+}
+
+/// The first request in `buf`: the lines up to the first empty line (a
+/// `\n` at the start or after another `\n`). Pure: the caller reads bytes,
+/// calls this, and drops the consumed prefix.
+pub fn next_request(buf: &[u8]) -> Framed {
+    let end =
+        buf.iter().enumerate().position(|(i, &b)| b == b'\n' && (i == 0 || buf[i - 1] == b'\n'));
+    match end {
+        Some(i) if i <= MAX_REQUEST => {
+            let parsed = std::str::from_utf8(&buf[..i])
+                .map_err(|_| UapiError::Malformed("a request that is not UTF-8".to_owned()))
+                .and_then(parse_request);
+            Framed::Complete(parsed, i + 1)
+        }
+        Some(_) => Framed::TooLarge,
+        None if buf.len() > MAX_REQUEST => Framed::TooLarge,
+        None => Framed::Incomplete,
+    }
+}
+
 /// Parses one request (the lines up to the empty line).
 pub fn parse_request(text: &str) -> Result<Request, UapiError> {
-    let mut lines = text.lines().take_while(|l| !l.is_empty());
+    // Lines end at `\n` only, as wireguard-go reads them: `str::lines` would
+    // also eat a `\r` before it, changing a value that ends in one.
+    let mut lines = text.split('\n').take_while(|l| !l.is_empty());
     match lines.next() {
         Some("get=1") => Ok(Request::Get),
         Some("set=1") => lines
@@ -141,6 +179,43 @@ mod tests {
         assert!(matches!(parse_request("frob=1\n\n"), Err(UapiError::UnknownOperation(_))));
         assert!(matches!(parse_request("set=1\nnonsense\n\n"), Err(UapiError::Malformed(_))));
         assert_eq!(error_reply(&UapiError::Malformed(String::new())), "errno=22\n\n");
+    }
+
+    #[test]
+    fn a_carriage_return_is_part_of_the_value_not_of_the_line_end() {
+        // Found by fuzz/fuzz_targets/uapi_request.rs: `lines()` dropped the
+        // last `\r` of a value, so a set written back out parsed differently.
+        let set = |v: &str| Ok(Request::Set(vec![("k".into(), v.into())]));
+        assert_eq!(parse_request("set=1\nk=v\r\r\n\n"), set("v\r\r"));
+        assert_eq!(parse_request("set=1\nk=v\r\n\n"), set("v\r"));
+        assert!(matches!(parse_request("get=1\r\n\n"), Err(UapiError::UnknownOperation(_))));
+    }
+
+    #[test]
+    fn requests_are_framed_by_the_empty_line_whatever_the_reads_brought() {
+        let stream = b"get=1\n\nset=1\nlisten_port=1\n\nget=1\n";
+        assert_eq!(next_request(stream), Framed::Complete(Ok(Request::Get), 7));
+        let rest = &stream[7..];
+        let set = Request::Set(vec![("listen_port".into(), "1".into())]);
+        assert_eq!(next_request(rest), Framed::Complete(Ok(set), 21));
+        assert_eq!(next_request(&rest[21..]), Framed::Incomplete);
+        assert_eq!(next_request(b"get=1\n"), Framed::Incomplete);
+        assert_eq!(next_request(b""), Framed::Incomplete);
+        // An empty line alone is an (invalid) empty request, as wireguard-go reads it.
+        assert!(matches!(next_request(b"\n"), Framed::Complete(Err(_), 1)));
+    }
+
+    #[test]
+    fn a_request_without_an_end_is_cut_at_the_bound_and_bad_bytes_are_einval() {
+        let mut long = b"set=1\n".to_vec();
+        long.resize(MAX_REQUEST, b'a');
+        assert_eq!(next_request(&long), Framed::Incomplete);
+        long.push(b'a');
+        assert_eq!(next_request(&long), Framed::TooLarge);
+        long.extend_from_slice(b"\n\n");
+        assert_eq!(next_request(&long), Framed::TooLarge);
+        let bad = next_request(b"set=1\nx=\xff\n\n");
+        assert!(matches!(bad, Framed::Complete(Err(UapiError::Malformed(_)), 11)), "{bad:?}");
     }
 
     #[test]

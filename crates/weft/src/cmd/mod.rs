@@ -7,6 +7,8 @@ pub(crate) mod client;
 pub(crate) mod control;
 pub(crate) mod controllers;
 pub(crate) mod ddos;
+pub(crate) mod docs;
+pub(crate) mod doctor;
 pub(crate) mod events;
 pub(crate) mod explain;
 pub(crate) mod flows;

@@ -53,8 +53,13 @@ impl Reply {
         Self { status: 422, body }
     }
 
+    /// 500 `internal error (id ..)`; the chain goes to the log under the id
+    /// (507 `storage_full` when the state directory is full).
     fn internal(e: &anyhow::Error) -> Self {
-        Self::error(500, "internal", format!("{e:#}"))
+        if crate::api::incident::storage_full(e) {
+            return Self::error(507, "storage_full", crate::api::incident::full(e).message);
+        }
+        Self::error(500, "internal", crate::api::incident::internal(e).message)
     }
 }
 

@@ -4,14 +4,16 @@
 //! byte counters, allowed IPs). `set` is refused with EOPNOTSUPP: peers come
 //! from the site configuration (and, later, from enrolment).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
-use crate::uapi::{DeviceSnapshot, PeerSnapshot, Request, error_reply, get_reply, parse_request};
+use crate::uapi::{
+    DeviceSnapshot, Framed, PeerSnapshot, Request, error_reply, get_reply, next_request,
+};
 
 use super::shared::Shared;
 
@@ -38,26 +40,36 @@ pub(crate) fn serve(listener: &UnixListener, shared: &Arc<Shared>) {
     }
 }
 
+/// How long a client may stay silent: the socket is served one client at a
+/// time, so a stuck client must not hold `wg show` up for long.
+const IDLE: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn handle(mut stream: UnixStream, shared: &Shared) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
+    stream.set_read_timeout(Some(IDLE))?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
     loop {
-        let mut text = String::new();
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line)? == 0 {
-                return Ok(());
+        match next_request(&buf) {
+            Framed::Complete(request, used) => {
+                let reply = match request {
+                    Ok(Request::Get) => get_reply(&snapshot(shared)),
+                    Ok(Request::Set(_)) => "errno=95\n\n".to_owned(),
+                    Err(e) => error_reply(&e),
+                };
+                stream.write_all(reply.as_bytes())?;
+                buf.drain(..used);
             }
-            if line == "\n" {
-                break;
+            Framed::TooLarge => {
+                return stream.write_all(b"errno=22\n\n");
             }
-            text.push_str(&line);
+            Framed::Incomplete => {
+                let n = stream.read(&mut chunk)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
         }
-        let reply = match parse_request(&text) {
-            Ok(Request::Get) => get_reply(&snapshot(shared)),
-            Ok(Request::Set(_)) => "errno=95\n\n".to_owned(),
-            Err(e) => error_reply(&e),
-        };
-        stream.write_all(reply.as_bytes())?;
     }
 }
 

@@ -15,7 +15,7 @@ use super::auth::Caller;
 use super::error::{ApiResult, B, Failure, P, Q};
 use super::{Ctx, blocking, unix_ms};
 use crate::agent::policy_api::{PolicyApi, Reply};
-use crate::store::NewAudit;
+use crate::store::{NewAudit, TokenRefused};
 
 /// `?limit=&cursor=` of id-ordered lists.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -100,12 +100,12 @@ pub(crate) async fn create_token(
         let (token, secret) = match store.create_token(&req.name, req.scope, now) {
             Ok(t) => t,
             Err(e) => {
-                let m = format!("{e:#}");
-                // The store refuses a duplicate live name (also two racing creates).
-                let f = if m.contains("exists") {
-                    Failure::conflict(m)
-                } else {
-                    Failure::bad_request(m)
+                // The store refuses a duplicate live name (also two racing
+                // creates) and a bad name; anything else is the store failing.
+                let f = match e.downcast_ref::<TokenRefused>() {
+                    Some(r @ TokenRefused::NameTaken(_)) => Failure::conflict(r.to_string()),
+                    Some(r @ TokenRefused::BadName(_)) => Failure::bad_request(r.to_string()),
+                    None => Failure::internal(&e),
                 };
                 return Ok(Err(f));
             }

@@ -36,7 +36,7 @@ const PLANE_WAIT: Duration = Duration::from_secs(15);
 
 pub(crate) fn refused(r: PlaneRefusal) -> Failure {
     let code = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    Failure(code, ApiError::new(&r.code, r.message))
+    Failure::from_parts(code, &r.code, r.message)
 }
 
 /// 409 `not_a_controller` unless this site is a controller: checked before

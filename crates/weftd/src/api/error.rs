@@ -38,10 +38,30 @@ impl Failure {
         Self(StatusCode::SERVICE_UNAVAILABLE, ApiError::new("unavailable", message))
     }
 
-    /// 500 `internal`, logged.
+    /// 500 `internal`: the client reads `internal error (id ..)`, the
+    /// chain goes to the log under that id (see [`super::incident`]).
+    /// A full state directory is 507 `storage_full` instead, which says so.
     pub(crate) fn internal(err: &anyhow::Error) -> Self {
-        eprintln!("weftd: API: internal error: {err:#}");
-        Self(StatusCode::INTERNAL_SERVER_ERROR, ApiError::new("internal", format!("{err:#}")))
+        if super::incident::storage_full(err) {
+            let incident = super::incident::full(err);
+            return Self(
+                StatusCode::INSUFFICIENT_STORAGE,
+                ApiError::new("storage_full", incident.message),
+            );
+        }
+        let incident = super::incident::internal(err);
+        Self(StatusCode::INTERNAL_SERVER_ERROR, ApiError::new("internal", incident.message))
+    }
+
+    /// `status` with `code` and `message`; a 5xx message (written by the
+    /// store, the control plane) goes to the log and the client gets an id.
+    pub(crate) fn from_parts(status: StatusCode, code: &str, message: String) -> Self {
+        if status.is_server_error() {
+            let incident = super::incident::hidden(status.as_u16(), code, &message);
+            Self(status, ApiError::new(code, incident.message))
+        } else {
+            Self(status, ApiError::new(code, message))
+        }
     }
 }
 

@@ -23,6 +23,7 @@
 
 mod admin;
 mod auth;
+mod bounds;
 mod cache;
 mod console;
 mod control;
@@ -32,6 +33,7 @@ mod etag;
 mod events;
 mod gtm;
 mod identity;
+pub(crate) mod incident;
 mod limit;
 mod mesh;
 mod openapi;
@@ -49,7 +51,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, post};
 use tokio::sync::broadcast;
@@ -65,9 +66,6 @@ use error::Failure;
 
 pub(crate) use cache::RenderCache;
 pub(crate) use error::ApiResult;
-
-/// Largest request body (a policy document).
-const MAX_BODY: usize = 4 << 20;
 
 /// What the handlers share.
 pub(crate) struct Ctx {
@@ -210,16 +208,17 @@ fn router(ctx: Arc<Ctx>) -> Router {
         .route("/identities/grants/remove", post(identity::ungrant))
         .route("/health", get(admin::health))
         .route("/openapi.json", get(admin::openapi));
-    Router::new()
+    let app = Router::new()
         .nest("/api/v1", api)
         .merge(console::routes())
         .route("/metrics", get(admin::metrics))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(middleware::from_fn(etag::conditional_get))
-        .layer(middleware::from_fn_with_state(ctx.clone(), auth::authorize))
+        .layer(middleware::from_fn_with_state(ctx.clone(), auth::authorize));
+    // Bounds before authentication; refusals are counted too.
+    bounds::bounded(app)
         .layer(middleware::from_fn_with_state(ctx.clone(), count_request))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(ctx)
 }
 

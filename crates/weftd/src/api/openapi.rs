@@ -67,7 +67,8 @@ impl Modify for Bearer {
 /// Declares on every operation the errors the shared layers can answer, so
 /// each handler's annotation lists only its own: 401 and 403 where a token
 /// is needed (the auth layer), 400 where there are parameters or a body
-/// (the extractors), 413 where there is a body (the size limit).
+/// (the extractors), 413 where there is a body (the size limit), 414 and 431
+/// everywhere (the bounds on the request line and the headers).
 struct CommonErrors;
 
 impl Modify for CommonErrors {
@@ -103,6 +104,12 @@ impl Modify for CommonErrors {
                 if has_body {
                     add("413", "the body is larger than 4 MiB");
                 }
+                // The bounds layer (`api::bounds`) answers these on any route.
+                add(
+                    "414",
+                    "the path and query string are longer than 8 KiB, or the query than 4 KiB",
+                );
+                add("431", "more than 64 header fields, or more than 16 KiB of them");
             }
         }
     }

@@ -67,6 +67,7 @@ pub use events::{EVENT_PRUNE_EVERY, EVENT_RETENTION};
 pub use history::{RAW_RETENTION, ROLLUP_RESOLUTION, ROLLUP_RETENTION, SampleInput};
 pub use policies::PolicyVersion;
 pub use sites::{PathRecord, SiteRecord, path_key};
+pub use tokens::TokenRefused;
 
 /// File name of the database inside the state directory.
 pub const DB_FILE: &str = "weft.db";

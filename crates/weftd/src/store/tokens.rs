@@ -16,6 +16,18 @@ use weft_api::{Scope, TokenInfo};
 
 use super::{Store, sql_limit};
 
+/// A token request the store refuses for what the client asked (not for a
+/// failure of the store): the API answers these with 4xx and their text.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenRefused {
+    /// The name breaks the naming rule (the API's 400).
+    #[error("a token name is 1 to 64 characters of A-Z a-z 0-9 . _ - (got {0:?})")]
+    BadName(String),
+    /// A live token has this name (the API's 409).
+    #[error("a token named {0} exists")]
+    NameTaken(String),
+}
+
 /// What every new secret starts with, so leaked ones are easy to grep for.
 pub(super) const SECRET_PREFIX: &str = "weft_";
 
@@ -162,7 +174,7 @@ fn insert(
         .exists([name])
         .with_context(|| format!("looking up token name {name}"))?;
     if taken {
-        bail!("a token named {name} exists");
+        return Err(TokenRefused::NameTaken(name.to_owned()).into());
     }
     let id = conn
         .prepare_cached(
@@ -192,7 +204,7 @@ fn check_name(name: &str) -> Result<()> {
     let ok = (1..=64).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if !ok {
-        bail!("a token name is 1 to 64 characters of A-Z a-z 0-9 . _ - (got {name:?})");
+        return Err(TokenRefused::BadName(name.to_owned()).into());
     }
     Ok(())
 }

@@ -150,6 +150,14 @@ fn every_endpoint_answers_with_the_scopes_it_needs_and_refusals_are_audited() {
         assert!(metrics.text.contains(family), "no {family} in /metrics");
     }
     assert_eq!(local("GET", "/api/v1/nothing", None).error(404), "not_found");
+    // The request bounds, on the agent's own router (api::bounds).
+    let long = "a".repeat(300);
+    assert_eq!(local("GET", &format!("/api/v1/sites/{long}"), None).error(400), "bad_request");
+    let query = "b".repeat(5000);
+    assert_eq!(local("GET", &format!("/api/v1/sites?q={query}"), None).error(414), "uri_too_long");
+    let big = "v".repeat(20_000);
+    let r = client::local(&h, 0, "GET", "/api/v1/status", None, &[("X-Big", &big)]);
+    assert_eq!(r.error(431), "headers_too_large");
     let huge = u64::MAX;
     for bad in [
         format!("/api/v1/events/history?after={huge}"),

@@ -1,6 +1,7 @@
 //! A full disk under a running agent: site a's state directory is a small
 //! tmpfs (mounted by the test, always unmounted). With the disk filled, a
-//! policy apply fails with a clear error and changes nothing, the API still
+//! policy apply fails with 507 `storage_full` (saying so, no internals)
+//! and changes nothing, the API still
 //! answers reads, and the data plane keeps forwarding (pings a → b before,
 //! during and after); once space returns, the same apply succeeds.
 
@@ -70,11 +71,10 @@ fn a_full_disk_fails_writes_clearly_keeps_forwarding_and_recovers() {
     let (code, body) = post_policy(&socket, POLICY);
     assert!(code >= 400, "an apply on a full disk was acknowledged: {code} {body}");
     eprintln!("the apply on a full disk: {code} {body}");
-    let message = body.to_string().to_lowercase();
-    assert!(
-        message.contains("space") || message.contains("full"),
-        "the error does not say the disk is full: {code} {body}"
-    );
+    assert_eq!((code, body["code"].as_str()), (507, Some("storage_full")), "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("state directory is full"), "{body}");
+    assert!(!message.contains("SQL") && !message.contains(&state.display().to_string()), "{body}");
     let during = h.ping(0, b, 5);
     assert!(during >= 4, "forwarding with the disk full: {during}/5");
     assert!(h.get(0, "/api/v1/status").is_some(), "the API stopped answering reads");
