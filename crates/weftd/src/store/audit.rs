@@ -119,18 +119,7 @@ impl Store {
                 "SELECT id, at_unix_ms, who, action, target, before_state, after_state, detail
                  FROM audit WHERE id > ?1 ORDER BY id LIMIT ?2",
             )?
-            .query_map(params![after_id.unwrap_or(0), sql_limit(limit)], |r| {
-                Ok(AuditRecord {
-                    id: r.get(0)?,
-                    at_unix_ms: r.get(1)?,
-                    who: r.get(2)?,
-                    action: r.get(3)?,
-                    target: r.get(4)?,
-                    before: r.get(5)?,
-                    after: r.get(6)?,
-                    detail: r.get(7)?,
-                })
-            })?
+            .query_map(params![after_id.unwrap_or(0), sql_limit(limit)], row_record)?
             .collect::<rusqlite::Result<Vec<_>>>()
             .context("reading audit records")?;
         let total = tx
