@@ -76,10 +76,17 @@ impl EtcdStore {
                 Ok(v) => return Ok(v),
                 Err(e) => {
                     last = to_call_error(e);
-                    if matches!(last, CallError::Refused(_)) || Instant::now() >= deadline {
+                    if matches!(last, CallError::Refused(_)) {
+                        // The endpoint answered: the cluster said no.
                         return Err(last);
                     }
+                    // Silent, unreachable or broken: the next call starts
+                    // elsewhere even when this one used up the deadline, or a
+                    // blackholed endpoint would hold the client forever.
                     self.current = (self.current + 1) % self.endpoints.len();
+                    if Instant::now() >= deadline {
+                        return Err(last);
+                    }
                 }
             }
         }
@@ -295,6 +302,44 @@ impl ControlStore for EtcdStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A gateway on 127.0.0.1 that answers every request with `body`.
+    fn answering_gateway(body: &'static str) -> SocketAddr {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn a_silent_endpoint_that_used_up_the_deadline_is_not_asked_again_next_call() {
+        // Accepts connections (the kernel does) but never answers: a
+        // blackholed etcd gateway.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let answering = answering_gateway(r#"{"ID":"7","TTL":"2"}"#);
+        let mut store = EtcdStore::new(vec![silent.local_addr().unwrap(), answering]);
+        let grant = Request::Grant { ttl: Duration::from_secs(2) };
+        let first = store.call(&grant, Duration::from_millis(150));
+        assert_eq!(first, Err(CallError::Timeout));
+        let second = store.call(&grant, Duration::from_millis(150));
+        assert_eq!(
+            second,
+            Ok(Response::Granted { lease: LeaseId(7), ttl: Duration::from_secs(2) }),
+            "the second call goes to the endpoint that answers"
+        );
+        drop(silent);
+    }
 
     #[test]
     fn the_range_of_a_prefix_ends_after_its_last_key() {
