@@ -7,6 +7,12 @@
   udpstream.py recv --bind IP:PORT --log FILE
       Appends one line `seq arrival_time` per datagram (CLOCK_MONOTONIC), flushed every
       ~20 ms so the bench can follow it while it runs.
+  udpstream.py recv --bind IP:PORT --log FILE --send-times
+      The same with a third column, the datagram's send time (for one-way delays;
+      the other commands read only two-column logs).
+  udpstream.py delays --log FILE --since T0 --until T1
+      One-way delay (arrival - send time) of the datagrams that arrived in [T0, T1]
+      of a --send-times log: prints `n p50_ms p99_ms max_ms`.
   udpstream.py now
       Prints CLOCK_MONOTONIC (shared by every network namespace of the host).
   udpstream.py wait-resume --log FILE --since T [--timeout S]
@@ -71,8 +77,11 @@ def recv(args):
                 data = s.recv(2048)
                 t = time.monotonic()
                 if len(data) >= PKT.size:
-                    seq, _ = PKT.unpack_from(data)
-                    f.write(f"{seq} {t:.6f}\n")
+                    seq, sent = PKT.unpack_from(data)
+                    if args.send_times:
+                        f.write(f"{seq} {t:.6f} {sent:.6f}\n")
+                    else:
+                        f.write(f"{seq} {t:.6f}\n")
             except socket.timeout:
                 t = time.monotonic()
             if t - last_flush >= 0.02:
@@ -170,6 +179,27 @@ def gaps(args):
     return 0
 
 
+def delays(args):
+    d = []
+    with open(args.log) as f:
+        for line in f:
+            p = line.split()
+            if len(p) != 3:
+                continue
+            try:
+                arrival, sent = float(p[1]), float(p[2])
+            except ValueError:
+                continue
+            if args.since <= arrival <= args.until:
+                d.append((arrival - sent) * 1000.0)
+    if not d:
+        print("0 nan nan nan")
+        return
+    d.sort()
+    pick = lambda q: d[min(len(d) - 1, int(q * len(d)))]
+    print(f"{len(d)} {pick(0.5):.3f} {pick(0.99):.3f} {d[-1]:.3f}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -181,6 +211,11 @@ def main():
     p = sub.add_parser("recv")
     p.add_argument("--bind", required=True)
     p.add_argument("--log", required=True)
+    p.add_argument("--send-times", action="store_true")
+    p = sub.add_parser("delays")
+    p.add_argument("--log", required=True)
+    p.add_argument("--since", type=float, required=True)
+    p.add_argument("--until", type=float, required=True)
     sub.add_parser("now")
     p = sub.add_parser("wait-resume")
     p.add_argument("--log", required=True)
@@ -194,6 +229,8 @@ def main():
         send(args)
     elif args.cmd == "recv":
         recv(args)
+    elif args.cmd == "delays":
+        delays(args)
     elif args.cmd == "now":
         print(f"{time.monotonic():.6f}")
     elif args.cmd == "wait-resume":

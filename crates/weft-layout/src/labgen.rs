@@ -43,6 +43,11 @@ pub struct LabOptions {
     /// Zero-touch mesh instead of static peers: no `[[peer]]` sections, a
     /// `[mesh]` section listening on the first uplink's address, port 7946.
     pub mesh: bool,
+    /// `capacity` of every uplink (`50mbit`), if given: uplinks are then
+    /// shaped by the quality-of-service scheduler.
+    pub uplink_capacity: Option<String>,
+    /// `[qos] enabled = false` when `false`.
+    pub qos: bool,
 }
 
 /// A TUN name prefix unique to lab `lab`: `wf` plus up to 9 of its
@@ -61,6 +66,8 @@ impl Default for LabOptions {
             interface_prefix: "weft".to_owned(),
             policy_file: None,
             mesh: false,
+            uplink_capacity: None,
+            qos: true,
         }
     }
 }
@@ -117,6 +124,12 @@ pub fn write_configs(
                 opts.port,
                 u + 1
             );
+            if let Some(c) = &opts.uplink_capacity {
+                let _ = writeln!(toml, "capacity = \"{c}\"\n");
+            }
+        }
+        if !opts.qos {
+            let _ = writeln!(toml, "[qos]\nenabled = false\n");
         }
         if opts.mesh {
             let addr = site.uplinks.first().map_or(Ipv4Addr::UNSPECIFIED, |(_, a)| *a);

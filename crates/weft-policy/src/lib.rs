@@ -52,7 +52,7 @@ pub use checks::{DiffReport, FlowChange, TestOutcome, diff, lint, run_tests};
 pub use compiled::{Classification, CompileError, CompiledPolicy, RuleSet, compile};
 pub use findings::{Finding, Severity};
 pub use identity::{IdentityDecision, IdentityPattern, IdentityRule, IdentityRules, IdentityTest};
-pub use model::{Action, Document, Location, SiteInfo};
+pub use model::{Action, ClassQos, Document, Location, SiteInfo};
 pub use resolve::SiteDirectory;
 
 /// Parses and validates a policy document; `file` names it in diagnostics.

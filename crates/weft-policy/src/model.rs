@@ -203,8 +203,39 @@ pub struct ClassDef {
     pub fallback: Fallback,
     /// Probe interval while such flows are active.
     pub probe_interval: Option<Duration>,
+    /// How the uplink scheduler serves it.
+    pub qos: ClassQos,
     /// Where it is written (`None` for an untouched built-in).
     pub at: Option<Location>,
+}
+
+/// How an uplink's scheduler serves a class (`queue`, `weight`, `ceiling`,
+/// `dscp` in `[classes.NAME]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ClassQos {
+    /// Served before every weighted class (`queue = "priority"`).
+    pub priority: bool,
+    /// Share among weighted classes (1..=100).
+    pub weight: u32,
+    /// Most bits per second the class may send on one uplink, if capped.
+    pub ceiling_bps: Option<u64>,
+    /// DSCP of its outer (encrypted) packets (0..=63).
+    pub dscp: u8,
+}
+
+impl ClassQos {
+    /// The defaults of a class: `realtime` is a priority class marked EF
+    /// (46); `interactive` weighs 4, marked AF41 (34); `best-effort` 2,
+    /// unmarked; `bulk` 1, marked CS1 (8); other classes weigh 2, unmarked.
+    pub fn default_for(class: &str) -> Self {
+        let (priority, weight, dscp) = match class {
+            "realtime" => (true, 1, 46),
+            "interactive" => (false, 4, 34),
+            "bulk" => (false, 1, 8),
+            _ => (false, 2, 0),
+        };
+        Self { priority, weight, ceiling_bps: None, dscp }
+    }
 }
 
 /// One policy test.

@@ -99,6 +99,10 @@ pub(crate) struct RawClass {
     pub(crate) loss_window: Option<Spanned<String>>,
     pub(crate) fallback: Option<Spanned<String>>,
     pub(crate) probe_interval: Option<Spanned<String>>,
+    pub(crate) queue: Option<Spanned<String>>,
+    pub(crate) weight: Option<Spanned<i64>>,
+    pub(crate) ceiling: Option<Spanned<String>>,
+    pub(crate) dscp: Option<Spanned<i64>>,
 }
 
 /// Match fields shared by apps, ACLs, routes and tests.

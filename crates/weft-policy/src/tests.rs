@@ -370,3 +370,29 @@ fn the_example_policy_lints_clean_and_passes_its_tests() {
     assert!(run_tests(&p).iter().all(|t| t.passed), "{:?}", run_tests(&p));
     assert!(lint(&p).is_empty(), "{:?}", lint(&p));
 }
+
+#[test]
+fn classes_carry_their_scheduler_settings_with_defaults_and_checked_values() {
+    let doc = parse(
+        Path::new("p.toml"),
+        &format!(
+            "{HEADER}\n[classes.voice]\nqueue = \"priority\"\ndscp = 46\nceiling = \"20mbit\"\n\n[classes.backup]\nweight = 3\n"
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let voice = &doc.classes["voice"].qos;
+    assert!(voice.priority);
+    assert_eq!((voice.dscp, voice.ceiling_bps), (46, Some(20_000_000)));
+    assert_eq!(doc.classes["backup"].qos.weight, 3);
+    assert!(!doc.classes["backup"].qos.priority);
+    let realtime = &doc.classes["realtime"].qos;
+    assert!(realtime.priority && realtime.dscp == 46, "{realtime:?}");
+    assert_eq!(doc.classes["bulk"].qos.weight, 1);
+    let e = errors(&format!(
+        "{HEADER}\n[classes.x]\nqueue = \"fast\"\nweight = 0\ndscp = 64\nceiling = \"lots\"\n"
+    ));
+    assert_eq!(e.len(), 4, "{e:?}");
+    assert!(e[0].starts_with("p.toml:6:9:") && e[0].contains("queue must be"), "{e:?}");
+    assert!(e.iter().any(|m| m.starts_with("p.toml:7:10:") && m.contains("weight")), "{e:?}");
+    assert!(e.iter().any(|m| m.starts_with("p.toml:8:8:") && m.contains("dscp")), "{e:?}");
+}

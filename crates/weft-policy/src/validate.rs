@@ -11,9 +11,9 @@ use weft_path::{Fallback, SlaClass};
 use weft_types::{Diagnostic, IpPrefix, IpProtocol, Ratio, parse_duration};
 
 use crate::model::{
-    AclOrigin, AclRule, Action, ClassDef, DEFAULT_PRIORITY, DEFAULT_SEGMENT_PRIORITY, Document,
-    Location, Matcher, Member, PREFERENCES, PolicyTest, RouteProfile, RouteRule, RuleMatch,
-    Segment, SiteInfo, parse_balance, parse_preference,
+    AclOrigin, AclRule, Action, ClassDef, ClassQos, DEFAULT_PRIORITY, DEFAULT_SEGMENT_PRIORITY,
+    Document, Location, Matcher, Member, PREFERENCES, PolicyTest, RouteProfile, RouteRule,
+    RuleMatch, Segment, SiteInfo, parse_balance, parse_preference,
 };
 use crate::raw::{Items, MatchFields, RawDocument};
 use crate::space::Span;
@@ -294,7 +294,13 @@ pub(crate) fn validate(c: &mut Checker<'_>, raw: &RawDocument) -> Document {
                 (sla.name == "realtime").then(|| std::time::Duration::from_millis(20));
             (
                 sla.name.clone(),
-                ClassDef { sla, fallback: Fallback::BestOfTheBad, probe_interval, at: None },
+                ClassDef {
+                    qos: ClassQos::default_for(&sla.name),
+                    sla,
+                    fallback: Fallback::BestOfTheBad,
+                    probe_interval,
+                    at: None,
+                },
             )
         })
         .collect();
@@ -303,6 +309,7 @@ pub(crate) fn validate(c: &mut Checker<'_>, raw: &RawDocument) -> Document {
             sla: SlaClass { name: name.get_ref().clone(), ..SlaClass::best_effort() },
             fallback: Fallback::BestOfTheBad,
             probe_interval: None,
+            qos: ClassQos::default_for(name.get_ref()),
             at: None,
         });
         def.at = Some(c.loc(&name.span()));
@@ -343,6 +350,7 @@ pub(crate) fn validate(c: &mut Checker<'_>, raw: &RawDocument) -> Document {
         if rc.probe_interval.is_some() {
             def.probe_interval = c.duration(rc.probe_interval.as_ref());
         }
+        class_qos(c, rc, &mut def.qos);
         classes.insert(name.get_ref().clone(), def);
     }
     let default_class = match &header.default_class {
@@ -606,6 +614,36 @@ fn check_duplicates(c: &mut Checker<'_>, raw: &RawDocument) {
     for g in raw.groups.keys() {
         if raw.segments.keys().any(|s| s.get_ref() == g.get_ref()) {
             c.err(g.span(), format!("{:?} is both a group and a segment", g.get_ref()));
+        }
+    }
+}
+
+/// The scheduler fields of `[classes.NAME]` over the class's defaults.
+fn class_qos(c: &mut Checker<'_>, rc: &crate::raw::RawClass, qos: &mut ClassQos) {
+    if let Some(q) = &rc.queue {
+        match q.get_ref().as_str() {
+            "priority" => qos.priority = true,
+            "weighted" => qos.priority = false,
+            o => c.err(q.span(), format!("queue must be \"priority\" or \"weighted\", not {o:?}")),
+        }
+    }
+    if let Some(w) = &rc.weight {
+        match u32::try_from(*w.get_ref()) {
+            Ok(v) if (1..=100).contains(&v) => qos.weight = v,
+            _ => c.err(w.span(), "weight must be 1..=100"),
+        }
+    }
+    if let Some(d) = &rc.dscp {
+        match u8::try_from(*d.get_ref()) {
+            Ok(v) if v <= 63 => qos.dscp = v,
+            _ => c.err(d.span(), "dscp must be 0..=63"),
+        }
+    }
+    if let Some(ceiling) = &rc.ceiling {
+        match weft_types::Bandwidth::parse(ceiling.get_ref()) {
+            Ok(b) if b.bps() > 0 => qos.ceiling_bps = Some(b.bps()),
+            Ok(_) => c.err(ceiling.span(), "ceiling must be above 0"),
+            Err(e) => c.err(ceiling.span(), e.to_string()),
         }
     }
 }

@@ -7,7 +7,7 @@
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -91,6 +91,8 @@ pub struct UplinkSocket {
     gro: bool,
     /// Datagrams dropped for want of receive buffer, as last reported.
     overflows: AtomicU64,
+    /// The DSCP outgoing datagrams carry now (set by [`UplinkSocket::set_dscp`]).
+    dscp: AtomicU8,
 }
 
 fn context(e: &io::Error, what: &str, cfg: &UplinkConfig) -> io::Error {
@@ -134,7 +136,27 @@ impl UplinkSocket {
             gso: AtomicBool::new(gso),
             gro,
             overflows: AtomicU64::new(0),
+            dscp: AtomicU8::new(0),
         })
+    }
+
+    /// Marks the datagrams sent from now on with `dscp` (0..=63) in the outer
+    /// IP header (`IP_TOS` / `IPV6_TCLASS`, ECN bits left 0). A no-op when the
+    /// mark is already `dscp`. Call it from the one thread that sends batches.
+    pub fn set_dscp(&self, dscp: u8) -> io::Result<()> {
+        let dscp = dscp & 0x3f;
+        if self.dscp.load(Ordering::Relaxed) == dscp {
+            return Ok(());
+        }
+        let sock = socket2::SockRef::from(&self.socket);
+        let tos = u32::from(dscp) << 2;
+        if self.socket.local_addr()?.is_ipv6() {
+            sock.set_tclass_v6(tos)?;
+        } else {
+            sock.set_tos_v4(tos)?;
+        }
+        self.dscp.store(dscp, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Datagrams the kernel dropped on this socket because its receive

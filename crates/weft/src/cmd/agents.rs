@@ -35,6 +35,10 @@ pub(crate) struct How<'a> {
     pub(crate) mesh: bool,
     /// With `mesh`: the first this many sites are controllers.
     pub(crate) controllers: usize,
+    /// Every uplink's `capacity`, if given.
+    pub(crate) uplink_capacity: Option<&'a str>,
+    /// `false`: `[qos] enabled = false`.
+    pub(crate) qos: bool,
 }
 
 /// Writes keys and configs for every site of `lab`, starts weftd in each, and
@@ -61,6 +65,8 @@ pub(crate) fn start(lab: &mut Lab, how: &How<'_>) -> Result<()> {
             .map(|p| std::path::absolute(p).with_context(|| format!("locating {}", p.display())))
             .transpose()?,
         mesh: how.mesh,
+        uplink_capacity: how.uplink_capacity.map(str::to_owned),
+        qos: how.qos,
         ..LabOptions::default()
     };
     let generated = write_configs(&dir, &sites, &opts).context("writing agent configs")?;

@@ -70,6 +70,13 @@ pub(crate) struct UpArgs {
     /// or more in an etcd cluster with one member in each controller's site.
     #[arg(long, default_value_t = 0, requires = "mesh", value_name = "N")]
     controllers: usize,
+    /// With --agents: every uplink's `capacity` (e.g. 50mbit); the agents then
+    /// shape their uplinks to it with the QoS scheduler.
+    #[arg(long, requires = "agents", value_name = "RATE")]
+    uplink_capacity: Option<String>,
+    /// With --agents: `[qos] enabled = false` (no shaping even with a capacity).
+    #[arg(long, requires = "agents")]
+    no_qos: bool,
 }
 
 /// A lab name option.
@@ -195,6 +202,8 @@ fn up(args: UpArgs) -> Result<ExitCode> {
             policy: args.policy.as_deref(),
             mesh: args.mesh,
             controllers: args.controllers,
+            uplink_capacity: args.uplink_capacity.as_deref(),
+            qos: !args.no_qos,
         };
         super::agents::start(&mut lab, &how)?;
     }

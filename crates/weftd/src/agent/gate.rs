@@ -161,6 +161,11 @@ impl Gate {
         &self.policy
     }
 
+    /// The generation of the policy in [`policy`](Self::policy).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Picks up a newly published policy (forgetting every pinned flow) and
     /// expires idle flows. Call once per batch.
     pub(crate) fn refresh(&mut self, shared: &Shared, now: Instant) {

@@ -42,6 +42,7 @@ use series::Escaped;
 mod collect;
 mod flood;
 mod plane;
+mod qos;
 mod series;
 #[cfg(test)]
 mod tests;
@@ -186,6 +187,13 @@ impl Metrics {
     /// `shield` at every scrape.
     pub(crate) fn with_flood(mut self, shield: Arc<crate::flood::FloodShield>) -> Self {
         self.registry.register_collector(Box::new(flood::FloodCollector(shield)));
+        self
+    }
+
+    /// Adds the QoS schedulers' lanes (`weft_qos_*`), read from `board` at
+    /// every scrape.
+    pub(crate) fn with_qos(mut self, board: Arc<crate::agent::qos::QosBoard>) -> Self {
+        self.registry.register_collector(Box::new(qos::QosCollector(board)));
         self
     }
 

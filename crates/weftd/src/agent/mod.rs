@@ -9,6 +9,7 @@ pub(crate) mod metrics;
 mod ondemand;
 mod peers;
 pub(crate) mod policy_api;
+pub(crate) mod qos;
 mod recorder;
 mod relay;
 mod rx;
@@ -154,6 +155,16 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         flood: flood.clone(),
         established: gate::Established::default(),
         flow_board: gate::FlowBoard::default(),
+        qos: Arc::default(),
+    });
+    shared.qos.publish(qos::QosSetup {
+        capacity_bps: cfg
+            .uplinks
+            .iter()
+            .map(|u| u.capacity_given.then_some(u.capacity.bps()))
+            .collect(),
+        config: Some(cfg.qos.clone()),
+        reservations: Vec::new(),
     });
 
     let status = Arc::new(status::SharedStatus::default());
@@ -176,7 +187,8 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
             .with_plane(plane.clone())
             .with_zt(zt.clone())
             .with_flood(flood.clone())
-            .with_links(shared.links.clone()),
+            .with_links(shared.links.clone())
+            .with_qos(shared.qos.clone()),
     );
     let (bus, _) = tokio::sync::broadcast::channel(1024);
     let (events_tx, events_rx) = mpsc::channel();
@@ -237,6 +249,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         links: shared.links.clone(),
         https: cfg.api_tls.is_some(),
         flood: flood.clone(),
+        qos: shared.qos.clone(),
     });
     crate::api::spawn(ctx, listener, cfg.api_tls.as_ref(), &cfg.state_dir.join(API_SOCKET))?;
     spawn("weft-recorder", {

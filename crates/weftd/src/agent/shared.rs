@@ -286,6 +286,8 @@ pub(crate) struct Shared {
     pub(crate) established: super::gate::Established,
     /// Each data-plane thread's recent flows, for the API.
     pub(crate) flow_board: super::gate::FlowBoard,
+    /// QoS: the shaping setup and reservations in force, the lanes' counters.
+    pub(crate) qos: Arc<super::qos::QosBoard>,
 }
 
 impl Shared {

@@ -9,6 +9,9 @@
 //!
 //! The [`Gate`] classifies each new flow once by the compiled policy and pins
 //! it; denied flows are dropped there and counted by rule.
+//!
+//! Packets for a shaped uplink (see [`super::qos`]) wait in its scheduler
+//! and are encrypted when they leave it, marked with their class's DSCP.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -19,6 +22,7 @@ use weft_dataplane::sys::{MAX_BATCH, MAX_PACKETS, PacketBatch, SendBatch};
 use weft_dataplane::wg::WgResult;
 
 use super::gate::{Direction, Gate};
+use super::qos::TxQos;
 use super::shared::{PeerTable, Shared, reason_label};
 use super::stage::Stage;
 
@@ -29,6 +33,8 @@ const SPARE_BATCHES: usize = 3;
 #[derive(Debug)]
 struct Outgoing {
     uplink: usize,
+    /// The outer DSCP of every datagram in the batch.
+    dscp: u8,
     batch: SendBatch,
 }
 
@@ -45,6 +51,15 @@ impl Senders<'_> {
         &mut self.batches[uplink].batch
     }
 
+    /// Makes `uplink`'s batch one of datagrams marked `dscp` (flushing a
+    /// batch with another mark first).
+    fn mark(&mut self, uplink: usize, dscp: u8) {
+        if self.batches[uplink].dscp != dscp {
+            self.flush(uplink);
+            self.batches[uplink].dscp = dscp;
+        }
+    }
+
     /// Hands `uplink`'s batch to the send stage (or sends it here when the
     /// stage is gone) and starts an empty one.
     fn flush(&mut self, uplink: usize) {
@@ -53,14 +68,16 @@ impl Senders<'_> {
             return;
         }
         if let Some(stage) = &self.stage {
+            let dscp = out.dscp;
             if stage.hand_over(out) {
                 out.uplink = uplink;
+                out.dscp = dscp;
                 return;
             }
             eprintln!("weftd: the send stage stopped; sending from the TUN thread");
             self.stage = None;
         }
-        send(self.shared, uplink, &mut out.batch);
+        send(self.shared, uplink, out.dscp, &mut out.batch);
     }
 
     fn flush_all(&mut self) {
@@ -75,18 +92,21 @@ impl Senders<'_> {
 pub(crate) fn run(shared: &Arc<Shared>) {
     let slot = usize::from(shared.tun.mtu()) + 64;
     let mut batch = PacketBatch::new(MAX_PACKETS, slot);
-    let new_batch = |uplink| Outgoing { uplink, batch: SendBatch::new(MAX_BATCH, slot + 64) };
+    let new_batch =
+        |uplink| Outgoing { uplink, dscp: 0, batch: SendBatch::new(MAX_BATCH, slot + 64) };
     let spares = (0..SPARE_BATCHES).map(|_| new_batch(0)).collect();
     let stage = Stage::spawn("weft-tx-send", spares, {
         let shared = shared.clone();
-        move |out: &mut Outgoing| send(&shared, out.uplink, &mut out.batch)
+        move |out: &mut Outgoing| send(&shared, out.uplink, out.dscp, &mut out.batch)
     });
     let stage = stage.map_err(|e| eprintln!("weftd: no send stage ({e}); sending inline")).ok();
     let batches = (0..shared.sockets.len()).map(new_batch).collect();
     let mut sends = Senders { shared, batches, stage };
     let mut gate = Gate::new(shared, Instant::now(), 0, Direction::Out);
+    let mut qos = TxQos::default();
     loop {
-        match shared.tun.read_batch(&mut batch, Some(Duration::from_millis(500))) {
+        let wait = qos.wait(Instant::now()).map_or(IDLE_WAIT, |w| w.min(IDLE_WAIT));
+        match shared.tun.read_batch(&mut batch, Some(wait)) {
             Ok(_) => {}
             Err(e)
                 if matches!(
@@ -106,18 +126,32 @@ pub(crate) fn run(shared: &Arc<Shared>) {
         }
         let now = Instant::now();
         gate.refresh(shared, now);
+        qos.refresh(&shared.qos, gate.policy(), gate.generation(), now);
         let table = shared.table();
         for packet in batch.iter() {
-            queue_one(shared, &table, &mut gate, packet, now, &mut sends);
+            queue_one(shared, &table, &mut gate, &mut qos, packet, now, &mut sends);
         }
+        let now = Instant::now();
+        qos.drain(now, |uplink, dscp, q| {
+            encrypt_to(shared, &table, q.path, &q.packet, dscp, &mut sends);
+            debug_assert!(uplink < shared.sockets.len());
+        });
+        qos.publish_stats(&shared.qos, &shared.uplink_names, now);
         sends.flush_all();
     }
 }
 
-/// Sends everything queued for `uplink` with as few syscalls as the kernel allows.
-fn send(shared: &Shared, uplink: usize, send: &mut SendBatch) {
+/// Longest wait for TUN packets (the loop also refreshes policy and counters).
+const IDLE_WAIT: Duration = Duration::from_millis(500);
+
+/// Sends everything queued for `uplink` with as few syscalls as the kernel
+/// allows, marked `dscp`.
+fn send(shared: &Shared, uplink: usize, dscp: u8, send: &mut SendBatch) {
     if send.is_empty() {
         return;
+    }
+    if shared.sockets[uplink].set_dscp(dscp).is_err() {
+        shared.drops.count("dscp_mark_failed");
     }
     let sent = shared.sockets[uplink].send_batch(send).unwrap_or(0);
     for _ in sent..send.len() {
@@ -130,6 +164,7 @@ fn queue_one(
     shared: &Shared,
     t: &PeerTable,
     gate: &mut Gate,
+    qos: &mut TxQos,
     packet: &[u8],
     now: Instant,
     sends: &mut Senders<'_>,
@@ -160,10 +195,43 @@ fn queue_one(
         _ => peer_idx,
     };
     let peer = &t.peers[hop];
-    let Some(path_idx) = policy.path_for(hop, profile, peer.fallback_path()) else {
+    let mut path_idx = policy.path_for(hop, profile, peer.fallback_path());
+    // A reservation pins its class's traffic to the uplink it holds.
+    if let Some(uplink) = qos.reserved_uplink(peer.name.as_str(), profile)
+        && let Some(&reserved) = peer
+            .paths
+            .iter()
+            .find(|d| t.paths.get(**d as usize).is_some_and(|p| p.uplink == uplink))
+    {
+        path_idx = Some(reserved);
+    }
+    let Some(path_idx) = path_idx else {
         shared.drops.count("no_eligible_path");
         return;
     };
+    let Some(path) = t.paths.get(path_idx as usize) else {
+        shared.drops.count("stale_path");
+        return;
+    };
+    if qos.shapes(path.uplink) {
+        if !qos.enqueue(path.uplink, peer.name.as_str(), profile, packet, path_idx) {
+            shared.drops.count("qos_queue_full");
+        }
+        return;
+    }
+    encrypt_to(shared, t, path_idx, packet, 0, sends);
+}
+
+/// Encrypts `packet` for path `path_idx` straight into its uplink's send
+/// batch, marked `dscp`.
+fn encrypt_to(
+    shared: &Shared,
+    t: &PeerTable,
+    path_idx: u32,
+    packet: &[u8],
+    dscp: u8,
+    sends: &mut Senders<'_>,
+) {
     // A choice published for a newer table than this batch's: skip it once.
     let Some(path) = t.paths.get(path_idx as usize) else {
         shared.drops.count("stale_path");
@@ -176,6 +244,7 @@ fn queue_one(
         return;
     }
     let peer = &t.peers[path.peer];
+    sends.mark(path.uplink, dscp);
     if sends.batch(path.uplink).is_full() {
         sends.flush(path.uplink);
     }

@@ -18,6 +18,7 @@
 //! - `identity`: the site's zero-trust workload identities, revocation.
 //! - `console`: the web console at `/ui` (pages over the same state).
 //! - `ddos`: the flood defence's counters, detections and nftables set.
+//! - `qos`: the QoS scheduler's lanes on every shaped uplink.
 //! - `gtm`: global services, DNS decisions, traffic shifts, the control store's audit.
 //! - `views`: the status as API types; `page`: pagination; `etag`: 304s.
 
@@ -38,6 +39,7 @@ mod limit;
 mod mesh;
 mod openapi;
 mod page;
+mod qos;
 mod registry;
 mod shards;
 mod state;
@@ -97,6 +99,8 @@ pub(crate) struct Ctx {
     pub(crate) https: bool,
     /// The flood defence (`GET /api/v1/ddos`).
     pub(crate) flood: Arc<crate::flood::FloodShield>,
+    /// The QoS schedulers (`GET /api/v1/qos`).
+    pub(crate) qos: Arc<crate::agent::qos::QosBoard>,
 }
 
 impl Ctx {
@@ -185,6 +189,7 @@ fn router(ctx: Arc<Ctx>) -> Router {
         .route("/policy/mesh", get(control::mesh_status))
         .route("/control", get(control::status))
         .route("/ddos", get(ddos::status))
+        .route("/qos", get(qos::status))
         .route("/control/audit", get(gtm::control_audit))
         .route("/gtm", get(gtm::status))
         .route("/gtm/explain", get(gtm::explain))
@@ -349,6 +354,7 @@ const ROUTES: &[&str] = &[
     "/api/v1/policy/mesh",
     "/api/v1/control",
     "/api/v1/ddos",
+    "/api/v1/qos",
     "/api/v1/control/audit",
     "/api/v1/gtm",
     "/api/v1/gtm/explain",

@@ -44,6 +44,7 @@ mod controller;
 mod dns;
 mod flood;
 mod mesh;
+mod qos;
 mod raw;
 mod retention;
 mod validate;
@@ -62,6 +63,7 @@ pub use controller::{ControlStoreKind, ControllerConfig};
 pub use dns::{DnsConfig, RegionConfig};
 pub use flood::FloodConfig;
 pub use mesh::{DEFAULT_MESH_PORT, GossipProfile, MeshConfig, Topology};
+pub use qos::QosConfig;
 pub use weft_layout::{DEFAULT_API, DEFAULT_STATE_DIR};
 pub use weft_types::Diagnostic;
 pub use zerotrust::{GatewayConfig, Issuer, SidecarConfig, ZeroTrustConfig};
@@ -127,6 +129,8 @@ pub struct SiteConfig {
     pub audit_retention: crate::store::AuditRetention,
     /// `[flood]`: handshake limits, flood detection and mitigation (defaults when absent).
     pub flood: FloodConfig,
+    /// `[qos]`: shaping and reservations (defaults when absent).
+    pub qos: QosConfig,
 }
 
 /// One uplink.
@@ -144,8 +148,10 @@ pub struct UplinkConfig {
     pub metered: bool,
     /// Active-backup priority, lower first.
     pub priority: u8,
-    /// Capacity.
+    /// Capacity (100 Mbit/s when not written).
     pub capacity: Bandwidth,
+    /// Whether `capacity` was written (only those uplinks are shaped).
+    pub capacity_given: bool,
 }
 
 /// One static peer.

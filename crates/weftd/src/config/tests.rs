@@ -422,3 +422,28 @@ fn bad_flood_values_name_file_line_and_column() {
     let d = diagnostics(&unknown).join("\n");
     assert!(d.contains(&at(3, 1)) && d.contains("handshake"), "{d}");
 }
+
+#[test]
+fn qos_shapes_only_uplinks_with_a_written_capacity_and_checks_its_section() {
+    let c = parse_str(&good()).unwrap();
+    assert!(c.qos.enabled, "on by default");
+    let given: Vec<(&str, bool)> =
+        c.uplinks.iter().map(|u| (u.name.as_str(), u.capacity_given)).collect();
+    assert_eq!(given, [("fiber", true), ("lte", false)], "only fiber has a capacity written");
+    let with = good().replace("metered = true", "metered = true\ncapacity = \"50mbit\"");
+    let c = parse_str(&with).unwrap();
+    assert!(c.uplinks[1].capacity_given);
+    assert_eq!(c.uplinks[1].capacity.bps(), 50_000_000);
+    let off = format!("{}\n[qos]\nenabled = false\nheadroom = \"90%\"\nqueue_time = \"20ms\"\n", good());
+    let c = parse_str(&off).unwrap();
+    assert!(!c.qos.enabled);
+    assert!((c.qos.headroom - 0.9).abs() < 1e-9);
+    assert_eq!(c.qos.queue_time, std::time::Duration::from_millis(20));
+    let bad = format!("{}\n[qos]\nheadroom = \"20%\"\nqueue_time = \"5s\"\n", good());
+    let d = diagnostics(&bad);
+    assert_eq!(d.len(), 2, "{d:?}");
+    assert!(d[0].contains("headroom must be 50%..=100%"), "{d:?}");
+    assert!(d[1].contains("queue_time must be 1ms..=1s"), "{d:?}");
+    let lines = good().lines().count();
+    assert!(d[0].starts_with(&format!("/etc/weft/site.toml:{}:12: ", lines + 3)), "{d:?}");
+}

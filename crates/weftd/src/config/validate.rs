@@ -121,6 +121,7 @@ pub(super) fn validate(
     let zerotrust =
         super::zerotrust::zerotrust(&mut c, raw.zerotrust.as_ref(), &state_dir, raw.mesh.is_some());
     let flood = super::flood::flood(&mut c, raw.flood.as_ref());
+    let qos = super::qos::qos(&mut c, raw.qos.as_ref());
 
     match (name, address, api_listen) {
         (Some(name), Some((address, address_prefix)), Some(api_listen)) if c.errors.is_empty() => {
@@ -150,6 +151,7 @@ pub(super) fn validate(
                 controller,
                 zerotrust,
                 flood,
+                qos,
             })
         }
         _ => Err(c.errors),
@@ -191,6 +193,7 @@ fn uplinks(c: &mut Checker<'_>, raw: &[RawUplink]) -> Vec<UplinkConfig> {
                 metered: u.metered,
                 priority: u.priority.unwrap_or(100),
                 capacity,
+                capacity_given: u.capacity.is_some(),
             });
         }
     }
