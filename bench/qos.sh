@@ -13,16 +13,23 @@
 # p99 is taken over $IDLE_SECS s idle, then over $LOAD_SECS s while one iperf3 TCP stream
 # (best-effort) runs a -> b (the first second of load left out: ramp-up).
 #
+# Then, in the qos lab, a bandwidth reservation: one iperf3 TCP stream of class bulk
+# (port 873, weight 1) against one of best-effort (port 5201, weight 2), both a -> b for
+# $LOAD_SECS s, first without a reservation, then with `weft reserve add --to b --class bulk
+# --rate $RESERVE` (admitted on u0; 40 Mbit/s of the 50 are reservable); and a reservation
+# that does not fit (45mbit) must be refused with a reason.
+#
 # Usage: sudo bench/qos.sh                    (needs root, iperf3, python3)
 #        SMOKE=1 WEFT_BIN=target/debug bench/qos.sh
-# Env:   RATE=50mbit IDLE_SECS=8 LOAD_SECS=10 WEFT_BIN CARGO_TARGET_DIR=target
-# Last line: qos idle_p99_ms=A loaded_p99_ms=B noqos_idle_p99_ms=C noqos_loaded_p99_ms=D
-#            bulk_mbps=E noqos_bulk_mbps=F
+# Env:   RATE=50mbit RESERVE=20mbit IDLE_SECS=8 LOAD_SECS=10 WEFT_BIN CARGO_TARGET_DIR=target
+# Last line: qos idle_p99_ms=A loaded_p99_ms=B noqos_loaded_p99_ms=C reservation_mbps=R
+#            noqos_idle_p99_ms= bulk_mbps= noqos_bulk_mbps= unreserved_mbps= refused=yes|no
 set -euo pipefail
 BENCH=qos
 . "$(dirname "$0")/lib.sh"
 
 RATE=${RATE:-50mbit}
+RESERVE=${RESERVE:-20mbit}
 if [ "$SMOKE" = 1 ]; then
   IDLE_SECS=${IDLE_SECS:-2}
   LOAD_SECS=${LOAD_SECS:-3}
@@ -78,16 +85,56 @@ run_mode() {
   bulk=$(python3 -c "import json,sys; print('%.1f' % (json.load(open(sys.argv[1]))['end']['sum_received']['bits_per_second']/1e6))" "$WORK/iperf-$mode.json")
   say "$mode: idle (n p50 p99 max ms) $idle; loaded $loaded; bulk $bulk Mbit/s"
   [ "${idle%% *}" -gt 0 ] && [ "${loaded%% *}" -gt 0 ] || die "$mode: the realtime stream did not arrive"
+  local reserved=- unreserved=- refused=-
   if [ "$mode" = qos ]; then
-    curl -sf --max-time 2 --unix-socket "/run/weft-lab/$lab/agents/a-state/api.sock" \
-      http://weft/api/v1/qos >"$WORK/qos-a.json" 2>/dev/null || true
+    read -r unreserved reserved refused < <(reservation "$lab")
   fi
   lab_down "$lab"
-  echo "$(echo "$idle" | cut -d' ' -f3) $(echo "$loaded" | cut -d' ' -f3) $bulk"
+  echo "$(echo "$idle" | cut -d' ' -f3) $(echo "$loaded" | cut -d' ' -f3) $bulk $unreserved $reserved $refused"
 }
 
-read -r q_idle q_loaded q_bulk < <(run_mode qos)
-read -r n_idle n_loaded n_bulk < <(run_mode noqos --no-qos)
-[ -s "$WORK/qos-a.json" ] && say "site a's lanes under load (GET /api/v1/qos): $(head -c 600 "$WORK/qos-a.json")"
-bench_result qos idle_p99_ms="$q_idle" loaded_p99_ms="$q_loaded" noqos_idle_p99_ms="$n_idle" \
-  noqos_loaded_p99_ms="$n_loaded" bulk_mbps="$q_bulk" noqos_bulk_mbps="$n_bulk"
+# mbps FILE: received Mbit/s of an iperf3 -J report
+mbps() {
+  python3 -c "import json,sys; print('%.1f' % (json.load(open(sys.argv[1]))['end']['sum_received']['bits_per_second']/1e6))" "$1"
+}
+
+# two_streams LAB TAG: bulk (873) and best-effort (5201) TCP a -> b at once; the bulk Mbit/s
+two_streams() {
+  local lab=$1 tag=$2
+  ip netns exec "$lab-a" iperf3 -c 10.77.2.1 -B 10.77.1.1 -p 873 -t "$LOAD_SECS" -J >"$WORK/bulk-$tag.json" &
+  local bulk=$!
+  ip netns exec "$lab-a" iperf3 -c 10.77.2.1 -B 10.77.1.1 -p 5201 -t "$LOAD_SECS" -J >"$WORK/be-$tag.json" &
+  local be=$!
+  wait "$bulk" || { cat "$WORK/bulk-$tag.json" >&2; die "bulk iperf3 ($tag) failed"; }
+  wait "$be" || { cat "$WORK/be-$tag.json" >&2; die "best-effort iperf3 ($tag) failed"; }
+  say "reservation $tag: bulk $(mbps "$WORK/bulk-$tag.json") Mbit/s, best-effort $(mbps "$WORK/be-$tag.json") Mbit/s"
+  mbps "$WORK/bulk-$tag.json"
+}
+
+# reservation LAB -> "unreserved_mbps reserved_mbps refused(yes|no)"
+reservation() {
+  local lab=$1 sock="/run/weft-lab/$1/agents/a-state/api.sock" unreserved reserved refused=no
+  ip netns exec "$lab-b" iperf3 -s -B 10.77.2.1 -p 873 >/dev/null 2>&1 &
+  PIDS+=($!)
+  sleep 0.3
+  unreserved=$(two_streams "$lab" none)
+  "$WEFT" reserve add --to b --class bulk --rate "$RESERVE" --priority 5 --socket "$sock" >&2 \
+    || die "the $RESERVE reservation was refused"
+  reserved=$(two_streams "$lab" "$RESERVE")
+  if out=$("$WEFT" reserve add --to b --class bulk --rate 45mbit --socket "$sock" 2>&1); then
+    say "a 45mbit reservation was admitted: $out"
+  else
+    refused=yes
+    say "45mbit refused: $out"
+  fi
+  curl -sf --max-time 2 --unix-socket "$sock" http://weft/api/v1/qos >"$WORK/qos-a.json" 2>/dev/null || true
+  echo "$unreserved $reserved $refused"
+}
+
+read -r q_idle q_loaded q_bulk q_unreserved q_reserved q_refused < <(run_mode qos)
+read -r n_idle n_loaded n_bulk _ < <(run_mode noqos --no-qos)
+[ -s "$WORK/qos-a.json" ] && say "site a's lanes (GET /api/v1/qos): $(head -c 800 "$WORK/qos-a.json")"
+[ "$q_refused" = yes ] || die "a reservation that does not fit was admitted"
+bench_result qos idle_p99_ms="$q_idle" loaded_p99_ms="$q_loaded" noqos_loaded_p99_ms="$n_loaded" \
+  reservation_mbps="$q_reserved" noqos_idle_p99_ms="$n_idle" bulk_mbps="$q_bulk" \
+  noqos_bulk_mbps="$n_bulk" unreserved_mbps="$q_unreserved" refused=1

@@ -41,6 +41,9 @@ pub enum EventKind {
     /// A flood toward one of this site's destinations started (traffic far
     /// above its learnt baseline) or ended.
     FloodDetected,
+    /// A bandwidth reservation was made, preempted (moved or held down),
+    /// re-admitted, deleted or expired.
+    ReservationChanged,
 }
 
 impl EventKind {
@@ -61,6 +64,7 @@ impl EventKind {
             Self::LeaderChanged => "leader_changed",
             Self::GtmChanged => "gtm_changed",
             Self::FloodDetected => "flood_detected",
+            Self::ReservationChanged => "reservation_changed",
         }
     }
 
@@ -70,7 +74,7 @@ impl EventKind {
     }
 }
 
-const ALL: [EventKind; 14] = [
+const ALL: [EventKind; 15] = [
     EventKind::AgentStarted,
     EventKind::SiteJoined,
     EventKind::SiteLeft,
@@ -85,6 +89,7 @@ const ALL: [EventKind; 14] = [
     EventKind::LeaderChanged,
     EventKind::GtmChanged,
     EventKind::FloodDetected,
+    EventKind::ReservationChanged,
 ];
 
 /// One event.

@@ -62,7 +62,7 @@ pub use identity::{
 };
 pub use mesh::{MeshMember, MeshRevocation, MeshRevoke, MeshStatus, MeshToken, MeshTokenCreate};
 pub use paths::{Path, PathSample, PathTestRequest, PathTestResult};
-pub use qos::{QosLane, QosStatus, QosUplink};
+pub use qos::{NewReservation, QosLane, QosStatus, QosUplink, Reservation, ReservationMade};
 pub use registry::{
     HealthCheck, HealthCheckKind, LabelChange, RegistryChange, RegistryEvent, RegistryService,
     RegistrySite, ServiceProtocol, ServiceRegistration, SiteRegistration,

@@ -49,3 +49,59 @@ pub struct QosLane {
     /// Bytes dropped with the lane full.
     pub dropped_bytes: u64,
 }
+
+/// A bandwidth reservation of this site toward another.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Reservation {
+    /// Its id (`r1`, `r2`, ...).
+    pub id: String,
+    /// The destination site.
+    pub to: String,
+    /// The class it reserves for (its traffic to `to`).
+    pub class: String,
+    /// Reserved rate, bits per second.
+    pub rate_bps: u64,
+    /// Higher preempts lower (0..=255).
+    pub priority: u8,
+    /// `admitted` (holds `uplink`) or `preempted` (held down until room returns).
+    pub state: String,
+    /// The uplink it holds while admitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uplink: Option<String>,
+    /// Why it is preempted (the reservation that took its room).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When it was made (Unix ms).
+    pub created_unix_ms: i64,
+    /// When it ends by itself (Unix ms), if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_unix_ms: Option<i64>,
+}
+
+/// `POST /api/v1/reservations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewReservation {
+    /// The destination site.
+    pub to: String,
+    /// The class to reserve for (one of the running policy's classes).
+    pub class: String,
+    /// The rate: `20mbit`, `500kbit`, `1gbit`.
+    pub rate: String,
+    /// Higher preempts lower (default 0).
+    #[serde(default)]
+    pub priority: u8,
+    /// Ends by itself after this long (`30m`, `2h`), if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<String>,
+}
+
+/// What `POST /api/v1/reservations` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReservationMade {
+    /// The new reservation (admitted).
+    pub reservation: Reservation,
+    /// Reservations it preempted, each with the uplink it moved to (none:
+    /// held down until room returns).
+    pub preempted: Vec<Reservation>,
+}

@@ -148,13 +148,20 @@ impl Admission {
             .iter()
             .map(|c| format!("{} {}", c.uplink, mbit(self.free_on(&c.uplink, held))))
             .collect();
+        let preempting = if request.priority == 0 {
+            "and at priority 0 it preempts nothing".to_owned()
+        } else {
+            format!(
+                "and preempting every reservation below priority {} on one uplink would not make room",
+                request.priority
+            )
+        };
         Decision::Refused {
             reason: format!(
-                "{} to {} does not fit: free {}, and preempting every lower-priority reservation (priority < {}) on one uplink would not make room",
+                "{} to {} does not fit: free {}, {preempting}",
                 mbit(request.rate_bps),
                 request.to,
                 free.join(", "),
-                request.priority
             ),
         }
     }

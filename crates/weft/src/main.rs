@@ -76,6 +76,12 @@ enum Command {
     /// Flood defence: `weft ddos status` (counters, detections, the nftables set).
     #[command(subcommand)]
     Ddos(cmd::ddos::DdosCommand),
+    /// Bandwidth reservations: `weft reserve add|list|delete` (admission, preemption).
+    #[command(subcommand)]
+    Reserve(cmd::reserve::ReserveCommand),
+    /// QoS: `weft qos status` (each shaped uplink's lanes: queued, sent, dropped).
+    #[command(subcommand)]
+    Qos(cmd::qos::QosCommand),
     /// Shard maps on a controller: status, simulate, plan, approve.
     #[command(subcommand)]
     Shards(cmd::shards::ShardsCommand),
@@ -142,6 +148,8 @@ fn main() -> ExitCode {
         Command::Policy(c) => cmd::policy::run(c),
         Command::Control(c) => cmd::control::run(c),
         Command::Ddos(c) => cmd::ddos::run(c),
+        Command::Reserve(c) => cmd::reserve::run(c),
+        Command::Qos(c) => cmd::qos::run(c),
         Command::Shards(c) => cmd::shards::run(c),
         Command::Registry(c) => cmd::registry::run(c),
         Command::Identity(c) => cmd::identity::run(c),

@@ -12,6 +12,7 @@ pub(crate) mod policy_api;
 pub(crate) mod qos;
 mod recorder;
 mod relay;
+pub(crate) mod reservations;
 mod rx;
 pub(crate) mod shared;
 mod stage;
@@ -163,6 +164,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
             .iter()
             .map(|u| u.capacity_given.then_some(u.capacity.bps()))
             .collect(),
+        uplink_names: cfg.uplinks.iter().map(|u| u.name.clone()).collect(),
         config: Some(cfg.qos.clone()),
         reservations: Vec::new(),
     });
@@ -234,6 +236,21 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
             plane: plane.clone(),
         })?;
     }
+    let reservations = Arc::new(reservations::Reservations::new(
+        store.clone(),
+        shared.qos.clone(),
+        status.clone(),
+        events_tx.clone(),
+    )?);
+    spawn("weft-reservations", {
+        let reservations = reservations.clone();
+        move || loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            if let Err(e) = reservations.tick(crate::api::unix_ms()) {
+                eprintln!("weftd: reservations: {e:#}");
+            }
+        }
+    })?;
     let ctx = Arc::new(crate::api::Ctx {
         status: status.clone(),
         store: store.clone(),
@@ -250,6 +267,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         https: cfg.api_tls.is_some(),
         flood: flood.clone(),
         qos: shared.qos.clone(),
+        reservations,
     });
     crate::api::spawn(ctx, listener, cfg.api_tls.as_ref(), &cfg.state_dir.join(API_SOCKET))?;
     spawn("weft-recorder", {

@@ -52,6 +52,8 @@ pub(crate) struct ReservedRoute {
 pub(crate) struct QosSetup {
     /// Per uplink: the capacity to shape to, if shaped.
     pub(crate) capacity_bps: Vec<Option<u64>>,
+    /// Uplink names, by index.
+    pub(crate) uplink_names: Vec<String>,
     /// `[qos]`.
     pub(crate) config: Option<QosConfig>,
     /// Reservations in force.

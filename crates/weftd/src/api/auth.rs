@@ -98,7 +98,11 @@ pub(crate) fn needed_scope(method: &axum::http::Method, path: &str) -> Scope {
     {
         return Scope::Read;
     }
-    if p.starts_with("/paths/") || p.starts_with("/sites/") || p.starts_with("/gtm/shifts") {
+    if p.starts_with("/paths/")
+        || p.starts_with("/sites/")
+        || p.starts_with("/gtm/shifts")
+        || p.starts_with("/reservations")
+    {
         Scope::Operate
     } else {
         Scope::Admin
@@ -244,6 +248,9 @@ mod tests {
     fn reads_need_read_steering_needs_operate_and_configuration_needs_admin() {
         assert_eq!(needed_scope(&Method::GET, "/api/v1/paths"), Scope::Read);
         assert_eq!(needed_scope(&Method::GET, "/api/v1/ddos"), Scope::Read);
+        assert_eq!(needed_scope(&Method::GET, "/api/v1/reservations"), Scope::Read);
+        assert_eq!(needed_scope(&Method::POST, "/api/v1/reservations"), Scope::Operate);
+        assert_eq!(needed_scope(&Method::DELETE, "/api/v1/reservations/r1"), Scope::Operate);
         assert_eq!(needed_scope(&Method::GET, "/api/v1/tokens"), Scope::Admin);
         assert_eq!(needed_scope(&Method::GET, "/api/v1/audit"), Scope::Admin);
         assert_eq!(needed_scope(&Method::POST, "/api/v1/policy/check"), Scope::Read);

@@ -41,6 +41,7 @@ mod openapi;
 mod page;
 mod qos;
 mod registry;
+mod reservations;
 mod shards;
 mod state;
 mod tls;
@@ -101,6 +102,8 @@ pub(crate) struct Ctx {
     pub(crate) flood: Arc<crate::flood::FloodShield>,
     /// The QoS schedulers (`GET /api/v1/qos`).
     pub(crate) qos: Arc<crate::agent::qos::QosBoard>,
+    /// Bandwidth reservations (`/api/v1/reservations`).
+    pub(crate) reservations: Arc<crate::agent::reservations::Reservations>,
 }
 
 impl Ctx {
@@ -190,6 +193,8 @@ fn router(ctx: Arc<Ctx>) -> Router {
         .route("/control", get(control::status))
         .route("/ddos", get(ddos::status))
         .route("/qos", get(qos::status))
+        .route("/reservations", get(reservations::list).post(reservations::create))
+        .route("/reservations/{id}", axum::routing::delete(reservations::delete))
         .route("/control/audit", get(gtm::control_audit))
         .route("/gtm", get(gtm::status))
         .route("/gtm/explain", get(gtm::explain))
@@ -355,6 +360,8 @@ const ROUTES: &[&str] = &[
     "/api/v1/control",
     "/api/v1/ddos",
     "/api/v1/qos",
+    "/api/v1/reservations",
+    "/api/v1/reservations/{id}",
     "/api/v1/control/audit",
     "/api/v1/gtm",
     "/api/v1/gtm/explain",

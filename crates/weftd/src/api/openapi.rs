@@ -6,7 +6,9 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, control, ddos, events, gtm, identity, mesh, qos, registry, shards, state};
+use super::{
+    admin, control, ddos, events, gtm, identity, mesh, qos, registry, reservations, shards, state,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,7 +26,7 @@ use super::{admin, control, ddos, events, gtm, identity, mesh, qos, registry, sh
         admin::policy_running, admin::policy_versions, admin::policy_version, admin::policy_check,
         admin::policy_apply, admin::policy_rollback, admin::metrics, admin::health, admin::openapi,
         mesh::status, mesh::create_token, mesh::revoke,
-        control::status, control::mesh_status, control::promote, ddos::status, qos::status,
+        control::status, control::mesh_status, control::promote, ddos::status, qos::status, reservations::list, reservations::create, reservations::delete,
         shards::status, shards::simulate, shards::approve,
         registry::sites, registry::services, registry::register, registry::deregister,
         registry::cordon, registry::uncordon, registry::drain, registry::label, registry::watch,
@@ -46,7 +48,7 @@ use super::{admin, control, ddos, events, gtm, identity, mesh, qos, registry, sh
         (name = "registry", description = "Sites and services on the controllers: lists (read), cordon, drain, labels (operate), services (admin)"),
         (name = "identity", description = "Zero-trust workload identities: this site's proxies (read), revocation (admin); on controllers the control plane's identity CA and grants (admin)"),
         (name = "ddos", description = "Flood defence: counters before crypto, detections, the nftables set (read)"),
-        (name = "qos", description = "QoS: the scheduler lanes of every shaped uplink (read)"),
+        (name = "qos", description = "QoS: the scheduler lanes of every shaped uplink (read); bandwidth reservations (read, operate)"),
         (name = "metrics", description = "Prometheus exposition"),
         (name = "meta", description = "Health and this document (no token)"),
     )

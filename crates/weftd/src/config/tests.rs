@@ -434,7 +434,8 @@ fn qos_shapes_only_uplinks_with_a_written_capacity_and_checks_its_section() {
     let c = parse_str(&with).unwrap();
     assert!(c.uplinks[1].capacity_given);
     assert_eq!(c.uplinks[1].capacity.bps(), 50_000_000);
-    let off = format!("{}\n[qos]\nenabled = false\nheadroom = \"90%\"\nqueue_time = \"20ms\"\n", good());
+    let off =
+        format!("{}\n[qos]\nenabled = false\nheadroom = \"90%\"\nqueue_time = \"20ms\"\n", good());
     let c = parse_str(&off).unwrap();
     assert!(!c.qos.enabled);
     assert!((c.qos.headroom - 0.9).abs() < 1e-9);

@@ -15,7 +15,24 @@ use super::audit::{self, NewAudit};
 use super::policies;
 
 /// Every migration, in order: entry `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
+
+/// Bandwidth reservations (see `reservations.rs`): ids come from the
+/// autoincrement, so a deleted reservation's id is never reused.
+const V3: &str = "
+CREATE TABLE reservations (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    to_site          TEXT NOT NULL,
+    class            TEXT NOT NULL,
+    rate_bps         INTEGER NOT NULL CHECK (rate_bps > 0),
+    priority         INTEGER NOT NULL CHECK (priority BETWEEN 0 AND 255),
+    state            TEXT NOT NULL CHECK (state IN ('admitted', 'preempted')),
+    uplink           TEXT,
+    reason           TEXT,
+    created_unix_ms  INTEGER NOT NULL,
+    expires_unix_ms  INTEGER
+) STRICT;
+";
 
 /// Audit retention: the log stays append-only for every statement but the
 /// store's own pruning, which raises `audit_pruning.active` inside its

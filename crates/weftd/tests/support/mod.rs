@@ -164,6 +164,31 @@ impl Harness {
         serde_json::from_slice(&out.stdout).ok()
     }
 
+    /// `METHOD path` (with a JSON body, if any) on the agent of site `i`: the
+    /// status code and the JSON answer (`Null` if it is not JSON).
+    pub(crate) fn call(
+        &self,
+        i: usize,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut cmd = std::process::Command::new("curl");
+        cmd.args(["-s", "--max-time", "5", "-X", method, "-w", "\n%{http_code}"]);
+        if let Some(b) = body {
+            cmd.args(["-H", "content-type: application/json", "-d"]).arg(b.to_string());
+        }
+        let out = cmd
+            .arg("--unix-socket")
+            .arg(self.socket(i))
+            .arg(format!("http://weft{path}"))
+            .output()
+            .expect("run curl");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+        (code.trim().parse().unwrap_or(0), serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+
     /// Starts `weftd` in site `i` with the configuration file `config`.
     pub(crate) fn start_agent_with(&mut self, i: usize, config: &Path) -> u32 {
         self.spawn_agent(i, config, &[])

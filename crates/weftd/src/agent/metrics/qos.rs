@@ -26,10 +26,14 @@ impl Collector for QosCollector {
             .map(|u| (Labels([("uplink", u.uplink.clone())]), u.capacity_bps, u.shaped_bps))
             .collect();
         let help = "Configured capacity of a shaped uplink, bits per second.";
-        let rows = uplinks.iter().map(|(l, c, _)| (l, ConstGauge::new(i64::try_from(*c).unwrap_or(i64::MAX))));
+        let rows = uplinks
+            .iter()
+            .map(|(l, c, _)| (l, ConstGauge::new(i64::try_from(*c).unwrap_or(i64::MAX))));
         family(e, "qos_capacity_bps", help, None, rows)?;
         let help = "The rate the QoS shaper sends at on the uplink, bits per second.";
-        let rows = uplinks.iter().map(|(l, _, s)| (l, ConstGauge::new(i64::try_from(*s).unwrap_or(i64::MAX))));
+        let rows = uplinks
+            .iter()
+            .map(|(l, _, s)| (l, ConstGauge::new(i64::try_from(*s).unwrap_or(i64::MAX))));
         family(e, "qos_shaped_bps", help, None, rows)?;
         let lanes: Vec<_> = stats
             .iter()
@@ -45,7 +49,9 @@ impl Collector for QosCollector {
             })
             .collect();
         let help = "Bytes queued in a lane now (wire size).";
-        let rows = lanes.iter().map(|(l, s)| (l, ConstGauge::new(i64::try_from(s.queued_bytes).unwrap_or(i64::MAX))));
+        let rows = lanes
+            .iter()
+            .map(|(l, s)| (l, ConstGauge::new(i64::try_from(s.queued_bytes).unwrap_or(i64::MAX))));
         family(e, "qos_queue_bytes", help, None, rows)?;
         let help = "Bytes a lane sent (wire size).";
         let rows = lanes.iter().map(|(l, s)| (l, ConstCounter::new(s.sent_bytes)));

@@ -1,0 +1,371 @@
+//! Bandwidth reservations on this site: the I/O edge of
+//! [`weft_qos::Admission`].
+//!
+//! A reservation (destination site, class, rate, priority, optional expiry)
+//! is admitted on the lowest-latency usable path to its destination whose
+//! uplink has room (reservable share of a shaped uplink's capacity, less
+//! what others hold), preempting lower-priority ones if it must; it is
+//! refused with the figures otherwise. Admitted reservations are published
+//! to the send path ([`QosSetup::reservations`]): their class's traffic to
+//! their destination goes on the uplink they hold, in a lane with their
+//! guaranteed rate. Every change is stored with its audit record in one
+//! transaction and raises a `reservation_changed` event.
+//!
+//! [`Reservations::tick`] (every second) ends expired reservations and
+//! re-admits preempted ones when room returns.
+
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Result;
+use weft_api::{Event, EventKind, NewReservation, Reservation, ReservationMade};
+use weft_path::PathState;
+use weft_qos::{Admission, Candidate, Decision, Held, Request};
+use weft_types::{Bandwidth, parse_duration};
+
+use super::qos::{QosBoard, QosSetup, ReservedRoute};
+use super::status::SharedStatus;
+use crate::store::{NewAudit, ReservationChange, Store};
+
+/// Why a reservation was not made: the API's 4xx.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The request is malformed (400).
+    Bad(String),
+    /// It does not fit, or cannot be placed (409).
+    NoRoom(String),
+}
+
+/// The site's reservations.
+pub(crate) struct Reservations {
+    store: Store,
+    board: Arc<QosBoard>,
+    status: Arc<SharedStatus>,
+    events: Mutex<Sender<Event>>,
+    /// One change at a time (admission reads, then writes).
+    lock: Mutex<()>,
+}
+
+const ADMITTED: &str = "admitted";
+const PREEMPTED: &str = "preempted";
+
+fn held(r: &Reservation) -> Option<Held> {
+    (r.state == ADMITTED).then(|| Held {
+        id: r.id.clone(),
+        to: r.to.clone(),
+        rate_bps: r.rate_bps,
+        priority: r.priority,
+        uplink: r.uplink.clone().unwrap_or_default(),
+    })
+}
+
+fn describe(r: &Reservation) -> String {
+    format!(
+        "{} to {} for {} ({}, priority {})",
+        weft_qos::admission::mbit(r.rate_bps),
+        r.to,
+        r.class,
+        r.uplink.as_deref().unwrap_or("no uplink"),
+        r.priority
+    )
+}
+
+impl Reservations {
+    /// The manager over `store`, publishing to `board`, reading paths from
+    /// `status`, raising events on `events`; publishes what is stored.
+    pub(crate) fn new(
+        store: Store,
+        board: Arc<QosBoard>,
+        status: Arc<SharedStatus>,
+        events: Sender<Event>,
+    ) -> Result<Self> {
+        let r = Self { store, board, status, events: Mutex::new(events), lock: Mutex::new(()) };
+        let list = r.store.reservations()?;
+        r.publish(&list);
+        Ok(r)
+    }
+
+    /// Every reservation, oldest first.
+    pub(crate) fn list(&self) -> Result<Vec<Reservation>> {
+        self.store.reservations()
+    }
+
+    fn admission(setup: &QosSetup) -> Admission {
+        let Some(cfg) = setup.config.as_ref().filter(|c| c.enabled) else {
+            return Admission::default();
+        };
+        let reservable = setup
+            .capacity_bps
+            .iter()
+            .zip(&setup.uplink_names)
+            .filter_map(|(c, name)| Some((name.clone(), (((*c)? as f64) * cfg.reservable) as u64)))
+            .collect();
+        Admission { reservable }
+    }
+
+    /// The paths toward `site` as admission sees them.
+    fn candidates(&self, site: &str) -> Vec<Candidate> {
+        let status = self.status.get();
+        status
+            .paths
+            .iter()
+            .filter(|p| status.peers.get(p.peer).is_some_and(|peer| peer.name == site))
+            .map(|p| Candidate {
+                uplink: p.uplink.clone(),
+                rtt: p.metrics.rtt,
+                usable: matches!(p.metrics.state, PathState::Up | PathState::Degraded),
+            })
+            .collect()
+    }
+
+    fn classes(&self) -> Vec<String> {
+        let stats = self.board.stats();
+        stats.first().map_or_else(Vec::new, |u| {
+            u.lanes.iter().filter(|l| l.name == l.class).map(|l| l.class.clone()).collect()
+        })
+    }
+
+    /// Makes a reservation for `who`.
+    pub(crate) fn make(
+        &self,
+        who: &str,
+        req: &NewReservation,
+        now_unix_ms: i64,
+    ) -> Result<Result<ReservationMade, Refusal>> {
+        let rate = match Bandwidth::parse(&req.rate) {
+            Ok(b) if b.bps() > 0 => b.bps(),
+            Ok(_) => return Ok(Err(Refusal::Bad("rate must be above 0".into()))),
+            Err(e) => return Ok(Err(Refusal::Bad(format!("rate: {e}")))),
+        };
+        let expires = match req.expires_in.as_deref().map(parse_duration) {
+            None => None,
+            Some(Ok(d)) if d >= Duration::from_secs(1) => {
+                Some(now_unix_ms.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
+            }
+            Some(Ok(_)) => return Ok(Err(Refusal::Bad("expires_in must be at least 1s".into()))),
+            Some(Err(e)) => return Ok(Err(Refusal::Bad(format!("expires_in: {e}")))),
+        };
+        let classes = self.classes();
+        if classes.is_empty() {
+            return Ok(Err(Refusal::NoRoom(
+                "no uplink is shaped: write a capacity in the uplink's [[uplink]] section and keep [qos] enabled".into(),
+            )));
+        }
+        if !classes.contains(&req.class) {
+            return Ok(Err(Refusal::Bad(format!(
+                "no class {:?} in the running policy (classes: {})",
+                req.class,
+                classes.join(", ")
+            ))));
+        }
+        let _guard = self.lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let all = self.store.reservations()?;
+        let holding: Vec<Held> = all.iter().filter_map(held).collect();
+        let setup = self.board.setup();
+        let admission = Self::admission(&setup);
+        let request = Request {
+            id: "new".into(),
+            to: req.to.clone(),
+            rate_bps: rate,
+            priority: req.priority,
+        };
+        let paths_to = |site: &str| self.candidates(site);
+        let (uplink, moved) = match admission.admit(&request, &holding, &paths_to) {
+            Decision::Admitted { uplink, preempted } => (uplink, preempted),
+            Decision::Refused { reason } => return Ok(Err(Refusal::NoRoom(reason))),
+        };
+        let mut made = Reservation {
+            id: String::new(),
+            to: req.to.clone(),
+            class: req.class.clone(),
+            rate_bps: rate,
+            priority: req.priority,
+            state: ADMITTED.into(),
+            uplink: Some(uplink),
+            reason: None,
+            created_unix_ms: now_unix_ms,
+            expires_unix_ms: expires,
+        };
+        let mut change = ReservationChange { insert: Some(made.clone()), ..Default::default() };
+        change.audit.push(NewAudit {
+            who: who.to_owned(),
+            action: "reservation.create".into(),
+            target: "reservation {new}".into(),
+            before: None,
+            after: Some(describe(&made)),
+            detail: String::new(),
+        });
+        let mut preempted = Vec::new();
+        for m in &moved {
+            let Some(mut victim) = all.iter().find(|r| r.id == m.id).cloned() else { continue };
+            let before = describe(&victim);
+            if let Some(u) = &m.to_uplink {
+                victim.uplink = Some(u.clone());
+                victim.reason = Some("moved to make room for a higher priority".into());
+            } else {
+                victim.state = PREEMPTED.into();
+                victim.uplink = None;
+                victim.reason = Some(format!(
+                    "preempted by a priority {} reservation to {}; waits for room",
+                    req.priority, req.to
+                ));
+            }
+            change.audit.push(NewAudit {
+                who: who.to_owned(),
+                action: "reservation.preempt".into(),
+                target: format!("reservation {}", victim.id),
+                before: Some(before),
+                after: Some(format!("{} ({})", describe(&victim), victim.state)),
+                detail: "preempted by reservation {new}".into(),
+            });
+            change.update.push(victim.clone());
+            preempted.push(victim);
+        }
+        let id = self.store.change_reservations(&change, now_unix_ms)?.unwrap_or_default();
+        made.id = id;
+        for v in &mut preempted {
+            v.reason = v.reason.take().map(|r| format!("{r} ({})", made.id));
+        }
+        self.publish(&self.store.reservations()?);
+        self.event(format!("reservation {} made: {}", made.id, describe(&made)));
+        for v in &preempted {
+            self.event(format!(
+                "reservation {} preempted by {}: {}",
+                v.id,
+                made.id,
+                if v.state == ADMITTED {
+                    format!("moved to {}", describe(v))
+                } else {
+                    "held down until room returns".into()
+                }
+            ));
+        }
+        Ok(Ok(ReservationMade { reservation: made, preempted }))
+    }
+
+    /// Deletes reservation `id` for `who`; `None` if there is none.
+    pub(crate) fn delete(
+        &self,
+        who: &str,
+        id: &str,
+        now_unix_ms: i64,
+    ) -> Result<Option<Reservation>> {
+        let gone = {
+            let _guard = self.lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let Some(r) = self.store.reservations()?.into_iter().find(|r| r.id == id) else {
+                return Ok(None);
+            };
+            self.end(who, &r, "reservation.delete", now_unix_ms)?;
+            r
+        };
+        self.event(format!("reservation {} deleted: {}", gone.id, describe(&gone)));
+        self.tick(now_unix_ms)?;
+        Ok(Some(gone))
+    }
+
+    fn end(&self, who: &str, r: &Reservation, action: &str, now_unix_ms: i64) -> Result<()> {
+        let change = ReservationChange {
+            delete: vec![r.id.clone()],
+            audit: vec![NewAudit {
+                who: who.to_owned(),
+                action: action.to_owned(),
+                target: format!("reservation {}", r.id),
+                before: Some(describe(r)),
+                after: None,
+                detail: String::new(),
+            }],
+            ..Default::default()
+        };
+        self.store.change_reservations(&change, now_unix_ms)?;
+        self.publish(&self.store.reservations()?);
+        Ok(())
+    }
+
+    /// Ends expired reservations and re-admits preempted ones that fit now
+    /// (highest priority first, without preempting anything).
+    pub(crate) fn tick(&self, now_unix_ms: i64) -> Result<()> {
+        let mut said = Vec::new();
+        {
+            let _guard = self.lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let all = self.store.reservations()?;
+            for r in all.iter().filter(|r| r.expires_unix_ms.is_some_and(|t| t <= now_unix_ms)) {
+                self.end("expiry", r, "reservation.expire", now_unix_ms)?;
+                said.push(format!("reservation {} expired: {}", r.id, describe(r)));
+            }
+            let all = self.store.reservations()?;
+            let mut waiting: Vec<&Reservation> =
+                all.iter().filter(|r| r.state == PREEMPTED).collect();
+            if !waiting.is_empty() {
+                waiting.sort_by_key(|r| std::cmp::Reverse(r.priority));
+                let admission = Self::admission(&self.board.setup());
+                let mut holding: Vec<Held> = all.iter().filter_map(held).collect();
+                for w in waiting {
+                    let candidates = self.candidates(&w.to);
+                    let mut usable: Vec<&Candidate> =
+                        candidates.iter().filter(|c| c.usable).collect();
+                    usable.sort_by_key(|c| (c.rtt.is_none(), c.rtt));
+                    let Some(c) = usable
+                        .into_iter()
+                        .find(|c| admission.free_on(&c.uplink, &holding) >= w.rate_bps)
+                    else {
+                        continue;
+                    };
+                    let mut back = w.clone();
+                    back.state = ADMITTED.into();
+                    back.uplink = Some(c.uplink.clone());
+                    back.reason = None;
+                    if let Some(h) = held(&back) {
+                        holding.push(h);
+                    }
+                    let change = ReservationChange {
+                        update: vec![back.clone()],
+                        audit: vec![NewAudit {
+                            who: "admission".into(),
+                            action: "reservation.readmit".into(),
+                            target: format!("reservation {}", back.id),
+                            before: Some(format!("{} ({PREEMPTED})", describe(w))),
+                            after: Some(describe(&back)),
+                            detail: "room returned".into(),
+                        }],
+                        ..Default::default()
+                    };
+                    self.store.change_reservations(&change, now_unix_ms)?;
+                    said.push(format!("reservation {} re-admitted: {}", back.id, describe(&back)));
+                }
+                self.publish(&self.store.reservations()?);
+            }
+        }
+        for s in said {
+            self.event(s);
+        }
+        Ok(())
+    }
+
+    /// Publishes the admitted reservations to the send path.
+    fn publish(&self, list: &[Reservation]) {
+        let mut setup = (*self.board.setup()).clone();
+        setup.reservations = list
+            .iter()
+            .filter(|r| r.state == ADMITTED)
+            .filter_map(|r| {
+                let uplink =
+                    setup.uplink_names.iter().position(|n| Some(n) == r.uplink.as_ref())?;
+                Some(ReservedRoute {
+                    id: r.id.clone(),
+                    to: r.to.clone(),
+                    class: r.class.clone(),
+                    uplink,
+                    rate_bps: r.rate_bps,
+                })
+            })
+            .collect();
+        self.board.publish(setup);
+    }
+
+    fn event(&self, message: String) {
+        if let Ok(tx) = self.events.lock() {
+            let _ = tx.send(Event::new(EventKind::ReservationChanged, message));
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! `/api/v1/reservations`: bandwidth reservations of this site toward
+//! others (list: scope read; make and delete: scope operate).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Extension, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use weft_api::{ApiError, NewReservation, Reservation, ReservationMade};
+
+use super::auth::Caller;
+use super::error::{ApiResult, B, Failure, P};
+use super::{Ctx, blocking, unix_ms};
+use crate::agent::reservations::Refusal;
+
+/// Longest reservation id accepted in a path (`r` and 18 digits).
+const MAX_ID_LEN: usize = 19;
+
+/// `GET /api/v1/reservations`.
+#[utoipa::path(get, path = "/api/v1/reservations", tag = "qos", operation_id = "reservations_list",
+    responses((status = 200, description = "every reservation, oldest first", body = Vec<Reservation>), (status = 401, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn list(State(ctx): State<Arc<Ctx>>) -> ApiResult<Json<Vec<Reservation>>> {
+    let r = ctx.reservations.clone();
+    Ok(Json(blocking(move || r.list()).await?))
+}
+
+/// `POST /api/v1/reservations`: admitted on the lowest-latency path with
+/// room (preempting lower priorities if it must), or refused with the figures.
+#[utoipa::path(post, path = "/api/v1/reservations", tag = "qos", operation_id = "reservations_create",
+    request_body = NewReservation,
+    responses((status = 201, body = ReservationMade), (status = 400, body = ApiError), (status = 409, description = "does not fit: the reason has the figures", body = ApiError), (status = 403, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn create(
+    State(ctx): State<Arc<Ctx>>,
+    Extension(caller): Extension<Caller>,
+    B(body): B,
+) -> ApiResult<Response> {
+    let req: NewReservation =
+        serde_json::from_value(super::error::json_object(&body)?).map_err(|e| {
+            Failure::bad_request(format!(
+                "body must be {{\"to\", \"class\", \"rate\", \"priority\"?, \"expires_in\"?}}: {e}"
+            ))
+        })?;
+    if req.to.is_empty() || req.to.len() > 64 || req.class.is_empty() || req.class.len() > 64 {
+        return Err(Failure::bad_request("to and class are 1 to 64 characters"));
+    }
+    let r = ctx.reservations.clone();
+    let now = unix_ms();
+    match blocking(move || r.make(&caller.who, &req, now)).await? {
+        Ok(made) => Ok((StatusCode::CREATED, Json(made)).into_response()),
+        Err(Refusal::Bad(m)) => Err(Failure::bad_request(m)),
+        Err(Refusal::NoRoom(m)) => Err(Failure::conflict(m)),
+    }
+}
+
+/// `DELETE /api/v1/reservations/{id}`.
+#[utoipa::path(delete, path = "/api/v1/reservations/{id}", tag = "qos", operation_id = "reservations_delete",
+    params(("id" = String, Path, description = "reservation id (r1, r2, ...)")),
+    responses((status = 200, body = Reservation), (status = 404, body = ApiError), (status = 403, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn delete(
+    State(ctx): State<Arc<Ctx>>,
+    Extension(caller): Extension<Caller>,
+    P(id): P<String>,
+) -> ApiResult<Json<Reservation>> {
+    let well_formed = id.len() <= MAX_ID_LEN
+        && id
+            .strip_prefix('r')
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if !well_formed {
+        return Err(Failure::not_found(format!("no reservation {id:?}")));
+    }
+    let r = ctx.reservations.clone();
+    let now = unix_ms();
+    let key = id.clone();
+    let gone = blocking(move || r.delete(&caller.who, &key, now)).await?;
+    gone.map(Json).ok_or_else(|| Failure::not_found(format!("no reservation {id}")))
+}
