@@ -1,5 +1,6 @@
 //! QoS and bandwidth reservations in running agents: shaped uplinks have a
-//! lane per class; a reservation is admitted on the lowest-latency uplink
+//! lane per class and mark outer packets with their class's DSCP;
+//! a reservation is admitted on the lowest-latency uplink
 //! with room, refused with the figures when nothing fits, preempts a lower
 //! priority (held down, then re-admitted when room returns), shows up as a
 //! lane of its own, is audited and raises events, and survives a restart.
@@ -27,7 +28,7 @@ fn lanes(h: &Harness, uplink: &str) -> Vec<String> {
 }
 
 #[test]
-fn reservations_are_admitted_refused_preempted_readmitted_and_enforced_as_lanes() {
+fn shaped_uplinks_mark_dscp_and_reservations_are_admitted_refused_preempted_and_readmitted() {
     let mut h = Harness::new("qos", 2, 2, "fast");
     for site in &h.sites {
         let text = std::fs::read_to_string(&site.config).expect("read config");
@@ -44,6 +45,20 @@ fn reservations_are_admitted_refused_preempted_readmitted_and_enforced_as_lanes(
         let (u0, u1) = (lanes(&h, "u0"), lanes(&h, "u1"));
         (u0.contains(&"realtime".to_owned()) && u1.contains(&"bulk".to_owned())).then_some(())
     });
+
+    // Outer DSCP by class: ICMP is `interactive` in the lab's class map (AF41).
+    let nft = "add table inet weftdscp\n\
+               add chain inet weftdscp o { type filter hook output priority 0; }\n\
+               add rule inet weftdscp o udp dport 51820 ip dscp af41 counter\n\
+               add rule inet weftdscp o udp dport 51820 ip dscp 0 counter\n";
+    let script = h.dir.join("dscp.nft");
+    std::fs::write(&script, nft).expect("write nft script");
+    h.lab.exec_ok(0, &["nft", "-f", script.to_str().expect("path")]).expect("nft");
+    assert_eq!(h.ping(0, h.overlay(1), 5), 5);
+    let rules =
+        h.lab.exec_ok(0, &["nft", "list", "chain", "inet", "weftdscp", "o"]).expect("nft list");
+    let af41 = rules.lines().find(|l| l.contains("dscp af41")).unwrap_or_default().to_owned();
+    assert!(af41.contains("counter packets") && !af41.contains("counter packets 0 "), "{rules}");
 
     // 40 Mbit/s reservable per uplink (80 % of 50). The first goes on u0
     // once both paths are up and measured.
