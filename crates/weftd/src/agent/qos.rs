@@ -99,6 +99,13 @@ impl QosBoard {
         self.generation.fetch_add(1, Ordering::Release);
     }
 
+    /// Replaces the published lanes (the send thread does, every 250 ms).
+    pub(crate) fn set_stats(&self, stats: Vec<UplinkQos>) {
+        if let Ok(mut b) = self.stats.lock() {
+            *b = stats;
+        }
+    }
+
     /// The lanes of every shaped uplink, as last published by the send thread.
     pub(crate) fn stats(&self) -> Vec<UplinkQos> {
         self.stats.lock().map(|s| s.clone()).unwrap_or_default()
@@ -316,8 +323,6 @@ impl TxQos {
                 })
             })
             .collect();
-        if let Ok(mut b) = board.stats.lock() {
-            *b = stats;
-        }
+        board.set_stats(stats);
     }
 }

@@ -64,6 +64,26 @@ impl Collector for QosCollector {
         family(e, "qos_dropped_packets", help, None, rows)?;
         let help = "Bytes dropped because the lane was full.";
         let rows = lanes.iter().map(|(l, s)| (l, ConstCounter::new(s.dropped_bytes)));
-        family(e, "qos_dropped_bytes", help, None, rows)
+        family(e, "qos_dropped_bytes", help, None, rows)?;
+        let setup = self.0.setup();
+        let reserved: Vec<_> = setup
+            .reservations
+            .iter()
+            .map(|r| {
+                let uplink = setup.uplink_names.get(r.uplink).cloned().unwrap_or_default();
+                let labels = Labels([
+                    ("id", r.id.clone()),
+                    ("to", r.to.clone()),
+                    ("class", r.class.clone()),
+                    ("uplink", uplink),
+                ]);
+                (labels, r.rate_bps)
+            })
+            .collect();
+        let help = "Rate an admitted bandwidth reservation holds, bits per second.";
+        let rows = reserved
+            .iter()
+            .map(|(l, r)| (l, ConstGauge::new(i64::try_from(*r).unwrap_or(i64::MAX))));
+        family(e, "qos_reservation_bps", help, None, rows)
     }
 }

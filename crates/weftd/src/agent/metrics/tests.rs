@@ -343,10 +343,35 @@ fn every_name_in_deploy_metrics_txt_is_exported() {
         });
         view.mitigation = Some(weft_api::DdosMitigation::default());
     }
+    let qos = std::sync::Arc::new(crate::agent::qos::QosBoard::default());
+    qos.set_stats(vec![crate::agent::qos::UplinkQos {
+        uplink: "wan0".into(),
+        capacity_bps: 50_000_000,
+        shaped_bps: 47_500_000,
+        lanes: vec![weft_qos::LaneStats {
+            name: "bulk".into(),
+            class: "bulk".into(),
+            dropped_packets: 3,
+            ..Default::default()
+        }],
+    }]);
+    qos.publish(crate::agent::qos::QosSetup {
+        capacity_bps: vec![Some(50_000_000)],
+        uplink_names: vec!["wan0".into()],
+        config: None,
+        reservations: vec![crate::agent::qos::ReservedRoute {
+            id: "r1".into(),
+            to: "east".into(),
+            class: "bulk".into(),
+            uplink: 0,
+            rate_bps: 20_000_000,
+        }],
+    });
     let m = Metrics::new()
         .with_plane(plane())
         .with_flood(std::sync::Arc::new(shield))
-        .with_links(links);
+        .with_links(links)
+        .with_qos(qos);
     m.update(snapshot());
     m.observe_rtt(&labels("east", "wan0", "192.0.2.1:51820"), Duration::from_millis(12));
     let mut text = m.encode_text();
