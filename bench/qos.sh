@@ -13,11 +13,14 @@
 # p99 is taken over $IDLE_SECS s idle, then over $LOAD_SECS s while one iperf3 TCP stream
 # (best-effort) runs a -> b (the first second of load left out: ramp-up).
 #
-# Then, in the qos lab, a bandwidth reservation: one iperf3 TCP stream of class bulk
-# (port 873, weight 1) against one of best-effort (port 5201, weight 2), both a -> b for
-# $LOAD_SECS s, first without a reservation, then with `weft reserve add --to b --class bulk
-# --rate $RESERVE` (admitted on u0; 40 Mbit/s of the 50 are reservable); and a reservation
-# that does not fit (45mbit) must be refused with a reason.
+# Then, in the qos lab, a bandwidth reservation: a UDP stream of class bulk (port 9000,
+# weight 1) offered at $RESERVE against one iperf3 TCP stream of best-effort (port 5201,
+# weight 2), both a -> b for $LOAD_SECS s, first without a reservation (bulk gets its
+# weighted share), then with `weft reserve add --to b --class bulk --rate $RESERVE`
+# (admitted on u0; 40 Mbit/s of the 50 are reservable): the figure is the UDP rate b
+# received. A reservation that does not fit (45mbit) must be refused with a reason.
+# The agents run a policy (written by the script) that puts UDP 5060 in realtime, TCP 873
+# and UDP 9000 in bulk, the rest in best-effort.
 #
 # Usage: sudo bench/qos.sh                    (needs root, iperf3, python3)
 #        SMOKE=1 WEFT_BIN=target/debug bench/qos.sh
@@ -42,6 +45,39 @@ bench_need iperf3 python3 ip ping
 bench_bins
 bench_work
 UDP=bench/udpstream.py
+cat >"$WORK/policy.toml" <<'POLICY'
+[policy]
+name = "qos-bench"
+default = "allow"
+default_class = "best-effort"
+
+[apps.voice]
+protocol = "udp"
+ports = ["5060-5061"]
+
+[apps.rsync]
+protocol = "tcp"
+ports = [873]
+
+[apps.bulkudp]
+protocol = "udp"
+ports = [9000]
+
+[[route]]
+name = "voice"
+app = "voice"
+class = "realtime"
+
+[[route]]
+name = "rsync"
+app = "rsync"
+class = "bulk"
+
+[[route]]
+name = "bulkudp"
+app = "bulkudp"
+class = "bulk"
+POLICY
 now() { python3 "$UDP" now; }
 
 wait_ping() {
@@ -57,7 +93,7 @@ wait_ping() {
 run_mode() {
   local mode=$1 lab="qs$$${1:0:1}"; shift
   local log=$WORK/recv-$mode.log
-  lab_up "$lab" --sites 2 --uplinks 1 --agents --uplink-capacity "$RATE" "$@" >&2
+  lab_up "$lab" --sites 2 --uplinks 1 --agents --uplink-capacity "$RATE" --policy "$WORK/policy.toml" "$@" >&2
   "$WEFT" lab link a:0 --rate "$RATE" --name "$lab" >/dev/null
   "$WEFT" lab link b:0 --rate "$RATE" --name "$lab" >/dev/null
   wait_ping "$lab-a" 10.77.2.1
@@ -98,29 +134,36 @@ mbps() {
   python3 -c "import json,sys; print('%.1f' % (json.load(open(sys.argv[1]))['end']['sum_received']['bits_per_second']/1e6))" "$1"
 }
 
-# two_streams LAB TAG: bulk (873) and best-effort (5201) TCP a -> b at once; the bulk Mbit/s
-two_streams() {
+# contend LAB TAG: UDP bulk (9000) at $RESERVE and TCP best-effort (5201) a -> b at once;
+# the UDP Mbit/s b received
+contend() {
   local lab=$1 tag=$2
-  ip netns exec "$lab-a" iperf3 -c 10.77.2.1 -B 10.77.1.1 -p 873 -t "$LOAD_SECS" -J >"$WORK/bulk-$tag.json" &
-  local bulk=$!
+  ip netns exec "$lab-a" iperf3 -c 10.77.2.1 -B 10.77.1.1 -p 9000 -u -b "${RESERVE%bit}" -l 1200 \
+    -t "$LOAD_SECS" -J >"$WORK/udp-$tag.json" &
+  local udp=$!
   ip netns exec "$lab-a" iperf3 -c 10.77.2.1 -B 10.77.1.1 -p 5201 -t "$LOAD_SECS" -J >"$WORK/be-$tag.json" &
   local be=$!
-  wait "$bulk" || { cat "$WORK/bulk-$tag.json" >&2; die "bulk iperf3 ($tag) failed"; }
+  wait "$udp" || { cat "$WORK/udp-$tag.json" >&2; die "UDP iperf3 ($tag) failed"; }
   wait "$be" || { cat "$WORK/be-$tag.json" >&2; die "best-effort iperf3 ($tag) failed"; }
-  say "reservation $tag: bulk $(mbps "$WORK/bulk-$tag.json") Mbit/s, best-effort $(mbps "$WORK/be-$tag.json") Mbit/s"
-  mbps "$WORK/bulk-$tag.json"
+  local got
+  got=$(python3 -c "
+import json, sys
+s = json.load(open(sys.argv[1]))['end']['sum']
+print('%.1f' % (s['bits_per_second'] * (1 - s['lost_percent'] / 100) / 1e6))" "$WORK/udp-$tag.json")
+  say "reservation $tag: bulk UDP received $got Mbit/s of $RESERVE offered, best-effort TCP $(mbps "$WORK/be-$tag.json") Mbit/s"
+  echo "$got"
 }
 
 # reservation LAB -> "unreserved_mbps reserved_mbps refused(yes|no)"
 reservation() {
   local lab=$1 sock="/run/weft-lab/$1/agents/a-state/api.sock" unreserved reserved refused=no
-  ip netns exec "$lab-b" iperf3 -s -B 10.77.2.1 -p 873 >/dev/null 2>&1 &
+  ip netns exec "$lab-b" iperf3 -s -B 10.77.2.1 -p 9000 >/dev/null 2>&1 &
   PIDS+=($!)
   sleep 0.3
-  unreserved=$(two_streams "$lab" none)
+  unreserved=$(contend "$lab" none)
   "$WEFT" reserve add --to b --class bulk --rate "$RESERVE" --priority 5 --socket "$sock" >&2 \
     || die "the $RESERVE reservation was refused"
-  reserved=$(two_streams "$lab" "$RESERVE")
+  reserved=$(contend "$lab" "$RESERVE")
   if out=$("$WEFT" reserve add --to b --class bulk --rate 45mbit --socket "$sock" 2>&1); then
     say "a 45mbit reservation was admitted: $out"
   else
