@@ -57,8 +57,13 @@ pub struct Reservation {
     pub id: String,
     /// The destination site.
     pub to: String,
-    /// The class it reserves for (its traffic to `to`).
+    /// The class it reserves for (its traffic to `to`); for an app
+    /// reservation, the class of the app's route.
     pub class: String,
+    /// The app (of the running policy) it reserves for, if it is for one
+    /// app rather than a whole class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
     /// Reserved rate, bits per second.
     pub rate_bps: u64,
     /// Higher preempts lower (0..=255).
@@ -84,8 +89,14 @@ pub struct Reservation {
 pub struct NewReservation {
     /// The destination site.
     pub to: String,
-    /// The class to reserve for (one of the running policy's classes).
-    pub class: String,
+    /// The class to reserve for (one of the running policy's classes);
+    /// give this or `app`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    /// The app to reserve for (an app a route of the running policy names);
+    /// give this or `class`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
     /// The rate: `20mbit`, `500kbit`, `1gbit`.
     pub rate: String,
     /// Higher preempts lower (default 0).

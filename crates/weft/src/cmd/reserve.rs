@@ -21,8 +21,11 @@ pub(crate) enum ReserveCommand {
         #[arg(long)]
         to: String,
         /// The class (of the running policy) whose traffic to the site it is for.
+        #[arg(long, required_unless_present = "app", conflicts_with = "app")]
+        class: Option<String>,
+        /// Or the app (one a route of the running policy names).
         #[arg(long)]
-        class: String,
+        app: Option<String>,
         /// The rate: 20mbit, 500kbit, 1gbit.
         #[arg(long)]
         rate: String,
@@ -60,12 +63,13 @@ fn mbit(bps: u64) -> String {
 }
 
 fn line(r: &Reservation) -> String {
+    let what = r.app.as_ref().map_or_else(|| r.class.clone(), |a| format!("app {a} ({})", r.class));
     format!(
         "{} {} to {} for {} (priority {}) {}{}",
         r.id,
         mbit(r.rate_bps),
         r.to,
-        r.class,
+        what,
         r.priority,
         r.state,
         r.uplink.as_ref().map(|u| format!(" on {u}")).unwrap_or_default()
@@ -75,8 +79,8 @@ fn line(r: &Reservation) -> String {
 /// Runs one `weft reserve` command.
 pub(crate) fn run(cmd: ReserveCommand) -> Result<ExitCode> {
     match cmd {
-        ReserveCommand::Add { to, class, rate, priority, expires, json, agent } => {
-            let body = NewReservation { to, class, rate, priority, expires_in: expires };
+        ReserveCommand::Add { to, class, app, rate, priority, expires, json, agent } => {
+            let body = NewReservation { to, class, app, rate, priority, expires_in: expires };
             let made: ReservationMade = agent.client().post("/api/v1/reservations", &body)?;
             if json {
                 print_json(&made)?;
@@ -101,6 +105,7 @@ pub(crate) fn run(cmd: ReserveCommand) -> Result<ExitCode> {
                     r.id.clone(),
                     r.to.clone(),
                     r.class.clone(),
+                    or_dash(r.app.as_deref(), str::to_owned),
                     mbit(r.rate_bps),
                     r.priority.to_string(),
                     r.state.clone(),

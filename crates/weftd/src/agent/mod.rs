@@ -238,7 +238,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     }
     let reservations = Arc::new(reservations::Reservations::new(
         store.clone(),
-        shared.qos.clone(),
+        shared.clone(),
         status.clone(),
         events_tx.clone(),
     )?);

@@ -38,8 +38,10 @@ pub(crate) struct ReservedRoute {
     pub(crate) id: String,
     /// The destination site.
     pub(crate) to: String,
-    /// The class it reserves for.
+    /// The class it reserves for (of the app's route, for an app).
     pub(crate) class: String,
+    /// The app it reserves for, if not a whole class.
+    pub(crate) app: Option<String>,
     /// The uplink it holds (index).
     pub(crate) uplink: usize,
     /// Bits per second.
@@ -135,6 +137,16 @@ pub(crate) fn class_specs(policy: &ActivePolicy) -> Vec<ClassSpec> {
     specs
 }
 
+/// What the send path knows of a packet's flow: its route profile and the
+/// route that matched (if one did).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Flow {
+    /// Index into the running policy's profiles.
+    pub(crate) profile: usize,
+    /// Index into its document's routes.
+    pub(crate) route: Option<usize>,
+}
+
 /// A plaintext packet waiting in a lane, with the path it will take.
 #[derive(Debug)]
 pub(crate) struct Queued {
@@ -150,6 +162,8 @@ pub(crate) struct TxQos {
     schedulers: Vec<Option<Scheduler<Queued>>>,
     /// Per profile of the running policy: its class's lane.
     profile_class: Vec<usize>,
+    /// Per route of the running policy: the apps it names.
+    route_apps: Vec<Vec<String>>,
     /// The reservations, each with its lane index on its uplink.
     reservations: Vec<(ReservedRoute, usize)>,
     seen: Option<(u64, u64)>,
@@ -180,6 +194,8 @@ impl TxQos {
             .iter()
             .map(|p| classes.iter().position(|c| c.name == p.class).unwrap_or(0))
             .collect();
+        self.route_apps =
+            policy.policy.document.routes.iter().map(|r| r.matches.apps.clone()).collect();
         let Some(cfg) = setup.config.as_ref().filter(|c| c.enabled && !classes.is_empty()) else {
             self.schedulers.clear();
             self.reservations.clear();
@@ -222,42 +238,53 @@ impl TxQos {
         self.schedulers.get(uplink).is_some_and(Option::is_some)
     }
 
-    /// The uplink a reservation holds for traffic of `profile` to `peer`.
-    pub(crate) fn reserved_uplink(&self, peer: &str, profile: usize) -> Option<usize> {
+    /// The uplink a reservation holds for traffic of `flow` to `peer`.
+    pub(crate) fn reserved_uplink(&self, peer: &str, flow: Flow) -> Option<usize> {
         if self.reservations.is_empty() {
             return None;
         }
-        let (r, _) = self.reservation(peer, profile, None)?;
+        let (r, _) = self.reservation(peer, flow, None)?;
         Some(r.uplink)
     }
 
+    /// The reservation `flow` to `peer` belongs to (on `uplink`, if given):
+    /// one for its app first, else one for its class.
     fn reservation(
         &self,
         peer: &str,
-        profile: usize,
+        flow: Flow,
         uplink: Option<usize>,
     ) -> Option<&(ReservedRoute, usize)> {
-        let class = *self.profile_class.get(profile)?;
+        let on = |r: &ReservedRoute| r.to == peer && uplink.is_none_or(|u| u == r.uplink);
+        let apps = flow.route.and_then(|i| self.route_apps.get(i)).filter(|a| !a.is_empty());
+        if let Some(apps) = apps {
+            let by_app = self
+                .reservations
+                .iter()
+                .find(|(r, _)| on(r) && r.app.as_ref().is_some_and(|a| apps.contains(a)));
+            if by_app.is_some() {
+                return by_app;
+            }
+        }
+        let class = *self.profile_class.get(flow.profile)?;
         let sched = self.schedulers.iter().flatten().next()?;
         let name = &sched.config().classes.get(class)?.name;
-        self.reservations
-            .iter()
-            .find(|(r, _)| r.to == peer && r.class == *name && uplink.is_none_or(|u| u == r.uplink))
+        self.reservations.iter().find(|(r, _)| on(r) && r.app.is_none() && r.class == *name)
     }
 
-    /// Queues `packet` of `profile` to `peer` on `uplink`'s scheduler, for
+    /// Queues `packet` of `flow` to `peer` on `uplink`'s scheduler, for
     /// path `path`. `false` when the lane was full (the packet is dropped).
     pub(crate) fn enqueue(
         &mut self,
         uplink: usize,
         peer: &str,
-        profile: usize,
+        flow: Flow,
         packet: &[u8],
         path: u32,
     ) -> bool {
-        let target = match self.reservation(peer, profile, Some(uplink)) {
+        let target = match self.reservation(peer, flow, Some(uplink)) {
             Some((_, lane)) => Target::Reserved(*lane),
-            None => Target::Class(self.profile_class.get(profile).copied().unwrap_or(0)),
+            None => Target::Class(self.profile_class.get(flow.profile).copied().unwrap_or(0)),
         };
         let Some(Some(sched)) = self.schedulers.get_mut(uplink) else { return false };
         let mut buf = self.pool.pop().unwrap_or_default();

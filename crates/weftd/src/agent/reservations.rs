@@ -25,6 +25,7 @@ use weft_qos::{Admission, Candidate, Decision, Held, Request};
 use weft_types::{Bandwidth, parse_duration};
 
 use super::qos::{QosBoard, QosSetup, ReservedRoute};
+use super::shared::Shared;
 use super::status::SharedStatus;
 use crate::store::{NewAudit, ReservationChange, Store};
 
@@ -40,6 +41,7 @@ pub(crate) enum Refusal {
 /// The site's reservations.
 pub(crate) struct Reservations {
     store: Store,
+    shared: Arc<Shared>,
     board: Arc<QosBoard>,
     status: Arc<SharedStatus>,
     events: Mutex<Sender<Event>>,
@@ -61,11 +63,12 @@ fn held(r: &Reservation) -> Option<Held> {
 }
 
 fn describe(r: &Reservation) -> String {
+    let what = r.app.as_ref().map_or_else(|| r.class.clone(), |a| format!("app {a}"));
     format!(
         "{} to {} for {} ({}, priority {})",
         weft_qos::admission::mbit(r.rate_bps),
         r.to,
-        r.class,
+        what,
         r.uplink.as_deref().unwrap_or("no uplink"),
         r.priority
     )
@@ -76,11 +79,13 @@ impl Reservations {
     /// `status`, raising events on `events`; publishes what is stored.
     pub(crate) fn new(
         store: Store,
-        board: Arc<QosBoard>,
+        shared: Arc<Shared>,
         status: Arc<SharedStatus>,
         events: Sender<Event>,
     ) -> Result<Self> {
-        let r = Self { store, board, status, events: Mutex::new(events), lock: Mutex::new(()) };
+        let board = shared.qos.clone();
+        let r =
+            Self { store, shared, board, status, events: Mutex::new(events), lock: Mutex::new(()) };
         let list = r.store.reservations()?;
         r.publish(&list);
         Ok(r)
@@ -126,6 +131,27 @@ impl Reservations {
         })
     }
 
+    /// The class of the first route of the running policy that names `app`.
+    fn class_of_app(&self, app: &str) -> Result<String, String> {
+        let policy = self.shared.active_policy();
+        let doc = &policy.policy.document;
+        doc.routes
+            .iter()
+            .find(|r| r.matches.apps.iter().any(|a| a == app))
+            .map(|r| r.profile.class.clone())
+            .ok_or_else(|| {
+                let apps: Vec<&str> = doc
+                    .routes
+                    .iter()
+                    .flat_map(|r| r.matches.apps.iter().map(String::as_str))
+                    .collect();
+                format!(
+                    "no route of the running policy names app {app:?} (apps with routes: {})",
+                    if apps.is_empty() { "none".to_owned() } else { apps.join(", ") }
+                )
+            })
+    }
+
     /// Makes a reservation for `who`.
     pub(crate) fn make(
         &self,
@@ -152,13 +178,22 @@ impl Reservations {
                 "no uplink is shaped: write a capacity in the uplink's [[uplink]] section and keep [qos] enabled".into(),
             )));
         }
-        if !classes.contains(&req.class) {
-            return Ok(Err(Refusal::Bad(format!(
-                "no class {:?} in the running policy (classes: {})",
-                req.class,
-                classes.join(", ")
-            ))));
-        }
+        let class = match (&req.class, &req.app) {
+            (Some(class), None) => {
+                if !classes.contains(class) {
+                    return Ok(Err(Refusal::Bad(format!(
+                        "no class {class:?} in the running policy (classes: {})",
+                        classes.join(", ")
+                    ))));
+                }
+                class.clone()
+            }
+            (None, Some(app)) => match self.class_of_app(app) {
+                Ok(class) => class,
+                Err(m) => return Ok(Err(Refusal::Bad(m))),
+            },
+            _ => return Ok(Err(Refusal::Bad("give exactly one of class and app".into()))),
+        };
         let _guard = self.lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let all = self.store.reservations()?;
         let holding: Vec<Held> = all.iter().filter_map(held).collect();
@@ -178,7 +213,8 @@ impl Reservations {
         let mut made = Reservation {
             id: String::new(),
             to: req.to.clone(),
-            class: req.class.clone(),
+            class,
+            app: req.app.clone(),
             rate_bps: rate,
             priority: req.priority,
             state: ADMITTED.into(),
@@ -355,6 +391,7 @@ impl Reservations {
                     id: r.id.clone(),
                     to: r.to.clone(),
                     class: r.class.clone(),
+                    app: r.app.clone(),
                     uplink,
                     rate_bps: r.rate_bps,
                 })

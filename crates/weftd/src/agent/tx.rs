@@ -22,7 +22,7 @@ use weft_dataplane::sys::{MAX_BATCH, MAX_PACKETS, PacketBatch, SendBatch};
 use weft_dataplane::wg::WgResult;
 
 use super::gate::{Direction, Gate};
-use super::qos::TxQos;
+use super::qos::{Flow, TxQos};
 use super::shared::{PeerTable, Shared, reason_label};
 use super::stage::Stage;
 
@@ -196,8 +196,9 @@ fn queue_one(
     };
     let peer = &t.peers[hop];
     let mut path_idx = policy.path_for(hop, profile, peer.fallback_path());
-    // A reservation pins its class's traffic to the uplink it holds.
-    if let Some(uplink) = qos.reserved_uplink(peer.name.as_str(), profile)
+    let flow = Flow { profile, route: c.route.map(|r| r as usize) };
+    // A reservation pins its traffic to the uplink it holds.
+    if let Some(uplink) = qos.reserved_uplink(peer.name.as_str(), flow)
         && let Some(&reserved) = peer
             .paths
             .iter()
@@ -214,7 +215,7 @@ fn queue_one(
         return;
     };
     if qos.shapes(path.uplink) {
-        if !qos.enqueue(path.uplink, peer.name.as_str(), profile, packet, path_idx) {
+        if !qos.enqueue(path.uplink, peer.name.as_str(), flow, packet, path_idx) {
             shared.drops.count("qos_queue_full");
         }
         return;

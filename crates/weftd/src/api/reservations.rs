@@ -40,11 +40,18 @@ pub(crate) async fn create(
     let req: NewReservation =
         serde_json::from_value(super::error::json_object(&body)?).map_err(|e| {
             Failure::bad_request(format!(
-                "body must be {{\"to\", \"class\", \"rate\", \"priority\"?, \"expires_in\"?}}: {e}"
+                "body must be {{\"to\", \"class\" or \"app\", \"rate\", \"priority\"?, \"expires_in\"?}}: {e}"
             ))
         })?;
-    if req.to.is_empty() || req.to.len() > 64 || req.class.is_empty() || req.class.len() > 64 {
-        return Err(Failure::bad_request("to and class are 1 to 64 characters"));
+    let name_ok = |s: &str| !s.is_empty() && s.len() <= 64;
+    if !name_ok(&req.to)
+        || !req.class.as_deref().is_none_or(name_ok)
+        || !req.app.as_deref().is_none_or(name_ok)
+    {
+        return Err(Failure::bad_request("to, class and app are 1 to 64 characters"));
+    }
+    if req.class.is_some() == req.app.is_some() {
+        return Err(Failure::bad_request("give exactly one of class and app"));
     }
     let r = ctx.reservations.clone();
     let now = unix_ms();

@@ -24,6 +24,7 @@ CREATE TABLE reservations (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,
     to_site          TEXT NOT NULL,
     class            TEXT NOT NULL,
+    app              TEXT,
     rate_bps         INTEGER NOT NULL CHECK (rate_bps > 0),
     priority         INTEGER NOT NULL CHECK (priority BETWEEN 0 AND 255),
     state            TEXT NOT NULL CHECK (state IN ('admitted', 'preempted')),

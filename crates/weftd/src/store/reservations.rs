@@ -32,6 +32,7 @@ fn row_reservation(r: &Row<'_>) -> rusqlite::Result<Reservation> {
         id: format!("r{}", r.get::<_, i64>(0)?),
         to: r.get(1)?,
         class: r.get(2)?,
+        app: r.get(10)?,
         rate_bps: r.get::<_, i64>(3)?.max(0) as u64,
         priority: u8::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
         state: r.get(5)?,
@@ -48,7 +49,7 @@ impl Store {
         let conn = self.reader();
         let mut stmt = conn.prepare_cached(
             "SELECT id, to_site, class, rate_bps, priority, state, uplink, reason,
-                    created_unix_ms, expires_unix_ms
+                    created_unix_ms, expires_unix_ms, app
              FROM reservations ORDER BY id",
         )?;
         let rows = stmt.query_map([], row_reservation)?;
@@ -68,8 +69,8 @@ impl Store {
         if let Some(r) = &change.insert {
             tx.prepare_cached(
                 "INSERT INTO reservations (to_site, class, rate_bps, priority, state, uplink,
-                     reason, created_unix_ms, expires_unix_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                     reason, created_unix_ms, expires_unix_ms, app)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?
             .execute(params![
                 r.to,
@@ -80,7 +81,8 @@ impl Store {
                 r.uplink,
                 r.reason,
                 r.created_unix_ms,
-                r.expires_unix_ms
+                r.expires_unix_ms,
+                r.app
             ])
             .context("storing a reservation")?;
             new_id = Some(format!("r{}", tx.last_insert_rowid()));

@@ -149,4 +149,35 @@ fn shaped_uplinks_mark_dscp_and_reservations_are_admitted_refused_preempted_and_
         let (u0, u1) = (lanes(&h, "u0"), lanes(&h, "u1"));
         (u0.contains(&r3) && u1.contains(&r1)).then_some(())
     });
+
+    // A reservation for one app of the running policy: its route's class.
+    let policy = "[policy]\nname = \"apps\"\ndefault = \"allow\"\n\n[apps.rsync]\nprotocol = \"tcp\"\nports = [873]\n\n[[route]]\nname = \"rsync\"\napp = \"rsync\"\nclass = \"bulk\"\n";
+    let out = std::process::Command::new("curl")
+        .args(["-sf", "--max-time", "10", "--data-binary", policy, "--unix-socket"])
+        .arg(h.socket(0))
+        .arg("http://weft/api/v1/policy")
+        .output()
+        .expect("curl");
+    assert!(out.status.success(), "policy apply: {}", String::from_utf8_lossy(&out.stdout));
+    let body = json!({"to": h.name(1), "app": "rsync", "rate": "5mbit"});
+    // Right after the restart the paths may not be up yet.
+    let (code, made) = wait_for("the paths after the restart", Duration::from_secs(15), || {
+        let (code, made) = h.call(0, "POST", "/api/v1/reservations", Some(&body));
+        let waiting = made["message"].as_str().is_some_and(|m| m.contains("no usable path"));
+        (!waiting).then_some((code, made))
+    });
+    assert_eq!(code, 201, "{made}");
+    assert_eq!(
+        (&made["reservation"]["app"], &made["reservation"]["class"]),
+        (&json!("rsync"), &json!("bulk"))
+    );
+    let body = json!({"to": h.name(1), "app": "backup", "rate": "5mbit"});
+    let (code, refused) = h.call(0, "POST", "/api/v1/reservations", Some(&body));
+    assert_eq!(code, 400, "{refused}");
+    assert!(
+        refused["message"].as_str().is_some_and(|m| m.contains("apps with routes: rsync")),
+        "{refused}"
+    );
+    let both = json!({"to": h.name(1), "app": "rsync", "class": "bulk", "rate": "5mbit"});
+    assert_eq!(h.call(0, "POST", "/api/v1/reservations", Some(&both)).0, 400);
 }

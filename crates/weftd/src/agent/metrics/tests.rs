@@ -363,6 +363,7 @@ fn every_name_in_deploy_metrics_txt_is_exported() {
             id: "r1".into(),
             to: "east".into(),
             class: "bulk".into(),
+            app: None,
             uplink: 0,
             rate_bps: 20_000_000,
         }],
