@@ -99,9 +99,11 @@ pub struct NewReservation {
     pub app: Option<String>,
     /// The rate: `20mbit`, `500kbit`, `1gbit`.
     pub rate: String,
-    /// Higher preempts lower (default 0).
-    #[serde(default)]
-    pub priority: u8,
+    /// Higher preempts lower, 0..=255 (default 0); any JSON number without
+    /// a fraction.
+    #[serde(default, deserialize_with = "crate::common::integer")]
+    #[schema(value_type = Option<u8>, minimum = 0, maximum = 255)]
+    pub priority: Option<u32>,
     /// Ends by itself after this long (`30m`, `2h`), if given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<String>,

@@ -80,7 +80,14 @@ fn line(r: &Reservation) -> String {
 pub(crate) fn run(cmd: ReserveCommand) -> Result<ExitCode> {
     match cmd {
         ReserveCommand::Add { to, class, app, rate, priority, expires, json, agent } => {
-            let body = NewReservation { to, class, app, rate, priority, expires_in: expires };
+            let body = NewReservation {
+                to,
+                class,
+                app,
+                rate,
+                priority: Some(u32::from(priority)),
+                expires_in: expires,
+            };
             let made: ReservationMade = agent.client().post("/api/v1/reservations", &body)?;
             if json {
                 print_json(&made)?;

@@ -172,6 +172,9 @@ impl Reservations {
             Some(Ok(_)) => return Ok(Err(Refusal::Bad("expires_in must be at least 1s".into()))),
             Some(Err(e)) => return Ok(Err(Refusal::Bad(format!("expires_in: {e}")))),
         };
+        let Ok(priority) = u8::try_from(req.priority.unwrap_or(0)) else {
+            return Ok(Err(Refusal::Bad("priority must be 0..=255".into())));
+        };
         let classes = self.classes();
         if classes.is_empty() {
             return Ok(Err(Refusal::NoRoom(
@@ -199,12 +202,7 @@ impl Reservations {
         let holding: Vec<Held> = all.iter().filter_map(held).collect();
         let setup = self.board.setup();
         let admission = Self::admission(&setup);
-        let request = Request {
-            id: "new".into(),
-            to: req.to.clone(),
-            rate_bps: rate,
-            priority: req.priority,
-        };
+        let request = Request { id: "new".into(), to: req.to.clone(), rate_bps: rate, priority };
         let paths_to = |site: &str| self.candidates(site);
         let (uplink, moved) = match admission.admit(&request, &holding, &paths_to) {
             Decision::Admitted { uplink, preempted } => (uplink, preempted),
@@ -216,7 +214,7 @@ impl Reservations {
             class,
             app: req.app.clone(),
             rate_bps: rate,
-            priority: req.priority,
+            priority,
             state: ADMITTED.into(),
             uplink: Some(uplink),
             reason: None,
@@ -244,7 +242,7 @@ impl Reservations {
                 victim.uplink = None;
                 victim.reason = Some(format!(
                     "preempted by a priority {} reservation to {}; waits for room",
-                    req.priority, req.to
+                    priority, req.to
                 ));
             }
             change.audit.push(NewAudit {

@@ -17,6 +17,11 @@ use crate::agent::reservations::Refusal;
 /// Longest reservation id accepted in a path (`r` and 18 digits).
 const MAX_ID_LEN: usize = 19;
 
+/// A well-formed request that cannot be a reservation (422 `invalid_reservation`).
+fn invalid(message: impl Into<String>) -> Failure {
+    Failure(StatusCode::UNPROCESSABLE_ENTITY, ApiError::new("invalid_reservation", message.into()))
+}
+
 /// `GET /api/v1/reservations`.
 #[utoipa::path(get, path = "/api/v1/reservations", tag = "qos", operation_id = "reservations_list",
     responses((status = 200, description = "every reservation, oldest first", body = Vec<Reservation>), (status = 401, body = ApiError)),
@@ -30,7 +35,7 @@ pub(crate) async fn list(State(ctx): State<Arc<Ctx>>) -> ApiResult<Json<Vec<Rese
 /// room (preempting lower priorities if it must), or refused with the figures.
 #[utoipa::path(post, path = "/api/v1/reservations", tag = "qos", operation_id = "reservations_create",
     request_body = NewReservation,
-    responses((status = 201, body = ReservationMade), (status = 400, body = ApiError), (status = 409, description = "does not fit: the reason has the figures", body = ApiError), (status = 403, body = ApiError)),
+    responses((status = 201, body = ReservationMade), (status = 400, description = "not JSON of this shape", body = ApiError), (status = 409, description = "does not fit: the reason has the figures", body = ApiError), (status = 422, description = "`invalid_reservation`: not exactly one of class and app, an unknown class or app, a bad rate or expiry", body = ApiError), (status = 403, body = ApiError)),
     security(("bearer" = [])))]
 pub(crate) async fn create(
     State(ctx): State<Arc<Ctx>>,
@@ -48,16 +53,16 @@ pub(crate) async fn create(
         || !req.class.as_deref().is_none_or(name_ok)
         || !req.app.as_deref().is_none_or(name_ok)
     {
-        return Err(Failure::bad_request("to, class and app are 1 to 64 characters"));
+        return Err(invalid("to, class and app are 1 to 64 characters"));
     }
     if req.class.is_some() == req.app.is_some() {
-        return Err(Failure::bad_request("give exactly one of class and app"));
+        return Err(invalid("give exactly one of class and app"));
     }
     let r = ctx.reservations.clone();
     let now = unix_ms();
     match blocking(move || r.make(&caller.who, &req, now)).await? {
         Ok(made) => Ok((StatusCode::CREATED, Json(made)).into_response()),
-        Err(Refusal::Bad(m)) => Err(Failure::bad_request(m)),
+        Err(Refusal::Bad(m)) => Err(invalid(m)),
         Err(Refusal::NoRoom(m)) => Err(Failure::conflict(m)),
     }
 }

@@ -79,7 +79,7 @@ fn shaped_uplinks_mark_dscp_and_reservations_are_admitted_refused_preempted_and_
         "{refused}"
     );
     let (code, bad) = reserve(&h, "fast", 1);
-    assert_eq!(code, 400, "{bad}");
+    assert_eq!((code, &bad["code"]), (422, &json!("invalid_reservation")), "{bad}");
 
     let (code, second) = reserve(&h, "35mbit", 1);
     assert_eq!((code, &second["reservation"]["uplink"]), (201, &json!("u1")), "{second}");
@@ -173,11 +173,11 @@ fn shaped_uplinks_mark_dscp_and_reservations_are_admitted_refused_preempted_and_
     );
     let body = json!({"to": h.name(1), "app": "backup", "rate": "5mbit"});
     let (code, refused) = h.call(0, "POST", "/api/v1/reservations", Some(&body));
-    assert_eq!(code, 400, "{refused}");
+    assert_eq!(code, 422, "{refused}");
     assert!(
         refused["message"].as_str().is_some_and(|m| m.contains("apps with routes: rsync")),
         "{refused}"
     );
     let both = json!({"to": h.name(1), "app": "rsync", "class": "bulk", "rate": "5mbit"});
-    assert_eq!(h.call(0, "POST", "/api/v1/reservations", Some(&both)).0, 400);
+    assert_eq!(h.call(0, "POST", "/api/v1/reservations", Some(&both)).0, 422);
 }
