@@ -14,6 +14,7 @@
 //!   per-uplink anomaly detection, the nftables mitigation hook.
 //! - `gtm`: global traffic management: endpoint health checks and, on
 //!   `[dns]` sites, the authoritative DNS server for global services.
+//! - [`log`]: the agent's log lines (human or JSON), levels, request ids.
 //! - [`labgen`]: keys and site configurations for a namespace lab
 //!   (re-exported from `weft-layout`, which the CLI shares).
 //! - [`uapi`]: the WireGuard userspace API protocol (`wg show` against weftd).
@@ -28,6 +29,7 @@ pub(crate) mod controlplane;
 pub(crate) mod flood;
 pub(crate) mod gtm;
 pub mod labgen;
+pub mod log;
 pub mod mesh;
 pub mod policy;
 pub mod store;

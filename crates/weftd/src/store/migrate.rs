@@ -15,7 +15,14 @@ use super::audit::{self, NewAudit};
 use super::policies;
 
 /// Every migration, in order: entry `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
+
+/// Request ids: the API request (`X-Request-Id`) an audit record belongs
+/// to, so the record, the request's answer and its log lines tie together.
+/// Records written outside a request (and every older one) have none.
+const V3: &str = "
+ALTER TABLE audit ADD COLUMN request_id TEXT;
+";
 
 /// Audit retention: the log stays append-only for every statement but the
 /// store's own pruning, which raises `audit_pruning.active` inside its
@@ -258,7 +265,7 @@ fn import_file_store(conn: &Connection, state_dir: &Path) -> Result<()> {
                     after: old.after.map(|v| v.to_string()),
                     detail: old.detail,
                 };
-                audit::insert(conn, &rec, secs_to_ms(old.time))
+                audit::insert(conn, &rec, secs_to_ms(old.time), None)
                     .context("importing an audit record")?;
             }
         }
