@@ -17,6 +17,7 @@ mod stage;
 pub(crate) mod status;
 mod tx;
 mod uapi_server;
+mod uapi_set;
 
 use std::net::TcpListener;
 use std::sync::atomic::AtomicU64;
@@ -156,6 +157,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         flood: flood.clone(),
         established: gate::Established::default(),
         flow_board: gate::FlowBoard::default(),
+        stock_psks: std::sync::Mutex::default(),
     });
 
     let status = Arc::new(status::SharedStatus::default());
@@ -273,7 +275,8 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     })?;
     spawn("weft-uapi", {
         let shared = shared.clone();
-        move || uapi_server::serve(&uapi, &shared)
+        let ctl_tx = ctl_tx.clone();
+        move || uapi_server::serve(&uapi, &shared, &ctl_tx)
     })?;
     spawn("weft-tx", {
         let shared = shared.clone();
@@ -522,7 +525,7 @@ fn startup_table(
         match p {
             weft_node::Program::PeerUp { slot, spec, paths: new } => {
                 paths.extend(new.iter().map(|p| Arc::new(peers::path_rt(slot, p))));
-                peers.push(Arc::new(peers::peer_rt(private_key, slot, &spec, &new)));
+                peers.push(Arc::new(peers::peer_rt(private_key, slot, &spec, &new, None)));
             }
             weft_node::Program::PeerRemoved { slot, removed } => {
                 if let Some(p) = peers.get(slot) {

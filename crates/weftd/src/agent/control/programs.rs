@@ -60,7 +60,9 @@ impl Control {
         let mut paths = self.table.paths.clone();
         paths.extend(new_paths.iter().map(|p| Arc::new(path_rt(slot, p))));
         debug_assert_eq!(paths.len(), self.node.path_count(), "path tables in step");
-        let rt = Arc::new(peer_rt(&self.shared.private_key, slot, spec, new_paths));
+        let psk =
+            if spec.stock && spec.dynamic { self.shared.stock_psk(&spec.public_key) } else { None };
+        let rt = Arc::new(peer_rt(&self.shared.private_key, slot, spec, new_paths, psk));
         if slot == peers.len() {
             peers.push(rt);
             self.handshakes.push((0, None));
