@@ -30,13 +30,15 @@ struct Args {
     /// A member's mesh address to enrol through (with --join).
     #[arg(long, value_name = "HOST:PORT")]
     seed: Option<String>,
-    /// How log lines are written: `human` (`weftd[SITE]: message`) or `json`
-    /// (one object per line: time, level, site, component, message, request id).
-    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Human)]
-    log_format: LogFormat,
-    /// The most detailed level logged at start (the API changes it at run time).
-    #[arg(long, value_name = "LEVEL", value_enum, default_value_t = LogLevel::Info)]
-    log_level: LogLevel,
+    /// How log lines are written: `human` (`weftd[SITE]: message`, the default)
+    /// or `json` (one object per line: time, level, site, component, message,
+    /// request id); wins over `[log] format`.
+    #[arg(long, value_name = "FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
+    /// The most detailed level logged at start (default info; the API changes
+    /// it at run time); wins over `[log] level`.
+    #[arg(long, value_name = "LEVEL", value_enum)]
+    log_level: Option<LogLevel>,
     /// Write the man page and shell completions under DIR (for packaging).
     #[arg(long, value_name = "DIR", hide = true)]
     generate_docs: Option<PathBuf>,
@@ -60,16 +62,20 @@ enum LogLevel {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    weftd::log::set_format(match args.log_format {
+    let format = args.log_format.map(|f| match f {
         LogFormat::Human => weftd::log::Format::Human,
         LogFormat::Json => weftd::log::Format::Json,
     });
-    weftd::log::set_level(match args.log_level {
+    let level = args.log_level.map(|l| match l {
         LogLevel::Error => weftd::log::Level::Error,
         LogLevel::Warn => weftd::log::Level::Warn,
         LogLevel::Info => weftd::log::Level::Info,
         LogLevel::Debug => weftd::log::Level::Debug,
     });
+    // The flags now (for the lines before the configuration is read), the
+    // file's `[log]` where a flag is absent once it is.
+    weftd::log::set_format(format.unwrap_or_default());
+    weftd::log::set_level(level.unwrap_or(weftd::log::Level::Info));
     if let Some(dir) = &args.generate_docs {
         return match weft_docgen::write(&Args::command(), dir) {
             Ok(files) => {
@@ -115,13 +121,17 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Ok(cfg) => match weftd::agent::run(&cfg, &RunOptions { join }) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                weftd::log_error!(Agent, "{e:#}");
-                ExitCode::from(1)
+        Ok(cfg) => {
+            weftd::log::set_format(format.or(cfg.log.format).unwrap_or_default());
+            weftd::log::set_level(level.or(cfg.log.level).unwrap_or(weftd::log::Level::Info));
+            match weftd::agent::run(&cfg, &RunOptions { join }) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    weftd::log_error!(Agent, "{e:#}");
+                    ExitCode::from(1)
+                }
             }
-        },
+        }
         Err(e) => {
             eprintln!("{e}");
             ExitCode::from(1)

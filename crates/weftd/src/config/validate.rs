@@ -121,6 +121,7 @@ pub(super) fn validate(
     let zerotrust =
         super::zerotrust::zerotrust(&mut c, raw.zerotrust.as_ref(), &state_dir, raw.mesh.is_some());
     let flood = super::flood::flood(&mut c, raw.flood.as_ref());
+    let log = super::log::log(&mut c, raw.log.as_ref());
 
     match (name, address, api_listen) {
         (Some(name), Some((address, address_prefix)), Some(api_listen)) if c.errors.is_empty() => {
@@ -150,6 +151,7 @@ pub(super) fn validate(
                 controller,
                 zerotrust,
                 flood,
+                log,
             })
         }
         _ => Err(c.errors),
