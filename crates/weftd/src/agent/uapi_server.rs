@@ -68,9 +68,20 @@ fn handle(
         match next_request(&buf) {
             Framed::Complete(request, used) => {
                 let reply = match request {
-                    Ok(Request::Get) => get_reply(&snapshot(shared)),
+                    Ok(Request::Get) => {
+                        crate::log_debug!(Uapi, "get (wg show)");
+                        get_reply(&snapshot(shared))
+                    }
                     Ok(Request::Set(lines)) => set(shared, control, &lines),
-                    Err(e) => error_reply(&e),
+                    Err(e) => {
+                        // Not the line itself: it may hold a key.
+                        let what = match e {
+                            crate::uapi::UapiError::UnknownOperation(_) => "an unknown operation",
+                            _ => "a malformed line",
+                        };
+                        crate::log_warn!(Uapi, "refused a request (errno {}): {what}", e.errno());
+                        error_reply(&e)
+                    }
                 };
                 stream.write_all(reply.as_bytes())?;
                 buf.drain(..used);

@@ -27,7 +27,8 @@ const MAX_LEN: usize = 64;
 const MAX_LOGGED_PATH: usize = 160;
 
 /// The middleware: assigns the id, runs the request under it, answers it
-/// and logs one line (`API: METHOD PATH -> STATUS (request ID)`).
+/// and logs one line (`API: METHOD PATH -> STATUS (request ID)`); a read
+/// without an id is logged only at level debug (`API: GET PATH -> STATUS`).
 pub(crate) async fn assign(req: Request, next: Next) -> Response {
     let client = req.headers().get(&HEADER).map(|v| sane(v.as_bytes()));
     let mutating = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
@@ -35,6 +36,13 @@ pub(crate) async fn assign(req: Request, next: Next) -> Response {
         Some(Some(id)) => id.into(),
         Some(None) => generate().into(),
         None if mutating => generate().into(),
+        None if crate::log::enabled(crate::log::Level::Debug) => {
+            let method = req.method().clone();
+            let path: String = req.uri().path().chars().take(MAX_LOGGED_PATH).collect();
+            let res = next.run(req).await;
+            crate::log_debug!(Api, "API: {method} {path} -> {}", res.status().as_u16());
+            return res;
+        }
         None => return next.run(req).await,
     };
     let method = req.method().clone();

@@ -110,6 +110,12 @@ fn the_log_level_changes_at_run_time_and_request_ids_tie_calls_to_audit_records_
     assert!(msgs.iter().any(|m| m.starts_with("log level error -> debug")), "{msgs:?}");
     assert!(lines.iter().all(|l| l["component"] == "api" && l["site"] == "a"), "{lines:?}");
     assert_eq!(audit_of(&h, "loud-3")[0]["after"], "debug");
+    // At debug, reads are logged too (at info they are not: see the end).
+    client::local(&h, 0, "GET", "/api/v1/status", None, &[]);
+    let read = wait_for("the debug line of a read", Duration::from_secs(5), || {
+        json_lines(&h).into_iter().find(|l| l["msg"] == "API: GET /api/v1/status -> 200")
+    });
+    assert_eq!((read["level"].as_str(), read.get("request_id")), (Some("debug"), None), "{read}");
 
     // A policy apply: its audit record and the control loop's effect line.
     let policy = "[policy]\nname = \"open\"\ndefault = \"allow\"\n";
@@ -133,8 +139,10 @@ fn the_log_level_changes_at_run_time_and_request_ids_tie_calls_to_audit_records_
     let id = r.header("x-request-id").unwrap();
     assert!(id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
     assert_eq!(audit_of(&h, &id)[0]["after"], "info");
-    let r = client::local(&h, 0, "GET", "/api/v1/log", None, &[]);
-    assert_eq!(r.header("x-request-id"), None);
+    let r = client::local(&h, 0, "GET", "/api/v1/peers", None, &[]);
+    assert_eq!((r.code, r.header("x-request-id")), (200, None));
+    let read = json_lines(&h).into_iter().find(|l| l["msg"] == "API: GET /api/v1/peers -> 200");
+    assert!(read.is_none(), "a read is not logged at info: {read:?}");
     let r = set_level(&h, "verbose", "bad-5");
     assert_eq!(r.code, 400, "{}", r.text);
     assert!(audit_of(&h, "bad-5").is_empty());
