@@ -44,4 +44,11 @@ pub mod fuzzing {
     pub fn dns_query(data: &[u8]) -> Option<Vec<u8>> {
         crate::gtm::server::answer_bytes(data)
     }
+
+    /// One UAPI `set` (its `key=value` lines) through the planner against a
+    /// fixed device, its promises asserted; the number of changes, or the
+    /// errno of the refusal.
+    pub fn uapi_set(lines: &[(String, String)]) -> Result<usize, i32> {
+        crate::agent::uapi_set::fuzz_plan(lines)
+    }
 }

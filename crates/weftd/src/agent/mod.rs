@@ -17,7 +17,7 @@ mod stage;
 pub(crate) mod status;
 mod tx;
 mod uapi_server;
-mod uapi_set;
+pub(crate) mod uapi_set;
 
 use std::net::TcpListener;
 use std::sync::atomic::AtomicU64;

@@ -385,6 +385,58 @@ pub(crate) fn plan(
     Ok(changes)
 }
 
+/// [`plan`] against a fixed device (a configured peer, a mesh member and a
+/// stock peer), with its promises checked: a refusal carries one of the
+/// errnos above; an accepted plan only adds stock peers with an endpoint
+/// whose allowed IPs stay clear of the site's own, and only removes the
+/// stock peer. For the fuzz target (`weftd::fuzzing::uapi_set`).
+pub(crate) fn fuzz_plan(lines: &[(String, String)]) -> Result<usize, i32> {
+    let prefix = |s: &str| IpPrefix::parse(s).unwrap_or_else(|_| panic!("a constant prefix"));
+    let view = |key: u8, name: &str, p: &str, owner: Owner| PeerView {
+        name: SiteId::new(name).unwrap_or_else(|_| unreachable_name()),
+        key: PublicKey([key; 32]),
+        prefixes: vec![prefix(p)],
+        endpoints: vec![SocketAddr::from(([198, 18, 0, key], 51820))],
+        keepalive: None,
+        psk: None,
+        owner,
+    };
+    let peers = [
+        view(2, "b", "10.77.2.0/24", Owner::Config),
+        view(3, "c", "10.77.3.0/24", Owner::Mesh),
+        view(4, "wg-04040404", "10.99.0.0/24", Owner::Uapi),
+    ];
+    let local = [prefix("10.77.1.0/24")];
+    let private_key = PrivateKey([1; 32]);
+    let dev = DeviceView {
+        private_key: &private_key,
+        public_key: PublicKey([9; 32]),
+        listen_port: 51820,
+        local_prefixes: &local,
+        peers: &peers,
+    };
+    match plan(lines, &dev) {
+        Ok(changes) => {
+            for c in &changes {
+                match c {
+                    Change::Up { spec, .. } => {
+                        assert!(spec.stock && spec.dynamic && !spec.endpoints.is_empty());
+                        assert!(spec.prefixes.iter().all(|p| !local[0].overlaps(p)));
+                        // Never this site's key, the configured peer's or the mesh member's.
+                        assert!([2, 3, 9].iter().all(|k| spec.public_key != PublicKey([*k; 32])));
+                    }
+                    Change::Remove { key, .. } => assert_eq!(*key, PublicKey([4; 32])),
+                }
+            }
+            Ok(changes.len())
+        }
+        Err(r) => {
+            assert!([EPERM, EEXIST, EINVAL, EDESTADDRREQ, EADDRINUSE].contains(&r.errno), "{r:?}");
+            Err(r.errno)
+        }
+    }
+}
+
 #[cfg(test)]
 #[path = "uapi_set_tests.rs"]
 mod tests;

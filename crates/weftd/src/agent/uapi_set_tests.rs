@@ -173,3 +173,12 @@ fn a_request_is_refused_whole_with_the_errno_that_names_the_problem() {
 fn the_stock_name_is_a_valid_site_id_from_the_key() {
     assert_eq!(stock_name(&PublicKey([0xab; 32])).as_str(), "wg-abababab");
 }
+
+#[test]
+fn the_fuzz_entry_answers_with_changes_or_an_errno() {
+    let req = |t: &str| fuzz_plan(&kv(t));
+    assert_eq!(req(&format!("public_key={}\nendpoint=192.0.2.1:5", hex(5))), Ok(1));
+    assert_eq!(req(&format!("public_key={}\nremove=true", hex(4))), Ok(1));
+    assert_eq!(req(&format!("public_key={}\nremove=true", hex(2))), Err(EPERM));
+    assert_eq!(req("listen_port=1"), Err(EPERM));
+}
