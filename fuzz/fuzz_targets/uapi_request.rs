@@ -1,7 +1,8 @@
 //! The WireGuard UAPI text protocol as weftd reads it from its socket:
 //! arbitrary bytes through the framing and the parser. Never a panic; a
 //! request ends at its empty line whatever prefix arrived first; a parsed
-//! `set` written back out parses to the same request.
+//! `set` written back out parses to the same request; and the agent's
+//! planner of `set` (what `wg set` may change) keeps its promises on it.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -18,6 +19,7 @@ fuzz_target!(|data: &[u8]| {
         for (k, v) in &pairs {
             text.push_str(&format!("{k}={v}\n"));
         }
-        assert_eq!(parse_request(&text), Ok(Request::Set(pairs)));
+        assert_eq!(parse_request(&text), Ok(Request::Set(pairs.clone())));
+        let _ = weftd::fuzzing::uapi_set(&pairs);
     }
 });

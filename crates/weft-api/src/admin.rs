@@ -61,4 +61,8 @@ pub struct AuditRecord {
     pub after: Option<String>,
     /// Free text: why, or what was refused.
     pub detail: String,
+    /// The API request that caused it (its `X-Request-Id`, also on the
+    /// request's log lines); absent for records written outside a request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }

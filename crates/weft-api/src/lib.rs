@@ -16,6 +16,7 @@
 //! - [`flows`]: [`Flow`], [`Route`], [`Topology`], [`Explanation`].
 //! - [`events`]: [`Event`] and [`EventKind`], the live event stream.
 //! - [`admin`]: [`TokenInfo`], [`AuditRecord`].
+//! - [`log`]: [`LogSettings`], [`LogLevelSet`]: the agent's log level at run time.
 //! - [`control`]: [`ControlStatus`], [`MeshPolicyStatus`], [`MeshPolicyChange`].
 //! - [`shards`]: [`ShardStatus`], [`ShardPlan`], [`ShardSimulate`].
 //! - [`mesh`]: [`MeshTokenCreate`], [`MeshToken`], [`MeshRevoke`], [`MeshStatus`].
@@ -34,6 +35,7 @@ pub mod events;
 pub mod flows;
 pub mod gtm;
 pub mod identity;
+pub mod log;
 pub mod mesh;
 pub mod paths;
 pub mod qos;
@@ -60,6 +62,7 @@ pub use identity::{
     Identity, IdentityCaInit, IdentityChange, IdentityControl, IdentityGrant, IdentityList,
     IdentityRevoke, IdentityRevoked, IdentityService,
 };
+pub use log::{LogFormat, LogLevel, LogLevelSet, LogSettings};
 pub use mesh::{MeshMember, MeshRevocation, MeshRevoke, MeshStatus, MeshToken, MeshTokenCreate};
 pub use paths::{Path, PathSample, PathTestRequest, PathTestResult};
 pub use qos::{NewReservation, QosLane, QosStatus, QosUplink, Reservation, ReservationMade};

@@ -13,7 +13,7 @@
 //! `site show|remove|restore`, `paths`, `path show|test|history`, `ping`,
 //! `routes`, `flows`, `flow show`, `topology`, `events [--follow]`,
 //! `explain`, `policy diff|apply|rollback|show|history`, `gtm
-//! status|explain|service`, `ddos status`, `shift drain|blue-green|canary|list|...`, and the mesh's
+//! status|explain|service`, `ddos status`, `log level [LEVEL]`, `shift drain|blue-green|canary|list|...`, and the mesh's
 //! `token create`, `cert revoke` and `mesh` (alias `members`). Every one takes
 //! `--json` for the agent's JSON (lists: every page, one array).
 //!
@@ -82,6 +82,9 @@ enum Command {
     /// QoS: `weft qos status` (each shaped uplink's lanes: queued, sent, dropped).
     #[command(subcommand)]
     Qos(cmd::qos::QosCommand),
+    /// The agent's log level: `weft log level` shows it, `weft log level debug` sets it.
+    #[command(subcommand)]
+    Log(cmd::log::LogCommand),
     /// Shard maps on a controller: status, simulate, plan, approve.
     #[command(subcommand)]
     Shards(cmd::shards::ShardsCommand),
@@ -150,6 +153,7 @@ fn main() -> ExitCode {
         Command::Ddos(c) => cmd::ddos::run(c),
         Command::Reserve(c) => cmd::reserve::run(c),
         Command::Qos(c) => cmd::qos::run(c),
+        Command::Log(c) => cmd::log::run(c),
         Command::Shards(c) => cmd::shards::run(c),
         Command::Registry(c) => cmd::registry::run(c),
         Command::Identity(c) => cmd::identity::run(c),
@@ -201,5 +205,8 @@ mod tests {
         assert!(parse(&["weft", "cert", "revoke"]).is_err(), "the site is required");
         assert!(matches!(parse(&["weft", "mesh", "--json"]), Ok(super::Command::Mesh(_))));
         assert!(matches!(parse(&["weft", "members"]), Ok(super::Command::Mesh(_))));
+        assert!(matches!(parse(&["weft", "log", "level"]), Ok(super::Command::Log(_))));
+        assert!(matches!(parse(&["weft", "log", "level", "debug"]), Ok(super::Command::Log(_))));
+        assert!(parse(&["weft", "log", "level", "verbose"]).is_err(), "not a level");
     }
 }

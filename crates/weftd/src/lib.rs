@@ -14,6 +14,7 @@
 //!   per-uplink anomaly detection, the nftables mitigation hook.
 //! - `gtm`: global traffic management: endpoint health checks and, on
 //!   `[dns]` sites, the authoritative DNS server for global services.
+//! - [`log`]: the agent's log lines (human or JSON), levels, request ids.
 //! - [`labgen`]: keys and site configurations for a namespace lab
 //!   (re-exported from `weft-layout`, which the CLI shares).
 //! - [`uapi`]: the WireGuard userspace API protocol (`wg show` against weftd).
@@ -28,6 +29,7 @@ pub(crate) mod controlplane;
 pub(crate) mod flood;
 pub(crate) mod gtm;
 pub mod labgen;
+pub mod log;
 pub mod mesh;
 pub mod policy;
 pub mod store;
@@ -41,5 +43,12 @@ pub mod fuzzing {
     /// encode) over a fixed zone; the encoded answer, if any.
     pub fn dns_query(data: &[u8]) -> Option<Vec<u8>> {
         crate::gtm::server::answer_bytes(data)
+    }
+
+    /// One UAPI `set` (its `key=value` lines) through the planner against a
+    /// fixed device, its promises asserted; the number of changes, or the
+    /// errno of the refusal.
+    pub fn uapi_set(lines: &[(String, String)]) -> Result<usize, i32> {
+        crate::agent::uapi_set::fuzz_plan(lines)
     }
 }

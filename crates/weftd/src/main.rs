@@ -3,12 +3,15 @@
 //! `weftd --config FILE` runs the site; `--check` only validates the file;
 //! `--join TOKEN --seed HOST:PORT` enrols the site in a mesh first (once: the
 //! certificate is kept in the state directory and renewed automatically).
+//! `--log-format json` writes JSON lines instead of `weftd[SITE]: ...`;
+//! `--log-level` sets the starting level (changed at run time through
+//! `PUT /api/v1/log`).
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, Parser, ValueEnum};
 use weftd::agent::{JoinRequest, RunOptions};
 
 /// The Weft site agent: runs one site of the mesh from its configuration file.
@@ -27,13 +30,52 @@ struct Args {
     /// A member's mesh address to enrol through (with --join).
     #[arg(long, value_name = "HOST:PORT")]
     seed: Option<String>,
+    /// How log lines are written: `human` (`weftd[SITE]: message`, the default)
+    /// or `json` (one object per line: time, level, site, component, message,
+    /// request id); wins over `[log] format`.
+    #[arg(long, value_name = "FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
+    /// The most detailed level logged at start (default info; the API changes
+    /// it at run time); wins over `[log] level`.
+    #[arg(long, value_name = "LEVEL", value_enum)]
+    log_level: Option<LogLevel>,
     /// Write the man page and shell completions under DIR (for packaging).
     #[arg(long, value_name = "DIR", hide = true)]
     generate_docs: Option<PathBuf>,
 }
 
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+/// `--log-level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    let format = args.log_format.map(|f| match f {
+        LogFormat::Human => weftd::log::Format::Human,
+        LogFormat::Json => weftd::log::Format::Json,
+    });
+    let level = args.log_level.map(|l| match l {
+        LogLevel::Error => weftd::log::Level::Error,
+        LogLevel::Warn => weftd::log::Level::Warn,
+        LogLevel::Info => weftd::log::Level::Info,
+        LogLevel::Debug => weftd::log::Level::Debug,
+    });
+    // The flags now (for the lines before the configuration is read), the
+    // file's `[log]` where a flag is absent once it is.
+    weftd::log::set_format(format.unwrap_or_default());
+    weftd::log::set_level(level.unwrap_or(weftd::log::Level::Info));
     if let Some(dir) = &args.generate_docs {
         return match weft_docgen::write(&Args::command(), dir) {
             Ok(files) => {
@@ -79,13 +121,17 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Ok(cfg) => match weftd::agent::run(&cfg, &RunOptions { join }) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("weftd: {e:#}");
-                ExitCode::from(1)
+        Ok(cfg) => {
+            weftd::log::set_format(format.or(cfg.log.format).unwrap_or_default());
+            weftd::log::set_level(level.or(cfg.log.level).unwrap_or(weftd::log::Level::Info));
+            match weftd::agent::run(&cfg, &RunOptions { join }) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    weftd::log_error!(Agent, "{e:#}");
+                    ExitCode::from(1)
+                }
             }
-        },
+        }
         Err(e) => {
             eprintln!("{e}");
             ExitCode::from(1)

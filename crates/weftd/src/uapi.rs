@@ -2,7 +2,8 @@
 //!
 //! `wg` talks to `/var/run/wireguard/<iface>.sock` with `key=value` lines ending
 //! in an empty line. `get=1` is answered with the device and its peers (keys
-//! in hex) followed by `errno=0`; `set=1` carries changes. wireguard-go's
+//! in hex) followed by `errno=0`; `set=1` carries changes (which the agent
+//! checks and applies: `agent::uapi_set`). wireguard-go's
 //! replies are the reference format. This module turns a [`DeviceSnapshot`]
 //! into a `get` reply, frames ([`next_request`]) and parses requests, without
 //! I/O; the agent serves the socket.
@@ -43,6 +44,8 @@ pub struct PeerSnapshot {
     pub persistent_keepalive: u16,
     /// Allowed IPs.
     pub allowed_ips: Vec<IpPrefix>,
+    /// The preshared key (stock peers added with `wg set`); zeros when none.
+    pub preshared_key: Option<[u8; 32]>,
 }
 
 /// A parsed request.
@@ -71,6 +74,14 @@ impl UapiError {
     pub fn errno(&self) -> i32 {
         22
     }
+}
+
+/// The reply that refuses a request with `errno` (positive, `EINVAL` = 22):
+/// `errno=-22`, negated as wireguard-go writes it and as `wg` reads it
+/// (`wg` sets its own `errno` to the negation and prints `strerror`, so a
+/// positive value would print as `Unknown error -22`).
+pub fn errno_reply(errno: i32) -> String {
+    format!("errno={}\n\n", -errno.abs())
 }
 
 /// Longest request read from a client (a `set` naming thousands of allowed
@@ -138,7 +149,8 @@ pub fn get_reply(dev: &DeviceSnapshot) -> String {
     }
     for p in &dev.peers {
         let _ = writeln!(s, "public_key={}", p.public_key.to_hex());
-        let _ = writeln!(s, "preshared_key={}", "0".repeat(64));
+        let psk = p.preshared_key.map_or_else(|| "0".repeat(64), |k| PublicKey(k).to_hex());
+        let _ = writeln!(s, "preshared_key={psk}");
         let _ = writeln!(s, "protocol_version=1");
         if let Some(e) = p.endpoint {
             let _ = writeln!(s, "endpoint={e}");
@@ -157,9 +169,9 @@ pub fn get_reply(dev: &DeviceSnapshot) -> String {
     s
 }
 
-/// The reply to a refused request.
+/// The reply to a request that does not parse.
 pub fn error_reply(err: &UapiError) -> String {
-    format!("errno={}\n\n", err.errno())
+    errno_reply(err.errno())
 }
 
 #[cfg(test)]
@@ -178,7 +190,8 @@ mod tests {
         );
         assert!(matches!(parse_request("frob=1\n\n"), Err(UapiError::UnknownOperation(_))));
         assert!(matches!(parse_request("set=1\nnonsense\n\n"), Err(UapiError::Malformed(_))));
-        assert_eq!(error_reply(&UapiError::Malformed(String::new())), "errno=22\n\n");
+        assert_eq!(error_reply(&UapiError::Malformed(String::new())), "errno=-22\n\n");
+        assert_eq!(errno_reply(1), "errno=-1\n\n");
     }
 
     #[test]
@@ -232,6 +245,7 @@ mod tests {
                 tx_bytes: 20,
                 persistent_keepalive: 0,
                 allowed_ips: vec![IpPrefix::parse("10.10.2.0/24").unwrap()],
+                preshared_key: None,
             }],
         };
         let r = get_reply(&dev);

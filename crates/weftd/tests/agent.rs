@@ -18,6 +18,7 @@ mod offload;
 mod policy;
 mod qos;
 mod support;
+mod uapi;
 mod zt;
 
 use std::hash::Hasher as _;
@@ -166,7 +167,7 @@ fn weftd_interoperates_with_wireguard_go_and_recovers_when_it_restarts() {
 /// Starts and configures `wireguard-go -f IFACE` as site b, peer of weftd in a
 /// (`$WIREGUARD_GO` when set, else the one on the `PATH`).
 fn start_wireguard_go(h: &mut Harness, iface: &str, a_addr: Ipv4Addr, run: usize) -> u32 {
-    let sock = Path::new("/var/run/wireguard").join(format!("{iface}.sock"));
+    let sock = wireguard_socket(iface);
     let log = h.dir.join(format!("wireguard-go-{run}.log"));
     let file = std::fs::File::create(&log).unwrap();
     // WIREGUARD_GO picks another build (e.g. a modern one with offloads).
@@ -211,6 +212,11 @@ fn start_wireguard_go(h: &mut Harness, iface: &str, a_addr: Ipv4Addr, run: usize
         h.lab.exec_ok(1, c).unwrap_or_else(|e| panic!("{c:?}: {e}"));
     }
     pid
+}
+
+/// The UAPI socket `wg` uses for `iface`.
+fn wireguard_socket(iface: &str) -> std::path::PathBuf {
+    Path::new("/var/run/wireguard").join(format!("{iface}.sock"))
 }
 
 /// A one-way UDP stream over the overlay: sequence number and send time in

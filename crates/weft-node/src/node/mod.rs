@@ -35,7 +35,7 @@ use weft_types::{PathId, PeerId, SeededRng, SiteId};
 
 use crate::relay::{LinkSummary, LinkView, RelayPlanner};
 pub use ondemand::{MAX_RUNNING_TESTS, MAX_TEST_PROBES, TEST_SEQ_BIT};
-pub use peers::claim_conflict;
+pub use peers::{Claim, claim_conflict};
 pub use types::{
     NO_PATH, NewPath, NodeConfig, NodeEvent, PathTestReport, PeerSpec, Profile, Program, Transmit,
     UplinkSpec,

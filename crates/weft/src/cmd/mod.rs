@@ -16,6 +16,7 @@ pub(crate) mod gtm;
 pub(crate) mod identity;
 pub(crate) mod keys;
 pub(crate) mod lab;
+pub(crate) mod log;
 pub(crate) mod mesh;
 pub(crate) mod output;
 pub(crate) mod path_test;

@@ -19,6 +19,7 @@ mod stage;
 pub(crate) mod status;
 mod tx;
 mod uapi_server;
+pub(crate) mod uapi_set;
 
 use std::net::TcpListener;
 use std::sync::atomic::AtomicU64;
@@ -66,6 +67,7 @@ pub struct JoinRequest {
 
 /// Runs the agent until the process is stopped.
 pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
+    crate::log::set_site(&cfg.name.to_string());
     let private_key = read_private_key(&cfg.private_key_file)?;
     std::fs::create_dir_all(&cfg.state_dir)
         .with_context(|| format!("creating the state directory {}", cfg.state_dir.display()))?;
@@ -74,7 +76,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     let tun = TunDevice::create(&TunConfig::new(&cfg.interface).mtu(cfg.mtu).offload(cfg.offload))
         .with_context(|| format!("creating TUN device {}", cfg.interface))?;
     if let Some(e) = tun.offload_error() {
-        eprintln!("weftd: TUN offloads refused ({e}); using the plain batched path");
+        crate::log_warn!(Dataplane, "TUN offloads refused ({e}); using the plain batched path");
     }
     let mut rtnl = Rtnl::open().context("opening rtnetlink")?;
     rtnl.add_address(&cfg.interface, IfAddr::new(cfg.address, cfg.address_prefix.prefix_len()))?;
@@ -94,11 +96,12 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         let s = UplinkSocket::bind(&c)
             .with_context(|| format!("binding uplink {} to {}", u.name, u.bind))?;
         for w in &s.buffers().warnings {
-            eprintln!("weftd: uplink {}: {w}", u.name);
+            crate::log_warn!(Dataplane, "uplink {}: {w}", u.name);
         }
         if cfg.offload && !(s.gso() && s.gro()) {
-            eprintln!(
-                "weftd: uplink {}: UDP offloads missing (GSO {}, GRO {}); plain batched I/O",
+            crate::log_warn!(
+                Dataplane,
+                "uplink {}: UDP offloads missing (GSO {}, GRO {}); plain batched I/O",
                 u.name,
                 s.gso(),
                 s.gro()
@@ -156,6 +159,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         flood: flood.clone(),
         established: gate::Established::default(),
         flow_board: gate::FlowBoard::default(),
+        stock_psks: std::sync::Mutex::default(),
         qos: Arc::default(),
     });
     shared.qos.publish(qos::QosSetup {
@@ -247,7 +251,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         move || loop {
             std::thread::sleep(std::time::Duration::from_secs(1));
             if let Err(e) = reservations.tick(crate::api::unix_ms()) {
-                eprintln!("weftd: reservations: {e:#}");
+                crate::log_error!(Qos, "reservations: {e:#}");
             }
         }
     })?;
@@ -302,7 +306,8 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     })?;
     spawn("weft-uapi", {
         let shared = shared.clone();
-        move || uapi_server::serve(&uapi, &shared)
+        let ctl_tx = ctl_tx.clone();
+        move || uapi_server::serve(&uapi, &shared, &ctl_tx)
     })?;
     spawn("weft-tx", {
         let shared = shared.clone();
@@ -318,8 +323,9 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         // ledger in the control store.
         start.node.delegate_enrolment(plane_ctl_started && start.node.enroller_state().is_some());
         let (ctl_tx, links) = (ctl_tx.clone(), shared.links.clone());
-        eprintln!(
-            "weftd: site {} in the mesh on {} (certificate serial {}, {})",
+        crate::log_info!(
+            Agent,
+            "site {} in the mesh on {} (certificate serial {}, {})",
             cfg.name,
             start.socket.local_addr().map_or_else(|_| "?".to_owned(), |a| a.to_string()),
             start.node.cert().body.serial,
@@ -334,8 +340,9 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         })?;
     }
     drop(ctl_tx);
-    eprintln!(
-        "weftd: site {} up on {} ({}), {} uplinks, {} peers, API on {}",
+    crate::log_info!(
+        Agent,
+        "site {} up on {} ({}), {} uplinks, {} peers, API on {}",
         cfg.name,
         cfg.interface,
         cfg.address,
@@ -371,8 +378,8 @@ fn start_audit_retention(store: &Store, retention: crate::store::AuditRetention)
             loop {
                 match store.prune_audit(&retention, crate::api::unix_ms()) {
                     Ok(0) => {}
-                    Ok(n) => eprintln!("weftd: retention: pruned {n} audit record(s)"),
-                    Err(e) => eprintln!("weftd: retention: {e:#} (tried again in a minute)"),
+                    Ok(n) => crate::log_info!(Agent, "retention: pruned {n} audit record(s)"),
+                    Err(e) => crate::log_warn!(Agent, "retention: {e:#} (tried again in a minute)"),
                 }
                 std::thread::sleep(std::time::Duration::from_mins(1));
             }
@@ -498,7 +505,7 @@ fn start_zero_trust(
             })
             .context("starting the zero-trust proxies ([zerotrust])")?;
     for e in &site.entries {
-        eprintln!("weftd: zero-trust {} {} on {} as {}", e.kind, e.name, e.listen, e.id);
+        crate::log_info!(Agent, "zero-trust {} {} on {} as {}", e.kind, e.name, e.listen, e.id);
     }
     Ok(Some(site))
 }
@@ -549,7 +556,7 @@ fn startup_table(
         match p {
             weft_node::Program::PeerUp { slot, spec, paths: new } => {
                 paths.extend(new.iter().map(|p| Arc::new(peers::path_rt(slot, p))));
-                peers.push(Arc::new(peers::peer_rt(private_key, slot, &spec, &new)));
+                peers.push(Arc::new(peers::peer_rt(private_key, slot, &spec, &new, None)));
             }
             weft_node::Program::PeerRemoved { slot, removed } => {
                 if let Some(p) = peers.get(slot) {
@@ -603,8 +610,9 @@ fn register_bootstrap(store: &Store, secret: &str, dir: &std::path::Path) -> Res
             return Ok(());
         }
     }
-    eprintln!(
-        "weftd: warning: {}/api.token is not a valid admin token ({first:#}); use the API socket, \
+    crate::log_warn!(
+        Agent,
+        "warning: {}/api.token is not a valid admin token ({first:#}); use the API socket, \
          or delete the file and restart to get a new one",
         dir.display()
     );

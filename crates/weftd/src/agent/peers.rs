@@ -10,6 +10,7 @@ use weft_node::{NewPath, PeerSpec};
 use weft_types::PrivateKey;
 
 use super::shared::{NO_PATH, PathRt, PeerRt};
+use super::uapi_set::Psk;
 use crate::config::PeerConfig;
 
 /// The node's view of a configured peer.
@@ -28,16 +29,19 @@ pub(crate) fn spec_from_config(p: &PeerConfig) -> PeerSpec {
 }
 
 /// Peer slot `slot`'s run-time state: its WireGuard session (session index
-/// `slot + 1`) and its paths' dense indices.
+/// `slot + 1`, with the preshared key `psk`, which only stock peers added
+/// through the UAPI have) and its paths' dense indices.
 pub(crate) fn peer_rt(
     private_key: &PrivateKey,
     slot: usize,
     spec: &PeerSpec,
     paths: &[NewPath],
+    psk: Option<Psk>,
 ) -> PeerRt {
     let keepalive = spec.keepalive.map(|d| u16::try_from(d.as_secs().max(1)).unwrap_or(u16::MAX));
     let local_index = u32::try_from(slot + 1).unwrap_or(u32::MAX);
-    let session = WgSession::new(private_key, &spec.public_key, None, keepalive, local_index);
+    let session =
+        WgSession::new(private_key, &spec.public_key, psk.map(|k| k.0), keepalive, local_index);
     PeerRt {
         name: spec.name.clone(),
         public_key: spec.public_key,

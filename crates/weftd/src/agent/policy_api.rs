@@ -72,7 +72,7 @@ pub(crate) fn load_or_create_token(state_dir: &Path) -> Result<String> {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o777)?;
             if mode & 0o077 != 0 {
-                eprintln!("weftd: warning: {} was mode {mode:o}; now 600", path.display());
+                crate::log_warn!(Policy, "warning: {} was mode {mode:o}; now 600", path.display());
                 std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
             }
             return Ok(t);
@@ -379,7 +379,11 @@ impl PolicyApi {
         self.control
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .send(ControlMsg::InstallPolicy { policy: Box::new(active), done })
+            .send(ControlMsg::InstallPolicy {
+                policy: Box::new(active),
+                done,
+                request: crate::log::context::current(),
+            })
             .context("the control loop is gone")?;
         wait.recv_timeout(Duration::from_secs(5))
             .context("the control loop did not install the policy")

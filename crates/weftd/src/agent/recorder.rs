@@ -47,7 +47,7 @@ pub(crate) fn run(
                 Ok(stored) => {
                     let _ = bus.send(stored);
                 }
-                Err(e) => eprintln!("weftd: storing an event failed: {e:#}"),
+                Err(e) => crate::log_warn!(Store, "storing an event failed: {e:#}"),
             },
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
@@ -81,13 +81,13 @@ pub(crate) fn run(
             if !samples.is_empty()
                 && let Err(e) = store.record_samples(unix_ms(), &samples)
             {
-                eprintln!("weftd: storing path samples failed: {e:#}");
+                crate::log_warn!(Store, "storing path samples failed: {e:#}");
             }
         }
         if now >= next_downsample {
             next_downsample = now + DOWNSAMPLE_EVERY;
             if let Err(e) = store.downsample(unix_ms()) {
-                eprintln!("weftd: downsampling path history failed: {e:#}");
+                crate::log_warn!(Store, "downsampling path history failed: {e:#}");
             }
         }
     }

@@ -62,7 +62,10 @@ impl ToTun<'_> {
             if stage.hand_over(&mut self.batch) {
                 return;
             }
-            eprintln!("weftd: a TUN write stage stopped; writing from the receive thread");
+            crate::log_warn!(
+                Dataplane,
+                "a TUN write stage stopped; writing from the receive thread"
+            );
             self.stage = None;
         }
         write_tun(self.shared, &mut self.batch);
@@ -73,7 +76,11 @@ impl ToTun<'_> {
 pub(crate) fn run(shared: &Arc<Shared>, uplink: usize, control: &Sender<ControlMsg>) {
     let socket = &shared.sockets[uplink];
     if let Err(e) = socket.set_read_timeout(Some(Duration::from_millis(500))) {
-        eprintln!("weftd: uplink {}: cannot set read timeout: {e}", shared.uplink_names[uplink]);
+        crate::log_warn!(
+            Dataplane,
+            "uplink {}: cannot set read timeout: {e}",
+            shared.uplink_names[uplink]
+        );
     }
     let slot = if socket.gro() { GRO_SLOT } else { DEFAULT_SLOT };
     let mut batch = RecvBatch::new(64, slot);
@@ -82,7 +89,8 @@ pub(crate) fn run(shared: &Arc<Shared>, uplink: usize, control: &Sender<ControlM
         let shared = shared.clone();
         move |batch: &mut TunWriteBatch| write_tun(&shared, batch)
     });
-    let stage = stage.map_err(|e| eprintln!("weftd: no TUN write stage ({e}); inline")).ok();
+    let stage =
+        stage.map_err(|e| crate::log_warn!(Dataplane, "no TUN write stage ({e}); inline")).ok();
     let mut to_tun = ToTun { shared, batch: TunWriteBatch::new(MAX_BATCH), stage };
     let mut out = vec![0u8; 65_536];
     let mut relays = Relays::new(shared, usize::from(shared.tun.mtu()) + 128);
@@ -102,7 +110,11 @@ pub(crate) fn run(shared: &Arc<Shared>, uplink: usize, control: &Sender<ControlM
                 continue;
             }
             Err(e) => {
-                eprintln!("weftd: uplink {}: receive failed: {e}", shared.uplink_names[uplink]);
+                crate::log_warn!(
+                    Dataplane,
+                    "uplink {}: receive failed: {e}",
+                    shared.uplink_names[uplink]
+                );
                 std::thread::sleep(Duration::from_millis(100));
                 continue;
             }

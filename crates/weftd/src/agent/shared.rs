@@ -288,9 +288,17 @@ pub(crate) struct Shared {
     pub(crate) flow_board: super::gate::FlowBoard,
     /// QoS: the shaping setup and reservations in force, the lanes' counters.
     pub(crate) qos: Arc<super::qos::QosBoard>,
+    /// Preshared keys of the stock peers added through the UAPI (`wg set
+    /// ... preshared-key`), by peer key: read when their session is made.
+    pub(crate) stock_psks: Mutex<HashMap<PublicKey, super::uapi_set::Psk>>,
 }
 
 impl Shared {
+    /// The preshared key of the stock peer `key`, if the UAPI set one.
+    pub(crate) fn stock_psk(&self, key: &PublicKey) -> Option<super::uapi_set::Psk> {
+        self.stock_psks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(key).copied()
+    }
+
     /// The running policy.
     pub(crate) fn active_policy(&self) -> Arc<ActivePolicy> {
         match self.policy.read() {

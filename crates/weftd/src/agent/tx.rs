@@ -74,7 +74,7 @@ impl Senders<'_> {
                 out.dscp = dscp;
                 return;
             }
-            eprintln!("weftd: the send stage stopped; sending from the TUN thread");
+            crate::log_warn!(Dataplane, "the send stage stopped; sending from the TUN thread");
             self.stage = None;
         }
         send(self.shared, uplink, out.dscp, &mut out.batch);
@@ -99,7 +99,8 @@ pub(crate) fn run(shared: &Arc<Shared>) {
         let shared = shared.clone();
         move |out: &mut Outgoing| send(&shared, out.uplink, out.dscp, &mut out.batch)
     });
-    let stage = stage.map_err(|e| eprintln!("weftd: no send stage ({e}); sending inline")).ok();
+    let stage =
+        stage.map_err(|e| crate::log_warn!(Dataplane, "no send stage ({e}); sending inline")).ok();
     let batches = (0..shared.sockets.len()).map(new_batch).collect();
     let mut sends = Senders { shared, batches, stage };
     let mut gate = Gate::new(shared, Instant::now(), 0, Direction::Out);
@@ -119,7 +120,7 @@ pub(crate) fn run(shared: &Arc<Shared>) {
                 batch.clear();
             }
             Err(e) => {
-                eprintln!("weftd: TUN read failed: {e}");
+                crate::log_warn!(Dataplane, "TUN read failed: {e}");
                 batch.clear();
                 std::thread::sleep(Duration::from_millis(100));
             }

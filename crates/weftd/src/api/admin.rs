@@ -173,7 +173,7 @@ async fn policy_call(
     f: impl FnOnce(&PolicyApi) -> Reply + Send + 'static,
 ) -> Response {
     let api = ctx.policy.clone();
-    match tokio::task::spawn_blocking(move || f(&api)).await {
+    match crate::log::context::spawn_blocking(move || f(&api)).await {
         Ok(r) => reply(r),
         Err(e) => Failure::internal(&anyhow::anyhow!("{e}")).into_response(),
     }

@@ -77,7 +77,7 @@ pub(crate) struct Caller {
 /// The scope a request needs: reads need `read`; on-demand tests, site
 /// removal and the registry's site changes (cordon, uncordon, drain,
 /// label) and GTM traffic shifts `operate`; policies, tokens, the audit
-/// logs, the mesh's join tokens and revocations, registry services, GTM
+/// logs, the log level (read and set), the mesh's join tokens and revocations, registry services, GTM
 /// services and shard plans `admin`.
 /// `POST /policy/check` and `POST /shards/simulate` change nothing and need
 /// `read`; `GET /mesh` (the membership view) needs `read`.
@@ -88,6 +88,7 @@ pub(crate) fn needed_scope(method: &axum::http::Method, path: &str) -> Scope {
         || p.starts_with("/audit")
         || p.starts_with("/mesh/")
         || p == "/control/audit"
+        || p == "/log"
     {
         return Scope::Admin;
     }
@@ -228,7 +229,7 @@ async fn audit(ctx: &Arc<Ctx>, who: &str, action: &str, what: &str, needed: Scop
     };
     let store = ctx.store.clone();
     let now = super::unix_ms();
-    let _ = tokio::task::spawn_blocking(move || store.audit(&rec, now)).await;
+    let _ = crate::log::context::spawn_blocking(move || store.audit(&rec, now)).await;
 }
 
 #[cfg(test)]
@@ -290,5 +291,7 @@ mod tests {
         assert_eq!(needed_scope(&Method::POST, "/api/v1/gtm/shifts"), Scope::Operate);
         assert_eq!(needed_scope(&Method::POST, "/api/v1/gtm/shifts/s1/abort"), Scope::Operate);
         assert_eq!(needed_scope(&Method::GET, "/api/v1/control/audit"), Scope::Admin);
+        assert_eq!(needed_scope(&Method::GET, "/api/v1/log"), Scope::Admin);
+        assert_eq!(needed_scope(&Method::PUT, "/api/v1/log"), Scope::Admin);
     }
 }

@@ -149,7 +149,7 @@ pub(crate) async fn mesh_apply(
         let api = ctx.policy.clone();
         let checked = {
             let text = text.clone();
-            tokio::task::spawn_blocking(move || api.check(&text))
+            crate::log::context::spawn_blocking(move || api.check(&text))
                 .await
                 .map_err(|e| Failure::internal(&anyhow::anyhow!("{e}")))?
         };

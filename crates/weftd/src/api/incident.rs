@@ -1,7 +1,8 @@
 //! Internal errors as clients see them: `internal error (id 3f9c2a1b)`.
 //!
 //! The error chain of a failure inside the agent names files, SQL and
-//! internal state; it goes to the log (stderr) with a short random id, and
+//! internal state; it goes to the log (an error line of component `api`,
+//! with the request id when there is one) with a short random id, and
 //! only the id goes to the client, who quotes it to the operator. Every 5xx
 //! the API writes is built here ([`internal`], [`hidden`]).
 
@@ -12,7 +13,7 @@ pub(crate) struct Incident {
     pub(crate) id: String,
     /// What the client sees: the summary and the id, nothing else.
     pub(crate) message: String,
-    /// What the log gets: the id, the code and the whole chain.
+    /// What the log gets (after `weftd: `): the id, the code and the whole chain.
     pub(crate) log_line: String,
 }
 
@@ -22,14 +23,14 @@ impl Incident {
         let id = random_id();
         Self {
             message: format!("{summary} (id {id})"),
-            log_line: format!("weftd: API: {code} (id {id}): {detail}"),
+            log_line: format!("API: {code} (id {id}): {detail}"),
             id,
         }
     }
 
-    /// Writes the log line to stderr (the agent's log).
+    /// Writes the log line to the agent's log.
     pub(crate) fn logged(self) -> Self {
-        eprintln!("{}", self.log_line);
+        crate::log_error!(Api, "{}", self.log_line);
         self
     }
 }

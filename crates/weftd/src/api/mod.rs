@@ -21,6 +21,8 @@
 //! - `qos`: the QoS scheduler's lanes on every shaped uplink.
 //! - `gtm`: global services, DNS decisions, traffic shifts, the control store's audit.
 //! - `views`: the status as API types; `page`: pagination; `etag`: 304s.
+//! - `request_id`: `X-Request-Id` on mutating requests, their log line.
+//! - `log`: the log level at run time (`GET/PUT /api/v1/log`).
 
 mod admin;
 mod auth;
@@ -36,11 +38,13 @@ mod gtm;
 mod identity;
 pub(crate) mod incident;
 mod limit;
+mod log;
 mod mesh;
 mod openapi;
 mod page;
 mod qos;
 mod registry;
+mod request_id;
 mod reservations;
 mod shards;
 mod state;
@@ -135,11 +139,12 @@ impl Ctx {
     }
 }
 
-/// Runs `f` (blocking: the store, a reply channel) off the async threads.
+/// Runs `f` (blocking: the store, a reply channel) off the async threads,
+/// as the request the caller serves (see [`crate::log::context`]).
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> ApiResult<T> {
-    match tokio::task::spawn_blocking(f).await {
+    match crate::log::context::spawn_blocking(f).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(Failure::internal(&e)),
         Err(e) => Err(Failure::internal(&anyhow::anyhow!("task failed: {e}"))),
@@ -216,6 +221,7 @@ fn router(ctx: Arc<Ctx>) -> Router {
         .route("/identities/ca/rotate", post(identity::rotate_ca))
         .route("/identities/grants", post(identity::grant))
         .route("/identities/grants/remove", post(identity::ungrant))
+        .route("/log", get(log::get).put(log::put))
         .route("/health", get(admin::health))
         .route("/openapi.json", get(admin::openapi));
     let app = Router::new()
@@ -228,6 +234,7 @@ fn router(ctx: Arc<Ctx>) -> Router {
         .layer(middleware::from_fn_with_state(ctx.clone(), auth::authorize));
     // Bounds before authentication; refusals are counted too.
     bounds::bounded(app)
+        .layer(middleware::from_fn(request_id::assign))
         .layer(middleware::from_fn_with_state(ctx.clone(), count_request))
         .with_state(ctx)
 }
@@ -305,7 +312,7 @@ pub(crate) fn spawn(
             let unix_srv = axum::serve(unix, local_app).into_future();
             let (a, b) = tokio::join!(tcp_srv, unix_srv);
             if let Err(e) = a.and(b) {
-                eprintln!("weftd: API server stopped: {e}");
+                crate::log_warn!(Api, "API server stopped: {e}");
             }
         });
     })?;
@@ -374,6 +381,7 @@ const ROUTES: &[&str] = &[
     "/api/v1/mesh",
     "/api/v1/mesh/tokens",
     "/api/v1/mesh/revocations",
+    "/api/v1/log",
     "/api/v1/health",
     "/api/v1/openapi.json",
     "/ui",

@@ -7,7 +7,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin, control, ddos, events, gtm, identity, mesh, qos, registry, reservations, shards, state,
+    admin, control, ddos, events, gtm, identity, log, mesh, qos, registry, reservations, shards,
+    state,
 };
 
 #[derive(OpenApi)]
@@ -34,6 +35,7 @@ use super::{
         gtm::start_shift, gtm::shift_command, gtm::control_audit,
         identity::list, identity::revoke, identity::init_ca, identity::rotate_ca,
         identity::grant, identity::ungrant,
+        log::get, log::put,
     ),
     modifiers(&Bearer, &CommonErrors),
     tags(
@@ -41,7 +43,7 @@ use super::{
         (name = "steering", description = "On-demand tests and site removal (scope operate)"),
         (name = "events", description = "The live event stream, resumable"),
         (name = "policy", description = "Policy as code: read (read), check (read), apply and rollback (admin)"),
-        (name = "admin", description = "Tokens and the audit log (scope admin)"),
+        (name = "admin", description = "Tokens, the audit log and the log level (scope admin)"),
         (name = "mesh", description = "The zero-touch mesh: members (read), join tokens and revocations (admin, on the agent holding the mesh CA)"),
         (name = "gtm", description = "Global traffic management: global services and their DNS answers (read), services (admin) and traffic shifts (operate) on controllers"),
         (name = "control", description = "The control plane: controller role, leader, epoch, the mesh-wide policy in force (read)"),

@@ -82,8 +82,9 @@ impl Speaker {
         std::thread::Builder::new().name("weft-bgp".into()).spawn(move || {
             let mut child = match me.spawn() {
                 Ok(c) => {
-                    eprintln!(
-                        "weftd: BGP: BIRD (pid {}) with {} neighbor(s), configuration {}",
+                    crate::log_info!(
+                        Bgp,
+                        "BGP: BIRD (pid {}) with {} neighbor(s), configuration {}",
                         c.id(),
                         me.cfg.neighbors.len(),
                         me.conf.display()
@@ -99,14 +100,15 @@ impl Speaker {
             loop {
                 std::thread::sleep(Duration::from_secs(1));
                 if let Ok(Some(status)) = child.try_wait() {
-                    eprintln!(
-                        "weftd: BGP: BIRD exited ({status}; its log: {}); starting it again in 5 s",
+                    crate::log_info!(
+                        Bgp,
+                        "BGP: BIRD exited ({status}; its log: {}); starting it again in 5 s",
                         me.cfg.dir.join("bird.log").display()
                     );
                     std::thread::sleep(Duration::from_secs(5));
                     match me.spawn() {
                         Ok(c) => child = c,
-                        Err(e) => eprintln!("weftd: BGP: {e:#}"),
+                        Err(e) => crate::log_warn!(Bgp, "BGP: {e:#}"),
                     }
                     continue;
                 }
@@ -115,14 +117,17 @@ impl Speaker {
                 if next != current {
                     match me.apply(&next) {
                         Ok(()) => {
-                            eprintln!(
-                                "weftd: BGP: announcing {} prefix(es): {}",
+                            crate::log_info!(
+                                Bgp,
+                                "BGP: announcing {} prefix(es): {}",
                                 next.len(),
                                 next.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
                             );
                             current = next;
                         }
-                        Err(e) => eprintln!("weftd: BGP: {e:#} (the previous announcement stays)"),
+                        Err(e) => {
+                            crate::log_warn!(Bgp, "BGP: {e:#} (the previous announcement stays)");
+                        }
                     }
                 }
             }

@@ -43,12 +43,15 @@ mod classes;
 mod controller;
 mod dns;
 mod flood;
+mod log;
 mod mesh;
 mod qos;
 mod raw;
 mod retention;
 mod validate;
 mod zerotrust;
+
+pub use log::LogConfig;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -127,6 +130,8 @@ pub struct SiteConfig {
     pub bgp: Option<BgpConfig>,
     /// `[retention]`: how much of the audit log is kept (defaults without the section).
     pub audit_retention: crate::store::AuditRetention,
+    /// `[log]`: the log's format and starting level (flags win).
+    pub log: LogConfig,
     /// `[flood]`: handshake limits, flood detection and mitigation (defaults when absent).
     pub flood: FloodConfig,
     /// `[qos]`: shaping and reservations (defaults when absent).

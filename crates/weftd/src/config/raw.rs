@@ -31,6 +31,7 @@ pub(crate) struct RawConfig {
     pub(crate) dns: Option<RawDns>,
     pub(crate) bgp: Option<super::bgp::RawBgp>,
     pub(crate) retention: Option<super::retention::RawRetention>,
+    pub(crate) log: Option<super::log::RawLog>,
     #[serde(default)]
     pub(crate) flood: Option<super::flood::RawFlood>,
     pub(crate) qos: Option<super::qos::RawQos>,

@@ -448,3 +448,24 @@ fn qos_shapes_only_uplinks_with_a_written_capacity_and_checks_its_section() {
     let lines = good().lines().count();
     assert!(d[0].starts_with(&format!("/etc/weft/site.toml:{}:12: ", lines + 3)), "{d:?}");
 }
+
+#[test]
+fn the_log_section_sets_format_and_level_and_a_wrong_value_names_its_place() {
+    assert_eq!(parse_str(&good()).unwrap().log, crate::config::LogConfig::default());
+    let c =
+        parse_str(&format!("{}\n[log]\nformat = \"json\"\nlevel = \"debug\"\n", good())).unwrap();
+    assert_eq!(c.log.format, Some(crate::log::Format::Json));
+    assert_eq!(c.log.level, Some(crate::log::Level::Debug));
+    let base = good();
+    let line = base.lines().count() + 3;
+    let d = diagnostics(&format!("{base}\n[log]\nformat = \"xml\"\nlevel = \"loud\"\n"));
+    for (at, what) in [
+        (format!("site.toml:{line}:10"), "not a log format (human, json)"),
+        (format!("site.toml:{}:9", line + 1), "not a log level"),
+    ] {
+        assert!(d.iter().any(|m| m.contains(&at) && m.contains(what)), "{at} {what}: {d:?}");
+    }
+    let d = diagnostics(&format!("{base}\n[log]\nfmt = \"json\"\n"));
+    let at = format!("site.toml:{line}:1");
+    assert!(d.iter().any(|m| m.contains(&at) && m.contains("unknown field")), "{d:?}");
+}

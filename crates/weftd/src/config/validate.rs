@@ -122,6 +122,7 @@ pub(super) fn validate(
         super::zerotrust::zerotrust(&mut c, raw.zerotrust.as_ref(), &state_dir, raw.mesh.is_some());
     let flood = super::flood::flood(&mut c, raw.flood.as_ref());
     let qos = super::qos::qos(&mut c, raw.qos.as_ref());
+    let log = super::log::log(&mut c, raw.log.as_ref());
 
     match (name, address, api_listen) {
         (Some(name), Some((address, address_prefix)), Some(api_listen)) if c.errors.is_empty() => {
@@ -152,6 +153,7 @@ pub(super) fn validate(
                 zerotrust,
                 flood,
                 qos,
+                log,
             })
         }
         _ => Err(c.errors),

@@ -53,7 +53,7 @@ impl<T: Serialize + DeserializeOwned + Default> DocFollower<T> {
     ) -> Self {
         let path = state_dir.join("control").join(format!("{name}.json"));
         let persisted = load(&path).unwrap_or_else(|e| {
-            eprintln!("weftd: {e:#}; starting with no {what}");
+            crate::log_warn!(Control, "{e:#}; starting with no {what}");
             Persisted::default()
         });
         let newest = persisted.newest.map(|(e, s)| (Epoch(e), s));
@@ -79,9 +79,12 @@ impl<T: Serialize + DeserializeOwned + Default> DocFollower<T> {
             },
             Verdict::AlreadyRunning | Verdict::Duplicate => Some(AckOutcome::Installed),
             Verdict::Stale(why) => {
-                eprintln!(
-                    "weftd: refused a stale {} publication (epoch {}, seq {}): {why}",
-                    self.what, b.epoch, b.seq
+                crate::log_warn!(
+                    Control,
+                    "refused a stale {} publication (epoch {}, seq {}): {why}",
+                    self.what,
+                    b.epoch,
+                    b.seq
                 );
                 None
             }
@@ -89,7 +92,7 @@ impl<T: Serialize + DeserializeOwned + Default> DocFollower<T> {
         };
         self.persisted.newest = self.follower.newest().map(|(e, s)| (e.0, s));
         if let Err(e) = super::follower::save_json(&self.path, &self.persisted) {
-            eprintln!("weftd: saving the {}: {e:#}", self.what);
+            crate::log_warn!(Control, "saving the {}: {e:#}", self.what);
         }
         outcome
     }

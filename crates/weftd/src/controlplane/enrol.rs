@@ -68,7 +68,7 @@ fn ledger(
         Some(kv) => match crate::mesh::files::enroller_from_json(&kv.value) {
             Ok(s) => Some((s, kv.mod_revision)),
             Err(e) => {
-                eprintln!("weftd: the enrolment ledger in the store is unreadable: {e}");
+                crate::log_warn!(Control, "the enrolment ledger in the store is unreadable: {e}");
                 None
             }
         },

@@ -82,7 +82,7 @@ impl FollowerLoop {
     /// Runs until the mesh thread is gone.
     pub(crate) fn run(self, bundles: &Receiver<BundleIn>) {
         let mut persisted = load(&self.state_dir).unwrap_or_else(|e| {
-            eprintln!("weftd: {e:#}; starting with no accepted publication");
+            crate::log_warn!(Control, "{e:#}; starting with no accepted publication");
             Persisted::default()
         });
         let mut follower = Follower::new(
@@ -141,8 +141,9 @@ impl FollowerLoop {
                         }
                         Err(why) => {
                             install_failed += 1;
-                            eprintln!(
-                                "weftd: mesh policy version {} refused here (the last good one stays): {why}",
+                            crate::log_warn!(
+                                Control,
+                                "mesh policy version {} refused here (the last good one stays): {why}",
                                 b.version
                             );
                             last_refusal = Some(why.clone());
@@ -162,8 +163,9 @@ impl FollowerLoop {
                     Some(last_refusal.clone().map_or(AckOutcome::Installed, AckOutcome::refused))
                 }
                 Verdict::Stale(why) => {
-                    eprintln!(
-                        "weftd: refused a stale publication (epoch {}, seq {}) from {}: {why}",
+                    crate::log_warn!(
+                        Control,
+                        "refused a stale publication (epoch {}, seq {}) from {}: {why}",
                         b.epoch,
                         b.seq,
                         from.map_or_else(|| "this site".to_owned(), |a| a.to_string())
@@ -174,7 +176,7 @@ impl FollowerLoop {
             };
             persisted.newest = follower.newest().map(|(e, s)| (e.0, s));
             if let Err(e) = save(&self.state_dir, &persisted) {
-                eprintln!("weftd: saving the accepted publication: {e:#}");
+                crate::log_warn!(Control, "saving the accepted publication: {e:#}");
             }
             if let Ok(mut f) = self.plane.in_force.write() {
                 f.clone_from(&persisted.in_force);
@@ -208,7 +210,7 @@ impl FollowerLoop {
                     let _ = tx.send(answer);
                 }
             }
-            Err(e) => eprintln!("weftd: an unreadable SVID answer: {e}"),
+            Err(e) => crate::log_warn!(Control, "an unreadable SVID answer: {e}"),
         }
     }
 

@@ -319,7 +319,7 @@ impl<S: ControlStore> LeaderLoop<S> {
                 format!("controller {holder} leads the control plane ({epoch})")
             }
         };
-        eprintln!("weftd: {line}");
+        crate::log_info!(Control, "{line}");
         let _ = self.events.send(Event::new(EventKind::LeaderChanged, line));
     }
 
@@ -512,7 +512,10 @@ impl<S: ControlStore> LeaderLoop<S> {
         match self.ctrl.store().get(CURRENT, timeout) {
             Ok(Some(kv)) => match serde_json::from_str::<PolicyRecord>(&kv.value) {
                 Ok(r) => self.current = Some((r, kv.mod_revision)),
-                Err(e) => eprintln!("weftd: the control store's policy record is unreadable: {e}"),
+                Err(e) => crate::log_warn!(
+                    Control,
+                    "the control store's policy record is unreadable: {e}"
+                ),
             },
             Ok(None) => self.current = None,
             Err(_) => return,
@@ -574,7 +577,7 @@ impl<S: ControlStore> LeaderLoop<S> {
             return;
         }
         let Some(p) = super::gtm::publication(fence.epoch.0, &kv) else {
-            eprintln!("weftd: the stored GTM document is unreadable; not published");
+            crate::log_warn!(Control, "the stored GTM document is unreadable; not published");
             self.gtm_published = Some(key);
             return;
         };
@@ -592,7 +595,7 @@ impl<S: ControlStore> LeaderLoop<S> {
             return;
         }
         let Some(p) = super::identity::publication(fence.epoch.0, &kv) else {
-            eprintln!("weftd: the stored identity record is unreadable; not published");
+            crate::log_warn!(Control, "the stored identity record is unreadable; not published");
             self.identity_published = Some(key);
             return;
         };
@@ -631,7 +634,12 @@ impl<S: ControlStore> LeaderLoop<S> {
         match &answer.refused {
             Some(why) => {
                 self.state.svids.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                eprintln!("weftd: refused {} an SVID for {}: {why}", request.site, request.id);
+                crate::log_warn!(
+                    Control,
+                    "refused {} an SVID for {}: {why}",
+                    request.site,
+                    request.id
+                );
             }
             None => {
                 self.state.svids.issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -683,7 +691,7 @@ impl<S: ControlStore> LeaderLoop<S> {
         }
         let txn = Txn { compares: planned.compares, puts: planned.puts, deletes: planned.deletes };
         if let Some(TxnOutcome::Applied(_)) = self.fenced(fence, &txn) {
-            eprintln!("weftd: the identity CA's intermediate was due: replaced");
+            crate::log_info!(Control, "the identity CA's intermediate was due: replaced");
             self.publish_identity(fence);
         }
     }
@@ -721,7 +729,7 @@ impl<S: ControlStore> LeaderLoop<S> {
         if let Some(TxnOutcome::Applied(_)) = self.fenced(fence, &txn) {
             for t in changed {
                 let line = format!("GTM shift {} {}: {}", t.id, t.state, t.line);
-                eprintln!("weftd: {line}");
+                crate::log_info!(Control, "{line}");
                 let _ = self.events.send(Event::new(EventKind::GtmChanged, line));
             }
             self.publish_gtm(fence);
@@ -734,7 +742,10 @@ impl<S: ControlStore> LeaderLoop<S> {
         match self.ctrl.store().txn(Some(fence), txn, timeout) {
             Ok(TxnOutcome::Fenced) => {
                 self.view.fenced_refused += 1;
-                eprintln!("weftd: a fenced write was refused: this controller lost the lead");
+                crate::log_warn!(
+                    Control,
+                    "a fenced write was refused: this controller lost the lead"
+                );
                 self.ctrl.fenced_out(fence);
                 None
             }
@@ -753,7 +764,7 @@ impl<S: ControlStore> LeaderLoop<S> {
         let id = kv.key.trim_start_matches(records::REQUESTS).to_owned();
         let result_key = records::result_key(&id);
         let Ok(req) = serde_json::from_str::<PolicyRequest>(&kv.value) else {
-            eprintln!("weftd: dropping the unreadable control request {id}");
+            crate::log_warn!(Control, "dropping the unreadable control request {id}");
             let txn = Txn { deletes: vec![kv.key.clone()], ..Txn::default() };
             return self.fenced(fence, &txn).is_some();
         };

@@ -67,7 +67,7 @@ impl LimitsFollower {
         plane: Arc<PlaneState>,
     ) -> Self {
         let persisted = load(state_dir).unwrap_or_else(|e| {
-            eprintln!("weftd: {e:#}; starting with no relay limits");
+            crate::log_warn!(Control, "{e:#}; starting with no relay limits");
             Persisted::default()
         });
         let newest = persisted.newest.map(|(e, s)| (Epoch(e), s));
@@ -119,9 +119,11 @@ impl LimitsFollower {
             },
             Verdict::AlreadyRunning | Verdict::Duplicate => Some(AckOutcome::Installed),
             Verdict::Stale(why) => {
-                eprintln!(
-                    "weftd: refused a stale registry publication (epoch {}, seq {}): {why}",
-                    b.epoch, b.seq
+                crate::log_warn!(
+                    Control,
+                    "refused a stale registry publication (epoch {}, seq {}): {why}",
+                    b.epoch,
+                    b.seq
                 );
                 None
             }
@@ -129,7 +131,7 @@ impl LimitsFollower {
         };
         self.persisted.newest = self.follower.newest().map(|(e, s)| (e.0, s));
         if let Err(e) = super::follower::save_json(&path(&self.state_dir), &self.persisted) {
-            eprintln!("weftd: saving the relay limits: {e:#}");
+            crate::log_warn!(Control, "saving the relay limits: {e:#}");
         }
         outcome
     }

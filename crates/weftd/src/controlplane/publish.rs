@@ -120,9 +120,13 @@ impl Publishing {
                 ch.publisher.publish(now, Epoch(p.epoch), p.seq);
             }
             (Err(e), _) | (_, Err(e)) => {
-                eprintln!(
-                    "weftd: cannot publish {:?} (epoch {}, seq {}): {}",
-                    p.kind, p.epoch, p.seq, e.message
+                crate::log_warn!(
+                    Control,
+                    "cannot publish {:?} (epoch {}, seq {}): {}",
+                    p.kind,
+                    p.epoch,
+                    p.seq,
+                    e.message
                 );
             }
         }
@@ -249,8 +253,8 @@ impl Publishing {
             (Some(Ok(b)), None) => {
                 let _ = self.follower.send(BundleIn { from: None, bundle: b });
             }
-            (Some(Err(e)), _) => eprintln!("weftd: cannot sign an SVID answer: {e}"),
-            (None, _) => eprintln!("weftd: cannot sign an SVID answer: no mesh CA here"),
+            (Some(Err(e)), _) => crate::log_warn!(Control, "cannot sign an SVID answer: {e}"),
+            (None, _) => crate::log_warn!(Control, "cannot sign an SVID answer: no mesh CA here"),
         }
     }
 

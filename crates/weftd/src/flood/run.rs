@@ -136,7 +136,7 @@ pub(crate) fn run(shield: &Arc<FloodShield>, nft: Option<&NftSet>, io: &FloodIo)
                     "flood toward {}: {:.0} datagrams/s against a baseline of {:.0}",
                     r.dest, s.pps, s.baseline_pps
                 );
-                eprintln!("weftd: {line}");
+                crate::log_info!(Flood, "{line}");
                 let _ = io.events.send(Event::new(EventKind::FloodDetected, line));
                 view.detections.push(DdosDetection {
                     at_unix_ms: now_ms,
@@ -218,6 +218,6 @@ fn audit_block(store: &Store, set: &NftSet, top: &[(IpAddr, u32)], block: Durati
         detail: format!("heaviest: {}", heaviest.join(", ")),
     };
     if let Err(e) = store.audit(&rec, now_ms) {
-        eprintln!("weftd: auditing a flood block: {e:#}");
+        crate::log_warn!(Flood, "auditing a flood block: {e:#}");
     }
 }

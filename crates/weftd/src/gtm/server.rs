@@ -97,21 +97,21 @@ pub(crate) fn spawn(
                 let mut server = Server::new(handler);
                 match tokio::net::UdpSocket::from_std(udp) {
                     Ok(s) => server.register_socket(s),
-                    Err(e) => eprintln!("weftd: DNS worker {i}: registering UDP: {e}"),
+                    Err(e) => crate::log_warn!(Gtm, "DNS worker {i}: registering UDP: {e}"),
                 }
                 if let Some(t) = tcp {
                     match tokio::net::TcpListener::from_std(t) {
                         Ok(l) => server.register_listener(l, TCP_IDLE, 64 * 1024),
-                        Err(e) => eprintln!("weftd: DNS worker {i}: registering TCP: {e}"),
+                        Err(e) => crate::log_warn!(Gtm, "DNS worker {i}: registering TCP: {e}"),
                     }
                 }
                 if let Err(e) = server.block_until_done().await {
-                    eprintln!("weftd: DNS worker {i} stopped: {e}");
+                    crate::log_warn!(Gtm, "DNS worker {i} stopped: {e}");
                 }
             });
         })?;
     }
-    eprintln!("weftd: answering DNS for {} on {} (UDP and TCP)", cfg.zone, cfg.listen);
+    crate::log_info!(Gtm, "answering DNS for {} on {} (UDP and TCP)", cfg.zone, cfg.listen);
     Ok(())
 }
 

@@ -31,7 +31,7 @@ pub(crate) fn run(
     let now = Instant::now();
     for s in &seeds {
         if let Err(e) = node.join(now, *s) {
-            eprintln!("weftd[{site}]: joining through {s}: {e}");
+            crate::log_warn!(Mesh, site = &site, "joining through {s}: {e}");
         }
     }
     let mut buf = vec![0u8; 65_536];
@@ -135,13 +135,15 @@ fn handle_event(
         NodeEvent::PeerDown { site: peer, reason } => {
             let update = mesh_glue::down_update(peer, reason);
             if let MeshUpdate::Down { site: peer, reason: why, .. } = &update {
-                eprintln!("weftd[{site}]: member {peer} is {why}");
+                crate::log_warn!(Mesh, site = &site, "member {peer} is {why}");
             }
             let _ = control.send(ControlMsg::Mesh(update));
         }
         NodeEvent::SelfRevoked => {
-            eprintln!(
-                "weftd[{site}]: this site's certificate was revoked: it leaves the mesh and cannot \
+            crate::log_warn!(
+                Mesh,
+                site = &site,
+                "this site's certificate was revoked: it leaves the mesh and cannot \
                  rejoin (enrol it again under another name with a new token)"
             );
             for p in node.membership().members() {
@@ -151,23 +153,26 @@ fn handle_event(
             }
         }
         NodeEvent::CertRenewed(cert) => {
-            eprintln!(
-                "weftd[{site}]: certificate renewed (serial {}, valid until {})",
-                cert.body.serial, cert.body.not_after
+            crate::log_info!(
+                Mesh,
+                site = &site,
+                "certificate renewed (serial {}, valid until {})",
+                cert.body.serial,
+                cert.body.not_after
             );
             if let Err(e) = files.save_cert(&cert) {
-                eprintln!("weftd[{site}]: saving the renewed certificate: {e:#}");
+                crate::log_warn!(Mesh, site = &site, "saving the renewed certificate: {e:#}");
             }
         }
         NodeEvent::EnrollerChanged => {
             if let Some(state) = node.enroller_state()
                 && let Err(e) = files.save_enroller(state)
             {
-                eprintln!("weftd[{site}]: saving the enroller's ledger: {e:#}");
+                crate::log_warn!(Mesh, site = &site, "saving the enroller's ledger: {e:#}");
             }
         }
         NodeEvent::Enrolled { site: who, serial } => {
-            eprintln!("weftd[{site}]: enrolled {who} (certificate serial {serial})");
+            crate::log_info!(Mesh, site = &site, "enrolled {who} (certificate serial {serial})");
         }
         // Taken by the run loop before this is called.
         NodeEvent::Bundle { .. }

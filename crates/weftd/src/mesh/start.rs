@@ -96,9 +96,12 @@ pub(crate) fn prepare(
             anyhow!("{}: site.cert without ca.pub; join again", files.dir().display())
         })?;
         if let Some(j) = join {
-            eprintln!(
-                "weftd: already enrolled as {} (certificate serial {}); --join {} ignored",
-                cert.body.site, cert.body.serial, j.seed
+            crate::log_info!(
+                Mesh,
+                "already enrolled as {} (certificate serial {}); --join {} ignored",
+                cert.body.site,
+                cert.body.serial,
+                j.seed
             );
         }
         (NodeIdentity { site_key, cert, ca }, None)
@@ -215,8 +218,9 @@ fn enrol(
         if let Some(outcome) = e.outcome() {
             return match outcome {
                 Ok(done) => {
-                    eprintln!(
-                        "weftd: enrolled as {} by {} (certificate serial {}, role {}, valid until {})",
+                    crate::log_info!(
+                        Mesh,
+                        "enrolled as {} by {} (certificate serial {}, role {}, valid until {})",
                         done.cert.body.site,
                         join.seed,
                         done.cert.body.serial,

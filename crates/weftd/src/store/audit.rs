@@ -75,7 +75,8 @@ impl Store {
             let tx = w.conn.unchecked_transaction()?;
             let batch: Vec<AuditRecord> = tx
                 .prepare_cached(
-                    "SELECT id, at_unix_ms, who, action, target, before_state, after_state, detail
+                    "SELECT id, at_unix_ms, who, action, target, before_state, after_state, detail,
+                            request_id
                      FROM audit WHERE id <= ?1 OR at_unix_ms < ?2 ORDER BY id LIMIT ?3",
                 )?
                 .query_map(params![by_count, cutoff, sql_limit(PRUNE_BATCH)], row_record)?
@@ -95,9 +96,14 @@ impl Store {
     }
 
     /// Appends one record (on disk when this returns) and returns its id.
+    ///
+    /// The record carries the id of the API request the calling thread
+    /// serves ([`crate::log::context::current`]), if any: every audit record
+    /// an API call causes is stamped without each call site passing it.
     pub fn audit(&self, rec: &NewAudit, now_unix_ms: i64) -> Result<u64> {
+        let request = crate::log::context::current();
         let w = self.writer();
-        insert(&w.conn, rec, now_unix_ms)
+        insert(&w.conn, rec, now_unix_ms, request.as_deref())
             .with_context(|| format!("appending the audit record {} {}", rec.action, rec.target))
     }
 
@@ -116,7 +122,8 @@ impl Store {
         let tx = conn.unchecked_transaction()?;
         let items = tx
             .prepare_cached(
-                "SELECT id, at_unix_ms, who, action, target, before_state, after_state, detail
+                "SELECT id, at_unix_ms, who, action, target, before_state, after_state, detail,
+                        request_id
                  FROM audit WHERE id > ?1 ORDER BY id LIMIT ?2",
             )?
             .query_map(params![after_id.unwrap_or(0), sql_limit(limit)], row_record)?
@@ -130,15 +137,25 @@ impl Store {
     }
 }
 
-/// Inserts one record (used by [`Store::audit`] and the import).
-pub(super) fn insert(conn: &Connection, rec: &NewAudit, at_unix_ms: i64) -> rusqlite::Result<u64> {
+/// Inserts one record (used by [`Store::audit`] and the import), with the
+/// id of the API request it belongs to, if any.
+pub(super) fn insert(
+    conn: &Connection,
+    rec: &NewAudit,
+    at_unix_ms: i64,
+    request_id: Option<&str>,
+) -> rusqlite::Result<u64> {
     let id = conn
         .prepare_cached(
-            "INSERT INTO audit (at_unix_ms, who, action, target, before_state, after_state, detail)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+            "INSERT INTO audit (at_unix_ms, who, action, target, before_state, after_state, detail,
+                                request_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
         )?
         .query_row(
-            params![at_unix_ms, rec.who, rec.action, rec.target, rec.before, rec.after, rec.detail],
+            params![
+                at_unix_ms, rec.who, rec.action, rec.target, rec.before, rec.after, rec.detail,
+                request_id
+            ],
             |r| r.get(0),
         )?;
     Ok(id)
@@ -154,6 +171,7 @@ fn row_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
         before: r.get(5)?,
         after: r.get(6)?,
         detail: r.get(7)?,
+        request_id: r.get(8)?,
     })
 }
 
@@ -204,6 +222,20 @@ mod tests {
         assert_eq!((items[1].id, items[1].at_unix_ms), (2, 20));
         assert_eq!(items[1].detail, "record 1");
         assert_eq!(items[1].who, "token:ci");
+    }
+
+    #[test]
+    fn a_record_written_while_serving_a_request_carries_its_id() {
+        let dir = TempDir::new("audit-request-id");
+        let s = Store::open(dir.path()).unwrap();
+        {
+            let _serving = crate::log::context::enter(Some("req-7".into()));
+            s.audit(&record(0), 10).unwrap();
+        }
+        s.audit(&record(1), 20).unwrap();
+        let (items, _) = s.audit_page(None, 10).unwrap();
+        assert_eq!(items[0].request_id.as_deref(), Some("req-7"));
+        assert_eq!(items[1].request_id, None, "outside a request");
     }
 
     #[test]
@@ -272,7 +304,7 @@ mod tests {
             let mut w = s.writer();
             let tx = w.conn.transaction().unwrap();
             for i in 0..600 {
-                insert(&tx, &record(i), i64::try_from(i).unwrap()).unwrap();
+                insert(&tx, &record(i), i64::try_from(i).unwrap(), None).unwrap();
             }
             tx.commit().unwrap();
         }

@@ -15,11 +15,18 @@ use super::audit::{self, NewAudit};
 use super::policies;
 
 /// Every migration, in order: entry `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+
+/// Request ids: the API request (`X-Request-Id`) an audit record belongs
+/// to, so the record, the request's answer and its log lines tie together.
+/// Records written outside a request (and every older one) have none.
+const V3: &str = "
+ALTER TABLE audit ADD COLUMN request_id TEXT;
+";
 
 /// Bandwidth reservations (see `reservations.rs`): ids come from the
 /// autoincrement, so a deleted reservation's id is never reused.
-const V3: &str = "
+const V4: &str = "
 CREATE TABLE reservations (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,
     to_site          TEXT NOT NULL,
@@ -276,7 +283,7 @@ fn import_file_store(conn: &Connection, state_dir: &Path) -> Result<()> {
                     after: old.after.map(|v| v.to_string()),
                     detail: old.detail,
                 };
-                audit::insert(conn, &rec, secs_to_ms(old.time))
+                audit::insert(conn, &rec, secs_to_ms(old.time), None)
                     .context("importing an audit record")?;
             }
         }

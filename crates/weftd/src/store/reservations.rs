@@ -63,6 +63,7 @@ impl Store {
         change: &ReservationChange,
         now_unix_ms: i64,
     ) -> Result<Option<String>> {
+        let request = crate::log::context::current();
         let mut w = self.writer();
         let tx = w.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut new_id = None;
@@ -106,7 +107,8 @@ impl Store {
             if let Some(id) = &new_id {
                 rec.target = rec.target.replace("{new}", id);
             }
-            audit::insert(&tx, &rec, now_unix_ms).context("auditing a reservation change")?;
+            audit::insert(&tx, &rec, now_unix_ms, request.as_deref())
+                .context("auditing a reservation change")?;
         }
         tx.commit().context("committing a reservation change")?;
         Ok(new_id)

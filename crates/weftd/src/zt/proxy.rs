@@ -224,7 +224,7 @@ impl Proxy {
             tokio::spawn(async move {
                 let _ = stream.set_nodelay(true);
                 if let Err(e) = me.handle(stream, peer).await {
-                    tracing_free_log(&format!("zt proxy: {peer}: {e:#}"));
+                    crate::log_warn!(Zt, "zt proxy: {peer}: {e:#}");
                 }
             });
         }
@@ -391,9 +391,4 @@ fn build_creds(td: &TrustDomain, mode: &Mode, svid: &Svid, bundle: &[Vec<u8>]) -
         server: tls::server_config(svid, bundle, require_client)?,
         clients,
     })
-}
-
-/// Connection errors go to stderr (weftd has no logging framework).
-fn tracing_free_log(msg: &str) {
-    eprintln!("{msg}");
 }

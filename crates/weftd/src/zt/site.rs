@@ -320,7 +320,7 @@ impl ZtSite {
                 }
             }
             if let Err(e) = self.renew() {
-                eprintln!("weftd: zero trust: renewing SVIDs: {e:#}");
+                crate::log_warn!(Zt, "zero trust: renewing SVIDs: {e:#}");
             }
         }
     }
@@ -442,7 +442,7 @@ impl ZtSite {
                     changed = true;
                 }
                 Err(why) => {
-                    eprintln!("weftd: zero trust: no SVID for {id}: {why}");
+                    crate::log_warn!(Zt, "zero trust: no SVID for {id}: {why}");
                     self.set_pending(&id, why);
                 }
             }
@@ -504,7 +504,7 @@ impl ZtSite {
                     e.proxy.revoke(id.clone());
                 }
                 lock(&self.schedule).revoke(id);
-                eprintln!("weftd: zero trust: {id} revoked mesh-wide");
+                crate::log_info!(Zt, "zero trust: {id} revoked mesh-wide");
                 newly = true;
             }
         }
@@ -585,7 +585,7 @@ fn audit_loop(store: &Store, rx: &Receiver<Denial>) {
         let now_ms =
             SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |t| t.as_millis() as i64);
         if let Err(e) = store.audit(&rec, now_ms) {
-            eprintln!("weftd: zero trust: auditing a denial: {e:#}");
+            crate::log_warn!(Zt, "zero trust: auditing a denial: {e:#}");
         }
     }
 }

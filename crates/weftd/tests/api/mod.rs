@@ -4,6 +4,7 @@
 //! WebSocket), and `kill -9` during writes losing nothing acknowledged.
 
 pub(crate) mod client;
+mod log;
 
 use std::fmt::Write as _;
 use std::time::Duration;

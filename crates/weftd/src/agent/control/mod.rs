@@ -51,6 +51,9 @@ pub(crate) enum ControlMsg {
         policy: Box<ActivePolicy>,
         /// Answered after the swap.
         done: Sender<()>,
+        /// The API request that asked for it (its id goes on the log lines
+        /// the install writes), if any.
+        request: Option<Arc<str>>,
     },
     /// Run an on-demand test of a path (engine id); answered when done.
     TestPath {
@@ -177,7 +180,7 @@ impl Control {
             info: io.info,
             interface: io.interface,
             rtnl: weft_dataplane::sys::Rtnl::open()
-                .map_err(|e| eprintln!("weftd: rtnetlink for mesh routes: {e}"))
+                .map_err(|e| crate::log_warn!(Agent, "rtnetlink for mesh routes: {e}"))
                 .ok(),
             store: io.store,
             directory: io.directory,
@@ -215,9 +218,10 @@ impl Control {
         );
         ev.policy_version = Some(self.active.version);
         self.emit(ev);
-        eprintln!(
-            "weftd[{}]: policy {:?} version {} running ({} ACLs, {} routes, {} profiles)",
-            self.shared.site,
+        crate::log_info!(
+            Policy,
+            site = &self.shared.site,
+            "policy {:?} version {} running ({} ACLs, {} routes, {} profiles)",
             self.active.policy.document.name,
             self.active.version,
             self.active.policy.document.acls.len(),
@@ -267,7 +271,8 @@ impl Control {
             ControlMsg::Probe { uplink, src, data, at } => {
                 self.node.handle_probe(at, uplink, src, &data);
             }
-            ControlMsg::InstallPolicy { policy, done } => {
+            ControlMsg::InstallPolicy { policy, done, request } => {
+                let _serving = crate::log::context::enter(request);
                 self.install(Instant::now(), Arc::new(*policy));
                 let _ = done.send(());
             }
@@ -293,9 +298,10 @@ impl Control {
                         let v: Vec<String> = s.iter().map(ToString::to_string).collect();
                         if v.is_empty() { "none".to_owned() } else { v.join(", ") }
                     };
-                    eprintln!(
-                        "weftd[{}]: relay limits: cordoned {}; drained {}",
-                        self.shared.site,
+                    crate::log_info!(
+                        Agent,
+                        site = &self.shared.site,
+                        "relay limits: cordoned {}; drained {}",
                         names(&cordoned),
                         names(&drained)
                     );

@@ -60,7 +60,9 @@ impl Control {
         let mut paths = self.table.paths.clone();
         paths.extend(new_paths.iter().map(|p| Arc::new(path_rt(slot, p))));
         debug_assert_eq!(paths.len(), self.node.path_count(), "path tables in step");
-        let rt = Arc::new(peer_rt(&self.shared.private_key, slot, spec, new_paths));
+        let psk =
+            if spec.stock && spec.dynamic { self.shared.stock_psk(&spec.public_key) } else { None };
+        let rt = Arc::new(peer_rt(&self.shared.private_key, slot, spec, new_paths, psk));
         if slot == peers.len() {
             peers.push(rt);
             self.handshakes.push((0, None));
@@ -75,7 +77,12 @@ impl Control {
                 if let Some(rtnl) = self.rtnl.as_mut()
                     && let Err(e) = rtnl.add_route(&self.interface, *prefix)
                 {
-                    eprintln!("weftd[{}]: route {prefix} for {}: {e}", self.shared.site, spec.name);
+                    crate::log_warn!(
+                        Peer,
+                        site = &self.shared.site,
+                        "route {prefix} for {}: {e}",
+                        spec.name
+                    );
                 }
             }
             self.remember_site(spec, new_paths);
@@ -126,7 +133,7 @@ impl Control {
                 result.and_then(|()| self.store.upsert_path(&key, &site, uplink, &remote, now));
         }
         if let Err(e) = result {
-            eprintln!("weftd[{}]: storing site {}: {e:#}", self.shared.site, spec.name);
+            crate::log_warn!(Peer, site = &self.shared.site, "storing site {}: {e:#}", spec.name);
         }
     }
 
@@ -145,7 +152,11 @@ impl Control {
                 let verb = if back { "is back" } else { "joined" };
                 let prefixes = self.node.slot_of(&site).and_then(|s| self.node.peer(s));
                 let prefixes = prefixes.map(|(s, _, _)| s.prefixes.clone()).unwrap_or_default();
-                eprintln!("weftd[{me}]: peer {site} {verb} ({paths} paths, prefixes {prefixes:?})");
+                crate::log_info!(
+                    Peer,
+                    site = &me,
+                    "peer {site} {verb} ({paths} paths, prefixes {prefixes:?})"
+                );
                 let mut ev =
                     Event::new(EventKind::SiteJoined, format!("site {site} {verb} the mesh"));
                 ev.site = Some(site.to_string());
@@ -153,7 +164,7 @@ impl Control {
                 self.emit(Event::new(EventKind::TopologyChanged, format!("site {site} {verb}")));
             }
             NodeEvent::PeerRefused { site, why } => {
-                eprintln!("weftd[{me}]: not peering with {site}: {why}");
+                crate::log_warn!(Peer, site = &me, "not peering with {site}: {why}");
                 let mut ev =
                     Event::new(EventKind::TopologyChanged, format!("site {site} refused: {why}"));
                 ev.site = Some(site.to_string());
@@ -161,7 +172,7 @@ impl Control {
                 self.emit(ev);
             }
             NodeEvent::PeerLeft { site, reason } => {
-                eprintln!("weftd[{me}]: peer {site} removed ({reason})");
+                crate::log_info!(Peer, site = &me, "peer {site} removed ({reason})");
                 let mut ev = Event::new(
                     EventKind::SiteLeft,
                     format!("site {site} left the mesh ({reason})"),
@@ -189,7 +200,7 @@ impl Control {
                     }
                     None => format!("site {dst}: back on its direct paths"),
                 };
-                eprintln!("weftd[{me}]: {line}");
+                crate::log_info!(Peer, site = &me, "{line}");
                 let mut ev = Event::new(EventKind::TopologyChanged, line);
                 ev.site = Some(dst.to_string());
                 ev.reason = Some(via.map_or_else(|| "direct".to_owned(), |v| format!("relay {v}")));
@@ -202,7 +213,7 @@ impl Control {
                     ),
                     None => format!("class {class} to {dst}: back on its direct paths"),
                 };
-                eprintln!("weftd[{me}]: {line}");
+                crate::log_info!(Peer, site = &me, "{line}");
                 let mut ev = Event::new(EventKind::Failover, line);
                 ev.site = Some(dst.to_string());
                 ev.class = Some(class);
@@ -217,7 +228,7 @@ impl Control {
             NodeEvent::TestAborted { id } => {
                 self.test_replies.remove(&id); // dropped: the API answers that it failed
             }
-            NodeEvent::Note(line) => eprintln!("weftd[{me}]: {line}"),
+            NodeEvent::Note(line) => crate::log_info!(Peer, site = &me, "{line}"),
         }
     }
 }

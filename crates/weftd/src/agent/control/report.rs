@@ -35,7 +35,11 @@ impl Control {
         match e {
             PathEvent::StateChanged { path, peer, from, to, reason } => {
                 let name = self.node.path_name(*path);
-                eprintln!("weftd[{}]: path {name} {from} -> {to} ({reason})", self.shared.site);
+                crate::log_info!(
+                    Path,
+                    site = &self.shared.site,
+                    "path {name} {from} -> {to} ({reason})"
+                );
                 let kind = match (from, to) {
                     (_, PathState::Down) => EventKind::PathDown,
                     (PathState::Degraded, PathState::Up) => EventKind::PathRecovered,
@@ -65,7 +69,7 @@ impl Control {
                     from.map_or("none".to_owned(), |p| self.node.path_name(p)),
                     to.map_or("none".to_owned(), |p| self.node.path_name(p))
                 );
-                eprintln!("weftd[{}]: {line}", self.shared.site);
+                crate::log_info!(Path, site = &self.shared.site, "{line}");
                 let mut ev = Event::new(EventKind::Failover, line);
                 ev.site = Some(self.table.peers[peer.0 as usize].name.to_string());
                 ev.path = to.map(|p| p.0);
@@ -75,9 +79,11 @@ impl Control {
                 self.emit(ev);
             }
             PathEvent::PoolChanged { policy, pool, .. } => {
-                eprintln!(
-                    "weftd[{}]: pool of class {} is now {pool:?}",
-                    self.shared.site, policy.0
+                crate::log_info!(
+                    Path,
+                    site = &self.shared.site,
+                    "pool of class {} is now {pool:?}",
+                    policy.0
                 );
             }
         }
@@ -210,7 +216,7 @@ impl Control {
         let offloads = self.shared.offloads();
         if !self.offloads.is_empty() && offloads != self.offloads {
             // A GSO send failed with EIO: that uplink sends unsegmented from now on.
-            eprintln!("weftd: data-plane offloads now {offloads:?}");
+            crate::log_info!(Dataplane, "data-plane offloads now {offloads:?}");
         }
         self.offloads.clone_from(&offloads);
         let peers = self.peer_statuses();

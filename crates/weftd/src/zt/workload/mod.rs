@@ -50,7 +50,7 @@ pub async fn serve(listener: UnixListener, source: Arc<dyn WorkloadSource>) {
         let source = Arc::clone(&source);
         tokio::spawn(async move {
             if let Err(e) = connection(stream, source).await {
-                eprintln!("weftd: workload API: {e:#}");
+                crate::log_warn!(Zt, "workload API: {e:#}");
             }
         });
     }
