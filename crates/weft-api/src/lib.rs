@@ -23,6 +23,7 @@
 //! - [`gtm`]: [`GtmStatus`], [`GtmServiceSpec`], [`GtmShiftStart`], [`GtmExplanation`].
 //! - [`registry`]: [`RegistrySite`], [`RegistryService`], [`RegistryChange`].
 //! - [`ddos`]: [`DdosStatus`]: flood defence counters, detections, the nftables set.
+//! - [`profiles`]: [`ProfileCreate`], [`Profile`]: stock WireGuard clients a site serves.
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -35,6 +36,7 @@ pub mod gtm;
 pub mod identity;
 pub mod mesh;
 pub mod paths;
+pub mod profiles;
 pub mod registry;
 pub mod shards;
 pub mod sites;
@@ -60,6 +62,7 @@ pub use identity::{
 };
 pub use mesh::{MeshMember, MeshRevocation, MeshRevoke, MeshStatus, MeshToken, MeshTokenCreate};
 pub use paths::{Path, PathSample, PathTestRequest, PathTestResult};
+pub use profiles::{Profile, ProfileCreate, ProfileSite};
 pub use registry::{
     HealthCheck, HealthCheckKind, LabelChange, RegistryChange, RegistryEvent, RegistryService,
     RegistrySite, ServiceProtocol, ServiceRegistration, SiteRegistration,

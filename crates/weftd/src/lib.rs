@@ -16,6 +16,7 @@
 //!   `[dns]` sites, the authoritative DNS server for global services.
 //! - [`labgen`]: keys and site configurations for a namespace lab
 //!   (re-exported from `weft-layout`, which the CLI shares).
+//! - [`profiles`]: stock WireGuard clients served as run-time stock peers.
 //! - [`uapi`]: the WireGuard userspace API protocol (`wg show` against weftd).
 //! - [`zt`]: the zero-trust gateway and sidecar proxy (SPIFFE mTLS).
 #![forbid(unsafe_code)]
@@ -30,6 +31,7 @@ pub(crate) mod gtm;
 pub mod labgen;
 pub mod mesh;
 pub mod policy;
+pub mod profiles;
 pub mod store;
 pub mod uapi;
 pub mod zt;

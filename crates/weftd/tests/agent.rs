@@ -16,6 +16,7 @@ mod gtm;
 mod mesh;
 mod offload;
 mod policy;
+mod profiles;
 mod support;
 mod zt;
 

@@ -23,6 +23,7 @@ pub(crate) mod paths;
 pub(crate) mod peers;
 pub(crate) mod ping;
 pub(crate) mod policy;
+pub(crate) mod profile;
 pub(crate) mod progress;
 pub(crate) mod registry;
 pub(crate) mod routes;

@@ -38,6 +38,7 @@ mod limit;
 mod mesh;
 mod openapi;
 mod page;
+mod profiles;
 mod registry;
 mod shards;
 mod state;
@@ -97,6 +98,8 @@ pub(crate) struct Ctx {
     pub(crate) https: bool,
     /// The flood defence (`GET /api/v1/ddos`).
     pub(crate) flood: Arc<crate::flood::FloodShield>,
+    /// This site as connection profiles name it (`/api/v1/profiles`).
+    pub(crate) profile_host: crate::profiles::ProfileHost,
 }
 
 impl Ctx {
@@ -206,6 +209,8 @@ fn router(ctx: Arc<Ctx>) -> Router {
         .route("/identities/ca/rotate", post(identity::rotate_ca))
         .route("/identities/grants", post(identity::grant))
         .route("/identities/grants/remove", post(identity::ungrant))
+        .route("/profiles", get(profiles::list).post(profiles::create))
+        .route("/profiles/{name}", get(profiles::show).delete(profiles::revoke))
         .route("/health", get(admin::health))
         .route("/openapi.json", get(admin::openapi));
     let app = Router::new()
@@ -339,6 +344,8 @@ const ROUTES: &[&str] = &[
     "/api/v1/events/history",
     "/api/v1/audit",
     "/api/v1/tokens",
+    "/api/v1/profiles",
+    "/api/v1/profiles/{name}",
     "/api/v1/tokens/{id}",
     "/api/v1/policy",
     "/api/v1/policy/versions",

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, control, ddos, events, gtm, identity, mesh, registry, shards, state};
+use super::{admin, control, ddos, events, gtm, identity, mesh, profiles, registry, shards, state};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -32,6 +32,7 @@ use super::{admin, control, ddos, events, gtm, identity, mesh, registry, shards,
         gtm::start_shift, gtm::shift_command, gtm::control_audit,
         identity::list, identity::revoke, identity::init_ca, identity::rotate_ca,
         identity::grant, identity::ungrant,
+        profiles::list, profiles::show, profiles::create, profiles::revoke,
     ),
     modifiers(&Bearer, &CommonErrors),
     tags(
@@ -46,6 +47,7 @@ use super::{admin, control, ddos, events, gtm, identity, mesh, registry, shards,
         (name = "registry", description = "Sites and services on the controllers: lists (read), cordon, drain, labels (operate), services (admin)"),
         (name = "identity", description = "Zero-trust workload identities: this site's proxies (read), revocation (admin); on controllers the control plane's identity CA and grants (admin)"),
         (name = "ddos", description = "Flood defence: counters before crypto, detections, the nftables set (read)"),
+        (name = "profiles", description = "Connection profiles: stock WireGuard clients this site serves as run-time stock peers (scope admin)"),
         (name = "metrics", description = "Prometheus exposition"),
         (name = "meta", description = "Health and this document (no token)"),
     )
@@ -152,6 +154,8 @@ mod tests {
             "/api/v1/sites/{id}/uncordon",
             "/api/v1/sites/{id}/drain",
             "/api/v1/sites/{id}/label",
+            "/api/v1/profiles",
+            "/api/v1/profiles/{name}",
         ] {
             assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");
         }

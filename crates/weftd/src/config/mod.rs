@@ -44,6 +44,7 @@ mod controller;
 mod dns;
 mod flood;
 mod mesh;
+mod profiles;
 mod raw;
 mod retention;
 mod validate;
@@ -62,6 +63,7 @@ pub use controller::{ControlStoreKind, ControllerConfig};
 pub use dns::{DnsConfig, RegionConfig};
 pub use flood::FloodConfig;
 pub use mesh::{DEFAULT_MESH_PORT, GossipProfile, MeshConfig, Topology};
+pub use profiles::{DEFAULT_POOL, ProfilesConfig};
 pub use weft_layout::{DEFAULT_API, DEFAULT_STATE_DIR};
 pub use weft_types::Diagnostic;
 pub use zerotrust::{GatewayConfig, Issuer, SidecarConfig, ZeroTrustConfig};
@@ -127,6 +129,8 @@ pub struct SiteConfig {
     pub audit_retention: crate::store::AuditRetention,
     /// `[flood]`: handshake limits, flood detection and mitigation (defaults when absent).
     pub flood: FloodConfig,
+    /// `[profiles]`: stock WireGuard clients' address pool and endpoints (defaults when absent).
+    pub profiles: ProfilesConfig,
 }
 
 /// One uplink.

@@ -33,6 +33,7 @@ pub(crate) struct RawConfig {
     pub(crate) retention: Option<super::retention::RawRetention>,
     #[serde(default)]
     pub(crate) flood: Option<super::flood::RawFlood>,
+    pub(crate) profiles: Option<super::profiles::RawProfiles>,
 }
 
 #[derive(Debug, Deserialize)]

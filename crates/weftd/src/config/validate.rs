@@ -121,6 +121,13 @@ pub(super) fn validate(
     let zerotrust =
         super::zerotrust::zerotrust(&mut c, raw.zerotrust.as_ref(), &state_dir, raw.mesh.is_some());
     let flood = super::flood::flood(&mut c, raw.flood.as_ref());
+    let taken: Vec<IpPrefix> = address
+        .iter()
+        .map(|(_, p)| *p)
+        .chain(prefixes.iter().copied())
+        .chain(peers.iter().flat_map(|p| p.prefixes.iter().copied()))
+        .collect();
+    let profiles = super::profiles::profiles(&mut c, raw.profiles.as_ref(), &taken, &site.name);
 
     match (name, address, api_listen) {
         (Some(name), Some((address, address_prefix)), Some(api_listen)) if c.errors.is_empty() => {
@@ -150,6 +157,7 @@ pub(super) fn validate(
                 controller,
                 zerotrust,
                 flood,
+                profiles,
             })
         }
         _ => Err(c.errors),

@@ -15,7 +15,19 @@ use super::audit::{self, NewAudit};
 use super::policies;
 
 /// Every migration, in order: entry `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
+
+/// Connection profiles: stock WireGuard clients registered at run time
+/// (`/api/v1/profiles`); `sites` is the comma-separated list of site ids.
+const V3: &str = "
+CREATE TABLE profiles (
+    name            TEXT PRIMARY KEY,
+    public_key      TEXT NOT NULL UNIQUE,
+    address         TEXT NOT NULL UNIQUE,
+    sites           TEXT NOT NULL,
+    created_unix_ms INTEGER NOT NULL
+) STRICT;
+";
 
 /// Audit retention: the log stays append-only for every statement but the
 /// store's own pruning, which raises `audit_pruning.active` inside its

@@ -48,6 +48,7 @@ mod events;
 mod history;
 mod migrate;
 mod policies;
+mod profiles;
 mod sites;
 mod tokens;
 
@@ -66,6 +67,7 @@ pub use audit::{AuditRetention, NewAudit};
 pub use events::{EVENT_PRUNE_EVERY, EVENT_RETENTION};
 pub use history::{RAW_RETENTION, ROLLUP_RESOLUTION, ROLLUP_RETENTION, SampleInput};
 pub use policies::PolicyVersion;
+pub use profiles::{ProfileRecord, ProfileRefused};
 pub use sites::{PathRecord, SiteRecord, path_key};
 pub use tokens::TokenRefused;
 

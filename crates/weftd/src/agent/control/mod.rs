@@ -82,6 +82,14 @@ pub(crate) enum ControlMsg {
         /// Answered after the change.
         done: tokio::sync::oneshot::Sender<()>,
     },
+    /// A run-time stock peer (a connection profile's client) spoke from a
+    /// source that is none of its paths: it becomes the peer's endpoint.
+    Roamed {
+        /// Dense peer index.
+        peer: usize,
+        /// Where it spoke from.
+        src: SocketAddr,
+    },
     /// The registry's relay limits (from the control plane's publication).
     RelayLimits {
         /// Never chosen as new relays.
@@ -280,6 +288,7 @@ impl Control {
                 let _ = reply.send(self.explain(Instant::now(), key, dscp));
             }
             ControlMsg::Mesh(update) => self.node.handle_mesh(Instant::now(), update),
+            ControlMsg::Roamed { peer, src } => self.roamed(peer, src),
             ControlMsg::SetRemoved { peer, removed, done } => {
                 self.node.set_removed(peer, removed);
                 self.pump();

@@ -60,7 +60,17 @@ impl Control {
         let mut paths = self.table.paths.clone();
         paths.extend(new_paths.iter().map(|p| Arc::new(path_rt(slot, p))));
         debug_assert_eq!(paths.len(), self.node.path_count(), "path tables in step");
-        let rt = Arc::new(peer_rt(&self.shared.private_key, slot, spec, new_paths));
+        // A client that roamed keeps its session: same slot, same key.
+        let keep = peers
+            .get(slot)
+            .filter(|old| {
+                old.stock
+                    && old.dynamic
+                    && old.public_key == spec.public_key
+                    && !old.gone.load(Ordering::Relaxed)
+            })
+            .map(|old| old.session.clone());
+        let rt = Arc::new(peer_rt(&self.shared.private_key, slot, spec, new_paths, keep));
         if slot == peers.len() {
             peers.push(rt);
             self.handshakes.push((0, None));
@@ -82,6 +92,29 @@ impl Control {
             self.learn_site(spec);
         }
         self.publish_table(PeerTable::new(peers, paths));
+    }
+
+    /// A run-time stock peer (a connection profile's client) spoke from
+    /// `src`: that is its endpoint now (its paths are rebuilt, its session
+    /// kept). Configured and mesh peers are never moved this way.
+    pub(super) fn roamed(&mut self, slot: usize, src: std::net::SocketAddr) {
+        let Some(p) = self.table.peers.get(slot) else { return };
+        if !(p.stock && p.dynamic) || p.gone.load(Ordering::Relaxed) || p.endpoints == [src] {
+            return;
+        }
+        let spec = PeerSpec {
+            name: p.name.clone(),
+            public_key: p.public_key,
+            prefixes: p.prefixes.clone(),
+            endpoints: vec![src],
+            stock: true,
+            keepalive: p.keepalive.map(|s| std::time::Duration::from_secs(u64::from(s))),
+            role: p.role.clone(),
+            region: p.region.clone(),
+            dynamic: true,
+        };
+        eprintln!("weftd[{}]: client {} is at {src}", self.shared.site, p.name);
+        self.node.handle_mesh(std::time::Instant::now(), weft_node::MeshUpdate::Up(spec));
     }
 
     fn publish_table(&mut self, table: PeerTable) {

@@ -1,0 +1,253 @@
+//! Connection profiles (`/api/v1/profiles`, scope admin, audited): stock
+//! WireGuard clients this site serves as run-time stock peers. Registering
+//! stores the client (it survives a restart) and, when this site is one of
+//! the client's sites, adds it to the running node; deleting (`weft profile
+//! revoke`) drops the peer at once.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Extension, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use weft_api::{ApiError, Page, Profile, ProfileCreate, ProfileSite};
+use weft_types::{IpPrefix, PublicKey, SiteId};
+
+use super::auth::Caller;
+use super::error::{ApiResult, B, Failure, P};
+use super::{Ctx, blocking, unix_ms};
+use crate::agent::{ControlMsg, MeshUpdate};
+use crate::profiles::{derive_address, peer_spec};
+use crate::store::{NewAudit, ProfileRecord, ProfileRefused};
+
+/// Most sites one client may name.
+const MAX_SITES: usize = 64;
+
+/// Registered clients, by name.
+#[utoipa::path(get, path = "/api/v1/profiles", tag = "profiles",
+    responses((status = 200, body = Page<Profile>), (status = 401, body = ApiError), (status = 403, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn list(State(ctx): State<Arc<Ctx>>) -> ApiResult<Json<Page<Profile>>> {
+    let store = ctx.store.clone();
+    let all = blocking(move || store.profiles()).await?;
+    let clients: Vec<String> = all.iter().map(|p| p.name.clone()).collect();
+    let items: Vec<Profile> = all.iter().map(|p| view(&ctx, p, &clients)).collect();
+    let total = items.len() as u64;
+    Ok(Json(Page { items, next_cursor: None, total }))
+}
+
+/// One registered client.
+#[utoipa::path(get, path = "/api/v1/profiles/{name}", tag = "profiles",
+    params(("name" = String, Path, description = "client name")),
+    responses((status = 200, body = Profile), (status = 404, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn show(
+    State(ctx): State<Arc<Ctx>>,
+    P(name): P<String>,
+) -> ApiResult<Json<Profile>> {
+    let store = ctx.store.clone();
+    let all = blocking(move || store.profiles()).await?;
+    let clients: Vec<String> = all.iter().map(|p| p.name.clone()).collect();
+    let found = all.iter().find(|p| p.name == name);
+    found
+        .map(|p| Json(view(&ctx, p, &clients)))
+        .ok_or_else(|| Failure::not_found(format!("no client {name:?}")))
+}
+
+/// Registers a client; this site serves it at once if it is one of its sites.
+#[utoipa::path(post, path = "/api/v1/profiles", tag = "profiles", request_body = ProfileCreate,
+    responses((status = 201, body = Profile), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 409, body = ApiError), (status = 413, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn create(
+    State(ctx): State<Arc<Ctx>>,
+    Extension(caller): Extension<Caller>,
+    B(body): B,
+) -> ApiResult<Response> {
+    let req: ProfileCreate =
+        serde_json::from_value(super::error::json_object(&body)?).map_err(|e| {
+            Failure::bad_request(format!(
+                "body must be {{\"name\", \"public_key\", \"sites\", \"address\"?}}: {e}"
+            ))
+        })?;
+    let key = check(&ctx, &req)?;
+    let store = ctx.store.clone();
+    let existing = {
+        let store = store.clone();
+        blocking(move || store.profiles()).await?
+    };
+    let taken = taken_prefixes(&ctx, &existing);
+    let address = match &req.address {
+        Some(a) => {
+            let ip =
+                a.strip_suffix("/32").unwrap_or(a).parse::<std::net::Ipv4Addr>().map_err(|_| {
+                    Failure::bad_request(format!("address {a:?} is not an IPv4 address"))
+                })?;
+            if let Some(t) = taken.iter().find(|t| t.contains(IpAddr::V4(ip))) {
+                return Err(Failure::conflict(format!("address {ip} is in {t}, already in use")));
+            }
+            ip
+        }
+        None => derive_address(ctx.profile_host.pool, &key, &taken).ok_or_else(|| {
+            Failure::conflict(format!("the client pool {} is full", ctx.profile_host.pool))
+        })?,
+    };
+    let mut sites: Vec<String> = Vec::new();
+    for s in &req.sites {
+        if !sites.contains(s) {
+            sites.push(s.clone());
+        }
+    }
+    let record = ProfileRecord {
+        name: req.name.clone(),
+        public_key: key.to_base64(),
+        address: format!("{address}/32"),
+        sites,
+        created_unix_ms: unix_ms(),
+    };
+    let (rec, who) = (record.clone(), caller.who.clone());
+    blocking(move || {
+        if let Err(e) = store.insert_profile(&rec) {
+            return Ok(Err(match e.downcast_ref::<ProfileRefused>() {
+                Some(r) => Failure::conflict(r.to_string()),
+                None => Failure::internal(&e),
+            }));
+        }
+        store.audit(
+            &NewAudit {
+                who,
+                action: "profile.register".to_owned(),
+                target: format!("client {}", rec.name),
+                before: None,
+                after: Some(format!("{} sites {}", rec.address, rec.sites.join(","))),
+                detail: rec.public_key.clone(),
+            },
+            rec.created_unix_ms,
+        )?;
+        Ok(Ok(()))
+    })
+    .await??;
+    if record.sites.contains(&ctx.profile_host.site)
+        && let Some(spec) = peer_spec(&record)
+    {
+        let _ = ctx.control.send(ControlMsg::Mesh(MeshUpdate::Up(spec)));
+        ctx.wait_for_publication().await;
+    }
+    let mut clients: Vec<String> = existing.into_iter().map(|p| p.name).collect();
+    clients.push(record.name.clone());
+    Ok((StatusCode::CREATED, Json(view(&ctx, &record, &clients))).into_response())
+}
+
+/// Revokes a client here: its peer goes at once, its record too.
+#[utoipa::path(delete, path = "/api/v1/profiles/{name}", tag = "profiles",
+    params(("name" = String, Path, description = "client name")),
+    responses((status = 200, body = Profile), (status = 404, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn revoke(
+    State(ctx): State<Arc<Ctx>>,
+    Extension(caller): Extension<Caller>,
+    P(name): P<String>,
+) -> ApiResult<Json<Profile>> {
+    let store = ctx.store.clone();
+    let (n, who) = (name.clone(), caller.who.clone());
+    let gone = blocking(move || {
+        let Some(rec) = store.delete_profile(&n)? else { return Ok(None) };
+        store.audit(
+            &NewAudit {
+                who,
+                action: "profile.revoke".to_owned(),
+                target: format!("client {n}"),
+                before: Some(format!("{} sites {}", rec.address, rec.sites.join(","))),
+                after: None,
+                detail: rec.public_key.clone(),
+            },
+            unix_ms(),
+        )?;
+        Ok(Some(rec))
+    })
+    .await?
+    .ok_or_else(|| Failure::not_found(format!("no client {name:?}")))?;
+    if let Ok(site) = SiteId::new(&gone.name) {
+        let down = MeshUpdate::Down { site, reason: "revoked".to_owned(), now: true };
+        let _ = ctx.control.send(ControlMsg::Mesh(down));
+        ctx.wait_for_publication().await;
+    }
+    Ok(Json(view(&ctx, &gone, std::slice::from_ref(&gone.name))))
+}
+
+/// Checks a registration against the rules and this site's peers; the
+/// client's public key.
+fn check(ctx: &Ctx, req: &ProfileCreate) -> ApiResult<PublicKey> {
+    SiteId::new(&req.name)
+        .map_err(|e| Failure::bad_request(format!("name {:?}: {e}", req.name)))?;
+    let key = PublicKey::from_base64(&req.public_key)
+        .map_err(|e| Failure::bad_request(format!("public_key: {e}")))?;
+    if req.sites.is_empty() || req.sites.len() > MAX_SITES {
+        return Err(Failure::bad_request(format!("sites: 1 to {MAX_SITES} site ids")));
+    }
+    for s in &req.sites {
+        SiteId::new(s).map_err(|e| Failure::bad_request(format!("site {s:?}: {e}")))?;
+    }
+    let host = &ctx.profile_host;
+    if key == host.public_key {
+        return Err(Failure::conflict("public_key is this site's own"));
+    }
+    if req.name == host.site {
+        return Err(Failure::conflict(format!("{} is this site's name", req.name)));
+    }
+    let s = ctx.status.get();
+    let live = s.peers.iter().filter(|p| !p.gone);
+    for p in live {
+        if p.name == req.name {
+            return Err(Failure::conflict(format!("{} is a peer's name", req.name)));
+        }
+        if p.public_key == key.to_base64() {
+            return Err(Failure::conflict(format!("public_key is peer {}'s", p.name)));
+        }
+    }
+    Ok(key)
+}
+
+/// What a client's address must stay out of: this site's prefixes, its
+/// peers' (clients' included) and the stored clients' addresses.
+fn taken_prefixes(ctx: &Ctx, existing: &[ProfileRecord]) -> Vec<IpPrefix> {
+    let s = ctx.status.get();
+    let mut taken = ctx.profile_host.prefixes.clone();
+    for p in s.peers.iter().filter(|p| !p.gone) {
+        taken.extend(p.prefixes.iter().filter_map(|x| IpPrefix::parse(x).ok()));
+    }
+    taken.extend(existing.iter().filter_map(|p| IpPrefix::parse(&p.address).ok()));
+    taken
+}
+
+/// The API's view of a client: this site as its `[Peer]`, with its own
+/// prefixes and those reachable through it (its live peers', other
+/// clients' left out).
+fn view(ctx: &Ctx, p: &ProfileRecord, clients: &[String]) -> Profile {
+    let host = &ctx.profile_host;
+    let s = ctx.status.get();
+    let prefixes: Vec<String> = host.prefixes.iter().map(ToString::to_string).collect();
+    let mut reachable: Vec<String> = Vec::new();
+    for peer in s.peers.iter().filter(|x| !x.gone && !x.removed && !clients.contains(&x.name)) {
+        for x in &peer.prefixes {
+            if !prefixes.contains(x) && !reachable.contains(x) {
+                reachable.push(x.clone());
+            }
+        }
+    }
+    Profile {
+        name: p.name.clone(),
+        public_key: p.public_key.clone(),
+        address: p.address.clone(),
+        sites: p.sites.clone(),
+        created_unix_ms: p.created_unix_ms,
+        served_here: p.sites.contains(&host.site),
+        site: ProfileSite {
+            name: host.site.clone(),
+            public_key: host.public_key.to_base64(),
+            endpoints: host.endpoints.clone(),
+            prefixes,
+            reachable,
+        },
+    }
+}
