@@ -30,6 +30,7 @@ LAB=prof$$
 cleanup() { "$WEFT" lab down --name "$LAB" >/dev/null 2>&1 || true; }
 trap cleanup EXIT INT TERM
 
+umask 077
 rm -rf "$OUT"
 mkdir -p "$OUT"
 "$WEFT" lab up --sites 3 --uplinks 1 --agents --name "$LAB" >/dev/null

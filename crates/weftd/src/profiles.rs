@@ -59,12 +59,21 @@ impl ProfileHost {
             site: cfg.name.to_string(),
             public_key,
             endpoints,
-            prefixes: std::iter::once(cfg.address_prefix)
-                .chain(cfg.prefixes.iter().copied())
-                .collect(),
+            prefixes: own_prefixes(cfg),
             pool: cfg.profiles.pool,
         }
     }
+}
+
+/// This site's prefixes, its address prefix first, each once.
+fn own_prefixes(cfg: &crate::config::SiteConfig) -> Vec<IpPrefix> {
+    let mut out = vec![cfg.address_prefix];
+    for p in &cfg.prefixes {
+        if !out.contains(p) {
+            out.push(*p);
+        }
+    }
+    out
 }
 
 /// The client's address: a host of `pool` chosen by the hash of its public

@@ -100,3 +100,63 @@ impl Store {
         Ok(found)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::TempDir;
+
+    fn laptop() -> ProfileRecord {
+        ProfileRecord {
+            name: "laptop".into(),
+            public_key: "key-1".into(),
+            address: "100.96.0.7/32".into(),
+            sites: vec!["a".into(), "b".into()],
+            created_unix_ms: 5,
+        }
+    }
+
+    #[test]
+    fn clients_survive_a_reopen_and_go_when_deleted() {
+        let dir = TempDir::new("profiles");
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.insert_profile(&laptop()).unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.profiles().unwrap(), vec![laptop()]);
+        assert_eq!(store.delete_profile("laptop").unwrap(), Some(laptop()));
+        assert_eq!(store.delete_profile("laptop").unwrap(), None);
+        assert!(store.profiles().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_name_key_or_address_another_client_has_is_refused() {
+        let dir = TempDir::new("profiles-refused");
+        let store = Store::open(dir.path()).unwrap();
+        store.insert_profile(&laptop()).unwrap();
+        let refused = |p: ProfileRecord| {
+            store.insert_profile(&p).unwrap_err().downcast::<ProfileRefused>().unwrap()
+        };
+        let other = ProfileRecord {
+            name: "phone".into(),
+            public_key: "key-2".into(),
+            address: "100.96.0.8/32".into(),
+            ..laptop()
+        };
+        assert_eq!(
+            refused(ProfileRecord { name: "laptop".into(), ..other.clone() }),
+            ProfileRefused::NameTaken("laptop".into())
+        );
+        assert_eq!(
+            refused(ProfileRecord { public_key: "key-1".into(), ..other.clone() }),
+            ProfileRefused::KeyTaken("laptop".into())
+        );
+        assert_eq!(
+            refused(ProfileRecord { address: "100.96.0.7/32".into(), ..other.clone() }),
+            ProfileRefused::AddressTaken("laptop".into())
+        );
+        store.insert_profile(&other).unwrap();
+        assert_eq!(store.profiles().unwrap().len(), 2);
+    }
+}

@@ -9,8 +9,9 @@
 //!   (or a placeholder with `--public-key`), its address from the site's
 //!   pool, that site as a `[Peer]` with its endpoint and the prefixes
 //!   reachable through it;
-//! - `NAME.png`, the same text as a QR code (`qr`, `png`), and with `--qr`
-//!   the code on the terminal.
+//! - `NAME.png`, the same configuration as a QR code (`qr`, `png`; without
+//!   its comment lines, so the code stays small), and with `--qr` the code
+//!   on the terminal.
 //!
 //! Each site's agent serves the clients registered with it. To give a
 //! client a second site, export it again against that site's agent with
@@ -193,7 +194,7 @@ fn export(a: &ExportArgs) -> Result<ExitCode> {
     });
     let text = config.render();
     write_private(&conf_path, text.as_bytes())?;
-    let code = qr::code(&text)?;
+    let code = qr::code(&render::without_comments(&text))?;
     let png_path = a.out.join(format!("{}.png", a.name));
     write_private(&png_path, &qr::png(&code))?;
     if a.json {

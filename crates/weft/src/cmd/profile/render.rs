@@ -148,6 +148,11 @@ impl ClientConfig {
     }
 }
 
+/// `text` without its comment lines (what the QR code carries).
+pub(crate) fn without_comments(text: &str) -> String {
+    text.lines().filter(|l| !l.trim_start().starts_with('#')).map(|l| format!("{l}\n")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +188,8 @@ mod tests {
         assert!(text.contains("AllowedIPs = 10.77.1.0/24, 10.77.2.0/24\n"), "{text}");
         assert!(text.contains("PersistentKeepalive = 25\n"), "{text}");
         assert_eq!(text.matches("[Peer]").count(), 1);
+        let bare = without_comments(&text);
+        assert!(!bare.contains('#') && bare.contains("[Interface]\nPrivateKey"), "{bare}");
     }
 
     #[test]
