@@ -150,7 +150,12 @@ impl ClientConfig {
 
 /// `text` without its comment lines (what the QR code carries).
 pub(crate) fn without_comments(text: &str) -> String {
-    text.lines().filter(|l| !l.trim_start().starts_with('#')).map(|l| format!("{l}\n")).collect()
+    let mut out = String::with_capacity(text.len());
+    for l in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
