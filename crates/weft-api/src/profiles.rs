@@ -13,16 +13,19 @@ pub struct ProfileCreate {
     /// or ending with `-`, unique among sites and clients.
     #[schema(pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", min_length = 1, max_length = 63)]
     pub name: String,
-    /// Its WireGuard public key, base64 (44 characters).
-    #[schema(min_length = 44, max_length = 44)]
+    /// Its WireGuard public key, base64 (44 characters: 32 bytes).
+    #[schema(pattern = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$", min_length = 44, max_length = 44)]
     pub public_key: String,
-    /// The sites it may use (at least one, at most 64); this site serves it
-    /// as a stock peer only if it is listed.
+    /// The sites it may use (at least one, at most 64, site ids); this
+    /// site serves it as a stock peer only if it is listed. A site id that
+    /// is not valid is refused with 422.
     #[schema(min_items = 1, max_items = 64)]
     pub sites: Vec<String>,
-    /// Its overlay address (IPv4); absent: derived from its public key in
-    /// the site's pool, the same at every site with the same pool.
+    /// Its overlay address (IPv4, optionally `/32`); absent: derived from
+    /// its public key in the site's pool, the same at every site with the
+    /// same pool.
     #[serde(default)]
+    #[schema(pattern = "^[0-9]{1,3}(\\.[0-9]{1,3}){3}(/32)?$", max_length = 18)]
     pub address: Option<String>,
 }
 

@@ -39,7 +39,7 @@ pub(crate) async fn list(State(ctx): State<Arc<Ctx>>) -> ApiResult<Json<Page<Pro
 
 /// One registered client.
 #[utoipa::path(get, path = "/api/v1/profiles/{name}", tag = "profiles",
-    params(("name" = String, Path, description = "client name")),
+    params(("name" = String, Path, description = "client name", pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", max_length = 63)),
     responses((status = 200, body = Profile), (status = 404, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError)),
     security(("bearer" = [])))]
 pub(crate) async fn show(
@@ -57,7 +57,10 @@ pub(crate) async fn show(
 
 /// Registers a client; this site serves it at once if it is one of its sites.
 #[utoipa::path(post, path = "/api/v1/profiles", tag = "profiles", request_body = ProfileCreate,
-    responses((status = 201, body = Profile), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 409, body = ApiError), (status = 413, body = ApiError)),
+    responses((status = 201, body = Profile), (status = 400, description = "not a JSON object of this shape", body = ApiError),
+        (status = 422, description = "a name, key, site or address that is not valid", body = ApiError),
+        (status = 409, description = "a name, key or address in use, or the pool is full", body = ApiError),
+        (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 413, body = ApiError)),
     security(("bearer" = [])))]
 pub(crate) async fn create(
     State(ctx): State<Arc<Ctx>>,
@@ -140,7 +143,7 @@ pub(crate) async fn create(
 
 /// Revokes a client here: its peer goes at once, its record too.
 #[utoipa::path(delete, path = "/api/v1/profiles/{name}", tag = "profiles",
-    params(("name" = String, Path, description = "client name")),
+    params(("name" = String, Path, description = "client name", pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", max_length = 63)),
     responses((status = 200, body = Profile), (status = 404, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError)),
     security(("bearer" = [])))]
 pub(crate) async fn revoke(
@@ -175,18 +178,22 @@ pub(crate) async fn revoke(
     Ok(Json(view(&ctx, &gone, std::slice::from_ref(&gone.name))))
 }
 
+/// 422 `invalid_profile`: well-formed JSON whose values break the rules.
+fn invalid(message: String) -> Failure {
+    Failure(StatusCode::UNPROCESSABLE_ENTITY, ApiError::new("invalid_profile", message))
+}
+
 /// Checks a registration against the rules and this site's peers; the
 /// client's public key.
 fn check(ctx: &Ctx, req: &ProfileCreate) -> ApiResult<PublicKey> {
-    SiteId::new(&req.name)
-        .map_err(|e| Failure::bad_request(format!("name {:?}: {e}", req.name)))?;
-    let key = PublicKey::from_base64(&req.public_key)
-        .map_err(|e| Failure::bad_request(format!("public_key: {e}")))?;
+    SiteId::new(&req.name).map_err(|e| invalid(format!("name {:?}: {e}", req.name)))?;
+    let key =
+        PublicKey::from_base64(&req.public_key).map_err(|e| invalid(format!("public_key: {e}")))?;
     if req.sites.is_empty() || req.sites.len() > MAX_SITES {
-        return Err(Failure::bad_request(format!("sites: 1 to {MAX_SITES} site ids")));
+        return Err(invalid(format!("sites: 1 to {MAX_SITES} site ids")));
     }
     for s in &req.sites {
-        SiteId::new(s).map_err(|e| Failure::bad_request(format!("site {s:?}: {e}")))?;
+        SiteId::new(s).map_err(|e| invalid(format!("site {s:?}: {e}")))?;
     }
     let host = &ctx.profile_host;
     if key == host.public_key {
