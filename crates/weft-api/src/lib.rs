@@ -62,7 +62,7 @@ pub use identity::{
 };
 pub use mesh::{MeshMember, MeshRevocation, MeshRevoke, MeshStatus, MeshToken, MeshTokenCreate};
 pub use paths::{Path, PathSample, PathTestRequest, PathTestResult};
-pub use profiles::{Profile, ProfileCreate, ProfileSite};
+pub use profiles::{Profile, ProfileCreate, ProfileRevoked, ProfileSite};
 pub use registry::{
     HealthCheck, HealthCheckKind, LabelChange, RegistryChange, RegistryEvent, RegistryService,
     RegistrySite, ServiceProtocol, ServiceRegistration, SiteRegistration,

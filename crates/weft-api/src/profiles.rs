@@ -63,3 +63,18 @@ pub struct Profile {
     /// This site, as the client's configuration names it.
     pub site: ProfileSite,
 }
+
+/// Answer of `DELETE /api/v1/profiles/{name}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ProfileRevoked {
+    /// Client name.
+    pub name: String,
+    /// The client as it was registered here (absent: it was not).
+    pub here: Option<Profile>,
+    /// With `everywhere`: the version of the mesh's revocation list that now
+    /// names the client (every site drops it and forgets its record).
+    pub mesh_list_version: Option<u64>,
+    /// With `everywhere`: why the mesh-wide revocation did not happen here
+    /// (not in a mesh; not the CA holder or a controller: ask one of those).
+    pub mesh_refused: Option<String>,
+}

@@ -1,8 +1,12 @@
 //! Connection profiles (`/api/v1/profiles`, scope admin, audited): stock
 //! WireGuard clients this site serves as run-time stock peers. Registering
 //! stores the client (it survives a restart) and, when this site is one of
-//! the client's sites, adds it to the running node; deleting (`weft profile
-//! revoke`) drops the peer at once.
+//! the client's sites, adds it to the running node. Deleting drops the
+//! peer here at once; with `?everywhere=true` (what `weft profile revoke`
+//! sends) the client's name also joins the mesh's signed revocation list
+//! (through the control plane's leader on a controller, else on the CA
+//! holder), which floods to every site: each drops the client and forgets
+//! its record (`agent::control`'s `ClientsRevoked`).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -11,11 +15,11 @@ use axum::Json;
 use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use weft_api::{ApiError, Page, Profile, ProfileCreate, ProfileSite};
+use weft_api::{ApiError, Page, Profile, ProfileCreate, ProfileRevoked, ProfileSite};
 use weft_types::{IpPrefix, PublicKey, SiteId};
 
 use super::auth::Caller;
-use super::error::{ApiResult, B, Failure, P};
+use super::error::{ApiResult, B, Failure, P, Q};
 use super::{Ctx, blocking, unix_ms};
 use crate::agent::{ControlMsg, MeshUpdate};
 use crate::profiles::{derive_address, peer_spec};
@@ -141,16 +145,45 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(view(&ctx, &record, &clients))).into_response())
 }
 
-/// Revokes a client here: its peer goes at once, its record too.
+/// `?everywhere=` of `DELETE /profiles/{name}`.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct RevokeQuery {
+    /// Also revoke the client mesh-wide: its name joins the mesh's signed
+    /// revocation list (through the leader on a controller, else on the CA
+    /// holder), and every site that serves it drops it.
+    everywhere: Option<bool>,
+}
+
+/// Revokes a client: here (its peer goes at once, its record too) and, with
+/// `everywhere=true`, in the whole mesh.
 #[utoipa::path(delete, path = "/api/v1/profiles/{name}", tag = "profiles",
-    params(("name" = String, Path, description = "client name", pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", max_length = 63)),
-    responses((status = 200, body = Profile), (status = 404, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError)),
+    params(("name" = String, Path, description = "client name", pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", max_length = 63), RevokeQuery),
+    responses((status = 200, body = ProfileRevoked), (status = 400, body = ApiError), (status = 404, body = ApiError),
+        (status = 409, description = "the name is a site's, not a client's", body = ApiError),
+        (status = 401, body = ApiError), (status = 403, body = ApiError)),
     security(("bearer" = [])))]
 pub(crate) async fn revoke(
     State(ctx): State<Arc<Ctx>>,
     Extension(caller): Extension<Caller>,
+    headers: axum::http::HeaderMap,
     P(name): P<String>,
-) -> ApiResult<Json<Profile>> {
+    Q(q): Q<RevokeQuery>,
+) -> ApiResult<Json<ProfileRevoked>> {
+    let Ok(site) = SiteId::new(&name) else {
+        return Err(Failure::not_found(format!("no client {name:?}")));
+    };
+    let everywhere = q.everywhere.unwrap_or(false);
+    if everywhere {
+        // The revocation list names site ids: never let it name a site.
+        let s = ctx.status.get();
+        let a_site = name == ctx.profile_host.site
+            || s.peers.iter().any(|p| p.name == name && !p.client && !p.gone);
+        if a_site {
+            return Err(Failure::conflict(format!("{name} is a site, not a client")));
+        }
+    }
     let store = ctx.store.clone();
     let (n, who) = (name.clone(), caller.who.clone());
     let gone = blocking(move || {
@@ -168,14 +201,28 @@ pub(crate) async fn revoke(
         )?;
         Ok(Some(rec))
     })
-    .await?
-    .ok_or_else(|| Failure::not_found(format!("no client {name:?}")))?;
-    if let Ok(site) = SiteId::new(&gone.name) {
+    .await?;
+    if gone.is_some() {
         let down = MeshUpdate::Down { site, reason: "revoked".to_owned(), now: true };
         let _ = ctx.control.send(ControlMsg::Mesh(down));
         ctx.wait_for_publication().await;
     }
-    Ok(Json(view(&ctx, &gone, std::slice::from_ref(&gone.name))))
+    let (mut mesh_list_version, mut mesh_refused) = (None, None);
+    if everywhere {
+        match super::mesh::revoke_site(&ctx, caller.who.clone(), &headers, name.clone(), true).await
+        {
+            Ok(r) => mesh_list_version = Some(r.list_version),
+            Err(Failure(_, e)) => mesh_refused = Some(format!("{}: {}", e.code, e.message)),
+        }
+    }
+    if gone.is_none() && mesh_list_version.is_none() {
+        return Err(Failure::not_found(match mesh_refused {
+            Some(why) => format!("no client {name:?} here, and not revoked mesh-wide ({why})"),
+            None => format!("no client {name:?}"),
+        }));
+    }
+    let here = gone.map(|g| view(&ctx, &g, std::slice::from_ref(&g.name)));
+    Ok(Json(ProfileRevoked { name, here, mesh_list_version, mesh_refused }))
 }
 
 /// 422 `invalid_profile`: well-formed JSON whose values break the rules.

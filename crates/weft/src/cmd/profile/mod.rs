@@ -17,7 +17,8 @@
 //! client a second site, export it again against that site's agent with
 //! the same `--out`: the key and address in `NAME.conf` are kept and the
 //! site is added as another `[Peer]`. `revoke NAME` drops the client at the
-//! agent it talks to, once per site (the sites are listed in its record).
+//! agent it talks to and, through the mesh's signed revocation list (on a
+//! controller or the CA holder), at every site (`--here-only`: only there).
 
 mod png;
 mod qr;
@@ -28,7 +29,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use weft_api::{Page, Profile, ProfileCreate};
+use weft_api::{Page, Profile, ProfileCreate, ProfileRevoked};
 use weft_dataplane::wg::{generate_private_key, public_key};
 use weft_types::PrivateKey;
 
@@ -51,10 +52,16 @@ pub(crate) enum ProfileCommand {
         #[command(flatten)]
         agent: AgentArgs,
     },
-    /// Revoke a client at the agent's site: its peer goes at once.
+    /// Revoke a client everywhere: its peer goes at once at the agent's
+    /// site, and its name joins the mesh's revocation list (ask a
+    /// controller or the CA holder), so every site drops it.
     Revoke {
         /// Client name.
         name: String,
+        /// Only at the agent's site (also outside a mesh, where there is no
+        /// other way).
+        #[arg(long)]
+        here_only: bool,
         /// Print the agent's JSON answer.
         #[arg(long)]
         json: bool,
@@ -116,15 +123,33 @@ pub(crate) fn run(cmd: ProfileCommand) -> Result<ExitCode> {
             t.print_or("no clients registered");
             Ok(ExitCode::SUCCESS)
         }
-        ProfileCommand::Revoke { name, json, agent } => {
-            let v = agent
-                .client()
-                .delete(&format!("/api/v1/profiles/{}", super::client::encode(&name)))?;
+        ProfileCommand::Revoke { name, here_only, json, agent } => {
+            let everywhere = if here_only { "false" } else { "true" };
+            let path = format!(
+                "/api/v1/profiles/{}?everywhere={everywhere}",
+                super::client::encode(&name)
+            );
+            let v = agent.client().delete(&path)?;
             if json {
                 print_json(&v)?;
-            } else {
-                let p: Profile = super::decode(v, "revoked client")?;
-                outln!("revoked client {} ({}) at site {}", p.name, p.address, p.site.name);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let r: ProfileRevoked = super::decode(v, "revocation")?;
+            match &r.here {
+                Some(p) => {
+                    outln!("revoked client {} ({}) at site {}", p.name, p.address, p.site.name);
+                }
+                None => outln!("client {} was not registered at this site", r.name),
+            }
+            match (r.mesh_list_version, &r.mesh_refused) {
+                (Some(v), _) => outln!(
+                    "revoked mesh-wide (revocation list version {v}): every site drops {}",
+                    r.name
+                ),
+                (None, Some(why)) => eprintln!(
+                    "weft: warning: not revoked mesh-wide ({why}); revoke it at each of its sites, or ask a controller or the CA holder"
+                ),
+                (None, None) => {}
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -90,6 +90,12 @@ pub(crate) enum ControlMsg {
         /// Where it spoke from.
         src: SocketAddr,
     },
+    /// The mesh's revocation list changed: the connection profiles'
+    /// clients it names are dropped here, and their records forgotten.
+    ClientsRevoked {
+        /// Every site id the list names.
+        sites: Vec<weft_types::SiteId>,
+    },
     /// The registry's relay limits (from the control plane's publication).
     RelayLimits {
         /// Never chosen as new relays.
@@ -289,6 +295,7 @@ impl Control {
             }
             ControlMsg::Mesh(update) => self.node.handle_mesh(Instant::now(), update),
             ControlMsg::Roamed { peer, src } => self.roamed(peer, src),
+            ControlMsg::ClientsRevoked { sites } => self.clients_revoked(&sites),
             ControlMsg::SetRemoved { peer, removed, done } => {
                 self.node.set_removed(peer, removed);
                 self.pump();

@@ -117,6 +117,47 @@ impl Control {
         self.node.handle_mesh(std::time::Instant::now(), weft_node::MeshUpdate::Up(spec));
     }
 
+    /// The mesh revoked `sites`: every connection profile's client among
+    /// them goes at once, and its stored record (audited), so a restart
+    /// does not bring it back. Sites it names are the mesh's business.
+    pub(super) fn clients_revoked(&mut self, sites: &[weft_types::SiteId]) {
+        let now = std::time::Instant::now();
+        for site in sites {
+            let client = self.table.peers.iter().any(|p| {
+                p.name == *site && p.stock && p.dynamic && !p.gone.load(Ordering::Relaxed)
+            });
+            if client {
+                let down = weft_node::MeshUpdate::Down {
+                    site: site.clone(),
+                    reason: "revoked".to_owned(),
+                    now: true,
+                };
+                self.node.handle_mesh(now, down);
+            }
+            match self.store.delete_profile(site.as_str()) {
+                Ok(Some(rec)) => {
+                    eprintln!("weftd[{}]: client {site} revoked by the mesh", self.shared.site);
+                    let audit = crate::store::NewAudit {
+                        who: "mesh revocation list".to_owned(),
+                        action: "profile.revoke".to_owned(),
+                        target: format!("client {site}"),
+                        before: Some(format!("{} sites {}", rec.address, rec.sites.join(","))),
+                        after: None,
+                        detail: rec.public_key,
+                    };
+                    if let Err(e) = self.store.audit(&audit, crate::api::unix_ms()) {
+                        eprintln!(
+                            "weftd[{}]: auditing the revocation of {site}: {e}",
+                            self.shared.site
+                        );
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => eprintln!("weftd[{}]: forgetting client {site}: {e:#}", self.shared.site),
+            }
+        }
+    }
+
     fn publish_table(&mut self, table: PeerTable) {
         let table = Arc::new(table);
         self.shared.publish_table(table.clone());
