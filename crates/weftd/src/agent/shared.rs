@@ -225,6 +225,9 @@ pub(crate) struct LinkBoard {
     pub(crate) counters: RwLock<Vec<(String, u64)>>,
     /// When this site's mesh certificate expires, Unix seconds (0: not in a mesh).
     pub(crate) cert_not_after: std::sync::atomic::AtomicU64,
+    /// The site ids the mesh's revocation list names (connection profiles
+    /// refuse to register a client under one of them).
+    pub(crate) revoked: RwLock<std::collections::BTreeSet<String>>,
 }
 
 impl LinkBoard {

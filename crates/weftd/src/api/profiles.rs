@@ -249,6 +249,12 @@ fn check(ctx: &Ctx, req: &ProfileCreate) -> ApiResult<PublicKey> {
     if req.name == host.site {
         return Err(Failure::conflict(format!("{} is this site's name", req.name)));
     }
+    if ctx.links.revoked.read().is_ok_and(|r| r.contains(&req.name)) {
+        return Err(Failure::conflict(format!(
+            "{} is on the mesh's revocation list: a revoked client does not come back; use another name",
+            req.name
+        )));
+    }
     let s = ctx.status.get();
     let live = s.peers.iter().filter(|p| !p.gone);
     for p in live {

@@ -99,7 +99,10 @@ pub(crate) fn run(
             let list = node.membership().auth().revocations();
             if list.version() != revocations_seen {
                 revocations_seen = list.version();
-                let sites = list.sites().iter().cloned().collect();
+                let sites: Vec<SiteId> = list.sites().iter().cloned().collect();
+                if let Ok(mut r) = links.revoked.write() {
+                    *r = sites.iter().map(ToString::to_string).collect();
+                }
                 let _ = control.send(ControlMsg::ClientsRevoked { sites });
             }
         }

@@ -151,5 +151,13 @@ fn in_a_mesh_one_revoke_at_the_ca_holder_drops_the_client_at_every_site() {
     });
     assert_eq!(h.ping(2, a, 3), 0, "the revoked client still reaches a");
     assert_eq!(h.ping(2, b, 3), 0, "the revoked client still reaches b");
+    // A revoked name does not come back.
+    let again = Command::new(weft_cli())
+        .args(["profile", "export", &name, "--sites", &sites, "--out", out, "--socket"])
+        .arg(h.socket(1))
+        .output()
+        .expect("run weft");
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success() && said.contains("revocation list"), "{said}");
     drop(client);
 }
