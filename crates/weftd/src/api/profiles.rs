@@ -86,10 +86,11 @@ pub(crate) async fn create(
     let taken = taken_prefixes(&ctx, &existing);
     let address = match &req.address {
         Some(a) => {
-            let ip =
-                a.strip_suffix("/32").unwrap_or(a).parse::<std::net::Ipv4Addr>().map_err(|_| {
-                    Failure::bad_request(format!("address {a:?} is not an IPv4 address"))
-                })?;
+            let ip = a
+                .strip_suffix("/32")
+                .unwrap_or(a)
+                .parse::<std::net::Ipv4Addr>()
+                .map_err(|_| invalid(format!("address {a:?} is not an IPv4 address")))?;
             if let Some(t) = taken.iter().find(|t| t.contains(IpAddr::V4(ip))) {
                 return Err(Failure::conflict(format!("address {ip} is in {t}, already in use")));
             }
