@@ -35,8 +35,7 @@ const MAX_SITES: usize = 64;
 pub(crate) async fn list(State(ctx): State<Arc<Ctx>>) -> ApiResult<Json<Page<Profile>>> {
     let store = ctx.store.clone();
     let all = blocking(move || store.profiles()).await?;
-    let clients: Vec<String> = all.iter().map(|p| p.name.clone()).collect();
-    let items: Vec<Profile> = all.iter().map(|p| view(&ctx, p, &clients)).collect();
+    let items: Vec<Profile> = all.iter().map(|p| view(&ctx, p)).collect();
     let total = items.len() as u64;
     Ok(Json(Page { items, next_cursor: None, total }))
 }
@@ -52,10 +51,9 @@ pub(crate) async fn show(
 ) -> ApiResult<Json<Profile>> {
     let store = ctx.store.clone();
     let all = blocking(move || store.profiles()).await?;
-    let clients: Vec<String> = all.iter().map(|p| p.name.clone()).collect();
     let found = all.iter().find(|p| p.name == name);
     found
-        .map(|p| Json(view(&ctx, p, &clients)))
+        .map(|p| Json(view(&ctx, p)))
         .ok_or_else(|| Failure::not_found(format!("no client {name:?}")))
 }
 
@@ -141,9 +139,7 @@ pub(crate) async fn create(
         let _ = ctx.control.send(ControlMsg::Mesh(MeshUpdate::Up(spec)));
         ctx.wait_for_publication().await;
     }
-    let mut clients: Vec<String> = existing.into_iter().map(|p| p.name).collect();
-    clients.push(record.name.clone());
-    Ok((StatusCode::CREATED, Json(view(&ctx, &record, &clients))).into_response())
+    Ok((StatusCode::CREATED, Json(view(&ctx, &record))).into_response())
 }
 
 /// `?everywhere=` of `DELETE /profiles/{name}`.
@@ -222,7 +218,7 @@ pub(crate) async fn revoke(
             None => format!("no client {name:?}"),
         }));
     }
-    let here = gone.map(|g| view(&ctx, &g, std::slice::from_ref(&g.name)));
+    let here = gone.map(|g| view(&ctx, &g));
     Ok(Json(ProfileRevoked { name, here, mesh_list_version, mesh_refused }))
 }
 
@@ -284,12 +280,12 @@ fn taken_prefixes(ctx: &Ctx, existing: &[ProfileRecord]) -> Vec<IpPrefix> {
 /// The API's view of a client: this site as its `[Peer]`, with its own
 /// prefixes and those reachable through it (its live peers', other
 /// clients' left out).
-fn view(ctx: &Ctx, p: &ProfileRecord, clients: &[String]) -> Profile {
+fn view(ctx: &Ctx, p: &ProfileRecord) -> Profile {
     let host = &ctx.profile_host;
     let s = ctx.status.get();
     let prefixes: Vec<String> = host.prefixes.iter().map(ToString::to_string).collect();
     let mut reachable: Vec<String> = Vec::new();
-    for peer in s.peers.iter().filter(|x| !x.gone && !x.removed && !clients.contains(&x.name)) {
+    for peer in s.peers.iter().filter(|x| !x.gone && !x.removed && !x.client) {
         for x in &peer.prefixes {
             if !prefixes.contains(x) && !reachable.contains(x) {
                 reachable.push(x.clone());
