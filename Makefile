@@ -4,7 +4,7 @@
 CARGO ?= cargo
 CARGO_FLAGS ?= --locked
 
-.PHONY: help deps build demo demo-sim test lint fmt bench bench-micro bench-system bench-smoke clean package package-test fuzz-smoke
+.PHONY: help deps build demo demo-sim test lint fmt bench bench-micro bench-system bench-smoke clean package package-test fuzz-smoke profiles
 
 help:
 	@echo "make demo   - build and run the demo (installs what it needs)"
@@ -13,6 +13,7 @@ help:
 	@echo "make lint   - rustfmt check, clippy with -D warnings, cargo-deny (deny.toml)"
 	@echo "make bench  - criterion micro-benchmarks and whole-system benchmarks, with a summary"
 	@echo "make package - target/debian/weft_VERSION_ARCH.deb (release build) and its CycloneDX SBOM"
+	@echo "make profiles - the example topology's connection profiles (wg-quick + QR) in target/profiles/"
 
 deps:
 	@scripts/install-deps.sh
@@ -39,6 +40,7 @@ test: deps
 	@scripts/check-deploy.sh
 	@scripts/fuzz-check.sh
 	@$(MAKE) --no-print-directory package-test
+	@$(MAKE) --no-print-directory profiles
 	@$(MAKE) --no-print-directory bench-smoke
 	@$(MAKE) --no-print-directory chaos CHAOS_SEEDS=$(CHAOS_TEST_SEEDS)
 
@@ -55,6 +57,14 @@ chaos:
 	$(CARGO) build $(CARGO_FLAGS) -p weft
 	target/debug/weft sim run $(CHAOS_SCENARIOS) --seeds $(CHAOS_SEEDS) \
 		--json target/chaos/report.json --junit target/chaos/junit.xml
+
+# The connection profiles of the example topology (the sites a, b, c of `make demo`) in
+# target/profiles/: a lab with agents, `weft profile export` for the example clients
+# (wg-quick configurations and QR codes), every file checked, the lab removed
+# (scripts/profiles.sh, root; about 2 s once the debug build exists).
+profiles:
+	$(CARGO) build $(CARGO_FLAGS) --workspace --all-features --all-targets
+	@WEFT_BIN=$${CARGO_TARGET_DIR:-target}/debug scripts/profiles.sh
 
 # Every benchmark once, short, on the debug build (SMOKE=1, WEFT_BIN=target/debug): fails
 # if a benchmark's path breaks (an agent that does not start, no figures). About 1 minute

@@ -25,6 +25,7 @@
 //! - [`registry`]: [`RegistrySite`], [`RegistryService`], [`RegistryChange`].
 //! - [`ddos`]: [`DdosStatus`]: flood defence counters, detections, the nftables set.
 //! - [`qos`]: [`QosStatus`]: every shaped uplink's scheduler lanes.
+//! - [`profiles`]: [`ProfileCreate`], [`Profile`]: stock WireGuard clients a site serves.
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -38,6 +39,7 @@ pub mod identity;
 pub mod log;
 pub mod mesh;
 pub mod paths;
+pub mod profiles;
 pub mod qos;
 pub mod registry;
 pub mod shards;
@@ -65,6 +67,7 @@ pub use identity::{
 pub use log::{LogFormat, LogLevel, LogLevelSet, LogSettings};
 pub use mesh::{MeshMember, MeshRevocation, MeshRevoke, MeshStatus, MeshToken, MeshTokenCreate};
 pub use paths::{Path, PathSample, PathTestRequest, PathTestResult};
+pub use profiles::{Profile, ProfileCreate, ProfileRevoked, ProfileSite};
 pub use qos::{NewReservation, QosLane, QosStatus, QosUplink, Reservation, ReservationMade};
 pub use registry::{
     HealthCheck, HealthCheckKind, LabelChange, RegistryChange, RegistryEvent, RegistryService,

@@ -12,7 +12,8 @@
 //! TCP with a token; see `cmd::client`): `status`, `peers`, `sites`,
 //! `site show|remove|restore`, `paths`, `path show|test|history`, `ping`,
 //! `routes`, `flows`, `flow show`, `topology`, `events [--follow]`,
-//! `explain`, `policy diff|apply|rollback|show|history`, `gtm
+//! `explain`, `policy diff|apply|rollback|show|history`, `profile
+//! export|list|revoke`, `gtm
 //! status|explain|service`, `ddos status`, `log level [LEVEL]`, `shift drain|blue-green|canary|list|...`, and the mesh's
 //! `token create`, `cert revoke` and `mesh` (alias `members`). Every one takes
 //! `--json` for the agent's JSON (lists: every page, one array).
@@ -120,6 +121,10 @@ enum Command {
     Sim(cmd::sim::SimCommand),
     /// Check this host for weftd (TUN, capabilities, clock, ports, state, certificate, seeds).
     Doctor(cmd::doctor::DoctorArgs),
+    /// Connection profiles for stock WireGuard clients: export (wg-quick
+    /// config and QR code), list, revoke.
+    #[command(subcommand)]
+    Profile(cmd::profile::ProfileCommand),
     /// Print a new WireGuard private key (base64, like `wg genkey`).
     Genkey,
     /// Read a private key on stdin and print its public key (like `wg pubkey`).
@@ -166,6 +171,7 @@ fn main() -> ExitCode {
         Command::Lab(c) => cmd::lab::run(c),
         Command::Sim(c) => cmd::sim::run(c),
         Command::Doctor(a) => Ok(cmd::doctor::run(&a)),
+        Command::Profile(c) => cmd::profile::run(c),
         Command::Genkey => cmd::keys::genkey(),
         Command::Pubkey => cmd::keys::pubkey(),
         Command::GenerateDocs { dir } => {

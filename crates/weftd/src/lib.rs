@@ -17,6 +17,7 @@
 //! - [`log`]: the agent's log lines (human or JSON), levels, request ids.
 //! - [`labgen`]: keys and site configurations for a namespace lab
 //!   (re-exported from `weft-layout`, which the CLI shares).
+//! - [`profiles`]: stock WireGuard clients served as run-time stock peers.
 //! - [`uapi`]: the WireGuard userspace API protocol (`wg show` against weftd).
 //! - [`zt`]: the zero-trust gateway and sidecar proxy (SPIFFE mTLS).
 #![forbid(unsafe_code)]
@@ -32,6 +33,7 @@ pub mod labgen;
 pub mod log;
 pub mod mesh;
 pub mod policy;
+pub mod profiles;
 pub mod store;
 pub mod uapi;
 pub mod zt;

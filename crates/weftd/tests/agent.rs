@@ -16,6 +16,7 @@ mod gtm;
 mod mesh;
 mod offload;
 mod policy;
+mod profiles;
 mod qos;
 mod support;
 mod uapi;

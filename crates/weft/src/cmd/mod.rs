@@ -24,6 +24,7 @@ pub(crate) mod paths;
 pub(crate) mod peers;
 pub(crate) mod ping;
 pub(crate) mod policy;
+pub(crate) mod profile;
 pub(crate) mod progress;
 pub(crate) mod qos;
 pub(crate) mod registry;

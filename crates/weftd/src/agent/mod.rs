@@ -272,6 +272,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         flood: flood.clone(),
         qos: shared.qos.clone(),
         reservations,
+        profile_host: crate::profiles::ProfileHost::new(cfg, wg_public),
     });
     crate::api::spawn(ctx, listener, cfg.api_tls.as_ref(), &cfg.state_dir.join(API_SOCKET))?;
     spawn("weft-recorder", {
@@ -339,6 +340,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
             crate::mesh::driver::run(start, &mesh_rx, &ctl_tx, &links, publishing);
         })?;
     }
+    serve_stored_profiles(cfg, &store, &ctl_tx)?;
     drop(ctl_tx);
     crate::log_info!(
         Agent,
@@ -365,6 +367,27 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         directory,
     };
     control::Control::new(shared, node, io).run(&ctl_rx);
+    Ok(())
+}
+
+/// The stored connection profiles that name this site become its run-time
+/// stock peers again (`/api/v1/profiles`).
+fn serve_stored_profiles(
+    cfg: &SiteConfig,
+    store: &Store,
+    ctl_tx: &mpsc::Sender<ControlMsg>,
+) -> Result<()> {
+    for p in store.profiles()? {
+        if !p.sites.iter().any(|s| s.as_str() == cfg.name.as_str()) {
+            continue;
+        }
+        match crate::profiles::peer_spec(&p) {
+            Some(spec) => {
+                let _ = ctl_tx.send(ControlMsg::Mesh(MeshUpdate::Up(spec)));
+            }
+            None => eprintln!("weftd: stored client {} does not parse; not served", p.name),
+        }
+    }
     Ok(())
 }
 
@@ -556,7 +579,7 @@ fn startup_table(
         match p {
             weft_node::Program::PeerUp { slot, spec, paths: new } => {
                 paths.extend(new.iter().map(|p| Arc::new(peers::path_rt(slot, p))));
-                peers.push(Arc::new(peers::peer_rt(private_key, slot, &spec, &new, None)));
+                peers.push(Arc::new(peers::peer_rt(private_key, slot, &spec, &new, None, None)));
             }
             weft_node::Program::PeerRemoved { slot, removed } => {
                 if let Some(p) = peers.get(slot) {

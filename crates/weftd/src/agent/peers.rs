@@ -2,8 +2,8 @@
 //! [`Program::PeerUp`](weft_node::Program::PeerUp)) becomes a WireGuard
 //! session and per-path counters here.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
+use std::sync::{Arc, Mutex};
 
 use weft_dataplane::wg::WgSession;
 use weft_node::{NewPath, PeerSpec};
@@ -30,24 +30,30 @@ pub(crate) fn spec_from_config(p: &PeerConfig) -> PeerSpec {
 
 /// Peer slot `slot`'s run-time state: its WireGuard session (session index
 /// `slot + 1`, with the preshared key `psk`, which only stock peers added
-/// through the UAPI have) and its paths' dense indices.
+/// through the UAPI have; `keep` is the slot's current session, kept when a
+/// client roamed) and its paths' dense indices.
 pub(crate) fn peer_rt(
     private_key: &PrivateKey,
     slot: usize,
     spec: &PeerSpec,
     paths: &[NewPath],
     psk: Option<Psk>,
+    keep: Option<Arc<Mutex<WgSession>>>,
 ) -> PeerRt {
     let keepalive = spec.keepalive.map(|d| u16::try_from(d.as_secs().max(1)).unwrap_or(u16::MAX));
     let local_index = u32::try_from(slot + 1).unwrap_or(u32::MAX);
-    let session =
-        WgSession::new(private_key, &spec.public_key, psk.map(|k| k.0), keepalive, local_index);
+    let session = keep.unwrap_or_else(|| {
+        let s =
+            WgSession::new(private_key, &spec.public_key, psk.map(|k| k.0), keepalive, local_index);
+        Arc::new(Mutex::new(s))
+    });
     PeerRt {
         name: spec.name.clone(),
         public_key: spec.public_key,
         prefixes: spec.prefixes.clone(),
         keepalive,
-        session: Mutex::new(session),
+        session,
+        roam_reported: Mutex::new(None),
         paths: paths.iter().map(|p| p.dense).collect(),
         last_path: AtomicU32::new(NO_PATH),
         endpoints: spec.endpoints.clone(),

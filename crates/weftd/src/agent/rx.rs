@@ -194,6 +194,7 @@ fn receive(
             WgResult::ToNetwork(reply) => {
                 let _ = socket.send_to(reply, src);
                 t.note_rx(uplink, src, datagram.len());
+                report_roam(t, peer_idx, (uplink, src), control);
                 // Packets queued behind the handshake go out now (rare: keep the lock).
                 while let WgResult::ToNetwork(p) = session.flush(out) {
                     let _ = socket.send_to(p, src);
@@ -205,6 +206,7 @@ fn receive(
             }
             WgResult::Done => {
                 t.note_rx(uplink, src, datagram.len()); // keepalive
+                report_roam(t, peer_idx, (uplink, src), control);
                 return;
             }
             WgResult::Error(e) => {
@@ -220,6 +222,7 @@ fn receive(
         return;
     }
     t.note_rx(uplink, src, datagram.len());
+    report_roam(t, peer_idx, (uplink, src), control);
     let packet = &mut out[span.0..span.0 + span.1];
     if let Ok((_, dst)) = addresses(packet)
         && !shared.is_local(dst)
@@ -238,6 +241,27 @@ fn receive(
         return;
     }
     to_tun.push(packet);
+}
+
+/// A run-time stock peer (a connection profile's client) that authenticated
+/// from a source none of its paths has: tells the control loop once, which
+/// makes that source its endpoint (WireGuard's roaming). Other peers'
+/// endpoints come from the configuration or the mesh, never from packets.
+fn report_roam(
+    t: &PeerTable,
+    peer_idx: usize,
+    (uplink, src): (usize, SocketAddr),
+    control: &Sender<ControlMsg>,
+) {
+    let peer = &t.peers[peer_idx];
+    if !(peer.stock && peer.dynamic) || t.path_by_addr.contains_key(&(uplink, src)) {
+        return;
+    }
+    let Ok(mut last) = peer.roam_reported.lock() else { return };
+    if *last != Some(src) {
+        *last = Some(src);
+        let _ = control.send(ControlMsg::Roamed { peer: peer_idx, src });
+    }
 }
 
 /// Writes the decrypted packets waiting for the TUN device.

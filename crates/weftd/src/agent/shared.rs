@@ -36,8 +36,12 @@ pub(crate) struct PeerRt {
     pub(crate) prefixes: Vec<IpPrefix>,
     /// Persistent keepalive, seconds.
     pub(crate) keepalive: Option<u16>,
-    /// The WireGuard session.
-    pub(crate) session: Mutex<WgSession>,
+    /// The WireGuard session (shared with the slot's next `PeerRt` when a
+    /// client roams, so its handshake survives the move).
+    pub(crate) session: Arc<Mutex<WgSession>>,
+    /// The source last reported as a client's new endpoint (run-time stock
+    /// peers only), so the receive threads report it once.
+    pub(crate) roam_reported: Mutex<Option<SocketAddr>>,
     /// Dense indices of this peer's paths, in priority order.
     pub(crate) paths: Vec<u32>,
     /// The path the last packet to this peer went on (for timers and stock peers).
@@ -221,6 +225,9 @@ pub(crate) struct LinkBoard {
     pub(crate) counters: RwLock<Vec<(String, u64)>>,
     /// When this site's mesh certificate expires, Unix seconds (0: not in a mesh).
     pub(crate) cert_not_after: std::sync::atomic::AtomicU64,
+    /// The site ids the mesh's revocation list names (connection profiles
+    /// refuse to register a client under one of them).
+    pub(crate) revoked: RwLock<std::collections::BTreeSet<String>>,
 }
 
 impl LinkBoard {

@@ -82,6 +82,8 @@ pub(crate) struct PeerStatus {
     pub(crate) region: Option<String>,
     /// Stock WireGuard peer.
     pub(crate) stock: bool,
+    /// A connection profile's client (a run-time stock peer), not a site.
+    pub(crate) client: bool,
     /// Persistent keepalive, seconds.
     pub(crate) keepalive: Option<u16>,
     /// Removed by an operator.

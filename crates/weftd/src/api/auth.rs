@@ -77,7 +77,7 @@ pub(crate) struct Caller {
 /// The scope a request needs: reads need `read`; on-demand tests, site
 /// removal and the registry's site changes (cordon, uncordon, drain,
 /// label) and GTM traffic shifts `operate`; policies, tokens, the audit
-/// logs, the log level (read and set), the mesh's join tokens and revocations, registry services, GTM
+/// logs, the log level (read and set), connection profiles, the mesh's join tokens and revocations, registry services, GTM
 /// services and shard plans `admin`.
 /// `POST /policy/check` and `POST /shards/simulate` change nothing and need
 /// `read`; `GET /mesh` (the membership view) needs `read`.
@@ -87,6 +87,7 @@ pub(crate) fn needed_scope(method: &axum::http::Method, path: &str) -> Scope {
     if p.starts_with("/tokens")
         || p.starts_with("/audit")
         || p.starts_with("/mesh/")
+        || p.starts_with("/profiles")
         || p == "/control/audit"
         || p == "/log"
     {
@@ -262,6 +263,8 @@ mod tests {
         assert_eq!(needed_scope(&Method::POST, "/api/v1/policy"), Scope::Admin);
         assert_eq!(needed_scope(&Method::POST, "/api/v1/tokens"), Scope::Admin);
         assert_eq!(needed_scope(&Method::DELETE, "/api/v1/tokens/2"), Scope::Admin);
+        assert_eq!(needed_scope(&Method::GET, "/api/v1/profiles"), Scope::Admin);
+        assert_eq!(needed_scope(&Method::DELETE, "/api/v1/profiles/laptop"), Scope::Admin);
     }
 
     #[test]

@@ -235,12 +235,28 @@ pub(crate) async fn revoke(
     let req: MeshRevoke = serde_json::from_value(super::error::json_object(&body)?)
         .map_err(|e| invalid("body", format!("must be {{\"site\": \"ID\"}}: {e}")))?;
     let site = checked_site(&req)?;
+    Ok(Json(revoke_site(&ctx, caller.who, &headers, site, false).await?))
+}
+
+/// Revokes `site` mesh-wide (a site, or a connection profile's client: the
+/// list names site ids, and every site drops a client it names) and audits
+/// it: through the leader on a controller, else on the CA holder (409
+/// `not_ca_holder` elsewhere, `not_in_mesh` outside a mesh). A `client`
+/// need not be a member the CA holder knows (the caller checked it is no
+/// site).
+pub(crate) async fn revoke_site(
+    ctx: &Arc<Ctx>,
+    who: String,
+    headers: &axum::http::HeaderMap,
+    site: String,
+    client: bool,
+) -> ApiResult<MeshRevocation> {
     let revoked = if ctx.plane_ctl.is_some() {
         // A controller: the leader revokes in the store's ledger and signs
         // the list; this controller floods it.
-        let id = super::control::request_id(&headers)?;
+        let id = super::control::request_id(headers)?;
         let ask = crate::controlplane::records::Ask::Revoke { site: site.clone() };
-        let kv = super::control::submit_raw(&ctx, id, ask, &caller.who).await?;
+        let kv = super::control::submit_raw(ctx, id, ask, &who).await?;
         let list = crate::controlplane::enrol::revocations_of(&kv)
             .map_err(|why| refusal(MeshRefusal { kind: RefusalKind::Invalid, message: why }))?;
         ask_mesh(ctx.mesh.as_ref(), MESH_WAIT, |reply| MeshCtl::ApplyRevocations {
@@ -253,15 +269,16 @@ pub(crate) async fn revoke(
     } else {
         ask_mesh(ctx.mesh.as_ref(), MESH_WAIT, |reply| MeshCtl::Revoke {
             site: site.clone(),
+            client,
             reply,
         })
         .await?
         .map_err(refusal)?
     };
     audit(
-        &ctx,
+        ctx,
         NewAudit {
-            who: caller.who,
+            who,
             action: "mesh.revoke".to_owned(),
             target: format!("site {site}"),
             before: None,
@@ -270,7 +287,7 @@ pub(crate) async fn revoke(
         },
     )
     .await?;
-    Ok(Json(revoked))
+    Ok(revoked)
 }
 
 #[cfg(test)]

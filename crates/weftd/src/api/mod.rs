@@ -42,6 +42,7 @@ mod log;
 mod mesh;
 mod openapi;
 mod page;
+mod profiles;
 mod qos;
 mod registry;
 mod request_id;
@@ -108,6 +109,8 @@ pub(crate) struct Ctx {
     pub(crate) qos: Arc<crate::agent::qos::QosBoard>,
     /// Bandwidth reservations (`/api/v1/reservations`).
     pub(crate) reservations: Arc<crate::agent::reservations::Reservations>,
+    /// This site as connection profiles name it (`/api/v1/profiles`).
+    pub(crate) profile_host: crate::profiles::ProfileHost,
 }
 
 impl Ctx {
@@ -222,6 +225,8 @@ fn router(ctx: Arc<Ctx>) -> Router {
         .route("/identities/grants", post(identity::grant))
         .route("/identities/grants/remove", post(identity::ungrant))
         .route("/log", get(log::get).put(log::put))
+        .route("/profiles", get(profiles::list).post(profiles::create))
+        .route("/profiles/{name}", get(profiles::show).delete(profiles::revoke))
         .route("/health", get(admin::health))
         .route("/openapi.json", get(admin::openapi));
     let app = Router::new()
@@ -356,6 +361,8 @@ const ROUTES: &[&str] = &[
     "/api/v1/events/history",
     "/api/v1/audit",
     "/api/v1/tokens",
+    "/api/v1/profiles",
+    "/api/v1/profiles/{name}",
     "/api/v1/tokens/{id}",
     "/api/v1/policy",
     "/api/v1/policy/versions",

@@ -7,8 +7,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin, control, ddos, events, gtm, identity, log, mesh, qos, registry, reservations, shards,
-    state,
+    admin, control, ddos, events, gtm, identity, log, mesh, profiles, qos, registry, reservations,
+    shards, state,
 };
 
 #[derive(OpenApi)]
@@ -36,6 +36,7 @@ use super::{
         identity::list, identity::revoke, identity::init_ca, identity::rotate_ca,
         identity::grant, identity::ungrant,
         log::get, log::put,
+        profiles::list, profiles::show, profiles::create, profiles::revoke,
     ),
     modifiers(&Bearer, &CommonErrors),
     tags(
@@ -51,6 +52,7 @@ use super::{
         (name = "identity", description = "Zero-trust workload identities: this site's proxies (read), revocation (admin); on controllers the control plane's identity CA and grants (admin)"),
         (name = "ddos", description = "Flood defence: counters before crypto, detections, the nftables set (read)"),
         (name = "qos", description = "QoS: the scheduler lanes of every shaped uplink (read); bandwidth reservations (read, operate)"),
+        (name = "profiles", description = "Connection profiles: stock WireGuard clients this site serves as run-time stock peers (scope admin)"),
         (name = "metrics", description = "Prometheus exposition"),
         (name = "meta", description = "Health and this document (no token)"),
     )
@@ -157,6 +159,8 @@ mod tests {
             "/api/v1/sites/{id}/uncordon",
             "/api/v1/sites/{id}/drain",
             "/api/v1/sites/{id}/label",
+            "/api/v1/profiles",
+            "/api/v1/profiles/{name}",
         ] {
             assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");
         }

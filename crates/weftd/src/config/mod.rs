@@ -45,6 +45,7 @@ mod dns;
 mod flood;
 mod log;
 mod mesh;
+mod profiles;
 mod qos;
 mod raw;
 mod retention;
@@ -66,6 +67,7 @@ pub use controller::{ControlStoreKind, ControllerConfig};
 pub use dns::{DnsConfig, RegionConfig};
 pub use flood::FloodConfig;
 pub use mesh::{DEFAULT_MESH_PORT, GossipProfile, MeshConfig, Topology};
+pub use profiles::{DEFAULT_POOL, ProfilesConfig};
 pub use qos::QosConfig;
 pub use weft_layout::{DEFAULT_API, DEFAULT_STATE_DIR};
 pub use weft_types::Diagnostic;
@@ -136,6 +138,8 @@ pub struct SiteConfig {
     pub flood: FloodConfig,
     /// `[qos]`: shaping and reservations (defaults when absent).
     pub qos: QosConfig,
+    /// `[profiles]`: stock WireGuard clients' address pool and endpoints (defaults when absent).
+    pub profiles: ProfilesConfig,
 }
 
 /// One uplink.

@@ -35,6 +35,7 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) flood: Option<super::flood::RawFlood>,
     pub(crate) qos: Option<super::qos::RawQos>,
+    pub(crate) profiles: Option<super::profiles::RawProfiles>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -469,3 +469,34 @@ fn the_log_section_sets_format_and_level_and_a_wrong_value_names_its_place() {
     let at = format!("site.toml:{line}:1");
     assert!(d.iter().any(|m| m.contains(&at) && m.contains("unknown field")), "{d:?}");
 }
+
+#[test]
+fn the_client_pool_defaults_and_a_pool_over_a_site_prefix_is_refused_where_it_is_written() {
+    let cfg = parse_str(&good()).unwrap();
+    assert_eq!(cfg.profiles.pool.to_string(), DEFAULT_POOL);
+    assert!(cfg.profiles.endpoints.is_empty());
+    let cfg = parse_str(&format!(
+        "{}\n[profiles]\npool = \"100.64.8.0/24\"\nendpoints = [\"vpn.example.net:51820\"]\n",
+        good()
+    ))
+    .unwrap();
+    assert_eq!(cfg.profiles.pool.to_string(), "100.64.8.0/24");
+    assert_eq!(cfg.profiles.endpoints, ["vpn.example.net:51820"]);
+    let base = good();
+    let line = base.lines().count() + 3;
+    let d = diagnostics(&format!(
+        "{base}\n[profiles]\npool = \"10.10.2.0/23\"\nendpoints = [\"no-port\"]\n"
+    ));
+    for (at, what) in [
+        (format!("site.toml:{line}:8"), "overlaps 10.10.2.0/24"),
+        (format!("site.toml:{}:14", line + 1), "not HOST:PORT"),
+    ] {
+        assert!(d.iter().any(|m| m.contains(&at) && m.contains(what)), "{at} {what}: {d:?}");
+    }
+    let d = diagnostics(&format!("{base}\n[profiles]\npool = \"fd00::/64\"\n"));
+    assert!(d.iter().any(|m| m.contains("IPv4 prefix of length 8 to 30")), "{d:?}");
+    // Without the section, a site whose prefixes cover the default pool is told to set one.
+    let clash = base.replace("prefixes = [\"10.10.1.0/24\"]", "prefixes = [\"100.96.0.0/12\"]");
+    let d = diagnostics(&clash);
+    assert!(d.iter().any(|m| m.contains("set [profiles] pool")), "{d:?}");
+}

@@ -123,6 +123,13 @@ pub(super) fn validate(
     let flood = super::flood::flood(&mut c, raw.flood.as_ref());
     let qos = super::qos::qos(&mut c, raw.qos.as_ref());
     let log = super::log::log(&mut c, raw.log.as_ref());
+    let taken: Vec<IpPrefix> = address
+        .iter()
+        .map(|(_, p)| *p)
+        .chain(prefixes.iter().copied())
+        .chain(peers.iter().flat_map(|p| p.prefixes.iter().copied()))
+        .collect();
+    let profiles = super::profiles::profiles(&mut c, raw.profiles.as_ref(), &taken, &site.name);
 
     match (name, address, api_listen) {
         (Some(name), Some((address, address_prefix)), Some(api_listen)) if c.errors.is_empty() => {
@@ -154,6 +161,7 @@ pub(super) fn validate(
                 flood,
                 qos,
                 log,
+                profiles,
             })
         }
         _ => Err(c.errors),

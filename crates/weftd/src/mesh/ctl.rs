@@ -19,6 +19,9 @@ pub(crate) enum MeshCtl {
     Revoke {
         /// The site id.
         site: String,
+        /// A connection profile's client, not a site: it need not be a
+        /// member or in the enrolment ledger (the API checked it is no site).
+        client: bool,
         /// The answer.
         reply: oneshot::Sender<Result<weft_api::MeshRevocation, MeshRefusal>>,
     },

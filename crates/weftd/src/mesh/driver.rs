@@ -38,6 +38,7 @@ pub(crate) fn run(
     let mut next_links = now;
     let mut next_rejoin = now + Duration::from_secs(5);
     let mut via_relay = RelayedMembers::default();
+    let mut revocations_seen = 0;
     loop {
         let now = Instant::now();
         let wake = [node.poll_timeout(), publishing.poll_timeout()]
@@ -92,6 +93,17 @@ pub(crate) fn run(
                 .store(node.cert().body.not_after, std::sync::atomic::Ordering::Relaxed);
             for update in via_relay.sync(&node) {
                 let _ = control.send(ControlMsg::Mesh(update));
+            }
+            // A revocation list that changed may name connection profiles'
+            // clients: the control loop drops those and their records.
+            let list = node.membership().auth().revocations();
+            if list.version() != revocations_seen {
+                revocations_seen = list.version();
+                let sites: Vec<SiteId> = list.sites().iter().cloned().collect();
+                if let Ok(mut r) = links.revoked.write() {
+                    *r = sites.iter().map(ToString::to_string).collect();
+                }
+                let _ = control.send(ControlMsg::ClientsRevoked { sites });
             }
         }
         // Alone (every member lost, or the seed was down at start): announce
@@ -191,7 +203,7 @@ fn answer(node: &mut MeshNode, req: MeshCtl, topology: &str) {
         MeshCtl::CreateToken { req, reply } => {
             let _ = reply.send(create_token(node, &req));
         }
-        MeshCtl::Revoke { site, reply } => {
+        MeshCtl::Revoke { site, client, reply } => {
             let result = SiteId::new(&site)
                 .map_err(|e| refusal(RefusalKind::Invalid, format!("site {site:?}: {e}")))
                 .and_then(|id| {
@@ -201,7 +213,8 @@ fn answer(node: &mut MeshNode, req: MeshCtl, topology: &str) {
                             "the CA holder cannot revoke itself",
                         ));
                     }
-                    let known = node.membership().members().any(|m| m.site == id)
+                    let known = client
+                        || node.membership().members().any(|m| m.site == id)
                         || node.enroller_state().is_some_and(|s| s.sites.contains_key(&id));
                     if !known {
                         return Err(refusal(

@@ -15,7 +15,7 @@ use super::audit::{self, NewAudit};
 use super::policies;
 
 /// Every migration, in order: entry `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// Request ids: the API request (`X-Request-Id`) an audit record belongs
 /// to, so the record, the request's answer and its log lines tie together.
@@ -39,6 +39,18 @@ CREATE TABLE reservations (
     reason           TEXT,
     created_unix_ms  INTEGER NOT NULL,
     expires_unix_ms  INTEGER
+) STRICT;
+";
+
+/// Connection profiles: stock WireGuard clients registered at run time
+/// (`/api/v1/profiles`); `sites` is the comma-separated list of site ids.
+const V5: &str = "
+CREATE TABLE profiles (
+    name            TEXT PRIMARY KEY,
+    public_key      TEXT NOT NULL UNIQUE,
+    address         TEXT NOT NULL UNIQUE,
+    sites           TEXT NOT NULL,
+    created_unix_ms INTEGER NOT NULL
 ) STRICT;
 ";
 

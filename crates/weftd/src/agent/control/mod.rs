@@ -85,6 +85,20 @@ pub(crate) enum ControlMsg {
         /// Answered after the change.
         done: tokio::sync::oneshot::Sender<()>,
     },
+    /// A run-time stock peer (a connection profile's client) spoke from a
+    /// source that is none of its paths: it becomes the peer's endpoint.
+    Roamed {
+        /// Dense peer index.
+        peer: usize,
+        /// Where it spoke from.
+        src: SocketAddr,
+    },
+    /// The mesh's revocation list changed: the connection profiles'
+    /// clients it names are dropped here, and their records forgotten.
+    ClientsRevoked {
+        /// Every site id the list names.
+        sites: Vec<weft_types::SiteId>,
+    },
     /// The registry's relay limits (from the control plane's publication).
     RelayLimits {
         /// Never chosen as new relays.
@@ -285,6 +299,8 @@ impl Control {
                 let _ = reply.send(self.explain(Instant::now(), key, dscp));
             }
             ControlMsg::Mesh(update) => self.node.handle_mesh(Instant::now(), update),
+            ControlMsg::Roamed { peer, src } => self.roamed(peer, src),
+            ControlMsg::ClientsRevoked { sites } => self.clients_revoked(&sites),
             ControlMsg::SetRemoved { peer, removed, done } => {
                 self.node.set_removed(peer, removed);
                 self.pump();

@@ -62,7 +62,17 @@ impl Control {
         debug_assert_eq!(paths.len(), self.node.path_count(), "path tables in step");
         let psk =
             if spec.stock && spec.dynamic { self.shared.stock_psk(&spec.public_key) } else { None };
-        let rt = Arc::new(peer_rt(&self.shared.private_key, slot, spec, new_paths, psk));
+        // A client that roamed keeps its session: same slot, same key.
+        let keep = peers
+            .get(slot)
+            .filter(|old| {
+                old.stock
+                    && old.dynamic
+                    && old.public_key == spec.public_key
+                    && !old.gone.load(Ordering::Relaxed)
+            })
+            .map(|old| old.session.clone());
+        let rt = Arc::new(peer_rt(&self.shared.private_key, slot, spec, new_paths, psk, keep));
         if slot == peers.len() {
             peers.push(rt);
             self.handshakes.push((0, None));
@@ -89,6 +99,70 @@ impl Control {
             self.learn_site(spec);
         }
         self.publish_table(PeerTable::new(peers, paths));
+    }
+
+    /// A run-time stock peer (a connection profile's client) spoke from
+    /// `src`: that is its endpoint now (its paths are rebuilt, its session
+    /// kept). Configured and mesh peers are never moved this way.
+    pub(super) fn roamed(&mut self, slot: usize, src: std::net::SocketAddr) {
+        let Some(p) = self.table.peers.get(slot) else { return };
+        if !(p.stock && p.dynamic) || p.gone.load(Ordering::Relaxed) || p.endpoints == [src] {
+            return;
+        }
+        let spec = PeerSpec {
+            name: p.name.clone(),
+            public_key: p.public_key,
+            prefixes: p.prefixes.clone(),
+            endpoints: vec![src],
+            stock: true,
+            keepalive: p.keepalive.map(|s| std::time::Duration::from_secs(u64::from(s))),
+            role: p.role.clone(),
+            region: p.region.clone(),
+            dynamic: true,
+        };
+        eprintln!("weftd[{}]: client {} is at {src}", self.shared.site, p.name);
+        self.node.handle_mesh(std::time::Instant::now(), weft_node::MeshUpdate::Up(spec));
+    }
+
+    /// The mesh revoked `sites`: every connection profile's client among
+    /// them goes at once, and its stored record (audited), so a restart
+    /// does not bring it back. Sites it names are the mesh's business.
+    pub(super) fn clients_revoked(&mut self, sites: &[weft_types::SiteId]) {
+        let now = std::time::Instant::now();
+        for site in sites {
+            let client = self.table.peers.iter().any(|p| {
+                p.name == *site && p.stock && p.dynamic && !p.gone.load(Ordering::Relaxed)
+            });
+            if client {
+                let down = weft_node::MeshUpdate::Down {
+                    site: site.clone(),
+                    reason: "revoked".to_owned(),
+                    now: true,
+                };
+                self.node.handle_mesh(now, down);
+            }
+            match self.store.delete_profile(site.as_str()) {
+                Ok(Some(rec)) => {
+                    eprintln!("weftd[{}]: client {site} revoked by the mesh", self.shared.site);
+                    let audit = crate::store::NewAudit {
+                        who: "mesh revocation list".to_owned(),
+                        action: "profile.revoke".to_owned(),
+                        target: format!("client {site}"),
+                        before: Some(format!("{} sites {}", rec.address, rec.sites.join(","))),
+                        after: None,
+                        detail: rec.public_key,
+                    };
+                    if let Err(e) = self.store.audit(&audit, crate::api::unix_ms()) {
+                        eprintln!(
+                            "weftd[{}]: auditing the revocation of {site}: {e}",
+                            self.shared.site
+                        );
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => eprintln!("weftd[{}]: forgetting client {site}: {e:#}", self.shared.site),
+            }
+        }
     }
 
     fn publish_table(&mut self, table: PeerTable) {

@@ -141,6 +141,7 @@ impl Control {
                 role: peer.role.clone(),
                 region: peer.region.clone(),
                 stock: peer.stock,
+                client: peer.stock && peer.dynamic,
                 keepalive: peer.keepalive,
                 removed: peer.removed.load(Ordering::Relaxed),
                 gone: peer.gone.load(Ordering::Relaxed),

@@ -141,7 +141,7 @@ async fn the_status_and_a_token_round_trip_through_the_mesh_thread() {
                 region: req.region.unwrap(),
             }));
         }
-        MeshCtl::Revoke { site, reply } => {
+        MeshCtl::Revoke { site, reply, .. } => {
             let _ = reply.send(Err(MeshRefusal {
                 kind: RefusalKind::NotFound,
                 message: format!("no site {site}"),
@@ -163,11 +163,15 @@ async fn the_status_and_a_token_round_trip_through_the_mesh_thread() {
         .unwrap()
         .unwrap();
     assert_eq!((tok.uses, tok.role.as_str(), tok.expires_unix_s), (5, "site", 1_700_003_600));
-    let e = ask_mesh(Some(&tx), MESH_WAIT, |reply| MeshCtl::Revoke { site: "x".into(), reply })
-        .await
-        .unwrap()
-        .map_err(refusal)
-        .unwrap_err();
+    let e = ask_mesh(Some(&tx), MESH_WAIT, |reply| MeshCtl::Revoke {
+        site: "x".into(),
+        client: false,
+        reply,
+    })
+    .await
+    .unwrap()
+    .map_err(refusal)
+    .unwrap_err();
     assert_eq!(code(&e), (404, "not_found"));
     drop(tx);
     t.join().unwrap();

@@ -1,0 +1,310 @@
+//! Connection profiles (`/api/v1/profiles`, scope admin, audited): stock
+//! WireGuard clients this site serves as run-time stock peers. Registering
+//! stores the client (it survives a restart) and, when this site is one of
+//! the client's sites, adds it to the running node. Deleting drops the
+//! peer here at once; with `?everywhere=true` (what `weft profile revoke`
+//! sends) the client's name also joins the mesh's signed revocation list
+//! (through the control plane's leader on a controller, else on the CA
+//! holder), which floods to every site: each drops the client and forgets
+//! its record (`agent::control`'s `ClientsRevoked`).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Extension, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use weft_api::{ApiError, Page, Profile, ProfileCreate, ProfileRevoked, ProfileSite};
+use weft_types::{IpPrefix, PublicKey, SiteId};
+
+use super::auth::Caller;
+use super::error::{ApiResult, B, Failure, P, Q};
+use super::{Ctx, blocking, unix_ms};
+use crate::agent::{ControlMsg, MeshUpdate};
+use crate::profiles::{derive_address, peer_spec};
+use crate::store::{NewAudit, ProfileRecord, ProfileRefused};
+
+/// Most sites one client may name.
+const MAX_SITES: usize = 64;
+
+/// Registered clients, by name.
+#[utoipa::path(get, path = "/api/v1/profiles", tag = "profiles",
+    responses((status = 200, body = Page<Profile>), (status = 401, body = ApiError), (status = 403, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn list(State(ctx): State<Arc<Ctx>>) -> ApiResult<Json<Page<Profile>>> {
+    let store = ctx.store.clone();
+    let all = blocking(move || store.profiles()).await?;
+    let items: Vec<Profile> = all.iter().map(|p| view(&ctx, p)).collect();
+    let total = items.len() as u64;
+    Ok(Json(Page { items, next_cursor: None, total }))
+}
+
+/// One registered client.
+#[utoipa::path(get, path = "/api/v1/profiles/{name}", tag = "profiles",
+    params(("name" = String, Path, description = "client name", pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", max_length = 63)),
+    responses((status = 200, body = Profile), (status = 404, body = ApiError), (status = 401, body = ApiError), (status = 403, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn show(
+    State(ctx): State<Arc<Ctx>>,
+    P(name): P<String>,
+) -> ApiResult<Json<Profile>> {
+    let store = ctx.store.clone();
+    let all = blocking(move || store.profiles()).await?;
+    let found = all.iter().find(|p| p.name == name);
+    found
+        .map(|p| Json(view(&ctx, p)))
+        .ok_or_else(|| Failure::not_found(format!("no client {name:?}")))
+}
+
+/// Registers a client; this site serves it at once if it is one of its sites.
+#[utoipa::path(post, path = "/api/v1/profiles", tag = "profiles", request_body = ProfileCreate,
+    responses((status = 201, body = Profile), (status = 400, description = "not a JSON object of this shape", body = ApiError),
+        (status = 422, description = "a name, key, site or address that is not valid", body = ApiError),
+        (status = 409, description = "a name, key or address in use, or the pool is full", body = ApiError),
+        (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 413, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn create(
+    State(ctx): State<Arc<Ctx>>,
+    Extension(caller): Extension<Caller>,
+    B(body): B,
+) -> ApiResult<Response> {
+    let req: ProfileCreate =
+        serde_json::from_value(super::error::json_object(&body)?).map_err(|e| {
+            Failure::bad_request(format!(
+                "body must be {{\"name\", \"public_key\", \"sites\", \"address\"?}}: {e}"
+            ))
+        })?;
+    let key = check(&ctx, &req)?;
+    let store = ctx.store.clone();
+    let existing = {
+        let store = store.clone();
+        blocking(move || store.profiles()).await?
+    };
+    let taken = taken_prefixes(&ctx, &existing);
+    let address = match &req.address {
+        Some(a) => {
+            let ip = a
+                .strip_suffix("/32")
+                .unwrap_or(a)
+                .parse::<std::net::Ipv4Addr>()
+                .map_err(|_| invalid(format!("address {a:?} is not an IPv4 address")))?;
+            if let Some(t) = taken.iter().find(|t| t.contains(IpAddr::V4(ip))) {
+                return Err(Failure::conflict(format!("address {ip} is in {t}, already in use")));
+            }
+            ip
+        }
+        None => derive_address(ctx.profile_host.pool, &key, &taken).ok_or_else(|| {
+            Failure::conflict(format!("the client pool {} is full", ctx.profile_host.pool))
+        })?,
+    };
+    let mut sites: Vec<String> = Vec::new();
+    for s in &req.sites {
+        if !sites.contains(s) {
+            sites.push(s.clone());
+        }
+    }
+    let record = ProfileRecord {
+        name: req.name.clone(),
+        public_key: key.to_base64(),
+        address: format!("{address}/32"),
+        sites,
+        created_unix_ms: unix_ms(),
+    };
+    let (rec, who) = (record.clone(), caller.who.clone());
+    blocking(move || {
+        if let Err(e) = store.insert_profile(&rec) {
+            return Ok(Err(match e.downcast_ref::<ProfileRefused>() {
+                Some(r) => Failure::conflict(r.to_string()),
+                None => Failure::internal(&e),
+            }));
+        }
+        store.audit(
+            &NewAudit {
+                who,
+                action: "profile.register".to_owned(),
+                target: format!("client {}", rec.name),
+                before: None,
+                after: Some(format!("{} sites {}", rec.address, rec.sites.join(","))),
+                detail: rec.public_key.clone(),
+            },
+            rec.created_unix_ms,
+        )?;
+        Ok(Ok(()))
+    })
+    .await??;
+    if record.sites.contains(&ctx.profile_host.site)
+        && let Some(spec) = peer_spec(&record)
+    {
+        let _ = ctx.control.send(ControlMsg::Mesh(MeshUpdate::Up(spec)));
+        ctx.wait_for_publication().await;
+    }
+    Ok((StatusCode::CREATED, Json(view(&ctx, &record))).into_response())
+}
+
+/// `?everywhere=` of `DELETE /profiles/{name}`.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct RevokeQuery {
+    /// Also revoke the client mesh-wide: its name joins the mesh's signed
+    /// revocation list (through the leader on a controller, else on the CA
+    /// holder), and every site that serves it drops it.
+    everywhere: Option<bool>,
+}
+
+/// Revokes a client: here (its peer goes at once, its record too) and, with
+/// `everywhere=true`, in the whole mesh.
+#[utoipa::path(delete, path = "/api/v1/profiles/{name}", tag = "profiles",
+    params(("name" = String, Path, description = "client name", pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", max_length = 63), RevokeQuery),
+    responses((status = 200, body = ProfileRevoked), (status = 400, body = ApiError), (status = 404, body = ApiError),
+        (status = 409, description = "the name is a site's, not a client's", body = ApiError),
+        (status = 401, body = ApiError), (status = 403, body = ApiError)),
+    security(("bearer" = [])))]
+pub(crate) async fn revoke(
+    State(ctx): State<Arc<Ctx>>,
+    Extension(caller): Extension<Caller>,
+    headers: axum::http::HeaderMap,
+    P(name): P<String>,
+    Q(q): Q<RevokeQuery>,
+) -> ApiResult<Json<ProfileRevoked>> {
+    let Ok(site) = SiteId::new(&name) else {
+        return Err(Failure::not_found(format!("no client {name:?}")));
+    };
+    let everywhere = q.everywhere.unwrap_or(false);
+    if everywhere {
+        // The revocation list names site ids: never let it name a site.
+        let s = ctx.status.get();
+        let a_site = name == ctx.profile_host.site
+            || s.peers.iter().any(|p| p.name == name && !p.client && !p.gone);
+        if a_site {
+            return Err(Failure::conflict(format!("{name} is a site, not a client")));
+        }
+    }
+    let store = ctx.store.clone();
+    let (n, who) = (name.clone(), caller.who.clone());
+    let gone = blocking(move || {
+        let Some(rec) = store.delete_profile(&n)? else { return Ok(None) };
+        store.audit(
+            &NewAudit {
+                who,
+                action: "profile.revoke".to_owned(),
+                target: format!("client {n}"),
+                before: Some(format!("{} sites {}", rec.address, rec.sites.join(","))),
+                after: None,
+                detail: rec.public_key.clone(),
+            },
+            unix_ms(),
+        )?;
+        Ok(Some(rec))
+    })
+    .await?;
+    if gone.is_some() {
+        let down = MeshUpdate::Down { site, reason: "revoked".to_owned(), now: true };
+        let _ = ctx.control.send(ControlMsg::Mesh(down));
+        ctx.wait_for_publication().await;
+    }
+    let (mut mesh_list_version, mut mesh_refused) = (None, None);
+    if everywhere {
+        match super::mesh::revoke_site(&ctx, caller.who.clone(), &headers, name.clone(), true).await
+        {
+            Ok(r) => mesh_list_version = Some(r.list_version),
+            Err(Failure(_, e)) => mesh_refused = Some(format!("{}: {}", e.code, e.message)),
+        }
+    }
+    if gone.is_none() && mesh_list_version.is_none() {
+        return Err(Failure::not_found(match mesh_refused {
+            Some(why) => format!("no client {name:?} here, and not revoked mesh-wide ({why})"),
+            None => format!("no client {name:?}"),
+        }));
+    }
+    let here = gone.map(|g| view(&ctx, &g));
+    Ok(Json(ProfileRevoked { name, here, mesh_list_version, mesh_refused }))
+}
+
+/// 422 `invalid_profile`: well-formed JSON whose values break the rules.
+fn invalid(message: String) -> Failure {
+    Failure(StatusCode::UNPROCESSABLE_ENTITY, ApiError::new("invalid_profile", message))
+}
+
+/// Checks a registration against the rules and this site's peers; the
+/// client's public key.
+fn check(ctx: &Ctx, req: &ProfileCreate) -> ApiResult<PublicKey> {
+    SiteId::new(&req.name).map_err(|e| invalid(format!("name {:?}: {e}", req.name)))?;
+    let key =
+        PublicKey::from_base64(&req.public_key).map_err(|e| invalid(format!("public_key: {e}")))?;
+    if req.sites.is_empty() || req.sites.len() > MAX_SITES {
+        return Err(invalid(format!("sites: 1 to {MAX_SITES} site ids")));
+    }
+    for s in &req.sites {
+        SiteId::new(s).map_err(|e| invalid(format!("site {s:?}: {e}")))?;
+    }
+    let host = &ctx.profile_host;
+    if key == host.public_key {
+        return Err(Failure::conflict("public_key is this site's own"));
+    }
+    if req.name == host.site {
+        return Err(Failure::conflict(format!("{} is this site's name", req.name)));
+    }
+    if ctx.links.revoked.read().is_ok_and(|r| r.contains(&req.name)) {
+        return Err(Failure::conflict(format!(
+            "{} is on the mesh's revocation list: a revoked client does not come back; use another name",
+            req.name
+        )));
+    }
+    let s = ctx.status.get();
+    let live = s.peers.iter().filter(|p| !p.gone);
+    for p in live {
+        if p.name == req.name {
+            return Err(Failure::conflict(format!("{} is a peer's name", req.name)));
+        }
+        if p.public_key == key.to_base64() {
+            return Err(Failure::conflict(format!("public_key is peer {}'s", p.name)));
+        }
+    }
+    Ok(key)
+}
+
+/// What a client's address must stay out of: this site's prefixes, its
+/// peers' (clients' included) and the stored clients' addresses.
+fn taken_prefixes(ctx: &Ctx, existing: &[ProfileRecord]) -> Vec<IpPrefix> {
+    let s = ctx.status.get();
+    let mut taken = ctx.profile_host.prefixes.clone();
+    for p in s.peers.iter().filter(|p| !p.gone) {
+        taken.extend(p.prefixes.iter().filter_map(|x| IpPrefix::parse(x).ok()));
+    }
+    taken.extend(existing.iter().filter_map(|p| IpPrefix::parse(&p.address).ok()));
+    taken
+}
+
+/// The API's view of a client: this site as its `[Peer]`, with its own
+/// prefixes and those reachable through it (its live peers', other
+/// clients' left out).
+fn view(ctx: &Ctx, p: &ProfileRecord) -> Profile {
+    let host = &ctx.profile_host;
+    let s = ctx.status.get();
+    let prefixes: Vec<String> = host.prefixes.iter().map(ToString::to_string).collect();
+    let mut reachable: Vec<String> = Vec::new();
+    for peer in s.peers.iter().filter(|x| !x.gone && !x.removed && !x.client) {
+        for x in &peer.prefixes {
+            if !prefixes.contains(x) && !reachable.contains(x) {
+                reachable.push(x.clone());
+            }
+        }
+    }
+    Profile {
+        name: p.name.clone(),
+        public_key: p.public_key.clone(),
+        address: p.address.clone(),
+        sites: p.sites.clone(),
+        created_unix_ms: p.created_unix_ms,
+        served_here: p.sites.contains(&host.site),
+        site: ProfileSite {
+            name: host.site.clone(),
+            public_key: host.public_key.to_base64(),
+            endpoints: host.endpoints.clone(),
+            prefixes,
+            reachable,
+        },
+    }
+}
