@@ -2,7 +2,8 @@
 # Installs the system packages Weft's build, tests, demo and benchmarks need.
 # Idempotent and quick when everything is present: apt runs only for what is missing.
 #
-# Usage: scripts/install-deps.sh [test|demo|bench]   (default: test; bench adds wrk)
+# Usage: scripts/install-deps.sh [test|demo|bench]   (default: test; bench adds wrk,
+#        strongSwan with its userspace ESP plugin (kernel-libipsec) and gnuplot)
 set -euo pipefail
 
 purpose=${1:-test}
@@ -38,11 +39,24 @@ declare -A need=(
 # only for the benchmarks (bench/*.sh)
 if [ "$purpose" = bench ]; then
   need[wrk]=wrk
+  # bench/latency.sh: IPsec between lab namespaces (scripts/ipsec-lab.sh) and its plot.
+  # charon (strongswan-charon) with kernel-libipsec (libcharon-extra-plugins: ESP in
+  # userspace over TUN, this kernel has no ESP) driven by swanctl over VICI.
+  need[swanctl]=strongswan-swanctl
+  need[/usr/lib/ipsec/charon]=strongswan-charon
+  need[/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so]=libcharon-extra-plugins
+  # openssl plugin: AES-GCM with AES-NI and x25519, the proposals a cloud gateway offers
+  need[/usr/lib/ipsec/plugins/libstrongswan-openssl.so]=libstrongswan-standard-plugins
+  need[gnuplot]=gnuplot-nox
 fi
 
 missing=()
 for cmd in "${!need[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+  # a key is a command, or (starting with /) a file the package installs
+  case $cmd in
+    /*) [ -e "$cmd" ] || missing+=("${need[$cmd]}") ;;
+    *) command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}") ;;
+  esac
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
