@@ -33,7 +33,11 @@ WGGO=${WIREGUARD_GO:-wireguard-go}
 MODES=(weft ipsec wggo plain)
 bench_root
 bench_need iperf3 wg python3 ip ping gnuplot swanctl
-[ -x /usr/lib/ipsec/charon ] || scripts/install-deps.sh bench || die "install-deps failed"
+for f in charon plugins/libstrongswan-kernel-libipsec.so plugins/libstrongswan-openssl.so; do
+  [ -e "/usr/lib/ipsec/$f" ] && continue
+  scripts/install-deps.sh bench || die "scripts/install-deps.sh bench failed"
+  break
+done
 if [ "$WGGO" = wireguard-go ]; then
   bench_need wireguard-go
 else

@@ -162,6 +162,11 @@ cmd_up() {
   local dir=$1 na=$2 nb=$3 ia=${4:-10.99.0.1} ib=${5:-10.99.0.2} ua ub psk i
   [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces)"
   [ -x "$CHARON" ] || die "$CHARON missing: run scripts/install-deps.sh bench"
+  local p
+  for p in kernel-libipsec openssl vici; do
+    [ -e "/usr/lib/ipsec/plugins/libstrongswan-$p.so" ] \
+      || die "strongSwan plugin $p missing: run scripts/install-deps.sh bench"
+  done
   command -v swanctl >/dev/null || die "swanctl missing: run scripts/install-deps.sh bench"
   [ ! -e "$dir/a/pid" ] || die "$dir is in use (scripts/ipsec-lab.sh down $dir first)"
   ua=$(underlay "$na"); ub=$(underlay "$nb")
