@@ -2,8 +2,8 @@
 # Installs the system packages Weft's build, tests, demo and benchmarks need.
 # Idempotent and quick when everything is present: apt runs only for what is missing.
 #
-# Usage: scripts/install-deps.sh [test|demo|bench]   (default: test; bench adds wrk,
-#        strongSwan with its userspace ESP plugin (kernel-libipsec) and gnuplot)
+# Usage: scripts/install-deps.sh [test|demo|bench]   (default: test; bench adds wrk and
+#        gnuplot)
 set -euo pipefail
 
 purpose=${1:-test}
@@ -35,18 +35,20 @@ declare -A need=(
   [man]=man-db
   [systemd-analyze]=systemd
   [setpriv]=util-linux
+  # IPsec: weft-vici's test runs charon; scripts/ipsec-lab.sh and bench/latency.sh run
+  # one charon per lab namespace with kernel-libipsec (libcharon-extra-plugins: ESP in
+  # userspace over TUN, this kernel has no ESP), driven by swanctl over VICI (its plugin
+  # is in strongswan-swanctl); openssl plugin: AES-GCM with AES-NI and x25519, the
+  # proposals a cloud gateway offers
+  [swanctl]=strongswan-swanctl
+  [/usr/lib/ipsec/charon]=strongswan-charon
+  [/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so]=libcharon-extra-plugins
+  [/usr/lib/ipsec/plugins/libstrongswan-openssl.so]=libstrongswan-standard-plugins
 )
 # only for the benchmarks (bench/*.sh)
 if [ "$purpose" = bench ]; then
   need[wrk]=wrk
-  # bench/latency.sh: IPsec between lab namespaces (scripts/ipsec-lab.sh) and its plot.
-  # charon (strongswan-charon) with kernel-libipsec (libcharon-extra-plugins: ESP in
-  # userspace over TUN, this kernel has no ESP) driven by swanctl over VICI.
-  need[swanctl]=strongswan-swanctl
-  need[/usr/lib/ipsec/charon]=strongswan-charon
-  need[/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so]=libcharon-extra-plugins
-  # openssl plugin: AES-GCM with AES-NI and x25519, the proposals a cloud gateway offers
-  need[/usr/lib/ipsec/plugins/libstrongswan-openssl.so]=libstrongswan-standard-plugins
+  # bench/latency.sh's plot
   need[gnuplot]=gnuplot-nox
 fi
 
