@@ -1,12 +1,14 @@
 //! weft-vici against the real charon (strongSwan 5.9, Debian `strongswan-charon`
 //! and `strongswan-swanctl`, installed by `scripts/install-deps.sh`).
 //!
-//! Each test starts its own charon in a fresh network and mount namespace
-//! (`unshare --net --mount`): its own directory for strongswan.conf (found
+//! Each charon runs in a network namespace of its own (a fresh one from
+//! `unshare --net`, or one of a [`Pair`] of namespaces joined by a veth) and
+//! a private mount namespace: its own directory for strongswan.conf (found
 //! through `STRONGSWAN_CONF`), the VICI socket and the log, and that
 //! directory's `run/` bind-mounted over `/run` for charon's compiled-in pid
-//! file. Nothing of the host changes; the charon is killed and the directory
-//! removed when the test ends, failed or not. Needs root (CI runs as root).
+//! file. Nothing of the host changes; charons are killed, namespaces and
+//! directories removed when the test ends, failed or not. Needs root (CI
+//! runs as root).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,7 +25,13 @@ struct Charon {
 }
 
 impl Charon {
+    /// A charon alone in a fresh network namespace (only `lo`).
     fn start(name: &str) -> Charon {
+        Charon::start_in(name, None)
+    }
+
+    /// A charon in the named network namespace, or in a fresh one.
+    fn start_in(name: &str, netns: Option<&str>) -> Charon {
         let uid = Command::new("id").arg("-u").output().expect("id -u");
         assert_eq!(
             String::from_utf8_lossy(&uid.stdout).trim(),
@@ -38,14 +46,24 @@ impl Charon {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("run")).unwrap();
         let conf = format!(
-            "charon {{\n  load = random nonce openssl pem pkcs1 x509 pubkey kdf kernel-netlink socket-default vici\n  \
+            // kernel-libipsec: ESP in userspace over TUN (this kernel has no ESP)
+            "charon {{\n  load = random nonce openssl pem pkcs1 x509 pubkey kdf kernel-libipsec kernel-netlink socket-default vici\n  \
              filelog {{\n    log {{\n      path = {d}/charon.log\n      default = 1\n    }}\n  }}\n  \
              plugins {{\n    vici {{\n      socket = unix://{d}/charon.vici\n    }}\n  }}\n}}\n",
             d = dir.display()
         );
         std::fs::write(dir.join("strongswan.conf"), conf).unwrap();
-        let child = Command::new("unshare")
-            .args(["--net", "--mount", "--propagation", "private", "sh", "-c"])
+        let mut cmd = if let Some(ns) = netns {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, "unshare"]);
+            c
+        } else {
+            let mut c = Command::new("unshare");
+            c.arg("--net");
+            c
+        };
+        let child = cmd
+            .args(["--mount", "--propagation", "private", "sh", "-c"])
             .arg(r#"mount --bind "$1" /run && exec "$2" --use-syslog no"#)
             .arg("sh")
             .arg(dir.join("run"))
@@ -168,4 +186,144 @@ fn a_connection_loaded_over_vici_is_listed_and_a_bad_one_refused() {
         .unwrap();
     let conns = c.call("get-conns", &Message::new()).unwrap();
     assert!(conns.list("conns").unwrap_or_default().is_empty(), "{conns:?}");
+}
+
+/// Two network namespaces joined by a veth pair, 192.0.2.1/24 and
+/// 192.0.2.2/24, each with an inner address on `lo` (10.99.0.1, 10.99.0.2);
+/// deleted on drop.
+struct Pair {
+    ns: [String; 2],
+}
+
+impl Pair {
+    fn new(name: &str) -> Pair {
+        let pid = std::process::id();
+        let ns = [format!("wv{pid}{name}a"), format!("wv{pid}{name}b")];
+        let pair = Pair { ns: ns.clone() };
+        let ip = |args: &[&str]| {
+            let out = Command::new("ip").args(args).output().expect("ip");
+            assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        for n in &ns {
+            ip(&["netns", "add", n]);
+        }
+        let veth = format!("wv{pid}{name}");
+        ip(&[
+            "-n", &ns[0], "link", "add", &veth, "type", "veth", "peer", "name", "peer", "netns",
+            &ns[1],
+        ]);
+        for (i, (n, dev)) in ns.iter().zip([veth.as_str(), "peer"]).enumerate() {
+            ip(&["-n", n, "addr", "add", &format!("192.0.2.{}/24", i + 1), "dev", dev]);
+            ip(&["-n", n, "link", "set", dev, "up"]);
+            ip(&["-n", n, "link", "set", "lo", "up"]);
+            ip(&["-n", n, "addr", "add", &format!("10.99.0.{}/32", i + 1), "dev", "lo"]);
+        }
+        pair
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        for n in &self.ns {
+            let _ = Command::new("ip").args(["netns", "del", n]).status();
+        }
+    }
+}
+
+/// Side `i` (0 or 1) of the site-to-site connection between the two
+/// namespaces of a [`Pair`].
+fn side_conn(i: usize) -> Message {
+    let (me, peer) = (i + 1, 2 - i);
+    Message::new().with_section(
+        "gw",
+        Message::new()
+            .with_value("version", "2")
+            .with_list("local_addrs", [format!("192.0.2.{me}")])
+            .with_list("remote_addrs", [format!("192.0.2.{peer}")])
+            .with_list("proposals", ["aes256gcm16-prfsha256-x25519"])
+            .with_value("encap", "yes")
+            .with_section(
+                "local",
+                Message::new().with_value("auth", "psk").with_value("id", format!("side{me}")),
+            )
+            .with_section(
+                "remote",
+                Message::new().with_value("auth", "psk").with_value("id", format!("side{peer}")),
+            )
+            .with_section(
+                "children",
+                Message::new().with_section(
+                    "net",
+                    Message::new()
+                        .with_list("local_ts", [format!("10.99.0.{me}/32")])
+                        .with_list("remote_ts", [format!("10.99.0.{peer}/32")])
+                        .with_list("esp_proposals", ["aes256gcm16"]),
+                ),
+            ),
+    )
+}
+
+/// The value `key` of the first CHILD_SA of the IKE_SA `gw` in a list-sa event.
+fn child_value(sa_event: &Message, key: &str) -> Option<String> {
+    let gw = sa_event.section("gw")?;
+    let (_, child) = gw.section("child-sas")?.entries().next()?;
+    match child {
+        weft_vici::Element::Section(c) => c.value_str(key).map(str::to_owned),
+        _ => None,
+    }
+}
+
+#[test]
+fn two_charons_driven_only_over_vici_build_an_sa_that_carries_pings() {
+    let pair = Pair::new("sa");
+    let charons =
+        [Charon::start_in("sa-a", Some(&pair.ns[0])), Charon::start_in("sa-b", Some(&pair.ns[1]))];
+    let mut clients: Vec<Client> = charons.iter().map(Charon::client).collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        check_success(&c.call("load-conn", &side_conn(i)).unwrap()).unwrap();
+        let psk = Message::new()
+            .with_value("type", "IKE")
+            .with_value("data", "the pair's shared secret")
+            .with_list("owners", ["side1", "side2"]);
+        check_success(&c.call("load-shared", &psk).unwrap()).unwrap();
+    }
+
+    // the responder watches its CHILD_SAs come up, as weftd would to mark a path
+    let mut watcher = charons[1].client();
+    watcher.register("child-updown").unwrap();
+
+    let initiate = Message::new().with_value("child", "net").with_value("timeout", "10000");
+    clients[0].set_timeout(Duration::from_secs(15)).unwrap();
+    let answer = clients[0].call("initiate", &initiate).unwrap();
+    check_success(&answer)
+        .unwrap_or_else(|e| panic!("initiate: {e}\n{}\n{}", charons[0].log(), charons[1].log()));
+
+    let (name, up) = watcher.next_event().unwrap();
+    assert_eq!(name, "child-updown");
+    assert_eq!(up.value_str("up"), Some("yes"), "{up:?}");
+
+    let ping = Command::new("ip")
+        .args(["netns", "exec", &pair.ns[0], "ping", "-n", "-c", "3", "-i", "0.2", "-W", "2"])
+        .args(["-I", "10.99.0.1", "10.99.0.2"])
+        .output()
+        .unwrap();
+    assert!(
+        ping.status.success(),
+        "ping through the SA: {}",
+        String::from_utf8_lossy(&ping.stdout)
+    );
+
+    // the responder's listing shows the SA established and the echoes counted in
+    let (sas, _) = clients[1].call_streaming("list-sas", "list-sa", &Message::new()).unwrap();
+    assert_eq!(sas.len(), 1, "{sas:?}");
+    assert_eq!(sas[0].section("gw").and_then(|g| g.value_str("state")), Some("ESTABLISHED"));
+    assert_eq!(child_value(&sas[0], "state").as_deref(), Some("INSTALLED"), "{sas:?}");
+    let packets_in: u64 = child_value(&sas[0], "packets-in").unwrap().parse().unwrap();
+    assert!(packets_in >= 3, "{packets_in} ESP packets in");
+
+    // terminating over VICI takes it down on both sides
+    let term = Message::new().with_value("ike", "gw").with_value("timeout", "5000");
+    check_success(&clients[0].call("terminate", &term).unwrap()).unwrap();
+    let (sas, _) = clients[1].call_streaming("list-sas", "list-sa", &Message::new()).unwrap();
+    assert!(sas.is_empty(), "{sas:?}");
 }
