@@ -6,15 +6,18 @@
 #   - wggo:  the same plain lab with wireguard-go set up by hand (as bench/throughput.sh),
 #            10.88.0.1 -> 10.88.0.2; Debian's wireguard-go, WIREGUARD_GO=PATH for another.
 #   - plain: the same plain lab's underlay, 198.18.1.2 -> 198.18.2.2 (kernel forwarding).
-# Per mode: $IDLE pings every 10 ms (`ping -i 0.01`), then $LOADED pings while one iperf3
-# TCP stream a -> b runs through the same tunnel (it starts 0.5 s before the pings).
+# Per mode: $IDLE pings every 10 ms (`ping -i 0.01`) idle, and $LOADED pings while one
+# iperf3 TCP stream a -> b runs through the same tunnel (it starts 0.5 s before the pings).
+# The modes are interleaved in $ROUNDS rounds (each round: every mode idle, then every mode
+# loaded, 1/ROUNDS of the pings each), so that other load on the machine falls on all alike.
 # Figures per mode and phase: RTT p50/p99/p99.9 (nearest rank), jitter (mean |difference|
 # of consecutive RTTs), losses. Writes $TARGET/latency/latency.md (the table),
 # latency.png (gnuplot bars of p50/p99, log scale), the samples (samples/MODE-PHASE.txt).
 #
 # Usage: sudo bench/latency.sh   (root; iperf3, wireguard-go, wg, strongSwan, gnuplot)
-#        SMOKE=1 WEFT_BIN=target/debug bench/latency.sh   100 pings per phase
-# Env:   IDLE=1000 LOADED=1000 WIREGUARD_GO=wireguard-go WEFT_BIN= CARGO_TARGET_DIR=target
+#        SMOKE=1 WEFT_BIN=target/debug bench/latency.sh   100 pings per phase, 1 round
+# Env:   IDLE=1000 LOADED=1000 ROUNDS=5 WIREGUARD_GO=wireguard-go WEFT_BIN=
+#        CARGO_TARGET_DIR=target
 # Last line: latency weft_p99_ms= ipsec_p99_ms= wggo_p99_ms= plain_p99_ms= (idle p99), then
 #            MODE_p50_ms= MODE_p999_ms= MODE_jitter_ms= (idle) and MODE_loaded_p50_ms=
 #            MODE_loaded_p99_ms= MODE_loaded_p999_ms= MODE_loaded_jitter_ms= for each mode.
@@ -25,9 +28,11 @@ BENCH=latency
 if [ "$SMOKE" = 1 ]; then
   IDLE=${IDLE:-100}
   LOADED=${LOADED:-100}
+  ROUNDS=${ROUNDS:-1}
 else
   IDLE=${IDLE:-1000}
   LOADED=${LOADED:-1000}
+  ROUNDS=${ROUNDS:-5}
 fi
 WGGO=${WIREGUARD_GO:-wireguard-go}
 MODES=(weft ipsec wggo plain)
@@ -106,19 +111,21 @@ for m in "${MODES[@]}"; do
 done
 sleep 0.5
 
-# pings MODE PHASE COUNT: COUNT echoes every 10 ms, RTTs (ms) in $OUT/samples/MODE-PHASE.txt,
-# one line per echo sent, "lost" for one that got no answer within 1 s
+# pings MODE PHASE COUNT: COUNT echoes every 10 ms; appends to $OUT/samples/MODE-PHASE.txt
+# a line "round", then one line per echo sent: its RTT (ms), or "lost" for one that got no
+# answer within 1 s
 pings() {
   local m=$1 phase=$2 n=$3
   ip netns exec "${NS[$m]}" ping -n -i 0.01 -c "$n" -W 1 -I "${SRC[$m]}" "${DST[$m]}" \
     >"$WORK/ping-$m-$phase.txt" 2>&1 || true
-  python3 - "$WORK/ping-$m-$phase.txt" "$n" >"$OUT/samples/$m-$phase.txt" <<'PY'
+  python3 - "$WORK/ping-$m-$phase.txt" "$n" >>"$OUT/samples/$m-$phase.txt" <<'PY'
 import re, sys
+print("round")
 got = {int(s): t for s, t in re.findall(r"icmp_seq=(\d+) ttl=\d+ time=([0-9.]+)", open(sys.argv[1]).read())}
 for seq in range(1, int(sys.argv[2]) + 1):
     print(got.get(seq, "lost"))
 PY
-  grep -qv lost "$OUT/samples/$m-$phase.txt" || die "$m $phase: no echo answered"
+  grep -q 'time=' "$WORK/ping-$m-$phase.txt" || die "$m $phase: no echo answered"
 }
 
 # loaded MODE COUNT: the pings while one iperf3 TCP stream runs through the same tunnel
@@ -132,13 +139,13 @@ loaded() {
   pings "$m" loaded "$n"
   wait "$ipid" || { cat "$WORK/iperf-$m.json" >&2; die "iperf3 through $m failed"; }
   python3 -c 'import json,sys; print("%.3f" % (json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"]/1e9))' \
-    "$WORK/iperf-$m.json" >"$OUT/samples/$m-gbps.txt"
+    "$WORK/iperf-$m.json" >>"$OUT/samples/$m-gbps.txt"
 }
 
-echo "RTT: $IDLE pings idle, then $LOADED under one iperf3 TCP stream, every 10 ms, per mode"
-for m in "${MODES[@]}"; do
-  pings "$m" idle "$IDLE"
-  loaded "$m" "$LOADED"
+echo "RTT: $IDLE pings idle and $LOADED under one iperf3 TCP stream per mode, every 10 ms, in $ROUNDS rounds"
+for r in $(seq "$ROUNDS"); do
+  for m in "${MODES[@]}"; do pings "$m" idle $(( IDLE / ROUNDS )); done
+  for m in "${MODES[@]}"; do loaded "$m" $(( LOADED / ROUNDS )); done
 done
 ip netns exec "$LP-a" ping -n -q -c 1 -W 1 -I 10.99.0.1 10.99.0.2 >/dev/null \
   || die "the IPsec tunnel went down during the run"
@@ -148,14 +155,26 @@ python3 - "$OUT" "${MODES[@]}" >"$WORK/figures.txt" <<'PY'
 import math, sys
 out, modes = sys.argv[1], sys.argv[2:]
 def load(name):
-    rows = [l.strip() for l in open(f"{out}/samples/{name}.txt")]
-    return [float(r) for r in rows if r != "lost"], sum(r == "lost" for r in rows)
+    """RTTs per round (lost echoes left out) and the number lost"""
+    rounds, lost = [], 0
+    for row in open(f"{out}/samples/{name}.txt"):
+        row = row.strip()
+        if row == "round":
+            rounds.append([])
+        elif row == "lost":
+            lost += 1
+        else:
+            rounds[-1].append(float(row))
+    return rounds, lost
 def rank(s, p):
     return s[max(0, math.ceil(p * len(s)) - 1)]
 def stats(name):
-    t, lost = load(name)
+    rounds, lost = load(name)
+    t = [x for r in rounds for x in r]
     s = sorted(t)
-    jit = sum(abs(b - a) for a, b in zip(t, t[1:])) / max(1, len(t) - 1)
+    # jitter: consecutive echoes of the same round
+    d = [abs(b - a) for r in rounds for a, b in zip(r, r[1:])]
+    jit = sum(d) / max(1, len(d))
     return {"p50": rank(s, 0.5), "p99": rank(s, 0.99), "p999": rank(s, 0.999),
             "jitter": jit, "n": len(t), "lost": lost}
 label = {"weft": "weftd (WireGuard)", "ipsec": "strongSwan IPsec (libipsec)",
@@ -165,7 +184,8 @@ md = ["# RTT through each tunnel (ms)", "",
       "|---|---|---|---|---|---|---|---|---|"]
 dat, figs = [], {}
 for m in modes:
-    gbps = open(f"{out}/samples/{m}-gbps.txt").read().strip()
+    g = [float(x) for x in open(f"{out}/samples/{m}-gbps.txt").read().split()]
+    gbps = f"{sorted(g)[len(g) // 2]:.3f}"
     for ph in ("idle", "loaded"):
         st = stats(f"{m}-{ph}")
         md.append(f"| {label[m]} | {ph} | {st['p50']:.3f} | {st['p99']:.3f} | {st['p999']:.3f} "
@@ -176,11 +196,13 @@ for m in modes:
         figs.setdefault(m, {})[ph] = st
     i, l = figs[m]["idle"], figs[m]["loaded"]
     dat.append(f"\"{m}\" {i['p50']:.4f} {i['p99']:.4f} {l['p50']:.4f} {l['p99']:.4f}")
+table = md[2:]
 md += ["", "jitter: mean |difference| of consecutive RTTs; percentiles by nearest rank;",
-       "loaded: while one iperf3 TCP stream a -> b runs through the same tunnel."]
+       "loaded: while one iperf3 TCP stream a -> b runs through the same tunnel",
+       "(load Gbit/s: its median over the rounds)."]
 open(f"{out}/latency.md", "w").write("\n".join(md) + "\n")
 open(f"{out}/latency.dat", "w").write("\n".join(dat) + "\n")
-print("\n".join(md[2:-3]), file=sys.stderr)
+print("\n".join(table), file=sys.stderr)
 first = [f"{m}_p99_ms={figs[m + '_p99_ms']}" for m in ("weft", "ipsec", "wggo", "plain")]
 rest = [f"{k}={v}" for k, v in figs.items() if isinstance(v, str) and k not in
         {m + "_p99_ms" for m in modes}]
