@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use weft_vici::{Client, Error, Message, check_success};
+use weft_vici::{Client, Error, Message, SiteToSite, check_success, parse_list_sa};
 
 const CHARON: &str = "/usr/lib/ipsec/charon";
 
@@ -232,45 +232,11 @@ impl Drop for Pair {
 
 /// Side `i` (0 or 1) of the site-to-site connection between the two
 /// namespaces of a [`Pair`].
-fn side_conn(i: usize) -> Message {
+fn side(i: usize) -> SiteToSite {
     let (me, peer) = (i + 1, 2 - i);
-    Message::new().with_section(
-        "gw",
-        Message::new()
-            .with_value("version", "2")
-            .with_list("local_addrs", [format!("192.0.2.{me}")])
-            .with_list("remote_addrs", [format!("192.0.2.{peer}")])
-            .with_list("proposals", ["aes256gcm16-prfsha256-x25519"])
-            .with_value("encap", "yes")
-            .with_section(
-                "local",
-                Message::new().with_value("auth", "psk").with_value("id", format!("side{me}")),
-            )
-            .with_section(
-                "remote",
-                Message::new().with_value("auth", "psk").with_value("id", format!("side{peer}")),
-            )
-            .with_section(
-                "children",
-                Message::new().with_section(
-                    "net",
-                    Message::new()
-                        .with_list("local_ts", [format!("10.99.0.{me}/32")])
-                        .with_list("remote_ts", [format!("10.99.0.{peer}/32")])
-                        .with_list("esp_proposals", ["aes256gcm16"]),
-                ),
-            ),
-    )
-}
-
-/// The value `key` of the first CHILD_SA of the IKE_SA `gw` in a list-sa event.
-fn child_value(sa_event: &Message, key: &str) -> Option<String> {
-    let gw = sa_event.section("gw")?;
-    let (_, child) = gw.section("child-sas")?.entries().next()?;
-    match child {
-        weft_vici::Element::Section(c) => c.value_str(key).map(str::to_owned),
-        _ => None,
-    }
+    SiteToSite::new("gw", &format!("192.0.2.{me}"), &format!("192.0.2.{peer}"))
+        .with_ids(&format!("side{me}"), &format!("side{peer}"))
+        .with_ts([format!("10.99.0.{me}/32")], [format!("10.99.0.{peer}/32")])
 }
 
 #[test]
@@ -280,21 +246,19 @@ fn two_charons_driven_only_over_vici_build_an_sa_that_carries_pings() {
         [Charon::start_in("sa-a", Some(&pair.ns[0])), Charon::start_in("sa-b", Some(&pair.ns[1]))];
     let mut clients: Vec<Client> = charons.iter().map(Charon::client).collect();
     for (i, c) in clients.iter_mut().enumerate() {
-        check_success(&c.call("load-conn", &side_conn(i)).unwrap()).unwrap();
-        let psk = Message::new()
-            .with_value("type", "IKE")
-            .with_value("data", "the pair's shared secret")
-            .with_list("owners", ["side1", "side2"]);
-        check_success(&c.call("load-shared", &psk).unwrap()).unwrap();
+        check_success(&c.call("load-conn", &side(i).load_conn()).unwrap()).unwrap();
+        check_success(
+            &c.call("load-shared", &side(i).load_psk("the pair's shared secret")).unwrap(),
+        )
+        .unwrap();
     }
 
     // the responder watches its CHILD_SAs come up, as weftd would to mark a path
     let mut watcher = charons[1].client();
     watcher.register("child-updown").unwrap();
 
-    let initiate = Message::new().with_value("child", "net").with_value("timeout", "10000");
     clients[0].set_timeout(Duration::from_secs(15)).unwrap();
-    let answer = clients[0].call("initiate", &initiate).unwrap();
+    let answer = clients[0].call("initiate", &side(0).initiate(Duration::from_secs(10))).unwrap();
     check_success(&answer)
         .unwrap_or_else(|e| panic!("initiate: {e}\n{}\n{}", charons[0].log(), charons[1].log()));
 
@@ -314,14 +278,20 @@ fn two_charons_driven_only_over_vici_build_an_sa_that_carries_pings() {
     );
 
     // the responder's listing shows the SA established and the echoes counted in
-    let (sas, _) = clients[1].call_streaming("list-sas", "list-sa", &Message::new()).unwrap();
-    assert_eq!(sas.len(), 1, "{sas:?}");
-    assert_eq!(sas[0].section("gw").and_then(|g| g.value_str("state")), Some("ESTABLISHED"));
-    assert_eq!(child_value(&sas[0], "state").as_deref(), Some("INSTALLED"), "{sas:?}");
-    let packets_in: u64 = child_value(&sas[0], "packets-in").unwrap().parse().unwrap();
-    assert!(packets_in >= 3, "{packets_in} ESP packets in");
+    let (events, _) = clients[1].call_streaming("list-sas", "list-sa", &Message::new()).unwrap();
+    let sas: Vec<_> = events.iter().flat_map(parse_list_sa).collect();
+    assert_eq!(sas.len(), 1, "{events:?}");
+    assert!(sas[0].is_established(), "{sas:?}");
+    assert_eq!(sas[0].remote_host.as_deref(), Some("192.0.2.1"));
+    let child =
+        sas[0].installed_child("gw").unwrap_or_else(|| panic!("no installed child: {sas:?}"));
+    assert!(child.packets_in >= 3 && child.bytes_in > 0, "{child:?}");
+    assert_eq!(child.remote_ts, ["10.99.0.1/32"]);
 
-    // terminating over VICI takes it down on both sides
+    // unloaded and terminated over VICI, it is gone on both sides
+    for (i, c) in clients.iter_mut().enumerate() {
+        check_success(&c.call("unload-conn", &side(i).unload_conn()).unwrap()).unwrap();
+    }
     let term = Message::new().with_value("ike", "gw").with_value("timeout", "5000");
     check_success(&clients[0].call("terminate", &term).unwrap()).unwrap();
     let (sas, _) = clients[1].call_streaming("list-sas", "list-sa", &Message::new()).unwrap();
