@@ -2,7 +2,8 @@
 # Installs the system packages Weft's build, tests, demo and benchmarks need.
 # Idempotent and quick when everything is present: apt runs only for what is missing.
 #
-# Usage: scripts/install-deps.sh [test|demo|bench]   (default: test; bench adds wrk)
+# Usage: scripts/install-deps.sh [test|demo|bench]   (default: test; bench adds wrk and
+#        gnuplot)
 set -euo pipefail
 
 purpose=${1:-test}
@@ -34,15 +35,30 @@ declare -A need=(
   [man]=man-db
   [systemd-analyze]=systemd
   [setpriv]=util-linux
+  # IPsec: weft-vici's test runs charon; scripts/ipsec-lab.sh and bench/latency.sh run
+  # one charon per lab namespace with kernel-libipsec (libcharon-extra-plugins: ESP in
+  # userspace over TUN, this kernel has no ESP), driven by swanctl over VICI (its plugin
+  # is in strongswan-swanctl); openssl plugin: AES-GCM with AES-NI and x25519, the
+  # proposals a cloud gateway offers
+  [swanctl]=strongswan-swanctl
+  [/usr/lib/ipsec/charon]=strongswan-charon
+  [/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so]=libcharon-extra-plugins
+  [/usr/lib/ipsec/plugins/libstrongswan-openssl.so]=libstrongswan-standard-plugins
 )
 # only for the benchmarks (bench/*.sh)
 if [ "$purpose" = bench ]; then
   need[wrk]=wrk
+  # bench/latency.sh's plot
+  need[gnuplot]=gnuplot-nox
 fi
 
 missing=()
 for cmd in "${!need[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+  # a key is a command, or (starting with /) a file the package installs
+  case $cmd in
+    /*) [ -e "$cmd" ] || missing+=("${need[$cmd]}") ;;
+    *) command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}") ;;
+  esac
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
