@@ -15,6 +15,11 @@
 #   lab_down NAME      removes it now.
 #   PIDS+=(PID)        background processes killed at exit.
 #   NETNS+=(NAME)      namespaces deleted at exit (after their processes are killed).
+#   wggo_pair LAB IFA IFB
+#                      wireguard-go ($WGGO, default `wireguard-go`) in LAB-a and LAB-b of a
+#                      plain `weft lab up` lab (interfaces IFA and IFB, MTU 1420, UDP 51830),
+#                      peers of each other over the underlay 198.18.1.2 <-> 198.18.2.2, overlay
+#                      10.88.0.1 <-> 10.88.0.2; keys in $WORK; processes in PIDS.
 #   bench_result PREFIX KEY=VALUE...
 #                      prints the last line, `PREFIX KEY=VALUE ...`; fails (exit 1) if a
 #                      value is empty or not a number.
@@ -124,4 +129,28 @@ bench_result() {
     die "figures missing or not numbers: ${bad[*]}"
   fi
   echo "$prefix $*"
+}
+
+# wggo_site LAB SITE IFACE OVERLAY LOCAL_KEY PEER_PUB PEER_UNDERLAY PEER_OVERLAY
+wggo_site() {
+  local ns="$1-$2" i
+  ip netns exec "$ns" "${WGGO:-wireguard-go}" -f "$3" >"$WORK/$3.log" 2>&1 &
+  PIDS+=($!)
+  for i in $(seq 50); do [ -S "/var/run/wireguard/$3.sock" ] && break; sleep 0.1; done
+  [ -S "/var/run/wireguard/$3.sock" ] || { cat "$WORK/$3.log" >&2; die "${WGGO:-wireguard-go} did not create $3"; }
+  ip netns exec "$ns" wg set "$3" private-key "$5" listen-port 51830 \
+    peer "$(cat "$6")" endpoint "$7:51830" allowed-ips "$8/32"
+  ip -n "$ns" addr add "$4/24" dev "$3"
+  ip -n "$ns" link set "$3" mtu 1420 up
+}
+
+wggo_pair() {
+  local lab=$1 ifa=$2 ifb=$3
+  (
+    umask 077
+    wg genkey >"$WORK/a.key"; wg genkey >"$WORK/b.key"
+    wg pubkey <"$WORK/a.key" >"$WORK/a.pub"; wg pubkey <"$WORK/b.key" >"$WORK/b.pub"
+  )
+  wggo_site "$lab" a "$ifa" 10.88.0.1 "$WORK/a.key" "$WORK/b.pub" 198.18.2.2 10.88.0.2
+  wggo_site "$lab" b "$ifb" 10.88.0.2 "$WORK/b.key" "$WORK/a.pub" 198.18.1.2 10.88.0.1
 }

@@ -94,22 +94,7 @@ PIDS+=($!)
 # --- plain lab: veth baseline and wireguard-go
 lab_up "$LP" --sites 2 --uplinks 1
 IFA="wga$$" IFB="wgb$$"
-umask 077
-wg genkey >"$WORK/a.key"; wg genkey >"$WORK/b.key"
-wg pubkey <"$WORK/a.key" >"$WORK/a.pub"; wg pubkey <"$WORK/b.key" >"$WORK/b.pub"
-wg_site() { # SITE IFACE OVERLAY LOCAL_KEY PEER_PUB PEER_UNDERLAY PEER_OVERLAY
-  local ns="$LP-$1" i
-  ip netns exec "$ns" "$WGGO" -f "$2" >"$WORK/$2.log" 2>&1 &
-  PIDS+=($!)
-  for i in $(seq 50); do [ -S "/var/run/wireguard/$2.sock" ] && break; sleep 0.1; done
-  [ -S "/var/run/wireguard/$2.sock" ] || { cat "$WORK/$2.log" >&2; die "$WGGO did not create $2"; }
-  ip netns exec "$ns" wg set "$2" private-key "$4" listen-port 51830 \
-    peer "$(cat "$5")" endpoint "$6:51830" allowed-ips "$7/32"
-  ip -n "$ns" addr add "$3/24" dev "$2"
-  ip -n "$ns" link set "$2" mtu 1420 up
-}
-wg_site a "$IFA" 10.88.0.1 "$WORK/a.key" "$WORK/b.pub" 198.18.2.2 10.88.0.2
-wg_site b "$IFB" 10.88.0.2 "$WORK/b.key" "$WORK/a.pub" 198.18.1.2 10.88.0.1
+wggo_pair "$LP" "$IFA" "$IFB"
 wait_ping "$LP-a" 10.88.0.2
 ip netns exec "$LP-b" iperf3 -s -B 10.88.0.2 -p 5202 >/dev/null 2>&1 &
 PIDS+=($!)

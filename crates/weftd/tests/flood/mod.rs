@@ -67,14 +67,8 @@ fn a_spoofed_handshake_flood_is_limited_detected_and_dropped_in_nftables() {
     );
     // The tunnel works through the flood, and the peer was never blocked.
     assert_eq!(h.ping(1, h.overlay(0), 3), 3, "ping b -> a under the flood");
-    let audit = h.get(0, "/api/v1/audit?limit=100").expect("audit");
-    let actions: Vec<&str> = audit["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .filter_map(|r| r["action"].as_str())
-        .collect();
-    assert!(actions.contains(&"flood.block"), "{audit}");
+    let actions = h.audit_actions(0);
+    assert!(actions.iter().any(|a| a == "flood.block"), "{actions:?}");
     let events = h.get(0, "/api/v1/events/history").expect("events");
     let kinds: Vec<&str> = events["items"]
         .as_array()

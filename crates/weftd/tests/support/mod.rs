@@ -164,6 +164,17 @@ impl Harness {
         serde_json::from_slice(&out.stdout).ok()
     }
 
+    /// The actions of the last 100 audit records of site `i`, oldest first.
+    pub(crate) fn audit_actions(&self, i: usize) -> Vec<String> {
+        let audit = self.get(i, "/api/v1/audit?limit=100").expect("audit");
+        audit["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter_map(|r| r["action"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// `METHOD path` (with a JSON body, if any) on the agent of site `i`: the
     /// status code and the JSON answer (`Null` if it is not JSON).
     pub(crate) fn call(
