@@ -282,7 +282,7 @@ pub(crate) async fn explain(
 
 /// Adds or replaces a global service.
 #[utoipa::path(put, path = "/api/v1/gtm/services/{name}", tag = "gtm", operation_id = "gtm_set_service",
-    params(("name" = String, Path, description = "the service name (a DNS label)", max_length = 63),
+    params(("name" = String, Path, description = "the service name (a DNS label)", pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"),
         ("Idempotency-Key" = Option<String>, Header, description = "request id: asking again with it changes nothing", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     request_body = GtmServiceSpec,
     responses((status = 200, body = GtmChange), (status = 400, body = ApiError), (status = 409, description = "not a controller", body = ApiError),
@@ -304,7 +304,7 @@ pub(crate) async fn set_service(
 
 /// Removes a global service (refused while a shift of it is active).
 #[utoipa::path(delete, path = "/api/v1/gtm/services/{name}", tag = "gtm", operation_id = "gtm_remove_service",
-    params(("name" = String, Path, description = "the service name", max_length = 63),
+    params(("name" = String, Path, description = "the service name (a DNS label)", pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"),
         ("Idempotency-Key" = Option<String>, Header, description = "request id: asking again with it changes nothing", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses((status = 200, body = GtmChange), (status = 400, body = ApiError), (status = 404, body = ApiError),
         (status = 409, description = "not a controller, or a shift is active", body = ApiError), (status = 503, body = ApiError),
