@@ -213,8 +213,9 @@ impl Message {
                 match code {
                     LIST_ITEM => items.push(r.value()?.to_vec()),
                     LIST_END => {
-                        let (name, items) = list.take().expect("a list is open");
-                        top(&mut stack).entries.push((name, Element::List(items)));
+                        if let Some((name, items)) = list.take() {
+                            top(&mut stack)?.entries.push((name, Element::List(items)));
+                        }
                     }
                     1..=6 => return Err(WireError::Misplaced { code, at }),
                     _ => return Err(WireError::UnknownElement { code, at }),
@@ -233,13 +234,13 @@ impl Message {
                     if stack.len() < 2 {
                         return Err(WireError::Misplaced { code, at });
                     }
-                    let (name, section) = stack.pop().expect("checked above");
-                    top(&mut stack).entries.push((name, Element::Section(section)));
+                    let (name, section) = stack.pop().ok_or(WireError::Misplaced { code, at })?;
+                    top(&mut stack)?.entries.push((name, Element::Section(section)));
                 }
                 KEY_VALUE => {
                     let name = r.name()?;
                     let value = r.value()?.to_vec();
-                    top(&mut stack).entries.push((name, Element::Value(value)));
+                    top(&mut stack)?.entries.push((name, Element::Value(value)));
                 }
                 LIST_START => list = Some((r.name()?, Vec::new())),
                 LIST_ITEM | LIST_END => return Err(WireError::Misplaced { code, at }),
@@ -249,12 +250,14 @@ impl Message {
         if list.is_some() || stack.len() != 1 {
             return Err(WireError::Unclosed);
         }
-        Ok(stack.pop().expect("the bottom message").1)
+        stack.pop().map(|(_, m)| m).ok_or(WireError::Unclosed)
     }
 }
 
-fn top(stack: &mut [(String, Message)]) -> &mut Message {
-    &mut stack.last_mut().expect("the bottom message is never popped").1
+/// The innermost open section (the message itself at the bottom, which the
+/// decoder never pops before the end; an empty stack is reported, not a panic).
+fn top(stack: &mut [(String, Message)]) -> Result<&mut Message, WireError> {
+    stack.last_mut().map(|(_, m)| m).ok_or(WireError::Unclosed)
 }
 
 fn put_name(out: &mut Vec<u8>, name: &str) -> Result<(), WireError> {
