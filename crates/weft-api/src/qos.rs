@@ -53,8 +53,12 @@ pub struct QosLane {
 /// A bandwidth reservation of this site toward another.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Reservation {
-    /// Its id (`r1`, `r2`, ...).
+    /// Its id: `r1`, `r2`, ... for this site's own; `m1`, `m2`, ... for
+    /// mesh-wide ones (made at a controller, in the control plane's ledger).
     pub id: String,
+    /// The source site of a mesh-wide reservation (absent: this site's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
     /// The destination site.
     pub to: String,
     /// The class it reserves for (its traffic to `to`); for an app
@@ -68,7 +72,9 @@ pub struct Reservation {
     pub rate_bps: u64,
     /// Higher preempts lower (0..=255).
     pub priority: u8,
-    /// `admitted` (holds `uplink`) or `preempted` (held down until room returns).
+    /// `admitted` (holds `uplink`), `preempted` (held down until room
+    /// returns) or, for a mesh-wide one the control plane admitted,
+    /// `waiting` at its source while no uplink there has room.
     pub state: String,
     /// The uplink it holds while admitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,6 +93,12 @@ pub struct Reservation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewReservation {
+    /// The source site: makes a **mesh-wide** reservation through the
+    /// control plane (only at a controller), admitted against the source's
+    /// uplink and the destination's downlink; absent, a reservation of this
+    /// site alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
     /// The destination site.
     pub to: String,
     /// The class to reserve for (one of the running policy's classes);

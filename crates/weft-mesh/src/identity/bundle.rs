@@ -114,6 +114,9 @@ pub enum BundleKind {
     /// An answer to one site's SVID request (addressed to that site only):
     /// JSON with the request's nonce and the certificate chain, or why not.
     Svid = 5,
+    /// The control plane's ledger of mesh-wide bandwidth reservations
+    /// (JSON); each source site enforces its own.
+    Reservations = 6,
 }
 
 impl BundleKind {
@@ -125,6 +128,7 @@ impl BundleKind {
             3 => Some(Self::Gtm),
             4 => Some(Self::Identity),
             5 => Some(Self::Svid),
+            6 => Some(Self::Reservations),
             _ => None,
         }
     }

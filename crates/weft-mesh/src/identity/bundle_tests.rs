@@ -73,6 +73,7 @@ fn bundle_kinds_round_trip_through_their_byte_and_unknown_bytes_are_refused() {
         BundleKind::Gtm,
         BundleKind::Identity,
         BundleKind::Svid,
+        BundleKind::Reservations,
     ] {
         assert_eq!(BundleKind::from_byte(k as u8), Some(k));
         let b = ca().sign_bundle(BundleBody { kind: k, ..body(&[], b"{}") }).unwrap();
@@ -81,7 +82,8 @@ fn bundle_kinds_round_trip_through_their_byte_and_unknown_bytes_are_refused() {
     assert_eq!(BundleKind::Registry as u8, 2);
     assert_eq!(BundleKind::Gtm as u8, 3);
     assert_eq!(BundleKind::Identity as u8, 4);
-    for b in [0, 6, 255] {
+    assert_eq!(BundleKind::Reservations as u8, 6);
+    for b in [0, 7, 255] {
         assert_eq!(BundleKind::from_byte(b), None, "{b}");
     }
 }

@@ -17,6 +17,11 @@ pub(crate) enum ReserveCommand {
     /// lowest-latency path with room (preempting lower priorities if it
     /// must), or refused with the figures.
     Add {
+        /// The source site: a mesh-wide reservation in the control plane's
+        /// ledger (ask a controller), admitted against the source's uplink
+        /// and the destination's downlink and enforced at the source.
+        #[arg(long)]
+        from: Option<String>,
         /// The destination site.
         #[arg(long)]
         to: String,
@@ -41,7 +46,7 @@ pub(crate) enum ReserveCommand {
         #[command(flatten)]
         agent: AgentArgs,
     },
-    /// Every reservation of the site.
+    /// Every reservation of the site, and the mesh-wide ones (`m1`, ...).
     List {
         /// Machine-readable output.
         #[arg(long)]
@@ -51,7 +56,7 @@ pub(crate) enum ReserveCommand {
     },
     /// End a reservation.
     Delete {
-        /// Its id (r1, r2, ...).
+        /// Its id (r1, r2, ...; m1, m2, ... for a mesh-wide one, at a controller).
         id: String,
         #[command(flatten)]
         agent: AgentArgs,
@@ -65,9 +70,10 @@ fn mbit(bps: u64) -> String {
 fn line(r: &Reservation) -> String {
     let what = r.app.as_ref().map_or_else(|| r.class.clone(), |a| format!("app {a} ({})", r.class));
     format!(
-        "{} {} to {} for {} (priority {}) {}{}",
+        "{} {}{} to {} for {} (priority {}) {}{}",
         r.id,
         mbit(r.rate_bps),
+        r.from.as_ref().map(|f| format!(" from {f}")).unwrap_or_default(),
         r.to,
         what,
         r.priority,
@@ -79,8 +85,9 @@ fn line(r: &Reservation) -> String {
 /// Runs one `weft reserve` command.
 pub(crate) fn run(cmd: ReserveCommand) -> Result<ExitCode> {
     match cmd {
-        ReserveCommand::Add { to, class, app, rate, priority, expires, json, agent } => {
+        ReserveCommand::Add { from, to, class, app, rate, priority, expires, json, agent } => {
             let body = NewReservation {
+                from,
                 to,
                 class,
                 app,
@@ -105,11 +112,13 @@ pub(crate) fn run(cmd: ReserveCommand) -> Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             let mut t = Table::new(&[
-                "ID", "TO", "CLASS", "RATE", "PRIO", "STATE", "UPLINK", "EXPIRES", "REASON",
+                "ID", "FROM", "TO", "CLASS", "APP", "RATE", "PRIO", "STATE", "UPLINK", "EXPIRES",
+                "REASON",
             ]);
             for r in &list {
                 t.row(vec![
                     r.id.clone(),
+                    or_dash(r.from.as_deref(), str::to_owned),
                     r.to.clone(),
                     r.class.clone(),
                     or_dash(r.app.as_deref(), str::to_owned),

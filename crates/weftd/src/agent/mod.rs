@@ -215,6 +215,10 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
             m.clone(),
             plane.clone(),
             events_tx.clone(),
+            &crate::controlplane::TeSetup {
+                links: shared.links.clone(),
+                reservable: cfg.qos.reservable,
+            },
         )?),
     };
     let plane_ctl_started = plane_ctl.is_some();
@@ -245,6 +249,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         shared.clone(),
         status.clone(),
         events_tx.clone(),
+        plane.clone(),
     )?);
     spawn("weft-reservations", {
         let reservations = reservations.clone();

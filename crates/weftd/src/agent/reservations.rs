@@ -14,6 +14,9 @@
 //! [`Reservations::tick`] (every second) ends expired reservations and
 //! re-admits preempted ones when room returns.
 
+mod mesh;
+
+use std::collections::BTreeMap;
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -47,6 +50,10 @@ pub(crate) struct Reservations {
     events: Mutex<Sender<Event>>,
     /// One change at a time (admission reads, then writes).
     lock: Mutex<()>,
+    /// The control plane's state here: the mesh-wide ledger in force.
+    plane: Arc<crate::controlplane::PlaneState>,
+    /// The mesh-wide reservations this site is the source of, by id.
+    placed: Mutex<BTreeMap<String, mesh::Placed>>,
 }
 
 const ADMITTED: &str = "admitted";
@@ -60,6 +67,31 @@ fn held(r: &Reservation) -> Option<Held> {
         priority: r.priority,
         uplink: r.uplink.clone().unwrap_or_default(),
     })
+}
+
+/// The rate (bit/s), expiry (Unix ms) and priority of a request, or why
+/// they are malformed.
+pub(crate) fn parse_terms(
+    req: &NewReservation,
+    now_unix_ms: i64,
+) -> Result<(u64, Option<i64>, u8), String> {
+    let rate = match Bandwidth::parse(&req.rate) {
+        Ok(b) if b.bps() > 0 => b.bps(),
+        Ok(_) => return Err("rate must be above 0".into()),
+        Err(e) => return Err(format!("rate: {e}")),
+    };
+    let expires = match req.expires_in.as_deref().map(parse_duration) {
+        None => None,
+        Some(Ok(d)) if d >= Duration::from_secs(1) => {
+            Some(now_unix_ms.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
+        }
+        Some(Ok(_)) => return Err("expires_in must be at least 1s".into()),
+        Some(Err(e)) => return Err(format!("expires_in: {e}")),
+    };
+    let Ok(priority) = u8::try_from(req.priority.unwrap_or(0)) else {
+        return Err("priority must be 0..=255".into());
+    };
+    Ok((rate, expires, priority))
 }
 
 fn describe(r: &Reservation) -> String {
@@ -82,18 +114,29 @@ impl Reservations {
         shared: Arc<Shared>,
         status: Arc<SharedStatus>,
         events: Sender<Event>,
+        plane: Arc<crate::controlplane::PlaneState>,
     ) -> Result<Self> {
         let board = shared.qos.clone();
-        let r =
-            Self { store, shared, board, status, events: Mutex::new(events), lock: Mutex::new(()) };
+        let r = Self {
+            store,
+            shared,
+            board,
+            status,
+            events: Mutex::new(events),
+            lock: Mutex::new(()),
+            plane,
+            placed: Mutex::new(BTreeMap::new()),
+        };
         let list = r.store.reservations()?;
         r.publish(&list);
         Ok(r)
     }
 
-    /// Every reservation, oldest first.
+    /// Every reservation of this site, oldest first, then the mesh-wide ones.
     pub(crate) fn list(&self) -> Result<Vec<Reservation>> {
-        self.store.reservations()
+        let mut all = self.store.reservations()?;
+        all.extend(self.mesh_views());
+        Ok(all)
     }
 
     fn admission(setup: &QosSetup) -> Admission {
@@ -159,21 +202,9 @@ impl Reservations {
         req: &NewReservation,
         now_unix_ms: i64,
     ) -> Result<Result<ReservationMade, Refusal>> {
-        let rate = match Bandwidth::parse(&req.rate) {
-            Ok(b) if b.bps() > 0 => b.bps(),
-            Ok(_) => return Ok(Err(Refusal::Bad("rate must be above 0".into()))),
-            Err(e) => return Ok(Err(Refusal::Bad(format!("rate: {e}")))),
-        };
-        let expires = match req.expires_in.as_deref().map(parse_duration) {
-            None => None,
-            Some(Ok(d)) if d >= Duration::from_secs(1) => {
-                Some(now_unix_ms.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
-            }
-            Some(Ok(_)) => return Ok(Err(Refusal::Bad("expires_in must be at least 1s".into()))),
-            Some(Err(e)) => return Ok(Err(Refusal::Bad(format!("expires_in: {e}")))),
-        };
-        let Ok(priority) = u8::try_from(req.priority.unwrap_or(0)) else {
-            return Ok(Err(Refusal::Bad("priority must be 0..=255".into())));
+        let (rate, expires, priority) = match parse_terms(req, now_unix_ms) {
+            Ok(t) => t,
+            Err(m) => return Ok(Err(Refusal::Bad(m))),
         };
         let classes = self.classes();
         if classes.is_empty() {
@@ -199,7 +230,7 @@ impl Reservations {
         };
         let _guard = self.lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let all = self.store.reservations()?;
-        let holding: Vec<Held> = all.iter().filter_map(held).collect();
+        let holding = self.holding(&all);
         let setup = self.board.setup();
         let admission = Self::admission(&setup);
         let request = Request { id: "new".into(), to: req.to.clone(), rate_bps: rate, priority };
@@ -210,6 +241,7 @@ impl Reservations {
         };
         let mut made = Reservation {
             id: String::new(),
+            from: None,
             to: req.to.clone(),
             class,
             app: req.app.clone(),
@@ -322,6 +354,12 @@ impl Reservations {
         let mut said = Vec::new();
         {
             let _guard = self.lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let local = self.store.reservations()?;
+            let (moved, mesh_said) = self.sync_mesh(&local);
+            said.extend(mesh_said);
+            if moved {
+                self.publish(&local);
+            }
             let all = self.store.reservations()?;
             for r in all.iter().filter(|r| r.expires_unix_ms.is_some_and(|t| t <= now_unix_ms)) {
                 self.end("expiry", r, "reservation.expire", now_unix_ms)?;
@@ -333,7 +371,7 @@ impl Reservations {
             if !waiting.is_empty() {
                 waiting.sort_by_key(|r| std::cmp::Reverse(r.priority));
                 let admission = Self::admission(&self.board.setup());
-                let mut holding: Vec<Held> = all.iter().filter_map(held).collect();
+                let mut holding = self.holding(&all);
                 for w in waiting {
                     let candidates = self.candidates(&w.to);
                     let mut usable: Vec<&Candidate> =
@@ -395,6 +433,12 @@ impl Reservations {
                 })
             })
             .collect();
+        for (id, to, class, app, uplink, rate_bps) in self.placed_routes() {
+            let Some(uplink) = setup.uplink_names.iter().position(|n| *n == uplink) else {
+                continue;
+            };
+            setup.reservations.push(ReservedRoute { id, to, class, app, uplink, rate_bps });
+        }
         self.board.publish(setup);
     }
 

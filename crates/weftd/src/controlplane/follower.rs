@@ -98,6 +98,7 @@ impl FollowerLoop {
             LimitsFollower::start(&self.state_dir, self.control.clone(), self.plane.clone());
         let mut gtm = super::gtm_follow::start(&self.state_dir, self.plane.clone());
         let mut identities = super::identity_follow::start(&self.state_dir, self.plane.clone());
+        let mut reservations = super::te_follow::start(&self.state_dir, self.plane.clone());
         while let Ok(BundleIn { from, bundle }) = bundles.recv() {
             let b = &bundle.body;
             if b.kind == BundleKind::Registry {
@@ -118,6 +119,12 @@ impl FollowerLoop {
             }
             if b.kind == BundleKind::Identity {
                 if let Some(outcome) = identities.offer(&self.site, &bundle) {
+                    self.ack(from, b, outcome);
+                }
+                continue;
+            }
+            if b.kind == BundleKind::Reservations {
+                if let Some(outcome) = reservations.offer(&self.site, &bundle) {
                     self.ack(from, b, outcome);
                 }
                 continue;

@@ -125,6 +125,11 @@ pub(crate) struct Setup {
     /// The mesh CA's seed, if this controller holds it (what makes the
     /// control plane's identity root).
     pub(crate) ca_seed: Option<[u8; 32]>,
+    /// Every site's link-state advertisement (the capacities mesh-wide
+    /// reservations are admitted against).
+    pub(crate) links: Arc<crate::agent::shared::LinkBoard>,
+    /// The share of a site's capacity reservations may hold (`[qos] reservable`).
+    pub(crate) reservable: f64,
 }
 
 /// The controller thread's state.
@@ -161,7 +166,16 @@ pub(crate) struct LeaderLoop<S: ControlStore> {
     weight: u32,
     next_beat: Instant,
     next_shards: Instant,
+    /// What this controller published last of the reservation ledger.
+    te_published: Option<(u64, u64)>,
+    /// When the leader next expires and re-admits mesh-wide reservations.
+    next_te: Instant,
+    links: Arc<crate::agent::shared::LinkBoard>,
+    reservable: f64,
 }
+
+#[path = "leader_te.rs"]
+mod leader_te;
 
 impl Reply {
     /// Tells an API caller why its request failed (a site retries by itself).
@@ -188,7 +202,7 @@ impl<S: ControlStore> LeaderLoop<S> {
         events: Sender<Event>,
         setup: Setup,
     ) -> Self {
-        let Setup { id, store, enroller, shards, ca_seed } = setup;
+        let Setup { id, store, enroller, shards, ca_seed, links, reservable } = setup;
         let weight = shards.weight;
         let import = enroller.as_ref().map(|e| e.state().clone()).unwrap_or_default();
         let view = ControllerView { id, store: store.to_owned(), ..ControllerView::default() };
@@ -215,6 +229,10 @@ impl<S: ControlStore> LeaderLoop<S> {
             weight,
             next_beat: Instant::now(),
             next_shards: Instant::now(),
+            te_published: None,
+            next_te: Instant::now(),
+            links,
+            reservable,
         }
     }
 
@@ -524,7 +542,9 @@ impl<S: ControlStore> LeaderLoop<S> {
         self.publish_registry(fence);
         self.publish_gtm(fence);
         self.publish_identity(fence);
+        self.publish_reservations(fence);
         self.tick_gtm(fence);
+        self.tick_reservations(fence);
         self.renew_identity_ca(fence);
         let listed = self.ctrl.store().range(records::REQUESTS, REQUESTS_PER_TURN, timeout);
         let Ok(requests) = listed else { return };
@@ -825,6 +845,14 @@ impl<S: ControlStore> LeaderLoop<S> {
                     store.get(k, timeout)
                 })
             }
+            Ask::Reservation(ask) => {
+                let timeout = self.timeout();
+                let store = self.ctrl.store();
+                let caps = super::te::Capacities::from_views(&self.links.views(), self.reservable);
+                super::te::plan(&req, ask, fence.epoch.0, unix_ms(), &caps, &mut |k| {
+                    store.get(k, timeout)
+                })
+            }
             Ask::Revoke { site } => {
                 let timeout = self.timeout();
                 let store = self.ctrl.store();
@@ -864,6 +892,11 @@ impl<S: ControlStore> LeaderLoop<S> {
                 }
                 if let (Ask::Identity(_), true) = (&req.ask, wrote) {
                     self.publish_identity(fence);
+                }
+                if let (Ask::Reservation(ask), true) = (&req.ask, wrote) {
+                    let line = format!("mesh-wide {} by {} (request {id})", ask.kind(), req.actor);
+                    let _ = self.events.send(Event::new(EventKind::ReservationChanged, line));
+                    self.publish_reservations(fence);
                 }
                 true
             }

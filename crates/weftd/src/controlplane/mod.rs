@@ -38,6 +38,8 @@ pub(crate) mod records;
 pub(crate) mod registry;
 pub(crate) mod selector;
 pub(crate) mod shards;
+pub(crate) mod te;
+pub(crate) mod te_follow;
 
 use std::path::Path;
 use std::sync::mpsc::Sender;
@@ -111,6 +113,8 @@ pub(crate) struct PlaneState {
     /// The mesh-wide identity state in force here (revoked IDs, roots,
     /// the intermediate's serial).
     pub(crate) identities: RwLock<identity_follow::MeshIdentities>,
+    /// The mesh-wide reservation ledger in force here (sequence, ledger).
+    pub(crate) reservations: RwLock<(u64, te::Ledger)>,
     /// Where the leader's answers to this site's SVID requests go (the
     /// zero-trust proxies, when they take SVIDs from the control plane).
     pub(crate) svid_answers: std::sync::Mutex<Option<Sender<identity_ca::SvidAnswer>>>,
@@ -185,6 +189,14 @@ fn election_config(cfg: &ControllerConfig) -> ElectionConfig {
     e
 }
 
+/// What the leader admits mesh-wide reservations with.
+pub(crate) struct TeSetup {
+    /// Every site's link-state advertisement (their capacities).
+    pub(crate) links: Arc<crate::agent::shared::LinkBoard>,
+    /// `[qos] reservable` of this controller.
+    pub(crate) reservable: f64,
+}
+
 /// Starts the controller thread; its request channel.
 pub(crate) fn start(
     cfg: &ControllerConfig,
@@ -192,6 +204,7 @@ pub(crate) fn start(
     mesh: Sender<MeshCtl>,
     state: Arc<PlaneState>,
     events: Sender<Event>,
+    te: &TeSetup,
 ) -> Result<Sender<PlaneCtl>> {
     let election = election_config(cfg);
     let files = crate::mesh::files::MeshFiles::open(state_dir)?;
@@ -212,6 +225,8 @@ pub(crate) fn start(
                 enroller: enroller()?,
                 shards: shards::ShardSettings::from(cfg),
                 ca_seed: weft_layout::zt::ca_seed(state_dir).ok(),
+                links: te.links.clone(),
+                reservable: te.reservable,
             };
             let lp = leader::LeaderLoop::new(ctrl, mesh, state, events, setup);
             spawn(move || lp.run(&rx))?;
@@ -228,6 +243,8 @@ pub(crate) fn start(
                 enroller: enroller()?,
                 shards: shards::ShardSettings::from(cfg),
                 ca_seed: weft_layout::zt::ca_seed(state_dir).ok(),
+                links: te.links.clone(),
+                reservable: te.reservable,
             };
             let lp = leader::LeaderLoop::new(ctrl, mesh, state, events, setup);
             spawn(move || lp.run(&rx))?;

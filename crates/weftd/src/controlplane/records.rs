@@ -107,6 +107,8 @@ pub(crate) enum Ask {
     Gtm(super::gtm::GtmAsk),
     /// A change of the mesh-wide workload identity state (see `identity`).
     Identity(super::identity::IdentityAsk),
+    /// A change of the mesh-wide reservation ledger (see `te`).
+    Reservation(super::te::ReservationAsk),
 }
 
 impl Ask {
@@ -121,6 +123,7 @@ impl Ask {
             Self::ApprovePlan { .. } => "approve_plan",
             Self::Gtm(g) => g.kind(),
             Self::Identity(i) => i.kind(),
+            Self::Reservation(r) => r.kind(),
         }
     }
 }
@@ -263,7 +266,8 @@ pub(crate) fn step(
             | Ask::Revoke { .. }
             | Ask::ApprovePlan { .. }
             | Ask::Gtm(_)
-            | Ask::Identity(_),
+            | Ask::Identity(_)
+            | Ask::Reservation(_),
             _,
         ) => Step::Refuse("internal", "not a policy request".into()),
         (_, None) => Step::Refuse("no_policy", "no mesh-wide policy has been applied yet".into()),

@@ -30,6 +30,7 @@ fn row_id(id: &str) -> Option<i64> {
 fn row_reservation(r: &Row<'_>) -> rusqlite::Result<Reservation> {
     Ok(Reservation {
         id: format!("r{}", r.get::<_, i64>(0)?),
+        from: None,
         to: r.get(1)?,
         class: r.get(2)?,
         app: r.get(10)?,

@@ -5,6 +5,8 @@
 //! priority (held down, then re-admitted when room returns), shows up as a
 //! lane of its own, is audited and raises events, and survives a restart.
 
+mod mesh;
+
 use std::time::Duration;
 
 use serde_json::{Value, json};
