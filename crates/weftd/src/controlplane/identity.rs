@@ -14,11 +14,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use weft_control::CallError;
-use weft_etcd::{Compare, Kv};
+use weft_etcd::Kv;
 use weft_identity::SpiffeId;
 
 use super::PlaneRefusal;
-use super::records::{self, AuditEntry, Planned, PolicyRequest};
+use super::records::{AuditEntry, Planned, PolicyRequest};
 
 /// The record's key.
 pub(crate) const DOC: &str = "/weft/zt/identity";
@@ -194,18 +194,13 @@ impl Step<'_> {
             refused: None,
             epoch: self.epoch,
         };
-        let mut planned = Planned::answer(super::leader::json(&result));
-        planned.compares.push(if rev == 0 {
-            Compare::Missing(DOC.to_owned())
-        } else {
-            Compare::ModRevision(DOC.to_owned(), rev)
-        });
-        planned.puts.push((DOC.to_owned(), super::leader::json(doc)));
-        planned.puts.push((
-            records::audit_key(self.now_unix_ms, &self.req.id),
-            super::leader::json(&audit),
-        ));
-        planned
+        Planned::answer(super::leader::json(&result)).with_doc(
+            DOC,
+            rev,
+            super::leader::json(doc),
+            &audit,
+            self.now_unix_ms,
+        )
     }
 
     fn revoke(&self, mut doc: IdentityDoc, rev: u64, id: &str) -> Planned {
@@ -295,6 +290,7 @@ pub(crate) fn answer_of(kv: &Kv) -> Result<IdentityResult, PlaneRefusal> {
 mod tests {
     use super::*;
     use crate::controlplane::records::Ask;
+    use weft_etcd::Compare;
 
     fn req(id: &str) -> PolicyRequest {
         PolicyRequest {

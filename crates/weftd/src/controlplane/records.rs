@@ -198,6 +198,27 @@ impl Planned {
             published: None,
         }
     }
+
+    /// Also writes the one-record document `value` at `key`, conditional
+    /// on the revision `rev` it was read at (0: it was absent), and `audit`
+    /// at `now_unix_ms` under its request's id.
+    pub(crate) fn with_doc(
+        mut self,
+        key: &str,
+        rev: u64,
+        value: String,
+        audit: &AuditEntry,
+        now_unix_ms: i64,
+    ) -> Self {
+        self.compares.push(if rev == 0 {
+            weft_etcd::Compare::Missing(key.to_owned())
+        } else {
+            weft_etcd::Compare::ModRevision(key.to_owned(), rev)
+        });
+        self.puts.push((key.to_owned(), value));
+        self.puts.push((audit_key(now_unix_ms, &audit.request), super::leader::json(audit)));
+        self
+    }
 }
 
 /// What the leader does with a policy request.

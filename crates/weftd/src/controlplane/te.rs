@@ -27,10 +27,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use weft_control::CallError;
-use weft_etcd::{Compare, Kv};
+use weft_etcd::Kv;
 
 use super::PlaneRefusal;
-use super::records::{self, AuditEntry, Planned, PolicyRequest};
+use super::records::{AuditEntry, Planned, PolicyRequest};
 use weft_qos::admission::mbit;
 
 /// The ledger's key.
@@ -311,18 +311,13 @@ impl Step<'_> {
             epoch: self.epoch,
             at_unix_ms: self.now_unix_ms,
         };
-        let mut planned = Planned::answer(super::leader::json(result));
-        planned.compares.push(if rev == 0 {
-            Compare::Missing(DOC.to_owned())
-        } else {
-            Compare::ModRevision(DOC.to_owned(), rev)
-        });
-        planned.puts.push((DOC.to_owned(), super::leader::json(ledger)));
-        planned.puts.push((
-            records::audit_key(self.now_unix_ms, self.request),
-            super::leader::json(&audit),
-        ));
-        planned
+        Planned::answer(super::leader::json(result)).with_doc(
+            DOC,
+            rev,
+            super::leader::json(ledger),
+            &audit,
+            self.now_unix_ms,
+        )
     }
 }
 
