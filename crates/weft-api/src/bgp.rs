@@ -32,6 +32,9 @@ pub struct BgpNeighbor {
     pub remote_as: u32,
     /// Whether routes are learnt from it.
     pub import: bool,
+    /// The session as BIRD reports it: its state and info (`up:
+    /// Established`, `start: Active ...`); empty when BIRD does not answer.
+    pub session: String,
 }
 
 /// A prefix a router announced to this site.

@@ -38,10 +38,17 @@ pub(crate) fn run(cmd: BgpCommand) -> Result<ExitCode> {
     }
     let learn = if s.learn.is_empty() { "nothing".to_owned() } else { s.learn.join(" ") };
     outln!("AS {}, learns {learn}", s.local_as);
-    let mut t = Table::new(&["NEIGHBOR", "ADDRESS", "AS", "IMPORT"]);
+    let mut t = Table::new(&["NEIGHBOR", "ADDRESS", "AS", "IMPORT", "SESSION"]);
     for n in &s.neighbors {
         let import = if n.import { "yes" } else { "no" };
-        t.row(vec![n.name.clone(), n.address.clone(), n.remote_as.to_string(), import.into()]);
+        let session = if n.session.is_empty() { "-" } else { n.session.as_str() };
+        t.row(vec![
+            n.name.clone(),
+            n.address.clone(),
+            n.remote_as.to_string(),
+            import.into(),
+            session.into(),
+        ]);
     }
     t.print_or("no neighbors");
     let announced =

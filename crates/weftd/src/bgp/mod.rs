@@ -15,10 +15,12 @@
 //!
 //! - [`render`]: the configuration text (pure).
 //! - [`learn`]: the routes BIRD learnt, parsed and checked.
+//! - [`sessions`]: each BGP session's state, as BIRD reports it.
 //! - [`announced`]: what to announce from the sites' states (pure).
 
 mod learn;
 mod render;
+mod sessions;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -232,6 +234,7 @@ impl Speaker {
     }
 
     fn status(&self, announced: &BTreeSet<IpPrefix>, learnt: Vec<LearntPrefix>) -> BgpStatus {
+        let sessions = sessions::read(&self.socket);
         BgpStatus {
             enabled: true,
             local_as: self.cfg.local_as,
@@ -246,6 +249,7 @@ impl Speaker {
                     address: n.address.to_string(),
                     remote_as: n.remote_as,
                     import: n.import,
+                    session: sessions.get(&n.name).cloned().unwrap_or_default(),
                 })
                 .collect(),
             learnt,

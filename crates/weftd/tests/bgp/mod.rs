@@ -164,11 +164,13 @@ fn a_site_learns_on_prem_prefixes_inside_learn_clear_of_the_mesh_until_the_route
     assert!(!routes.contains("10.60.1.0/24") && !routes.contains("10.60.2.0/24"), "{routes}");
     let status = h.get(0, "/api/v1/bgp").unwrap();
     assert_eq!(status["neighbors"][0]["import"], true, "{status}");
+    assert_eq!(status["neighbors"][0]["session"], "up: Established", "{status}");
     let cli = weft_bgp_status(&h);
     for line in [
         "learns 10.60.0.0/16 10.77.0.0/16",
         "10.60.1.0/24",
         "accepted",
+        "up: Established",
         "refused: overlaps site b's prefix 10.77.2.0/24",
     ] {
         assert!(cli.contains(line), "{line:?} not in: {cli}");
