@@ -194,7 +194,8 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
             .with_zt(zt.clone())
             .with_flood(flood.clone())
             .with_links(shared.links.clone())
-            .with_qos(shared.qos.clone()),
+            .with_qos(shared.qos.clone())
+            .with_bgp(bgp.clone()),
     );
     let (bus, _) = tokio::sync::broadcast::channel(1024);
     let (events_tx, events_rx) = mpsc::channel();

@@ -79,7 +79,8 @@ impl BgpBoard {
         self.status.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
-    fn set(&self, status: BgpStatus) {
+    /// Publishes `status` (the speaker's thread; tests).
+    pub(crate) fn set(&self, status: BgpStatus) {
         if let Ok(mut s) = self.status.lock() {
             *s = status;
         }
