@@ -26,9 +26,11 @@
 //! - [`ddos`]: [`DdosStatus`]: flood defence counters, detections, the nftables set.
 //! - [`qos`]: [`QosStatus`]: every shaped uplink's scheduler lanes.
 //! - [`profiles`]: [`ProfileCreate`], [`Profile`]: stock WireGuard clients a site serves.
+//! - [`bgp`]: [`BgpStatus`]: what the BGP speaker announces and learnt.
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod bgp;
 pub mod common;
 pub mod control;
 pub mod ddos;
@@ -46,6 +48,7 @@ pub mod shards;
 pub mod sites;
 
 pub use admin::{AuditRecord, TokenCreate, TokenCreated, TokenInfo};
+pub use bgp::{BgpNeighbor, BgpStatus, LearntPrefix};
 pub use common::{ApiError, ListQuery, Page, Scope};
 pub use control::{
     BundleCounters, CanaryStage, ControlAuditRecord, ControlStatus, MeshPolicyChange,

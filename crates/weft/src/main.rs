@@ -80,6 +80,9 @@ enum Command {
     /// Bandwidth reservations: `weft reserve add|list|delete` (admission, preemption).
     #[command(subcommand)]
     Reserve(cmd::reserve::ReserveCommand),
+    /// BGP with the routers: `weft bgp status` (neighbors, announced and learnt prefixes).
+    #[command(subcommand)]
+    Bgp(cmd::bgp::BgpCommand),
     /// QoS: `weft qos status` (each shaped uplink's lanes: queued, sent, dropped).
     #[command(subcommand)]
     Qos(cmd::qos::QosCommand),
@@ -158,6 +161,7 @@ fn main() -> ExitCode {
         Command::Ddos(c) => cmd::ddos::run(c),
         Command::Reserve(c) => cmd::reserve::run(c),
         Command::Qos(c) => cmd::qos::run(c),
+        Command::Bgp(c) => cmd::bgp::run(c),
         Command::Log(c) => cmd::log::run(c),
         Command::Shards(c) => cmd::shards::run(c),
         Command::Registry(c) => cmd::registry::run(c),

@@ -3,6 +3,7 @@
 //! the mapping of errors to exit codes ([`exit_code`]).
 
 pub(crate) mod agents;
+pub(crate) mod bgp;
 pub(crate) mod client;
 pub(crate) mod control;
 pub(crate) mod controllers;

@@ -39,6 +39,7 @@ use prometheus_client::registry::Registry;
 use collect::Shared;
 use series::Escaped;
 
+mod bgp;
 mod collect;
 mod flood;
 mod plane;
@@ -194,6 +195,15 @@ impl Metrics {
     /// every scrape.
     pub(crate) fn with_qos(mut self, board: Arc<crate::agent::qos::QosBoard>) -> Self {
         self.registry.register_collector(Box::new(qos::QosCollector(board)));
+        self
+    }
+
+    /// Adds the BGP speaker's metrics (`weft_bgp_*`) when the site has
+    /// `[bgp]`, read from `board` at every scrape.
+    pub(crate) fn with_bgp(mut self, board: Option<Arc<crate::bgp::BgpBoard>>) -> Self {
+        if let Some(board) = board {
+            self.registry.register_collector(Box::new(bgp::BgpCollector(board)));
+        }
         self
     }
 

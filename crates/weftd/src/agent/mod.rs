@@ -186,7 +186,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     register_bootstrap(&store, &token, &cfg.state_dir)?;
     let plane = Arc::new(crate::controlplane::PlaneState::default());
     let zt = start_zero_trust(cfg, &store, &shared, &status, &plane, mesh_tx.as_ref())?;
-    start_bgp(cfg, &status, &plane)?;
+    let bgp = start_bgp(cfg, &status, &plane)?;
     start_audit_retention(&store, cfg.audit_retention.clone())?;
     let metrics = Arc::new(
         metrics::Metrics::new()
@@ -194,7 +194,8 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
             .with_zt(zt.clone())
             .with_flood(flood.clone())
             .with_links(shared.links.clone())
-            .with_qos(shared.qos.clone()),
+            .with_qos(shared.qos.clone())
+            .with_bgp(bgp.clone()),
     );
     let (bus, _) = tokio::sync::broadcast::channel(1024);
     let (events_tx, events_rx) = mpsc::channel();
@@ -276,6 +277,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         https: cfg.api_tls.is_some(),
         flood: flood.clone(),
         qos: shared.qos.clone(),
+        bgp,
         reservations,
         profile_host: crate::profiles::ProfileHost::new(cfg, wg_public),
     });
@@ -416,13 +418,14 @@ fn start_audit_retention(store: &Store, retention: crate::store::AuditRetention)
         .context("starting the retention thread")
 }
 
-/// Starts BIRD and the thread keeping its announcements (`[bgp]`), if set.
+/// Starts BIRD and the thread keeping its announcements (`[bgp]`), if set;
+/// its board for the API.
 fn start_bgp(
     cfg: &SiteConfig,
     status: &Arc<status::SharedStatus>,
     plane: &Arc<crate::controlplane::PlaneState>,
-) -> Result<()> {
-    let Some(b) = &cfg.bgp else { return Ok(()) };
+) -> Result<Option<Arc<crate::bgp::BgpBoard>>> {
+    let Some(b) = &cfg.bgp else { return Ok(None) };
     let router_id = match b.router_id {
         Some(id) => id,
         None => match cfg.uplinks.iter().find_map(|u| match u.bind.ip() {
@@ -438,6 +441,7 @@ fn start_bgp(
     let (gtm, me) = (Arc::clone(&plane.gtm), cfg.name.to_string());
     let anycast: crate::bgp::AnycastNow = Arc::new(move || gtm.anycast_for(&me));
     crate::bgp::Speaker::start(b, router_id, &cfg.interface, sites, anycast)
+        .map(Some)
         .context("starting BGP ([bgp])")
 }
 

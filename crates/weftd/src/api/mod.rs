@@ -19,6 +19,7 @@
 //! - `console`: the web console at `/ui` (pages over the same state).
 //! - `ddos`: the flood defence's counters, detections and nftables set.
 //! - `qos`: the QoS scheduler's lanes on every shaped uplink.
+//! - `bgp`: the BGP speaker's neighbors, announced and learnt prefixes.
 //! - `gtm`: global services, DNS decisions, traffic shifts, the control store's audit.
 //! - `views`: the status as API types; `page`: pagination; `etag`: 304s.
 //! - `request_id`: `X-Request-Id` on mutating requests, their log line.
@@ -26,6 +27,7 @@
 
 mod admin;
 mod auth;
+mod bgp;
 mod bounds;
 mod cache;
 mod console;
@@ -107,6 +109,8 @@ pub(crate) struct Ctx {
     pub(crate) flood: Arc<crate::flood::FloodShield>,
     /// The QoS schedulers (`GET /api/v1/qos`).
     pub(crate) qos: Arc<crate::agent::qos::QosBoard>,
+    /// The BGP speaker, with `[bgp]` (`GET /api/v1/bgp`).
+    pub(crate) bgp: Option<Arc<crate::bgp::BgpBoard>>,
     /// Bandwidth reservations (`/api/v1/reservations`).
     pub(crate) reservations: Arc<crate::agent::reservations::Reservations>,
     /// This site as connection profiles name it (`/api/v1/profiles`).
@@ -201,6 +205,7 @@ fn router(ctx: Arc<Ctx>) -> Router {
         .route("/control", get(control::status))
         .route("/ddos", get(ddos::status))
         .route("/qos", get(qos::status))
+        .route("/bgp", get(bgp::status))
         .route("/reservations", get(reservations::list).post(reservations::create))
         .route("/reservations/{id}", axum::routing::delete(reservations::delete))
         .route("/control/audit", get(gtm::control_audit))
@@ -374,6 +379,7 @@ const ROUTES: &[&str] = &[
     "/api/v1/control",
     "/api/v1/ddos",
     "/api/v1/qos",
+    "/api/v1/bgp",
     "/api/v1/reservations",
     "/api/v1/reservations/{id}",
     "/api/v1/control/audit",

@@ -7,20 +7,30 @@
 //! second of a change, so a site the mesh loses is withdrawn from the
 //! routers and comes back with its paths.
 //!
+//! With `[bgp] learn` it also reads, every second, the routes BIRD imported
+//! from its routers (inside those ranges) and keeps those that overlap no
+//! site's prefix; the [`BgpBoard`] shows them (`GET /api/v1/bgp`). A learnt
+//! prefix is never announced by this site, so it never goes back to the
+//! router it came from.
+//!
 //! - [`render`]: the configuration text (pure).
+//! - [`learn`]: the routes BIRD learnt, parsed and checked.
+//! - [`sessions`]: each BGP session's state, as BIRD reports it.
 //! - [`announced`]: what to announce from the sites' states (pure).
 
+mod learn;
 mod render;
+mod sessions;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use weft_api::{Site, SiteState};
+use weft_api::{BgpNeighbor, BgpStatus, LearntPrefix, Site, SiteState};
 use weft_types::IpPrefix;
 
 use crate::config::BgpConfig;
@@ -45,6 +55,49 @@ pub(crate) type SitesNow = Arc<dyn Fn() -> Vec<Site> + Send + Sync>;
 /// The anycast prefixes GTM says this site announces now.
 pub(crate) type AnycastNow = Arc<dyn Fn() -> BTreeSet<IpPrefix> + Send + Sync>;
 
+/// Every site's prefixes as `(site, prefix)`: what a learnt route may not
+/// overlap.
+fn taken(sites: &[Site]) -> Vec<(String, IpPrefix)> {
+    sites
+        .iter()
+        .flat_map(|s| {
+            s.prefixes.iter().filter_map(|p| IpPrefix::parse(p).ok()).map(|p| (s.id.clone(), p))
+        })
+        .collect()
+}
+
+/// What the speaker does now, for the API: written by its thread every
+/// second, read by `GET /api/v1/bgp`.
+#[derive(Default)]
+pub(crate) struct BgpBoard {
+    status: Mutex<BgpStatus>,
+}
+
+impl BgpBoard {
+    /// The latest status.
+    pub(crate) fn get(&self) -> BgpStatus {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Publishes `status` (the speaker's thread; tests).
+    pub(crate) fn set(&self, status: BgpStatus) {
+        if let Ok(mut s) = self.status.lock() {
+            *s = status;
+        }
+    }
+}
+
+/// Reads failed in a row before a neighbor's routes count as withdrawn
+/// (a busy BIRD may miss one `birdc` call; a dead one misses them all).
+const READ_FAILURES_TOLERATED: u32 = 3;
+
+/// The routes BIRD holds from each importing neighbor, with the reads
+/// that failed in a row.
+#[derive(Default)]
+struct Learner {
+    routes: BTreeMap<String, (Vec<IpPrefix>, u32)>,
+}
+
 /// The BIRD daemon and the loop that keeps its configuration.
 pub(crate) struct Speaker {
     cfg: BgpConfig,
@@ -56,14 +109,16 @@ pub(crate) struct Speaker {
 
 impl Speaker {
     /// Starts BIRD with an empty announcement and the thread that follows
-    /// `sites`.
+    /// `sites` and reads what BIRD learnt; its board shows both.
     pub(crate) fn start(
         cfg: &BgpConfig,
         router_id: Ipv4Addr,
         interface: &str,
         sites: SitesNow,
         anycast: AnycastNow,
-    ) -> Result<()> {
+    ) -> Result<Arc<BgpBoard>> {
+        let board = Arc::new(BgpBoard::default());
+        let published = Arc::clone(&board);
         std::fs::create_dir_all(&cfg.dir)
             .with_context(|| format!("creating {}", cfg.dir.display()))?;
         let me = Self {
@@ -97,6 +152,7 @@ impl Speaker {
                     return;
                 }
             };
+            let mut learner = Learner::default();
             loop {
                 std::thread::sleep(Duration::from_secs(1));
                 if let Ok(Some(status)) = child.try_wait() {
@@ -112,8 +168,13 @@ impl Speaker {
                     }
                     continue;
                 }
-                let mut next = announced(&sites(), me.cfg.announce_local);
+                let sites_now = sites();
+                let learnt = me.learn(&mut learner, &taken(&sites_now));
+                let mut next = announced(&sites_now, me.cfg.announce_local);
                 next.extend(anycast());
+                // Never back to the routers: what this site learnt is not
+                // announced by it (the router it came from has it).
+                next.retain(|p| !learnt.iter().any(|l| l.accepted && l.prefix == p.to_string()));
                 if next != current {
                     match me.apply(&next) {
                         Ok(()) => {
@@ -130,9 +191,70 @@ impl Speaker {
                         }
                     }
                 }
+                published.set(me.status(&current, learnt));
             }
         })?;
-        ready.recv().context("the BGP thread")?
+        ready.recv().context("the BGP thread")??;
+        Ok(board)
+    }
+
+    /// Reads the routes of every importing neighbor and checks them
+    /// against `learn` and the sites' prefixes; logs what changed.
+    fn learn(&self, learner: &mut Learner, taken: &[(String, IpPrefix)]) -> Vec<LearntPrefix> {
+        for n in self.cfg.neighbors.iter().filter(|n| n.import) {
+            let entry = learner.routes.entry(n.name.clone()).or_default();
+            match learn::read(&self.socket, &n.name) {
+                Ok(routes) => {
+                    if routes != entry.0 {
+                        crate::log_info!(
+                            Bgp,
+                            "BGP: {} route(s) from {}: {}",
+                            routes.len(),
+                            n.name,
+                            routes.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
+                        );
+                    }
+                    *entry = (routes, 0);
+                }
+                Err(e) => {
+                    entry.1 += 1;
+                    if entry.1 == READ_FAILURES_TOLERATED && !entry.0.is_empty() {
+                        crate::log_warn!(Bgp, "BGP: {e:#}; {}'s routes are withdrawn", n.name);
+                        entry.0.clear();
+                    }
+                }
+            }
+        }
+        let mut routes = BTreeMap::new();
+        for (name, (prefixes, _)) in &learner.routes {
+            for p in prefixes {
+                routes.entry(*p).or_insert_with(|| name.clone());
+            }
+        }
+        learn::check(&routes, &self.cfg.learn, taken)
+    }
+
+    fn status(&self, announced: &BTreeSet<IpPrefix>, learnt: Vec<LearntPrefix>) -> BgpStatus {
+        let sessions = sessions::read(&self.socket);
+        BgpStatus {
+            enabled: true,
+            local_as: self.cfg.local_as,
+            learn: self.cfg.learn.iter().map(ToString::to_string).collect(),
+            announced: announced.iter().map(ToString::to_string).collect(),
+            neighbors: self
+                .cfg
+                .neighbors
+                .iter()
+                .map(|n| BgpNeighbor {
+                    name: n.name.clone(),
+                    address: n.address.to_string(),
+                    remote_as: n.remote_as,
+                    import: n.import,
+                    session: sessions.get(&n.name).cloned().unwrap_or_default(),
+                })
+                .collect(),
+            learnt,
+        }
     }
 
     fn write(&self, prefixes: &BTreeSet<IpPrefix>) -> Result<()> {

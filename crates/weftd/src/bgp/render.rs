@@ -4,9 +4,12 @@
 //!
 //! The announced prefixes are static routes of protocol `weft_mesh`
 //! through the site's Weft interface; the export filter `weft_export`
-//! passes only them, with the configured communities and MED. Nothing is
-//! imported (learning on-prem prefixes is not built yet) and there is no
-//! `kernel` protocol: BIRD changes no route of the host.
+//! passes only them, with the configured communities and MED, so a route
+//! BIRD learnt from a router is never sent on by BIRD itself. Neighbors
+//! with `import` take routes through the import filter `weft_import`,
+//! which accepts only prefixes inside `[bgp] learn`; the others import
+//! nothing. There is no `kernel` protocol: BIRD changes no route of the
+//! host (the agent reads what BIRD learnt, see `learn`).
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -46,6 +49,14 @@ pub(crate) fn render(
     }
     let _ = writeln!(out, "  accept;");
     let _ = writeln!(out, "}}");
+    let ranges: Vec<String> =
+        cfg.learn.iter().filter(|p| p.addr().is_ipv4()).map(|p| format!("{p}+")).collect();
+    if !ranges.is_empty() {
+        let _ = writeln!(out, "filter weft_import {{");
+        let _ = writeln!(out, "  if net ~ [ {} ] then accept;", ranges.join(", "));
+        let _ = writeln!(out, "  reject;");
+        let _ = writeln!(out, "}}");
+    }
     for n in &cfg.neighbors {
         // Prefixed: a neighbor's name may be a BIRD keyword (`router`).
         let _ = writeln!(out, "protocol bgp bgp_{} {{", n.name);
@@ -54,8 +65,11 @@ pub(crate) fn render(
         if let Some(hops) = n.multihop {
             let _ = writeln!(out, "  multihop {hops};");
         }
-        let _ =
-            writeln!(out, "  ipv4 {{ import none; export filter weft_export; next hop self; }};");
+        let import = if n.import && !ranges.is_empty() { "filter weft_import" } else { "none" };
+        let _ = writeln!(
+            out,
+            "  ipv4 {{ import {import}; export filter weft_export; next hop self; }};"
+        );
         let _ = writeln!(out, "}}");
     }
     out
@@ -74,11 +88,13 @@ mod tests {
             med: Some(50),
             announce_local: false,
             dir: "/tmp".into(),
+            learn: Vec::new(),
             neighbors: vec![NeighborConfig {
                 name: "dc1".into(),
                 address: "198.18.3.2".parse().unwrap(),
                 remote_as: 65000,
                 multihop: None,
+                import: false,
             }],
         }
     }
@@ -104,5 +120,25 @@ mod tests {
         let text2 = render(&cfg(), "198.18.1.2".parse().unwrap(), "weft0", &fewer);
         assert!(!text2.contains("10.77.2.0/24"), "a lost prefix is withdrawn");
         assert_eq!(text, render(&cfg(), "198.18.1.2".parse().unwrap(), "weft0", &prefixes));
+    }
+
+    #[test]
+    fn learning_neighbors_import_only_inside_the_learn_ranges() {
+        let mut c = cfg();
+        c.learn = vec![IpPrefix::parse("10.60.0.0/16").unwrap()];
+        c.neighbors[0].import = true;
+        let mut quiet = c.neighbors[0].clone();
+        quiet.name = "dc2".into();
+        quiet.import = false;
+        c.neighbors.push(quiet);
+        let text = render(&c, "198.18.1.2".parse().unwrap(), "weft0", &BTreeSet::new());
+        assert!(text.contains(
+            "filter weft_import {\n  if net ~ [ 10.60.0.0/16+ ] then accept;\n  reject;\n}"
+        ));
+        let dc1 = text.split("protocol bgp bgp_dc1").nth(1).unwrap();
+        let dc2 = text.split("protocol bgp bgp_dc2").nth(1).unwrap();
+        assert!(dc1.contains("import filter weft_import; export filter weft_export;"), "{text}");
+        assert!(dc2.contains("import none; export filter weft_export;"), "{text}");
+        assert!(!text.contains("protocol kernel"), "learnt routes stay in BIRD");
     }
 }

@@ -10,12 +10,14 @@
 //! med = 50                            # MED of every announcement (optional)
 //! announce_local = false              # also announce this site's own prefixes
 //! dir = "bird"                        # default STATE_DIR/bird: bird.conf, bird.ctl, bird.log
+//! learn = ["10.60.0.0/16"]            # on-prem ranges accepted from the routers (default: none)
 //!
 //! [[bgp.neighbor]]
 //! name = "dc1"                        # BIRD protocol name: a-z 0-9 _
 //! address = "198.18.3.2"
 //! remote_as = 65000
 //! multihop = 2                        # eBGP over routed hops (default: directly connected)
+//! import = true                       # learn from this router (default: true when `learn` is set)
 //! ```
 
 use std::net::IpAddr;
@@ -23,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::Spanned;
+use weft_types::IpPrefix;
 
 use super::validate::Checker;
 
@@ -37,6 +40,8 @@ pub(crate) struct RawBgp {
     announce_local: Option<bool>,
     dir: Option<Spanned<String>>,
     #[serde(default)]
+    learn: Vec<Spanned<String>>,
+    #[serde(default)]
     neighbor: Vec<RawNeighbor>,
 }
 
@@ -47,6 +52,7 @@ struct RawNeighbor {
     address: Spanned<String>,
     remote_as: Spanned<u32>,
     multihop: Option<Spanned<u8>>,
+    import: Option<Spanned<bool>>,
 }
 
 /// A validated `[bgp]` section.
@@ -64,6 +70,10 @@ pub struct BgpConfig {
     pub announce_local: bool,
     /// Where BIRD's configuration, control socket and log live.
     pub dir: PathBuf,
+    /// The on-prem ranges this site accepts from its routers (IPv4; a
+    /// route is learnt when one of them covers it). Empty: nothing is
+    /// imported.
+    pub learn: Vec<IpPrefix>,
     /// The routers.
     pub neighbors: Vec<NeighborConfig>,
 }
@@ -79,12 +89,27 @@ pub struct NeighborConfig {
     pub remote_as: u32,
     /// Hops to it, when not directly connected.
     pub multihop: Option<u8>,
+    /// Whether routes are learnt from it (within [`BgpConfig::learn`]).
+    pub import: bool,
 }
 
 fn community(s: &str) -> Result<(u16, u16), String> {
     let bad = || format!("{s:?} is not a community ASN:VALUE (each 0..=65535)");
     let (a, v) = s.split_once(':').ok_or_else(bad)?;
     Ok((a.parse().map_err(|_| bad())?, v.parse().map_err(|_| bad())?))
+}
+
+/// One `learn` range: an IPv4 prefix without host bits, not `/0` (that
+/// would take a default route from the routers into the mesh).
+fn learn_range(s: &str) -> Result<IpPrefix, String> {
+    let p = IpPrefix::parse_strict(s).map_err(|e| format!("learn: {e}"))?;
+    if !p.addr().is_ipv4() {
+        return Err(format!("learn: {s:?} is not IPv4 (BIRD's IPv6 channel is not configured)"));
+    }
+    if p.is_default() {
+        return Err(format!("learn: {s:?} would learn every route; name the on-prem ranges"));
+    }
+    Ok(p)
 }
 
 /// Checks `[bgp]`; a relative `dir` is under `state_dir`.
@@ -104,6 +129,7 @@ pub(super) fn bgp(
         })
     });
     let communities = raw.communities.iter().filter_map(|s| c.parse(s, community)).collect();
+    let learn: Vec<IpPrefix> = raw.learn.iter().filter_map(|s| c.parse(s, learn_range)).collect();
     let mut neighbors: Vec<NeighborConfig> = Vec::new();
     for n in &raw.neighbor {
         let name = n.name.get_ref();
@@ -124,6 +150,12 @@ pub(super) fn bgp(
         {
             c.err(m, "multihop is 1..=255 hops");
         }
+        if let Some(i) = &n.import
+            && *i.get_ref()
+            && raw.learn.is_empty()
+        {
+            c.err(i, "import = true needs [bgp] learn: the ranges accepted from the routers");
+        }
         if *n.remote_as.get_ref() == 0 {
             c.err(&n.remote_as, "remote_as must be 1..=4294967295");
         }
@@ -135,6 +167,7 @@ pub(super) fn bgp(
                 address,
                 remote_as: *n.remote_as.get_ref(),
                 multihop: n.multihop.as_ref().map(|m| *m.get_ref()),
+                import: n.import.as_ref().map_or(!raw.learn.is_empty(), |i| *i.get_ref()),
             });
         }
     }
@@ -151,6 +184,7 @@ pub(super) fn bgp(
             .dir
             .as_ref()
             .map_or_else(|| state_dir.join("bird"), |d| state_dir.join(d.get_ref())),
+        learn,
         neighbors,
     })
 }

@@ -363,6 +363,41 @@ fn a_bgp_section_gives_its_neighbors_and_mistakes_name_their_place() {
 }
 
 #[test]
+fn bgp_learn_ranges_turn_import_on_and_mistakes_name_their_place() {
+    let cfg = parse_str(&format!(
+        "{}\n[bgp]\nlocal_as = 65001\nlearn = [\"10.60.0.0/16\"]\n[[bgp.neighbor]]\nname = \"dc1\"\naddress = \"198.18.3.2\"\nremote_as = 65000\n[[bgp.neighbor]]\nname = \"dc2\"\naddress = \"198.18.3.3\"\nremote_as = 65000\nimport = false\n",
+        good()
+    ))
+    .unwrap();
+    let b = cfg.bgp.expect("a bgp section");
+    assert_eq!(b.learn, vec![weft_types::IpPrefix::parse("10.60.0.0/16").unwrap()]);
+    assert!(b.neighbors[0].import, "learn turns import on");
+    assert!(!b.neighbors[1].import, "unless the neighbor says otherwise");
+    let without = parse_str(&format!(
+        "{}\n[bgp]\nlocal_as = 65001\n[[bgp.neighbor]]\nname = \"dc1\"\naddress = \"198.18.3.2\"\nremote_as = 65000\n",
+        good()
+    ))
+    .unwrap();
+    assert!(!without.bgp.unwrap().neighbors[0].import, "no learn: nothing is imported");
+    let base = good();
+    let line = base.lines().count() + 3;
+    let d = diagnostics(&format!(
+        "{base}\n[bgp]\nlocal_as = 65001\nlearn = [\"10.60.0.0/16\", \"10.61.0.1/16\", \"0.0.0.0/0\"]\n[[bgp.neighbor]]\nname = \"dc1\"\naddress = \"198.18.3.2\"\nremote_as = 65000\n"
+    ));
+    for (at, what) in [
+        (format!("site.toml:{}:26", line + 1), "host bits"),
+        (format!("site.toml:{}:42", line + 1), "every route"),
+    ] {
+        assert!(d.iter().any(|m| m.contains(&at) && m.contains(what)), "{at} {what}: {d:?}");
+    }
+    let d = diagnostics(&format!(
+        "{base}\n[bgp]\nlocal_as = 65001\n[[bgp.neighbor]]\nname = \"dc1\"\naddress = \"198.18.3.2\"\nremote_as = 65000\nimport = true\n"
+    ));
+    let at = format!("site.toml:{}:10", line + 5);
+    assert!(d.iter().any(|m| m.contains(&at) && m.contains("needs [bgp] learn")), "{at}: {d:?}");
+}
+
+#[test]
 fn retention_defaults_bound_the_audit_log_and_mistakes_name_their_place() {
     let cfg = parse_str(&good()).unwrap();
     assert_eq!(cfg.audit_retention.max_records, Some(1_000_000));

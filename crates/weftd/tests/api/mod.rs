@@ -143,6 +143,9 @@ fn every_endpoint_answers_with_the_scopes_it_needs_and_refusals_are_audited() {
         ddos["dropped"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
     assert_eq!(reasons, ["junk", "bad_mac1", "rate_source", "cookie_required"], "{ddos}");
     assert!(ddos["destinations"].is_array() && ddos.get("mitigation").is_none(), "{ddos}");
+    let bgp = local("GET", "/api/v1/bgp", None).ok();
+    assert_eq!(bgp["enabled"], false, "no [bgp]: {bgp}");
+    assert!(doc["paths"]["/api/v1/bgp"]["get"].is_object());
     let metrics = local("GET", "/metrics", None);
     assert_eq!(metrics.code, 200);
     for family in

@@ -372,7 +372,8 @@ fn every_name_in_deploy_metrics_txt_is_exported() {
         .with_plane(plane())
         .with_flood(std::sync::Arc::new(shield))
         .with_links(links)
-        .with_qos(qos);
+        .with_qos(qos)
+        .with_bgp(Some(bgp_board()));
     m.update(snapshot());
     m.observe_rtt(&labels("east", "wan0", "192.0.2.1:51820"), Duration::from_millis(12));
     let mut text = m.encode_text();
@@ -401,4 +402,49 @@ fn every_name_in_deploy_metrics_txt_is_exported() {
         .filter(|l| !exported.contains(*l))
         .collect();
     assert!(missing.is_empty(), "listed but not exported: {missing:?}\nexported: {exported:?}");
+}
+
+fn bgp_board() -> std::sync::Arc<crate::bgp::BgpBoard> {
+    let board = std::sync::Arc::new(crate::bgp::BgpBoard::default());
+    let learnt = |prefix: &str, refused: Option<&str>| weft_api::LearntPrefix {
+        prefix: prefix.into(),
+        neighbor: "dc1".into(),
+        accepted: refused.is_none(),
+        refused: refused.map(Into::into),
+    };
+    board.set(weft_api::BgpStatus {
+        enabled: true,
+        local_as: 65001,
+        learn: vec!["10.60.0.0/16".into()],
+        announced: vec!["10.77.2.0/24".into(), "10.77.3.0/24".into()],
+        neighbors: vec![
+            weft_api::BgpNeighbor {
+                name: "dc1".into(),
+                session: "up: Established".into(),
+                ..Default::default()
+            },
+            weft_api::BgpNeighbor {
+                name: "dc2".into(),
+                session: "start: Active".into(),
+                ..Default::default()
+            },
+        ],
+        learnt: vec![learnt("10.60.1.0/24", None), learnt("10.77.2.0/25", Some("overlaps"))],
+    });
+    board
+}
+
+#[test]
+fn the_bgp_speaker_exports_its_sessions_and_prefix_counts() {
+    let text = Metrics::new().with_bgp(Some(bgp_board())).encode_text();
+    for line in [
+        "weft_bgp_session_up{neighbor=\"dc1\"} 1",
+        "weft_bgp_session_up{neighbor=\"dc2\"} 0",
+        "weft_bgp_announced_prefixes 2",
+        "weft_bgp_learnt_prefixes{state=\"accepted\"} 1",
+        "weft_bgp_learnt_prefixes{state=\"refused\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} not in:\n{text}");
+    }
+    assert!(!Metrics::new().with_bgp(None).encode_text().contains("weft_bgp"), "no [bgp]: none");
 }
