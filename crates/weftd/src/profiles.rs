@@ -66,7 +66,7 @@ impl ProfileHost {
 }
 
 /// This site's prefixes, its address prefix first, each once.
-fn own_prefixes(cfg: &crate::config::SiteConfig) -> Vec<IpPrefix> {
+pub(crate) fn own_prefixes(cfg: &crate::config::SiteConfig) -> Vec<IpPrefix> {
     let mut out = vec![cfg.address_prefix];
     for p in &cfg.prefixes {
         if !out.contains(p) {
