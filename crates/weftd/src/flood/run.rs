@@ -302,3 +302,55 @@ fn audit_block(store: &Store, set: &NftSet, top: &[(IpAddr, u32)], block: Durati
         crate::log_warn!(Flood, "auditing a flood block: {e:#}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use weft_dataplane::flood::RateSample;
+    use weft_types::{IpPrefix, PrivateKey};
+
+    use super::super::detector::DestRate;
+    use super::*;
+    use crate::config::FloodConfig;
+
+    fn rate(dest: &str, anomalous: bool) -> DestRate {
+        let sample = RateSample {
+            pps: 5000.0,
+            bps: 1e6,
+            baseline_pps: 10.0,
+            baseline_bps: 1e4,
+            anomalous,
+            started: anomalous,
+            ended: false,
+        };
+        DestRate { dest: dest.to_owned(), sample }
+    }
+
+    #[test]
+    fn only_a_flooded_prefixs_heavy_foreign_sources_are_blocked_at_most_top_sources_each() {
+        let config = FloodConfig { min_source_pps: 50, top_sources: 2, ..FloodConfig::default() };
+        let prefixes =
+            [IpPrefix::parse("10.77.1.0/24").unwrap(), IpPrefix::parse("10.77.5.0/24").unwrap()];
+        let shield = FloodShield::new(Instant::now(), config, &PrivateKey([7; 32]), &["u0".into()])
+            .with_prefixes(&prefixes);
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        let top = [
+            (0, ip("10.77.2.7"), 900),
+            (0, ip("10.77.1.9"), 800), // the site's own address: never
+            (0, ip("10.77.2.8"), 700),
+            (0, ip("10.77.2.9"), 600),  // past top_sources
+            (1, ip("10.77.2.10"), 500), // toward a prefix in no anomaly
+            (0, ip("10.77.2.11"), 10),  // under min_source_pps
+        ];
+        let rates = [rate("prefix:10.77.1.0/24", true), rate("prefix:10.77.5.0/24", false)];
+        let got = inner_candidates(&shield, &rates, &top, Duration::from_secs(1));
+        let want: Vec<(IpAddr, String, u32)> = vec![
+            (IpAddr::V4(ip("10.77.2.7")), "prefix:10.77.1.0/24".into(), 900),
+            (IpAddr::V4(ip("10.77.2.8")), "prefix:10.77.1.0/24".into(), 700),
+        ];
+        assert_eq!(got, want);
+        let calm = [rate("prefix:10.77.1.0/24", false), rate("prefix:10.77.5.0/24", false)];
+        assert!(inner_candidates(&shield, &calm, &top, Duration::from_secs(1)).is_empty());
+    }
+}
