@@ -8,7 +8,9 @@
 # The example clients:
 #   laptop  uses every site: exported against a, then b, then c (one [Peer] each, one key);
 #   phone   uses site a only, with a key pair made on the phone (--public-key: the
-#           configuration holds a placeholder for the private key).
+#           configuration holds a placeholder for the private key);
+#   gateway uses sites a and b and is an IPsec peer (--ipsec: also gateway.swanctl.conf,
+#           one IKEv2 connection per site; loading it into charon is a unit test of weft).
 #
 # Usage: sudo scripts/profiles.sh          (needs root: network namespaces)
 # Env:   WEFT_BIN=target/debug             where weft and weftd are [target/debug, built here]
@@ -48,12 +50,15 @@ for s in a b c; do
 done
 PHONE_KEY=$("$WEFT" genkey | "$WEFT" pubkey)
 at a "$WEFT" profile export phone --sites a --public-key "$PHONE_KEY" --out "$OUT"
+for s in a b; do
+  at "$s" "$WEFT" profile export gateway --sites a,b --ipsec --out "$OUT"
+done
 
 # What was written: wg-quick's own parser takes every configuration (after the
 # placeholder of a key made elsewhere is replaced by a real one), each site is a
 # peer of the laptop, and each QR code is a PNG.
 fail=0
-for c in laptop phone; do
+for c in laptop phone gateway; do
   conf=$OUT/$c.conf
   sed "s|^PrivateKey = <.*|PrivateKey = $("$WEFT" genkey)|" "$conf" > "$OUT/.check.conf"
   wg-quick strip "$OUT/.check.conf" >/dev/null || { echo "profiles: wg-quick refuses $conf" >&2; fail=1; }
@@ -62,6 +67,9 @@ for c in laptop phone; do
 done
 rm -f "$OUT/.check.conf"
 [ "$(grep -c '^\[Peer\]' "$OUT/laptop.conf")" -eq 3 ] || { echo "profiles: laptop lacks a site" >&2; fail=1; }
+swan=$OUT/gateway.swanctl.conf
+[ "$(grep -c '^  weft-[ab] {' "$swan")" -eq 2 ] && [ "$(grep -c '^    secret = 0x' "$swan")" -eq 2 ] ||
+  { echo "profiles: $swan lacks a site's connection or secret" >&2; fail=1; }
 [ "$fail" -eq 0 ] || exit 1
 at a "$WEFT" profile list
-echo "profiles ok clients=2 files=$(find "$OUT" -type f | wc -l)"
+echo "profiles ok clients=3 files=$(find "$OUT" -type f | wc -l)"

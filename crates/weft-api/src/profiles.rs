@@ -38,10 +38,11 @@ pub struct ProfileSite {
     pub public_key: String,
     /// `HOST:PORT` the client dials (`[profiles] endpoints`, else the uplinks' binds).
     pub endpoints: Vec<String>,
-    /// Its own prefixes.
+    /// Its own prefixes, cut to the parts the site's running policy lets the
+    /// client reach.
     pub prefixes: Vec<String>,
-    /// Other sites' prefixes the client reaches through it (with its own:
-    /// the client's `AllowedIPs`).
+    /// Other sites' prefixes the client reaches through it, cut the same
+    /// way (with its own: the client's `AllowedIPs`).
     pub reachable: Vec<String>,
 }
 

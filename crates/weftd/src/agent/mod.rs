@@ -127,14 +127,12 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     let table = Arc::new(startup_table(&mut node, &private_key, cfg.peers.len())?);
 
     let uplink_names: Vec<String> = cfg.uplinks.iter().map(|u| u.name.clone()).collect();
-    let flood = Arc::new(crate::flood::FloodShield::new(
-        now,
-        cfg.flood.clone(),
-        &private_key,
-        &uplink_names,
-    ));
+    let flood = Arc::new(
+        crate::flood::FloodShield::new(now, cfg.flood.clone(), &private_key, &uplink_names)
+            .with_prefixes(&crate::profiles::own_prefixes(cfg)),
+    );
     let flood_ports: Vec<u16> = cfg.uplinks.iter().map(|u| u.bind.port()).collect();
-    let nft = crate::flood::run::prepare(&flood, &flood_ports)
+    let nft = crate::flood::run::prepare(&flood, &flood_ports, &cfg.interface)
         .context("[flood] mitigate: installing the nftables table")?;
     let shared = Arc::new(Shared {
         site: cfg.name.clone(),

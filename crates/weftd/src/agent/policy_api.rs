@@ -145,6 +145,11 @@ impl PolicyApi {
         self.store.audit(&rec, crate::api::unix_ms()).map(|_| ())
     }
 
+    /// The policy the gates enforce now.
+    pub(crate) fn active(&self) -> Arc<crate::policy::ActivePolicy> {
+        self.shared.active_policy()
+    }
+
     /// `GET /api/v1/policy`.
     pub(crate) fn running(&self) -> Reply {
         let a = self.shared.active_policy();

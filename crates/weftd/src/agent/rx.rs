@@ -1,7 +1,8 @@
 //! The receive direction: uplink socket → WireGuard → allowed-IPs check →
 //! policy gate → TUN. Weft probes and echoes go to the control loop.
 //! Handshake initiations pass the flood shield's limits (and, under load,
-//! its cookie check) before any public-key work; junk is counted per source.
+//! its cookie check) before any public-key work; junk is counted per source;
+//! decrypted packets for this site are counted per destination prefix.
 //!
 //! Batched both ways: one `recvmmsg` (with UDP GRO, each message may hold
 //! dozens of datagrams), then the decrypted packets of the batch are written
@@ -224,7 +225,8 @@ fn receive(
     t.note_rx(uplink, src, datagram.len());
     report_roam(t, peer_idx, (uplink, src), control);
     let packet = &mut out[span.0..span.0 + span.1];
-    if let Ok((_, dst)) = addresses(packet)
+    let inner = addresses(packet).ok();
+    if let Some((_, dst)) = inner
         && !shared.is_local(dst)
         && let Some(next) = t.peer_for(dst)
         && next != peer_idx
@@ -233,6 +235,11 @@ fn receive(
         return;
     }
     let packet = &*packet;
+    if let Some((src, dst)) = inner {
+        // Toward this site's prefixes, before the policy gate: a flood the
+        // gate refuses is still a flood.
+        shared.flood.on_inner(src, dst, packet.len());
+    }
     let Ok(key) = flow_key(packet) else {
         shared.drops.count("rx_malformed");
         return;

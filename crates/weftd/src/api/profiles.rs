@@ -7,6 +7,10 @@
 //! (through the control plane's leader on a controller, else on the CA
 //! holder), which floods to every site: each drops the client and forgets
 //! its record (`agent::control`'s `ClientsRevoked`).
+//!
+//! A client's view lists only the parts of the site's prefixes (and of
+//! those it reaches) that the running policy lets the client's address
+//! reach: the `AllowedIPs` `weft profile export` writes.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -22,6 +26,7 @@ use super::auth::Caller;
 use super::error::{ApiResult, B, Failure, P, Q};
 use super::{Ctx, blocking, unix_ms};
 use crate::agent::{ControlMsg, MeshUpdate};
+use crate::profiles::allowed::narrow;
 use crate::profiles::{derive_address, peer_spec};
 use crate::store::{NewAudit, ProfileRecord, ProfileRefused};
 
@@ -279,19 +284,35 @@ fn taken_prefixes(ctx: &Ctx, existing: &[ProfileRecord]) -> Vec<IpPrefix> {
 
 /// The API's view of a client: this site as its `[Peer]`, with its own
 /// prefixes and those reachable through it (its live peers', other
-/// clients' left out).
+/// clients' left out), both narrowed to what the running policy lets the
+/// client's address reach (`profiles::allowed`).
 fn view(ctx: &Ctx, p: &ProfileRecord) -> Profile {
     let host = &ctx.profile_host;
     let s = ctx.status.get();
-    let prefixes: Vec<String> = host.prefixes.iter().map(ToString::to_string).collect();
-    let mut reachable: Vec<String> = Vec::new();
+    let mut reachable: Vec<IpPrefix> = Vec::new();
     for peer in s.peers.iter().filter(|x| !x.gone && !x.removed && !x.client) {
-        for x in &peer.prefixes {
-            if !prefixes.contains(x) && !reachable.contains(x) {
-                reachable.push(x.clone());
+        for x in peer.prefixes.iter().filter_map(|x| IpPrefix::parse(x).ok()) {
+            if !host.prefixes.contains(&x) && !reachable.contains(&x) {
+                reachable.push(x);
             }
         }
     }
+    let (prefixes, reachable) = match IpPrefix::parse(&p.address) {
+        Ok(client) => {
+            let policy = ctx.policy.active();
+            let narrow = |list: &[IpPrefix]| -> Vec<String> {
+                narrow(&policy.policy, client.addr(), list)
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect()
+            };
+            (narrow(&host.prefixes), narrow(&reachable))
+        }
+        Err(_) => (
+            host.prefixes.iter().map(ToString::to_string).collect(),
+            reachable.iter().map(ToString::to_string).collect(),
+        ),
+    };
     Profile {
         name: p.name.clone(),
         public_key: p.public_key.clone(),

@@ -10,6 +10,7 @@
 //! cookie_replies = 2000          # cookie replies/s at most
 //! detect_factor = 4.0            # anomalous above factor x the learnt baseline...
 //! detect_min_pps = 20000         # ...and above this many datagrams/s per uplink
+//! prefix_min_pps = 10000         # ...or inner packets/s toward one of the site's prefixes
 //! mitigate = true                # add the heaviest sources to an nftables set (default false)
 //! nft_table = "weftd"            # the inet table weftd owns (created, and replaced, at start)
 //! block = "60s"                  # how long a source stays in the set
@@ -36,6 +37,7 @@ pub(crate) struct RawFlood {
     pub(crate) cookie_replies: Option<Spanned<u32>>,
     pub(crate) detect_factor: Option<Spanned<f64>>,
     pub(crate) detect_min_pps: Option<Spanned<u32>>,
+    pub(crate) prefix_min_pps: Option<Spanned<u32>>,
     pub(crate) mitigate: Option<bool>,
     pub(crate) nft_table: Option<Spanned<String>>,
     pub(crate) block: Option<Spanned<String>>,
@@ -61,6 +63,8 @@ pub struct FloodConfig {
     pub detect_factor: f64,
     /// …and above this many datagrams per second on an uplink.
     pub detect_min_pps: u32,
+    /// …and above this many inner packets per second toward one prefix.
+    pub prefix_min_pps: u32,
     /// Add the heaviest sources of an anomaly to the nftables set.
     pub mitigate: bool,
     /// The nftables `inet` table weftd owns.
@@ -83,6 +87,7 @@ impl Default for FloodConfig {
             cookie_replies: 2000,
             detect_factor: 4.0,
             detect_min_pps: 20_000,
+            prefix_min_pps: 10_000,
             mitigate: false,
             nft_table: "weftd".to_owned(),
             block: Duration::from_mins(1),
@@ -117,6 +122,8 @@ pub(super) fn flood(c: &mut Checker<'_>, raw: Option<&RawFlood>) -> FloodConfig 
         rate(raw.cookie_replies.as_ref(), d.cookie_replies, 10_000_000, "cookie_replies");
     let detect_min_pps =
         rate(raw.detect_min_pps.as_ref(), d.detect_min_pps, 100_000_000, "detect_min_pps");
+    let prefix_min_pps =
+        rate(raw.prefix_min_pps.as_ref(), d.prefix_min_pps, 100_000_000, "prefix_min_pps");
     let top_sources = rate(raw.top_sources.as_ref(), d.top_sources, 65_536, "top_sources");
     let min_source_pps =
         rate(raw.min_source_pps.as_ref(), d.min_source_pps, 100_000_000, "min_source_pps");
@@ -152,6 +159,7 @@ pub(super) fn flood(c: &mut Checker<'_>, raw: Option<&RawFlood>) -> FloodConfig 
         cookie_replies,
         detect_factor,
         detect_min_pps,
+        prefix_min_pps,
         mitigate: raw.mitigate.unwrap_or(d.mitigate),
         nft_table,
         block,

@@ -437,6 +437,7 @@ fn flood_defaults_hold_without_a_section_and_a_section_is_read() {
     assert_eq!(c.flood.nft_table, "weft_lab");
     assert_eq!(c.flood.block, Duration::from_secs(30));
     assert_eq!(c.flood.top_sources, 64);
+    assert_eq!(c.flood.prefix_min_pps, 10_000, "the per-prefix floor's default");
     assert_eq!(c.flood.handshakes_per_source, 20, "unset keys keep their defaults");
 }
 
@@ -444,7 +445,7 @@ fn flood_defaults_hold_without_a_section_and_a_section_is_read() {
 fn bad_flood_values_name_file_line_and_column() {
     let lines = good().lines().count();
     let bad = format!(
-        "{}\n[flood]\nhandshakes = 0\nnft_table = \"weft; flush ruleset\"\nblock = \"2ms\"\ndetect_factor = 0.5\n",
+        "{}\n[flood]\nhandshakes = 0\nnft_table = \"weft; flush ruleset\"\nblock = \"2ms\"\ndetect_factor = 0.5\nprefix_min_pps = 0\n",
         good()
     );
     let d = diagnostics(&bad).join("\n");
@@ -453,6 +454,7 @@ fn bad_flood_values_name_file_line_and_column() {
     assert!(d.contains(&at(4, 13)) && d.contains("nft_table must be"), "{d}");
     assert!(d.contains(&at(5, 9)) && d.contains("block is whole seconds"), "{d}");
     assert!(d.contains(&at(6, 17)) && d.contains("detect_factor"), "{d}");
+    assert!(d.contains(&at(7, 18)) && d.contains("prefix_min_pps must be 1..="), "{d}");
     let unknown = format!("{}\n[flood]\nhandshake = 3\n", good());
     let d = diagnostics(&unknown).join("\n");
     assert!(d.contains(&at(3, 1)) && d.contains("handshake"), "{d}");

@@ -11,11 +11,17 @@
 //!   global token buckets (`weft_dataplane::flood`), then WireGuard's cookie
 //!   mechanism when the site is over its global rate. Peers' own addresses
 //!   skip the global limit (see [`FloodShield::known`]).
-//! - `detector`: sans-IO; per-uplink datagram and byte rates against an EWMA
-//!   baseline, fed once a second, says when an anomaly starts and ends.
-//! - `nft`: the nftables table weftd owns (`inet <nft_table>`): two timeout
-//!   sets of sources and a raw-priority prerouting chain that drops them with
-//!   a named counter.
+//! - `detector`: sans-IO; per-destination datagram and byte rates against an
+//!   EWMA baseline, fed once a second, says when an anomaly starts and ends.
+//!   Destinations are the uplinks (outer datagrams) and the site's own
+//!   prefixes (inner packets after decryption, `prefix:CIDR`).
+//! - `prefix`: the receive path's per-prefix counters
+//!   ([`FloodShield::on_inner`]: two atomic adds on a fixed array) and,
+//!   during an anomaly, the table of the heaviest inner sources.
+//! - `nft`: the nftables table weftd owns (`inet <nft_table>`): timeout sets
+//!   of sources (outer ones on the uplinks' ports, inner ones on the overlay
+//!   interface) and a raw-priority prerouting chain that drops them with a
+//!   named counter.
 //! - `run`: the `weft-flood` thread: once a second, detection, events,
 //!   mitigation (audited), and the view the API and metrics show. The
 //!   `weft_flood_*` metrics are encoded by `agent::metrics`.
@@ -28,12 +34,13 @@ use std::time::Instant;
 
 use weft_dataplane::flood::{HandshakeLimiter, InitVerdict, LimiterConfig};
 use weft_dataplane::wg::{CookieCheck, CookieGuard};
-use weft_types::{PrivateKey, PublicKey};
+use weft_types::{IpPrefix, PrivateKey, PublicKey};
 
 use crate::config::FloodConfig;
 
 pub(crate) mod detector;
 pub(crate) mod nft;
+pub(crate) mod prefix;
 pub(crate) mod run;
 
 /// Drop reasons counted before any crypto, in `weft_flood_dropped_total` order.
@@ -80,6 +87,10 @@ pub(crate) struct FloodShield {
     /// Destinations: `uplink:NAME` (every datagram) and `uplink:NAME/unauth`
     /// (unauthenticated ones) per uplink, in [`totals`](Self::totals) order.
     pub(crate) dest_names: Vec<String>,
+    /// Inner packets per destination prefix of the site.
+    pub(crate) prefixes: prefix::PrefixCounters,
+    /// `prefix:CIDR` per entry of `prefixes`, in its totals' order.
+    pub(crate) prefix_names: Vec<String>,
     /// What the flood thread saw last.
     pub(crate) view: RwLock<run::FloodView>,
     /// Peers' addresses (configured endpoints, paths' remote ends), refreshed
@@ -116,9 +127,32 @@ impl FloodShield {
                 .iter()
                 .flat_map(|u| [format!("uplink:{u}"), format!("uplink:{u}/unauth")])
                 .collect(),
+            prefixes: prefix::PrefixCounters::new(&[]),
+            prefix_names: Vec::new(),
             view: RwLock::default(),
             known: RwLock::default(),
         }
+    }
+
+    /// The same shield, also counting inner packets toward `prefixes` (the
+    /// site's own; at most [`prefix::MAX_PREFIXES`]).
+    #[must_use]
+    pub(crate) fn with_prefixes(mut self, prefixes: &[IpPrefix]) -> Self {
+        self.prefixes = prefix::PrefixCounters::new(prefixes);
+        self.prefix_names =
+            self.prefixes.prefixes().iter().map(|p| format!("prefix:{p}")).collect();
+        self
+    }
+
+    /// Counts one decrypted packet for this site (receive path, after the
+    /// source check): toward the prefix holding `dst`, if any.
+    pub(crate) fn on_inner(&self, src: IpAddr, dst: IpAddr, len: usize) {
+        self.prefixes.count(src, dst, len);
+    }
+
+    /// Every destination's name: the uplinks' series, then the prefixes'.
+    pub(crate) fn all_dest_names(&self) -> impl Iterator<Item = &String> {
+        self.dest_names.iter().chain(&self.prefix_names)
     }
 
     /// Counts one datagram of `len` bytes received on `uplink`.

@@ -6,16 +6,22 @@
 //!   counter flood_dropped { }
 //!   set flood_v4 { type ipv4_addr; flags timeout; }
 //!   set flood_v6 { type ipv6_addr; flags timeout; }
+//!   set inner_v4 { type ipv4_addr; flags timeout; }
 //!   chain prerouting {
 //!     type filter hook prerouting priority raw; policy accept;
 //!     ip saddr @flood_v4 udp dport { <uplink ports> } counter name flood_dropped drop
 //!     ip6 saddr @flood_v6 udp dport { <uplink ports> } counter name flood_dropped drop
+//!     iifname "<overlay>" ip saddr @inner_v4 counter name flood_dropped drop
 //!   }
 //! }
 //! ```
 //! At raw priority the drop happens before conntrack, so a spoofed flood
-//! creates no connection entries. Only the uplinks' UDP ports are filtered:
-//! a listed source can still reach the API or anything else.
+//! creates no connection entries. `flood_v*` hold outer sources and filter
+//! only the uplinks' UDP ports: a listed source can still reach the API or
+//! anything else. `inner_v4` holds inner sources of a flood toward one of
+//! the site's prefixes and filters only what weftd writes to the overlay
+//! interface (decrypted packets), so the hosts behind the site no longer
+//! see them.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -72,8 +78,14 @@ impl NftSet {
     }
 
     /// Creates the table (replacing one left by an earlier run) filtering
-    /// UDP to `ports`.
-    pub(crate) fn install(&self, ports: &[u16]) -> Result<()> {
+    /// UDP to `ports` and, from inner sources, packets arriving on the
+    /// overlay interface `overlay` (a name the config checked).
+    pub(crate) fn install(&self, ports: &[u16], overlay: &str) -> Result<()> {
+        if overlay.is_empty()
+            || !overlay.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-@".contains(&b))
+        {
+            bail!("interface name {overlay:?} cannot go into an nftables rule");
+        }
         let t = &self.table;
         let ports = ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
         let script = format!(
@@ -81,22 +93,39 @@ impl NftSet {
              counter flood_dropped {{ }}\n\
              set flood_v4 {{ type ipv4_addr; flags timeout; size 65536; }}\n\
              set flood_v6 {{ type ipv6_addr; flags timeout; size 65536; }}\n\
+             set inner_v4 {{ type ipv4_addr; flags timeout; size 65536; }}\n\
              chain prerouting {{\n\
              type filter hook prerouting priority raw; policy accept;\n\
              ip saddr @flood_v4 udp dport {{ {ports} }} counter name flood_dropped drop\n\
              ip6 saddr @flood_v6 udp dport {{ {ports} }} counter name flood_dropped drop\n\
+             iifname \"{overlay}\" ip saddr @inner_v4 counter name flood_dropped drop\n\
              }}\n}}\n"
         );
         nft_script(self.command(), &script)
             .with_context(|| format!("creating nftables table inet {t}"))
     }
 
-    /// Adds `sources` for `block` (an address already in the set keeps its
-    /// expiry).
+    /// Adds outer `sources` (from the uplinks) for `block` (an address
+    /// already in the set keeps its expiry).
     pub(crate) fn add(&self, sources: &[IpAddr], block: Duration) -> Result<()> {
+        self.add_to(sources, block, [("flood_v4", true), ("flood_v6", false)])
+    }
+
+    /// Adds inner IPv4 `sources` (decrypted packets on the overlay
+    /// interface) for `block`.
+    pub(crate) fn add_inner(&self, sources: &[IpAddr], block: Duration) -> Result<()> {
+        self.add_to(sources, block, [("inner_v4", true)])
+    }
+
+    fn add_to<const N: usize>(
+        &self,
+        sources: &[IpAddr],
+        block: Duration,
+        sets: [(&str, bool); N],
+    ) -> Result<()> {
         let secs = block.as_secs().max(1);
         let mut script = String::new();
-        for (set, v4) in [("flood_v4", true), ("flood_v6", false)] {
+        for (set, v4) in sets {
             let elems: Vec<String> = sources
                 .iter()
                 .filter(|a| a.is_ipv4() == v4)
@@ -113,17 +142,17 @@ impl NftSet {
         nft_script(self.command(), &script).context("adding sources to the flood set")
     }
 
-    /// The sources in the sets now.
+    /// The sources in the sets now (outer ones, then inner ones).
     pub(crate) fn elements(&self) -> Result<Vec<Blocked>> {
         let mut out = Vec::new();
-        for set in ["flood_v4", "flood_v6"] {
+        for set in ["flood_v4", "flood_v6", "inner_v4"] {
             let v = nft_json(self.command(), &["list", "set", "inet", &self.table, set])?;
             out.extend(parse_elements(&v));
         }
         Ok(out)
     }
 
-    /// Datagrams the sets' rules dropped.
+    /// Packets the sets' rules dropped (outer and inner).
     pub(crate) fn dropped(&self) -> Result<u64> {
         let v =
             nft_json(self.command(), &["list", "counter", "inet", &self.table, "flood_dropped"])?;
@@ -226,7 +255,7 @@ mod tests {
         let ns = lab.site("a").expect("site a").netns.clone();
         let (a, b) = (lab.addr("a", 0).expect("a"), lab.addr("b", 0).expect("b"));
         let set = NftSet::in_netns("weft_test", &ns);
-        set.install(&[51999]).expect("install");
+        set.install(&[51999], "lo").expect("install");
         set.add(&[IpAddr::V4(b)], Duration::from_secs(2)).expect("add");
         let blocked = set.elements().expect("elements");
         assert_eq!(blocked.len(), 1, "{blocked:?}");

@@ -161,3 +161,112 @@ fn in_a_mesh_one_revoke_at_the_ca_holder_drops_the_client_at_every_site() {
     assert!(!again.status.success() && said.contains("revocation list"), "{said}");
     drop(client);
 }
+
+/// The policy of the narrowing lab: clients (the default pool) may not
+/// reach the upper half of a's prefix, nor b's prefix.
+const CLIENT_POLICY: &str = r#"
+[policy]
+name = "clients"
+default = "allow"
+
+[[acl]]
+name = "clients-not-upper-a"
+action = "deny"
+from = "100.96.0.0/16"
+to = "10.77.1.128/25"
+
+[[acl]]
+name = "clients-not-b"
+action = "deny"
+from = "100.96.0.0/16"
+to = "10.77.2.0/24"
+"#;
+
+#[test]
+fn a_clients_allowed_ips_follow_the_policy_and_the_site_enforces_it() {
+    let mut h = Harness::new("profpol", 2, 1, "adaptive");
+    h.start_agent(0);
+    wait_for("a's API", Duration::from_secs(15), || h.get(0, "/api/v1/status"));
+    // Two more addresses of a's prefix, in the half the policy will deny:
+    // one answers before the policy, the other is first tried after it (the
+    // gate is stateful: replies of flows it allowed go on passing while
+    // they last, so the check needs a flow that never was).
+    let before: std::net::Ipv4Addr = "10.77.1.201".parse().unwrap();
+    let upper: std::net::Ipv4Addr = "10.77.1.200".parse().unwrap();
+    for addr in ["10.77.1.200/32", "10.77.1.201/32"] {
+        h.lab.exec_ok(0, &["ip", "addr", "add", addr, "dev", "lo"]).expect("address");
+    }
+    let name = format!("wp{}", std::process::id() % 100_000);
+    let out_dir = h.dir.join("profiles");
+    let out = out_dir.to_str().unwrap();
+    let site_a = h.name(0);
+    weft(&h, 0, &["profile", "export", &name, "--sites", &site_a, "--out", out]);
+    let conf = out_dir.join(format!("{name}.conf"));
+    let text = std::fs::read_to_string(&conf).unwrap();
+    assert!(text.contains("AllowedIPs = 10.77.1.0/24"), "no policy yet: {text}");
+
+    // The client keeps this wide configuration throughout: what it may
+    // reach is then up to the site.
+    let client = Client::up(&h, 1, &conf);
+    let a = h.overlay(0);
+    h.wait_ping(1, a, Duration::from_secs(20));
+    assert_eq!(h.ping(1, before, 2), 2, "before the policy the client reaches {before}");
+
+    let policy = h.dir.join("clients-policy.toml");
+    std::fs::write(&policy, CLIENT_POLICY).unwrap();
+    weft(&h, 0, &["policy", "apply", policy.to_str().unwrap()]);
+    // The control loop publishes the policy to the data-plane threads after
+    // the API answers; each receive thread takes it at its next batch (at
+    // most its 500 ms read timeout later).
+    wait_for("the policy running", Duration::from_secs(10), || {
+        (h.get(0, "/api/v1/status")?["policy_version"].as_u64()? == 1).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(h.ping(1, upper, 3), 0, "the site lets the client reach a denied address");
+    assert_eq!(h.ping(1, a, 3), 3, "the allowed half still answers");
+
+    // Exported again (same key and address): AllowedIPs as the policy says.
+    let narrowed = out_dir.join("narrowed");
+    std::fs::create_dir_all(&narrowed).unwrap();
+    std::fs::copy(&conf, narrowed.join(format!("{name}.conf"))).unwrap();
+    let n = narrowed.to_str().unwrap();
+    weft(&h, 0, &["profile", "export", &name, "--sites", &site_a, "--out", n]);
+    let text = std::fs::read_to_string(narrowed.join(format!("{name}.conf"))).unwrap();
+    assert!(text.contains("AllowedIPs = 10.77.1.0/25\n"), "narrowed by the policy: {text}");
+    // --allowed-ips narrows further, and never widens.
+    weft(
+        &h,
+        0,
+        &[
+            "profile",
+            "export",
+            &name,
+            "--sites",
+            &site_a,
+            "--out",
+            n,
+            "--allowed-ips",
+            "10.77.0.0/16",
+        ],
+    );
+    let text = std::fs::read_to_string(narrowed.join(format!("{name}.conf"))).unwrap();
+    assert!(text.contains("AllowedIPs = 10.77.1.0/25\n"), "{text}");
+    weft(
+        &h,
+        0,
+        &[
+            "profile",
+            "export",
+            &name,
+            "--sites",
+            &site_a,
+            "--out",
+            n,
+            "--allowed-ips",
+            "10.77.1.0/28",
+        ],
+    );
+    let text = std::fs::read_to_string(narrowed.join(format!("{name}.conf"))).unwrap();
+    assert!(text.contains("AllowedIPs = 10.77.1.0/28\n"), "{text}");
+    drop(client);
+}

@@ -11,7 +11,9 @@
 //!   reachable through it;
 //! - `NAME.png`, the same configuration as a QR code (`qr`, `png`; without
 //!   its comment lines, so the code stays small), and with `--qr` the code
-//!   on the terminal.
+//!   on the terminal;
+//! - with `--ipsec`, `NAME.swanctl.conf` (`swanctl`): the same sites and
+//!   prefixes as `IKEv2` connections for a client that speaks `IPsec`.
 //!
 //! Each site's agent serves the clients registered with it. To give a
 //! client a second site, export it again against that site's agent with
@@ -23,6 +25,7 @@
 mod png;
 mod qr;
 mod render;
+mod swanctl;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -83,8 +86,9 @@ pub(crate) struct ExportArgs {
     /// configuration then holds a placeholder for the private key.
     #[arg(long, value_name = "KEY")]
     public_key: Option<String>,
-    /// `AllowedIPs` for the client instead of the prefixes the site reaches
-    /// (comma-separated prefixes).
+    /// Narrow the client's `AllowedIPs` to these prefixes (comma-separated),
+    /// within what the site offers (its prefixes and those it reaches, as
+    /// its policy lets the client reach them): never more.
     #[arg(long, value_delimiter = ',', value_name = "PREFIXES")]
     allowed_ips: Option<Vec<String>>,
     /// The site's `HOST:PORT` as the client must dial it (default: the
@@ -98,6 +102,10 @@ pub(crate) struct ExportArgs {
     /// Also draw the QR code on the terminal.
     #[arg(long)]
     qr: bool,
+    /// Also write NAME.swanctl.conf: the client as an `IPsec` (`IKEv2`, PSK)
+    /// peer of the same sites, for strongSwan's `swanctl --load-all`.
+    #[arg(long)]
+    ipsec: bool,
     /// Print the agent's JSON answer instead of a summary.
     #[arg(long)]
     json: bool,
@@ -165,6 +173,10 @@ fn export(a: &ExportArgs) -> Result<ExitCode> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("reading {}", conf_path.display())),
     };
+    for p in a.allowed_ips.iter().flatten() {
+        weft_types::IpPrefix::parse_strict(p)
+            .map_err(|e| UsageError(format!("--allowed-ips {p}: {e}")))?;
+    }
     let (private, public) = keys(a, existing.as_ref())?;
     let request = ProfileCreate {
         name: a.name.clone(),
@@ -222,6 +234,19 @@ fn export(a: &ExportArgs) -> Result<ExitCode> {
     let code = qr::code(&render::without_comments(&text))?;
     let png_path = a.out.join(format!("{}.png", a.name));
     write_private(&png_path, &qr::png(&code))?;
+    let swan_path = a.out.join(format!("{}.swanctl.conf", a.name));
+    if a.ipsec {
+        let psk = match std::fs::read_to_string(&swan_path) {
+            Ok(text) => swanctl::read_psk(&text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", swan_path.display())),
+        };
+        let psk = match psk {
+            Some(k) => k,
+            None => swanctl::new_psk().context("reading /dev/urandom")?,
+        };
+        write_private(&swan_path, swanctl::render(&config, &psk).as_bytes())?;
+    }
     if a.json {
         print_json(&profile)?;
     } else {
@@ -233,6 +258,9 @@ fn export(a: &ExportArgs) -> Result<ExitCode> {
             conf_path.display(),
             png_path.display()
         );
+    }
+    if a.ipsec && !a.json {
+        outln!("wrote {} (IPsec, IKEv2 with a pre-shared key)", swan_path.display());
     }
     if a.qr {
         outln!("{}", qr::terminal(&code));

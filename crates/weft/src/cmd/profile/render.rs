@@ -55,11 +55,17 @@ impl ClientConfig {
         }
     }
 
-    /// Each peer's `AllowedIPs` (see the module doc).
+    /// Each peer's `AllowedIPs` (see the module doc), within the
+    /// `--allowed-ips` override when there is one.
     pub(crate) fn allowed_ips(&self) -> Vec<Vec<String>> {
-        if let Some(all) = &self.allowed_override {
-            return self.peers.iter().map(|_| all.clone()).collect();
-        }
+        let computed = self.computed_allowed_ips();
+        let Some(wanted) = &self.allowed_override else { return computed };
+        computed.iter().map(|list| within(list, wanted)).collect()
+    }
+
+    /// Each peer's `AllowedIPs` from what the sites offer (their prefixes
+    /// as the policy narrowed them).
+    fn computed_allowed_ips(&self) -> Vec<Vec<String>> {
         let owned: Vec<&String> = self.peers.iter().flat_map(|p| &p.own).collect();
         let mut given: Vec<String> = Vec::new();
         self.peers
@@ -148,6 +154,34 @@ impl ClientConfig {
     }
 }
 
+/// The parts of `offered` inside `wanted`: an offered prefix inside a
+/// wanted one stays, a wanted prefix inside an offered one replaces it, the
+/// rest goes (a client never gets more than the site offers).
+fn within(offered: &[String], wanted: &[String]) -> Vec<String> {
+    use weft_types::IpPrefix;
+    let inside =
+        |a: &IpPrefix, b: &IpPrefix| a.prefix_len() >= b.prefix_len() && b.contains(a.addr());
+    let wanted: Vec<IpPrefix> = wanted.iter().filter_map(|w| IpPrefix::parse(w).ok()).collect();
+    let mut out: Vec<String> = Vec::new();
+    for o in offered {
+        let Ok(op) = IpPrefix::parse(o) else { continue };
+        for w in &wanted {
+            let part = if inside(&op, w) {
+                op
+            } else if inside(w, &op) {
+                *w
+            } else {
+                continue;
+            };
+            let part = part.to_string();
+            if !out.contains(&part) {
+                out.push(part);
+            }
+        }
+    }
+    out
+}
+
 /// `text` without its comment lines (what the QR code carries).
 pub(crate) fn without_comments(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -211,13 +245,23 @@ mod tests {
     }
 
     #[test]
-    fn a_public_key_only_client_gets_a_placeholder_and_an_override_wins() {
-        let mut c = client(vec![site("a", &["10.77.1.0/24"], &[])]);
+    fn a_public_key_only_client_gets_a_placeholder_and_an_override_narrows_within_the_offer() {
+        let mut c = client(vec![site("a", &["10.77.1.0/24"], &["10.77.2.0/24", "10.77.3.0/25"])]);
         c.private_key = None;
         c.allowed_override = Some(vec!["0.0.0.0/0".into()]);
         let text = c.render();
         assert!(text.contains(&format!("PrivateKey = {KEY_PLACEHOLDER}\n")), "{text}");
-        assert!(text.contains("AllowedIPs = 0.0.0.0/0\n"), "{text}");
+        assert!(
+            text.contains("AllowedIPs = 10.77.1.0/24, 10.77.2.0/24, 10.77.3.0/25\n"),
+            "everything wanted: exactly what the site offers, never more: {text}"
+        );
+        c.allowed_override =
+            Some(vec!["10.77.1.16/28".into(), "10.77.3.0/24".into(), "192.0.2.0/24".into()]);
+        assert_eq!(
+            c.allowed_ips(),
+            vec![vec!["10.77.1.16/28", "10.77.3.0/25"]],
+            "inside an offered prefix kept, an offered one inside kept, outside dropped"
+        );
     }
 
     #[test]

@@ -53,15 +53,14 @@ impl Collector for FloodCollector {
             .iter()
             .map(|d| (Labels([("dest", d.dest.clone())]), d.pps, d.baseline_pps))
             .collect();
-        let help = "Datagrams per second received on the destination over the last second.";
+        let help = "Datagrams per second received on the destination (an uplink, or inner packets toward a prefix of the site) over the last second.";
         let rows = dests.iter().map(|(l, p, _)| (l, ConstGauge::new(*p)));
         family(e, "flood_dest_packets_per_second", help, None, rows)?;
         let help = "Learnt baseline of the destination's datagrams per second.";
         let rows = dests.iter().map(|(l, _, b)| (l, ConstGauge::new(*b)));
         family(e, "flood_dest_baseline_packets_per_second", help, None, rows)?;
         let counts: Vec<_> = s
-            .dest_names
-            .iter()
+            .all_dest_names()
             .map(|d| {
                 let n = view.detection_counts.iter().find(|(x, _)| x == d).map_or(0, |(_, n)| *n);
                 (Labels([("dest", d.clone())]), n)

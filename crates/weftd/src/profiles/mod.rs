@@ -12,6 +12,8 @@
 //! - [`ProfileHost`]: what the API needs to know about this site.
 //! - [`derive_address`]: the client's address from its public key.
 //! - [`peer_spec`]: the node's peer for a stored client.
+//! - [`allowed`]: the parts of the site's prefixes the policy lets a client
+//!   reach (its `AllowedIPs`).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -21,6 +23,8 @@ use weft_node::PeerSpec;
 use weft_types::{IpPrefix, PublicKey, SiteId};
 
 use crate::store::ProfileRecord;
+
+pub(crate) mod allowed;
 
 /// The keepalive a site keeps with a client once it knows where it is, and
 /// the one the exported `wg-quick` configuration asks of the client
@@ -66,7 +70,7 @@ impl ProfileHost {
 }
 
 /// This site's prefixes, its address prefix first, each once.
-fn own_prefixes(cfg: &crate::config::SiteConfig) -> Vec<IpPrefix> {
+pub(crate) fn own_prefixes(cfg: &crate::config::SiteConfig) -> Vec<IpPrefix> {
     let mut out = vec![cfg.address_prefix];
     for p in &cfg.prefixes {
         if !out.contains(p) {
