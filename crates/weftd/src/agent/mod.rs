@@ -255,6 +255,14 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
             }
         }
     })?;
+    let ipsec = crate::ipsec::start(
+        cfg,
+        {
+            let status = Arc::clone(&status);
+            Arc::new(move || crate::api::views::sites(&status.get()))
+        },
+        events_tx.clone(),
+    )?;
     let ctx = Arc::new(crate::api::Ctx {
         status: status.clone(),
         store: store.clone(),
@@ -273,6 +281,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         qos: shared.qos.clone(),
         reservations,
         profile_host: crate::profiles::ProfileHost::new(cfg, wg_public),
+        ipsec,
     });
     crate::api::spawn(ctx, listener, cfg.api_tls.as_ref(), &cfg.state_dir.join(API_SOCKET))?;
     spawn("weft-recorder", {

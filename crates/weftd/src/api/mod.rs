@@ -37,6 +37,7 @@ mod events;
 mod gtm;
 mod identity;
 pub(crate) mod incident;
+mod ipsec;
 mod limit;
 mod log;
 mod mesh;
@@ -111,6 +112,8 @@ pub(crate) struct Ctx {
     pub(crate) reservations: Arc<crate::agent::reservations::Reservations>,
     /// This site as connection profiles name it (`/api/v1/profiles`).
     pub(crate) profile_host: crate::profiles::ProfileHost,
+    /// The IPsec gateways (`GET /api/v1/ipsec`; sites with `[[ipsec]]` only).
+    pub(crate) ipsec: Option<Arc<crate::ipsec::Shared>>,
 }
 
 impl Ctx {
@@ -201,6 +204,7 @@ fn router(ctx: Arc<Ctx>) -> Router {
         .route("/control", get(control::status))
         .route("/ddos", get(ddos::status))
         .route("/qos", get(qos::status))
+        .route("/ipsec", get(ipsec::status))
         .route("/reservations", get(reservations::list).post(reservations::create))
         .route("/reservations/{id}", axum::routing::delete(reservations::delete))
         .route("/control/audit", get(gtm::control_audit))
@@ -374,6 +378,7 @@ const ROUTES: &[&str] = &[
     "/api/v1/control",
     "/api/v1/ddos",
     "/api/v1/qos",
+    "/api/v1/ipsec",
     "/api/v1/reservations",
     "/api/v1/reservations/{id}",
     "/api/v1/control/audit",

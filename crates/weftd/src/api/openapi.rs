@@ -7,8 +7,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin, control, ddos, events, gtm, identity, log, mesh, profiles, qos, registry, reservations,
-    shards, state,
+    admin, control, ddos, events, gtm, identity, ipsec, log, mesh, profiles, qos, registry,
+    reservations, shards, state,
 };
 
 #[derive(OpenApi)]
@@ -27,7 +27,7 @@ use super::{
         admin::policy_running, admin::policy_versions, admin::policy_version, admin::policy_check,
         admin::policy_apply, admin::policy_rollback, admin::metrics, admin::health, admin::openapi,
         mesh::status, mesh::create_token, mesh::revoke,
-        control::status, control::mesh_status, control::promote, ddos::status, qos::status, reservations::list, reservations::create, reservations::delete,
+        control::status, control::mesh_status, control::promote, ddos::status, qos::status, ipsec::status, reservations::list, reservations::create, reservations::delete,
         shards::status, shards::simulate, shards::approve,
         registry::sites, registry::services, registry::register, registry::deregister,
         registry::cordon, registry::uncordon, registry::drain, registry::label, registry::watch,
@@ -52,6 +52,7 @@ use super::{
         (name = "identity", description = "Zero-trust workload identities: this site's proxies (read), revocation (admin); on controllers the control plane's identity CA and grants (admin)"),
         (name = "ddos", description = "Flood defence: counters before crypto, detections, the nftables set (read)"),
         (name = "qos", description = "QoS: the scheduler lanes of every shaped uplink (read); bandwidth reservations (read, operate)"),
+        (name = "ipsec", description = "IPsec gateways as paths: SAs, probes, the chosen route (read)"),
         (name = "profiles", description = "Connection profiles: stock WireGuard clients this site serves as run-time stock peers (scope admin)"),
         (name = "metrics", description = "Prometheus exposition"),
         (name = "meta", description = "Health and this document (no token)"),
