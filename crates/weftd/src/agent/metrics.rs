@@ -41,6 +41,7 @@ use series::Escaped;
 
 mod collect;
 mod flood;
+mod ipsec;
 mod plane;
 mod qos;
 mod series;
@@ -194,6 +195,15 @@ impl Metrics {
     /// every scrape.
     pub(crate) fn with_qos(mut self, board: Arc<crate::agent::qos::QosBoard>) -> Self {
         self.registry.register_collector(Box::new(qos::QosCollector(board)));
+        self
+    }
+
+    /// Adds the IPsec gateways' paths (`weft_ipsec_*`), read from `shared`
+    /// at every scrape; nothing without `[[ipsec]]`.
+    pub(crate) fn with_ipsec(mut self, shared: Option<Arc<crate::ipsec::Shared>>) -> Self {
+        if let Some(shared) = shared {
+            self.registry.register_collector(Box::new(ipsec::IpsecCollector(shared)));
+        }
         self
     }
 

@@ -187,6 +187,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     let plane = Arc::new(crate::controlplane::PlaneState::default());
     let zt = start_zero_trust(cfg, &store, &shared, &status, &plane, mesh_tx.as_ref())?;
     start_bgp(cfg, &status, &plane)?;
+    let ipsec = crate::ipsec::Shared::for_config(cfg);
     start_audit_retention(&store, cfg.audit_retention.clone())?;
     let metrics = Arc::new(
         metrics::Metrics::new()
@@ -194,7 +195,8 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
             .with_zt(zt.clone())
             .with_flood(flood.clone())
             .with_links(shared.links.clone())
-            .with_qos(shared.qos.clone()),
+            .with_qos(shared.qos.clone())
+            .with_ipsec(ipsec.clone()),
     );
     let (bus, _) = tokio::sync::broadcast::channel(1024);
     let (events_tx, events_rx) = mpsc::channel();
@@ -255,14 +257,11 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
             }
         }
     })?;
-    let ipsec = crate::ipsec::start(
-        cfg,
-        {
-            let status = Arc::clone(&status);
-            Arc::new(move || crate::api::views::sites(&status.get()))
-        },
-        events_tx.clone(),
-    )?;
+    if let Some(shared) = &ipsec {
+        let status = Arc::clone(&status);
+        let sites: crate::bgp::SitesNow = Arc::new(move || crate::api::views::sites(&status.get()));
+        crate::ipsec::start(cfg, shared, sites, events_tx.clone())?;
+    }
     let ctx = Arc::new(crate::api::Ctx {
         status: status.clone(),
         store: store.clone(),

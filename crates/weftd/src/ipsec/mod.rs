@@ -73,37 +73,49 @@ pub(crate) fn conn_name(g: &IpsecConfig) -> String {
     format!("weft-{}", g.name)
 }
 
-/// Starts charon and the two threads when the site has `[[ipsec]]`
-/// sections; `sites` says which sites the path engine reaches, `events`
-/// takes `ipsec_path_changed`.
+impl Shared {
+    /// The state of the site's gateways before anything ran; `None` without
+    /// `[[ipsec]]`.
+    pub(crate) fn for_config(cfg: &SiteConfig) -> Option<Arc<Shared>> {
+        (!cfg.ipsec.is_empty()).then(|| {
+            Arc::new(Shared::with_gateways(
+                cfg.ipsec
+                    .iter()
+                    .map(|g| GatewayStatus {
+                        name: g.name.clone(),
+                        remote: g.remote.to_string(),
+                        via: g.via.clone(),
+                        ..GatewayStatus::default()
+                    })
+                    .collect(),
+            ))
+        })
+    }
+
+    /// A state holding `gateways` (the metrics' tests build one).
+    pub(crate) fn with_gateways(gateways: Vec<GatewayStatus>) -> Shared {
+        Shared { gateways: RwLock::new(gateways), ..Shared::default() }
+    }
+}
+
+/// Starts charon and the two threads for the site's `[[ipsec]]` gateways,
+/// publishing into `shared` (from [`Shared::for_config`]); `sites` says
+/// which sites the path engine reaches, `events` takes `ipsec_path_changed`.
 pub(crate) fn start(
     cfg: &SiteConfig,
+    shared: &Arc<Shared>,
     sites: SitesNow,
     events: std::sync::mpsc::Sender<Event>,
-) -> Result<Option<Arc<Shared>>> {
-    if cfg.ipsec.is_empty() {
-        return Ok(None);
-    }
-    let shared = Arc::new(Shared::default());
-    *shared.gateways.write().unwrap_or_else(std::sync::PoisonError::into_inner) = cfg
-        .ipsec
-        .iter()
-        .map(|g| GatewayStatus {
-            name: g.name.clone(),
-            remote: g.remote.to_string(),
-            via: g.via.clone(),
-            ..GatewayStatus::default()
-        })
-        .collect();
+) -> Result<()> {
     let dir = charon::Dir(cfg.state_dir.join("ipsec"));
-    vici::start(dir, cfg.ipsec.clone(), Arc::clone(&shared))
+    vici::start(dir, cfg.ipsec.clone(), Arc::clone(shared))
         .context("starting charon ([[ipsec]])")?;
     let prober = Prober {
         gateways: cfg.ipsec.clone(),
         source: cfg.address,
         weft_if: cfg.interface.clone(),
         site: cfg.name.to_string(),
-        shared: Arc::clone(&shared),
+        shared: Arc::clone(shared),
         sites,
         events,
     };
@@ -111,7 +123,7 @@ pub(crate) fn start(
         .name("weft-ipsec-probe".into())
         .spawn(move || prober.run())
         .context("starting the IPsec probe thread")?;
-    Ok(Some(shared))
+    Ok(())
 }
 
 /// The probe and routing loop.
