@@ -2,9 +2,11 @@
 //! `strongswan.conf`, and the process, started in a private mount
 //! namespace (charon's pid file is compiled in as `/run/charon.pid`, so the
 //! directory's `run/` is bind-mounted over `/run`) and killed with the
-//! thread that started it (`PR_SET_PDEATHSIG`).
+//! thread that started it (`PR_SET_PDEATHSIG`). charon runs in the
+//! directory and names its files relative to it: the state directory may
+//! itself be under `/run` (labs), which the bind mount hides from paths.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -36,7 +38,7 @@ impl Dir {
     pub(crate) fn write_conf(&self) -> Result<PathBuf> {
         std::fs::create_dir_all(self.0.join("run"))
             .with_context(|| format!("creating {}", self.0.display()))?;
-        let text = render(&self.0);
+        let text = render();
         let path = self.0.join("strongswan.conf");
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         Ok(path)
@@ -44,17 +46,18 @@ impl Dir {
 
     /// Starts charon and waits (up to 10 s) for its VICI socket.
     pub(crate) fn spawn(&self) -> Result<Child> {
-        let conf = self.write_conf()?;
+        self.write_conf()?;
         let _ = std::fs::remove_file(self.vici());
         let out =
             std::fs::File::create(self.0.join("stdout.log")).context("charon's stdout log")?;
         let mut cmd = Command::new("unshare");
         cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
-            .arg("mount --bind \"$1\" /run && exec \"$2\" --use-syslog no")
+            .arg("cd \"$1\" && mount --bind \"$1/run\" /run && exec \"$2\" --use-syslog no")
             .arg("sh")
-            .arg(self.0.join("run"))
+            .arg(&self.0)
             .arg(CHARON)
-            .env("STRONGSWAN_CONF", &conf)
+            .current_dir(&self.0)
+            .env("STRONGSWAN_CONF", "strongswan.conf")
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out);
@@ -78,8 +81,7 @@ impl Dir {
     }
 }
 
-fn render(dir: &Path) -> String {
-    let d = dir.display();
+fn render() -> String {
     format!(
         "# written by weftd: the agent's own charon ([[ipsec]])
 charon {{
@@ -94,7 +96,7 @@ charon {{
   install_virtual_ip = no
   filelog {{
     log {{
-      path = {d}/charon.log
+      path = charon.log
       time_format = %H:%M:%S
       default = 1
       ike = 1
@@ -103,7 +105,7 @@ charon {{
   }}
   plugins {{
     vici {{
-      socket = unix://{d}/charon.vici
+      socket = unix://charon.vici
     }}
     kernel-libipsec {{
       allow_peer_ts = no
@@ -120,9 +122,9 @@ mod tests {
 
     #[test]
     fn the_conf_puts_the_socket_and_log_in_the_directory_and_installs_no_routes() {
-        let text = render(Path::new("/var/lib/weft/ipsec"));
-        assert!(text.contains("socket = unix:///var/lib/weft/ipsec/charon.vici"));
-        assert!(text.contains("path = /var/lib/weft/ipsec/charon.log"));
+        let text = render();
+        assert!(text.contains("socket = unix://charon.vici"), "relative to charon's directory");
+        assert!(text.contains("path = charon.log"));
         assert!(text.contains("install_routes = no"));
         assert!(text.contains("routing_table_prio = 32800"), "charon's table after main");
         assert!(text.contains(" kernel-libipsec kernel-netlink "));
