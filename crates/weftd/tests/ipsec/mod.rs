@@ -67,6 +67,17 @@ fn route_dev(h: &Harness) -> String {
     out.split_whitespace().skip_while(|w| *w != "dev").nth(1).unwrap_or_default().to_owned()
 }
 
+/// a's `/metrics` text.
+fn metrics(h: &Harness) -> String {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "--max-time", "5", "--unix-socket"])
+        .arg(h.socket(0))
+        .arg("http://weft/metrics")
+        .output()
+        .expect("run curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// a's routing, for failure messages.
 fn routing(h: &Harness) -> String {
     let rules = h.lab.exec_ok(0, &["ip", "rule"]).unwrap_or_default();
@@ -150,6 +161,15 @@ fn the_gateways_prefix_fails_over_from_wireguard_to_ipsec_and_back() {
         let gw = &g["gateways"][0];
         (gw["route"] == "ipsec" && gw["bytes_out"].as_u64()? >= 10 * 1200).then_some(())
     });
+
+    let m = metrics(&h);
+    for line in [
+        "weft_ipsec_routed{gateway=\"cloud\"} 1",
+        "weft_ipsec_path_alive{gateway=\"cloud\"} 1",
+        "weft_ipsec_route_changes_total{gateway=\"cloud\"} 1",
+    ] {
+        assert!(m.lines().any(|l| l == line), "no {line:?} in /metrics");
+    }
 
     // b back: WireGuard again.
     h.lab.set_link(1, 0, Impairment::default()).unwrap();
