@@ -122,6 +122,7 @@ show_logs() {
 }
 wait_field alive True 30 || { show_logs; die "a's IPsec path did not come up"; }
 wait_field route wireguard 10 || die "a does not route $PREFIX over WireGuard"
+"$WEFT" ipsec status --socket "$A_SOCK" >&2 || die "weft ipsec status failed"
 
 LOG_B=$WORK/recv-b.log LOG_C=$WORK/recv-c.log ALL=$WORK/recv.log EVENTS=$WORK/events
 : >"$LOG_B"; : >"$LOG_C"; : >"$EVENTS"
