@@ -142,7 +142,13 @@ struct Probing {
     echo: Option<icmp::Echo>,
     live: Liveness,
     seq: u16,
+    /// The route last written (`None`: none yet).
     route: Option<Route>,
+    /// Write the route again even if unchanged: charon's TUN device came
+    /// back (its routes went with the old one).
+    reassert: bool,
+    /// The last routing error, logged once until it changes.
+    error: Option<String>,
 }
 
 impl Prober {
@@ -150,7 +156,14 @@ impl Prober {
         let mut state: Vec<Probing> = self
             .gateways
             .iter()
-            .map(|_| Probing { echo: None, live: Liveness::default(), seq: 0, route: None })
+            .map(|_| Probing {
+                echo: None,
+                live: Liveness::default(),
+                seq: 0,
+                route: None,
+                reassert: false,
+                error: None,
+            })
             .collect();
         let base = std::process::id() as u16;
         let mut next = Instant::now();
@@ -159,6 +172,7 @@ impl Prober {
             let installed: Vec<bool> = self.shared.gateways().iter().map(|g| g.installed).collect();
             for (i, (g, p)) in self.gateways.iter().zip(&mut state).enumerate() {
                 if !installed.get(i).copied().unwrap_or(false) {
+                    p.reassert |= p.echo.is_some();
                     p.echo = None;
                     p.live.reset();
                     continue;
@@ -212,16 +226,31 @@ impl Prober {
             });
             let alive = p.live.alive();
             let want = choice::choose(g.prefer, wg, alive);
-            if p.route != Some(want) {
+            let reassert = p.reassert && alive;
+            if p.route != Some(want) || reassert {
                 match route::apply(&g.remote_prefixes, want, &self.weft_if, self.source) {
                     Ok(()) => {
-                        self.changed(g, p.route, want, &p.live);
-                        if p.route.is_some() {
-                            self.shared.update(i, |s| s.changes += 1);
+                        p.error = None;
+                        p.reassert = false;
+                        if p.route != Some(want) {
+                            self.changed(g, p.route, want, &p.live);
+                            if p.route.is_some() {
+                                self.shared.update(i, |s| s.changes += 1);
+                            }
                         }
                         p.route = Some(want);
                     }
-                    Err(e) => crate::log_warn!(Agent, "ipsec {}: {e:#} (tried again)", g.name),
+                    Err(e) => {
+                        let e = format!("{e:#}");
+                        if p.error.as_ref() != Some(&e) {
+                            crate::log_warn!(
+                                Agent,
+                                "ipsec {}: {e} (tried again every 100 ms)",
+                                g.name
+                            );
+                            p.error = Some(e);
+                        }
+                    }
                 }
             }
             let (rtt, loss) = (p.live.rtt_ms(), p.live.loss_pct());

@@ -5,7 +5,8 @@
 //! "wireguard"` and `via = "b"`: the prefix goes over WireGuard to b; with
 //! b's uplink cut it goes over IPsec to c (counted by c's CHILD_SA); with
 //! the link back, over WireGuard again. Every move is an
-//! `ipsec_path_changed` event.
+//! `ipsec_path_changed` event. a's charon, killed, is started again by the
+//! agent and the path comes back.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -188,4 +189,21 @@ fn the_gateways_prefix_fails_over_from_wireguard_to_ipsec_and_back() {
         .filter_map(|e| e["reason"].as_str())
         .collect();
     assert_eq!(moves, ["ipsec", "wireguard"], "{events}");
+
+    // a's charon killed: the agent starts it again and the path comes back.
+    let ns = h.lab.site(0).unwrap().netns.clone();
+    let pids = h.lab.exec_ok(0, &["ip", "netns", "pids", &ns]).unwrap_or_default();
+    let charon: Vec<&str> = pids
+        .split_whitespace()
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "charon")
+        })
+        .collect();
+    assert_eq!(charon.len(), 1, "one charon in a: {charon:?}");
+    h.lab.exec_ok(0, &["kill", "-9", charon[0]]).unwrap();
+    wait_for("a's charon started again, its path alive", Duration::from_secs(30), || {
+        let g = h.get(0, "/api/v1/ipsec")?;
+        (g["charon_starts"] == 2 && g["gateways"][0]["alive"] == true).then_some(())
+    });
+    assert_eq!(route_dev(&h), weft_if, "still WireGuard first");
 }
