@@ -71,7 +71,7 @@ profiles:
 # once `cargo build --workspace --all-features --all-targets` has run (as root).
 bench-smoke:
 	$(CARGO) build $(CARGO_FLAGS) --workspace --all-features --all-targets
-	@for b in criterion wan-emulator throughput failover api leader-failover policy-rollout dns console gateway flood qos latency; do \
+	@for b in criterion wan-emulator throughput failover ipsec-failover api leader-failover policy-rollout dns console gateway flood qos latency; do \
 	  echo "== bench-smoke: bench/$$b.sh"; \
 	  SMOKE=1 WEFT_BIN=$${CARGO_TARGET_DIR:-target}/debug bench/$$b.sh || exit 1; \
 	done

@@ -44,6 +44,9 @@ pub enum EventKind {
     /// A bandwidth reservation was made, preempted (moved or held down),
     /// re-admitted, deleted or expired.
     ReservationChanged,
+    /// An IPsec gateway's remote prefixes moved between its IPsec path and
+    /// the WireGuard site serving the same prefixes (`reason`: the new one).
+    IpsecPathChanged,
 }
 
 impl EventKind {
@@ -65,6 +68,7 @@ impl EventKind {
             Self::GtmChanged => "gtm_changed",
             Self::FloodDetected => "flood_detected",
             Self::ReservationChanged => "reservation_changed",
+            Self::IpsecPathChanged => "ipsec_path_changed",
         }
     }
 
@@ -74,7 +78,7 @@ impl EventKind {
     }
 }
 
-const ALL: [EventKind; 15] = [
+const ALL: [EventKind; 16] = [
     EventKind::AgentStarted,
     EventKind::SiteJoined,
     EventKind::SiteLeft,
@@ -90,6 +94,7 @@ const ALL: [EventKind; 15] = [
     EventKind::GtmChanged,
     EventKind::FloodDetected,
     EventKind::ReservationChanged,
+    EventKind::IpsecPathChanged,
 ];
 
 /// One event.

@@ -38,6 +38,7 @@ pub mod events;
 pub mod flows;
 pub mod gtm;
 pub mod identity;
+pub mod ipsec;
 pub mod log;
 pub mod mesh;
 pub mod paths;
@@ -67,6 +68,7 @@ pub use identity::{
     Identity, IdentityCaInit, IdentityChange, IdentityControl, IdentityGrant, IdentityList,
     IdentityRevoke, IdentityRevoked, IdentityService,
 };
+pub use ipsec::{IpsecGateway, IpsecStatus};
 pub use log::{LogFormat, LogLevel, LogLevelSet, LogSettings};
 pub use mesh::{MeshMember, MeshRevocation, MeshRevoke, MeshStatus, MeshToken, MeshTokenCreate};
 pub use paths::{Path, PathSample, PathTestRequest, PathTestResult};

@@ -86,6 +86,9 @@ enum Command {
     /// QoS: `weft qos status` (each shaped uplink's lanes: queued, sent, dropped).
     #[command(subcommand)]
     Qos(cmd::qos::QosCommand),
+    /// IPsec gateways as paths: `weft ipsec status` (SA, alive, route, RTT, loss, bytes).
+    #[command(subcommand)]
+    Ipsec(cmd::ipsec::IpsecCommand),
     /// The agent's log level: `weft log level` shows it, `weft log level debug` sets it.
     #[command(subcommand)]
     Log(cmd::log::LogCommand),
@@ -162,6 +165,7 @@ fn main() -> ExitCode {
         Command::Reserve(c) => cmd::reserve::run(c),
         Command::Qos(c) => cmd::qos::run(c),
         Command::Bgp(c) => cmd::bgp::run(c),
+        Command::Ipsec(c) => cmd::ipsec::run(c),
         Command::Log(c) => cmd::log::run(c),
         Command::Shards(c) => cmd::shards::run(c),
         Command::Registry(c) => cmd::registry::run(c),

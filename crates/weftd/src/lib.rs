@@ -29,6 +29,7 @@ pub mod config;
 pub(crate) mod controlplane;
 pub(crate) mod flood;
 pub(crate) mod gtm;
+pub(crate) mod ipsec;
 pub mod labgen;
 pub mod log;
 pub mod mesh;

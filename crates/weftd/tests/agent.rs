@@ -13,6 +13,7 @@ mod crash;
 mod disk;
 mod flood;
 mod gtm;
+mod ipsec;
 mod mesh;
 mod offload;
 mod policy;

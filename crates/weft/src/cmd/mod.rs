@@ -15,6 +15,7 @@ pub(crate) mod explain;
 pub(crate) mod flows;
 pub(crate) mod gtm;
 pub(crate) mod identity;
+pub(crate) mod ipsec;
 pub(crate) mod keys;
 pub(crate) mod lab;
 pub(crate) mod log;

@@ -42,6 +42,7 @@ use series::Escaped;
 mod bgp;
 mod collect;
 mod flood;
+mod ipsec;
 mod plane;
 mod qos;
 mod series;
@@ -203,6 +204,15 @@ impl Metrics {
     pub(crate) fn with_bgp(mut self, board: Option<Arc<crate::bgp::BgpBoard>>) -> Self {
         if let Some(board) = board {
             self.registry.register_collector(Box::new(bgp::BgpCollector(board)));
+        }
+        self
+    }
+
+    /// Adds the IPsec gateways' paths (`weft_ipsec_*`), read from `shared`
+    /// at every scrape; nothing without `[[ipsec]]`.
+    pub(crate) fn with_ipsec(mut self, shared: Option<Arc<crate::ipsec::Shared>>) -> Self {
+        if let Some(shared) = shared {
+            self.registry.register_collector(Box::new(ipsec::IpsecCollector(shared)));
         }
         self
     }

@@ -185,6 +185,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     let plane = Arc::new(crate::controlplane::PlaneState::default());
     let zt = start_zero_trust(cfg, &store, &shared, &status, &plane, mesh_tx.as_ref())?;
     let bgp = start_bgp(cfg, &status, &plane)?;
+    let ipsec = crate::ipsec::Shared::for_config(cfg);
     start_audit_retention(&store, cfg.audit_retention.clone())?;
     let metrics = Arc::new(
         metrics::Metrics::new()
@@ -193,7 +194,8 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
             .with_flood(flood.clone())
             .with_links(shared.links.clone())
             .with_qos(shared.qos.clone())
-            .with_bgp(bgp.clone()),
+            .with_bgp(bgp.clone())
+            .with_ipsec(ipsec.clone()),
     );
     let (bus, _) = tokio::sync::broadcast::channel(1024);
     let (events_tx, events_rx) = mpsc::channel();
@@ -259,6 +261,11 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
             }
         }
     })?;
+    if let Some(shared) = &ipsec {
+        let status = Arc::clone(&status);
+        let sites: crate::bgp::SitesNow = Arc::new(move || crate::api::views::sites(&status.get()));
+        crate::ipsec::start(cfg, shared, sites, events_tx.clone())?;
+    }
     let ctx = Arc::new(crate::api::Ctx {
         status: status.clone(),
         store: store.clone(),
@@ -278,6 +285,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         bgp,
         reservations,
         profile_host: crate::profiles::ProfileHost::new(cfg, wg_public),
+        ipsec,
     });
     crate::api::spawn(ctx, listener, cfg.api_tls.as_ref(), &cfg.state_dir.join(API_SOCKET))?;
     spawn("weft-recorder", {

@@ -39,6 +39,7 @@ mod events;
 mod gtm;
 mod identity;
 pub(crate) mod incident;
+mod ipsec;
 mod limit;
 mod log;
 mod mesh;
@@ -115,6 +116,8 @@ pub(crate) struct Ctx {
     pub(crate) reservations: Arc<crate::agent::reservations::Reservations>,
     /// This site as connection profiles name it (`/api/v1/profiles`).
     pub(crate) profile_host: crate::profiles::ProfileHost,
+    /// The IPsec gateways (`GET /api/v1/ipsec`; sites with `[[ipsec]]` only).
+    pub(crate) ipsec: Option<Arc<crate::ipsec::Shared>>,
 }
 
 impl Ctx {
@@ -206,6 +209,7 @@ fn router(ctx: Arc<Ctx>) -> Router {
         .route("/ddos", get(ddos::status))
         .route("/qos", get(qos::status))
         .route("/bgp", get(bgp::status))
+        .route("/ipsec", get(ipsec::status))
         .route("/reservations", get(reservations::list).post(reservations::create))
         .route("/reservations/{id}", axum::routing::delete(reservations::delete))
         .route("/control/audit", get(gtm::control_audit))
@@ -380,6 +384,7 @@ const ROUTES: &[&str] = &[
     "/api/v1/ddos",
     "/api/v1/qos",
     "/api/v1/bgp",
+    "/api/v1/ipsec",
     "/api/v1/reservations",
     "/api/v1/reservations/{id}",
     "/api/v1/control/audit",

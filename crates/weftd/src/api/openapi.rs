@@ -7,7 +7,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin, bgp, control, ddos, events, gtm, identity, log, mesh, profiles, qos, registry,
+    admin, bgp, control, ddos, events, gtm, identity, ipsec, log, mesh, profiles, qos, registry,
     reservations, shards, state,
 };
 
@@ -27,7 +27,7 @@ use super::{
         admin::policy_running, admin::policy_versions, admin::policy_version, admin::policy_check,
         admin::policy_apply, admin::policy_rollback, admin::metrics, admin::health, admin::openapi,
         mesh::status, mesh::create_token, mesh::revoke,
-        control::status, control::mesh_status, control::promote, ddos::status, qos::status, bgp::status, reservations::list, reservations::create, reservations::delete,
+        control::status, control::mesh_status, control::promote, ddos::status, qos::status, bgp::status, ipsec::status, reservations::list, reservations::create, reservations::delete,
         shards::status, shards::simulate, shards::approve,
         registry::sites, registry::services, registry::register, registry::deregister,
         registry::cordon, registry::uncordon, registry::drain, registry::label, registry::watch,
@@ -53,6 +53,7 @@ use super::{
         (name = "ddos", description = "Flood defence: counters before crypto, detections, the nftables set (read)"),
         (name = "qos", description = "QoS: the scheduler lanes of every shaped uplink (read); bandwidth reservations (read, operate)"),
         (name = "bgp", description = "BGP with the routers: neighbors, announced and learnt prefixes (read)"),
+        (name = "ipsec", description = "IPsec gateways as paths: SAs, probes, the chosen route (read)"),
         (name = "profiles", description = "Connection profiles: stock WireGuard clients this site serves as run-time stock peers (scope admin)"),
         (name = "metrics", description = "Prometheus exposition"),
         (name = "meta", description = "Health and this document (no token)"),

@@ -43,6 +43,7 @@ mod classes;
 mod controller;
 mod dns;
 mod flood;
+mod ipsec;
 mod log;
 mod mesh;
 mod profiles;
@@ -66,6 +67,7 @@ pub use classes::{ClassMap, ClassRule};
 pub use controller::{ControlStoreKind, ControllerConfig};
 pub use dns::{DnsConfig, RegionConfig};
 pub use flood::FloodConfig;
+pub use ipsec::{IpsecConfig, Prefer};
 pub use mesh::{DEFAULT_MESH_PORT, GossipProfile, MeshConfig, Topology};
 pub use profiles::{DEFAULT_POOL, ProfilesConfig};
 pub use qos::QosConfig;
@@ -140,6 +142,8 @@ pub struct SiteConfig {
     pub qos: QosConfig,
     /// `[profiles]`: stock WireGuard clients' address pool and endpoints (defaults when absent).
     pub profiles: ProfilesConfig,
+    /// `[[ipsec]]`: IPsec gateways served as paths (none when absent).
+    pub ipsec: Vec<IpsecConfig>,
 }
 
 /// One uplink.

@@ -36,6 +36,8 @@ pub(crate) struct RawConfig {
     pub(crate) flood: Option<super::flood::RawFlood>,
     pub(crate) qos: Option<super::qos::RawQos>,
     pub(crate) profiles: Option<super::profiles::RawProfiles>,
+    #[serde(default)]
+    pub(crate) ipsec: Vec<super::ipsec::RawIpsec>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -130,6 +130,15 @@ pub(super) fn validate(
         .chain(peers.iter().flat_map(|p| p.prefixes.iter().copied()))
         .collect();
     let profiles = super::profiles::profiles(&mut c, raw.profiles.as_ref(), &taken, &site.name);
+    let ipsec_cx = super::ipsec::Context {
+        prefixes: &prefixes,
+        address: address.as_ref().map(|(a, _)| *a),
+        uplinks: &uplinks,
+        peers: &peers,
+        mesh: raw.mesh.is_some(),
+        base,
+    };
+    let ipsec = super::ipsec::ipsec(&mut c, &raw.ipsec, &ipsec_cx);
 
     match (name, address, api_listen) {
         (Some(name), Some((address, address_prefix)), Some(api_listen)) if c.errors.is_empty() => {
@@ -162,6 +171,7 @@ pub(super) fn validate(
                 qos,
                 log,
                 profiles,
+                ipsec,
             })
         }
         _ => Err(c.errors),

@@ -373,7 +373,18 @@ fn every_name_in_deploy_metrics_txt_is_exported() {
         .with_flood(std::sync::Arc::new(shield))
         .with_links(links)
         .with_qos(qos)
-        .with_bgp(Some(bgp_board()));
+        .with_bgp(Some(bgp_board()))
+        .with_ipsec(Some(std::sync::Arc::new(crate::ipsec::Shared::with_gateways(vec![
+            weft_api::IpsecGateway {
+                name: "cloud".into(),
+                installed: true,
+                alive: true,
+                route: "ipsec".into(),
+                rtt_ms: Some(1.5),
+                bytes_in: 100,
+                ..Default::default()
+            },
+        ]))));
     m.update(snapshot());
     m.observe_rtt(&labels("east", "wan0", "192.0.2.1:51820"), Duration::from_millis(12));
     let mut text = m.encode_text();

@@ -1,0 +1,102 @@
+use std::path::Path;
+
+use super::super::{ConfigError, SiteConfig, parse};
+use super::*;
+
+const BASE: &str = r#"[site]
+name = "a"
+private_key_file = "a.key"
+address = "10.77.1.1/24"
+prefixes = ["10.77.1.0/24"]
+
+[[uplink]]
+name = "u0"
+bind = "198.18.1.2:51820"
+
+[[peer]]
+name = "b"
+public_key = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
+prefixes = ["10.77.2.0/24"]
+endpoints = ["198.18.2.2:51820"]
+"#;
+
+fn with(ipsec: &str) -> String {
+    format!("{BASE}\n[[ipsec]]\n{ipsec}")
+}
+
+fn parse_str(s: &str) -> Result<SiteConfig, ConfigError> {
+    parse(Path::new("/etc/weft/site.toml"), s)
+}
+
+fn errors(s: &str) -> String {
+    match parse_str(s) {
+        Err(ConfigError::Invalid(d)) => {
+            d.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+        }
+        other => panic!("expected diagnostics, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_minimal_gateway_takes_the_defaults() {
+    let c = parse_str(&with(
+        "name = \"cloud\"\nremote = \"203.0.113.7\"\npsk_file = \"cloud.psk\"\nremote_prefixes = [\"172.16.0.0/16\"]\nprobe = \"172.16.0.1\"\n",
+    ))
+    .unwrap();
+    let g = &c.ipsec[0];
+    assert_eq!(g.name, "cloud");
+    assert_eq!(g.local.to_string(), "198.18.1.2", "the first uplink's address");
+    assert_eq!(g.psk_file, Path::new("/etc/weft/cloud.psk"), "relative to the file");
+    assert_eq!(g.proposals, [DEFAULT_PROPOSALS]);
+    assert_eq!(g.esp_proposals, [DEFAULT_ESP_PROPOSALS]);
+    assert_eq!(g.local_prefixes, c.prefixes, "the site's prefixes");
+    assert_eq!((g.prefer, g.via.as_deref()), (Prefer::Ipsec, None));
+}
+
+#[test]
+fn wireguard_first_through_a_peer_serving_the_same_prefixes_parses() {
+    let c = parse_str(&with(
+        "name = \"cloud\"\nremote = \"198.18.3.2\"\nlocal = \"198.18.1.2\"\npsk_file = \"k\"\nproposals = [\"aes128gcm16-prfsha256-ecp256\"]\nesp_proposals = [\"aes128gcm16\"]\nremote_prefixes = [\"10.77.2.0/24\"]\nlocal_prefixes = [\"10.77.1.0/24\"]\nprobe = \"10.77.2.1\"\nprefer = \"wireguard\"\nvia = \"b\"\n",
+    ))
+    .unwrap();
+    let g = &c.ipsec[0];
+    assert_eq!((g.prefer, g.via.as_deref()), (Prefer::WireGuard, Some("b")));
+    assert_eq!(g.esp_proposals, ["aes128gcm16"]);
+}
+
+#[test]
+fn mistakes_are_reported_at_their_place() {
+    let e = errors(&with(
+        "name = \"Cloud!\"\nremote = \"gw.example\"\npsk_file = \"k\"\nremote_prefixes = [\"10.77.2.0/24\"]\nprobe = \"10.99.0.1\"\nprefer = \"fastest\"\n",
+    ));
+    assert!(e.contains("site.toml:18:8: an ipsec name"), "{e}");
+    assert!(e.contains("site.toml:19:10: \"gw.example\" is not an IP address"), "{e}");
+    assert!(e.contains("site.toml:22:9: the probe 10.99.0.1 is in none of remote_prefixes"), "{e}");
+    assert!(e.contains("site.toml:23:10: prefer is \"wireguard\" or \"ipsec\""), "{e}");
+}
+
+#[test]
+fn wireguard_first_needs_a_via_that_serves_the_prefixes() {
+    let gw = "name = \"cloud\"\nremote = \"198.18.3.2\"\npsk_file = \"k\"\nremote_prefixes = [\"10.88.0.0/24\"]\nprobe = \"10.88.0.1\"\nprefer = \"wireguard\"\n";
+    let e = errors(&with(gw));
+    assert!(e.contains("23:10: prefer = \"wireguard\" needs via"), "{e}");
+    let e = errors(&with(&format!("{gw}via = \"b\"\n")));
+    assert!(e.contains("24:7: peer \"b\" does not serve 10.88.0.0/24"), "{e}");
+    let e = errors(&with(&format!("{gw}via = \"z\"\n")));
+    assert!(e.contains("no [[peer]] is named \"z\""), "{e}");
+}
+
+#[test]
+fn missing_keys_overlaps_and_duplicates_are_errors() {
+    let gw = "name = \"cloud\"\nremote = \"198.18.3.2\"\nremote_prefixes = [\"10.77.1.128/25\"]\nprobe = \"10.77.1.129\"\n";
+    let e = errors(&with(gw));
+    assert!(e.contains("psk_file is needed"), "{e}");
+    assert!(e.contains("10.77.1.128/25 overlaps this site's prefix 10.77.1.0/24"), "{e}");
+    let one = "name = \"cloud\"\nremote = \"198.18.3.2\"\npsk_file = \"k\"\nremote_prefixes = [\"10.88.0.0/24\"]\nprobe = \"10.88.0.1\"\n";
+    let e = errors(&format!("{}\n[[ipsec]]\n{one}", with(one)));
+    assert!(e.contains("ipsec name \"cloud\" is used twice"), "{e}");
+    let e = errors(&with(&format!("{one}local_prefixes = [\"10.55.0.0/24\"]\n")));
+    assert!(e.contains("the site's address 10.77.1.1 is in none of local_prefixes"), "{e}");
+    let e = errors(&with(&format!("{one}bogus = 1\n")));
+    assert!(e.contains("unknown field `bogus`"), "{e}");
+}

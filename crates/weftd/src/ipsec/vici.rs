@@ -1,0 +1,173 @@
+//! The control thread: keeps charon running (restarted 1 s after it
+//! exits), loads every gateway's connection and PSK into it, unloads the
+//! `weft-*` connections no longer configured, initiates the ones without an
+//! IKE_SA (at most every 5 s each), and reads `list-sas` every second into
+//! the shared status (IKE state, CHILD_SA installed, bytes and packets).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use weft_vici::{Client, Message, SiteToSite, check_success, parse_list_sa};
+
+use super::charon::Dir;
+use super::{Shared, conn_name};
+use crate::config::IpsecConfig;
+
+/// How long `initiate` may wait for the SA.
+const INITIATE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The least time between two `initiate`s of one gateway.
+const INITIATE_EVERY: Duration = Duration::from_secs(5);
+
+/// The VICI form of one gateway.
+pub(crate) fn site_to_site(g: &IpsecConfig) -> SiteToSite {
+    let mut s = SiteToSite::new(&conn_name(g), &g.local.to_string(), &g.remote.to_string())
+        .with_ts(
+            g.local_prefixes.iter().map(ToString::to_string),
+            g.remote_prefixes.iter().map(ToString::to_string),
+        );
+    s.proposals.clone_from(&g.proposals);
+    s.esp_proposals.clone_from(&g.esp_proposals);
+    s
+}
+
+/// Starts charon from a thread that lives as long as the agent (charon
+/// dies with the thread that spawned it) and keeps it configured.
+pub(crate) fn start(dir: Dir, gateways: Vec<IpsecConfig>, shared: Arc<Shared>) -> Result<()> {
+    let (started, ready) = std::sync::mpsc::channel();
+    std::thread::Builder::new().name("weft-ipsec".into()).spawn(move || {
+        let mut child = match dir.spawn() {
+            Ok(c) => {
+                let _ = started.send(Ok(()));
+                c
+            }
+            Err(e) => {
+                let _ = started.send(Err(e));
+                return;
+            }
+        };
+        shared.charon_starts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        crate::log_info!(
+            Agent,
+            "ipsec: charon (pid {}) for {} gateway(s), log {}",
+            child.id(),
+            gateways.len(),
+            dir.log().display()
+        );
+        let mut keeper = Keeper { dir, gateways, shared, client: None, initiated: Vec::new() };
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                crate::log_warn!(
+                    Agent,
+                    "ipsec: charon exited ({status}); starting it again in 1 s"
+                );
+                keeper.client = None;
+                keeper.clear();
+                std::thread::sleep(Duration::from_secs(1));
+                match keeper.dir.spawn() {
+                    Ok(c) => {
+                        child = c;
+                        keeper
+                            .shared
+                            .charon_starts
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Err(e) => crate::log_warn!(Agent, "ipsec: {e:#}"),
+                }
+                continue;
+            }
+            if let Err(e) = keeper.round() {
+                crate::log_warn!(Agent, "ipsec: {e:#}");
+                keeper.client = None;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    })?;
+    ready.recv().context("the IPsec thread")?
+}
+
+struct Keeper {
+    dir: Dir,
+    gateways: Vec<IpsecConfig>,
+    shared: Arc<Shared>,
+    /// Connected and loaded; `None` after charon restarted or an error.
+    client: Option<Client>,
+    /// When each gateway was last initiated.
+    initiated: Vec<Option<Instant>>,
+}
+
+impl Keeper {
+    /// One second's work: (re)load when needed, read the SAs, initiate.
+    fn round(&mut self) -> Result<()> {
+        if self.client.is_none() {
+            self.client = Some(self.load()?);
+            self.initiated = vec![None; self.gateways.len()];
+        }
+        let Some(c) = self.client.as_mut() else { return Ok(()) };
+        let (events, _) = c.call_streaming("list-sas", "list-sa", &Message::new())?;
+        let sas: Vec<_> = events.iter().flat_map(parse_list_sa).collect();
+        for (i, g) in self.gateways.iter().enumerate() {
+            let name = conn_name(g);
+            let ike = sas.iter().find(|s| s.conn == name);
+            let child = ike.and_then(|s| s.installed_child(&name)).cloned();
+            let state = ike.map(|s| s.state.clone()).unwrap_or_default();
+            self.shared.update(i, |s| {
+                s.ike_state = state;
+                s.installed = child.is_some();
+                if let Some(ch) = &child {
+                    (s.bytes_in, s.bytes_out) = (ch.bytes_in, ch.bytes_out);
+                    (s.packets_in, s.packets_out) = (ch.packets_in, ch.packets_out);
+                }
+            });
+            let due = self.initiated[i].is_none_or(|t| t.elapsed() >= INITIATE_EVERY);
+            if child.is_none() && due {
+                self.initiated[i] = Some(Instant::now());
+                let gw = site_to_site(g);
+                c.set_timeout(INITIATE_TIMEOUT + Duration::from_secs(5))?;
+                let answer = c.call("initiate", &gw.initiate(INITIATE_TIMEOUT));
+                c.set_timeout(weft_vici::client::DEFAULT_TIMEOUT)?;
+                match answer.map_err(anyhow::Error::from).and_then(|a| Ok(check_success(&a)?)) {
+                    Ok(()) => crate::log_info!(Agent, "ipsec {}: CHILD_SA up", g.name),
+                    Err(e) => crate::log_info!(Agent, "ipsec {}: initiate: {e:#}", g.name),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Connects to charon, loads every gateway, unloads stale `weft-*` connections.
+    fn load(&self) -> Result<Client> {
+        let mut c =
+            Client::connect(self.dir.vici()).context("connecting to charon's VICI socket")?;
+        for g in &self.gateways {
+            let psk = std::fs::read_to_string(&g.psk_file)
+                .with_context(|| format!("ipsec {}: reading {}", g.name, g.psk_file.display()))?;
+            let gw = site_to_site(g);
+            check_success(&c.call("load-conn", &gw.load_conn())?)
+                .with_context(|| format!("ipsec {}: load-conn", g.name))?;
+            check_success(&c.call("load-shared", &gw.load_psk(psk.trim()))?)
+                .with_context(|| format!("ipsec {}: load-shared", g.name))?;
+        }
+        let wanted: Vec<String> = self.gateways.iter().map(conn_name).collect();
+        let conns = c.call("get-conns", &Message::new())?;
+        for loaded in conns.list("conns").unwrap_or_default() {
+            let name = String::from_utf8_lossy(loaded).into_owned();
+            if name.starts_with("weft-") && !wanted.contains(&name) {
+                check_success(&c.call("unload-conn", &Message::new().with_value("name", &name))?)?;
+                crate::log_info!(Agent, "ipsec: unloaded {name} (no longer configured)");
+            }
+        }
+        crate::log_info!(Agent, "ipsec: {} connection(s) loaded into charon", wanted.len());
+        Ok(c)
+    }
+
+    /// Forgets the SAs (charon is gone).
+    fn clear(&self) {
+        for i in 0..self.gateways.len() {
+            self.shared.update(i, |s| {
+                s.ike_state.clear();
+                s.installed = false;
+            });
+        }
+    }
+}

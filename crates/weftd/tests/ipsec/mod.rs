@@ -1,0 +1,209 @@
+//! IPsec gateways as paths in a namespace lab: sites a and b run `weftd`;
+//! site c is a "cloud gateway" that is plain strongSwan (its own charon,
+//! configured over VICI by the test, no Weft) serving b's prefix as well
+//! (10.77.2.1 on its loopback). a declares the gateway with `prefer =
+//! "wireguard"` and `via = "b"`: the prefix goes over WireGuard to b; with
+//! b's uplink cut it goes over IPsec to c (counted by c's CHILD_SA); with
+//! the link back, over WireGuard again. Every move is an
+//! `ipsec_path_changed` event. a's charon, killed, is started again by the
+//! agent and the path comes back.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use weft_lab::Impairment;
+use weft_vici::{Client, Message, SiteToSite, check_success, parse_list_sa};
+
+use crate::support::{Harness, wait_for};
+
+const PREFIX: &str = "10.77.2.0/24";
+const TARGET: &str = "10.77.2.1";
+const PSK: &str = "a lab secret that is long enough";
+
+/// The gateway's charon: strongSwan's defaults (it installs its own routes).
+fn start_gateway(h: &mut Harness, dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir.join("run")).unwrap();
+    let d = dir.display();
+    let conf = dir.join("strongswan.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "charon {{\n  load = random nonce openssl aes sha1 sha2 hmac gmp pem pkcs1 x509 pubkey kdf kernel-libipsec kernel-netlink socket-default vici\n  filelog {{\n    log {{\n      path = {d}/charon.log\n      default = 1\n    }}\n  }}\n  plugins {{\n    vici {{\n      socket = unix://{d}/charon.vici\n    }}\n  }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let mut cmd = h.lab.command(2, "unshare").unwrap();
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg("mount --bind \"$1\" /run && exec /usr/lib/ipsec/charon --use-syslog no")
+        .arg("sh")
+        .arg(dir.join("run"))
+        .env("STRONGSWAN_CONF", &conf)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    h.lab.spawn_command(cmd).expect("start the gateway's charon");
+    h.add_log("gateway charon", dir.join("charon.log"));
+    let vici = dir.join("charon.vici");
+    wait_for("the gateway's VICI socket", Duration::from_secs(10), || vici.exists().then_some(()));
+    vici
+}
+
+/// Bytes the gateway's CHILD_SA received so far (0 without one).
+fn gateway_bytes_in(vici: &Path) -> u64 {
+    let Ok(mut c) = Client::connect(vici) else { return 0 };
+    let Ok((events, _)) = c.call_streaming("list-sas", "list-sa", &Message::new()) else {
+        return 0;
+    };
+    events
+        .iter()
+        .flat_map(parse_list_sa)
+        .filter_map(|s| s.installed_child("gw").map(|c| c.bytes_in))
+        .sum()
+}
+
+/// The device a's route to the prefix goes out of.
+fn route_dev(h: &Harness) -> String {
+    let out = h.lab.exec_ok(0, &["ip", "route", "show", PREFIX]).unwrap_or_default();
+    out.split_whitespace().skip_while(|w| *w != "dev").nth(1).unwrap_or_default().to_owned()
+}
+
+/// a's `/metrics` text.
+fn metrics(h: &Harness) -> String {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "--max-time", "5", "--unix-socket"])
+        .arg(h.socket(0))
+        .arg("http://weft/metrics")
+        .output()
+        .expect("run curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// a's routing, for failure messages.
+fn routing(h: &Harness) -> String {
+    let rules = h.lab.exec_ok(0, &["ip", "rule"]).unwrap_or_default();
+    let routes = h.lab.exec_ok(0, &["ip", "route", "show", "table", "all"]).unwrap_or_default();
+    format!("{rules}\n{routes}")
+}
+
+/// Ten 1200-byte pings from a to the target: how many were answered.
+fn pings(h: &Harness) -> u32 {
+    let out = h
+        .lab
+        .exec(0, &["ping", "-c", "10", "-i", "0.05", "-s", "1200", "-W", "1", TARGET])
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    out.split(',')
+        .find_map(|p| p.trim().strip_suffix(" received").and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// Pings and returns (answered, bytes the gateway's CHILD_SA took meanwhile).
+fn pings_counted(h: &Harness, vici: &Path) -> (u32, u64) {
+    let before = gateway_bytes_in(vici);
+    let answered = pings(h);
+    (answered, gateway_bytes_in(vici).saturating_sub(before))
+}
+
+#[test]
+fn the_gateways_prefix_fails_over_from_wireguard_to_ipsec_and_back() {
+    let mut h = Harness::new("ipsec", 3, 1, "fast");
+    let (a_addr, g_addr) = (h.lab.addr(0, 0).unwrap(), h.lab.addr(2, 0).unwrap());
+    // The gateway: plain strongSwan in site c, b's prefix behind it too.
+    h.lab.exec_ok(2, &["ip", "addr", "add", &format!("{TARGET}/32"), "dev", "lo"]).unwrap();
+    let gw_dir = h.dir.join("gateway");
+    let vici = start_gateway(&mut h, &gw_dir);
+    let gw = SiteToSite::new("gw", &g_addr.to_string(), &a_addr.to_string())
+        .with_ts([PREFIX], ["10.77.1.0/24"]);
+    let mut c = Client::connect(&vici).unwrap();
+    check_success(&c.call("load-conn", &gw.load_conn()).unwrap()).unwrap();
+    check_success(&c.call("load-shared", &gw.load_psk(PSK)).unwrap()).unwrap();
+    // Site a: the gateway, WireGuard first through b.
+    let psk = h.dir.join("cloud.psk");
+    std::fs::write(&psk, format!("{PSK}\n")).unwrap();
+    let mut text = std::fs::read_to_string(&h.sites[0].config).unwrap();
+    let _ = write!(
+        text,
+        "\n[[ipsec]]\nname = \"cloud\"\nremote = \"{g_addr}\"\npsk_file = \"{}\"\nremote_prefixes = [\"{PREFIX}\"]\nprobe = \"{TARGET}\"\nprefer = \"wireguard\"\nvia = \"b\"\n",
+        psk.display()
+    );
+    std::fs::write(&h.sites[0].config, text).unwrap();
+    h.add_log("site a charon", h.sites[0].state_dir.join("ipsec").join("charon.log"));
+    h.start_agent(0);
+    h.start_agent(1);
+    let weft_if = h.sites[0].interface.clone();
+
+    // Both paths up: the IPsec one is probed (alive) but unused.
+    wait_for("a's IPsec path alive", Duration::from_secs(30), || {
+        let g = h.get(0, "/api/v1/ipsec")?;
+        (g["gateways"][0]["alive"] == true).then_some(())
+    });
+    h.wait_ping(0, TARGET.parse().unwrap(), Duration::from_secs(20));
+    assert_eq!(route_dev(&h), weft_if, "WireGuard first");
+    let (answered, over_ipsec) = pings_counted(&h, &vici);
+    assert_eq!(answered, 10, "b answers over WireGuard");
+    assert!(
+        over_ipsec < 5_000,
+        "the pings did not take the tunnel ({over_ipsec} bytes)\n{}",
+        routing(&h)
+    );
+
+    // b cut off: the prefix moves to IPsec, the gateway answers.
+    h.lab.set_link(1, 0, Impairment::down()).unwrap();
+    wait_for("the prefix routed into the tunnel", Duration::from_secs(15), || {
+        (route_dev(&h) == "ipsec0").then_some(())
+    });
+    let (answered, over_ipsec) = pings_counted(&h, &vici);
+    assert_eq!(answered, 10, "the gateway answers over IPsec");
+    assert!(over_ipsec >= 10 * 1200, "the pings took the tunnel ({over_ipsec} bytes)");
+    // The agent's view (its counters are read from charon every second).
+    wait_for("a's API counting the pings out of the tunnel", Duration::from_secs(5), || {
+        let g = h.get(0, "/api/v1/ipsec")?;
+        let gw = &g["gateways"][0];
+        (gw["route"] == "ipsec" && gw["bytes_out"].as_u64()? >= 10 * 1200).then_some(())
+    });
+
+    let m = metrics(&h);
+    for line in [
+        "weft_ipsec_routed{gateway=\"cloud\"} 1",
+        "weft_ipsec_path_alive{gateway=\"cloud\"} 1",
+        "weft_ipsec_route_changes_total{gateway=\"cloud\"} 1",
+    ] {
+        assert!(m.lines().any(|l| l == line), "no {line:?} in /metrics");
+    }
+
+    // b back: WireGuard again.
+    h.lab.set_link(1, 0, Impairment::default()).unwrap();
+    wait_for("the prefix routed to b again", Duration::from_secs(30), || {
+        (route_dev(&h) == weft_if).then_some(())
+    });
+    let (answered, over_ipsec) = pings_counted(&h, &vici);
+    assert_eq!(answered, 10, "b answers over WireGuard again");
+    assert!(over_ipsec < 5_000, "the pings left the tunnel ({over_ipsec} bytes)");
+    let events = h.get(0, "/api/v1/events/history").unwrap();
+    let moves: Vec<&str> = events["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["kind"] == "ipsec_path_changed")
+        .filter_map(|e| e["reason"].as_str())
+        .collect();
+    assert_eq!(moves, ["ipsec", "wireguard"], "{events}");
+
+    // a's charon killed: the agent starts it again and the path comes back.
+    let ns = h.lab.site(0).unwrap().netns.clone();
+    let pids = h.lab.exec_ok(0, &["ip", "netns", "pids", &ns]).unwrap_or_default();
+    let charon: Vec<&str> = pids
+        .split_whitespace()
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "charon")
+        })
+        .collect();
+    assert_eq!(charon.len(), 1, "one charon in a: {charon:?}");
+    h.lab.exec_ok(0, &["kill", "-9", charon[0]]).unwrap();
+    wait_for("a's charon started again, its path alive", Duration::from_secs(30), || {
+        let g = h.get(0, "/api/v1/ipsec")?;
+        (g["charon_starts"] == 2 && g["gateways"][0]["alive"] == true).then_some(())
+    });
+    assert_eq!(route_dev(&h), weft_if, "still WireGuard first");
+}
