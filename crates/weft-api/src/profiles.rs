@@ -27,6 +27,11 @@ pub struct ProfileCreate {
     #[serde(default)]
     #[schema(pattern = "^[0-9]{1,3}(\\.[0-9]{1,3}){3}(/32)?$", max_length = 18)]
     pub address: Option<String>,
+    /// Register it at every site in `sites` at once, through the control
+    /// plane (only at a controller: 409 `not_a_controller` elsewhere); the
+    /// answer's `mesh_sites` then describes the other sites.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mesh: Option<bool>,
 }
 
 /// A site a client may use, as its `wg-quick` `[Peer]` needs it.
@@ -63,6 +68,11 @@ pub struct Profile {
     pub served_here: bool,
     /// This site, as the client's configuration names it.
     pub site: ProfileSite,
+    /// After a mesh-wide registration: the other sites in `sites`, as this
+    /// controller sees them (their keys, endpoints and prefixes, narrowed
+    /// by the running policy), so one export can name them all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mesh_sites: Vec<ProfileSite>,
 }
 
 /// Answer of `DELETE /api/v1/profiles/{name}`.

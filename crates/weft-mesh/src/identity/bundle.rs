@@ -117,6 +117,9 @@ pub enum BundleKind {
     /// The control plane's ledger of mesh-wide bandwidth reservations
     /// (JSON); each source site enforces its own.
     Reservations = 6,
+    /// The control plane's record of connection profiles' clients
+    /// registered mesh-wide (JSON); each site serves the ones naming it.
+    Clients = 7,
 }
 
 impl BundleKind {
@@ -129,6 +132,7 @@ impl BundleKind {
             4 => Some(Self::Identity),
             5 => Some(Self::Svid),
             6 => Some(Self::Reservations),
+            7 => Some(Self::Clients),
             _ => None,
         }
     }

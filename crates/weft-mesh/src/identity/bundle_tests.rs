@@ -74,6 +74,7 @@ fn bundle_kinds_round_trip_through_their_byte_and_unknown_bytes_are_refused() {
         BundleKind::Identity,
         BundleKind::Svid,
         BundleKind::Reservations,
+        BundleKind::Clients,
     ] {
         assert_eq!(BundleKind::from_byte(k as u8), Some(k));
         let b = ca().sign_bundle(BundleBody { kind: k, ..body(&[], b"{}") }).unwrap();
@@ -83,7 +84,8 @@ fn bundle_kinds_round_trip_through_their_byte_and_unknown_bytes_are_refused() {
     assert_eq!(BundleKind::Gtm as u8, 3);
     assert_eq!(BundleKind::Identity as u8, 4);
     assert_eq!(BundleKind::Reservations as u8, 6);
-    for b in [0, 7, 255] {
+    assert_eq!(BundleKind::Clients as u8, 7);
+    for b in [0, 8, 255] {
         assert_eq!(BundleKind::from_byte(b), None, "{b}");
     }
 }

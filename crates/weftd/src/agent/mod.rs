@@ -287,6 +287,16 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         profile_host: crate::profiles::ProfileHost::new(cfg, wg_public),
         ipsec,
     });
+    spawn("weft-mesh-clients", {
+        let ctx = ctx.clone();
+        move || {
+            let mut said = std::collections::BTreeSet::new();
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                crate::api::profiles::sync_mesh_clients(&ctx, &mut said);
+            }
+        }
+    })?;
     crate::api::spawn(ctx, listener, cfg.api_tls.as_ref(), &cfg.state_dir.join(API_SOCKET))?;
     spawn("weft-recorder", {
         let (store, status) = (store.clone(), status.clone());

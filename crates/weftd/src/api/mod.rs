@@ -45,7 +45,7 @@ mod log;
 mod mesh;
 mod openapi;
 mod page;
-mod profiles;
+pub(crate) mod profiles;
 mod qos;
 mod registry;
 mod request_id;

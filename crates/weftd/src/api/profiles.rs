@@ -26,6 +26,8 @@ use super::auth::Caller;
 use super::error::{ApiResult, B, Failure, P, Q};
 use super::{Ctx, blocking, unix_ms};
 use crate::agent::{ControlMsg, MeshUpdate};
+use crate::controlplane::clients::{self, ClientsAsk};
+use crate::controlplane::records::Ask;
 use crate::profiles::allowed::narrow;
 use crate::profiles::{derive_address, peer_spec};
 use crate::store::{NewAudit, ProfileRecord, ProfileRefused};
@@ -67,17 +69,19 @@ pub(crate) async fn show(
     responses((status = 201, body = Profile), (status = 400, description = "not a JSON object of this shape", body = ApiError),
         (status = 422, description = "a name, key, site or address that is not valid", body = ApiError),
         (status = 409, description = "a name, key or address in use, or the pool is full", body = ApiError),
-        (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 413, body = ApiError)),
+        (status = 401, body = ApiError), (status = 403, body = ApiError), (status = 413, body = ApiError),
+        (status = 503, description = "`mesh`: the control plane has no leader, or did not answer in time", body = ApiError)),
     security(("bearer" = [])))]
 pub(crate) async fn create(
     State(ctx): State<Arc<Ctx>>,
     Extension(caller): Extension<Caller>,
+    headers: axum::http::HeaderMap,
     B(body): B,
 ) -> ApiResult<Response> {
     let req: ProfileCreate =
         serde_json::from_value(super::error::json_object(&body)?).map_err(|e| {
             Failure::bad_request(format!(
-                "body must be {{\"name\", \"public_key\", \"sites\", \"address\"?}}: {e}"
+                "body must be {{\"name\", \"public_key\", \"sites\", \"address\"?, \"mesh\"?}}: {e}"
             ))
         })?;
     let key = check(&ctx, &req)?;
@@ -86,7 +90,12 @@ pub(crate) async fn create(
         let store = store.clone();
         blocking(move || store.profiles()).await?
     };
-    let taken = taken_prefixes(&ctx, &existing);
+    let mesh = req.mesh.unwrap_or(false);
+    if mesh && ctx.plane_ctl.is_none() {
+        return Err(super::control::not_a_controller());
+    }
+    let mut taken = taken_prefixes(&ctx, &existing);
+    taken.extend(mesh_client_addresses(&ctx, &req.name));
     let address = match &req.address {
         Some(a) => {
             let ip = a
@@ -109,13 +118,33 @@ pub(crate) async fn create(
             sites.push(s.clone());
         }
     }
-    let record = ProfileRecord {
+    let mut record = ProfileRecord {
         name: req.name.clone(),
         public_key: key.to_base64(),
         address: format!("{address}/32"),
         sites,
         created_unix_ms: unix_ms(),
     };
+    if mesh {
+        let ask = Ask::Profile(ClientsAsk::Register {
+            name: record.name.clone(),
+            public_key: record.public_key.clone(),
+            address: record.address.clone(),
+            sites: record.sites.clone(),
+        });
+        let request = super::control::request_id(&headers)?;
+        let kv = super::control::submit_raw(&ctx, request, ask, &caller.who).await?;
+        let client = clients::answer_of(&kv).map_err(super::control::refused)?;
+        // Registered before: it keeps its address everywhere.
+        record.address = client.address;
+        if let Some(here) = existing.iter().find(|p| p.name == record.name)
+            && here.public_key == record.public_key
+        {
+            let mut answer = view(&ctx, here);
+            answer.mesh_sites = mesh_sites(&ctx, &record);
+            return Ok((StatusCode::CREATED, Json(answer)).into_response());
+        }
+    }
     let (rec, who) = (record.clone(), caller.who.clone());
     blocking(move || {
         if let Err(e) = store.insert_profile(&rec) {
@@ -144,7 +173,132 @@ pub(crate) async fn create(
         let _ = ctx.control.send(ControlMsg::Mesh(MeshUpdate::Up(spec)));
         ctx.wait_for_publication().await;
     }
-    Ok((StatusCode::CREATED, Json(view(&ctx, &record))).into_response())
+    let mut answer = view(&ctx, &record);
+    if mesh {
+        answer.mesh_sites = mesh_sites(&ctx, &record);
+    }
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+/// The addresses of clients registered mesh-wide (other than `name`): a
+/// new client's address stays out of them.
+fn mesh_client_addresses(ctx: &Ctx, name: &str) -> Vec<IpPrefix> {
+    let doc = ctx.plane.clients.read().map(|c| c.1.clone()).unwrap_or_default();
+    doc.clients
+        .iter()
+        .filter(|(n, _)| n.as_str() != name)
+        .filter_map(|(_, c)| IpPrefix::parse(&c.address).ok())
+        .collect()
+}
+
+/// The sites of `record` other than this one, as this site sees them
+/// (live mesh peers: key, endpoints, own prefixes, and the prefixes
+/// reachable through them), narrowed by the running policy like this
+/// site's own view.
+fn mesh_sites(ctx: &Ctx, record: &ProfileRecord) -> Vec<ProfileSite> {
+    let s = ctx.status.get();
+    let host = &ctx.profile_host;
+    let client = IpPrefix::parse(&record.address).ok();
+    let policy = ctx.policy.active();
+    let cut = |list: &[IpPrefix]| -> Vec<String> {
+        match client {
+            Some(c) => {
+                narrow(&policy.policy, c.addr(), list).iter().map(ToString::to_string).collect()
+            }
+            None => list.iter().map(ToString::to_string).collect(),
+        }
+    };
+    let sites = s.peers.iter().filter(|p| !p.gone && !p.removed && !p.client);
+    let parse = |v: &[String]| -> Vec<IpPrefix> {
+        v.iter().filter_map(|x| IpPrefix::parse(x).ok()).collect()
+    };
+    record
+        .sites
+        .iter()
+        .filter(|name| **name != host.site)
+        .filter_map(|name| {
+            let peer = sites.clone().find(|p| p.name == *name)?;
+            let own = parse(&peer.prefixes);
+            let mut reachable: Vec<IpPrefix> = host.prefixes.clone();
+            for other in sites.clone().filter(|p| p.name != *name) {
+                for x in parse(&other.prefixes) {
+                    if !own.contains(&x) && !reachable.contains(&x) {
+                        reachable.push(x);
+                    }
+                }
+            }
+            Some(ProfileSite {
+                name: name.clone(),
+                public_key: peer.public_key.clone(),
+                endpoints: peer.endpoints.iter().map(ToString::to_string).collect(),
+                prefixes: cut(&own),
+                reachable: cut(&reachable),
+            })
+        })
+        .collect()
+}
+
+/// Registers here the clients of the mesh-wide record that name this site
+/// and are not registered here yet (as an export against this agent would,
+/// audited as the control plane's), so they are served; called every
+/// second. A revoked name, or one that collides with a peer, is skipped
+/// and logged.
+pub(crate) fn sync_mesh_clients(ctx: &Ctx, said: &mut std::collections::BTreeSet<String>) {
+    let doc = ctx.plane.clients.read().map(|c| c.1.clone()).unwrap_or_default();
+    let host = &ctx.profile_host;
+    let mine: Vec<_> = doc.clients.iter().filter(|(_, c)| c.sites.contains(&host.site)).collect();
+    if mine.is_empty() {
+        return;
+    }
+    let Ok(existing) = ctx.store.profiles() else { return };
+    let revoked = ctx.links.revoked.read().map(|r| r.clone()).unwrap_or_default();
+    let status = ctx.status.get();
+    for (name, c) in mine {
+        if existing.iter().any(|p| p.name == *name) || revoked.contains(name.as_str()) {
+            continue;
+        }
+        let clash = status.peers.iter().filter(|p| !p.gone).find(|p| {
+            (p.name == *name && !p.client) || (p.public_key == c.public_key && p.name != *name)
+        });
+        if let Some(p) = clash {
+            if said.insert(name.clone()) {
+                crate::log_warn!(
+                    Peer,
+                    "mesh-wide client {name} not served here: it collides with peer {}",
+                    p.name
+                );
+            }
+            continue;
+        }
+        let record = ProfileRecord {
+            name: name.clone(),
+            public_key: c.public_key.clone(),
+            address: c.address.clone(),
+            sites: c.sites.clone(),
+            created_unix_ms: unix_ms(),
+        };
+        if let Err(e) = ctx.store.insert_profile(&record) {
+            if said.insert(name.clone()) {
+                crate::log_warn!(Peer, "mesh-wide client {name} not served here: {e:#}");
+            }
+            continue;
+        }
+        let _ = ctx.store.audit(
+            &NewAudit {
+                who: format!("control plane ({})", c.actor),
+                action: "profile.register".to_owned(),
+                target: format!("client {name}"),
+                before: None,
+                after: Some(format!("{} sites {}", record.address, record.sites.join(","))),
+                detail: record.public_key.clone(),
+            },
+            record.created_unix_ms,
+        );
+        if let Some(spec) = peer_spec(&record) {
+            let _ = ctx.control.send(ControlMsg::Mesh(MeshUpdate::Up(spec)));
+        }
+        crate::log_info!(Peer, "mesh-wide client {name} ({}) registered here", record.address);
+    }
 }
 
 /// `?everywhere=` of `DELETE /profiles/{name}`.
@@ -320,6 +474,7 @@ fn view(ctx: &Ctx, p: &ProfileRecord) -> Profile {
         sites: p.sites.clone(),
         created_unix_ms: p.created_unix_ms,
         served_here: p.sites.contains(&host.site),
+        mesh_sites: Vec::new(),
         site: ProfileSite {
             name: host.site.clone(),
             public_key: host.public_key.to_base64(),

@@ -99,6 +99,7 @@ impl FollowerLoop {
         let mut gtm = super::gtm_follow::start(&self.state_dir, self.plane.clone());
         let mut identities = super::identity_follow::start(&self.state_dir, self.plane.clone());
         let mut reservations = super::te_follow::start(&self.state_dir, self.plane.clone());
+        let mut clients = super::clients_follow::start(&self.state_dir, self.plane.clone());
         while let Ok(BundleIn { from, bundle }) = bundles.recv() {
             let b = &bundle.body;
             if b.kind == BundleKind::Registry {
@@ -125,6 +126,12 @@ impl FollowerLoop {
             }
             if b.kind == BundleKind::Reservations {
                 if let Some(outcome) = reservations.offer(&self.site, &bundle) {
+                    self.ack(from, b, outcome);
+                }
+                continue;
+            }
+            if b.kind == BundleKind::Clients {
+                if let Some(outcome) = clients.offer(&self.site, &bundle) {
                     self.ack(from, b, outcome);
                 }
                 continue;

@@ -168,6 +168,8 @@ pub(crate) struct LeaderLoop<S: ControlStore> {
     next_shards: Instant,
     /// What this controller published last of the reservation ledger.
     te_published: Option<(u64, u64)>,
+    /// What this controller published last of the client record.
+    clients_published: Option<(u64, u64)>,
     /// When the leader next expires and re-admits mesh-wide reservations.
     next_te: Instant,
     links: Arc<crate::agent::shared::LinkBoard>,
@@ -230,6 +232,7 @@ impl<S: ControlStore> LeaderLoop<S> {
             next_beat: Instant::now(),
             next_shards: Instant::now(),
             te_published: None,
+            clients_published: None,
             next_te: Instant::now(),
             links,
             reservable,
@@ -543,6 +546,7 @@ impl<S: ControlStore> LeaderLoop<S> {
         self.publish_gtm(fence);
         self.publish_identity(fence);
         self.publish_reservations(fence);
+        self.publish_clients(fence);
         self.tick_gtm(fence);
         self.tick_reservations(fence);
         self.renew_identity_ca(fence);
@@ -853,6 +857,13 @@ impl<S: ControlStore> LeaderLoop<S> {
                     store.get(k, timeout)
                 })
             }
+            Ask::Profile(ask) => {
+                let timeout = self.timeout();
+                let store = self.ctrl.store();
+                super::clients::plan(&req, ask, fence.epoch.0, unix_ms(), &mut |k| {
+                    store.get(k, timeout)
+                })
+            }
             Ask::Revoke { site } => {
                 let timeout = self.timeout();
                 let store = self.ctrl.store();
@@ -892,6 +903,9 @@ impl<S: ControlStore> LeaderLoop<S> {
                 }
                 if let (Ask::Identity(_), true) = (&req.ask, wrote) {
                     self.publish_identity(fence);
+                }
+                if let (Ask::Profile(_), true) = (&req.ask, wrote) {
+                    self.publish_clients(fence);
                 }
                 if let (Ask::Reservation(ask), true) = (&req.ask, wrote) {
                     let line = format!("mesh-wide {} by {} (request {id})", ask.kind(), req.actor);

@@ -1,6 +1,7 @@
-//! The leader's side of mesh-wide reservations ([`super::super::te`]):
-//! publishing the ledger when it changed, and the tick that ends expired
-//! reservations and re-admits preempted ones.
+//! The leader's side of two mesh-wide documents: reservations
+//! ([`super::super::te`]: publishing the ledger when it changed, and the
+//! tick that ends expired reservations and re-admits preempted ones) and
+//! connection profiles' clients ([`super::super::clients`]: publishing).
 
 use std::time::{Duration, Instant};
 
@@ -12,22 +13,44 @@ use super::super::te;
 use super::{LeaderLoop, unix_ms};
 
 impl<S: ControlStore> LeaderLoop<S> {
-    /// Publishes the reservation ledger when it changed.
-    pub(super) fn publish_reservations(&mut self, fence: &Fence) {
+    /// Publishes the one-record document at `key` when its revision (or
+    /// the epoch) moved past `last`; what was published last after this.
+    fn publish_doc(
+        &mut self,
+        fence: &Fence,
+        key: &str,
+        last: Option<(u64, u64)>,
+        make: fn(u64, &weft_etcd::Kv) -> Option<super::Publication>,
+    ) -> Option<(u64, u64)> {
         let timeout = self.timeout();
-        let Ok(Some(kv)) = self.ctrl.store().get(te::DOC, timeout) else { return };
-        let key = (fence.epoch.0, kv.mod_revision);
-        if self.te_published == Some(key) {
-            return;
+        let Ok(Some(kv)) = self.ctrl.store().get(key, timeout) else { return last };
+        let now = (fence.epoch.0, kv.mod_revision);
+        if last == Some(now) {
+            return last;
         }
-        let Some(p) = te::publication(fence.epoch.0, &kv) else {
-            crate::log_warn!(Control, "the stored reservation ledger is unreadable; not published");
-            self.te_published = Some(key);
-            return;
+        let Some(p) = make(fence.epoch.0, &kv) else {
+            crate::log_warn!(Control, "the stored {key} is unreadable; not published");
+            return Some(now);
         };
         if self.mesh.send(crate::mesh::ctl::MeshCtl::Publish(Box::new(p))).is_ok() {
-            self.te_published = Some(key);
+            return Some(now);
         }
+        last
+    }
+
+    /// Publishes the reservation ledger when it changed.
+    pub(super) fn publish_reservations(&mut self, fence: &Fence) {
+        self.te_published = self.publish_doc(fence, te::DOC, self.te_published, te::publication);
+    }
+
+    /// Publishes the client record when it changed.
+    pub(super) fn publish_clients(&mut self, fence: &Fence) {
+        self.clients_published = self.publish_doc(
+            fence,
+            super::super::clients::DOC,
+            self.clients_published,
+            super::super::clients::publication,
+        );
     }
 
     /// Once a second while leading: expired reservations end, preempted

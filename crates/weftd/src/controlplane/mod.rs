@@ -23,6 +23,8 @@
 //!   for the GTM document, [`identity_follow`] for the mesh-wide revoked
 //!   workload identities ([`identity`]: the record in the store).
 
+pub(crate) mod clients;
+pub(crate) mod clients_follow;
 pub(crate) mod doc_follow;
 pub(crate) mod enrol;
 pub(crate) mod follower;
@@ -115,6 +117,8 @@ pub(crate) struct PlaneState {
     pub(crate) identities: RwLock<identity_follow::MeshIdentities>,
     /// The mesh-wide reservation ledger in force here (sequence, ledger).
     pub(crate) reservations: RwLock<(u64, te::Ledger)>,
+    /// The mesh-wide client record in force here (sequence, record).
+    pub(crate) clients: RwLock<(u64, clients::ClientsDoc)>,
     /// Where the leader's answers to this site's SVID requests go (the
     /// zero-trust proxies, when they take SVIDs from the control plane).
     pub(crate) svid_answers: std::sync::Mutex<Option<Sender<identity_ca::SvidAnswer>>>,

@@ -109,6 +109,8 @@ pub(crate) enum Ask {
     Identity(super::identity::IdentityAsk),
     /// A change of the mesh-wide reservation ledger (see `te`).
     Reservation(super::te::ReservationAsk),
+    /// A change of the mesh-wide client record (see `clients`).
+    Profile(super::clients::ClientsAsk),
 }
 
 impl Ask {
@@ -124,6 +126,7 @@ impl Ask {
             Self::Gtm(g) => g.kind(),
             Self::Identity(i) => i.kind(),
             Self::Reservation(r) => r.kind(),
+            Self::Profile(p) => p.kind(),
         }
     }
 }
@@ -288,7 +291,8 @@ pub(crate) fn step(
             | Ask::ApprovePlan { .. }
             | Ask::Gtm(_)
             | Ask::Identity(_)
-            | Ask::Reservation(_),
+            | Ask::Reservation(_)
+            | Ask::Profile(_),
             _,
         ) => Step::Refuse("internal", "not a policy request".into()),
         (_, None) => Step::Refuse("no_policy", "no mesh-wide policy has been applied yet".into()),

@@ -112,7 +112,7 @@ fn all_run(h: &Harness, sites: &[usize], v: u64, within: Duration) -> i64 {
 }
 
 /// The controller of `sites` that leads (with its epoch), once one does.
-fn leader(h: &Harness, sites: &[usize], within: Duration) -> (usize, u64) {
+pub(crate) fn leader(h: &Harness, sites: &[usize], within: Duration) -> (usize, u64) {
     wait_for("a leader", within, || {
         sites.iter().find_map(|i| {
             let c = control(h, *i)?;
@@ -121,7 +121,7 @@ fn leader(h: &Harness, sites: &[usize], within: Duration) -> (usize, u64) {
     })
 }
 
-fn add_controller(h: &Harness, i: usize, section: &str) {
+pub(crate) fn add_controller(h: &Harness, i: usize, section: &str) {
     let path = &h.sites[i].config;
     let text = std::fs::read_to_string(path).unwrap();
     std::fs::write(path, format!("{text}\n[controller]\n{section}\n")).unwrap();

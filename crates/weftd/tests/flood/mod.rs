@@ -13,6 +13,14 @@ use serde_json::Value;
 
 use crate::support::{Harness, wait_for};
 
+/// The flood labs run one at a time: each floods at thousands of packets a
+/// second, and two at once on two cores starve each other's agents.
+static ONE_FLOOD_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_flood_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_FLOOD_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn dropped(d: &Value, reason: &str) -> u64 {
     d["dropped"]
         .as_array()
@@ -23,6 +31,7 @@ fn dropped(d: &Value, reason: &str) -> u64 {
 
 #[test]
 fn a_spoofed_handshake_flood_is_limited_detected_and_dropped_in_nftables() {
+    let _one = one_flood_at_a_time();
     let mut h = Harness::new("flood", 2, 1, "adaptive");
     let config = h.sites[0].config.clone();
     let mut text = std::fs::read_to_string(&config).expect("read config");
@@ -95,6 +104,7 @@ fn a_spoofed_handshake_flood_is_limited_detected_and_dropped_in_nftables() {
 
 #[test]
 fn a_flood_through_the_tunnel_toward_a_prefix_is_detected_and_its_inner_sources_dropped() {
+    let _one = one_flood_at_a_time();
     let mut h = Harness::new("pflood", 2, 1, "adaptive");
     let config = h.sites[0].config.clone();
     let mut text = std::fs::read_to_string(&config).expect("read config");

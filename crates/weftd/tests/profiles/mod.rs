@@ -3,7 +3,8 @@
 //! brought up from the configuration `weft profile export` wrote. It
 //! reaches a's prefix through a; it does again after a's agent restarts
 //! (the client is in a's store); after `weft profile revoke` it cannot.
-//! In a mesh, one revoke at the CA holder drops a client from every site.
+//! In a mesh, one revoke at the CA holder drops a client from every site;
+//! one export at a controller registers it at every site it names.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -159,6 +160,66 @@ fn in_a_mesh_one_revoke_at_the_ca_holder_drops_the_client_at_every_site() {
         .expect("run weft");
     let said = String::from_utf8_lossy(&again.stderr);
     assert!(!again.status.success() && said.contains("revocation list"), "{said}");
+    drop(client);
+}
+
+#[test]
+fn one_export_at_a_controller_registers_the_client_at_every_site_it_names() {
+    let mut h = Harness::with_options("profctl", 3, 1, "adaptive", true);
+    // a is the controller and holds the CA, b joins; the client lives in
+    // c's namespace (no agent there).
+    crate::control::add_controller(&h, 0, "");
+    weftd::mesh::files::init_ca(&h.sites[0].state_dir).expect("weft ca init on a");
+    h.start_agent(0);
+    crate::control::leader(&h, &[0], Duration::from_secs(20));
+    let t = token(&h, 1);
+    let seed = seed_addr(&h);
+    h.start_agent_args(1, &["--join", &t, "--seed", &seed]);
+    h.wait_ping(0, h.overlay(1), Duration::from_secs(30));
+    let name = format!("wc{}", std::process::id() % 100_000);
+    let out_dir = h.dir.join("profiles");
+    let out = out_dir.to_str().unwrap();
+    let sites = format!("{},{}", h.name(0), h.name(1));
+
+    // One export, against a only.
+    let said = weft(&h, 0, &["profile", "export", &name, "--sites", &sites, "--out", out]);
+    assert!(said.contains(&format!("registered at sites {sites}").replace(',', ", ")), "{said}");
+    let conf = out_dir.join(format!("{name}.conf"));
+    let text = std::fs::read_to_string(&conf).unwrap();
+    assert_eq!(text.matches("[Peer]").count(), 2, "{text}");
+    let b_key = h.sites[1].public_key.to_base64();
+    assert!(text.contains(&format!("PublicKey = {b_key}")), "b is a peer: {text}");
+    // b registered it by itself, with the same address, audited as the
+    // control plane's.
+    let at_b = wait_for("b registering the client", Duration::from_secs(10), || {
+        let p = h.get(1, &format!("/api/v1/profiles/{name}"))?;
+        (p["served_here"] == true).then_some(p)
+    });
+    let at_a = h.get(0, &format!("/api/v1/profiles/{name}")).expect("a's record");
+    assert_eq!(at_b["address"], at_a["address"], "{at_b} {at_a}");
+    assert!(h.audit_actions(1).iter().any(|x| x == "profile.register"));
+
+    let client = Client::up(&h, 2, &conf);
+    h.wait_ping(2, h.overlay(0), Duration::from_secs(20));
+    h.wait_ping(2, h.overlay(1), Duration::from_secs(20));
+
+    // The same name with another key is refused mesh-wide.
+    let other = Command::new(weft_cli())
+        .args(["profile", "export", &name, "--sites", &sites, "--out"])
+        .arg(h.dir.join("other"))
+        .arg("--socket")
+        .arg(h.socket(0))
+        .output()
+        .expect("run weft");
+    assert!(!other.status.success(), "{}", String::from_utf8_lossy(&other.stdout));
+
+    // One revoke and neither site serves it.
+    weft(&h, 0, &["profile", "revoke", &name]);
+    wait_for("b forgetting the client", Duration::from_secs(10), || {
+        let page = h.get(1, "/api/v1/profiles")?;
+        (!page.to_string().contains(&name)).then_some(())
+    });
+    assert_eq!(h.ping(2, h.overlay(1), 3), 0, "the revoked client still reaches b");
     drop(client);
 }
 

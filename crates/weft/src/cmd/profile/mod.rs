@@ -178,14 +178,28 @@ fn export(a: &ExportArgs) -> Result<ExitCode> {
             .map_err(|e| UsageError(format!("--allowed-ips {p}: {e}")))?;
     }
     let (private, public) = keys(a, existing.as_ref())?;
-    let request = ProfileCreate {
+    let mut request = ProfileCreate {
         name: a.name.clone(),
         public_key: public.clone(),
         sites: a.sites.clone(),
         address: existing.as_ref().map(|c| c.address.clone()),
+        // Several sites: one registration for all of them, through the
+        // control plane, when the agent is a controller.
+        mesh: (a.sites.len() > 1).then_some(true),
     };
     let client = a.agent.client();
-    let profile: Profile = match client.post("/api/v1/profiles", &request) {
+    let mut answer = client.post::<_, Profile>("/api/v1/profiles", &request);
+    if let Err(ClientError::Api { status: 409, error }) = &answer
+        && error.code == "not_a_controller"
+    {
+        eprintln!(
+            "weft: note: the agent is not a controller: {} is registered at its site only; export it against each other site's agent too (or against a controller)",
+            a.name
+        );
+        request.mesh = None;
+        answer = client.post("/api/v1/profiles", &request);
+    }
+    let profile: Profile = match answer {
         Ok(p) => p,
         // Exported before with the same key: the registration stands.
         Err(ClientError::Api { status: 409, error }) => {
@@ -229,6 +243,22 @@ fn export(a: &ExportArgs) -> Result<ExitCode> {
         own: profile.site.prefixes.clone(),
         reachable: profile.site.reachable.clone(),
     });
+    for other in &profile.mesh_sites {
+        let Some(endpoint) = other.endpoints.first() else {
+            eprintln!(
+                "weft: warning: site {} has no endpoint known to the controller: export against its own agent for its [Peer]",
+                other.name
+            );
+            continue;
+        };
+        config.upsert(SitePeer {
+            site: other.name.clone(),
+            public_key: other.public_key.clone(),
+            endpoint: endpoint.clone(),
+            own: other.prefixes.clone(),
+            reachable: other.reachable.clone(),
+        });
+    }
     let text = config.render();
     write_private(&conf_path, text.as_bytes())?;
     let code = qr::code(&render::without_comments(&text))?;
@@ -250,11 +280,14 @@ fn export(a: &ExportArgs) -> Result<ExitCode> {
     if a.json {
         print_json(&profile)?;
     } else {
+        let mut at = vec![profile.site.name.clone()];
+        at.extend(profile.mesh_sites.iter().map(|s| s.name.clone()));
         outln!(
-            "client {} ({}) registered at site {}; wrote {} and {}",
+            "client {} ({}) registered at {} {}; wrote {} and {}",
             profile.name,
             profile.address,
-            profile.site.name,
+            if at.len() > 1 { "sites" } else { "site" },
+            at.join(", "),
             conf_path.display(),
             png_path.display()
         );
