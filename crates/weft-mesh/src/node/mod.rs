@@ -371,6 +371,7 @@ impl MeshNode {
             role: spec.role,
             region: spec.region,
             allowed_prefixes: spec.allowed_prefixes,
+            allowed_learn: spec.allowed_learn,
         }))
     }
 

@@ -130,6 +130,15 @@ pub(super) fn bgp(
     });
     let communities = raw.communities.iter().filter_map(|s| c.parse(s, community)).collect();
     let learn: Vec<IpPrefix> = raw.learn.iter().filter_map(|s| c.parse(s, learn_range)).collect();
+    if let Some(extra) = raw.learn.get(weft_mesh::identity::LearnRanges::MAX) {
+        c.err(
+            extra,
+            format!(
+                "at most {} learn ranges (a site certificate carries them); merge some",
+                weft_mesh::identity::LearnRanges::MAX
+            ),
+        );
+    }
     let mut neighbors: Vec<NeighborConfig> = Vec::new();
     for n in &raw.neighbor {
         let name = n.name.get_ref();

@@ -8,7 +8,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use weft_api::{Counter, MeshMember, MeshRevocation, MeshStatus, MeshToken};
-use weft_mesh::identity::{Label, PrefixList};
+use weft_mesh::identity::{Label, LearnRanges, PrefixList};
 use weft_mesh::node::{MeshNode, NodeEvent, TokenSpec};
 use weft_node::mesh_glue::{self, RelayedMembers};
 use weft_types::{IpPrefix, SiteId};
@@ -300,12 +300,22 @@ fn create_token(
             Some(PrefixList::new(parsed).map_err(|e| bad("prefixes", &e))?)
         }
     };
+    let allowed_learn = match &req.learn {
+        None => LearnRanges::default(),
+        Some(list) => {
+            let parsed: Result<Vec<IpPrefix>, _> =
+                list.iter().map(|p| IpPrefix::parse(p)).collect();
+            let parsed = parsed.map_err(|e| bad("learn", &e))?;
+            LearnRanges::new(parsed).map_err(|e| bad("learn", &e))?
+        }
+    };
     let spec = TokenSpec {
         ttl_s: req.ttl_s.unwrap_or(3600),
         uses: req.uses.unwrap_or(1),
         role: role.clone(),
         region: region.clone(),
         allowed_prefixes,
+        allowed_learn,
     };
     let token = node.issue_token(unix_now(), spec).map_err(|e| match e {
         weft_mesh::node::NodeError::NotCaHolder => not_ca_holder(),

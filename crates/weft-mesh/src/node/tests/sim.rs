@@ -63,7 +63,14 @@ pub(super) fn config(renew_via: Vec<SocketAddr>) -> NodeConfig {
 }
 
 pub(super) fn spec(ttl_s: u64, uses: u32) -> TokenSpec {
-    TokenSpec { ttl_s, uses, role: label("site"), region: label("eu"), allowed_prefixes: None }
+    TokenSpec {
+        ttl_s,
+        uses,
+        role: label("site"),
+        region: label("eu"),
+        allowed_prefixes: None,
+        allowed_learn: crate::identity::LearnRanges::default(),
+    }
 }
 
 /// What sits at an address.
@@ -108,6 +115,7 @@ impl Sim {
             prefixes: prefixes(0),
             site_key: key(0).public(),
             wg_key: wg(0),
+            learn_ranges: crate::identity::LearnRanges::default(),
         };
         let cert = enroller.issue_self(BASE_UNIX, claims).unwrap();
         let ca = enroller.ca_public();
