@@ -9,9 +9,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use weft_mesh::identity::{
-    JoinToken, Label, LearnRanges, MeshCa, PrefixList, TokenBody, TokenId,
-};
+use weft_mesh::identity::{JoinToken, Label, LearnRanges, MeshCa, PrefixList, TokenBody, TokenId};
 
 fn ca() -> &'static MeshCa {
     static CA: OnceLock<MeshCa> = OnceLock::new();

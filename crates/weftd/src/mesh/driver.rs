@@ -24,6 +24,7 @@ pub(crate) fn run(
     requests: &Receiver<MeshCtl>,
     control: &Sender<ControlMsg>,
     links: &Arc<LinkBoard>,
+    bgp: Option<&crate::bgp::BgpBoard>,
     mut publishing: Publishing,
 ) {
     let MeshStart { mut node, socket, files, seeds, topology } = start;
@@ -81,6 +82,11 @@ pub(crate) fn run(
         if now >= next_links {
             next_links = now + Duration::from_millis(200);
             node.set_local_links(now, mesh_glue::link_entries(&links.local()));
+            // The on-prem prefixes BGP learnt and this site accepted go into
+            // the mesh; receivers check them against our certificate.
+            if let Some(b) = bgp {
+                node.set_local_learnt(now, b.accepted_learnt());
+            }
             let views = mesh_glue::link_views(&node);
             if let Ok(mut v) = links.views.write() {
                 *v = Arc::new(views);

@@ -3,6 +3,7 @@
 mod bundles;
 mod delegated;
 mod frames;
+mod learnt;
 mod links;
 mod pages;
 mod sim;

@@ -187,8 +187,19 @@ impl Sim {
 
     /// Runs an [`Enrolment`] of site `i` with `token` in slot `i` to its end.
     pub(super) fn enrol_with(&mut self, i: u8, token: JoinToken) -> Result<Enrolled, EnrolFailure> {
+        self.enrol_learning(i, token, crate::identity::LearnRanges::default())
+    }
+
+    /// Like [`Sim::enrol_with`], asking for `learn` ranges too.
+    pub(super) fn enrol_learning(
+        &mut self,
+        i: u8,
+        token: JoinToken,
+        learn: crate::identity::LearnRanges,
+    ) -> Result<Enrolled, EnrolFailure> {
         let (now, now_unix) = (self.now, self.now_unix());
-        let e = Enrolment::new(token, site(i), &key(i), wg(i), prefixes(i), addr(0), now, now_unix);
+        let e = Enrolment::new(token, site(i), &key(i), wg(i), prefixes(i), addr(0), now, now_unix)
+            .with_learn_ranges(&key(i), learn);
         self.slots[usize::from(i)] = Slot::Enrolling(Box::new(e));
         for _ in 0..200 {
             self.run_for(Duration::from_millis(100));
