@@ -10,7 +10,7 @@
 //! med = 50                            # MED of every announcement (optional)
 //! announce_local = false              # also announce this site's own prefixes
 //! dir = "bird"                        # default STATE_DIR/bird: bird.conf, bird.ctl, bird.log
-//! learn = ["10.60.0.0/16"]            # on-prem ranges accepted from the routers (default: none)
+//! learn = ["10.60.0.0/16"]            # on-prem ranges accepted from the routers (at most 8; default: none)
 //!
 //! [[bgp.neighbor]]
 //! name = "dc1"                        # BIRD protocol name: a-z 0-9 _
