@@ -102,6 +102,15 @@ pub(crate) fn prepare(
         let ca = files.load_ca_public()?.ok_or_else(|| {
             anyhow!("{}: site.cert without ca.pub; join again", files.dir().display())
         })?;
+        if let Some(r) = cert.body.learn_ranges.first_not_covered(&learn) {
+            crate::log_warn!(
+                Mesh,
+                "[bgp] learn range {r} is not in this site's certificate (it grants {:?}): \
+                 other sites will not take prefixes learnt in it; enrol again with a token \
+                 made with --learn {r}",
+                cert.body.learn_ranges
+            );
+        }
         if let Some(j) = join {
             crate::log_info!(
                 Mesh,

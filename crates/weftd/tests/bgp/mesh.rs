@@ -104,6 +104,8 @@ fn a_prefix_learnt_over_bgp_inside_the_certified_range_is_routed_by_other_sites_
         learnt(&h).filter(|l| l.iter().filter(|(_, why)| why.is_empty()).count() == 2)
     });
     assert_eq!(got.len(), 2, "{got:?}");
+    let log = h.last_log(0);
+    assert!(log.contains("learn range 10.61.0.0/16 is not in this site's certificate"), "{log}");
     let seen = wait_for("b taking 10.60.1.0/24 as a's", Duration::from_secs(30), || {
         prefixes_of(&h, 1, &a).filter(|p| p.iter().any(|x| x == "10.60.1.0/24"))
     });
