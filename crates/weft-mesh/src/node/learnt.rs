@@ -85,9 +85,12 @@ impl MeshNode {
             .collect()
     }
 
-    /// The certificate's prefixes followed by the accepted learnt ones not
-    /// already among them (at most [`PrefixList::MAX`] in all).
-    pub(crate) fn prefixes_with_learnt(&self, origin: &SiteId, body: &CertBody) -> PrefixList {
+    /// The prefixes of `origin` (whose certificate says `body`) as this site
+    /// takes them: the certificate's, followed by the accepted learnt ones
+    /// not already among them (at most [`PrefixList::MAX`] in all). Peer
+    /// views carry them; the agent uses it for members reached through a
+    /// relay too.
+    pub fn prefixes_with_learnt(&self, origin: &SiteId, body: &CertBody) -> PrefixList {
         let learnt = self.accepted_learnt(origin, body);
         if learnt.is_empty() {
             return body.prefixes.clone();

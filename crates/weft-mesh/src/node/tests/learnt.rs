@@ -62,7 +62,12 @@ fn learnt_prefixes_ride_on_page_0_only_and_pages_without_them_keep_their_bytes()
 
 /// The CA holder (0), site 1 certified to learn 10.60.0.0/16, site 2 plain.
 fn mesh_with_a_learning_site() -> Sim {
+    mesh_of(TopologyMode::FullMesh)
+}
+
+fn mesh_of(topology: TopologyMode) -> Sim {
     let mut sim = Sim::with_ca(None);
+    sim.topology = topology;
     let mut s = spec(3600, 1);
     s.allowed_learn = learn(&["10.60.0.0/16"]);
     let token = sim.token(s);
@@ -127,4 +132,16 @@ fn when_the_origins_advertisement_ages_out_its_learnt_prefixes_go_with_it() {
     sim.filter = Box::new(move |from, _, bytes| !(from == 1 && bytes[0] == link_state));
     sim.run_for(Duration::from_secs(7));
     assert_eq!(prefixes_of(&sim, 2, 1), [p("10.1.0.0/16")], "still a peer, without 10.60.1.0/24");
+}
+
+#[test]
+fn a_spoke_reached_through_the_hub_brings_its_learnt_prefixes_too() {
+    let mut sim = mesh_of(TopologyMode::HubAndSpoke);
+    let now = sim.now;
+    sim.node_mut(1).set_local_learnt(now, vec![p("10.60.1.0/24")]);
+    sim.run_for(Duration::from_secs(2));
+    let node = sim.node(2);
+    let (s, body) = node.reachable_via_relay().into_iter().find(|(s, _)| **s == site(1)).unwrap();
+    let got: Vec<IpPrefix> = node.prefixes_with_learnt(s, body).iter().copied().collect();
+    assert_eq!(got, [p("10.1.0.0/16"), p("10.60.1.0/24")]);
 }
