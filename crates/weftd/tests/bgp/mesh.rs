@@ -66,7 +66,9 @@ fn wire_onprem_lan(h: &Harness) {
     ip(h, 0, &["route", "add", "10.60.0.0/15", "via", "192.168.60.2"]);
     let b_overlay = format!("{}/32", h.overlay(1));
     ip(h, 2, &["route", "add", &b_overlay, "via", "192.168.60.1"]);
-    h.lab.exec_ok(0, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]).expect("forwarding on a");
+    // Forwarding on in a's namespace (/proc/sys/net is the opener's namespace's).
+    let on = h.lab.in_site(0, || std::fs::write("/proc/sys/net/ipv4/ip_forward", "1"));
+    on.expect("enter a's namespace").expect("forwarding on a");
 }
 
 fn pings(h: &Harness, i: usize, to: &str) -> bool {
