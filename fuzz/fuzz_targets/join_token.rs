@@ -9,7 +9,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use weft_mesh::identity::{JoinToken, Label, MeshCa, PrefixList, TokenBody, TokenId};
+use weft_mesh::identity::{JoinToken, Label, LearnRanges, MeshCa, PrefixList, TokenBody, TokenId};
 
 fn ca() -> &'static MeshCa {
     static CA: OnceLock<MeshCa> = OnceLock::new();
@@ -26,6 +26,7 @@ fn original() -> &'static JoinToken {
             role: Label::new("branch").unwrap(),
             region: Label::new("eu-west").unwrap(),
             allowed_prefixes: Some(PrefixList::new(vec!["10.8.0.0/16".parse().unwrap()]).unwrap()),
+            allowed_learn: LearnRanges::new(vec!["10.60.0.0/16".parse().unwrap()]).unwrap(),
         })
     })
 }

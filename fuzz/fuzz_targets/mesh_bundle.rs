@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use weft_mesh::identity::{
-    Enroller, Label, MeshCa, PrefixList, SelfClaims, SiteCert, SignedBundle, SignedBundleAck,
+    Enroller, Label, MeshCa, PrefixList, SelfClaims, SignedBundle, SignedBundleAck, SiteCert,
     SiteKey,
 };
 use weft_types::{PublicKey, SiteId};
@@ -25,6 +25,7 @@ fn cert() -> &'static SiteCert {
             prefixes: PrefixList::new(vec![]).unwrap(),
             site_key: SiteKey::from_seed(&[7; 32]).public(),
             wg_key: PublicKey([3; 32]),
+            learn_ranges: weft_mesh::identity::LearnRanges::default(),
         };
         enroller.issue_self(1_700_000_000, claims).unwrap()
     })

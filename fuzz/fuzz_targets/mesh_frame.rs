@@ -1,6 +1,6 @@
 //! Mesh frames on a site agent's socket: the fuzz bytes go to every frame
 //! decoder (with a decode → encode → decode round-trip check, and a decoded
-//! link-state page within its bounds), to a CA
+//! link-state page within its bounds, learnt prefixes included), to a CA
 //! holder's `MeshNode::handle_datagram` (raw, and behind every kind byte so
 //! each frame handler sees arbitrary content), and to an `Enrolment`.
 //! Nothing may panic, and the node must still answer timers afterwards.
@@ -11,11 +11,11 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
-use weft_mesh::identity::{Enroller, Label, MeshCa, PrefixList, SelfClaims, SiteKey};
+use weft_mesh::identity::{Enroller, Label, LearnRanges, MeshCa, PrefixList, SelfClaims, SiteKey};
 use weft_mesh::membership::{MemberInfo, MembershipConfig};
 use weft_mesh::node::{
-    Enrolment, Frame, LinkStateAd, MAX_LINK_ENTRIES, MAX_LINK_PAGES, MeshNode, NodeConfig,
-    NodeIdentity, TokenSpec,
+    Enrolment, Frame, LinkStateAd, MAX_LEARNT_PREFIXES, MAX_LINK_ENTRIES, MAX_LINK_PAGES, MeshNode,
+    NodeConfig, NodeIdentity, TokenSpec,
 };
 use weft_types::{PublicKey, SiteId};
 
@@ -40,6 +40,7 @@ fn ca_node(now: Instant) -> MeshNode {
         prefixes: PrefixList::new(vec!["10.0.0.0/16".parse().unwrap()]).unwrap(),
         site_key: key.public(),
         wg_key: PublicKey([3; 32]),
+        learn_ranges: LearnRanges::new(vec!["10.60.0.0/16".parse().unwrap()]).unwrap(),
     };
     let cert = enroller.issue_self(NOW_UNIX, claims).unwrap();
     let me = NodeIdentity { site_key: key, cert, ca: enroller.ca_public() };
@@ -59,6 +60,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(ad) = LinkStateAd::decode(data) {
         assert!(ad.page < ad.pages && usize::from(ad.pages) <= MAX_LINK_PAGES);
         assert!(ad.entries.len() <= MAX_LINK_ENTRIES);
+        assert!(ad.learnt.len() <= MAX_LEARNT_PREFIXES && (ad.page == 0 || ad.learnt.is_empty()));
         assert_eq!(LinkStateAd::decode(&ad.encode()).unwrap(), ad);
     }
 
@@ -79,6 +81,7 @@ fuzz_target!(|data: &[u8]| {
         role: label("site"),
         region: label("eu"),
         allowed_prefixes: None,
+        allowed_learn: LearnRanges::default(),
     };
     let token = node.issue_token(NOW_UNIX, spec).unwrap();
     let mut enrolment = Enrolment::new(

@@ -37,6 +37,11 @@ pub struct MeshTokenCreate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(min_items = 1, max_items = 64)]
     pub prefixes: Option<Vec<String>>,
+    /// On-prem ranges enrolled sites may bring into the mesh from their
+    /// routers (`[bgp] learn`), in CIDR form (default: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1, max_items = 8)]
+    pub learn: Option<Vec<String>>,
 }
 
 /// Answer of `POST /api/v1/mesh/tokens`: the token text, shown once.

@@ -6,12 +6,12 @@
 //! The agent's mesh thread and the simulator both use these, so the
 //! simulator runs the same translation the agent does.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use weft_mesh::identity::{CertBody, Label};
 use weft_mesh::node::{DownReason, LinkEntry, LinkSet, MeshNode, PeerView};
-use weft_types::SiteId;
+use weft_types::{IpPrefix, SiteId};
 
 use crate::node::{MeshUpdate, PeerSpec};
 use crate::relay::{LinkSummary, LinkView};
@@ -39,10 +39,16 @@ pub fn peer_spec(v: &PeerView) -> PeerSpec {
 /// A member the topology keeps us from peering with (another spoke): a
 /// peer with no endpoints, reached through a relay.
 pub fn relayed_spec(site: &SiteId, body: &CertBody) -> PeerSpec {
+    relayed_spec_with(site, body, body.prefixes.as_slice().to_vec())
+}
+
+/// Like [`relayed_spec`], with `prefixes` (the certificate's and the
+/// learnt ones the mesh takes: [`MeshNode::prefixes_with_learnt`]).
+pub fn relayed_spec_with(site: &SiteId, body: &CertBody, prefixes: Vec<IpPrefix>) -> PeerSpec {
     PeerSpec {
         name: site.clone(),
         public_key: body.wg_key,
-        prefixes: body.prefixes.as_slice().to_vec(),
+        prefixes,
         endpoints: Vec::new(),
         stock: false,
         keepalive: None,
@@ -111,21 +117,27 @@ pub fn link_views(mesh: &MeshNode) -> Vec<LinkView> {
 /// [`RelayedMembers::sync`] now and then and hand its updates to the node.
 #[derive(Debug, Default)]
 pub struct RelayedMembers {
-    known: BTreeSet<SiteId>,
+    /// Each relay-only member with the prefixes last handed on.
+    known: BTreeMap<SiteId, Vec<IpPrefix>>,
 }
 
 impl RelayedMembers {
-    /// New relay-only members come up; ones that left (or became peers) go.
+    /// New relay-only members come up (again when their prefixes change:
+    /// learnt ones added or withdrawn); ones that left (or became peers) go.
     pub fn sync(&mut self, mesh: &MeshNode) -> Vec<MeshUpdate> {
         let mut out = Vec::new();
-        let now: BTreeSet<SiteId> =
-            mesh.reachable_via_relay().into_iter().map(|(s, _)| s.clone()).collect();
+        let now: BTreeMap<SiteId, Vec<IpPrefix>> = mesh
+            .reachable_via_relay()
+            .into_iter()
+            .map(|(s, body)| (s.clone(), mesh.prefixes_with_learnt(s, body).as_slice().to_vec()))
+            .collect();
         for (site, body) in mesh.reachable_via_relay() {
-            if !self.known.contains(site) {
-                out.push(MeshUpdate::Up(relayed_spec(site, body)));
+            let prefixes = &now[site];
+            if self.known.get(site) != Some(prefixes) {
+                out.push(MeshUpdate::Up(relayed_spec_with(site, body, prefixes.clone())));
             }
         }
-        for site in self.known.difference(&now) {
+        for site in self.known.keys().filter(|s| !now.contains_key(*s)) {
             if mesh.peers().any(|p| p.site == *site) {
                 continue; // now a peer: its PeerUp replaced the relayed entry
             }

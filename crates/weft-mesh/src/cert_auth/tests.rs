@@ -28,6 +28,7 @@ fn cert(ca: &MeshCa, i: u8, serial: u64) -> SiteCert {
         wg_key: PublicKey([i; 32]),
         not_before: NOW - 10,
         not_after: NOW + 3600,
+        learn_ranges: crate::identity::LearnRanges::default(),
     })
 }
 

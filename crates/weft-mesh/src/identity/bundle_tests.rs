@@ -39,6 +39,7 @@ fn cert_for(name: &str, key: &SiteKey) -> SiteCert {
         wg_key: PublicKey([4; 32]),
         not_before: NOW,
         not_after: NOW + 3600,
+        learn_ranges: crate::identity::LearnRanges::default(),
     })
 }
 

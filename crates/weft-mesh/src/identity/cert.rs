@@ -4,13 +4,16 @@
 //! Layout: `"WFTC"`, version, issuer key id (8), serial (u64), site id,
 //! role, region (u8-length strings), prefixes (u8 count, then family,
 //! address, length each), site Ed25519 key (32), WireGuard key (32),
-//! `not_before`, `not_after` (u64 Unix seconds), then the CA's Ed25519
+//! `not_before`, `not_after` (u64 Unix seconds), the learn ranges (a
+//! prefix list, present only when not empty, so certificates without them
+//! keep the bytes they had before the field existed), then the CA's Ed25519
 //! signature (64) over every byte before it.
 
 use weft_types::{PublicKey, SiteId};
 
 use super::ca::{CaPublicKey, KeyId, MeshCa, SitePublicKey};
 use super::claims::{Label, PrefixList};
+use super::learn::LearnRanges;
 use super::revocation::RevocationList;
 use super::wire::{DecodeError, Decoder, MAX_MESSAGE_LEN, encode_message, split_signed};
 
@@ -85,6 +88,10 @@ pub struct CertBody {
     pub not_before: u64,
     /// End of validity, Unix seconds (exclusive: at `not_after` it is expired).
     pub not_after: u64,
+    /// The on-prem ranges the site may bring into the mesh: prefixes it
+    /// learns from its routers over BGP are taken by other sites only
+    /// inside these. Empty: none.
+    pub learn_ranges: LearnRanges,
 }
 
 /// A site certificate as issued by a mesh CA; not yet checked. Only
@@ -121,6 +128,7 @@ fn encode_signed_part(issuer: KeyId, b: &CertBody) -> Vec<u8> {
         e.bytes(&b.wg_key.0);
         e.u64(b.not_before);
         e.u64(b.not_after);
+        e.trailing_learn(&b.learn_ranges);
     })
 }
 
@@ -156,6 +164,7 @@ impl SiteCert {
             wg_key: PublicKey(d.array()?),
             not_before: d.u64()?,
             not_after: d.u64()?,
+            learn_ranges: d.trailing_learn("learn ranges")?,
         };
         d.finish()?;
         Ok(Self { issuer, body, signature })

@@ -17,6 +17,7 @@ use weft_types::{PublicKey, SiteId};
 use super::ca::{CaPublicKey, SiteKey, SitePublicKey};
 use super::cert::{CertError, SiteCert, VerifiedCert};
 use super::claims::PrefixList;
+use super::learn::LearnRanges;
 use super::token::JoinToken;
 use super::wire::{DecodeError, Decoder, MAX_MESSAGE_LEN, encode_message, split_signed};
 
@@ -46,6 +47,9 @@ pub struct EnrolRequest {
     pub prefixes: PrefixList,
     /// When the site made the request, Unix seconds.
     pub timestamp: u64,
+    /// The on-prem ranges the site asks to bring into the mesh (from its
+    /// `[bgp] learn`); written last and only when not empty.
+    pub learn_ranges: LearnRanges,
     /// The site key's signature over everything above.
     pub signature: [u8; 64],
 }
@@ -67,10 +71,20 @@ impl EnrolRequest {
             wg_key,
             prefixes,
             timestamp: now_unix,
+            learn_ranges: LearnRanges::default(),
             signature: [0; 64],
         };
         r.signature = key.sign(&r.signed_part());
         r
+    }
+
+    /// The same request asking for `learn_ranges` too, signed again with
+    /// `key` (the key that signed it).
+    #[must_use]
+    pub fn with_learn_ranges(mut self, key: &SiteKey, learn_ranges: LearnRanges) -> Self {
+        self.learn_ranges = learn_ranges;
+        self.signature = key.sign(&self.signed_part());
+        self
     }
 
     fn signed_part(&self) -> Vec<u8> {
@@ -81,6 +95,7 @@ impl EnrolRequest {
             e.bytes(&self.wg_key.0);
             e.prefixes(&self.prefixes);
             e.u64(self.timestamp);
+            e.trailing_learn(&self.learn_ranges);
         })
     }
 
@@ -112,6 +127,7 @@ impl EnrolRequest {
             wg_key: PublicKey(d.array()?),
             prefixes: d.prefixes()?,
             timestamp: d.u64()?,
+            learn_ranges: d.trailing_learn("learn ranges")?,
             signature,
         };
         d.finish()?;

@@ -13,6 +13,7 @@ use super::ca::{CaPublicKey, MeshCa, SitePublicKey};
 use super::cert::{CertBody, CertError, DEFAULT_CERT_LIFETIME_SECS, SiteCert};
 use super::claims::{Label, PrefixList};
 use super::enrol::{EnrolRequest, EnrolResponse, RenewRequest};
+use super::learn::LearnRanges;
 use super::revocation::{RevocationError, RevocationList, SignedRevocations};
 use super::token::{TokenError, TokenId};
 
@@ -64,6 +65,13 @@ pub enum EnrolError {
     PrefixNotAllowed {
         /// The first refused prefix.
         prefix: IpPrefix,
+    },
+    /// The site asked for a learn range its token does not allow (the token
+    /// allows none unless made with `--learn`).
+    #[error("learn range {range} is not allowed by the join token (token option --learn)")]
+    LearnRangeNotAllowed {
+        /// The first refused range.
+        range: IpPrefix,
     },
     /// The site asked for a prefix that overlaps another enrolled site's.
     #[error("prefix {prefix} overlaps {taken}, held by site {site}")]
@@ -158,6 +166,9 @@ pub struct SelfClaims {
     pub site_key: SitePublicKey,
     /// Its WireGuard public key.
     pub wg_key: PublicKey,
+    /// The on-prem ranges it may bring into the mesh (its `[bgp] learn`; the
+    /// CA holder needs no token to allow them).
+    pub learn_ranges: LearnRanges,
 }
 
 /// The CA side of enrolment. Feed it requests with the current time; it
@@ -223,6 +234,9 @@ impl Enroller {
         {
             return Err(EnrolError::PrefixNotAllowed { prefix: *p });
         }
+        if let Some(r) = token.allowed_learn.first_not_covered(&req.learn_ranges) {
+            return Err(EnrolError::LearnRangeNotAllowed { range: *r });
+        }
         let rejoin = match self.state.sites.get(&req.site) {
             Some(rec) if rec.site_key != req.site_key => {
                 return Err(EnrolError::KeyMismatch { site: req.site.clone() });
@@ -248,6 +262,7 @@ impl Enroller {
             wg_key: req.wg_key,
             not_before: now_unix,
             not_after: now_unix.saturating_add(self.lifetime),
+            learn_ranges: req.learn_ranges.clone(),
         };
         Ok(self.issue(body))
     }
@@ -294,8 +309,9 @@ impl Enroller {
         Ok(())
     }
 
-    /// Renews a certificate for the key it names: same site, role, region and
-    /// prefixes, a fresh serial and validity, the WireGuard key asked for.
+    /// Renews a certificate for the key it names: same site, role, region,
+    /// prefixes and learn ranges, a fresh serial and validity, the WireGuard
+    /// key asked for.
     pub fn handle_renewal(
         &mut self,
         now_unix: u64,
@@ -375,6 +391,7 @@ impl Enroller {
             wg_key: claims.wg_key,
             not_before: now_unix,
             not_after: now_unix.saturating_add(self.lifetime),
+            learn_ranges: claims.learn_ranges,
         };
         Ok(self.issue(body).cert)
     }

@@ -35,6 +35,7 @@
 //!     role: Label::new("site").unwrap(),
 //!     region: Label::new("eu-west").unwrap(),
 //!     allowed_prefixes: None,
+//!     allowed_learn: LearnRanges::default(),
 //! });
 //! let text = token.to_text(); // `weft1.…`, handed to the new site
 //!
@@ -75,6 +76,7 @@ pub mod cert;
 pub mod claims;
 pub mod enrol;
 pub mod enroller;
+pub mod learn;
 pub mod revocation;
 pub mod svid_request;
 pub mod token;
@@ -82,6 +84,8 @@ pub mod wire;
 
 #[cfg(test)]
 mod bundle_tests;
+#[cfg(test)]
+mod learn_tests;
 #[cfg(test)]
 mod tests;
 
@@ -98,6 +102,7 @@ pub use enroller::{
     EnrolError, Enroller, EnrollerState, MAX_CLOCK_SKEW_SECS, RENEWAL_GRACE_SECS, SelfClaims,
     SiteRecord,
 };
+pub use learn::LearnRanges;
 pub use revocation::{RevocationError, RevocationList, SignedRevocations};
 pub use svid_request::{MAX_SVID_ID, SignedSvidRequest, SvidRequest};
 pub use token::{JoinToken, TOKEN_TEXT_PREFIX, TokenBody, TokenError, TokenId};

@@ -24,6 +24,7 @@ fn token_body(id: u8, max_uses: u32, allowed: Option<PrefixList>) -> TokenBody {
         role: Label::new("site").unwrap(),
         region: Label::new("eu-west").unwrap(),
         allowed_prefixes: allowed,
+        allowed_learn: LearnRanges::default(),
     }
 }
 

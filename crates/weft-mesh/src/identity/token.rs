@@ -5,7 +5,8 @@
 //! Humans and the CLI see them as `weft1.<base64url>`; the bytes are
 //! `"WFTT"`, version, CA public key (32), token id (16), `expires_at` (u64),
 //! `max_uses` (u32), role, region, an allowed-prefixes flag (0 or 1) and
-//! list, then the CA's signature (64) over every byte before it.
+//! list, the allowed learn ranges (a prefix list, present only when not
+//! empty), then the CA's signature (64) over every byte before it.
 
 use std::fmt;
 
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ca::{CaPublicKey, MeshCa};
 use super::claims::{Label, PrefixList};
+use super::learn::LearnRanges;
 use super::wire::{
     Base64Error, DecodeError, Decoder, Encoder, MAX_MESSAGE_LEN, base64url_decode,
     base64url_encode, encode_message, split_signed,
@@ -85,6 +87,10 @@ pub struct TokenBody {
     pub region: Label,
     /// The prefixes enrolled sites may ask for; `None` allows any.
     pub allowed_prefixes: Option<PrefixList>,
+    /// The on-prem ranges enrolled sites may ask to bring into the mesh
+    /// (`weft token create --learn CIDR`); each learn range a site asks for
+    /// must lie inside one of them. Empty: none.
+    pub allowed_learn: LearnRanges,
 }
 
 /// A CA-signed join token.
@@ -121,6 +127,7 @@ fn encode_body(e: &mut Encoder<'_>, ca: &CaPublicKey, b: &TokenBody) {
             e.prefixes(p);
         }
     }
+    e.trailing_learn(&b.allowed_learn);
 }
 
 fn encode_signed_part(ca: &CaPublicKey, b: &TokenBody) -> Vec<u8> {
@@ -162,8 +169,10 @@ impl JoinToken {
                     .into());
             }
         };
+        let allowed_learn = d.trailing_learn("allowed learn ranges")?;
         d.finish()?;
-        let body = TokenBody { id, expires_at, max_uses, role, region, allowed_prefixes };
+        let body =
+            TokenBody { id, expires_at, max_uses, role, region, allowed_prefixes, allowed_learn };
         Ok(Self { ca, body, signature })
     }
 

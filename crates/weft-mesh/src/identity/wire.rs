@@ -10,6 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use weft_types::{IpPrefix, SiteId, WireError, WireReader, WireWriter};
 
 use super::claims::{Label, PrefixList};
+use super::learn::LearnRanges;
 
 /// Longest encoded certificate, token, request or response, in bytes.
 pub const MAX_MESSAGE_LEN: usize = 4096;
@@ -150,6 +151,17 @@ impl Encoder<'_> {
     }
 }
 
+impl Encoder<'_> {
+    /// Learn ranges, a trailing field older readers do not know: written
+    /// only when not empty, so messages without them keep their old bytes.
+    /// Must be the last field (see [`Decoder::trailing_learn`]).
+    pub(crate) fn trailing_learn(&mut self, list: &LearnRanges) {
+        if !list.is_empty() {
+            self.prefixes(list.as_list());
+        }
+    }
+}
+
 /// Encodes one message: magic, version, then whatever `body` writes.
 pub(crate) fn encode_message(
     max: usize,
@@ -268,6 +280,23 @@ impl<'a> Decoder<'a> {
             return Err(self.invalid("prefix", format!("{addr}/{len} has host bits set")));
         }
         Ok(p)
+    }
+
+    /// The counterpart of [`Encoder::trailing_learn`]: none when the
+    /// message ends here; otherwise 1 to [`LearnRanges::MAX`] ranges (an
+    /// empty list written out is not the canonical form, so it is refused).
+    pub(crate) fn trailing_learn(
+        &mut self,
+        field: &'static str,
+    ) -> Result<LearnRanges, DecodeError> {
+        if self.r.remaining() == 0 {
+            return Ok(LearnRanges::default());
+        }
+        let list = self.prefixes()?;
+        if list.is_empty() {
+            return Err(self.invalid(field, "an empty list is written by leaving it out"));
+        }
+        LearnRanges::new(list.as_slice().to_vec()).map_err(|e| self.invalid(field, e.to_string()))
     }
 
     pub(crate) fn prefixes(&mut self) -> Result<PrefixList, DecodeError> {

@@ -17,7 +17,8 @@ use weft_types::{PublicKey, SiteId};
 
 use super::frame::{Frame, RefusalCode, request_id};
 use crate::identity::{
-    CaPublicKey, EnrolRequest, JoinToken, PrefixList, SignedRevocations, SiteCert, SiteKey,
+    CaPublicKey, EnrolRequest, JoinToken, LearnRanges, PrefixList, SignedRevocations, SiteCert,
+    SiteKey,
 };
 use crate::membership::Transmit;
 
@@ -97,6 +98,15 @@ impl Enrolment {
             outcome: None,
             ignored: 0,
         }
+    }
+
+    /// Asks for `learn_ranges` too (the site's `[bgp] learn`): the request
+    /// is signed again with `key`, the key given to [`Enrolment::new`].
+    #[must_use]
+    pub fn with_learn_ranges(mut self, key: &SiteKey, learn_ranges: LearnRanges) -> Self {
+        self.request = self.request.with_learn_ranges(key, learn_ranges);
+        self.frame = Frame::EnrolRequest(self.request.clone()).encode().unwrap_or_default();
+        self
     }
 
     /// Gives up `deadline` after `now` instead of the default 10 s.

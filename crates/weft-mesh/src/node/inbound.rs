@@ -142,6 +142,7 @@ impl MeshNode {
         }
         let origin = ad.origin.clone();
         let forward = Frame::LinkState { cert, ad: ad.clone() }.encode();
+        let learnt_before = self.links.current(&origin).map(|s| s.learnt().to_vec());
         let offer = self.links.offer(now, ad);
         if offer == Offer::Stale {
             self.counters.link_states_stale += 1;
@@ -159,6 +160,11 @@ impl MeshNode {
                 .map(|e| e.neighbour.clone())
                 .collect();
             self.note_cut_off(&origin, down);
+            let learnt_now = self.links.current(&origin).map(|s| s.learnt().to_vec());
+            if learnt_before.unwrap_or_default() != learnt_now.unwrap_or_default() {
+                // Added or withdrawn: every peer's prefixes may change.
+                self.reconcile_all_peers();
+            }
         }
         // Every new page goes on at once (each page once: only new ones are taken).
         if let Ok(bytes) = forward {

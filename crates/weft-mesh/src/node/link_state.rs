@@ -8,8 +8,9 @@
 //! big-endian):
 //!
 //! ```text
-//! "WFTP" ‖ u8 len ‖ origin site ‖ u64 version ‖ u8 page ‖ u8 pages ‖ u8 count ‖ entries ‖ Ed25519 signature (64)
+//! "WFTP" ‖ u8 len ‖ origin site ‖ u64 version ‖ u8 page ‖ u8 pages ‖ u8 count ‖ entries ‖ [learnt] ‖ Ed25519 signature (64)
 //! entry: u8 len ‖ neighbour site ‖ u32 rtt_us ‖ u32 jitter_us ‖ u32 loss_ppm ‖ u32 capacity_kbps ‖ u8 state ‖ u8 len ‖ via site
+//! learnt: u8 count ‖ count × (u8 family 4|6 ‖ address (4|16) ‖ u8 prefix length)
 //! ```
 //!
 //! `pages` is 1 to [`MAX_LINK_PAGES`] and `page` below it; `count` is at
@@ -18,12 +19,21 @@
 //! path to the neighbour by topology, and reaches it through `via`, which
 //! must then be present). A `via` of length 0 is none.
 //!
+//! `learnt` is on page 0 only, and only when the origin has learnt prefixes
+//! to advertise: the on-prem prefixes it learnt from its routers over BGP
+//! and accepted (1 to [`MAX_LEARNT_PREFIXES`], no host bits). A page without
+//! it has the bytes it had before the field existed. A newer version
+//! without a prefix withdraws it; receivers take one only inside the
+//! origin's certified learn ranges (see `learnt`).
+//!
 //! The signature covers every byte before it, the page index and count
 //! included, so a page cannot be passed off as another page or as part of a
 //! set of another size. How receivers put pages together is in
 //! `link_store`.
 
-use weft_types::{SiteId, WireReader};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use weft_types::{IpPrefix, SiteId, WireReader};
 
 use super::frame::FrameError;
 use crate::identity::{SiteKey, SitePublicKey};
@@ -37,6 +47,9 @@ pub const MAX_LINK_PAGES: usize = 32;
 
 /// Most links one site advertises, over all its pages.
 pub const MAX_LINKS: usize = MAX_LINK_PAGES * MAX_LINK_ENTRIES;
+
+/// Most learnt prefixes one origin advertises (on its page 0).
+pub const MAX_LEARNT_PREFIXES: usize = 64;
 
 const MAGIC: [u8; 4] = *b"WFTP";
 const SIG_LEN: usize = 64;
@@ -81,6 +94,9 @@ pub struct LinkStateAd {
     pub pages: u8,
     /// This page's links (at most [`MAX_LINK_ENTRIES`]).
     pub entries: Vec<LinkEntry>,
+    /// Page 0 only: the on-prem prefixes the origin learnt over BGP and
+    /// advertises into the mesh (at most [`MAX_LEARNT_PREFIXES`]).
+    pub learnt: Vec<IpPrefix>,
     /// The origin's site-key signature over everything above.
     pub signature: [u8; 64],
 }
@@ -98,6 +114,7 @@ fn signed_part(
     version: u64,
     (page, pages): PageOf,
     entries: &[LinkEntry],
+    learnt: &[IpPrefix],
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(20 + entries.len() * 32);
     out.extend_from_slice(&MAGIC);
@@ -117,7 +134,58 @@ fn signed_part(
             None => out.push(0),
         }
     }
+    if !learnt.is_empty() {
+        out.push(learnt.len() as u8);
+        for p in learnt {
+            match p.addr() {
+                IpAddr::V4(a) => {
+                    out.push(4);
+                    out.extend_from_slice(&a.octets());
+                }
+                IpAddr::V6(a) => {
+                    out.push(6);
+                    out.extend_from_slice(&a.octets());
+                }
+            }
+            out.push(p.prefix_len());
+        }
+    }
     out
+}
+
+fn read_prefix(r: &mut WireReader<'_>) -> Result<IpPrefix, FrameError> {
+    let addr = match r.u8().map_err(trunc)? {
+        4 => IpAddr::V4(Ipv4Addr::from(r.array::<4>().map_err(trunc)?)),
+        6 => IpAddr::V6(Ipv6Addr::from(r.array::<16>().map_err(trunc)?)),
+        f => return Err(learnt_invalid(format!("address family {f}, not 4 or 6"))),
+    };
+    let len = r.u8().map_err(trunc)?;
+    let p = IpPrefix::new(addr, len).map_err(|e| learnt_invalid(e.to_string()))?;
+    if p.addr() != addr {
+        return Err(learnt_invalid(format!("{addr}/{len} has host bits set")));
+    }
+    Ok(p)
+}
+
+fn learnt_invalid(reason: String) -> FrameError {
+    FrameError::Invalid { what: "link-state learnt prefix", reason }
+}
+
+/// Refuses a learnt list off page 0 or longer than [`MAX_LEARNT_PREFIXES`].
+fn check_learnt(page: u8, len: usize) -> Result<(), FrameError> {
+    if len > MAX_LEARNT_PREFIXES {
+        return Err(FrameError::TooLong {
+            what: "link-state learnt prefixes",
+            len,
+            max: MAX_LEARNT_PREFIXES,
+        });
+    }
+    if page != 0 && len != 0 {
+        return Err(learnt_invalid(format!(
+            "learnt prefixes on page {page}; only page 0 has them"
+        )));
+    }
+    Ok(())
 }
 
 fn trunc(_: weft_types::WireError) -> FrameError {
@@ -164,7 +232,8 @@ impl LinkStateAd {
         Self::sign_page(key, origin, version, (0, 1), entries)
     }
 
-    /// Builds and signs page `page` of `pages` with `key`.
+    /// Builds and signs page `page` of `pages` with `key`, without learnt
+    /// prefixes.
     pub fn sign_page(
         key: &SiteKey,
         origin: SiteId,
@@ -172,7 +241,21 @@ impl LinkStateAd {
         (page, pages): (u8, u8),
         entries: Vec<LinkEntry>,
     ) -> Result<Self, FrameError> {
+        Self::sign_page_learnt(key, origin, version, (page, pages), entries, Vec::new())
+    }
+
+    /// Builds and signs page `page` of `pages` with `key`, carrying
+    /// `learnt` (page 0 only, at most [`MAX_LEARNT_PREFIXES`]).
+    pub fn sign_page_learnt(
+        key: &SiteKey,
+        origin: SiteId,
+        version: u64,
+        (page, pages): (u8, u8),
+        entries: Vec<LinkEntry>,
+        learnt: Vec<IpPrefix>,
+    ) -> Result<Self, FrameError> {
         check_page((page, pages))?;
+        check_learnt(page, learnt.len())?;
         if entries.len() > MAX_LINK_ENTRIES {
             return Err(FrameError::TooLong {
                 what: "link-state entries",
@@ -180,8 +263,8 @@ impl LinkStateAd {
                 max: MAX_LINK_ENTRIES,
             });
         }
-        let signature = key.sign(&signed_part(&origin, version, (page, pages), &entries));
-        Ok(Self { origin, version, page, pages, entries, signature })
+        let signature = key.sign(&signed_part(&origin, version, (page, pages), &entries, &learnt));
+        Ok(Self { origin, version, page, pages, entries, learnt, signature })
     }
 
     /// Splits `entries` into pages of at most [`MAX_LINK_ENTRIES`], in order,
@@ -192,6 +275,18 @@ impl LinkStateAd {
         origin: &SiteId,
         version: u64,
         entries: &[LinkEntry],
+    ) -> Result<Vec<Self>, FrameError> {
+        Self::sign_pages_learnt(key, origin, version, entries, &[])
+    }
+
+    /// Like [`Self::sign_pages`], with `learnt` on page 0 (at most
+    /// [`MAX_LEARNT_PREFIXES`]).
+    pub fn sign_pages_learnt(
+        key: &SiteKey,
+        origin: &SiteId,
+        version: u64,
+        entries: &[LinkEntry],
+        learnt: &[IpPrefix],
     ) -> Result<Vec<Self>, FrameError> {
         if entries.len() > MAX_LINKS {
             return Err(FrameError::TooLong {
@@ -206,7 +301,15 @@ impl LinkStateAd {
             .map(|page| {
                 let from = usize::from(page) * MAX_LINK_ENTRIES;
                 let chunk = &entries[from..(from + MAX_LINK_ENTRIES).min(entries.len())];
-                Self::sign_page(key, origin.clone(), version, (page, pages), chunk.to_vec())
+                let mine = if page == 0 { learnt.to_vec() } else { Vec::new() };
+                Self::sign_page_learnt(
+                    key,
+                    origin.clone(),
+                    version,
+                    (page, pages),
+                    chunk.to_vec(),
+                    mine,
+                )
             })
             .collect()
     }
@@ -215,11 +318,18 @@ impl LinkStateAd {
     pub fn verify(&self, key: &SitePublicKey) -> bool {
         self.entries.len() <= MAX_LINK_ENTRIES
             && check_page((self.page, self.pages)).is_ok()
+            && check_learnt(self.page, self.learnt.len()).is_ok()
             && key.verifies(&self.signed_part(), &self.signature)
     }
 
     fn signed_part(&self) -> Vec<u8> {
-        signed_part(&self.origin, self.version, (self.page, self.pages), &self.entries)
+        signed_part(
+            &self.origin,
+            self.version,
+            (self.page, self.pages),
+            &self.entries,
+            &self.learnt,
+        )
     }
 
     /// The wire form.
@@ -289,6 +399,17 @@ impl LinkStateAd {
                 via,
             });
         }
+        let mut learnt = Vec::new();
+        if r.remaining() > SIG_LEN {
+            let n = usize::from(r.u8().map_err(trunc)?);
+            if n == 0 {
+                return Err(learnt_invalid("an empty list is written by leaving it out".into()));
+            }
+            check_learnt(page, n)?;
+            for _ in 0..n {
+                learnt.push(read_prefix(&mut r)?);
+            }
+        }
         let signature: [u8; SIG_LEN] = r.array().map_err(trunc)?;
         if r.remaining() != 0 {
             return Err(FrameError::Invalid {
@@ -296,6 +417,6 @@ impl LinkStateAd {
                 reason: format!("{} trailing bytes", r.remaining()),
             });
         }
-        Ok(Self { origin, version, page, pages, entries, signature })
+        Ok(Self { origin, version, page, pages, entries, learnt, signature })
     }
 }

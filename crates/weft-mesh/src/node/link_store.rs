@@ -56,6 +56,11 @@ impl LinkSet {
         &self.pages
     }
 
+    /// The learnt prefixes the origin advertises (page 0's).
+    pub fn learnt(&self) -> &[weft_types::IpPrefix] {
+        self.pages.first().map_or(&[], |p| p.learnt.as_slice())
+    }
+
     /// Every link of the origin, page after page.
     pub fn entries(&self) -> impl Iterator<Item = &LinkEntry> + '_ {
         self.pages.iter().flat_map(|p| p.entries.iter())
@@ -161,20 +166,23 @@ impl LinkStore {
     }
 
     /// Forgets sets and gatherings older than `max_age`, except `keep`'s
-    /// (our own); remembers the newest version completed.
-    pub(crate) fn expire(&mut self, now: Instant, max_age: Duration, keep: &SiteId) {
+    /// (our own); remembers the newest version completed. True when a set
+    /// that advertised learnt prefixes went (they are withdrawn).
+    pub(crate) fn expire(&mut self, now: Instant, max_age: Duration, keep: &SiteId) -> bool {
         let old = |t: Instant| now.saturating_duration_since(t) >= max_age;
+        let mut learnt_gone = false;
         for (site, o) in &mut self.held {
             if site == keep {
                 continue;
             }
-            if o.current.as_ref().is_some_and(|c| old(c.at)) {
-                o.current = None;
+            if let Some(c) = o.current.take_if(|c| old(c.at)) {
+                learnt_gone |= !c.learnt().is_empty();
             }
             if o.gathering.as_ref().is_some_and(|g| old(g.since)) {
                 o.gathering = None;
             }
         }
+        learnt_gone
     }
 
     /// The current sets younger than `max_age` at `now` (and `keep`'s).

@@ -30,6 +30,8 @@
 //! - `topology`: [`should_peer`]. `types`: config, events, counters, errors.
 //! - `enrol_client`: [`Enrolment`]. `server`: the CA holder's enrolment service.
 //! - `inbound`: what each frame does. `peers`: certificate admission and peer views.
+//! - `learnt`: on-prem prefixes learnt over BGP, advertised on page 0 of the
+//!   link state and taken by receivers within the origin's learn ranges.
 //! - `upkeep`: periodic work (renewal, link state, expiry).
 //! - `bundles`: sending CA-signed policy bundles and signed acknowledgements,
 //!   and checking received ones.
@@ -39,6 +41,7 @@ mod delegate;
 mod enrol_client;
 mod frame;
 mod inbound;
+mod learnt;
 mod link_state;
 mod link_store;
 mod peers;
@@ -65,7 +68,9 @@ pub use enrol_client::{
 pub use frame::{
     Frame, FrameError, FrameKind, MAX_REFUSAL_MESSAGE, REQUEST_ID_LEN, RefusalCode, request_id,
 };
-pub use link_state::{LinkEntry, LinkStateAd, MAX_LINK_ENTRIES, MAX_LINK_PAGES, MAX_LINKS};
+pub use link_state::{
+    LinkEntry, LinkStateAd, MAX_LEARNT_PREFIXES, MAX_LINK_ENTRIES, MAX_LINK_PAGES, MAX_LINKS,
+};
 pub use link_store::LinkSet;
 pub use topology::{HUB_ROLE, SiteTraits, TopologyMode, should_peer};
 pub use types::{
@@ -108,6 +113,8 @@ pub struct MeshNode {
     /// down (they get the origin's advertisements forwarded).
     cut_off: BTreeMap<SiteId, std::collections::BTreeSet<SiteId>>,
     local_links: Vec<LinkEntry>,
+    /// Our accepted learnt prefixes, advertised on page 0.
+    local_learnt: Vec<weft_types::IpPrefix>,
     ls_version: u64,
     next_ad: Instant,
     next_upkeep: Instant,
@@ -173,6 +180,7 @@ impl MeshNode {
             links: LinkStore::default(),
             cut_off: BTreeMap::new(),
             local_links: Vec::new(),
+            local_learnt: Vec::new(),
             ls_version: now_unix.saturating_mul(1000),
             next_ad: now + config.link_state_interval,
             next_upkeep: now,
@@ -371,6 +379,7 @@ impl MeshNode {
             role: spec.role,
             region: spec.region,
             allowed_prefixes: spec.allowed_prefixes,
+            allowed_learn: spec.allowed_learn,
         }))
     }
 

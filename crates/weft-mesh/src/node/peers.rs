@@ -168,7 +168,7 @@ impl MeshNode {
         Some(PeerView {
             site: site.clone(),
             wg_key: b.wg_key,
-            prefixes: b.prefixes.clone(),
+            prefixes: self.prefixes_with_learnt(site, b),
             role: b.role.clone(),
             region: b.region.clone(),
             endpoints: info.endpoints.clone(),
@@ -201,7 +201,11 @@ impl MeshNode {
     /// Forgets `site`'s certificate and advertisement; `PeerDown{reason}` if it was a peer.
     pub(super) fn drop_cert(&mut self, site: &SiteId, reason: DownReason) {
         self.certs.remove(site);
+        let had_learnt = self.links.current(site).is_some_and(|s| !s.learnt().is_empty());
         self.links.remove(site);
         self.reconcile(site, reason);
+        if had_learnt {
+            self.reconcile_all_peers();
+        }
     }
 }

@@ -9,8 +9,8 @@ use weft_types::{PublicKey, SiteId};
 use super::frame::FrameError;
 use super::topology::TopologyMode;
 use crate::identity::{
-    BundleAck, BundleError, CaPublicKey, CertError, Label, PrefixList, RevocationError,
-    SignedBundle, SiteCert, SiteKey,
+    BundleAck, BundleError, CaPublicKey, CertError, Label, LearnRanges, PrefixList,
+    RevocationError, SignedBundle, SiteCert, SiteKey,
 };
 use crate::membership::{ConfigError, Counters, GossipError, MembershipConfig};
 
@@ -89,6 +89,8 @@ pub struct TokenSpec {
     pub region: Label,
     /// If set, the prefixes those sites may ask for.
     pub allowed_prefixes: Option<PrefixList>,
+    /// The on-prem ranges those sites may bring into the mesh (empty: none).
+    pub allowed_learn: LearnRanges,
 }
 
 /// A peer as the agent configures it: keys and prefixes from its verified

@@ -20,9 +20,13 @@ impl MeshNode {
         self.next_ad = now + self.config.link_state_interval;
         self.ls_version = (self.ls_version + 1).max(self.now_unix.saturating_mul(1000));
         let key = self.membership.auth().site_key();
-        let Ok(pages) =
-            LinkStateAd::sign_pages(key, &self.site, self.ls_version, &self.local_links)
-        else {
+        let Ok(pages) = LinkStateAd::sign_pages_learnt(
+            key,
+            &self.site,
+            self.ls_version,
+            &self.local_links,
+            &self.local_learnt,
+        ) else {
             return;
         };
         let mut frames = Vec::with_capacity(pages.len());
@@ -58,7 +62,11 @@ impl MeshNode {
             self.drop_cert(&site, DownReason::Expired);
         }
         self.membership.auth_mut().expire(now_unix);
-        self.links.expire(now, self.config.link_state_max_age, &self.site);
+        let aged = self.links.expire(now, self.config.link_state_max_age, &self.site);
+        if aged {
+            // Their learnt prefixes are withdrawn with the rest of their state.
+            self.reconcile_all_peers();
+        }
         self.server.cleanup(now);
         self.hello_unknown(now);
         self.rejoin_if_alone(now);

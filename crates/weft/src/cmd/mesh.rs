@@ -59,6 +59,10 @@ pub(crate) struct TokenCreateArgs {
     /// An overlay prefix enrolled sites may claim (repeat for more; default any).
     #[arg(long = "prefix", value_name = "CIDR")]
     prefixes: Vec<String>,
+    /// An on-prem range enrolled sites may bring into the mesh from their
+    /// routers over BGP (`[bgp] learn`; repeat for more; default none).
+    #[arg(long = "learn", value_name = "CIDR")]
+    learn: Vec<String>,
     /// Print the agent's JSON answer (with the token) instead.
     #[arg(long)]
     json: bool,
@@ -133,6 +137,7 @@ fn token_request(a: &TokenCreateArgs) -> MeshTokenCreate {
         role: Some(a.role.clone()),
         region: a.region.clone(),
         prefixes: (!a.prefixes.is_empty()).then(|| a.prefixes.clone()),
+        learn: (!a.learn.is_empty()).then(|| a.learn.clone()),
     }
 }
 

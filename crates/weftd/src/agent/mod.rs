@@ -282,7 +282,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         https: cfg.api_tls.is_some(),
         flood: flood.clone(),
         qos: shared.qos.clone(),
-        bgp,
+        bgp: bgp.clone(),
         reservations,
         profile_host: crate::profiles::ProfileHost::new(cfg, wg_public),
         ipsec,
@@ -346,7 +346,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         // A controller's enrolments are answered by the leader from the
         // ledger in the control store.
         start.node.delegate_enrolment(plane_ctl_started && start.node.enroller_state().is_some());
-        let (ctl_tx, links) = (ctl_tx.clone(), shared.links.clone());
+        let (ctl_tx, links, bgp) = (ctl_tx.clone(), shared.links.clone(), bgp.clone());
         crate::log_info!(
             Agent,
             "site {} in the mesh on {} (certificate serial {}, {})",
@@ -360,7 +360,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         };
         spawn("weft-follower", move || follower.run(&bundles))?;
         spawn("weft-mesh", move || {
-            crate::mesh::driver::run(start, &mesh_rx, &ctl_tx, &links, publishing);
+            crate::mesh::driver::run(start, &mesh_rx, &ctl_tx, &links, bgp.as_deref(), publishing);
         })?;
     }
     serve_stored_profiles(cfg, &store, &ctl_tx)?;

@@ -144,13 +144,37 @@ pub(crate) fn checked_token_request(req: MeshTokenCreate) -> ApiResult<MeshToken
             })?;
         }
     }
+    if let Some(learn) = &req.learn {
+        check_learn(learn)?;
+    }
     Ok(MeshTokenCreate {
         ttl_s: Some(ttl),
         uses: Some(uses),
         role: Some(role),
         region: Some(region),
         prefixes: req.prefixes,
+        learn: req.learn,
     })
+}
+
+/// Checks the token's learn ranges: 1 to [`LearnRanges::MAX`] CIDRs
+/// without host bits.
+///
+/// [`LearnRanges::MAX`]: weft_mesh::identity::LearnRanges::MAX
+fn check_learn(list: &[String]) -> ApiResult<()> {
+    let max = weft_mesh::identity::LearnRanges::MAX;
+    if list.is_empty() || list.len() > max {
+        return Err(invalid("learn", format!("name 1..={max} ranges, not {}", list.len())));
+    }
+    for p in list {
+        weft_types::IpPrefix::parse_strict(p).map_err(|e| {
+            Failure(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ApiError::new("invalid_prefix", format!("learn: {p:?}: {e}")),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// Checks the site id of a revocation.
@@ -196,13 +220,17 @@ pub(crate) async fn create_token(
     })
     .await?
     .map_err(refusal)?;
-    let after = format!(
+    let mut after = format!(
         "uses {}, ttl {} s, role {}, region {}",
         token.uses,
         req.ttl_s.unwrap_or(DEFAULT_TTL_S),
         token.role,
         if token.region.is_empty() { "-" } else { &token.region },
     );
+    if let Some(learn) = &req.learn {
+        after.push_str(", learn ");
+        after.push_str(&learn.join(" "));
+    }
     audit(
         &ctx,
         NewAudit {

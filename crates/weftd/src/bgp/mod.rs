@@ -79,6 +79,17 @@ impl BgpBoard {
         self.status.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
+    /// The learnt prefixes this site accepted: the mesh thread advertises
+    /// them into the mesh (page 0 of its link state).
+    pub(crate) fn accepted_learnt(&self) -> Vec<IpPrefix> {
+        let Ok(s) = self.status.lock() else { return Vec::new() };
+        s.learnt
+            .iter()
+            .filter(|l| l.accepted)
+            .filter_map(|l| IpPrefix::parse(&l.prefix).ok())
+            .collect()
+    }
+
     /// Publishes `status` (the speaker's thread; tests).
     pub(crate) fn set(&self, status: BgpStatus) {
         if let Ok(mut s) = self.status.lock() {

@@ -10,7 +10,7 @@
 //! med = 50                            # MED of every announcement (optional)
 //! announce_local = false              # also announce this site's own prefixes
 //! dir = "bird"                        # default STATE_DIR/bird: bird.conf, bird.ctl, bird.log
-//! learn = ["10.60.0.0/16"]            # on-prem ranges accepted from the routers (default: none)
+//! learn = ["10.60.0.0/16"]            # on-prem ranges accepted from the routers (at most 8; default: none)
 //!
 //! [[bgp.neighbor]]
 //! name = "dc1"                        # BIRD protocol name: a-z 0-9 _
@@ -130,6 +130,15 @@ pub(super) fn bgp(
     });
     let communities = raw.communities.iter().filter_map(|s| c.parse(s, community)).collect();
     let learn: Vec<IpPrefix> = raw.learn.iter().filter_map(|s| c.parse(s, learn_range)).collect();
+    if let Some(extra) = raw.learn.get(weft_mesh::identity::LearnRanges::MAX) {
+        c.err(
+            extra,
+            format!(
+                "at most {} learn ranges (a site certificate carries them); merge some",
+                weft_mesh::identity::LearnRanges::MAX
+            ),
+        );
+    }
     let mut neighbors: Vec<NeighborConfig> = Vec::new();
     for n in &raw.neighbor {
         let name = n.name.get_ref();

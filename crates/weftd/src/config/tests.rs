@@ -398,6 +398,23 @@ fn bgp_learn_ranges_turn_import_on_and_mistakes_name_their_place() {
 }
 
 #[test]
+fn more_learn_ranges_than_a_certificate_carries_are_refused_at_the_ninth() {
+    let base = good();
+    let line = base.lines().count() + 3;
+    let ranges: Vec<String> = (0..9).map(|i| format!("\"10.{}.0.0/16\"", 60 + i)).collect();
+    let d = diagnostics(&format!(
+        "{base}\n[bgp]\nlocal_as = 65001\nlearn = [{}]\n[[bgp.neighbor]]\nname = \"dc1\"\naddress = \"198.18.3.2\"\nremote_as = 65000\n",
+        ranges.join(",")
+    ));
+    let col = 10 + ranges[..8].iter().map(|r| r.len() + 1).sum::<usize>();
+    let at = format!("site.toml:{}:{col}", line + 1);
+    assert!(
+        d.iter().any(|m| m.contains(&at) && m.contains("at most 8 learn ranges")),
+        "{at}: {d:?}"
+    );
+}
+
+#[test]
 fn retention_defaults_bound_the_audit_log_and_mistakes_name_their_place() {
     let cfg = parse_str(&good()).unwrap();
     assert_eq!(cfg.audit_retention.max_records, Some(1_000_000));

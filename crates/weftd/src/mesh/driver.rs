@@ -8,7 +8,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use weft_api::{Counter, MeshMember, MeshRevocation, MeshStatus, MeshToken};
-use weft_mesh::identity::{Label, PrefixList};
+use weft_mesh::identity::{Label, LearnRanges, PrefixList};
 use weft_mesh::node::{MeshNode, NodeEvent, TokenSpec};
 use weft_node::mesh_glue::{self, RelayedMembers};
 use weft_types::{IpPrefix, SiteId};
@@ -24,6 +24,7 @@ pub(crate) fn run(
     requests: &Receiver<MeshCtl>,
     control: &Sender<ControlMsg>,
     links: &Arc<LinkBoard>,
+    bgp: Option<&crate::bgp::BgpBoard>,
     mut publishing: Publishing,
 ) {
     let MeshStart { mut node, socket, files, seeds, topology } = start;
@@ -81,6 +82,11 @@ pub(crate) fn run(
         if now >= next_links {
             next_links = now + Duration::from_millis(200);
             node.set_local_links(now, mesh_glue::link_entries(&links.local()));
+            // The on-prem prefixes BGP learnt and this site accepted go into
+            // the mesh; receivers check them against our certificate.
+            if let Some(b) = bgp {
+                node.set_local_learnt(now, b.accepted_learnt());
+            }
             let views = mesh_glue::link_views(&node);
             if let Ok(mut v) = links.views.write() {
                 *v = Arc::new(views);
@@ -300,12 +306,22 @@ fn create_token(
             Some(PrefixList::new(parsed).map_err(|e| bad("prefixes", &e))?)
         }
     };
+    let allowed_learn = match &req.learn {
+        None => LearnRanges::default(),
+        Some(list) => {
+            let parsed: Result<Vec<IpPrefix>, _> =
+                list.iter().map(|p| IpPrefix::parse(p)).collect();
+            let parsed = parsed.map_err(|e| bad("learn", &e))?;
+            LearnRanges::new(parsed).map_err(|e| bad("learn", &e))?
+        }
+    };
     let spec = TokenSpec {
         ttl_s: req.ttl_s.unwrap_or(3600),
         uses: req.uses.unwrap_or(1),
         role: role.clone(),
         region: region.clone(),
         allowed_prefixes,
+        allowed_learn,
     };
     let token = node.issue_token(unix_now(), spec).map_err(|e| match e {
         weft_mesh::node::NodeError::NotCaHolder => not_ca_holder(),

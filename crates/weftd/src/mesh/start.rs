@@ -5,7 +5,9 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
-use weft_mesh::identity::{Enroller, JoinToken, Label, PrefixList, SelfClaims, SiteCert, SiteKey};
+use weft_mesh::identity::{
+    Enroller, JoinToken, Label, LearnRanges, PrefixList, SelfClaims, SiteCert, SiteKey,
+};
 use weft_mesh::membership::{MemberInfo, MembershipConfig, Role};
 use weft_mesh::node::{EnrolFailure, Enrolment, MeshNode, NodeConfig, NodeIdentity, TopologyMode};
 use weft_types::PublicKey;
@@ -48,6 +50,9 @@ pub(crate) fn prepare(
     let mut prefixes = vec![cfg.address_prefix];
     prefixes.extend(cfg.prefixes.iter().copied().filter(|p| *p != cfg.address_prefix));
     let prefixes = PrefixList::new(prefixes).map_err(|e| anyhow!("site prefixes: {e}"))?;
+    // The on-prem ranges this site asks the CA to let it bring into the mesh.
+    let learn = cfg.bgp.as_ref().map(|b| b.learn.clone()).unwrap_or_default();
+    let learn = LearnRanges::new(learn).map_err(|e| anyhow!("[bgp] learn: {e}"))?;
     let now_unix = unix_now();
     let mut seeds: Vec<SocketAddr> = cfg.mesh.seeds.clone();
     for s in files.load_seeds()?.unwrap_or_default() {
@@ -66,6 +71,7 @@ pub(crate) fn prepare(
             c.body.site == cfg.name
                 && c.body.wg_key == wg_public
                 && c.body.site_key == site_key.public()
+                && c.body.learn_ranges == learn
                 && now_unix < c.renew_at()
                 && c.verify(&enroller.ca_public(), now_unix).is_ok()
         });
@@ -80,6 +86,7 @@ pub(crate) fn prepare(
                     prefixes: prefixes.clone(),
                     site_key: site_key.public(),
                     wg_key: wg_public,
+                    learn_ranges: learn.clone(),
                 };
                 let cert = enroller
                     .issue_self(now_unix, claims)
@@ -95,6 +102,15 @@ pub(crate) fn prepare(
         let ca = files.load_ca_public()?.ok_or_else(|| {
             anyhow!("{}: site.cert without ca.pub; join again", files.dir().display())
         })?;
+        if let Some(r) = cert.body.learn_ranges.first_not_covered(&learn) {
+            crate::log_warn!(
+                Mesh,
+                "[bgp] learn range {r} is not in this site's certificate (it grants {:?}): \
+                 other sites will not take prefixes learnt in it; enrol again with a token \
+                 made with --learn {r}",
+                cert.body.learn_ranges
+            );
+        }
         if let Some(j) = join {
             crate::log_info!(
                 Mesh,
@@ -106,7 +122,7 @@ pub(crate) fn prepare(
         }
         (NodeIdentity { site_key, cert, ca }, None)
     } else if let Some(j) = join {
-        let (cert, ca) = enrol(cfg, &socket, &site_key, wg_public, prefixes, j)?;
+        let (cert, ca) = enrol(cfg, &socket, &site_key, wg_public, prefixes, learn, j)?;
         files.save_ca_public(&ca)?;
         files.save_cert(&cert)?;
         if !seeds.contains(&j.seed) {
@@ -195,6 +211,7 @@ fn enrol(
     key: &SiteKey,
     wg_public: PublicKey,
     prefixes: PrefixList,
+    learn: LearnRanges,
     join: &JoinRequest,
 ) -> Result<(SiteCert, weft_mesh::identity::CaPublicKey)> {
     let token = JoinToken::from_text(join.token.trim())
@@ -209,7 +226,8 @@ fn enrol(
         join.seed,
         now,
         unix_now(),
-    );
+    )
+    .with_learn_ranges(key, learn);
     let mut buf = vec![0u8; 65_536];
     loop {
         while let Some(t) = e.poll_transmit() {

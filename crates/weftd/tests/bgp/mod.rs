@@ -9,6 +9,8 @@
 //!   `learn` ranges that overlap no site's prefix, never sends them back,
 //!   and loses them when the router withdraws them.
 
+mod mesh;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -117,6 +117,7 @@ fn sites_join_with_tokens_peer_automatically_and_leave_when_dead_or_revoked() {
             role: Label::new("site").unwrap(),
             region: Label::new("").unwrap(),
             allowed_prefixes: None,
+            allowed_learn: weft_mesh::identity::LearnRanges::default(),
         })
         .to_text()
     };

@@ -58,6 +58,7 @@ fn requests_that_fail_a_check_without_the_ledger_are_refused_by_the_controller_i
         role: sim::label("site"),
         region: sim::label(""),
         allowed_prefixes: None,
+        allowed_learn: crate::identity::LearnRanges::default(),
     });
     let req = EnrolRequest::new(other, site(1), &key(1), wg(1), prefixes(1), now_unix);
     let bytes = Frame::EnrolRequest(req).encode().unwrap();
@@ -80,6 +81,7 @@ fn the_leaders_ledger_decides_token_uses_across_controllers() {
         role: sim::label("site"),
         region: sim::label(""),
         allowed_prefixes: None,
+        allowed_learn: crate::identity::LearnRanges::default(),
     });
     let request = |i: u8| {
         let r = EnrolRequest::new(token.clone(), site(i), &key(i), wg(i), prefixes(i), now_unix);

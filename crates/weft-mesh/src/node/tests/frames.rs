@@ -16,6 +16,7 @@ fn samples() -> Vec<Vec<u8>> {
         role: spec.role,
         region: spec.region,
         allowed_prefixes: None,
+        allowed_learn: crate::identity::LearnRanges::default(),
     });
     let req = EnrolRequest::new(token, site(1), &key(1), wg(1), prefixes(1), BASE_UNIX);
     let EnrolResponse { ca, cert } = enroller.handle_request(BASE_UNIX, &req).unwrap();

@@ -3,6 +3,7 @@
 mod bundles;
 mod delegated;
 mod frames;
+mod learnt;
 mod links;
 mod pages;
 mod sim;
@@ -88,6 +89,7 @@ fn a_refusal_of_another_request_is_not_taken_for_the_answer() {
         role: label("site"),
         region: label(""),
         allowed_prefixes: None,
+        allowed_learn: crate::identity::LearnRanges::default(),
     });
     let now = weft_types::virtual_origin();
     let mut e =
@@ -186,6 +188,7 @@ fn a_site_certified_by_another_ca_never_becomes_a_peer_and_is_counted() {
         prefixes: prefixes(7),
         site_key: key(7).public(),
         wg_key: wg(7),
+        learn_ranges: crate::identity::LearnRanges::default(),
     };
     let cert = other.issue_self(sim.now_unix(), claims).unwrap();
     let me = NodeIdentity { site_key: key(7), cert, ca: other.ca_public() };

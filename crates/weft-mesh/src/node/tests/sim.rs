@@ -63,7 +63,14 @@ pub(super) fn config(renew_via: Vec<SocketAddr>) -> NodeConfig {
 }
 
 pub(super) fn spec(ttl_s: u64, uses: u32) -> TokenSpec {
-    TokenSpec { ttl_s, uses, role: label("site"), region: label("eu"), allowed_prefixes: None }
+    TokenSpec {
+        ttl_s,
+        uses,
+        role: label("site"),
+        region: label("eu"),
+        allowed_prefixes: None,
+        allowed_learn: crate::identity::LearnRanges::default(),
+    }
 }
 
 /// What sits at an address.
@@ -108,6 +115,7 @@ impl Sim {
             prefixes: prefixes(0),
             site_key: key(0).public(),
             wg_key: wg(0),
+            learn_ranges: crate::identity::LearnRanges::default(),
         };
         let cert = enroller.issue_self(BASE_UNIX, claims).unwrap();
         let ca = enroller.ca_public();
@@ -179,8 +187,19 @@ impl Sim {
 
     /// Runs an [`Enrolment`] of site `i` with `token` in slot `i` to its end.
     pub(super) fn enrol_with(&mut self, i: u8, token: JoinToken) -> Result<Enrolled, EnrolFailure> {
+        self.enrol_learning(i, token, crate::identity::LearnRanges::default())
+    }
+
+    /// Like [`Sim::enrol_with`], asking for `learn` ranges too.
+    pub(super) fn enrol_learning(
+        &mut self,
+        i: u8,
+        token: JoinToken,
+        learn: crate::identity::LearnRanges,
+    ) -> Result<Enrolled, EnrolFailure> {
         let (now, now_unix) = (self.now, self.now_unix());
-        let e = Enrolment::new(token, site(i), &key(i), wg(i), prefixes(i), addr(0), now, now_unix);
+        let e = Enrolment::new(token, site(i), &key(i), wg(i), prefixes(i), addr(0), now, now_unix)
+            .with_learn_ranges(&key(i), learn);
         self.slots[usize::from(i)] = Slot::Enrolling(Box::new(e));
         for _ in 0..200 {
             self.run_for(Duration::from_millis(100));

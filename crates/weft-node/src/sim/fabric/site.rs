@@ -101,6 +101,7 @@ pub(super) fn credentials(
         prefixes: PrefixList::new(vec![site_prefix(i)]).expect("one prefix"),
         site_key: key.public(),
         wg_key: wg_public,
+        learn_ranges: weft_mesh::identity::LearnRanges::default(),
     };
     let cert = enroller.issue_self(unix, claims).expect("simulated sites enrol");
     let identity = NodeIdentity { site_key: key, cert, ca: enroller.ca_public() };

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use weft_api::{Event, EventKind};
 use weft_node::{NewPath, NodeEvent, PeerSpec, Program};
+use weft_types::IpPrefix;
 
 use super::Control;
 use crate::agent::peers::{path_rt, peer_rt};
@@ -72,6 +73,13 @@ impl Control {
                     && !old.gone.load(Ordering::Relaxed)
             })
             .map(|old| old.session.clone());
+        let withdrawn: Vec<IpPrefix> = peers
+            .get(slot)
+            .filter(|old| spec.dynamic && old.name == spec.name)
+            .map(|old| {
+                old.prefixes.iter().filter(|p| !spec.prefixes.contains(p)).copied().collect()
+            })
+            .unwrap_or_default();
         let rt = Arc::new(peer_rt(&self.shared.private_key, slot, spec, new_paths, psk, keep));
         if slot == peers.len() {
             peers.push(rt);
@@ -83,6 +91,20 @@ impl Control {
             self.peer_alive[slot] = None;
         }
         if spec.dynamic {
+            // A prefix the site no longer has (a learnt on-prem prefix its
+            // router withdrew) loses its route through the overlay.
+            for prefix in &withdrawn {
+                if let Some(rtnl) = self.rtnl.as_mut()
+                    && let Err(e) = rtnl.del_route(&self.interface, *prefix)
+                {
+                    crate::log_warn!(
+                        Peer,
+                        site = &self.shared.site,
+                        "removing route {prefix} of {}: {e}",
+                        spec.name
+                    );
+                }
+            }
             for prefix in &spec.prefixes {
                 if let Some(rtnl) = self.rtnl.as_mut()
                     && let Err(e) = rtnl.add_route(&self.interface, *prefix)

@@ -69,6 +69,8 @@ fn each_invalid_token_field_is_a_400_naming_the_field() {
         ("region", Box::new(|r| r.region = Some("a".repeat(64)))),
         ("prefixes", Box::new(|r| r.prefixes = Some(vec![]))),
         ("prefixes", Box::new(|r| r.prefixes = Some(vec!["10.0.0.0/8".into(); 65]))),
+        ("learn", Box::new(|r| r.learn = Some(vec![]))),
+        ("learn", Box::new(|r| r.learn = Some(vec!["10.60.0.0/16".into(); 9]))),
     ];
     for (field, f) in cases {
         let e = token_req(f).unwrap_err();
@@ -84,6 +86,17 @@ fn a_prefix_that_is_not_cidr_without_host_bits_is_a_422() {
         assert_eq!(code(&e), (422, "invalid_prefix"), "{e:?}");
         assert!(e.1.message.starts_with("prefixes: "), "{e:?}");
     }
+}
+
+#[test]
+fn a_learn_range_that_is_not_cidr_without_host_bits_is_a_422() {
+    for bad in ["10.60.0.0/33", "10.60.0.1/16", "on-prem"] {
+        let e = token_req(|r| r.learn = Some(vec![bad.into()])).unwrap_err();
+        assert_eq!(code(&e), (422, "invalid_prefix"), "{e:?}");
+        assert!(e.1.message.starts_with("learn: "), "{e:?}");
+    }
+    let ok = token_req(|r| r.learn = Some(vec!["10.60.0.0/16".into(); 8])).unwrap();
+    assert_eq!(ok.learn.map(|l| l.len()), Some(8));
 }
 
 #[test]

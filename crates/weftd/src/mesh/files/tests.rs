@@ -46,6 +46,7 @@ fn cert(ca: &MeshCa, key: &SiteKey) -> SiteCert {
         wg_key: PublicKey([3; 32]),
         not_before: 1_700_000_000,
         not_after: 1_700_086_400,
+        learn_ranges: weft_mesh::identity::LearnRanges::default(),
     })
 }
 
