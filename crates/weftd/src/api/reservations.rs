@@ -110,7 +110,7 @@ async fn mesh_create(
 
 /// `DELETE /api/v1/reservations/{id}`.
 #[utoipa::path(delete, path = "/api/v1/reservations/{id}", tag = "qos", operation_id = "reservations_delete",
-    params(("id" = String, Path, description = "reservation id (r1, r2, ...; m1, m2, ... mesh-wide, at a controller)"),
+    params(("id" = String, Path, description = "reservation id (r1, r2, ...; m1, m2, ... mesh-wide, at a controller)", pattern = "^[rm][0-9]{1,18}$", max_length = 19),
         ("Idempotency-Key" = Option<String>, Header, description = "A mesh-wide request's id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses((status = 200, body = Reservation), (status = 404, body = ApiError), (status = 403, body = ApiError), (status = 409, description = "a mesh-wide id at an agent that is not a controller", body = ApiError), (status = 503, description = "mesh-wide: no leader", body = ApiError)),
     security(("bearer" = [])))]
