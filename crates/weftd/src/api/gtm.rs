@@ -357,7 +357,7 @@ pub(crate) async fn start_shift(
 /// An operator's command to a shift: `pause`, `resume`, `abort` or
 /// `switch_back` (blue/green).
 #[utoipa::path(post, path = "/api/v1/gtm/shifts/{id}/{command}", tag = "gtm", operation_id = "gtm_shift_command",
-    params(("id" = String, Path, description = "the shift"),
+    params(("id" = String, Path, description = "the shift (`s1`, `s2`, ...)", pattern = "^[a-z0-9]{1,32}$", max_length = 32),
         ("command" = String, Path, description = "pause, resume, abort or switch_back", pattern = "^(pause|resume|abort|switch_back)$"),
         ("Idempotency-Key" = Option<String>, Header, description = "request id: asking again with it changes nothing", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses((status = 200, body = GtmChange), (status = 400, body = ApiError), (status = 404, body = ApiError),

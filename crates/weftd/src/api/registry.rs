@@ -261,7 +261,7 @@ pub(crate) async fn register(
 
 /// Removes a service.
 #[utoipa::path(delete, path = "/api/v1/registry/services/{name}", tag = "registry", operation_id = "deregister_service",
-    params(("name" = String, Path, description = "service name"),
+    params(("name" = String, Path, description = "service name (a DNS label)", pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", max_length = 63),
         ("Idempotency-Key" = Option<String>, Header, description = "request id: asking again with it changes nothing", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses((status = 200, body = RegistryChange), (status = 400, body = ApiError), (status = 404, body = ApiError),
         (status = 409, description = "not a controller", body = ApiError), (status = 503, body = ApiError),
@@ -282,7 +282,7 @@ macro_rules! site_change {
     ($fn:ident, $path:literal, $opid:literal, $what:literal, $variant:ident) => {
         #[doc = $what]
         #[utoipa::path(post, path = $path, tag = "registry", operation_id = $opid,
-            params(("id" = String, Path, description = "site id"),
+            params(("id" = String, Path, description = "site id", pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", max_length = 63),
                 ("Idempotency-Key" = Option<String>, Header, description = "request id: asking again with it changes nothing", pattern = "^[A-Za-z0-9_-]{1,64}$")),
             responses((status = 200, body = RegistryChange), (status = 400, body = ApiError),
                 (status = 409, description = "not a controller", body = ApiError), (status = 503, body = ApiError),
@@ -327,7 +327,7 @@ site_change!(
 /// Sets or removes a site's labels.
 #[utoipa::path(post, path = "/api/v1/sites/{id}/label", tag = "registry", operation_id = "label_site",
     request_body = LabelChange,
-    params(("id" = String, Path, description = "site id"),
+    params(("id" = String, Path, description = "site id", pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", max_length = 63),
         ("Idempotency-Key" = Option<String>, Header, description = "request id: asking again with it changes nothing", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses((status = 200, body = RegistryChange), (status = 400, body = ApiError),
         (status = 409, description = "not a controller", body = ApiError), (status = 503, body = ApiError),

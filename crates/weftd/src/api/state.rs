@@ -64,7 +64,7 @@ pub(crate) async fn sites(
 }
 
 /// One site.
-#[utoipa::path(get, path = "/api/v1/sites/{id}", tag = "state", params(("id" = String, Path, description = "site id")),
+#[utoipa::path(get, path = "/api/v1/sites/{id}", tag = "state", params(("id" = String, Path, description = "site id", pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", max_length = 63)),
     responses((status = 200, body = Site), (status = 404, body = ApiError), (status = 401, body = ApiError)),
     security(("bearer" = [])))]
 pub(crate) async fn site(State(ctx): State<Arc<Ctx>>, P(id): P<String>) -> ApiResult<Json<Site>> {
@@ -123,7 +123,7 @@ async fn set_removed(
 
 /// Removes a site: nothing is sent to it or accepted from it (durable; undo
 /// with `POST /api/v1/sites/{id}/restore`).
-#[utoipa::path(delete, path = "/api/v1/sites/{id}", tag = "steering", params(("id" = String, Path, description = "site id")),
+#[utoipa::path(delete, path = "/api/v1/sites/{id}", tag = "steering", params(("id" = String, Path, description = "site id", pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", max_length = 63)),
     responses((status = 200, body = Site), (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 503, body = ApiError)),
     security(("bearer" = [])))]
 pub(crate) async fn remove_site(
@@ -135,7 +135,7 @@ pub(crate) async fn remove_site(
 }
 
 /// Restores a removed site.
-#[utoipa::path(post, path = "/api/v1/sites/{id}/restore", tag = "steering", params(("id" = String, Path, description = "site id")),
+#[utoipa::path(post, path = "/api/v1/sites/{id}/restore", tag = "steering", params(("id" = String, Path, description = "site id", pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", max_length = 63)),
     responses((status = 200, body = Site), (status = 404, body = ApiError), (status = 409, body = ApiError), (status = 503, body = ApiError)),
     security(("bearer" = [])))]
 pub(crate) async fn restore_site(
@@ -310,7 +310,7 @@ pub(crate) async fn flows(
 }
 
 /// One flow.
-#[utoipa::path(get, path = "/api/v1/flows/{id}", tag = "state", params(("id" = String, Path, description = "flow id")),
+#[utoipa::path(get, path = "/api/v1/flows/{id}", tag = "state", params(("id" = String, Path, description = "flow id (`out:PROTO:SRC:SPORT:DST:DPORT`, `in:…`)", pattern = "^[a-z0-9:.\\[\\]]{1,128}$", max_length = 128)),
     responses((status = 200, body = Flow), (status = 404, body = ApiError), (status = 401, body = ApiError)),
     security(("bearer" = [])))]
 pub(crate) async fn flow(State(ctx): State<Arc<Ctx>>, P(id): P<String>) -> ApiResult<Json<Flow>> {
