@@ -27,17 +27,36 @@ pub struct IpsecGateway {
     pub installed: bool,
     /// Whether the path is alive: CHILD SA installed and probes answered.
     pub alive: bool,
-    /// Where the remote prefixes are routed now: `ipsec` or `wireguard`
-    /// (empty before the first decision).
+    /// Where best-effort traffic to the remote prefixes goes now: `ipsec` or
+    /// `wireguard` (empty before the first decision); each class's own
+    /// choice is in `classes`.
     pub route: String,
+    /// Per route profile of the running policy: where its traffic to the
+    /// remote prefixes goes.
+    #[serde(default)]
+    pub classes: Vec<IpsecClassRoute>,
     /// The Weft site serving the same prefixes over WireGuard, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,
     /// Smoothed RTT of the probes through the tunnel, milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rtt_ms: Option<f64>,
+    /// Jitter of the probes' round trips (RFC 3550), milliseconds.
+    #[serde(default)]
+    pub jitter_ms: f64,
     /// Lost probes among the last 20, percent.
     pub loss_pct: f64,
+    /// Packets of the classes routed over IPsec that the data plane handed
+    /// to the tunnel.
+    #[serde(default)]
+    pub steered_packets: u64,
+    /// Their bytes.
+    #[serde(default)]
+    pub steered_bytes: u64,
+    /// Packets the data plane dropped for the gateway: a `strict-drop`
+    /// class with no path meeting its SLA, or charon's device gone or full.
+    #[serde(default)]
+    pub steer_dropped: u64,
     /// Bytes into this site through the CHILD SA (since it was installed).
     pub bytes_in: u64,
     /// Bytes out through it.
@@ -48,4 +67,16 @@ pub struct IpsecGateway {
     pub packets_out: u64,
     /// Route changes since the agent started.
     pub changes: u64,
+}
+
+/// Where one route profile's traffic to a gateway's prefixes goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct IpsecClassRoute {
+    /// The route profile (its class, then the preference and index for a
+    /// route's own profile, as in `weft paths`).
+    pub profile: String,
+    /// Its SLA class.
+    pub class: String,
+    /// `ipsec`, `wireguard`, or `drop` (a strict class, no path meets its SLA).
+    pub route: String,
 }

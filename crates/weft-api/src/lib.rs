@@ -68,7 +68,7 @@ pub use identity::{
     Identity, IdentityCaInit, IdentityChange, IdentityControl, IdentityGrant, IdentityList,
     IdentityRevoke, IdentityRevoked, IdentityService,
 };
-pub use ipsec::{IpsecGateway, IpsecStatus};
+pub use ipsec::{IpsecClassRoute, IpsecGateway, IpsecStatus};
 pub use log::{LogFormat, LogLevel, LogLevelSet, LogSettings};
 pub use mesh::{MeshMember, MeshRevocation, MeshRevoke, MeshStatus, MeshToken, MeshTokenCreate};
 pub use paths::{Path, PathSample, PathTestRequest, PathTestResult};

@@ -343,6 +343,27 @@ to = \"12.0.0.0/7\"
 }
 
 #[test]
+fn uplink_names_the_inventory_lacks_are_flagged_but_ipsec_gateways_are_not() {
+    let p = compiled(&format!(
+        "{HEADER}
+[sites.paris]
+prefixes = [\"10.1.0.0/16\"]
+uplinks = [\"fiber\"]
+[[route]]
+name = \"voice\"
+protocol = \"udp\"
+class = \"realtime\"
+uplinks = [\"ipsec:cloud\", \"fibre\"]
+exclude_uplinks = [\"ipsec:dc\"]
+"
+    ));
+    let unknown: Vec<String> =
+        lint(&p).into_iter().filter(|f| f.code == "unknown-uplink").map(|f| f.message).collect();
+    assert_eq!(unknown.len(), 1, "{unknown:?}");
+    assert!(unknown[0].contains("\"fibre\""), "{unknown:?}");
+}
+
+#[test]
 fn diff_lists_rule_changes_and_flows_that_change_verdict() {
     let old = compiled(&format!(
         "{HEADER}\n[[acl]]\nname = \"x\"\naction = \"deny\"\nto = \"10.2.0.0/16\"\n"

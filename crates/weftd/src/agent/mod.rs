@@ -134,6 +134,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     let flood_ports: Vec<u16> = cfg.uplinks.iter().map(|u| u.bind.port()).collect();
     let nft = crate::flood::run::prepare(&flood, &flood_ports, &cfg.interface)
         .context("[flood] mitigate: installing the nftables table")?;
+    let ipsec = crate::ipsec::Shared::for_config(cfg);
     let shared = Arc::new(Shared {
         site: cfg.name.clone(),
         private_key,
@@ -159,6 +160,7 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         flow_board: gate::FlowBoard::default(),
         stock_psks: std::sync::Mutex::default(),
         qos: Arc::default(),
+        ipsec: ipsec.clone(),
     });
     shared.qos.publish(qos::QosSetup {
         capacity_bps: cfg
@@ -185,7 +187,6 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
     let plane = Arc::new(crate::controlplane::PlaneState::default());
     let zt = start_zero_trust(cfg, &store, &shared, &status, &plane, mesh_tx.as_ref())?;
     let bgp = start_bgp(cfg, &status, &plane)?;
-    let ipsec = crate::ipsec::Shared::for_config(cfg);
     start_audit_retention(&store, cfg.audit_retention.clone())?;
     let metrics = Arc::new(
         metrics::Metrics::new()
@@ -261,10 +262,13 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
             }
         }
     })?;
-    if let Some(shared) = &ipsec {
-        let status = Arc::clone(&status);
-        let sites: crate::bgp::SitesNow = Arc::new(move || crate::api::views::sites(&status.get()));
-        crate::ipsec::start(cfg, shared, sites, events_tx.clone())?;
+    if let Some(gateways) = &ipsec {
+        let (status, shared) = (Arc::clone(&status), Arc::clone(&shared));
+        let engine: crate::ipsec::EngineNow = Arc::new(move || crate::ipsec::EngineView {
+            policy: shared.active_policy(),
+            status: status.get(),
+        });
+        crate::ipsec::start(cfg, gateways, engine, events_tx.clone())?;
     }
     let ctx = Arc::new(crate::api::Ctx {
         status: status.clone(),

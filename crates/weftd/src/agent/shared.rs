@@ -298,6 +298,9 @@ pub(crate) struct Shared {
     /// Preshared keys of the stock peers added through the UAPI (`wg set
     /// ... preshared-key`), by peer key: read when their session is made.
     pub(crate) stock_psks: Mutex<HashMap<PublicKey, super::uapi_set::Psk>>,
+    /// The IPsec gateways (`[[ipsec]]`), whose classes the send thread
+    /// steers into charon's tunnel; `None` without any.
+    pub(crate) ipsec: Option<Arc<crate::ipsec::Shared>>,
 }
 
 impl Shared {

@@ -12,6 +12,11 @@
 //!
 //! Packets for a shaped uplink (see [`super::qos`]) wait in its scheduler
 //! and are encrypted when they leave it, marked with their class's DSCP.
+//!
+//! Packets for an IPsec gateway's prefixes (`[[ipsec]]` with `via`) go
+//! where the gateway's steering table says for their class: into charon's
+//! tunnel, on to the site `via` like any packet, or nowhere (see
+//! [`crate::ipsec`]).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -25,6 +30,7 @@ use super::gate::{Direction, Gate};
 use super::qos::{Flow, TxQos};
 use super::shared::{PeerTable, Shared, reason_label};
 use super::stage::Stage;
+use crate::ipsec::{SteerRoute, SteerTable};
 
 /// Empty send batches in circulation besides the one being filled per uplink.
 const SPARE_BATCHES: usize = 3;
@@ -129,8 +135,10 @@ pub(crate) fn run(shared: &Arc<Shared>) {
         gate.refresh(shared, now);
         qos.refresh(&shared.qos, gate.policy(), gate.generation(), now);
         let table = shared.table();
+        let steer = shared.ipsec.as_ref().map(|g| g.steer.table());
+        let mut to = Queue { gate: &mut gate, qos: &mut qos, steer: steer.as_deref() };
         for packet in batch.iter() {
-            queue_one(shared, &table, &mut gate, &mut qos, packet, now, &mut sends);
+            queue_one(shared, &table, &mut to, packet, now, &mut sends);
         }
         let now = Instant::now();
         qos.drain(now, |uplink, dscp, q| {
@@ -161,11 +169,27 @@ fn send(shared: &Shared, uplink: usize, dscp: u8, send: &mut SendBatch) {
     send.clear();
 }
 
+/// The send thread's per-batch state a packet is queued through.
+struct Queue<'a> {
+    gate: &'a mut Gate,
+    qos: &'a mut TxQos,
+    /// The IPsec gateways' steering (`None` without `[[ipsec]]`).
+    steer: Option<&'a SteerTable>,
+}
+
+/// The live peer serving `dst`, or why there is none.
+fn peer_to(t: &PeerTable, dst: std::net::IpAddr) -> Result<usize, &'static str> {
+    let peer = t.peer_for(dst).ok_or("no_route")?;
+    if t.is_removed(peer) {
+        return Err("peer_removed");
+    }
+    Ok(peer)
+}
+
 fn queue_one(
     shared: &Shared,
     t: &PeerTable,
-    gate: &mut Gate,
-    qos: &mut TxQos,
+    to: &mut Queue<'_>,
     packet: &[u8],
     now: Instant,
     sends: &mut Senders<'_>,
@@ -174,21 +198,32 @@ fn queue_one(
         shared.drops.count("tun_malformed");
         return;
     };
-    let Some(peer_idx) = t.peer_for(dst) else {
-        shared.drops.count("no_route");
-        return;
-    };
-    if t.is_removed(peer_idx) {
-        shared.drops.count("peer_removed");
+    let gateway = to.steer.and_then(|s| s.gateway_for(dst));
+    let peer = peer_to(t, dst);
+    if let (Err(reason), None) = (peer, gateway) {
+        shared.drops.count(reason);
         return;
     }
     let Ok(key) = flow_key(packet) else {
         shared.drops.count("tun_malformed");
         return;
     };
+    let (gate, qos) = (&mut *to.gate, &mut *to.qos);
     let Some(c) = gate.admit(shared, key, dscp(packet), packet.len(), now) else { return };
-    let policy = gate.policy();
     let profile = c.profile as usize;
+    if let (Some(g), Some(steer)) = (gateway, to.steer)
+        && steer_to_ipsec(shared, steer, g, profile, packet, dst)
+    {
+        return;
+    }
+    let peer_idx = match peer {
+        Ok(p) => p,
+        Err(reason) => {
+            shared.drops.count(reason);
+            return;
+        }
+    };
+    let policy = gate.policy();
     policy.profile_tx[peer_idx][profile].fetch_add(1, Ordering::Relaxed);
     // Every direct path down: through the relay the control loop chose.
     let hop = match shared.relay_of(peer_idx) {
@@ -222,6 +257,36 @@ fn queue_one(
         return;
     }
     encrypt_to(shared, t, path_idx, packet, 0, sends);
+}
+
+/// Steers a packet for IPsec gateway `gateway` by its class: `true` when
+/// it was handed to charon's tunnel or dropped, `false` when it goes on to
+/// the WireGuard site like any packet.
+fn steer_to_ipsec(
+    shared: &Shared,
+    steer: &SteerTable,
+    gateway: usize,
+    profile: usize,
+    packet: &[u8],
+    dst: std::net::IpAddr,
+) -> bool {
+    let Some(counters) = shared.ipsec.as_ref().map(|g| &g.steer) else { return false };
+    match steer.route(gateway, profile) {
+        SteerRoute::WireGuard => return false,
+        SteerRoute::Ipsec => {
+            if let Some(Ok(())) = steer.out().map(|o| o.send(packet, dst)) {
+                counters.count_sent(gateway, packet.len());
+            } else {
+                counters.count_dropped(gateway);
+                shared.drops.count("ipsec_send_failed");
+            }
+        }
+        SteerRoute::Drop => {
+            counters.count_dropped(gateway);
+            shared.drops.count("ipsec_no_eligible_path");
+        }
+    }
+    true
 }
 
 /// Encrypts `packet` for path `path_idx` straight into its uplink's send

@@ -64,6 +64,9 @@ pub enum Prefer {
     WireGuard,
     /// IPsec first, the site `via` (if any) when the IPsec path is dead.
     Ipsec,
+    /// Whichever scores better under each policy route's preference (the
+    /// lowest latency by default), like two uplinks of equal priority.
+    Best,
 }
 
 /// One validated `[[ipsec]]` gateway.
@@ -218,8 +221,9 @@ fn one(c: &mut Checker<'_>, r: &RawIpsec, cx: &Context<'_>) -> Option<IpsecConfi
         Some(p) => match p.get_ref().as_str() {
             "wireguard" => Some(Prefer::WireGuard),
             "ipsec" => Some(Prefer::Ipsec),
+            "best" => Some(Prefer::Best),
             other => {
-                c.err(p, format!("prefer is \"wireguard\" or \"ipsec\", not {other:?}"));
+                c.err(p, format!("prefer is \"wireguard\", \"ipsec\" or \"best\", not {other:?}"));
                 None
             }
         },
@@ -228,11 +232,20 @@ fn one(c: &mut Checker<'_>, r: &RawIpsec, cx: &Context<'_>) -> Option<IpsecConfi
         check_via(c, v, &remote_prefixes, cx);
         v.get_ref().clone()
     });
-    if prefer == Some(Prefer::WireGuard) && via.is_none() {
+    if matches!(prefer, Some(Prefer::WireGuard | Prefer::Best)) && via.is_none() {
         c.err(
             r.prefer.as_ref().unwrap_or(&r.name),
-            "prefer = \"wireguard\" needs via (the site serving remote_prefixes)",
+            "prefer = \"wireguard\" or \"best\" needs via (the site serving remote_prefixes)",
         );
+    }
+    if via.is_some() {
+        // with a WireGuard alternative the data plane steers each class,
+        // and it hands IPv4 only to charon
+        for (p, at) in remote_prefixes.iter().zip(&r.remote_prefixes) {
+            if matches!(p.addr(), IpAddr::V6(_)) {
+                c.err(at, format!("{p}: with via, remote_prefixes are IPv4 only for now"));
+            }
+        }
     }
     Some(IpsecConfig {
         name,

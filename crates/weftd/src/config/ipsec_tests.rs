@@ -72,14 +72,14 @@ fn mistakes_are_reported_at_their_place() {
     assert!(e.contains("site.toml:18:8: an ipsec name"), "{e}");
     assert!(e.contains("site.toml:19:10: \"gw.example\" is not an IP address"), "{e}");
     assert!(e.contains("site.toml:22:9: the probe 10.99.0.1 is in none of remote_prefixes"), "{e}");
-    assert!(e.contains("site.toml:23:10: prefer is \"wireguard\" or \"ipsec\""), "{e}");
+    assert!(e.contains("site.toml:23:10: prefer is \"wireguard\", \"ipsec\" or \"best\""), "{e}");
 }
 
 #[test]
 fn wireguard_first_needs_a_via_that_serves_the_prefixes() {
     let gw = "name = \"cloud\"\nremote = \"198.18.3.2\"\npsk_file = \"k\"\nremote_prefixes = [\"10.88.0.0/24\"]\nprobe = \"10.88.0.1\"\nprefer = \"wireguard\"\n";
     let e = errors(&with(gw));
-    assert!(e.contains("23:10: prefer = \"wireguard\" needs via"), "{e}");
+    assert!(e.contains("23:10: prefer = \"wireguard\" or \"best\" needs via"), "{e}");
     let e = errors(&with(&format!("{gw}via = \"b\"\n")));
     assert!(e.contains("24:7: peer \"b\" does not serve 10.88.0.0/24"), "{e}");
     let e = errors(&with(&format!("{gw}via = \"z\"\n")));
@@ -99,4 +99,16 @@ fn missing_keys_overlaps_and_duplicates_are_errors() {
     assert!(e.contains("the site's address 10.77.1.1 is in none of local_prefixes"), "{e}");
     let e = errors(&with(&format!("{one}bogus = 1\n")));
     assert!(e.contains("unknown field `bogus`"), "{e}");
+}
+
+#[test]
+fn best_scores_both_paths_and_with_via_remote_prefixes_are_ipv4() {
+    let gw = "name = \"cloud\"\nremote = \"198.18.3.2\"\npsk_file = \"k\"\nremote_prefixes = [\"10.77.2.0/24\"]\nprobe = \"10.77.2.1\"\nprefer = \"best\"\n";
+    let e = errors(&with(gw));
+    assert!(e.contains("23:10: prefer = \"wireguard\" or \"best\" needs via"), "{e}");
+    let c = parse_str(&with(&format!("{gw}via = \"b\"\n"))).unwrap();
+    assert_eq!(c.ipsec[0].prefer, Prefer::Best);
+    let v6 = "name = \"cloud\"\nremote = \"198.18.3.2\"\npsk_file = \"k\"\nremote_prefixes = [\"10.77.2.0/24\", \"fd00:2::/64\"]\nprobe = \"10.77.2.1\"\nvia = \"b\"\n";
+    let e = errors(&with(v6));
+    assert!(e.contains("21:36: fd00:2::/64: with via, remote_prefixes are IPv4 only"), "{e}");
 }

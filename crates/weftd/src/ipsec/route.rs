@@ -1,8 +1,12 @@
-//! Routing a gateway's remote prefixes into the path chosen for them, with
-//! the `ip` command (`ip route replace`, one atomic change per prefix).
+//! Routing a gateway's remote prefixes to where their packets are handled,
+//! with the `ip` command (`ip route replace`, one atomic change per prefix):
+//! weft's interface when the gateway has a WireGuard alternative (the send
+//! thread steers each class, see [`super::steer`]), charon's tunnel when it
+//! is the only path.
 //!
 //! Why `ip` and not the agent's rtnetlink helper: the change happens once
-//! per failover, where a fork costs nothing, and `ip route replace ... src`
+//! (and again when charon's device comes back), where a fork costs nothing,
+//! and `ip route replace ... src`
 //! is exactly what an operator reads back with `ip route`; the helper
 //! (`weft_dataplane::sys::Rtnl`) adds and deletes routes on one interface
 //! but has no replace and no preferred source.
@@ -14,24 +18,32 @@ use anyhow::{Context, Result, bail};
 use weft_types::IpPrefix;
 
 use super::charon::DEVICE;
-use super::choice::Route;
 
-/// The `ip` arguments that send `prefix` down `route`: into charon's TUN
-/// with the site's address as source, or to weft's interface.
-pub(crate) fn argv(prefix: IpPrefix, route: Route, weft_if: &str, src: IpAddr) -> Vec<String> {
+/// Where the remote prefixes are routed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dev {
+    /// Weft's interface: the data plane steers.
+    Weft,
+    /// charon's TUN device.
+    Tunnel,
+}
+
+/// The `ip` arguments that route `prefix` to `dev`: into charon's TUN with
+/// the site's address as source, or to weft's interface.
+pub(crate) fn argv(prefix: IpPrefix, dev: Dev, weft_if: &str, src: IpAddr) -> Vec<String> {
     let mut v: Vec<String> =
         ["route", "replace", &prefix.to_string(), "dev"].iter().map(|s| (*s).to_owned()).collect();
-    match route {
-        Route::Ipsec => v.extend([DEVICE.to_owned(), "src".to_owned(), src.to_string()]),
-        Route::WireGuard => v.push(weft_if.to_owned()),
+    match dev {
+        Dev::Tunnel => v.extend([DEVICE.to_owned(), "src".to_owned(), src.to_string()]),
+        Dev::Weft => v.push(weft_if.to_owned()),
     }
     v
 }
 
 /// Replaces the routes of `prefixes`.
-pub(crate) fn apply(prefixes: &[IpPrefix], route: Route, weft_if: &str, src: IpAddr) -> Result<()> {
+pub(crate) fn apply(prefixes: &[IpPrefix], dev: Dev, weft_if: &str, src: IpAddr) -> Result<()> {
     for p in prefixes {
-        let args = argv(*p, route, weft_if, src);
+        let args = argv(*p, dev, weft_if, src);
         let out = Command::new("ip").args(&args).output().context("running ip")?;
         if !out.status.success() {
             bail!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
@@ -49,11 +61,11 @@ mod tests {
         let p = IpPrefix::parse("10.77.2.0/24").unwrap();
         let src: IpAddr = "10.77.1.1".parse().unwrap();
         assert_eq!(
-            argv(p, Route::Ipsec, "weft0", src).join(" "),
+            argv(p, Dev::Tunnel, "weft0", src).join(" "),
             "route replace 10.77.2.0/24 dev ipsec0 src 10.77.1.1"
         );
         assert_eq!(
-            argv(p, Route::WireGuard, "weft0", src).join(" "),
+            argv(p, Dev::Weft, "weft0", src).join(" "),
             "route replace 10.77.2.0/24 dev weft0"
         );
     }

@@ -54,7 +54,10 @@ impl ActivePolicy {
                     .classes
                     .get(&p.class)
                     .is_some_and(|c| c.fallback == Fallback::StrictDrop);
-                strict || !p.exclude_uplinks.is_empty() || p.avoid_metered
+                // excluding an IPsec gateway (`ipsec:NAME`) leaves every
+                // WireGuard path usable
+                let excludes = p.exclude_uplinks.iter().any(|u| !u.starts_with("ipsec:"));
+                strict || excludes || p.avoid_metered
             })
             .collect();
         let denied = (0..=policy.document.acls.len()).map(|_| AtomicU64::new(0)).collect();

@@ -2,11 +2,18 @@
 //! site c is a "cloud gateway" that is plain strongSwan (its own charon,
 //! configured over VICI by the test, no Weft) serving b's prefix as well
 //! (10.77.2.1 on its loopback). a declares the gateway with `prefer =
-//! "wireguard"` and `via = "b"`: the prefix goes over WireGuard to b; with
-//! b's uplink cut it goes over IPsec to c (counted by c's CHILD_SA); with
-//! the link back, over WireGuard again. Every move is an
-//! `ipsec_path_changed` event. a's charon, killed, is started again by the
-//! agent and the path comes back.
+//! "wireguard"` and `via = "b"`, so the prefix is routed into a's Weft
+//! interface and a's data plane steers each class:
+//!
+//! - failover: traffic goes over WireGuard to b; with b's uplink cut it
+//!   goes over IPsec to c (counted by c's CHILD_SA); with the link back,
+//!   over WireGuard again. Every move is an `ipsec_path_changed` event.
+//!   a's charon, killed, is started again by the agent and the path comes
+//!   back.
+//! - per class: a policy route ranks the gateway first for one source and
+//!   excludes it for another: the first goes over IPsec while the rest
+//!   takes WireGuard, and with b cut off the excluded class is not failed
+//!   over.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -62,7 +69,7 @@ fn gateway_bytes_in(vici: &Path) -> u64 {
         .sum()
 }
 
-/// The device a's route to the prefix goes out of.
+/// The device a's kernel route to the prefix goes out of.
 fn route_dev(h: &Harness) -> String {
     let out = h.lab.exec_ok(0, &["ip", "route", "show", PREFIX]).unwrap_or_default();
     out.split_whitespace().skip_while(|w| *w != "dev").nth(1).unwrap_or_default().to_owned()
@@ -86,11 +93,17 @@ fn routing(h: &Harness) -> String {
     format!("{rules}\n{routes}")
 }
 
-/// Ten 1200-byte pings from a to the target: how many were answered.
-fn pings(h: &Harness) -> u32 {
+/// Ten 1200-byte pings from a (from `source`, else the site's address) to
+/// the target: how many were answered.
+fn pings_from(h: &Harness, source: Option<&str>) -> u32 {
+    let mut argv = vec!["ping", "-c", "10", "-i", "0.05", "-s", "1200", "-W", "1"];
+    if let Some(s) = source {
+        argv.extend(["-I", s]);
+    }
+    argv.push(TARGET);
     let out = h
         .lab
-        .exec(0, &["ping", "-c", "10", "-i", "0.05", "-s", "1200", "-W", "1", TARGET])
+        .exec(0, &argv)
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
     out.split(',')
@@ -100,25 +113,29 @@ fn pings(h: &Harness) -> u32 {
 
 /// Pings and returns (answered, bytes the gateway's CHILD_SA took meanwhile).
 fn pings_counted(h: &Harness, vici: &Path) -> (u32, u64) {
+    pings_counted_from(h, vici, None)
+}
+
+/// [`pings_counted`] from `source`.
+fn pings_counted_from(h: &Harness, vici: &Path, source: Option<&str>) -> (u32, u64) {
     let before = gateway_bytes_in(vici);
-    let answered = pings(h);
+    let answered = pings_from(h, source);
     (answered, gateway_bytes_in(vici).saturating_sub(before))
 }
 
-#[test]
-fn the_gateways_prefix_fails_over_from_wireguard_to_ipsec_and_back() {
-    let mut h = Harness::new("ipsec", 3, 1, "fast");
+/// The lab: three sites, c's plain strongSwan gateway serving the target
+/// too, a's `[[ipsec]]` gateway "cloud" (WireGuard first through b), both
+/// agents started. Returns the gateway's VICI socket.
+fn gateway_lab(h: &mut Harness) -> PathBuf {
     let (a_addr, g_addr) = (h.lab.addr(0, 0).unwrap(), h.lab.addr(2, 0).unwrap());
-    // The gateway: plain strongSwan in site c, b's prefix behind it too.
     h.lab.exec_ok(2, &["ip", "addr", "add", &format!("{TARGET}/32"), "dev", "lo"]).unwrap();
     let gw_dir = h.dir.join("gateway");
-    let vici = start_gateway(&mut h, &gw_dir);
+    let vici = start_gateway(h, &gw_dir);
     let gw = SiteToSite::new("gw", &g_addr.to_string(), &a_addr.to_string())
         .with_ts([PREFIX], ["10.77.1.0/24"]);
     let mut c = Client::connect(&vici).unwrap();
     check_success(&c.call("load-conn", &gw.load_conn()).unwrap()).unwrap();
     check_success(&c.call("load-shared", &gw.load_psk(PSK)).unwrap()).unwrap();
-    // Site a: the gateway, WireGuard first through b.
     let psk = h.dir.join("cloud.psk");
     std::fs::write(&psk, format!("{PSK}\n")).unwrap();
     let mut text = std::fs::read_to_string(&h.sites[0].config).unwrap();
@@ -131,15 +148,29 @@ fn the_gateways_prefix_fails_over_from_wireguard_to_ipsec_and_back() {
     h.add_log("site a charon", h.sites[0].state_dir.join("ipsec").join("charon.log"));
     h.start_agent(0);
     h.start_agent(1);
-    let weft_if = h.sites[0].interface.clone();
-
-    // Both paths up: the IPsec one is probed (alive) but unused.
     wait_for("a's IPsec path alive", Duration::from_secs(30), || {
         let g = h.get(0, "/api/v1/ipsec")?;
         (g["gateways"][0]["alive"] == true).then_some(())
     });
     h.wait_ping(0, TARGET.parse().unwrap(), Duration::from_secs(20));
-    assert_eq!(route_dev(&h), weft_if, "WireGuard first");
+    vici
+}
+
+/// a's gateway "cloud" as `GET /api/v1/ipsec` shows it.
+fn cloud(h: &Harness) -> Option<serde_json::Value> {
+    Some(h.get(0, "/api/v1/ipsec")?["gateways"][0].clone())
+}
+
+#[test]
+fn the_gateways_prefix_fails_over_from_wireguard_to_ipsec_and_back() {
+    let mut h = Harness::new("ipsec", 3, 1, "fast");
+    let vici = gateway_lab(&mut h);
+    let weft_if = h.sites[0].interface.clone();
+
+    // Both paths up: the IPsec one is probed (alive) but unused. The prefix
+    // is routed into weft's interface: the data plane steers.
+    assert_eq!(route_dev(&h), weft_if, "the data plane steers the prefix");
+    assert_eq!(cloud(&h).unwrap()["route"], "wireguard", "WireGuard first");
     let (answered, over_ipsec) = pings_counted(&h, &vici);
     assert_eq!(answered, 10, "b answers over WireGuard");
     assert!(
@@ -150,9 +181,10 @@ fn the_gateways_prefix_fails_over_from_wireguard_to_ipsec_and_back() {
 
     // b cut off: the prefix moves to IPsec, the gateway answers.
     h.lab.set_link(1, 0, Impairment::down()).unwrap();
-    wait_for("the prefix routed into the tunnel", Duration::from_secs(15), || {
-        (route_dev(&h) == "ipsec0").then_some(())
+    wait_for("best-effort traffic moved to the tunnel", Duration::from_secs(15), || {
+        (cloud(&h)?["route"] == "ipsec").then_some(())
     });
+    let steered_before = cloud(&h).unwrap()["steered_packets"].as_u64().unwrap();
     let (answered, over_ipsec) = pings_counted(&h, &vici);
     assert_eq!(answered, 10, "the gateway answers over IPsec");
     assert!(over_ipsec >= 10 * 1200, "the pings took the tunnel ({over_ipsec} bytes)");
@@ -162,6 +194,9 @@ fn the_gateways_prefix_fails_over_from_wireguard_to_ipsec_and_back() {
         let gw = &g["gateways"][0];
         (gw["route"] == "ipsec" && gw["bytes_out"].as_u64()? >= 10 * 1200).then_some(())
     });
+    let steered = cloud(&h).unwrap()["steered_packets"].as_u64().unwrap() - steered_before;
+    assert!(steered >= 10, "a's data plane handed the pings to the tunnel ({steered})");
+    assert_eq!(route_dev(&h), weft_if, "the kernel route did not move");
 
     let m = metrics(&h);
     for line in [
@@ -174,8 +209,8 @@ fn the_gateways_prefix_fails_over_from_wireguard_to_ipsec_and_back() {
 
     // b back: WireGuard again.
     h.lab.set_link(1, 0, Impairment::default()).unwrap();
-    wait_for("the prefix routed to b again", Duration::from_secs(30), || {
-        (route_dev(&h) == weft_if).then_some(())
+    wait_for("best-effort traffic back on WireGuard", Duration::from_secs(30), || {
+        (cloud(&h)?["route"] == "wireguard").then_some(())
     });
     let (answered, over_ipsec) = pings_counted(&h, &vici);
     assert_eq!(answered, 10, "b answers over WireGuard again");
@@ -185,7 +220,7 @@ fn the_gateways_prefix_fails_over_from_wireguard_to_ipsec_and_back() {
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|e| e["kind"] == "ipsec_path_changed")
+        .filter(|e| e["kind"] == "ipsec_path_changed" && e["class"] == "best-effort")
         .filter_map(|e| e["reason"].as_str())
         .collect();
     assert_eq!(moves, ["ipsec", "wireguard"], "{events}");
@@ -205,5 +240,108 @@ fn the_gateways_prefix_fails_over_from_wireguard_to_ipsec_and_back() {
         let g = h.get(0, "/api/v1/ipsec")?;
         (g["charon_starts"] == 2 && g["gateways"][0]["alive"] == true).then_some(())
     });
-    assert_eq!(route_dev(&h), weft_if, "still WireGuard first");
+    assert_eq!(cloud(&h).unwrap()["route"], "wireguard", "still WireGuard first");
+    let (answered, over_ipsec) = pings_counted(&h, &vici);
+    assert_eq!(answered, 10, "b answers over WireGuard after charon's restart");
+    assert!(over_ipsec < 5_000, "the pings stayed off the tunnel ({over_ipsec} bytes)");
+}
+
+/// A policy that ranks the gateway first for traffic from 10.77.1.77 and
+/// excludes it for traffic from 10.77.1.88.
+const PER_CLASS: &str = r#"[policy]
+name = "per-class"
+default = "allow"
+
+[[route]]
+name = "to-the-cloud"
+from = "10.77.1.77/32"
+class = "interactive"
+uplinks = ["ipsec:cloud"]
+
+[[route]]
+name = "never-ipsec"
+from = "10.77.1.88/32"
+class = "bulk"
+exclude_uplinks = ["ipsec:cloud"]
+"#;
+
+/// Applies `policy` at a through its API (with its token).
+fn apply_policy(h: &Harness, policy: &str) {
+    let file = h.dir.join("per-class.toml");
+    std::fs::write(&file, policy).unwrap();
+    let token = std::fs::read_to_string(h.sites[0].state_dir.join("api.token")).unwrap();
+    let out = std::process::Command::new("curl")
+        .args(["-s", "--max-time", "10", "-w", "\n%{http_code}", "-H"])
+        .arg(format!("Authorization: Bearer {}", token.trim()))
+        .arg("--data-binary")
+        .arg(format!("@{}", file.display()))
+        .arg("--unix-socket")
+        .arg(h.socket(0))
+        .arg("http://weft/api/v1/policy")
+        .output()
+        .expect("run curl");
+    let out = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.trim_end().ends_with("200"), "policy apply failed: {out}");
+}
+
+/// The route of the profile of class `class` in the gateway's view.
+fn class_route(gw: &serde_json::Value, class: &str) -> Option<String> {
+    gw["classes"]
+        .as_array()?
+        .iter()
+        .find(|c| c["class"] == class)
+        .and_then(|c| c["route"].as_str().map(str::to_owned))
+}
+
+#[test]
+fn a_policy_route_sends_one_class_over_ipsec_while_the_rest_takes_wireguard() {
+    let mut h = Harness::new("ipsecc", 3, 1, "fast");
+    for extra in ["10.77.1.77/32", "10.77.1.88/32"] {
+        h.lab.exec_ok(0, &["ip", "addr", "add", extra, "dev", "lo"]).unwrap();
+    }
+    let vici = gateway_lab(&mut h);
+    apply_policy(&h, PER_CLASS);
+    wait_for("the classes' choices", Duration::from_secs(10), || {
+        let gw = cloud(&h)?;
+        (class_route(&gw, "interactive")? == "ipsec"
+            && class_route(&gw, "bulk")? == "wireguard"
+            && class_route(&gw, "best-effort")? == "wireguard")
+            .then_some(())
+    });
+
+    // Both paths up: the class the route ranks the gateway first for takes
+    // the tunnel, the rest WireGuard.
+    let (answered, over_ipsec) = pings_counted_from(&h, &vici, Some("10.77.1.77"));
+    assert_eq!(answered, 10, "the gateway answers the class routed over IPsec");
+    assert!(over_ipsec >= 10 * 1200, "that class took the tunnel ({over_ipsec} bytes)");
+    let (answered, over_ipsec) = pings_counted(&h, &vici);
+    assert_eq!(answered, 10, "b answers best-effort traffic over WireGuard");
+    assert!(over_ipsec < 5_000, "best-effort stayed off the tunnel ({over_ipsec} bytes)");
+    let (answered, over_ipsec) = pings_counted_from(&h, &vici, Some("10.77.1.88"));
+    assert_eq!(answered, 10, "b answers the class that excludes the gateway");
+    assert!(over_ipsec < 5_000, "the excluded class stayed off the tunnel ({over_ipsec} bytes)");
+
+    // b cut off: best-effort fails over to IPsec; the class that excludes
+    // the gateway does not.
+    h.lab.set_link(1, 0, Impairment::down()).unwrap();
+    wait_for("best-effort failed over", Duration::from_secs(15), || {
+        let gw = cloud(&h)?;
+        (class_route(&gw, "best-effort")? == "ipsec").then_some(())
+    });
+    assert_eq!(class_route(&cloud(&h).unwrap(), "bulk").as_deref(), Some("wireguard"));
+    let (answered, over_ipsec) = pings_counted(&h, &vici);
+    assert_eq!(answered, 10, "best-effort reaches the gateway over IPsec");
+    assert!(over_ipsec >= 10 * 1200, "best-effort took the tunnel ({over_ipsec} bytes)");
+    let (answered, over_ipsec) = pings_counted_from(&h, &vici, Some("10.77.1.88"));
+    assert_eq!(answered, 0, "the excluded class is not failed over to IPsec");
+    assert!(over_ipsec < 5_000, "nothing of it entered the tunnel ({over_ipsec} bytes)");
+    let events = h.get(0, "/api/v1/events/history").unwrap();
+    let moved: Vec<&str> = events["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["kind"] == "ipsec_path_changed")
+        .filter_map(|e| e["class"].as_str())
+        .collect();
+    assert_eq!(moved, ["best-effort"], "{events}");
 }

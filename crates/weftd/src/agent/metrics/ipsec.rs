@@ -38,9 +38,35 @@ impl Collector for IpsecCollector {
         )?;
         let help = "1 while the gateway's path is alive (CHILD_SA installed, probes answered).";
         family(e, "ipsec_path_alive", help, None, gws.iter().map(|(l, g)| (l, flag(g.alive))))?;
-        let help = "1 while the gateway's remote prefixes are routed over IPsec (0: to the WireGuard site).";
+        let help = "1 while best-effort traffic to the gateway's remote prefixes goes over IPsec (0: to the WireGuard site).";
         let rows = gws.iter().map(|(l, g)| (l, flag(g.route == "ipsec")));
         family(e, "ipsec_routed", help, None, rows)?;
+        let classes: Vec<_> = gws
+            .iter()
+            .flat_map(|(_, g)| {
+                g.classes.iter().map(|c| {
+                    let labels =
+                        Labels([("gateway", g.name.clone()), ("profile", c.profile.clone())]);
+                    (labels, c.route == "ipsec")
+                })
+            })
+            .collect();
+        let help =
+            "1 while the route profile's traffic to the gateway's remote prefixes goes over IPsec.";
+        family(e, "ipsec_class_routed", help, None, classes.iter().map(|(l, b)| (l, flag(*b))))?;
+        let help =
+            "Packets the data plane handed to the gateway's tunnel (classes routed over IPsec).";
+        let rows = gws.iter().map(|(l, g)| (l, ConstCounter::new(g.steered_packets)));
+        family(e, "ipsec_steered_packets", help, None, rows)?;
+        let help = "Bytes the data plane handed to the gateway's tunnel.";
+        let rows = gws.iter().map(|(l, g)| (l, ConstCounter::new(g.steered_bytes)));
+        family(e, "ipsec_steered_bytes", help, None, rows)?;
+        let help = "Packets for the gateway's prefixes dropped by the steering (strict class without a path, tunnel device gone or full).";
+        let rows = gws.iter().map(|(l, g)| (l, ConstCounter::new(g.steer_dropped)));
+        family(e, "ipsec_steer_dropped_packets", help, None, rows)?;
+        let help = "Jitter of the probes through the tunnel (RFC 3550), seconds.";
+        let rows = gws.iter().map(|(l, g)| (l, ConstGauge::new(g.jitter_ms / 1000.0)));
+        family(e, "ipsec_probe_jitter_seconds", help, None, rows)?;
         let help = "Smoothed RTT of the ICMP probes through the tunnel, seconds.";
         let rows =
             gws.iter().filter_map(|(l, g)| g.rtt_ms.map(|ms| (l, ConstGauge::new(ms / 1000.0))));

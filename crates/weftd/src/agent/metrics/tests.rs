@@ -380,6 +380,11 @@ fn every_name_in_deploy_metrics_txt_is_exported() {
                 installed: true,
                 alive: true,
                 route: "ipsec".into(),
+                classes: vec![weft_api::IpsecClassRoute {
+                    profile: "realtime".into(),
+                    class: "realtime".into(),
+                    route: "wireguard".into(),
+                }],
                 rtt_ms: Some(1.5),
                 bytes_in: 100,
                 ..Default::default()
