@@ -13,7 +13,7 @@
 //!   connections, initiate, read `list-sas`.
 //! - [`icmp`]: the echo socket pinned to charon's TUN device.
 //! - [`choice`]: liveness and quality from the probes, the choice (pure).
-//! - [`engine`]: what the running policy and the path engine say.
+//! - [`pathview`]: what the running policy and the path engine say.
 //! - [`steer`]: the table the send thread steers by, and its raw socket.
 //! - [`route`]: `ip route replace` of the remote prefixes: into weft's
 //!   interface when there is a `via` (the data plane steers), else into
@@ -25,8 +25,8 @@
 
 mod charon;
 mod choice;
-mod engine;
 mod icmp;
+mod pathview;
 mod route;
 mod steer;
 mod vici;
@@ -41,8 +41,8 @@ use weft_api::{Event, EventKind};
 use crate::config::{IpsecConfig, SiteConfig};
 pub(crate) use choice::Route as SteerRoute;
 use choice::{Candidate, ClassRule, Liveness, Route};
-use engine::Engine;
-pub(crate) use engine::{EngineNow, EngineView};
+use pathview::Engine;
+pub(crate) use pathview::{EngineNow, EngineView};
 pub(crate) use steer::SteerTable;
 use steer::{RawOut, Steer};
 
