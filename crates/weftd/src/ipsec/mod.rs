@@ -8,6 +8,9 @@
 //! - [`charon`]: the daemon's directory, configuration and process.
 //! - [`vici`]: the control thread: supervise charon, load and unload the
 //!   connections, initiate, read `list-sas`.
+//! - [`engine`]: ESP in the kernel (XFRM) or in userspace (kernel-libipsec),
+//!   chosen by what the kernel can do.
+//! - [`creds`]: the certificate files of `auth = "cert"` gateways.
 //! - [`icmp`]: the echo socket pinned to charon's TUN device.
 //! - [`choice`]: liveness from the probes and the route choice (pure).
 //! - [`route`]: `ip route replace` into the chosen path.
@@ -18,6 +21,8 @@
 
 mod charon;
 mod choice;
+mod creds;
+mod engine;
 mod icmp;
 mod route;
 mod vici;
@@ -30,7 +35,7 @@ use anyhow::{Context, Result};
 use weft_api::{Event, EventKind, SiteState};
 
 use crate::bgp::SitesNow;
-use crate::config::{IpsecConfig, SiteConfig};
+use crate::config::{IpsecAuth, IpsecConfig, SiteConfig};
 use choice::{Liveness, Route};
 
 /// One gateway as the API shows it (`GET /api/v1/ipsec`).
@@ -42,6 +47,8 @@ pub(crate) type GatewayStatus = weft_api::IpsecGateway;
 pub(crate) struct Shared {
     gateways: RwLock<Vec<GatewayStatus>>,
     charon_starts: std::sync::atomic::AtomicU64,
+    /// The ESP engine's name, once chosen.
+    esp_engine: std::sync::OnceLock<&'static str>,
 }
 
 impl Shared {
@@ -57,7 +64,11 @@ impl Shared {
 
     /// The API's view.
     pub(crate) fn view(&self) -> weft_api::IpsecStatus {
-        weft_api::IpsecStatus { charon_starts: self.charon_starts(), gateways: self.gateways() }
+        weft_api::IpsecStatus {
+            charon_starts: self.charon_starts(),
+            esp_engine: self.esp_engine.get().copied().unwrap_or_default().to_owned(),
+            gateways: self.gateways(),
+        }
     }
 
     fn update(&self, i: usize, f: impl FnOnce(&mut GatewayStatus)) {
@@ -84,6 +95,10 @@ impl Shared {
                     .map(|g| GatewayStatus {
                         name: g.name.clone(),
                         remote: g.remote.to_string(),
+                        auth: match g.auth {
+                            IpsecAuth::Psk { .. } => "psk".to_owned(),
+                            IpsecAuth::Cert(_) => "cert".to_owned(),
+                        },
                         via: g.via.clone(),
                         ..GatewayStatus::default()
                     })
@@ -108,7 +123,17 @@ pub(crate) fn start(
     events: std::sync::mpsc::Sender<Event>,
 ) -> Result<()> {
     let dir = charon::Dir(cfg.state_dir.join("ipsec"));
-    vici::start(dir, cfg.ipsec.clone(), Arc::clone(shared))
+    let kernel = engine::probe();
+    let esp = engine::choose(kernel);
+    let _ = shared.esp_engine.set(esp.name());
+    crate::log_info!(
+        Agent,
+        "ipsec: ESP in {} (kernel ESP: {}, XFRM interfaces: {})",
+        esp.name(),
+        kernel.esp,
+        kernel.xfrm_interface
+    );
+    vici::start(dir, esp, cfg.ipsec.clone(), Arc::clone(shared))
         .context("starting charon ([[ipsec]])")?;
     let prober = Prober {
         gateways: cfg.ipsec.clone(),
