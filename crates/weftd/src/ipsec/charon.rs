@@ -115,6 +115,7 @@ charon {{
   filelog {{
     log {{
       path = charon.log
+      flush_line = yes
       time_format = %H:%M:%S
       default = 1
       ike = 1
