@@ -1,8 +1,8 @@
-//! Host certificates for IKEv2 (IPsec): a site's or a gateway's certificate
+//! Host certificates for IKE (IPsec): a site's or a gateway's certificate
 //! signed straight by the mesh root, naming the host by one DNS name (its
 //! subject alternative name and common name) so that strongSwan can match
 //! it against an FQDN identity (`remote_id = "gw.example.org"`). Ed25519
-//! keys (RFC 8420 in IKEv2); no SPIFFE URI, these are not workload
+//! keys (RFC 8420 in IKE version 2); no SPIFFE URI, these are not workload
 //! identities.
 
 use rcgen::{ExtendedKeyUsagePurpose, IsCa, Issuer, KeyUsagePurpose, SanType};

@@ -22,7 +22,7 @@
 //! - [`x509`]: root, intermediate and SVID certificates.
 //! - [`rotation`]: the renewal schedule.
 //! - [`san`]: the SPIFFE ID of a (verified) peer certificate.
-//! - [`host`]: host certificates for IKEv2 (IPsec) straight from the root,
+//! - [`host`]: host certificates for IKE (IPsec) straight from the root,
 //!   named by a DNS name.
 #![forbid(unsafe_code)]
 

@@ -162,14 +162,23 @@ fn the_schedule_renews_at_half_life_and_never_renews_a_revoked_identity() {
 #[test]
 fn a_host_certificate_chains_to_the_root_and_names_its_dns_name() {
     let (root, _, _) = chain();
-    let host = root.issue_host("gw.example.org", &[21; 32], 5, Validity::starting(NOW, 600)).unwrap();
+    let host =
+        root.issue_host("gw.example.org", &[21; 32], 5, Validity::starting(NOW, 600)).unwrap();
     let anchor_der = CertificateDer::from(root.der().to_vec());
     let anchors = [anchor_from_trusted_cert(&anchor_der).unwrap()];
     let leaf = CertificateDer::from(host.cert.clone());
     let ee = EndEntityCert::try_from(&leaf).unwrap();
     let at = UnixTime::since_unix_epoch(std::time::Duration::from_secs(NOW));
-    ee.verify_for_usage(webpki::ALL_VERIFICATION_ALGS, &anchors, &[], at, KeyUsage::server_auth(), None, None)
-        .unwrap();
+    ee.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        &anchors,
+        &[],
+        at,
+        KeyUsage::server_auth(),
+        None,
+        None,
+    )
+    .unwrap();
     let name = rustls_pki_types::ServerName::try_from("gw.example.org").unwrap();
     ee.verify_is_valid_for_subject_name(&name).unwrap();
     let other = rustls_pki_types::ServerName::try_from("other.example.org").unwrap();

@@ -71,11 +71,7 @@ fn when(t: u64) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp(i64::try_from(t).ok()?).ok()
 }
 
-pub(crate) fn params(
-    serial: u64,
-    v: Validity,
-    cn: &str,
-) -> Result<CertificateParams, IssueError> {
+pub(crate) fn params(serial: u64, v: Validity, cn: &str) -> Result<CertificateParams, IssueError> {
     let bad = || IssueError::BadValidity { not_before: v.not_before, not_after: v.not_after };
     if v.not_after <= v.not_before {
         return Err(bad());

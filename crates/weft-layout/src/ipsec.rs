@@ -28,11 +28,17 @@ pub fn issue(
     now: u64,
 ) -> Result<(HostCert, Vec<u8>)> {
     if !dns_name_ok(name) {
-        bail!("{name:?} is not a DNS name: an IPsec identity is labels of a-z 0-9 - separated by dots");
+        bail!(
+            "{name:?} is not a DNS name: an IPsec identity is labels of a-z 0-9 - separated by dots"
+        );
     }
     let root = Root::new(ca_seed, td, 1, Validity::starting(now, ROOT_SECS))?;
-    let host =
-        root.issue_host(name, &random_seed()?, random_serial()?, Validity::starting(now, ttl_secs))?;
+    let host = root.issue_host(
+        name,
+        &random_seed()?,
+        random_serial()?,
+        Validity::starting(now, ttl_secs),
+    )?;
     Ok((host, root.der().to_vec()))
 }
 
@@ -57,7 +63,8 @@ mod tests {
     fn the_files_hold_the_hosts_certificate_key_and_the_mesh_root() {
         let td = TrustDomain::parse("mesh.test").unwrap();
         let (host, root) = issue(&[3; 32], &td, "gw.mesh.test", 3600, 1_800_000_000).unwrap();
-        let again = Root::new(&[3; 32], &td, 1, Validity::starting(1_800_000_000, ROOT_SECS)).unwrap();
+        let again =
+            Root::new(&[3; 32], &td, 1, Validity::starting(1_800_000_000, ROOT_SECS)).unwrap();
         assert_eq!(root, again.der(), "the root of the CA seed and trust domain");
         let out = std::env::temp_dir().join(format!("weft-ipsec-cert-{}", std::process::id()));
         write(&out, &host, &root).unwrap();
@@ -69,7 +76,10 @@ mod tests {
             &std::fs::metadata(out.join("gw.mesh.test.key")).unwrap().permissions(),
         );
         assert_eq!(mode & 0o077, 0, "the key is the owner's");
-        assert_eq!(std::fs::read_to_string(out.join("ca.pem")).unwrap(), pem("CERTIFICATE", &[root]));
+        assert_eq!(
+            std::fs::read_to_string(out.join("ca.pem")).unwrap(),
+            pem("CERTIFICATE", &[root])
+        );
         assert!(issue(&[3; 32], &td, "not a name", 3600, 1_800_000_000).is_err());
         let _ = std::fs::remove_dir_all(out);
     }

@@ -152,8 +152,9 @@ impl SiteToSite {
             .with_value("dpd_action", "restart")
             .with_value("close_action", "none");
         if let Some(id) = self.if_id {
-            child =
-                child.with_value("if_id_in", id.to_string()).with_value("if_id_out", id.to_string());
+            child = child
+                .with_value("if_id_in", id.to_string())
+                .with_value("if_id_out", id.to_string());
         }
         let mut conn = Message::new()
             .with_value("version", "2")
@@ -165,10 +166,9 @@ impl SiteToSite {
             conn = conn.with_value("dpd_delay", format!("{}s", d.as_secs().max(1)));
         }
         let (mut local, mut remote) = match &self.auth {
-            Auth::Psk => (
-                Message::new().with_value("auth", "psk"),
-                Message::new().with_value("auth", "psk"),
-            ),
+            Auth::Psk => {
+                (Message::new().with_value("auth", "psk"), Message::new().with_value("auth", "psk"))
+            }
             Auth::Pubkey { cert, cacerts } => (
                 Message::new().with_value("auth", "pubkey").with_list("certs", [cert]),
                 Message::new().with_value("auth", "pubkey").with_list("cacerts", cacerts),
@@ -268,7 +268,10 @@ mod tests {
         assert!(child.get("if_id_in").is_none(), "no XFRM interface unless asked");
         let m = gw.with_if_id(30565).load_conn();
         let child = m.section("gw").unwrap().section("children").unwrap().section("gw").unwrap();
-        assert_eq!((child.value_str("if_id_in"), child.value_str("if_id_out")), (Some("30565"), Some("30565")));
+        assert_eq!(
+            (child.value_str("if_id_in"), child.value_str("if_id_out")),
+            (Some("30565"), Some("30565"))
+        );
         let key = load_key("-----BEGIN PRIVATE KEY-----");
         assert_eq!(key.value_str("type"), Some("any"));
     }

@@ -5,7 +5,7 @@
 //! `weft ipsec cert NAME` (on the host holding the mesh CA, files only):
 //! a certificate for a site or a plain gateway named `NAME` (a DNS name, its
 //! IKE identity), signed by the mesh's X.509 root, with its key and the
-//! root, for `[[ipsec]] auth = "cert"` or any IKEv2 gateway.
+//! root, for `[[ipsec]] auth = "cert"` or any IKE gateway.
 
 use std::process::ExitCode;
 
@@ -93,11 +93,19 @@ pub(crate) fn run(cmd: IpsecCommand) -> Result<ExitCode> {
 }
 
 /// `weft ipsec cert`.
-fn cert(name: &str, td: &str, out: &std::path::Path, days: u64, state_dir: &std::path::Path) -> Result<ExitCode> {
-    let td = weft_identity::TrustDomain::parse(td).with_context(|| format!("--trust-domain {td:?}"))?;
+fn cert(
+    name: &str,
+    td: &str,
+    out: &std::path::Path,
+    days: u64,
+    state_dir: &std::path::Path,
+) -> Result<ExitCode> {
+    let td =
+        weft_identity::TrustDomain::parse(td).with_context(|| format!("--trust-domain {td:?}"))?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let seed = weft_layout::zt::ca_seed(state_dir)?;
-    let (host, root) = weft_layout::ipsec::issue(&seed, &td, name, days.saturating_mul(86_400), now)?;
+    let (host, root) =
+        weft_layout::ipsec::issue(&seed, &td, name, days.saturating_mul(86_400), now)?;
     weft_layout::ipsec::write(out, &host, &root)?;
     outln!(
         "IPsec certificate for {name} from the mesh CA of spiffe://{td}: {d}/{name}.pem, {d}/{name}.key, {d}/ca.pem",

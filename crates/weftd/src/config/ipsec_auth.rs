@@ -87,7 +87,10 @@ pub(super) fn auth<T>(
     if !cert {
         for (key, v) in cert_keys {
             if let Some(v) = v {
-                c.err(v, format!("{key} is for auth = \"cert\" (this gateway uses a pre-shared key)"));
+                c.err(
+                    v,
+                    format!("{key} is for auth = \"cert\" (this gateway uses a pre-shared key)"),
+                );
             }
         }
         if let Some(v) = r.remote_id.or(r.local_id) {
@@ -118,15 +121,18 @@ pub(super) fn auth<T>(
     let key_file = file("key_file", r.key_file);
     let ca_file = file("ca_file", r.ca_file);
     let mut id = |v: Option<&Spanned<String>>| {
-        v.filter(|s| !id_ok(s.get_ref())).map(|s| {
+        if let Some(s) = v.filter(|s| !id_ok(s.get_ref())) {
             c.err(s, "an IKE identity is 1 to 255 printable characters without quotes");
-        });
+        }
         v.map(|s| s.get_ref().clone())
     };
     let remote_id = id(r.remote_id);
     let local_id = id(r.local_id);
     if remote_id.is_none() {
-        c.err(at, "remote_id is needed with auth = \"cert\" (the identity in the gateway's certificate)");
+        c.err(
+            at,
+            "remote_id is needed with auth = \"cert\" (the identity in the gateway's certificate)",
+        );
     }
     Some(IpsecAuth::Cert(CertAuth {
         cert_file: cert_file?,

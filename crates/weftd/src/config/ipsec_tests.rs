@@ -133,18 +133,30 @@ fn certificate_auth_reads_its_files_relative_to_the_config() {
 #[test]
 fn certificate_auth_mistakes_name_their_place() {
     let dir = dir_with("bad", &["a.pem"]);
-    let errs = |extra: &str| match parse(&dir.join("site.toml"), &with(&format!("{CERT_GW}{extra}"))) {
-        Err(ConfigError::Invalid(d)) => d.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
-        other => panic!("expected diagnostics, got {other:?}"),
-    };
+    let errs =
+        |extra: &str| match parse(&dir.join("site.toml"), &with(&format!("{CERT_GW}{extra}"))) {
+            Err(ConfigError::Invalid(d)) => {
+                d.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+            }
+            other => panic!("expected diagnostics, got {other:?}"),
+        };
     // neither
     let e = errs("");
-    assert!(e.contains("site.toml:18:8: psk_file is needed (pre-shared key), or auth = \"cert\""), "{e}");
+    assert!(
+        e.contains("site.toml:18:8: psk_file is needed (pre-shared key), or auth = \"cert\""),
+        "{e}"
+    );
     // both
-    let e = errs("auth = \"cert\"\npsk_file = \"k\"\ncert_file = \"a.pem\"\nkey_file = \"a.key\"\nca_file = \"ca.pem\"\nremote_id = \"gw\"\n");
+    let e = errs(
+        "auth = \"cert\"\npsk_file = \"k\"\ncert_file = \"a.pem\"\nkey_file = \"a.key\"\nca_file = \"ca.pem\"\nremote_id = \"gw\"\n",
+    );
     assert!(e.contains("site.toml:23:12: psk_file and auth = \"cert\" exclude each other"), "{e}");
     // missing files, missing remote_id, an unknown auth
-    assert!(e.contains("site.toml:25:12: no such file: ") && e.contains("a.key (`weft ipsec cert` issues them)"), "{e}");
+    assert!(
+        e.contains("site.toml:25:12: no such file: ")
+            && e.contains("a.key (`weft ipsec cert` issues them)"),
+        "{e}"
+    );
     assert!(e.contains("site.toml:26:11: no such file: "), "{e}");
     assert!(!e.contains("/a.pem"), "a.pem exists: {e}");
     let e = errs("auth = \"cert\"\ncert_file = \"a.pem\"\n");

@@ -92,13 +92,14 @@ impl Dir {
 fn render(engine: Engine) -> String {
     let (comment, libipsec) = match engine {
         Engine::Userspace => (
-            format!("ESP in userspace over the TUN device {DEVICE} (kernel-libipsec before kernel-netlink)"),
+            format!(
+                "ESP in userspace over the TUN device {DEVICE} (kernel-libipsec before kernel-netlink)"
+            ),
             "kernel-libipsec ",
         ),
-        Engine::Kernel => (
-            format!("ESP in the kernel (XFRM), SAs bound to the XFRM interface {DEVICE}"),
-            "",
-        ),
+        Engine::Kernel => {
+            (format!("ESP in the kernel (XFRM), SAs bound to the XFRM interface {DEVICE}"), "")
+        }
     };
     format!(
         "# written by weftd: the agent's own charon ([[ipsec]])

@@ -95,6 +95,9 @@ mod tests {
         // the root has no DNS name
         let root = pem_blocks(&text, "CERTIFICATE").remove(1);
         assert_eq!(first_dns_name(&root), None);
-        assert_eq!(first_dns_name("-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----"), None);
+        assert_eq!(
+            first_dns_name("-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----"),
+            None
+        );
     }
 }

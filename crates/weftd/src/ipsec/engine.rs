@@ -63,7 +63,10 @@ pub(crate) fn probe() -> KernelIpsec {
 pub(crate) fn make_interface() -> anyhow::Result<()> {
     use anyhow::Context as _;
     let id = IF_ID.to_string();
-    let exists = Command::new("ip").args(["link", "show", DEVICE]).output().is_ok_and(|o| o.status.success());
+    let exists = Command::new("ip")
+        .args(["link", "show", DEVICE])
+        .output()
+        .is_ok_and(|o| o.status.success());
     for args in [
         &["link", "add", DEVICE, "type", "xfrm", "if_id", &id][..],
         &["link", "set", DEVICE, "up"][..],

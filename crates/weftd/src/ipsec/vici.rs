@@ -11,8 +11,8 @@ use anyhow::{Context, Result};
 use weft_vici::{Client, Message, SiteToSite, check_success, load_key, parse_list_sa};
 
 use super::charon::Dir;
-use super::engine::{Engine, IF_ID};
 use super::creds::{self, Creds};
+use super::engine::{Engine, IF_ID};
 use super::{Shared, conn_name};
 use crate::config::{IpsecAuth, IpsecConfig};
 
@@ -71,7 +71,15 @@ pub(crate) fn start(
             gateways.len(),
             dir.log().display()
         );
-        let mut keeper = Keeper { dir, engine, gateways, shared, client: None, initiated: Vec::new() };
+        let mut keeper = Keeper {
+            dir,
+            engine,
+            gateways,
+            shared,
+            client: None,
+            initiated: Vec::new(),
+            broken: Vec::new(),
+        };
         loop {
             if let Ok(Some(status)) = child.try_wait() {
                 crate::log_warn!(
@@ -112,13 +120,17 @@ struct Keeper {
     client: Option<Client>,
     /// When each gateway was last initiated.
     initiated: Vec<Option<Instant>>,
+    /// The gateways whose files could not be read (not loaded, not initiated).
+    broken: Vec<bool>,
 }
 
 impl Keeper {
     /// One second's work: (re)load when needed, read the SAs, initiate.
     fn round(&mut self) -> Result<()> {
         if self.client.is_none() {
-            self.client = Some(self.load()?);
+            let (c, broken) = self.load()?;
+            self.client = Some(c);
+            self.broken = broken;
             self.initiated = vec![None; self.gateways.len()];
         }
         let Some(c) = self.client.as_mut() else { return Ok(()) };
@@ -141,7 +153,7 @@ impl Keeper {
                 }
             });
             let due = self.initiated[i].is_none_or(|t| t.elapsed() >= INITIATE_EVERY);
-            if child.is_none() && due {
+            if child.is_none() && due && self.broken.get(i) != Some(&true) {
                 self.initiated[i] = Some(Instant::now());
                 let gw = site_to_site(g);
                 c.set_timeout(INITIATE_TIMEOUT + Duration::from_secs(5))?;
@@ -160,11 +172,13 @@ impl Keeper {
         Ok(())
     }
 
-    /// Connects to charon, loads every gateway, unloads stale `weft-*` connections.
-    fn load(&self) -> Result<Client> {
+    /// Connects to charon, loads every gateway, unloads stale `weft-*`
+    /// connections; says which gateways could not be loaded (their files).
+    fn load(&self) -> Result<(Client, Vec<bool>)> {
         let mut c =
             Client::connect(self.dir.vici()).context("connecting to charon's VICI socket")?;
-        for g in &self.gateways {
+        let mut broken = vec![false; self.gateways.len()];
+        for (i, g) in self.gateways.iter().enumerate() {
             let mut gw = site_to_site(g);
             if self.engine == Engine::Kernel {
                 gw = gw.with_if_id(IF_ID);
@@ -180,9 +194,21 @@ impl Keeper {
                         .with_context(|| format!("ipsec {}: load-shared", g.name))?;
                 }
                 IpsecAuth::Cert(a) => {
-                    let cr = creds::read(a).with_context(|| format!("ipsec {}", g.name))?;
-                    check_success(&c.call("load-key", &load_key(&cr.key))?)
-                        .with_context(|| format!("ipsec {}: load-key {}", g.name, a.key_file.display()))?;
+                    // Bad files break this gateway only: said in its status,
+                    // read again when charon or the agent restarts.
+                    let cr = match creds::read(a) {
+                        Ok(cr) => cr,
+                        Err(e) => {
+                            let e = format!("{e:#}");
+                            crate::log_warn!(Agent, "ipsec {}: {e}", g.name);
+                            self.shared.update(i, |s| s.last_error = Some(e));
+                            broken[i] = true;
+                            continue;
+                        }
+                    };
+                    check_success(&c.call("load-key", &load_key(&cr.key))?).with_context(|| {
+                        format!("ipsec {}: load-key {}", g.name, a.key_file.display())
+                    })?;
                     let gw = with_creds(gw, &cr, &a.remote_id);
                     check_success(&c.call("load-conn", &gw.load_conn())?)
                         .with_context(|| format!("ipsec {}: load-conn", g.name))?;
@@ -198,8 +224,12 @@ impl Keeper {
                 crate::log_info!(Agent, "ipsec: unloaded {name} (no longer configured)");
             }
         }
-        crate::log_info!(Agent, "ipsec: {} connection(s) loaded into charon", wanted.len());
-        Ok(c)
+        crate::log_info!(
+            Agent,
+            "ipsec: {} connection(s) loaded into charon",
+            broken.iter().filter(|b| !**b).count()
+        );
+        Ok((c, broken))
     }
 
     /// Forgets the SAs (charon is gone).

@@ -5,8 +5,10 @@
 //! certificate from another CA under the right name: a refuses it (no
 //! CHILD_SA, the API says not installed and why). With the mesh CA's
 //! certificate loaded instead, traffic to the prefix behind the gateway
-//! flows through the tunnel.
+//! flows through the tunnel. A second gateway whose CA file holds no
+//! certificate is not loaded and says so, without stopping the first.
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
@@ -46,7 +48,10 @@ fn load_gateway(vici: &Path, g: &str, a: &str, dir: &Path, mesh_ca: &str) {
     let gw = SiteToSite::new("gw", g, a)
         .with_ts([PREFIX], ["10.77.1.0/24"])
         .with_ids(GW, SITE)
-        .with_certs(read(dir, &format!("{GW}.pem")).into_bytes(), vec![mesh_ca.as_bytes().to_vec()]);
+        .with_certs(
+            read(dir, &format!("{GW}.pem")).into_bytes(),
+            vec![mesh_ca.as_bytes().to_vec()],
+        );
     check_success(&c.call("load-conn", &gw.load_conn()).unwrap()).unwrap();
 }
 
@@ -70,10 +75,17 @@ fn a_gateway_with_a_mesh_ca_certificate_carries_traffic_and_one_from_another_ca_
     let vici = start_gateway(&mut h, 1, &gateway_dir);
     load_gateway(&vici, &g_addr, &a_addr, &rogue_dir, &mesh_ca);
     let mut text = std::fs::read_to_string(&h.sites[0].config).unwrap();
-    text.push_str(&format!(
+    let _ = write!(
+        text,
         "\n[[ipsec]]\nname = \"cloud\"\nremote = \"{g_addr}\"\nauth = \"cert\"\ncert_file = \"{d}/{SITE}.pem\"\nkey_file = \"{d}/{SITE}.key\"\nca_file = \"{d}/ca.pem\"\nremote_id = \"{GW}\"\nremote_prefixes = [\"{PREFIX}\"]\nprobe = \"{TARGET}\"\n",
         d = a_dir.display()
-    ));
+    );
+    // A second gateway whose CA file holds no certificate (a key): only it fails.
+    let _ = write!(
+        text,
+        "\n[[ipsec]]\nname = \"broken\"\nremote = \"{g_addr}\"\nauth = \"cert\"\ncert_file = \"{d}/{SITE}.pem\"\nkey_file = \"{d}/{SITE}.key\"\nca_file = \"{d}/{SITE}.key\"\nremote_id = \"{GW}\"\nremote_prefixes = [\"10.77.8.0/24\"]\nprobe = \"10.77.8.1\"\n",
+        d = a_dir.display()
+    );
     std::fs::write(&h.sites[0].config, text).unwrap();
     let a_log = h.sites[0].state_dir.join("ipsec").join("charon.log");
     h.add_log("site a charon", a_log.clone());
@@ -85,9 +97,15 @@ fn a_gateway_with_a_mesh_ca_certificate_carries_traffic_and_one_from_another_ca_
         g["gateways"][0]["last_error"].is_string().then_some(g)
     });
     let gw = &g["gateways"][0];
-    assert_eq!((gw["installed"].as_bool(), gw["auth"].as_str()), (Some(false), Some("cert")), "{g}");
+    assert_eq!(
+        (gw["installed"].as_bool(), gw["auth"].as_str()),
+        (Some(false), Some("cert")),
+        "{g}"
+    );
     assert_eq!(g["esp_engine"], "userspace", "this kernel has no ESP: {g}");
     assert!(gateway_children(&vici).is_empty(), "no CHILD_SA at the gateway");
+    let broken = g["gateways"][1]["last_error"].as_str().unwrap_or_default();
+    assert!(broken.contains("no PEM certificate"), "the unreadable gateway says why: {g}");
     let refused = format!("no trusted ED25519 public key found for '{GW}'");
     wait_for("a's charon refusing the certificate itself", Duration::from_secs(5), || {
         std::fs::read_to_string(&a_log).ok()?.contains(&refused).then_some(())
