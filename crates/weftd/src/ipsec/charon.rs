@@ -104,7 +104,7 @@ fn render(engine: Engine) -> String {
     format!(
         "# written by weftd: the agent's own charon ([[ipsec]])
 charon {{
-  # {comment}; pem pkcs8 x509 openssl: Ed25519 certificates and keys (RFC 8420)
+  # {comment}; openssl: Ed25519 certificates and PKCS#8 keys (RFC 8420)
   load = random nonce openssl aes sha1 sha2 hmac gmp pem pkcs1 pkcs8 x509 pubkey constraints kdf {libipsec}kernel-netlink socket-default vici
   # weftd routes the gateways' prefixes itself, in the main table (into {DEVICE} or to a
   # WireGuard site); kernel-libipsec still puts a route into charon's table, so that
