@@ -10,6 +10,10 @@ use utoipa::ToSchema;
 pub struct IpsecStatus {
     /// How often the agent started charon (1, plus restarts); 0 without gateways.
     pub charon_starts: u64,
+    /// Where ESP runs: `kernel` (XFRM) or `userspace` (charon's
+    /// kernel-libipsec); empty before charon started or without gateways.
+    #[serde(default)]
+    pub esp_engine: String,
     /// The gateways, in configuration order.
     pub gateways: Vec<IpsecGateway>,
 }
@@ -21,6 +25,13 @@ pub struct IpsecGateway {
     pub name: String,
     /// The gateway's IKE address.
     pub remote: String,
+    /// How the two ends authenticate: `psk` or `cert` (mesh CA certificates).
+    #[serde(default)]
+    pub auth: String,
+    /// Why the last `initiate` failed (charon's answer), while no CHILD SA
+    /// is installed; absent once one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
     /// charon's state of the IKE SA (`ESTABLISHED`, `CONNECTING`, ...); empty: none.
     pub ike_state: String,
     /// Whether its CHILD SA is installed (can carry traffic).

@@ -22,12 +22,16 @@
 //! - [`x509`]: root, intermediate and SVID certificates.
 //! - [`rotation`]: the renewal schedule.
 //! - [`san`]: the SPIFFE ID of a (verified) peer certificate.
+//! - [`host`]: host certificates for IKE (IPsec) straight from the root,
+//!   named by a DNS name.
 #![forbid(unsafe_code)]
 
+pub mod host;
 pub mod rotation;
 pub mod san;
 pub mod x509;
 
+pub use host::{HostCert, dns_name_ok};
 pub use rotation::{RotationPolicy, Schedule};
 pub use weft_types::{SpiffeId, TrustDomain};
 pub use x509::{Intermediate, IssueError, Root, Svid, Validity, ed25519_pkcs8};

@@ -48,6 +48,16 @@ const SAN_OID: [u8; 3] = [0x55, 0x1d, 0x11];
 
 /// The URI SANs of a DER certificate.
 pub fn uri_sans(cert: &[u8]) -> Result<Vec<String>, SanError> {
+    sans(cert, 0x86)
+}
+
+/// The DNS name SANs of a DER certificate (a host certificate's identity).
+pub fn dns_sans(cert: &[u8]) -> Result<Vec<String>, SanError> {
+    sans(cert, 0x82)
+}
+
+/// The SANs of the context tag `tag` (`[2]` DNS name, `[6]` URI), as text.
+fn sans(cert: &[u8], tag: u8) -> Result<Vec<String>, SanError> {
     let (_, certificate, _) = tlv(cert)?;
     let (_, mut tbs, _) = tlv(certificate)?;
     // Walk tbsCertificate to the [3] extensions.
@@ -78,9 +88,9 @@ pub fn uri_sans(cert: &[u8]) -> Result<Vec<String>, SanError> {
         }
         let (_, mut names, _) = tlv(value.ok_or(SanError::Malformed)?)?;
         while !names.is_empty() {
-            let (tag, body, rest) = tlv(names)?;
+            let (t, body, rest) = tlv(names)?;
             names = rest;
-            if tag == 0x86 {
+            if t == tag {
                 uris.push(std::str::from_utf8(body).map_err(|_| SanError::Malformed)?.to_owned());
             }
         }

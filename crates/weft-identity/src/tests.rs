@@ -158,3 +158,42 @@ fn the_schedule_renews_at_half_life_and_never_renews_a_revoked_identity() {
     assert!(s.poll_due(10_000).is_empty());
     assert!(s.is_revoked(&b) && !s.is_revoked(&a));
 }
+
+#[test]
+fn a_host_certificate_chains_to_the_root_and_names_its_dns_name() {
+    let (root, _, _) = chain();
+    let host =
+        root.issue_host("gw.example.org", &[21; 32], 5, Validity::starting(NOW, 600)).unwrap();
+    let anchor_der = CertificateDer::from(root.der().to_vec());
+    let anchors = [anchor_from_trusted_cert(&anchor_der).unwrap()];
+    let leaf = CertificateDer::from(host.cert.clone());
+    let ee = EndEntityCert::try_from(&leaf).unwrap();
+    let at = UnixTime::since_unix_epoch(std::time::Duration::from_secs(NOW));
+    ee.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        &anchors,
+        &[],
+        at,
+        KeyUsage::server_auth(),
+        None,
+        None,
+    )
+    .unwrap();
+    let name = rustls_pki_types::ServerName::try_from("gw.example.org").unwrap();
+    ee.verify_is_valid_for_subject_name(&name).unwrap();
+    let other = rustls_pki_types::ServerName::try_from("other.example.org").unwrap();
+    assert!(ee.verify_is_valid_for_subject_name(&other).is_err());
+    assert_eq!(san::dns_sans(&host.cert).unwrap(), ["gw.example.org"]);
+    assert!(san::uri_sans(&host.cert).unwrap().is_empty(), "not a workload identity");
+    assert_eq!(host.key_pkcs8, ed25519_pkcs8(&[21; 32]));
+}
+
+#[test]
+fn a_host_name_that_is_not_a_dns_name_is_refused() {
+    let (root, _, _) = chain();
+    for bad in ["", "gw example", "-gw.org", "gw..org", "gw_1.org", &"a".repeat(64)] {
+        let e = root.issue_host(bad, &[21; 32], 5, Validity::starting(NOW, 600));
+        assert!(matches!(e, Err(IssueError::BadName(_))), "{bad:?}");
+    }
+    assert!(dns_name_ok("site-a.mesh.test") && dns_name_ok("gw1"));
+}

@@ -26,6 +26,10 @@ pub enum IssueError {
         /// End.
         not_after: u64,
     },
+    /// A host certificate's name is not a DNS name (letters, digits, `-`,
+    /// dot-separated labels of 1 to 63, at most 253 in all).
+    #[error("{0:?} is not a DNS name (labels of a-z 0-9 -, separated by dots)")]
+    BadName(String),
     /// The certificate library refused (a bug here, not the caller's input).
     #[error("certificate generation failed: {0}")]
     Generate(#[from] rcgen::Error),
@@ -58,7 +62,7 @@ pub fn ed25519_pkcs8(seed: &[u8; 32]) -> Vec<u8> {
     der
 }
 
-fn key(seed: &[u8; 32]) -> Result<KeyPair, IssueError> {
+pub(crate) fn key(seed: &[u8; 32]) -> Result<KeyPair, IssueError> {
     let der = ed25519_pkcs8(seed);
     Ok(KeyPair::from_pkcs8_der_and_sign_algo(&der.as_slice().into(), &PKCS_ED25519)?)
 }
@@ -67,7 +71,7 @@ fn when(t: u64) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp(i64::try_from(t).ok()?).ok()
 }
 
-fn params(serial: u64, v: Validity, cn: &str) -> Result<CertificateParams, IssueError> {
+pub(crate) fn params(serial: u64, v: Validity, cn: &str) -> Result<CertificateParams, IssueError> {
     let bad = || IssueError::BadValidity { not_before: v.not_before, not_after: v.not_after };
     if v.not_after <= v.not_before {
         return Err(bad());
@@ -91,8 +95,8 @@ fn uri(id: &str) -> Result<SanType, IssueError> {
 
 /// A mesh's X.509 trust anchor: self-signed with the mesh CA's key.
 pub struct Root {
-    params: CertificateParams,
-    key: KeyPair,
+    pub(crate) params: CertificateParams,
+    pub(crate) key: KeyPair,
     der: Vec<u8>,
 }
 

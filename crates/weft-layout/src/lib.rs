@@ -9,7 +9,7 @@
 //! What it does not do: no sockets, no async runtime, no database, no agent
 //! logic. It does not parse site configurations (the agent does) and it
 //! reads and writes only the CA files of `STATE_DIR/mesh/` (and the
-//! identity files of `STATE_DIR/zt/`) itself; the
+//! identity files of `STATE_DIR/zt/`, and IPsec certificates where asked) itself; the
 //! agent's own mesh files (site key, certificate, enroller ledger,
 //! generation, seeds) are the agent's, written through [`mesh::MeshDir`].
 //!
@@ -19,11 +19,13 @@
 //!   ports ([`DEFAULT_API_PORT`], [`DEFAULT_API`], [`DEFAULT_MESH_PORT`]).
 //! - [`mesh`]: `STATE_DIR/mesh/`: its file names, owner-only atomic writes,
 //!   and the mesh CA files ([`mesh::init_ca`] for `weft ca init`).
+//! - [`ipsec`]: IPsec host certificates from the mesh CA (`weft ipsec cert`).
 //! - [`labgen`]: keys and site configurations for a namespace lab.
 //! - [`zt`]: `STATE_DIR/zt/`: the zero-trust identity material (root,
 //!   intermediate, revocations) and SVID files for workloads.
 #![forbid(unsafe_code)]
 
+pub mod ipsec;
 pub mod labgen;
 pub mod mesh;
 pub mod zt;

@@ -39,7 +39,7 @@ pub const ZT_DIR: &str = "zt";
 pub const REVOKED: &str = "revoked";
 
 /// Lifetime of the root.
-const ROOT_SECS: u64 = 10 * 365 * 86_400;
+pub const ROOT_SECS: u64 = 10 * 365 * 86_400;
 /// Lifetime of an intermediate.
 pub const INTERMEDIATE_SECS: u64 = 30 * 86_400;
 

@@ -1,6 +1,6 @@
-//! A site-to-site IKEv2 connection with a pre-shared key, turned into the
-//! VICI messages that load, start and remove it: what an agent sends charon
-//! for one IPsec gateway.
+//! A site-to-site IKEv2 connection with a pre-shared key or certificates,
+//! turned into the VICI messages that load, start and remove it: what an
+//! agent sends charon for one IPsec gateway.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -19,7 +19,29 @@ use std::time::Duration;
 
 use crate::wire::Message;
 
-/// One gateway: IKEv2, PSK, one CHILD_SA (tunnel mode) between the local and
+/// How the two ends of a [`SiteToSite`] prove who they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// A pre-shared key, loaded with [`SiteToSite::load_psk`].
+    Psk,
+    /// Certificates (`auth = pubkey`): we send `cert` (PEM or DER; its key
+    /// loaded with [`load_key`]), and accept a peer whose certificate chains
+    /// to one of `cacerts` and carries its `remote_id`.
+    Pubkey {
+        /// Our certificate.
+        cert: Vec<u8>,
+        /// The CA certificates a peer's certificate must chain to.
+        cacerts: Vec<Vec<u8>>,
+    },
+}
+
+/// The argument of `load-key`: a private key in PEM (PKCS#8 or another
+/// form charon's plugins read); loading it again is harmless.
+pub fn load_key(pem: &str) -> Message {
+    Message::new().with_value("type", "any").with_value("data", pem)
+}
+
+/// One gateway: IKEv2, PSK or certificates, one CHILD_SA (tunnel mode) between the local and
 /// remote traffic selectors. The connection and its child are both named
 /// [`SiteToSite::name`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,12 +68,17 @@ pub struct SiteToSite {
     pub encap: bool,
     /// Dead peer detection interval (none: charon's default, off).
     pub dpd_delay: Option<Duration>,
+    /// How both ends authenticate.
+    pub auth: Auth,
+    /// The XFRM interface id the child's SAs and policies carry (route-based
+    /// IPsec with kernel ESP); `None`: none.
+    pub if_id: Option<u32>,
 }
 
 impl SiteToSite {
     /// A connection from `local` to `remote` with the defaults: identities
     /// are the addresses, IKE `aes256gcm16-prfsha256-x25519`, ESP
-    /// `aes256gcm16`, UDP encapsulation on, DPD every 10 s, and traffic
+    /// `aes256gcm16`, UDP encapsulation on, DPD every 10 s, a PSK, and traffic
     /// selectors to be set with [`SiteToSite::with_ts`] (empty: charon's
     /// default, the two hosts' addresses).
     pub fn new(name: &str, local: &str, remote: &str) -> SiteToSite {
@@ -67,7 +94,23 @@ impl SiteToSite {
             remote_ts: Vec::new(),
             encap: true,
             dpd_delay: Some(Duration::from_secs(10)),
+            auth: Auth::Psk,
+            if_id: None,
         }
+    }
+
+    /// Binds the child's SAs to the XFRM interface with id `if_id`.
+    #[must_use]
+    pub fn with_if_id(mut self, if_id: u32) -> SiteToSite {
+        self.if_id = Some(if_id);
+        self
+    }
+
+    /// Authenticates with certificates instead of a PSK (see [`Auth::Pubkey`]).
+    #[must_use]
+    pub fn with_certs(mut self, cert: Vec<u8>, cacerts: Vec<Vec<u8>>) -> SiteToSite {
+        self.auth = Auth::Pubkey { cert, cacerts };
+        self
     }
 
     /// Sets the traffic selectors.
@@ -108,6 +151,11 @@ impl SiteToSite {
             // closed (both sides restarting would duel), the agent re-initiates
             .with_value("dpd_action", "restart")
             .with_value("close_action", "none");
+        if let Some(id) = self.if_id {
+            child = child
+                .with_value("if_id_in", id.to_string())
+                .with_value("if_id_out", id.to_string());
+        }
         let mut conn = Message::new()
             .with_value("version", "2")
             .with_list("local_addrs", &self.local_addrs)
@@ -117,15 +165,20 @@ impl SiteToSite {
         if let Some(d) = self.dpd_delay {
             conn = conn.with_value("dpd_delay", format!("{}s", d.as_secs().max(1)));
         }
+        let (mut local, mut remote) = match &self.auth {
+            Auth::Psk => {
+                (Message::new().with_value("auth", "psk"), Message::new().with_value("auth", "psk"))
+            }
+            Auth::Pubkey { cert, cacerts } => (
+                Message::new().with_value("auth", "pubkey").with_list("certs", [cert]),
+                Message::new().with_value("auth", "pubkey").with_list("cacerts", cacerts),
+            ),
+        };
+        local = local.with_value("id", &self.local_id);
+        remote = remote.with_value("id", &self.remote_id);
         let conn = conn
-            .with_section(
-                "local",
-                Message::new().with_value("auth", "psk").with_value("id", &self.local_id),
-            )
-            .with_section(
-                "remote",
-                Message::new().with_value("auth", "psk").with_value("id", &self.remote_id),
-            )
+            .with_section("local", local)
+            .with_section("remote", remote)
             .with_section("children", Message::new().with_section(&self.name, child));
         Message::new().with_section(&self.name, conn)
     }
@@ -193,5 +246,33 @@ mod tests {
         assert_eq!(init.value_str("timeout"), Some("10000"));
         assert_eq!(init.value_str("child"), Some("gw"));
         assert_eq!(gw.unload_conn().value_str("name"), Some("gw"));
+    }
+
+    #[test]
+    fn certificate_auth_sends_our_cert_and_pins_the_peers_ca_and_identity() {
+        let gw = SiteToSite::new("gw", "192.0.2.1", "192.0.2.2")
+            .with_ids("site-a.mesh.test", "gw.mesh.test")
+            .with_certs(b"OUR CERT".to_vec(), vec![b"MESH CA".to_vec()]);
+        let m = gw.load_conn();
+        let conn = m.section("gw").unwrap();
+        let local = conn.section("local").unwrap();
+        assert_eq!(local.value_str("auth"), Some("pubkey"));
+        assert_eq!(local.value_str("id"), Some("site-a.mesh.test"));
+        assert_eq!(local.list("certs").unwrap(), [b"OUR CERT".to_vec()]);
+        let remote = conn.section("remote").unwrap();
+        assert_eq!(remote.value_str("auth"), Some("pubkey"));
+        assert_eq!(remote.value_str("id"), Some("gw.mesh.test"));
+        assert_eq!(remote.list("cacerts").unwrap(), [b"MESH CA".to_vec()]);
+        assert!(remote.get("certs").is_none());
+        let child = conn.section("children").unwrap().section("gw").unwrap();
+        assert!(child.get("if_id_in").is_none(), "no XFRM interface unless asked");
+        let m = gw.with_if_id(30565).load_conn();
+        let child = m.section("gw").unwrap().section("children").unwrap().section("gw").unwrap();
+        assert_eq!(
+            (child.value_str("if_id_in"), child.value_str("if_id_out")),
+            (Some("30565"), Some("30565"))
+        );
+        let key = load_key("-----BEGIN PRIVATE KEY-----");
+        assert_eq!(key.value_str("type"), Some("any"));
     }
 }

@@ -17,9 +17,9 @@
 //!   [`Client::call`] for a command, [`Client::call_streaming`] for the
 //!   commands that answer with a stream of events (`list-sas`, `list-conns`),
 //!   [`check_success`] for the `success`/`errmsg` answers.
-//! - [`conn`]: [`SiteToSite`], one IPsec gateway (IKEv2, PSK, one tunnel
-//!   child), as the `load-conn`, `load-shared`, `initiate` and `unload-conn`
-//!   messages. Pure.
+//! - [`conn`]: [`SiteToSite`], one IPsec gateway (IKEv2, PSK or
+//!   certificates, one tunnel child), as the `load-conn`, `load-shared`,
+//!   `load-key`, `initiate` and `unload-conn` messages. Pure.
 //! - [`sa`]: [`IkeSa`] / [`ChildSa`] read from `list-sa` events: state and
 //!   counters, what says whether a gateway's path carries traffic. Pure.
 //!
@@ -53,7 +53,7 @@ pub mod sa;
 pub mod wire;
 
 pub use client::{Client, Error, check_success};
-pub use conn::SiteToSite;
+pub use conn::{Auth, SiteToSite, load_key};
 pub use packet::Packet;
 pub use sa::{ChildSa, IkeSa, parse_list_sa};
 pub use wire::{Element, Message, WireError};

@@ -86,7 +86,7 @@ enum Command {
     /// QoS: `weft qos status` (each shaped uplink's lanes: queued, sent, dropped).
     #[command(subcommand)]
     Qos(cmd::qos::QosCommand),
-    /// IPsec gateways as paths: `weft ipsec status` (SA, alive, route, RTT, loss, bytes).
+    /// IPsec gateways as paths: `weft ipsec status` (SA, alive, route, RTT, loss, bytes), `weft ipsec cert` (a certificate from the mesh CA).
     #[command(subcommand)]
     Ipsec(cmd::ipsec::IpsecCommand),
     /// The agent's log level: `weft log level` shows it, `weft log level debug` sets it.

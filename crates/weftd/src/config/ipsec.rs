@@ -10,7 +10,8 @@
 //! name = "cloud"                        # a-z 0-9 - _, unique; charon's connection weft-cloud
 //! remote = "203.0.113.7"                # the gateway's IKE address
 //! local = "198.18.1.2"                  # default: the first uplink's address
-//! psk_file = "cloud.psk"                # the pre-shared key (relative to this file)
+//! psk_file = "cloud.psk"                # the pre-shared key (relative to this file),
+//!                                       # or auth = "cert" (see `ipsec_auth`)
 //! proposals = ["aes256gcm16-prfsha256-x25519"]   # IKE (this is the default)
 //! esp_proposals = ["aes256gcm16"]                # ESP (this is the default)
 //! remote_prefixes = ["10.77.2.0/24"]    # behind the gateway
@@ -32,6 +33,7 @@ use serde::Deserialize;
 use toml::Spanned;
 use weft_types::IpPrefix;
 
+use super::ipsec_auth::{IpsecAuth, RawAuth, auth};
 use super::validate::Checker;
 use super::{PeerConfig, UplinkConfig};
 
@@ -47,6 +49,12 @@ pub(crate) struct RawIpsec {
     remote: Spanned<String>,
     local: Option<Spanned<String>>,
     psk_file: Option<Spanned<PathBuf>>,
+    auth: Option<Spanned<String>>,
+    cert_file: Option<Spanned<PathBuf>>,
+    key_file: Option<Spanned<PathBuf>>,
+    ca_file: Option<Spanned<PathBuf>>,
+    remote_id: Option<Spanned<String>>,
+    local_id: Option<Spanned<String>>,
     proposals: Option<Vec<Spanned<String>>>,
     esp_proposals: Option<Vec<Spanned<String>>>,
     #[serde(default)]
@@ -78,8 +86,8 @@ pub struct IpsecConfig {
     pub remote: IpAddr,
     /// Our IKE address.
     pub local: IpAddr,
-    /// The file holding the pre-shared key (read when the agent loads it).
-    pub psk_file: PathBuf,
+    /// How both ends authenticate (a PSK or certificates).
+    pub auth: IpsecAuth,
     /// IKE proposals, in order.
     pub proposals: Vec<String>,
     /// ESP proposals, in order.
@@ -176,12 +184,16 @@ fn one(c: &mut Checker<'_>, r: &RawIpsec, cx: &Context<'_>) -> Option<IpsecConfi
         }
         first
     };
-    let psk_file = if let Some(f) = &r.psk_file {
-        cx.base.join(f.get_ref())
-    } else {
-        c.err(&r.name, "psk_file is needed (pre-shared key authentication)");
-        PathBuf::new()
+    let raw_auth = RawAuth {
+        auth: r.auth.as_ref(),
+        psk_file: r.psk_file.as_ref(),
+        cert_file: r.cert_file.as_ref(),
+        key_file: r.key_file.as_ref(),
+        ca_file: r.ca_file.as_ref(),
+        remote_id: r.remote_id.as_ref(),
+        local_id: r.local_id.as_ref(),
     };
+    let auth = auth(c, &raw_auth, &r.name, cx.base);
     let props = proposals(c, r.proposals.as_ref(), DEFAULT_PROPOSALS);
     let esp = proposals(c, r.esp_proposals.as_ref(), DEFAULT_ESP_PROPOSALS);
     if r.remote_prefixes.is_empty() {
@@ -251,7 +263,7 @@ fn one(c: &mut Checker<'_>, r: &RawIpsec, cx: &Context<'_>) -> Option<IpsecConfi
         name,
         remote: remote?,
         local: local?,
-        psk_file,
+        auth: auth?,
         proposals: props,
         esp_proposals: esp,
         remote_prefixes,

@@ -12,9 +12,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use super::engine::Engine;
+
 /// Debian's path of the IKE daemon.
 pub(crate) const CHARON: &str = "/usr/lib/ipsec/charon";
-/// The TUN device charon's `kernel-libipsec` creates (ESP in userspace).
+/// The device the tunnels' traffic is routed into: the TUN device charon's
+/// `kernel-libipsec` creates (ESP in userspace), or the XFRM interface the
+/// agent makes (ESP in the kernel).
 pub(crate) const DEVICE: &str = "ipsec0";
 
 /// Where one agent's charon lives.
@@ -33,20 +37,24 @@ impl Dir {
     }
 
     /// Writes `strongswan.conf`: the plugins (ESP in userspace through
-    /// `kernel-libipsec`), no routes of charon's own (the agent routes), the
-    /// log and the VICI socket in this directory.
-    pub(crate) fn write_conf(&self) -> Result<PathBuf> {
+    /// `kernel-libipsec`, or the kernel's through `kernel-netlink`), no
+    /// routes of charon's own (the agent routes), the log and the VICI
+    /// socket in this directory.
+    pub(crate) fn write_conf(&self, engine: Engine) -> Result<PathBuf> {
         std::fs::create_dir_all(self.0.join("run"))
             .with_context(|| format!("creating {}", self.0.display()))?;
-        let text = render();
+        let text = render(engine);
         let path = self.0.join("strongswan.conf");
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         Ok(path)
     }
 
     /// Starts charon and waits (up to 10 s) for its VICI socket.
-    pub(crate) fn spawn(&self) -> Result<Child> {
-        self.write_conf()?;
+    pub(crate) fn spawn(&self, engine: Engine) -> Result<Child> {
+        self.write_conf(engine)?;
+        if engine == Engine::Kernel {
+            super::engine::make_interface()?;
+        }
         let _ = std::fs::remove_file(self.vici());
         let out =
             std::fs::File::create(self.0.join("stdout.log")).context("charon's stdout log")?;
@@ -81,12 +89,23 @@ impl Dir {
     }
 }
 
-fn render() -> String {
+fn render(engine: Engine) -> String {
+    let (comment, libipsec) = match engine {
+        Engine::Userspace => (
+            format!(
+                "ESP in userspace over the TUN device {DEVICE} (kernel-libipsec before kernel-netlink)"
+            ),
+            "kernel-libipsec ",
+        ),
+        Engine::Kernel => {
+            (format!("ESP in the kernel (XFRM), SAs bound to the XFRM interface {DEVICE}"), "")
+        }
+    };
     format!(
         "# written by weftd: the agent's own charon ([[ipsec]])
 charon {{
-  # ESP in userspace over the TUN device {DEVICE} (kernel-libipsec before kernel-netlink)
-  load = random nonce openssl aes sha1 sha2 hmac gmp pem pkcs1 x509 pubkey kdf kernel-libipsec kernel-netlink socket-default vici
+  # {comment}; openssl: Ed25519 certificates and PKCS#8 keys (RFC 8420)
+  load = random nonce openssl aes sha1 sha2 hmac gmp pem pkcs1 pkcs8 x509 pubkey constraints kdf {libipsec}kernel-netlink socket-default vici
   # weftd routes the gateways' prefixes itself, in the main table (into {DEVICE} or to a
   # WireGuard site); kernel-libipsec still puts a route into charon's table, so that
   # table is looked up only after main (its rule's priority is past main's 32766)
@@ -97,6 +116,7 @@ charon {{
   filelog {{
     log {{
       path = charon.log
+      flush_line = yes
       time_format = %H:%M:%S
       default = 1
       ike = 1
@@ -122,11 +142,16 @@ mod tests {
 
     #[test]
     fn the_conf_puts_the_socket_and_log_in_the_directory_and_installs_no_routes() {
-        let text = render();
+        let text = render(Engine::Userspace);
         assert!(text.contains("socket = unix://charon.vici"), "relative to charon's directory");
         assert!(text.contains("path = charon.log"));
         assert!(text.contains("install_routes = no"));
         assert!(text.contains("routing_table_prio = 32800"), "charon's table after main");
         assert!(text.contains(" kernel-libipsec kernel-netlink "));
+        assert!(text.contains(" pkcs8 "), "Ed25519 keys in PKCS#8");
+        let kernel = render(Engine::Kernel);
+        let load = kernel.lines().find(|l| l.trim().starts_with("load =")).unwrap();
+        assert!(!load.contains("kernel-libipsec"), "{load}");
+        assert!(load.contains(" kdf kernel-netlink "), "{load}");
     }
 }

@@ -11,6 +11,9 @@
 //! - [`charon`]: the daemon's directory, configuration and process.
 //! - [`vici`]: the control thread: supervise charon, load and unload the
 //!   connections, initiate, read `list-sas`.
+//! - [`engine`]: ESP in the kernel (XFRM) or in userspace (kernel-libipsec),
+//!   chosen by what the kernel can do.
+//! - [`creds`]: the certificate files of `auth = "cert"` gateways.
 //! - [`icmp`]: the echo socket pinned to charon's TUN device.
 //! - [`choice`]: liveness and quality from the probes, the choice (pure).
 //! - [`pathview`]: what the running policy and the path engine say.
@@ -25,6 +28,8 @@
 
 mod charon;
 mod choice;
+mod creds;
+mod engine;
 mod icmp;
 mod pathview;
 mod route;
@@ -38,7 +43,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use weft_api::{Event, EventKind};
 
-use crate::config::{IpsecConfig, SiteConfig};
+use crate::config::{IpsecAuth, IpsecConfig, SiteConfig};
 pub(crate) use choice::Route as SteerRoute;
 use choice::{Candidate, ClassRule, Liveness, Route};
 use pathview::Engine;
@@ -57,6 +62,8 @@ pub(crate) struct Shared {
     charon_starts: std::sync::atomic::AtomicU64,
     /// What the send thread steers by, and what it handed to charon.
     pub(crate) steer: Steer,
+    /// The ESP engine's name, once chosen.
+    esp_engine: std::sync::OnceLock<&'static str>,
 }
 
 impl Shared {
@@ -77,7 +84,11 @@ impl Shared {
 
     /// The API's view.
     pub(crate) fn view(&self) -> weft_api::IpsecStatus {
-        weft_api::IpsecStatus { charon_starts: self.charon_starts(), gateways: self.gateways() }
+        weft_api::IpsecStatus {
+            charon_starts: self.charon_starts(),
+            esp_engine: self.esp_engine.get().copied().unwrap_or_default().to_owned(),
+            gateways: self.gateways(),
+        }
     }
 
     fn update(&self, i: usize, f: impl FnOnce(&mut GatewayStatus)) {
@@ -104,6 +115,10 @@ impl Shared {
                     .map(|g| GatewayStatus {
                         name: g.name.clone(),
                         remote: g.remote.to_string(),
+                        auth: match g.auth {
+                            IpsecAuth::Psk { .. } => "psk".to_owned(),
+                            IpsecAuth::Cert(_) => "cert".to_owned(),
+                        },
                         via: g.via.clone(),
                         ..GatewayStatus::default()
                     })
@@ -120,17 +135,27 @@ impl Shared {
 }
 
 /// Starts charon and the two threads for the site's `[[ipsec]]` gateways,
-/// publishing into `shared` (from [`Shared::for_config`]); `engine` reads
+/// publishing into `shared` (from [`Shared::for_config`]); `view` reads
 /// the running policy and the path engine's view, `events` takes
 /// `ipsec_path_changed`.
 pub(crate) fn start(
     cfg: &SiteConfig,
     shared: &Arc<Shared>,
-    engine: EngineNow,
+    view: EngineNow,
     events: std::sync::mpsc::Sender<Event>,
 ) -> Result<()> {
     let dir = charon::Dir(cfg.state_dir.join("ipsec"));
-    vici::start(dir, cfg.ipsec.clone(), Arc::clone(shared))
+    let kernel = engine::probe();
+    let esp = engine::choose(kernel);
+    let _ = shared.esp_engine.set(esp.name());
+    crate::log_info!(
+        Agent,
+        "ipsec: ESP in {} (kernel ESP: {}, XFRM interfaces: {})",
+        esp.name(),
+        kernel.esp,
+        kernel.xfrm_interface
+    );
+    vici::start(dir, esp, cfg.ipsec.clone(), Arc::clone(shared))
         .context("starting charon ([[ipsec]])")?;
     let prober = Prober {
         gateways: cfg.ipsec.clone(),
@@ -138,7 +163,7 @@ pub(crate) fn start(
         weft_if: cfg.interface.clone(),
         site: cfg.name.to_string(),
         shared: Arc::clone(shared),
-        engine,
+        view,
         events,
     };
     std::thread::Builder::new()
@@ -155,7 +180,7 @@ struct Prober {
     weft_if: String,
     site: String,
     shared: Arc<Shared>,
-    engine: EngineNow,
+    view: EngineNow,
     events: std::sync::mpsc::Sender<Event>,
 }
 
@@ -269,7 +294,7 @@ impl Prober {
     /// Chooses, per gateway and route profile, IPsec or WireGuard, and
     /// publishes the steering table and the gateways' state.
     fn decide(&self, state: &mut [Probing], out: Option<Arc<RawOut>>) {
-        let engine = Engine::new((self.engine)());
+        let engine = Engine::new((self.view)());
         let profiles = engine.profiles();
         let labels: Vec<(String, String)> = (0..profiles).map(|i| engine.label(i)).collect();
         let mut prefixes = Vec::new();

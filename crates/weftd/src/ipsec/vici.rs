@@ -8,18 +8,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use weft_vici::{Client, Message, SiteToSite, check_success, parse_list_sa};
+use weft_vici::{Client, Message, SiteToSite, check_success, load_key, parse_list_sa};
 
 use super::charon::Dir;
+use super::creds::{self, Creds};
+use super::engine::{Engine, IF_ID};
 use super::{Shared, conn_name};
-use crate::config::IpsecConfig;
+use crate::config::{IpsecAuth, IpsecConfig};
 
 /// How long `initiate` may wait for the SA.
 const INITIATE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The least time between two `initiate`s of one gateway.
 const INITIATE_EVERY: Duration = Duration::from_secs(5);
 
-/// The VICI form of one gateway.
+/// The VICI form of one gateway (with a PSK; [`with_creds`] turns it to
+/// certificates).
 pub(crate) fn site_to_site(g: &IpsecConfig) -> SiteToSite {
     let mut s = SiteToSite::new(&conn_name(g), &g.local.to_string(), &g.remote.to_string())
         .with_ts(
@@ -31,12 +34,26 @@ pub(crate) fn site_to_site(g: &IpsecConfig) -> SiteToSite {
     s
 }
 
+/// `gw` authenticating with certificates: ours sent, the gateway's checked
+/// against the CA and `remote_id`.
+pub(crate) fn with_creds(gw: SiteToSite, c: &Creds, remote_id: &str) -> SiteToSite {
+    gw.with_ids(&c.local_id, remote_id).with_certs(
+        c.cert.clone().into_bytes(),
+        c.cacerts.iter().map(|p| p.clone().into_bytes()).collect(),
+    )
+}
+
 /// Starts charon from a thread that lives as long as the agent (charon
 /// dies with the thread that spawned it) and keeps it configured.
-pub(crate) fn start(dir: Dir, gateways: Vec<IpsecConfig>, shared: Arc<Shared>) -> Result<()> {
+pub(crate) fn start(
+    dir: Dir,
+    engine: Engine,
+    gateways: Vec<IpsecConfig>,
+    shared: Arc<Shared>,
+) -> Result<()> {
     let (started, ready) = std::sync::mpsc::channel();
     std::thread::Builder::new().name("weft-ipsec".into()).spawn(move || {
-        let mut child = match dir.spawn() {
+        let mut child = match dir.spawn(engine) {
             Ok(c) => {
                 let _ = started.send(Ok(()));
                 c
@@ -54,7 +71,15 @@ pub(crate) fn start(dir: Dir, gateways: Vec<IpsecConfig>, shared: Arc<Shared>) -
             gateways.len(),
             dir.log().display()
         );
-        let mut keeper = Keeper { dir, gateways, shared, client: None, initiated: Vec::new() };
+        let mut keeper = Keeper {
+            dir,
+            engine,
+            gateways,
+            shared,
+            client: None,
+            initiated: Vec::new(),
+            broken: Vec::new(),
+        };
         loop {
             if let Ok(Some(status)) = child.try_wait() {
                 crate::log_warn!(
@@ -64,7 +89,7 @@ pub(crate) fn start(dir: Dir, gateways: Vec<IpsecConfig>, shared: Arc<Shared>) -
                 keeper.client = None;
                 keeper.clear();
                 std::thread::sleep(Duration::from_secs(1));
-                match keeper.dir.spawn() {
+                match keeper.dir.spawn(engine) {
                     Ok(c) => {
                         child = c;
                         keeper
@@ -88,19 +113,24 @@ pub(crate) fn start(dir: Dir, gateways: Vec<IpsecConfig>, shared: Arc<Shared>) -
 
 struct Keeper {
     dir: Dir,
+    engine: Engine,
     gateways: Vec<IpsecConfig>,
     shared: Arc<Shared>,
     /// Connected and loaded; `None` after charon restarted or an error.
     client: Option<Client>,
     /// When each gateway was last initiated.
     initiated: Vec<Option<Instant>>,
+    /// The gateways whose files could not be read (not loaded, not initiated).
+    broken: Vec<bool>,
 }
 
 impl Keeper {
     /// One second's work: (re)load when needed, read the SAs, initiate.
     fn round(&mut self) -> Result<()> {
         if self.client.is_none() {
-            self.client = Some(self.load()?);
+            let (c, broken) = self.load()?;
+            self.client = Some(c);
+            self.broken = broken;
             self.initiated = vec![None; self.gateways.len()];
         }
         let Some(c) = self.client.as_mut() else { return Ok(()) };
@@ -114,13 +144,16 @@ impl Keeper {
             self.shared.update(i, |s| {
                 s.ike_state = state;
                 s.installed = child.is_some();
+                if child.is_some() {
+                    s.last_error = None;
+                }
                 if let Some(ch) = &child {
                     (s.bytes_in, s.bytes_out) = (ch.bytes_in, ch.bytes_out);
                     (s.packets_in, s.packets_out) = (ch.packets_in, ch.packets_out);
                 }
             });
             let due = self.initiated[i].is_none_or(|t| t.elapsed() >= INITIATE_EVERY);
-            if child.is_none() && due {
+            if child.is_none() && due && self.broken.get(i) != Some(&true) {
                 self.initiated[i] = Some(Instant::now());
                 let gw = site_to_site(g);
                 c.set_timeout(INITIATE_TIMEOUT + Duration::from_secs(5))?;
@@ -128,25 +161,59 @@ impl Keeper {
                 c.set_timeout(weft_vici::client::DEFAULT_TIMEOUT)?;
                 match answer.map_err(anyhow::Error::from).and_then(|a| Ok(check_success(&a)?)) {
                     Ok(()) => crate::log_info!(Agent, "ipsec {}: CHILD_SA up", g.name),
-                    Err(e) => crate::log_info!(Agent, "ipsec {}: initiate: {e:#}", g.name),
+                    Err(e) => {
+                        crate::log_info!(Agent, "ipsec {}: initiate: {e:#}", g.name);
+                        let e = format!("initiate: {e:#}");
+                        self.shared.update(i, |s| s.last_error = Some(e));
+                    }
                 }
             }
         }
         Ok(())
     }
 
-    /// Connects to charon, loads every gateway, unloads stale `weft-*` connections.
-    fn load(&self) -> Result<Client> {
+    /// Connects to charon, loads every gateway, unloads stale `weft-*`
+    /// connections; says which gateways could not be loaded (their files).
+    fn load(&self) -> Result<(Client, Vec<bool>)> {
         let mut c =
             Client::connect(self.dir.vici()).context("connecting to charon's VICI socket")?;
-        for g in &self.gateways {
-            let psk = std::fs::read_to_string(&g.psk_file)
-                .with_context(|| format!("ipsec {}: reading {}", g.name, g.psk_file.display()))?;
-            let gw = site_to_site(g);
-            check_success(&c.call("load-conn", &gw.load_conn())?)
-                .with_context(|| format!("ipsec {}: load-conn", g.name))?;
-            check_success(&c.call("load-shared", &gw.load_psk(psk.trim()))?)
-                .with_context(|| format!("ipsec {}: load-shared", g.name))?;
+        let mut broken = vec![false; self.gateways.len()];
+        for (i, g) in self.gateways.iter().enumerate() {
+            let mut gw = site_to_site(g);
+            if self.engine == Engine::Kernel {
+                gw = gw.with_if_id(IF_ID);
+            }
+            match &g.auth {
+                IpsecAuth::Psk { psk_file } => {
+                    let psk = std::fs::read_to_string(psk_file).with_context(|| {
+                        format!("ipsec {}: reading {}", g.name, psk_file.display())
+                    })?;
+                    check_success(&c.call("load-conn", &gw.load_conn())?)
+                        .with_context(|| format!("ipsec {}: load-conn", g.name))?;
+                    check_success(&c.call("load-shared", &gw.load_psk(psk.trim()))?)
+                        .with_context(|| format!("ipsec {}: load-shared", g.name))?;
+                }
+                IpsecAuth::Cert(a) => {
+                    // Bad files break this gateway only: said in its status,
+                    // read again when charon or the agent restarts.
+                    let cr = match creds::read(a) {
+                        Ok(cr) => cr,
+                        Err(e) => {
+                            let e = format!("{e:#}");
+                            crate::log_warn!(Agent, "ipsec {}: {e}", g.name);
+                            self.shared.update(i, |s| s.last_error = Some(e));
+                            broken[i] = true;
+                            continue;
+                        }
+                    };
+                    check_success(&c.call("load-key", &load_key(&cr.key))?).with_context(|| {
+                        format!("ipsec {}: load-key {}", g.name, a.key_file.display())
+                    })?;
+                    let gw = with_creds(gw, &cr, &a.remote_id);
+                    check_success(&c.call("load-conn", &gw.load_conn())?)
+                        .with_context(|| format!("ipsec {}: load-conn", g.name))?;
+                }
+            }
         }
         let wanted: Vec<String> = self.gateways.iter().map(conn_name).collect();
         let conns = c.call("get-conns", &Message::new())?;
@@ -157,8 +224,12 @@ impl Keeper {
                 crate::log_info!(Agent, "ipsec: unloaded {name} (no longer configured)");
             }
         }
-        crate::log_info!(Agent, "ipsec: {} connection(s) loaded into charon", wanted.len());
-        Ok(c)
+        crate::log_info!(
+            Agent,
+            "ipsec: {} connection(s) loaded into charon",
+            broken.iter().filter(|b| !**b).count()
+        );
+        Ok((c, broken))
     }
 
     /// Forgets the SAs (charon is gone).

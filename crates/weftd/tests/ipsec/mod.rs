@@ -14,6 +14,10 @@
 //!   excludes it for another: the first goes over IPsec while the rest
 //!   takes WireGuard, and with b cut off the excluded class is not failed
 //!   over.
+//!
+//! [`certs`]: a gateway with certificates from the mesh CA instead of a PSK.
+
+mod certs;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -28,19 +32,20 @@ const PREFIX: &str = "10.77.2.0/24";
 const TARGET: &str = "10.77.2.1";
 const PSK: &str = "a lab secret that is long enough";
 
-/// The gateway's charon: strongSwan's defaults (it installs its own routes).
-fn start_gateway(h: &mut Harness, dir: &Path) -> PathBuf {
+/// The gateway's charon in site `site`: strongSwan's defaults (it installs
+/// its own routes), Ed25519 certificates readable (pkcs8).
+fn start_gateway(h: &mut Harness, site: usize, dir: &Path) -> PathBuf {
     std::fs::create_dir_all(dir.join("run")).unwrap();
     let d = dir.display();
     let conf = dir.join("strongswan.conf");
     std::fs::write(
         &conf,
         format!(
-            "charon {{\n  load = random nonce openssl aes sha1 sha2 hmac gmp pem pkcs1 x509 pubkey kdf kernel-libipsec kernel-netlink socket-default vici\n  filelog {{\n    log {{\n      path = {d}/charon.log\n      default = 1\n    }}\n  }}\n  plugins {{\n    vici {{\n      socket = unix://{d}/charon.vici\n    }}\n  }}\n}}\n"
+            "charon {{\n  load = random nonce openssl aes sha1 sha2 hmac gmp pem pkcs1 pkcs8 x509 pubkey constraints kdf kernel-libipsec kernel-netlink socket-default vici\n  filelog {{\n    log {{\n      path = {d}/charon.log\n      flush_line = yes\n      default = 1\n    }}\n  }}\n  plugins {{\n    vici {{\n      socket = unix://{d}/charon.vici\n    }}\n  }}\n}}\n"
         ),
     )
     .unwrap();
-    let mut cmd = h.lab.command(2, "unshare").unwrap();
+    let mut cmd = h.lab.command(site, "unshare").unwrap();
     cmd.args(["--mount", "--propagation", "private", "sh", "-c"])
         .arg("mount --bind \"$1\" /run && exec /usr/lib/ipsec/charon --use-syslog no")
         .arg("sh")
@@ -58,15 +63,16 @@ fn start_gateway(h: &mut Harness, dir: &Path) -> PathBuf {
 
 /// Bytes the gateway's CHILD_SA received so far (0 without one).
 fn gateway_bytes_in(vici: &Path) -> u64 {
-    let Ok(mut c) = Client::connect(vici) else { return 0 };
+    gateway_children(vici).iter().map(|c| c.bytes_in).sum()
+}
+
+/// The gateway's installed CHILD_SAs `gw`.
+fn gateway_children(vici: &Path) -> Vec<weft_vici::ChildSa> {
+    let Ok(mut c) = Client::connect(vici) else { return Vec::new() };
     let Ok((events, _)) = c.call_streaming("list-sas", "list-sa", &Message::new()) else {
-        return 0;
+        return Vec::new();
     };
-    events
-        .iter()
-        .flat_map(parse_list_sa)
-        .filter_map(|s| s.installed_child("gw").map(|c| c.bytes_in))
-        .sum()
+    events.iter().flat_map(parse_list_sa).filter_map(|s| s.installed_child("gw").cloned()).collect()
 }
 
 /// The device a's kernel route to the prefix goes out of.
@@ -130,7 +136,7 @@ fn gateway_lab(h: &mut Harness) -> PathBuf {
     let (a_addr, g_addr) = (h.lab.addr(0, 0).unwrap(), h.lab.addr(2, 0).unwrap());
     h.lab.exec_ok(2, &["ip", "addr", "add", &format!("{TARGET}/32"), "dev", "lo"]).unwrap();
     let gw_dir = h.dir.join("gateway");
-    let vici = start_gateway(h, &gw_dir);
+    let vici = start_gateway(h, 2, &gw_dir);
     let gw = SiteToSite::new("gw", &g_addr.to_string(), &a_addr.to_string())
         .with_ts([PREFIX], ["10.77.1.0/24"]);
     let mut c = Client::connect(&vici).unwrap();
