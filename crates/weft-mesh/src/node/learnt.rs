@@ -75,6 +75,12 @@ impl MeshNode {
     }
 
     /// Every other site's advertised learnt prefixes its certificate lets
+    /// it bring in, whether this site takes them or not: (site, prefix).
+    pub fn advertised_learnt_prefixes(&self) -> Vec<(SiteId, IpPrefix)> {
+        self.others_learnt().into_iter().map(|(s, p)| (s.clone(), *p)).collect()
+    }
+
+    /// Every other site's advertised learnt prefixes its certificate lets
     /// it bring in: (site, prefix).
     fn others_learnt(&self) -> Vec<(&SiteId, &IpPrefix)> {
         self.certs

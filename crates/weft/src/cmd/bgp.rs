@@ -1,6 +1,7 @@
 //! `weft bgp status`: the site's BGP speaker (`GET /api/v1/bgp`): its
 //! neighbors, the prefixes it announces to them and those it learnt from
-//! them (accepted as the site's, or refused and why).
+//! them (accepted as the site's, or refused and why), and for a prefix
+//! several edges learnt, which edge this site sends it to.
 
 use std::process::ExitCode;
 
@@ -63,5 +64,14 @@ pub(crate) fn run(cmd: BgpCommand) -> Result<ExitCode> {
         t.row(vec![l.prefix.clone(), l.neighbor.clone(), state]);
     }
     t.print_or("nothing learnt");
+    if !s.shared.is_empty() {
+        // Prefixes other edges learnt too: where this site sends each.
+        let mut t = Table::new(&["SHARED", "VIA", "STANDBY"]);
+        for x in &s.shared {
+            let standby = if x.standby.is_empty() { "-".to_owned() } else { x.standby.join(" ") };
+            t.row(vec![x.prefix.clone(), x.via.clone(), standby]);
+        }
+        t.print_or("");
+    }
     Ok(ExitCode::SUCCESS)
 }
