@@ -35,6 +35,7 @@ pub(crate) fn run(cmd: BgpCommand) -> Result<ExitCode> {
     }
     if !s.enabled {
         outln!("BGP is off (no [bgp] section)");
+        print_shared(&s);
         return Ok(ExitCode::SUCCESS);
     }
     let learn = if s.learn.is_empty() { "nothing".to_owned() } else { s.learn.join(" ") };
@@ -64,14 +65,19 @@ pub(crate) fn run(cmd: BgpCommand) -> Result<ExitCode> {
         t.row(vec![l.prefix.clone(), l.neighbor.clone(), state]);
     }
     t.print_or("nothing learnt");
-    if !s.shared.is_empty() {
-        // Prefixes other edges learnt too: where this site sends each.
-        let mut t = Table::new(&["SHARED", "VIA", "STANDBY"]);
-        for x in &s.shared {
-            let standby = if x.standby.is_empty() { "-".to_owned() } else { x.standby.join(" ") };
-            t.row(vec![x.prefix.clone(), x.via.clone(), standby]);
-        }
-        t.print_or("");
-    }
+    print_shared(&s);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The learnt prefixes several edges advertise: where this site sends each.
+fn print_shared(s: &BgpStatus) {
+    if s.shared.is_empty() {
+        return;
+    }
+    let mut t = Table::new(&["SHARED", "VIA", "STANDBY"]);
+    for x in &s.shared {
+        let standby = if x.standby.is_empty() { "-".to_owned() } else { x.standby.join(" ") };
+        t.row(vec![x.prefix.clone(), x.via.clone(), standby]);
+    }
+    t.print_or("");
 }

@@ -84,17 +84,12 @@ pub(crate) struct MeshLearnt {
     /// learn ranges): the same prefix learnt here is not a collision, and
     /// is never announced to this site's routers.
     pub(crate) others: BTreeSet<IpPrefix>,
-    /// Those several sites advertise, and where this site sends each.
-    pub(crate) shared: Vec<weft_api::SharedLearntPrefix>,
 }
 
 impl BgpBoard {
-    /// The latest status, with the shared learnt prefixes the mesh thread
-    /// last published.
+    /// The latest status.
     pub(crate) fn get(&self) -> BgpStatus {
-        let mut status = self.status.lock().map(|s| s.clone()).unwrap_or_default();
-        status.shared = self.mesh().shared;
-        status
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// `[bgp] learn_preference`.
@@ -314,7 +309,7 @@ impl Speaker {
                 })
                 .collect(),
             learnt,
-            shared: Vec::new(), // the mesh thread's, added by BgpBoard::get
+            shared: Vec::new(), // the mesh thread's, added by the API
         }
     }
 

@@ -87,6 +87,7 @@ pub(crate) fn run(
             if let Some(b) = bgp {
                 super::learnt::exchange(&mut node, now, b);
             }
+            super::learnt::publish_shared(&node, links);
             let views = mesh_glue::link_views(&node);
             if let Ok(mut v) = links.views.write() {
                 *v = Arc::new(views);
