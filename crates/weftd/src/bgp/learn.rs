@@ -121,7 +121,7 @@ mod tests {
         .into();
         let learn = [p("10.60.0.0/16"), p("10.77.0.0/16")];
         let taken = [("a".to_owned(), p("10.77.1.0/24")), ("b".to_owned(), p("10.77.2.0/24"))];
-        let got = check(&routes, &learn, &taken, &Default::default());
+        let got = check(&routes, &learn, &taken, &std::collections::BTreeSet::new());
         let accepted: Vec<&str> =
             got.iter().filter(|l| l.accepted).map(|l| l.prefix.as_str()).collect();
         assert_eq!(accepted, ["10.60.1.0/24"]);
@@ -144,7 +144,7 @@ mod tests {
         let got = check(&routes, &learn, &taken, &shared);
         assert!(got[0].accepted, "{got:?}");
         assert_eq!(got[1].refused.as_deref(), Some("overlaps site b's prefix 10.60.2.0/24"));
-        let alone = check(&routes, &learn, &taken, &Default::default());
+        let alone = check(&routes, &learn, &taken, &std::collections::BTreeSet::new());
         assert!(!alone[0].accepted, "a site's own prefix, not another edge's: {alone:?}");
     }
 }

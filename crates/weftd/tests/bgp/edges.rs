@@ -129,14 +129,14 @@ fn lan_tx(h: &Harness, i: usize) -> u64 {
     v[0]["stats64"]["tx"]["packets"].as_u64().expect("tx packets")
 }
 
-/// Whether b's peer `of` has 10.60.1.0/24 among its AllowedIPs.
+/// Whether b's peer `of` has 10.60.1.0/24 among its `AllowedIPs`.
 fn allows(h: &Harness, of: &str) -> bool {
     let p = peer(h, of);
     p["allowed_prefixes"].as_array().is_some_and(|l| l.iter().any(|x| x == "10.60.1.0/24"))
 }
 
 /// b reaches the on-prem host through edge `via` and not through edge
-/// `other`: b's AllowedIPs give the prefix to `via` only, the pings
+/// `other`: b's `AllowedIPs` give the prefix to `via` only, the pings
 /// succeed, and they leave for the router on `via`'s LAN link, not
 /// `other`'s.
 fn reaches_through(h: &Harness, (via, via_i): (&str, usize), (other, other_i): (&str, usize)) {
@@ -192,7 +192,7 @@ fn two_edges_learning_the_same_prefix_carry_it_one_at_a_time_by_preference_and_r
     let got = wait_for("b sending 10.60.1.0/24 to d", Duration::from_secs(30), || {
         shared_at(&h, B).filter(|(via, _)| *via == d)
     });
-    assert_eq!(got.1, [a.clone()], "a is the standby");
+    assert_eq!(got.1, std::slice::from_ref(&a), "a is the standby");
     let route = ip(&h, B, &["route", "show", "10.60.1.0/24"]);
     assert!(route.contains(&format!("dev {}", h.sites[B].interface)), "b's route: {route}");
     reaches_through(&h, (&d, D), (&a, A));
