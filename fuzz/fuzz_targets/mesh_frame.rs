@@ -1,8 +1,9 @@
 //! Mesh frames on a site agent's socket: the fuzz bytes go to every frame
 //! decoder (with a decode → encode → decode round-trip check, and a decoded
-//! link-state page within its bounds, learnt prefixes included), to a CA
-//! holder's `MeshNode::handle_datagram` (raw, and behind every kind byte so
-//! each frame handler sees arbitrary content), and to an `Enrolment`.
+//! link-state page within its bounds, learnt prefixes and their learn
+//! preference included), to a CA holder's `MeshNode::handle_datagram` (raw,
+//! and behind every kind byte so each frame handler sees arbitrary
+//! content), and to an `Enrolment`.
 //! Nothing may panic, and the node must still answer timers afterwards.
 #![no_main]
 
@@ -14,7 +15,7 @@ use libfuzzer_sys::fuzz_target;
 use weft_mesh::identity::{Enroller, Label, LearnRanges, MeshCa, PrefixList, SelfClaims, SiteKey};
 use weft_mesh::membership::{MemberInfo, MembershipConfig};
 use weft_mesh::node::{
-    Enrolment, Frame, LinkStateAd, MAX_LEARNT_PREFIXES, MAX_LINK_ENTRIES, MAX_LINK_PAGES, MeshNode,
+    DEFAULT_LEARN_PREFERENCE, Enrolment, Frame, LinkStateAd, MAX_LEARNT_PREFIXES, MAX_LINK_ENTRIES, MAX_LINK_PAGES, MeshNode,
     NodeConfig, NodeIdentity, TokenSpec,
 };
 use weft_types::{PublicKey, SiteId};
@@ -61,6 +62,8 @@ fuzz_target!(|data: &[u8]| {
         assert!(ad.page < ad.pages && usize::from(ad.pages) <= MAX_LINK_PAGES);
         assert!(ad.entries.len() <= MAX_LINK_ENTRIES);
         assert!(ad.learnt.len() <= MAX_LEARNT_PREFIXES && (ad.page == 0 || ad.learnt.is_empty()));
+        // A learn preference only with learnt prefixes, the default never written.
+        assert!(!ad.learnt.is_empty() || ad.learn_preference == DEFAULT_LEARN_PREFERENCE);
         assert_eq!(LinkStateAd::decode(&ad.encode()).unwrap(), ad);
     }
 

@@ -19,6 +19,23 @@ pub struct BgpStatus {
     pub neighbors: Vec<BgpNeighbor>,
     /// Every route BIRD holds from an importing router, accepted or not.
     pub learnt: Vec<LearntPrefix>,
+    /// The learnt prefixes several sites of the mesh advertise (edges of
+    /// one data centre), and which of them this site sends each to.
+    #[serde(default)]
+    pub shared: Vec<SharedLearntPrefix>,
+}
+
+/// A learnt prefix several sites advertise, as this site routes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SharedLearntPrefix {
+    /// The prefix.
+    pub prefix: String,
+    /// The edge this site sends it to: the reachable one with the highest
+    /// learn preference, ties broken by the lowest site id. This site's own
+    /// id when it learnt the prefix itself (it routes it to its router).
+    pub via: String,
+    /// The other edges advertising it, in the order they take over.
+    pub standby: Vec<String>,
 }
 
 /// One `[[bgp.neighbor]]`.

@@ -49,7 +49,7 @@ pub mod shards;
 pub mod sites;
 
 pub use admin::{AuditRecord, TokenCreate, TokenCreated, TokenInfo};
-pub use bgp::{BgpNeighbor, BgpStatus, LearntPrefix};
+pub use bgp::{BgpNeighbor, BgpStatus, LearntPrefix, SharedLearntPrefix};
 pub use common::{ApiError, ListQuery, Page, Scope};
 pub use control::{
     BundleCounters, CanaryStage, ControlAuditRecord, ControlStatus, MeshPolicyChange,

@@ -131,12 +131,19 @@ impl RelayedMembers {
             .into_iter()
             .map(|(s, body)| (s.clone(), mesh.prefixes_with_learnt(s, body).as_slice().to_vec()))
             .collect();
+        // Members losing a prefix first: a learnt prefix moving between
+        // edges is never claimed by two of them at once.
+        let mut ups: Vec<(bool, MeshUpdate)> = Vec::new();
         for (site, body) in mesh.reachable_via_relay() {
             let prefixes = &now[site];
-            if self.known.get(site) != Some(prefixes) {
-                out.push(MeshUpdate::Up(relayed_spec_with(site, body, prefixes.clone())));
+            let old = self.known.get(site);
+            if old != Some(prefixes) {
+                let loses = old.is_some_and(|o| o.iter().any(|p| !prefixes.contains(p)));
+                ups.push((!loses, MeshUpdate::Up(relayed_spec_with(site, body, prefixes.clone()))));
             }
         }
+        ups.sort_by_key(|(gains, _)| *gains);
+        out.extend(ups.into_iter().map(|(_, u)| u));
         for site in self.known.keys().filter(|s| !now.contains_key(*s)) {
             if mesh.peers().any(|p| p.site == *site) {
                 continue; // now a peer: its PeerUp replaced the relayed entry

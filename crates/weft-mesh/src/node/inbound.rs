@@ -142,7 +142,10 @@ impl MeshNode {
         }
         let origin = ad.origin.clone();
         let forward = Frame::LinkState { cert, ad: ad.clone() }.encode();
-        let learnt_before = self.links.current(&origin).map(|s| s.learnt().to_vec());
+        let learnt_of = |n: &Self| {
+            n.links.current(&origin).map(|s| (s.learnt().to_vec(), s.learn_preference()))
+        };
+        let learnt_before = learnt_of(self);
         let offer = self.links.offer(now, ad);
         if offer == Offer::Stale {
             self.counters.link_states_stale += 1;
@@ -160,9 +163,9 @@ impl MeshNode {
                 .map(|e| e.neighbour.clone())
                 .collect();
             self.note_cut_off(&origin, down);
-            let learnt_now = self.links.current(&origin).map(|s| s.learnt().to_vec());
-            if learnt_before.unwrap_or_default() != learnt_now.unwrap_or_default() {
-                // Added or withdrawn: every peer's prefixes may change.
+            if learnt_before != learnt_of(self) {
+                // Added, withdrawn or preferred otherwise: every peer's
+                // prefixes may change.
                 self.reconcile_all_peers();
             }
         }

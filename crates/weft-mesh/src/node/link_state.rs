@@ -8,9 +8,10 @@
 //! big-endian):
 //!
 //! ```text
-//! "WFTP" ‖ u8 len ‖ origin site ‖ u64 version ‖ u8 page ‖ u8 pages ‖ u8 count ‖ entries ‖ [learnt] ‖ Ed25519 signature (64)
+//! "WFTP" ‖ u8 len ‖ origin site ‖ u64 version ‖ u8 page ‖ u8 pages ‖ u8 count ‖ entries ‖ [learnt [preference]] ‖ Ed25519 signature (64)
 //! entry: u8 len ‖ neighbour site ‖ u32 rtt_us ‖ u32 jitter_us ‖ u32 loss_ppm ‖ u32 capacity_kbps ‖ u8 state ‖ u8 len ‖ via site
 //! learnt: u8 count ‖ count × (u8 family 4|6 ‖ address (4|16) ‖ u8 prefix length)
+//! preference: u32 (the origin's learn preference; absent when it is the default)
 //! ```
 //!
 //! `pages` is 1 to [`MAX_LINK_PAGES`] and `page` below it; `count` is at
@@ -25,6 +26,13 @@
 //! it has the bytes it had before the field existed. A newer version
 //! without a prefix withdraws it; receivers take one only inside the
 //! origin's certified learn ranges (see `learnt`).
+//!
+//! `preference` follows `learnt` (so only on page 0, only with learnt
+//! prefixes), and only when it is not [`DEFAULT_LEARN_PREFERENCE`]: when
+//! several sites advertise the same learnt prefix, receivers route it to the
+//! reachable one with the highest preference (see `edge_choice`). A page
+//! with the default preference has the bytes it had before the field
+//! existed; the default written out is refused (one encoding per page).
 //!
 //! The signature covers every byte before it, the page index and count
 //! included, so a page cannot be passed off as another page or as part of a
@@ -50,6 +58,10 @@ pub const MAX_LINKS: usize = MAX_LINK_PAGES * MAX_LINK_ENTRIES;
 
 /// Most learnt prefixes one origin advertises (on its page 0).
 pub const MAX_LEARNT_PREFIXES: usize = 64;
+
+/// The learn preference of an origin that advertises none (BGP's default
+/// local preference): higher is preferred.
+pub const DEFAULT_LEARN_PREFERENCE: u32 = 100;
 
 const MAGIC: [u8; 4] = *b"WFTP";
 const SIG_LEN: usize = 64;
@@ -97,6 +109,10 @@ pub struct LinkStateAd {
     /// Page 0 only: the on-prem prefixes the origin learnt over BGP and
     /// advertises into the mesh (at most [`MAX_LEARNT_PREFIXES`]).
     pub learnt: Vec<IpPrefix>,
+    /// Page 0 with learnt prefixes only (else [`DEFAULT_LEARN_PREFERENCE`]):
+    /// how much the origin asks to be preferred for them over other sites
+    /// advertising the same prefix (higher wins).
+    pub learn_preference: u32,
     /// The origin's site-key signature over everything above.
     pub signature: [u8; 64],
 }
@@ -114,7 +130,7 @@ fn signed_part(
     version: u64,
     (page, pages): PageOf,
     entries: &[LinkEntry],
-    learnt: &[IpPrefix],
+    (learnt, preference): (&[IpPrefix], u32),
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(20 + entries.len() * 32);
     out.extend_from_slice(&MAGIC);
@@ -148,6 +164,9 @@ fn signed_part(
                 }
             }
             out.push(p.prefix_len());
+        }
+        if preference != DEFAULT_LEARN_PREFERENCE {
+            out.extend_from_slice(&preference.to_be_bytes());
         }
     }
     out
@@ -241,18 +260,20 @@ impl LinkStateAd {
         (page, pages): (u8, u8),
         entries: Vec<LinkEntry>,
     ) -> Result<Self, FrameError> {
-        Self::sign_page_learnt(key, origin, version, (page, pages), entries, Vec::new())
+        let learnt = (Vec::new(), DEFAULT_LEARN_PREFERENCE);
+        Self::sign_page_learnt(key, origin, version, (page, pages), entries, learnt)
     }
 
     /// Builds and signs page `page` of `pages` with `key`, carrying
-    /// `learnt` (page 0 only, at most [`MAX_LEARNT_PREFIXES`]).
+    /// `learnt` (page 0 only, at most [`MAX_LEARNT_PREFIXES`]) and the
+    /// learn preference (kept only with learnt prefixes).
     pub fn sign_page_learnt(
         key: &SiteKey,
         origin: SiteId,
         version: u64,
         (page, pages): (u8, u8),
         entries: Vec<LinkEntry>,
-        learnt: Vec<IpPrefix>,
+        (learnt, preference): (Vec<IpPrefix>, u32),
     ) -> Result<Self, FrameError> {
         check_page((page, pages))?;
         check_learnt(page, learnt.len())?;
@@ -263,8 +284,12 @@ impl LinkStateAd {
                 max: MAX_LINK_ENTRIES,
             });
         }
-        let signature = key.sign(&signed_part(&origin, version, (page, pages), &entries, &learnt));
-        Ok(Self { origin, version, page, pages, entries, learnt, signature })
+        let learn_preference =
+            if learnt.is_empty() { DEFAULT_LEARN_PREFERENCE } else { preference };
+        let signed =
+            signed_part(&origin, version, (page, pages), &entries, (&learnt, learn_preference));
+        let signature = key.sign(&signed);
+        Ok(Self { origin, version, page, pages, entries, learnt, learn_preference, signature })
     }
 
     /// Splits `entries` into pages of at most [`MAX_LINK_ENTRIES`], in order,
@@ -276,17 +301,17 @@ impl LinkStateAd {
         version: u64,
         entries: &[LinkEntry],
     ) -> Result<Vec<Self>, FrameError> {
-        Self::sign_pages_learnt(key, origin, version, entries, &[])
+        Self::sign_pages_learnt(key, origin, version, entries, (&[], DEFAULT_LEARN_PREFERENCE))
     }
 
     /// Like [`Self::sign_pages`], with `learnt` on page 0 (at most
-    /// [`MAX_LEARNT_PREFIXES`]).
+    /// [`MAX_LEARNT_PREFIXES`]) and the learn preference beside them.
     pub fn sign_pages_learnt(
         key: &SiteKey,
         origin: &SiteId,
         version: u64,
         entries: &[LinkEntry],
-        learnt: &[IpPrefix],
+        (learnt, preference): (&[IpPrefix], u32),
     ) -> Result<Vec<Self>, FrameError> {
         if entries.len() > MAX_LINKS {
             return Err(FrameError::TooLong {
@@ -308,7 +333,7 @@ impl LinkStateAd {
                     version,
                     (page, pages),
                     chunk.to_vec(),
-                    mine,
+                    (mine, preference),
                 )
             })
             .collect()
@@ -319,6 +344,7 @@ impl LinkStateAd {
         self.entries.len() <= MAX_LINK_ENTRIES
             && check_page((self.page, self.pages)).is_ok()
             && check_learnt(self.page, self.learnt.len()).is_ok()
+            && (!self.learnt.is_empty() || self.learn_preference == DEFAULT_LEARN_PREFERENCE)
             && key.verifies(&self.signed_part(), &self.signature)
     }
 
@@ -328,7 +354,7 @@ impl LinkStateAd {
             self.version,
             (self.page, self.pages),
             &self.entries,
-            &self.learnt,
+            (&self.learnt, self.learn_preference),
         )
     }
 
@@ -410,6 +436,16 @@ impl LinkStateAd {
                 learnt.push(read_prefix(&mut r)?);
             }
         }
+        let mut learn_preference = DEFAULT_LEARN_PREFERENCE;
+        if !learnt.is_empty() && r.remaining() > SIG_LEN {
+            learn_preference = r.u32().map_err(trunc)?;
+            if learn_preference == DEFAULT_LEARN_PREFERENCE {
+                return Err(FrameError::Invalid {
+                    what: "link-state learn preference",
+                    reason: "the default is written by leaving it out".into(),
+                });
+            }
+        }
         let signature: [u8; SIG_LEN] = r.array().map_err(trunc)?;
         if r.remaining() != 0 {
             return Err(FrameError::Invalid {
@@ -417,6 +453,6 @@ impl LinkStateAd {
                 reason: format!("{} trailing bytes", r.remaining()),
             });
         }
-        Ok(Self { origin, version, page, pages, entries, learnt, signature })
+        Ok(Self { origin, version, page, pages, entries, learnt, learn_preference, signature })
     }
 }

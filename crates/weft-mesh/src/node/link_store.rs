@@ -61,6 +61,13 @@ impl LinkSet {
         self.pages.first().map_or(&[], |p| p.learnt.as_slice())
     }
 
+    /// The learn preference the origin advertises with them (page 0's).
+    pub fn learn_preference(&self) -> u32 {
+        self.pages
+            .first()
+            .map_or(super::link_state::DEFAULT_LEARN_PREFERENCE, |p| p.learn_preference)
+    }
+
     /// Every link of the origin, page after page.
     pub fn entries(&self) -> impl Iterator<Item = &LinkEntry> + '_ {
         self.pages.iter().flat_map(|p| p.entries.iter())

@@ -32,12 +32,14 @@
 //! - `inbound`: what each frame does. `peers`: certificate admission and peer views.
 //! - `learnt`: on-prem prefixes learnt over BGP, advertised on page 0 of the
 //!   link state and taken by receivers within the origin's learn ranges.
+//!   `edge_choice`: which edge a prefix several sites learnt goes to.
 //! - `upkeep`: periodic work (renewal, link state, expiry).
 //! - `bundles`: sending CA-signed policy bundles and signed acknowledgements,
 //!   and checking received ones.
 
 mod bundles;
 mod delegate;
+mod edge_choice;
 mod enrol_client;
 mod frame;
 mod inbound;
@@ -62,6 +64,7 @@ use weft_types::{SeededRng, SiteId};
 pub use delegate::{
     DelegateError, DelegatedAnswer, answer_delegated_request, delegated_request_id,
 };
+pub use edge_choice::{EdgeCandidate, SharedLearnt, choose_edge, rank_edges};
 pub use enrol_client::{
     DEFAULT_ENROL_DEADLINE, EnrolFailure, Enrolled, Enrolment, RESEND_INTERVAL,
 };
@@ -69,7 +72,8 @@ pub use frame::{
     Frame, FrameError, FrameKind, MAX_REFUSAL_MESSAGE, REQUEST_ID_LEN, RefusalCode, request_id,
 };
 pub use link_state::{
-    LinkEntry, LinkStateAd, MAX_LEARNT_PREFIXES, MAX_LINK_ENTRIES, MAX_LINK_PAGES, MAX_LINKS,
+    DEFAULT_LEARN_PREFERENCE, LinkEntry, LinkStateAd, MAX_LEARNT_PREFIXES, MAX_LINK_ENTRIES,
+    MAX_LINK_PAGES, MAX_LINKS,
 };
 pub use link_store::LinkSet;
 pub use topology::{HUB_ROLE, SiteTraits, TopologyMode, should_peer};
@@ -115,6 +119,8 @@ pub struct MeshNode {
     local_links: Vec<LinkEntry>,
     /// Our accepted learnt prefixes, advertised on page 0.
     local_learnt: Vec<weft_types::IpPrefix>,
+    /// The learn preference advertised with them.
+    local_learn_preference: u32,
     ls_version: u64,
     next_ad: Instant,
     next_upkeep: Instant,
@@ -181,6 +187,7 @@ impl MeshNode {
             cut_off: BTreeMap::new(),
             local_links: Vec::new(),
             local_learnt: Vec::new(),
+            local_learn_preference: DEFAULT_LEARN_PREFERENCE,
             ls_version: now_unix.saturating_mul(1000),
             next_ad: now + config.link_state_interval,
             next_upkeep: now,

@@ -118,7 +118,7 @@ impl MeshNode {
                     if !self.certs.contains_key(&info.site) {
                         self.send_hello(now, &info.site, info.gossip, true);
                     }
-                    self.reconcile(&info.site, DownReason::Dead);
+                    self.reconcile_member(&info.site);
                 }
                 MemberEvent::Down(info) => {
                     // Its signed advertisement stays until it ages out: gossip
@@ -126,10 +126,20 @@ impl MeshNode {
                     // moment) does not make its word false, and the relays
                     // it names are what the destination accepts its traffic
                     // through meanwhile. Revocation removes it at once.
-                    self.reconcile(&info.site, DownReason::Dead);
+                    self.reconcile_member(&info.site);
                 }
                 MemberEvent::Suspect(_) | MemberEvent::Left(_) | MemberEvent::Rejoined(_) => {}
             }
+        }
+    }
+
+    /// Re-evaluates a member whose liveness changed: all peers when it
+    /// advertises learnt prefixes (shared ones may move to or from it).
+    fn reconcile_member(&mut self, site: &SiteId) {
+        if self.advertises_learnt(site) {
+            self.reconcile_all_peers();
+        } else {
+            self.reconcile(site, DownReason::Dead);
         }
     }
 
@@ -176,6 +186,16 @@ impl MeshNode {
             serial: b.serial,
             cert_not_after: b.not_after,
         })
+    }
+
+    /// Whether re-evaluating `site` would take a prefix from its peer view
+    /// (or the whole view).
+    pub(super) fn loses_prefixes(&self, site: &SiteId) -> bool {
+        let Some(old) = self.peers.get(site) else { return false };
+        match self.desired(site) {
+            None => true,
+            Some(v) => old.prefixes.iter().any(|p| !v.prefixes.as_slice().contains(p)),
+        }
     }
 
     /// Re-evaluates `site` and emits `PeerUp` / `PeerChanged` / `PeerDown{reason}`.

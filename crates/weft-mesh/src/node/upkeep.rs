@@ -25,7 +25,7 @@ impl MeshNode {
             &self.site,
             self.ls_version,
             &self.local_links,
-            &self.local_learnt,
+            (&self.local_learnt, self.local_learn_preference),
         ) else {
             return;
         };

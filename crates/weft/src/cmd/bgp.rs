@@ -1,6 +1,7 @@
 //! `weft bgp status`: the site's BGP speaker (`GET /api/v1/bgp`): its
 //! neighbors, the prefixes it announces to them and those it learnt from
-//! them (accepted as the site's, or refused and why).
+//! them (accepted as the site's, or refused and why), and for a prefix
+//! several edges learnt, which edge this site sends it to.
 
 use std::process::ExitCode;
 
@@ -34,6 +35,7 @@ pub(crate) fn run(cmd: BgpCommand) -> Result<ExitCode> {
     }
     if !s.enabled {
         outln!("BGP is off (no [bgp] section)");
+        print_shared(&s);
         return Ok(ExitCode::SUCCESS);
     }
     let learn = if s.learn.is_empty() { "nothing".to_owned() } else { s.learn.join(" ") };
@@ -63,5 +65,19 @@ pub(crate) fn run(cmd: BgpCommand) -> Result<ExitCode> {
         t.row(vec![l.prefix.clone(), l.neighbor.clone(), state]);
     }
     t.print_or("nothing learnt");
+    print_shared(&s);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The learnt prefixes several edges advertise: where this site sends each.
+fn print_shared(s: &BgpStatus) {
+    if s.shared.is_empty() {
+        return;
+    }
+    let mut t = Table::new(&["SHARED", "VIA", "STANDBY"]);
+    for x in &s.shared {
+        let standby = if x.standby.is_empty() { "-".to_owned() } else { x.standby.join(" ") };
+        t.row(vec![x.prefix.clone(), x.via.clone(), standby]);
+    }
+    t.print_or("");
 }

@@ -228,6 +228,9 @@ pub(crate) struct LinkBoard {
     /// The site ids the mesh's revocation list names (connection profiles
     /// refuse to register a client under one of them).
     pub(crate) revoked: RwLock<std::collections::BTreeSet<String>>,
+    /// The learnt prefixes several sites advertise, and where this site
+    /// sends each (`GET /api/v1/bgp`).
+    pub(crate) shared_learnt: RwLock<Vec<weft_api::SharedLearntPrefix>>,
 }
 
 impl LinkBoard {
@@ -239,6 +242,12 @@ impl LinkBoard {
     /// The mesh thread's counters.
     pub(crate) fn counters(&self) -> Vec<(String, u64)> {
         self.counters.read().map_or_else(|p| p.into_inner().clone(), |v| v.clone())
+    }
+
+    /// The learnt prefixes several sites advertise, as the mesh thread
+    /// last published them.
+    pub(crate) fn shared_learnt(&self) -> Vec<weft_api::SharedLearntPrefix> {
+        self.shared_learnt.read().map_or_else(|p| p.into_inner().clone(), |v| v.clone())
     }
 
     /// This site's links.

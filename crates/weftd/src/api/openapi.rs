@@ -211,7 +211,15 @@ mod tests {
             let got = codes(path, "get");
             assert!(got.iter().any(|g| g == "409"), "{path} lacks its 409 off controllers");
         }
-        for s in ["MeshStatus", "MeshMember", "MeshToken", "MeshTokenCreate", "MeshRevoke"] {
+        for s in [
+            "MeshStatus",
+            "MeshMember",
+            "MeshToken",
+            "MeshTokenCreate",
+            "MeshRevoke",
+            "BgpStatus",
+            "SharedLearntPrefix",
+        ] {
             assert!(doc["components"]["schemas"][s].is_object(), "{s} missing");
         }
     }

@@ -34,11 +34,14 @@ pub(crate) fn parse_routes(text: &str) -> Vec<IpPrefix> {
 
 /// Which learnt routes (prefix → neighbor) the site takes: inside a
 /// `learn` range and overlapping no `taken` prefix (site → its prefixes,
-/// every site of the mesh including this one). Refused ones say why.
+/// every site of the mesh including this one), except the very prefix
+/// when another site learnt it too (`shared`: edges of one data centre;
+/// the mesh routes it to one of them). Refused ones say why.
 pub(crate) fn check(
     routes: &BTreeMap<IpPrefix, String>,
     learn: &[IpPrefix],
     taken: &[(String, IpPrefix)],
+    shared: &std::collections::BTreeSet<IpPrefix>,
 ) -> Vec<LearntPrefix> {
     routes
         .iter()
@@ -46,6 +49,7 @@ pub(crate) fn check(
             let refused = if learn.iter().any(|r| r.covers(prefix)) {
                 taken
                     .iter()
+                    .filter(|(_, p)| !(p == prefix && shared.contains(p)))
                     .find(|(_, p)| p.overlaps(prefix))
                     .map(|(site, p)| format!("overlaps site {site}'s prefix {p}"))
             } else {
@@ -117,7 +121,7 @@ mod tests {
         .into();
         let learn = [p("10.60.0.0/16"), p("10.77.0.0/16")];
         let taken = [("a".to_owned(), p("10.77.1.0/24")), ("b".to_owned(), p("10.77.2.0/24"))];
-        let got = check(&routes, &learn, &taken);
+        let got = check(&routes, &learn, &taken, &std::collections::BTreeSet::new());
         let accepted: Vec<&str> =
             got.iter().filter(|l| l.accepted).map(|l| l.prefix.as_str()).collect();
         assert_eq!(accepted, ["10.60.1.0/24"]);
@@ -127,5 +131,20 @@ mod tests {
         assert_eq!(why("10.99.1.0/24"), "outside [bgp] learn");
         assert_eq!(why("10.77.2.0/25"), "overlaps site b's prefix 10.77.2.0/24");
         assert!(why("10.77.0.0/16").starts_with("overlaps site a's"), "a covering route too");
+    }
+
+    #[test]
+    fn the_very_prefix_another_edge_learnt_is_no_collision_but_an_overlapping_one_is() {
+        let routes: BTreeMap<IpPrefix, String> =
+            [(p("10.60.1.0/24"), "dc1".to_owned()), (p("10.60.2.0/23"), "dc1".to_owned())].into();
+        let learn = [p("10.60.0.0/16")];
+        // Site b (the other edge) advertises both 10.60.1.0/24 and 10.60.2.0/24.
+        let taken = [("b".to_owned(), p("10.60.1.0/24")), ("b".to_owned(), p("10.60.2.0/24"))];
+        let shared = [p("10.60.1.0/24"), p("10.60.2.0/24")].into();
+        let got = check(&routes, &learn, &taken, &shared);
+        assert!(got[0].accepted, "{got:?}");
+        assert_eq!(got[1].refused.as_deref(), Some("overlaps site b's prefix 10.60.2.0/24"));
+        let alone = check(&routes, &learn, &taken, &std::collections::BTreeSet::new());
+        assert!(!alone[0].accepted, "a site's own prefix, not another edge's: {alone:?}");
     }
 }

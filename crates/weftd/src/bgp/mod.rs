@@ -71,12 +71,42 @@ fn taken(sites: &[Site]) -> Vec<(String, IpPrefix)> {
 #[derive(Default)]
 pub(crate) struct BgpBoard {
     status: Mutex<BgpStatus>,
+    /// `[bgp] learn_preference`, advertised with the accepted prefixes.
+    learn_preference: u32,
+    /// What the mesh thread last published of the other sites' learnt prefixes.
+    mesh: Mutex<MeshLearnt>,
+}
+
+/// The learnt prefixes other sites advertise, as the mesh thread sees them.
+#[derive(Default, Clone)]
+pub(crate) struct MeshLearnt {
+    /// Every learnt prefix another site advertises (inside its certified
+    /// learn ranges): the same prefix learnt here is not a collision, and
+    /// is never announced to this site's routers.
+    pub(crate) others: BTreeSet<IpPrefix>,
 }
 
 impl BgpBoard {
     /// The latest status.
     pub(crate) fn get(&self) -> BgpStatus {
         self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// `[bgp] learn_preference`.
+    pub(crate) fn learn_preference(&self) -> u32 {
+        self.learn_preference
+    }
+
+    /// The other sites' learnt prefixes (the mesh thread's last word).
+    pub(crate) fn mesh(&self) -> MeshLearnt {
+        self.mesh.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// Publishes the other sites' learnt prefixes (the mesh thread).
+    pub(crate) fn set_mesh(&self, mesh: MeshLearnt) {
+        if let Ok(mut m) = self.mesh.lock() {
+            *m = mesh;
+        }
     }
 
     /// The learnt prefixes this site accepted: the mesh thread advertises
@@ -128,7 +158,8 @@ impl Speaker {
         sites: SitesNow,
         anycast: AnycastNow,
     ) -> Result<Arc<BgpBoard>> {
-        let board = Arc::new(BgpBoard::default());
+        let board =
+            Arc::new(BgpBoard { learn_preference: cfg.learn_preference, ..BgpBoard::default() });
         let published = Arc::clone(&board);
         std::fs::create_dir_all(&cfg.dir)
             .with_context(|| format!("creating {}", cfg.dir.display()))?;
@@ -180,12 +211,18 @@ impl Speaker {
                     continue;
                 }
                 let sites_now = sites();
-                let learnt = me.learn(&mut learner, &taken(&sites_now));
+                let mesh = published.mesh();
+                let learnt = me.learn(&mut learner, &taken(&sites_now), &mesh.others);
                 let mut next = announced(&sites_now, me.cfg.announce_local);
                 next.extend(anycast());
                 // Never back to the routers: what this site learnt is not
-                // announced by it (the router it came from has it).
+                // announced by it (the router it came from has it), nor
+                // what another edge learnt inside this site's learn ranges
+                // (the same data centre: its routers have it from there).
                 next.retain(|p| !learnt.iter().any(|l| l.accepted && l.prefix == p.to_string()));
+                next.retain(|p| {
+                    !(mesh.others.contains(p) && me.cfg.learn.iter().any(|r| r.covers(p)))
+                });
                 if next != current {
                     match me.apply(&next) {
                         Ok(()) => {
@@ -211,7 +248,14 @@ impl Speaker {
 
     /// Reads the routes of every importing neighbor and checks them
     /// against `learn` and the sites' prefixes; logs what changed.
-    fn learn(&self, learner: &mut Learner, taken: &[(String, IpPrefix)]) -> Vec<LearntPrefix> {
+    /// A route equal to a prefix another site learnt (`shared`) is not a
+    /// collision: both edges advertise it and the mesh picks one.
+    fn learn(
+        &self,
+        learner: &mut Learner,
+        taken: &[(String, IpPrefix)],
+        shared: &BTreeSet<IpPrefix>,
+    ) -> Vec<LearntPrefix> {
         for n in self.cfg.neighbors.iter().filter(|n| n.import) {
             let entry = learner.routes.entry(n.name.clone()).or_default();
             match learn::read(&self.socket, &n.name) {
@@ -242,7 +286,7 @@ impl Speaker {
                 routes.entry(*p).or_insert_with(|| name.clone());
             }
         }
-        learn::check(&routes, &self.cfg.learn, taken)
+        learn::check(&routes, &self.cfg.learn, taken, shared)
     }
 
     fn status(&self, announced: &BTreeSet<IpPrefix>, learnt: Vec<LearntPrefix>) -> BgpStatus {
@@ -265,6 +309,7 @@ impl Speaker {
                 })
                 .collect(),
             learnt,
+            shared: Vec::new(), // the mesh thread's, added by the API
         }
     }
 

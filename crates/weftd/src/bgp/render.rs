@@ -89,6 +89,7 @@ mod tests {
             announce_local: false,
             dir: "/tmp".into(),
             learn: Vec::new(),
+            learn_preference: 100,
             neighbors: vec![NeighborConfig {
                 name: "dc1".into(),
                 address: "198.18.3.2".parse().unwrap(),

@@ -11,6 +11,7 @@
 //! announce_local = false              # also announce this site's own prefixes
 //! dir = "bird"                        # default STATE_DIR/bird: bird.conf, bird.ctl, bird.log
 //! learn = ["10.60.0.0/16"]            # on-prem ranges accepted from the routers (at most 8; default: none)
+//! learn_preference = 100              # other sites prefer the edge with the highest for a prefix several learnt (default 100)
 //!
 //! [[bgp.neighbor]]
 //! name = "dc1"                        # BIRD protocol name: a-z 0-9 _
@@ -41,6 +42,7 @@ pub(crate) struct RawBgp {
     dir: Option<Spanned<String>>,
     #[serde(default)]
     learn: Vec<Spanned<String>>,
+    learn_preference: Option<Spanned<u32>>,
     #[serde(default)]
     neighbor: Vec<RawNeighbor>,
 }
@@ -74,6 +76,11 @@ pub struct BgpConfig {
     /// route is learnt when one of them covers it). Empty: nothing is
     /// imported.
     pub learn: Vec<IpPrefix>,
+    /// Advertised with the learnt prefixes: when other sites (edges of
+    /// the same data centre) learn the same prefix, every site routes it to
+    /// the reachable edge with the highest preference (ties: the lowest
+    /// site id). Default [`weft_mesh::node::DEFAULT_LEARN_PREFERENCE`].
+    pub learn_preference: u32,
     /// The routers.
     pub neighbors: Vec<NeighborConfig>,
 }
@@ -183,6 +190,11 @@ pub(super) fn bgp(
     if raw.neighbor.is_empty() {
         c.err(&raw.local_as, "[bgp] needs at least one [[bgp.neighbor]]");
     }
+    if let Some(p) = &raw.learn_preference
+        && raw.learn.is_empty()
+    {
+        c.err(p, "learn_preference needs [bgp] learn: it goes with the learnt prefixes");
+    }
     Some(BgpConfig {
         local_as,
         router_id,
@@ -194,6 +206,10 @@ pub(super) fn bgp(
             .as_ref()
             .map_or_else(|| state_dir.join("bird"), |d| state_dir.join(d.get_ref())),
         learn,
+        learn_preference: raw
+            .learn_preference
+            .as_ref()
+            .map_or(weft_mesh::node::DEFAULT_LEARN_PREFERENCE, |p| *p.get_ref()),
         neighbors,
     })
 }

@@ -398,6 +398,23 @@ fn bgp_learn_ranges_turn_import_on_and_mistakes_name_their_place() {
 }
 
 #[test]
+fn a_learn_preference_goes_with_learn_ranges_and_defaults_to_100() {
+    let section = "[bgp]\nlocal_as = 65001\nlearn = [\"10.60.0.0/16\"]\nlearn_preference = 200\n[[bgp.neighbor]]\nname = \"dc1\"\naddress = \"198.18.3.2\"\nremote_as = 65000\n";
+    let cfg = parse_str(&format!("{}\n{section}", good())).unwrap();
+    assert_eq!(cfg.bgp.expect("a bgp section").learn_preference, 200);
+    let plain = section.replace("learn_preference = 200\n", "");
+    let cfg = parse_str(&format!("{}\n{plain}", good())).unwrap();
+    assert_eq!(cfg.bgp.expect("a bgp section").learn_preference, 100);
+    let base = good();
+    let line = base.lines().count() + 3;
+    let d = diagnostics(&format!(
+        "{base}\n[bgp]\nlocal_as = 65001\nlearn_preference = 200\n[[bgp.neighbor]]\nname = \"dc1\"\naddress = \"198.18.3.2\"\nremote_as = 65000\n"
+    ));
+    let at = format!("site.toml:{}:20", line + 1);
+    assert!(d.iter().any(|m| m.contains(&at) && m.contains("needs [bgp] learn")), "{at}: {d:?}");
+}
+
+#[test]
 fn more_learn_ranges_than_a_certificate_carries_are_refused_at_the_ninth() {
     let base = good();
     let line = base.lines().count() + 3;

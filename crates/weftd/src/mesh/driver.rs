@@ -85,8 +85,9 @@ pub(crate) fn run(
             // The on-prem prefixes BGP learnt and this site accepted go into
             // the mesh; receivers check them against our certificate.
             if let Some(b) = bgp {
-                node.set_local_learnt(now, b.accepted_learnt());
+                super::learnt::exchange(&mut node, now, b);
             }
+            super::learnt::publish_shared(&node, links);
             let views = mesh_glue::link_views(&node);
             if let Ok(mut v) = links.views.write() {
                 *v = Arc::new(views);

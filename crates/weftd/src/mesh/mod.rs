@@ -5,4 +5,5 @@
 pub(crate) mod ctl;
 pub(crate) mod driver;
 pub mod files;
+pub(crate) mod learnt;
 pub(crate) mod start;

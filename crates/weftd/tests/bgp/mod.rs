@@ -9,6 +9,7 @@
 //!   `learn` ranges that overlap no site's prefix, never sends them back,
 //!   and loses them when the router withdraws them.
 
+mod edges;
 mod mesh;
 
 use std::fmt::Write as _;

@@ -22,7 +22,8 @@ fn learn(items: &[&str]) -> LearnRanges {
 fn learnt_prefixes_ride_on_page_0_only_and_pages_without_them_keep_their_bytes() {
     let plain = LinkStateAd::sign_pages(&key(1), &site(1), 9, &[]).unwrap();
     let with =
-        LinkStateAd::sign_pages_learnt(&key(1), &site(1), 9, &[], &[p("10.60.1.0/24")]).unwrap();
+        LinkStateAd::sign_pages_learnt(&key(1), &site(1), 9, &[], (&[p("10.60.1.0/24")], 100))
+            .unwrap();
     assert_eq!(with[0].learnt, [p("10.60.1.0/24")]);
     assert_eq!(&LinkStateAd::decode(&with[0].encode()).unwrap(), &with[0]);
     assert!(with[0].verify(&key(1).public()));
@@ -35,13 +36,20 @@ fn learnt_prefixes_ride_on_page_0_only_and_pages_without_them_keep_their_bytes()
     assert!(!forged.verify(&key(1).public()));
     // Not on another page; not more than the bound; not an empty list written out.
     assert!(
-        LinkStateAd::sign_page_learnt(&key(1), site(1), 9, (1, 2), vec![], vec![p("10.60.1.0/24")])
-            .is_err()
+        LinkStateAd::sign_page_learnt(
+            &key(1),
+            site(1),
+            9,
+            (1, 2),
+            vec![],
+            (vec![p("10.60.1.0/24")], 100)
+        )
+        .is_err()
     );
     let many: Vec<IpPrefix> =
         (0..=MAX_LEARNT_PREFIXES).map(|i| p(&format!("10.60.{i}.0/24"))).collect();
     assert!(matches!(
-        LinkStateAd::sign_pages_learnt(&key(1), &site(1), 9, &[], &many),
+        LinkStateAd::sign_pages_learnt(&key(1), &site(1), 9, &[], (&many, 100)),
         Err(FrameError::TooLong { .. })
     ));
     let mut bytes = plain[0].encode();

@@ -6,6 +6,7 @@ mod frames;
 mod learnt;
 mod links;
 mod pages;
+mod shared_learnt;
 mod sim;
 
 use std::collections::BTreeSet;

@@ -94,6 +94,14 @@ impl Control {
             // A prefix the site no longer has (a learnt on-prem prefix its
             // router withdrew) loses its route through the overlay.
             for prefix in &withdrawn {
+                // Another site holds it now (a shared learnt prefix moved
+                // to another edge): its route through the overlay stays.
+                let held = self.table.peers.iter().enumerate().any(|(i, p)| {
+                    i != slot && !p.gone.load(Ordering::Relaxed) && p.prefixes.contains(prefix)
+                });
+                if held {
+                    continue;
+                }
                 if let Some(rtnl) = self.rtnl.as_mut()
                     && let Err(e) = rtnl.del_route(&self.interface, *prefix)
                 {

@@ -446,6 +446,7 @@ fn bgp_board() -> std::sync::Arc<crate::bgp::BgpBoard> {
             },
         ],
         learnt: vec![learnt("10.60.1.0/24", None), learnt("10.77.2.0/25", Some("overlaps"))],
+        shared: Vec::new(),
     });
     board
 }
