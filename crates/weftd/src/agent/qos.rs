@@ -81,6 +81,9 @@ pub(crate) struct QosBoard {
     setup: RwLock<Arc<QosSetup>>,
     generation: AtomicU64,
     stats: Mutex<Vec<UplinkQos>>,
+    /// How many reservations (this site's, then every mesh-wide one) are in
+    /// each state, as the reservation manager last counted.
+    states: Mutex<Vec<(String, u64)>>,
 }
 
 impl QosBoard {
@@ -112,6 +115,31 @@ impl QosBoard {
     pub(crate) fn stats(&self) -> Vec<UplinkQos> {
         self.stats.lock().map(|s| s.clone()).unwrap_or_default()
     }
+
+    /// Replaces the reservations' count by state (the reservation manager
+    /// does, every second).
+    pub(crate) fn set_reservation_states(&self, states: Vec<(String, u64)>) {
+        if let Ok(mut s) = self.states.lock() {
+            *s = states;
+        }
+    }
+
+    /// The reservations' count by state: `admitted`, `preempted` and
+    /// `waiting` always, any other state seen too.
+    pub(crate) fn reservation_states(&self) -> Vec<(String, u64)> {
+        self.states.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+/// `(state, count)` of `states`, with `admitted`, `preempted` and `waiting`
+/// present even at zero (so the series exist before the first one), sorted.
+pub(crate) fn count_states<'a>(states: impl Iterator<Item = &'a str>) -> Vec<(String, u64)> {
+    let mut counts: std::collections::BTreeMap<String, u64> =
+        ["admitted", "preempted", "waiting"].iter().map(|s| ((*s).to_owned(), 0)).collect();
+    for s in states {
+        *counts.entry(s.to_owned()).or_default() += 1;
+    }
+    counts.into_iter().collect()
 }
 
 /// The scheduler lanes of a policy: priority classes first (by name), then
@@ -351,5 +379,21 @@ impl TxQos {
             })
             .collect();
         board.set_stats(stats);
+    }
+}
+
+#[cfg(test)]
+mod state_tests {
+    use super::count_states;
+
+    #[test]
+    fn reservation_states_are_counted_with_the_usual_three_always_present() {
+        let counts = count_states(["admitted", "waiting", "admitted", "expired"].into_iter());
+        let expected: Vec<(String, u64)> =
+            [("admitted", 2), ("expired", 1), ("preempted", 0), ("waiting", 1)]
+                .iter()
+                .map(|(s, n)| ((*s).to_owned(), *n))
+                .collect();
+        assert_eq!(counts, expected);
     }
 }

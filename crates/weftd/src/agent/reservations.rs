@@ -411,6 +411,9 @@ impl Reservations {
         for s in said {
             self.event(s);
         }
+        let all = self.list()?;
+        self.board
+            .set_reservation_states(super::qos::count_states(all.iter().map(|r| r.state.as_str())));
         Ok(())
     }
 

@@ -17,6 +17,17 @@ fn find(h: &Harness, i: usize, id: &str) -> Option<Value> {
     list.as_array()?.iter().find(|r| r["id"] == id).cloned()
 }
 
+/// Site `i`'s `/metrics` text.
+fn metrics(h: &Harness, i: usize) -> String {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "--max-time", "5", "--unix-socket"])
+        .arg(h.socket(i))
+        .arg("http://weft/metrics")
+        .output()
+        .expect("run curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn lanes(h: &Harness, i: usize) -> Vec<String> {
     let q = h.get(i, "/api/v1/qos").unwrap_or(Value::Null);
     q["uplinks"][0]["lanes"]
@@ -86,6 +97,12 @@ fn mesh_wide_reservations_are_admitted_against_both_ends_and_enforced_at_their_s
     wait_for("m1 preempted at b, its lane gone", Duration::from_secs(10), || {
         let r = find(&h, 1, &m1)?;
         (r["state"] == "preempted" && !lanes(&h, 1).contains(&m1)).then_some(())
+    });
+    wait_for("b's metrics counting m1 as preempted", Duration::from_secs(5), || {
+        let m = metrics(&h, 1);
+        (m.lines().any(|l| l == "weft_qos_reservations{state=\"preempted\"} 1")
+            && m.lines().any(|l| l == "weft_qos_reservations{state=\"admitted\"} 1"))
+        .then_some(())
     });
     wait_for("m2 placed at a", Duration::from_secs(10), || {
         (find(&h, 0, &m2)?["uplink"] == "u0" && lanes(&h, 0).contains(&m2)).then_some(())

@@ -84,6 +84,16 @@ impl Collector for QosCollector {
         let rows = reserved
             .iter()
             .map(|(l, r)| (l, ConstGauge::new(i64::try_from(*r).unwrap_or(i64::MAX))));
-        family(e, "qos_reservation_bps", help, None, rows)
+        family(e, "qos_reservation_bps", help, None, rows)?;
+        let states: Vec<_> = self
+            .0
+            .reservation_states()
+            .into_iter()
+            .map(|(state, n)| (Labels([("state", state)]), n))
+            .collect();
+        let help = "Reservations as this site lists them (its own, then every mesh-wide one) by state: admitted, preempted, waiting (admitted mesh-wide, its source has no uplink with room yet).";
+        let rows =
+            states.iter().map(|(l, n)| (l, ConstGauge::new(i64::try_from(*n).unwrap_or(i64::MAX))));
+        family(e, "qos_reservations", help, None, rows)
     }
 }

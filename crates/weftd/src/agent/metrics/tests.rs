@@ -344,6 +344,7 @@ fn every_name_in_deploy_metrics_txt_is_exported() {
         view.mitigation = Some(weft_api::DdosMitigation::default());
     }
     let qos = std::sync::Arc::new(crate::agent::qos::QosBoard::default());
+    qos.set_reservation_states(crate::agent::qos::count_states(["waiting"].into_iter()));
     qos.set_stats(vec![crate::agent::qos::UplinkQos {
         uplink: "wan0".into(),
         capacity_bps: 50_000_000,
