@@ -85,6 +85,17 @@ impl Store {
         Ok(rows)
     }
 
+    /// Replaces the sites of client `name`; whether it was there.
+    pub fn set_profile_sites(&self, name: &str, sites: &[String]) -> Result<bool> {
+        let w = self.writer();
+        let n = w
+            .conn
+            .prepare_cached("UPDATE profiles SET sites = ?2 WHERE name = ?1")?
+            .execute(params![name, sites.join(",")])
+            .with_context(|| format!("changing the sites of client {name}"))?;
+        Ok(n > 0)
+    }
+
     /// Deletes a client; returns it, or `None` if there was none.
     pub fn delete_profile(&self, name: &str) -> Result<Option<ProfileRecord>> {
         let mut w = self.writer();
