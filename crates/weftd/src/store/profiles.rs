@@ -142,6 +142,17 @@ mod tests {
     }
 
     #[test]
+    fn a_clients_sites_change_in_place() {
+        let dir = TempDir::new("profiles-sites");
+        let store = Store::open(dir.path()).unwrap();
+        store.insert_profile(&laptop()).unwrap();
+        assert!(store.set_profile_sites("laptop", &["a".to_owned()]).unwrap());
+        let want = ProfileRecord { sites: vec!["a".into()], ..laptop() };
+        assert_eq!(store.profiles().unwrap(), vec![want]);
+        assert!(!store.set_profile_sites("phone", &["a".to_owned()]).unwrap(), "no such client");
+    }
+
+    #[test]
     fn a_name_key_or_address_another_client_has_is_refused() {
         let dir = TempDir::new("profiles-refused");
         let store = Store::open(dir.path()).unwrap();
