@@ -46,6 +46,7 @@ mod mesh;
 mod openapi;
 mod page;
 pub(crate) mod profiles;
+mod profiles_follow;
 mod qos;
 mod registry;
 mod request_id;

@@ -90,11 +90,21 @@ pub(crate) async fn create(
         let store = store.clone();
         blocking(move || store.profiles()).await?
     };
-    let mesh = req.mesh.unwrap_or(false);
+    // A client registered mesh-wide stays so when exported again, even
+    // with one site left: the record is where its sites change.
+    let mesh = req.mesh.unwrap_or_else(|| {
+        ctx.plane_ctl.is_some() && registered_mesh_wide(&ctx, &req.name, &key.to_base64())
+    });
     if mesh && ctx.plane_ctl.is_none() {
         return Err(super::control::not_a_controller());
     }
-    let mut taken = taken_prefixes(&ctx, &existing);
+    // The same client again keeps its own address: it is not taken.
+    let others: Vec<ProfileRecord> = existing
+        .iter()
+        .filter(|p| !(p.name == req.name && p.public_key == key.to_base64()))
+        .cloned()
+        .collect();
+    let mut taken = taken_prefixes(&ctx, &others, (&req.name, &key.to_base64()));
     taken.extend(mesh_client_addresses(&ctx, &req.name));
     let address = match &req.address {
         Some(a) => {
@@ -180,6 +190,12 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
+/// Whether the mesh-wide record holds client `name` with `public_key`.
+fn registered_mesh_wide(ctx: &Ctx, name: &str, public_key: &str) -> bool {
+    let doc = ctx.plane.clients.read().map(|c| c.1.clone()).unwrap_or_default();
+    doc.clients.get(name).is_some_and(|c| c.public_key == public_key)
+}
+
 /// The addresses of clients registered mesh-wide (other than `name`): a
 /// new client's address stays out of them.
 fn mesh_client_addresses(ctx: &Ctx, name: &str) -> Vec<IpPrefix> {
@@ -242,15 +258,18 @@ fn mesh_sites(ctx: &Ctx, record: &ProfileRecord) -> Vec<ProfileSite> {
 /// and are not registered here yet (as an export against this agent would,
 /// audited as the control plane's), so they are served; called every
 /// second. A revoked name, or one that collides with a peer, is skipped
-/// and logged.
+/// and logged. Clients registered here whose mesh-wide sites changed follow
+/// them first (`profiles_follow`): one the record no longer names here is
+/// forgotten.
 pub(crate) fn sync_mesh_clients(ctx: &Ctx, said: &mut std::collections::BTreeSet<String>) {
     let doc = ctx.plane.clients.read().map(|c| c.1.clone()).unwrap_or_default();
-    let host = &ctx.profile_host;
-    let mine: Vec<_> = doc.clients.iter().filter(|(_, c)| c.sites.contains(&host.site)).collect();
-    if mine.is_empty() {
+    if doc.clients.is_empty() {
         return;
     }
+    let host = &ctx.profile_host;
     let Ok(existing) = ctx.store.profiles() else { return };
+    super::profiles_follow::follow_sites(ctx, &doc, &existing);
+    let mine: Vec<_> = doc.clients.iter().filter(|(_, c)| c.sites.contains(&host.site)).collect();
     let revoked = ctx.links.revoked.read().map(|r| r.clone()).unwrap_or_default();
     let status = ctx.status.get();
     for (name, c) in mine {
@@ -412,7 +431,11 @@ fn check(ctx: &Ctx, req: &ProfileCreate) -> ApiResult<PublicKey> {
         )));
     }
     let s = ctx.status.get();
-    let live = s.peers.iter().filter(|p| !p.gone);
+    // The client itself (exported again) is no clash.
+    let itself = |p: &&crate::agent::status::PeerStatus| {
+        p.client && p.name == req.name && p.public_key == key.to_base64()
+    };
+    let live = s.peers.iter().filter(|p| !p.gone).filter(|p| !itself(p));
     for p in live {
         if p.name == req.name {
             return Err(Failure::conflict(format!("{} is a peer's name", req.name)));
@@ -425,11 +448,18 @@ fn check(ctx: &Ctx, req: &ProfileCreate) -> ApiResult<PublicKey> {
 }
 
 /// What a client's address must stay out of: this site's prefixes, its
-/// peers' (clients' included) and the stored clients' addresses.
-fn taken_prefixes(ctx: &Ctx, existing: &[ProfileRecord]) -> Vec<IpPrefix> {
+/// peers' (clients' included, but the client `itself` (name, key)
+/// exported again) and the stored clients' addresses.
+fn taken_prefixes(
+    ctx: &Ctx,
+    existing: &[ProfileRecord],
+    (name, key): (&str, &str),
+) -> Vec<IpPrefix> {
     let s = ctx.status.get();
     let mut taken = ctx.profile_host.prefixes.clone();
-    for p in s.peers.iter().filter(|p| !p.gone) {
+    let is_itself =
+        |p: &crate::agent::status::PeerStatus| p.client && p.name == name && p.public_key == key;
+    for p in s.peers.iter().filter(|p| !p.gone && !is_itself(p)) {
         taken.extend(p.prefixes.iter().filter_map(|x| IpPrefix::parse(x).ok()));
     }
     taken.extend(existing.iter().filter_map(|p| IpPrefix::parse(&p.address).ok()));

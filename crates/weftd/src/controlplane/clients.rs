@@ -10,9 +10,10 @@
 //! the mesh CA, `seq` = its store revision) to every site. Each site
 //! follows it ([`super::doc_follow`]) and registers the clients that name
 //! it in its own store, as if exported against its own agent
-//! (`api::profiles::sync_mesh_clients`). Revocation is the mesh's signed
-//! revocation list, as for any client: a revoked name is never served
-//! again, whatever the record says.
+//! (`api::profiles::sync_mesh_clients`), and forgets those it holds that
+//! the record no longer names it for (`api::profiles_follow`).
+//! Revocation is the mesh's signed revocation list, as for any client: a
+//! revoked name is never served again, whatever the record says.
 
 use std::collections::BTreeMap;
 

@@ -85,6 +85,17 @@ impl Store {
         Ok(rows)
     }
 
+    /// Replaces the sites of client `name`; whether it was there.
+    pub fn set_profile_sites(&self, name: &str, sites: &[String]) -> Result<bool> {
+        let w = self.writer();
+        let n = w
+            .conn
+            .prepare_cached("UPDATE profiles SET sites = ?2 WHERE name = ?1")?
+            .execute(params![name, sites.join(",")])
+            .with_context(|| format!("changing the sites of client {name}"))?;
+        Ok(n > 0)
+    }
+
     /// Deletes a client; returns it, or `None` if there was none.
     pub fn delete_profile(&self, name: &str) -> Result<Option<ProfileRecord>> {
         let mut w = self.writer();
@@ -128,6 +139,17 @@ mod tests {
         assert_eq!(store.delete_profile("laptop").unwrap(), Some(laptop()));
         assert_eq!(store.delete_profile("laptop").unwrap(), None);
         assert!(store.profiles().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_clients_sites_change_in_place() {
+        let dir = TempDir::new("profiles-sites");
+        let store = Store::open(dir.path()).unwrap();
+        store.insert_profile(&laptop()).unwrap();
+        assert!(store.set_profile_sites("laptop", &["a".to_owned()]).unwrap());
+        let want = ProfileRecord { sites: vec!["a".into()], ..laptop() };
+        assert_eq!(store.profiles().unwrap(), vec![want]);
+        assert!(!store.set_profile_sites("phone", &["a".to_owned()]).unwrap(), "no such client");
     }
 
     #[test]

@@ -193,6 +193,17 @@ fn two_edges_learning_the_same_prefix_carry_it_one_at_a_time_by_preference_and_r
         shared_at(&h, B).filter(|(via, _)| *via == d)
     });
     assert_eq!(got.1, std::slice::from_ref(&a), "a is the standby");
+    // `weft bgp status` at b (no [bgp] there) says the same.
+    let cli = Path::new(env!("CARGO_BIN_EXE_weftd")).with_file_name("weft");
+    let out = std::process::Command::new(cli)
+        .args(["bgp", "status", "--socket"])
+        .arg(h.socket(B))
+        .output()
+        .expect("run weft");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row = text.lines().find(|l| l.starts_with("10.60.1.0/24")).unwrap_or_default();
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cols, ["10.60.1.0/24", d.as_str(), a.as_str()], "{text}");
     let route = ip(&h, B, &["route", "show", "10.60.1.0/24"]);
     assert!(route.contains(&format!("dev {}", h.sites[B].interface)), "b's route: {route}");
     reaches_through(&h, (&d, D), (&a, A));

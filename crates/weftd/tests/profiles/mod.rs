@@ -213,6 +213,25 @@ fn one_export_at_a_controller_registers_the_client_at_every_site_it_names() {
         .expect("run weft");
     assert!(!other.status.success(), "{}", String::from_utf8_lossy(&other.stdout));
 
+    // Exported again with a alone: b forgets the client (audited) within a
+    // moment, the file lists a alone, and a still serves it.
+    let site_a = h.name(0);
+    let said = weft(&h, 0, &["profile", "export", &name, "--sites", &site_a, "--out", out]);
+    let text = std::fs::read_to_string(&conf).unwrap();
+    assert_eq!(text.matches("[Peer]").count(), 1, "{said}\n{text}");
+    assert!(!text.contains(&b_key), "b left the file: {text}");
+    let asked = std::time::Instant::now();
+    wait_for("b forgetting the client", Duration::from_secs(3), || {
+        let page = h.get(1, "/api/v1/profiles")?;
+        (!page.to_string().contains(&name)).then_some(())
+    });
+    eprintln!("b forgot the client {:?} after the export", asked.elapsed());
+    assert!(h.audit_actions(1).iter().any(|x| x == "profile.unregister"));
+    let at_a = h.get(0, &format!("/api/v1/profiles/{name}")).expect("a's record");
+    assert_eq!(at_a["sites"], serde_json::json!([site_a]), "{at_a}");
+    assert_eq!(h.ping(2, h.overlay(1), 2), 0, "the client still reaches b");
+    h.wait_ping(2, h.overlay(0), Duration::from_secs(5));
+
     // One revoke and neither site serves it.
     weft(&h, 0, &["profile", "revoke", &name]);
     wait_for("b forgetting the client", Duration::from_secs(10), || {

@@ -96,7 +96,8 @@ pub(crate) struct ExportArgs {
     #[arg(long, value_name = "HOST:PORT")]
     endpoint: Option<String>,
     /// Where NAME.conf and NAME.png go (an existing NAME.conf there is
-    /// extended: its key and address are kept).
+    /// extended: its key and address are kept, its sites not in `--sites`
+    /// dropped).
     #[arg(long, default_value = ".", value_name = "DIR")]
     out: PathBuf,
     /// Also draw the QR code on the terminal.
@@ -236,6 +237,8 @@ fn export(a: &ExportArgs) -> Result<ExitCode> {
     });
     config.address.clone_from(&profile.address);
     config.allowed_override.clone_from(&a.allowed_ips);
+    // Exported again with fewer sites: the ones left out go from the file.
+    config.peers.retain(|p| a.sites.contains(&p.site));
     config.upsert(SitePeer {
         site: profile.site.name.clone(),
         public_key: profile.site.public_key.clone(),
