@@ -89,13 +89,7 @@ fn a_spoofed_handshake_flood_is_limited_detected_and_dropped_in_nftables() {
         .filter_map(|e| e["kind"].as_str())
         .collect();
     assert!(kinds.contains(&"flood_detected"), "{kinds:?}");
-    let metrics = Command::new("curl")
-        .args(["-sf", "--max-time", "5", "--unix-socket"])
-        .arg(h.socket(0))
-        .arg("http://weft/metrics")
-        .output()
-        .expect("curl /metrics");
-    let text = String::from_utf8_lossy(&metrics.stdout);
+    let text = h.metrics_text(0);
     for line in ["weft_flood_dropped_total{reason=\"rate_source\"}", "weft_flood_nft_set_elements"]
     {
         assert!(text.contains(line), "no {line} in /metrics");
@@ -178,13 +172,7 @@ fn a_flood_through_the_tunnel_toward_a_prefix_is_detected_and_its_inner_sources_
         .filter_map(|e| e["message"].as_str())
         .collect();
     assert!(texts.iter().any(|t| t.contains(a_prefix)), "{texts:?}");
-    let metrics = Command::new("curl")
-        .args(["-sf", "--max-time", "5", "--unix-socket"])
-        .arg(h.socket(0))
-        .arg("http://weft/metrics")
-        .output()
-        .expect("curl /metrics");
-    let text = String::from_utf8_lossy(&metrics.stdout);
+    let text = h.metrics_text(0);
     let line = format!("weft_flood_detections_total{{dest=\"{a_prefix}\"}} ");
     assert!(
         text.lines().any(|l| l.starts_with(&line) && !l.ends_with(" 0")),

@@ -81,17 +81,6 @@ fn route_dev(h: &Harness) -> String {
     out.split_whitespace().skip_while(|w| *w != "dev").nth(1).unwrap_or_default().to_owned()
 }
 
-/// a's `/metrics` text.
-fn metrics(h: &Harness) -> String {
-    let out = std::process::Command::new("curl")
-        .args(["-s", "--max-time", "5", "--unix-socket"])
-        .arg(h.socket(0))
-        .arg("http://weft/metrics")
-        .output()
-        .expect("run curl");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// a's routing, for failure messages.
 fn routing(h: &Harness) -> String {
     let rules = h.lab.exec_ok(0, &["ip", "rule"]).unwrap_or_default();
@@ -204,7 +193,7 @@ fn the_gateways_prefix_fails_over_from_wireguard_to_ipsec_and_back() {
     assert!(steered >= 10, "a's data plane handed the pings to the tunnel ({steered})");
     assert_eq!(route_dev(&h), weft_if, "the kernel route did not move");
 
-    let m = metrics(&h);
+    let m = h.metrics_text(0);
     for line in [
         "weft_ipsec_routed{gateway=\"cloud\"} 1",
         "weft_ipsec_path_alive{gateway=\"cloud\"} 1",

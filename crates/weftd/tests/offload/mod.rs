@@ -244,13 +244,7 @@ fn with_offloads_switched_off_the_plain_path_carries_the_same_traffic_intact() {
     let off = offloads(&h, 0);
     assert_eq!(off.len(), 4, "{off:?}");
     assert!(off.iter().all(|(_, on)| !on), "offloads in use though switched off: {off:?}");
-    let metrics = std::process::Command::new("curl")
-        .args(["-sf", "--max-time", "2", "--unix-socket"])
-        .arg(h.socket(0))
-        .arg("http://weft/metrics")
-        .output()
-        .expect("curl");
-    let text = String::from_utf8_lossy(&metrics.stdout);
+    let text = h.metrics_text(0);
     assert!(text.contains("weft_dataplane_offload{kind=\"tun_tso\"} 0"), "{text}");
     check_traffic(&h);
 }

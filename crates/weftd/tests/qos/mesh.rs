@@ -17,17 +17,6 @@ fn find(h: &Harness, i: usize, id: &str) -> Option<Value> {
     list.as_array()?.iter().find(|r| r["id"] == id).cloned()
 }
 
-/// Site `i`'s `/metrics` text.
-fn metrics(h: &Harness, i: usize) -> String {
-    let out = std::process::Command::new("curl")
-        .args(["-s", "--max-time", "5", "--unix-socket"])
-        .arg(h.socket(i))
-        .arg("http://weft/metrics")
-        .output()
-        .expect("run curl");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn lanes(h: &Harness, i: usize) -> Vec<String> {
     let q = h.get(i, "/api/v1/qos").unwrap_or(Value::Null);
     q["uplinks"][0]["lanes"]
@@ -99,7 +88,7 @@ fn mesh_wide_reservations_are_admitted_against_both_ends_and_enforced_at_their_s
         (r["state"] == "preempted" && !lanes(&h, 1).contains(&m1)).then_some(())
     });
     wait_for("b's metrics counting m1 as preempted", Duration::from_secs(5), || {
-        let m = metrics(&h, 1);
+        let m = h.metrics_text(1);
         (m.lines().any(|l| l == "weft_qos_reservations{state=\"preempted\"} 1")
             && m.lines().any(|l| l == "weft_qos_reservations{state=\"admitted\"} 1"))
         .then_some(())

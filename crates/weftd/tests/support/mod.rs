@@ -242,6 +242,18 @@ impl Harness {
         self.sites[i].state_dir.join("api.sock")
     }
 
+    /// The `/metrics` text of the agent of site `i` (empty if it does not
+    /// answer within 5 s).
+    pub(crate) fn metrics_text(&self, i: usize) -> String {
+        let out = std::process::Command::new("curl")
+            .args(["-sf", "--max-time", "5", "--unix-socket"])
+            .arg(self.socket(i))
+            .arg("http://weft/metrics")
+            .output()
+            .expect("run curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// `GET path` on the agent of site `i` over its unix socket; `None` if
     /// it does not answer (yet) or answers with an error.
     pub(crate) fn get(&self, i: usize, path: &str) -> Option<Value> {
