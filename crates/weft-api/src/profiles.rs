@@ -32,8 +32,8 @@ pub struct ProfileCreate {
     /// answer's `mesh_sites` then describes the other sites.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mesh: Option<bool>,
-    /// The client also speaks IPsec (`weft profile export --ipsec`): its
-    /// IKEv2 pre-shared key, 64 hex digits (32 bytes, no `0x`), as in its
+    /// The client also speaks `IPsec` (`weft profile export --ipsec`): its
+    /// `IKEv2` pre-shared key, 64 hex digits (32 bytes, no `0x`), as in its
     /// `NAME.swanctl.conf`. This site's charon then answers the client's
     /// IKE. Stored at the site, never returned by any request (the
     /// profile's `ipsec` says only that there is one), never logged.
@@ -72,8 +72,8 @@ pub struct Profile {
     pub sites: Vec<String>,
     /// When it was registered here, Unix milliseconds.
     pub created_unix_ms: i64,
-    /// Whether it was registered with an IPsec pre-shared key (the key
-    /// itself is never returned): this site's charon answers its IKE.
+    /// Whether it was registered with an `IPsec` pre-shared key (the key
+    /// itself is never returned): this site's charon answers its `IKE`.
     #[serde(default)]
     pub ipsec: bool,
     /// Whether this site serves it (it is listed in `sites`).

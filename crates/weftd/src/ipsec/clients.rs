@@ -76,7 +76,7 @@ pub(crate) fn responder(site: &str, c: &ClientConn, engine: Engine) -> SiteToSit
 /// the `0x` key of the client's file; `None` if it is not hex.
 pub(crate) fn load_psk(site: &str, c: &ClientConn) -> Option<Message> {
     let hex = c.psk.as_bytes();
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     let digit = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
