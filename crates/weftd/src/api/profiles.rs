@@ -8,6 +8,11 @@
 //! holder), which floods to every site: each drops the client and forgets
 //! its record (`agent::control`'s `ClientsRevoked`).
 //!
+//! A client registered with `ipsec_psk` is also an IPsec client: the key
+//! is stored with it (never returned, never logged), and
+//! [`ipsec_clients`] hands the stored ones to `ipsec::clients`, which has
+//! the agent's charon answer them.
+//!
 //! A client's view lists only the parts of the site's prefixes (and of
 //! those it reaches) that the running policy lets the client's address
 //! reach: the `AllowedIPs` `weft profile export` writes.
