@@ -198,6 +198,18 @@ impl Clients {
             self.said = None;
         }
         let Some(c) = self.client.as_mut() else { return Ok(()) };
+        if !self.loaded.is_empty() {
+            // charon restarted (by the gateways' thread) or lost them: a
+            // broken socket errs here, a missing connection is loaded again
+            let conns = c.call("get-conns", &Message::new())?;
+            let present: Vec<String> = conns
+                .list("conns")
+                .unwrap_or_default()
+                .iter()
+                .map(|n| String::from_utf8_lossy(n).into_owned())
+                .collect();
+            self.loaded.retain(|name, _| present.contains(&conn_name(name)));
+        }
         for w in &wanted {
             if self.loaded.get(&w.name) == Some(w) {
                 continue;

@@ -4,8 +4,9 @@
 //! --ipsec` wrote, with the client's address on its loopback. a's agent
 //! starts its own charon for the client and answers its IKE: the client's
 //! pings to a's address go through the CHILD_SA (counted by the client's
-//! SA). After `weft profile revoke`, a's SA is gone and the pings are not
-//! answered.
+//! SA). a's charon, killed, is started again by the agent with the client
+//! loaded. After `weft profile revoke`, a's SA is gone and the pings are
+//! not answered.
 
 use std::path::Path;
 use std::process::Command;
@@ -104,6 +105,26 @@ fn an_ipsec_client_from_an_exported_profile_reaches_the_site_until_revoked() {
     eprintln!("IPsec client: {answered}/10 pings answered by a, {} bytes in", after - before);
     assert!(answered >= 8, "the IPsec client reached a {answered}/10 times");
     assert!(after - before >= 8 * 84, "the replies came through the CHILD_SA: {}", after - before);
+
+    // a's charon killed: the agent starts it again and loads the client
+    // again; the client, starting afresh, is answered.
+    let ns = h.lab.site(0).unwrap().netns.clone();
+    let pids = h.lab.exec_ok(0, &["ip", "netns", "pids", &ns]).unwrap_or_default();
+    let charon: Vec<&str> = pids
+        .split_whitespace()
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "charon")
+        })
+        .collect();
+    assert_eq!(charon.len(), 1, "one charon in a, started for the client: {charon:?}");
+    h.lab.exec_ok(0, &["kill", "-9", charon[0]]).unwrap();
+    let _ = swanctl(&vici, &["--terminate", "--ike", &child, "--force", "--timeout", "1"]);
+    wait_for("the client's CHILD_SA with a's new charon", Duration::from_secs(10), || {
+        let out = swanctl(&vici, &["--initiate", "--child", &child, "--timeout", "3"]);
+        out.status.success().then_some(())
+    });
+    let answered = client_pings(&h, &address, &a_overlay);
+    assert!(answered >= 8, "after a's charon restarted: {answered}/10");
 
     let said = weft(&h, 0, &["profile", "revoke", name]);
     assert!(said.contains("revoked client"), "{said}");
