@@ -32,6 +32,14 @@ pub struct ProfileCreate {
     /// answer's `mesh_sites` then describes the other sites.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mesh: Option<bool>,
+    /// The client also speaks `IPsec` (`weft profile export --ipsec`): its
+    /// `IKEv2` pre-shared key, 64 hex digits (32 bytes, no `0x`), as in its
+    /// `NAME.swanctl.conf`. This site's charon then answers the client's
+    /// IKE. Stored at the site, never returned by any request (the
+    /// profile's `ipsec` says only that there is one), never logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[0-9a-fA-F]{64}$", min_length = 64, max_length = 64, write_only)]
+    pub ipsec_psk: Option<String>,
 }
 
 /// A site a client may use, as its `wg-quick` `[Peer]` needs it.
@@ -64,6 +72,10 @@ pub struct Profile {
     pub sites: Vec<String>,
     /// When it was registered here, Unix milliseconds.
     pub created_unix_ms: i64,
+    /// Whether it was registered with an `IPsec` pre-shared key (the key
+    /// itself is never returned): this site's charon answers its `IKE`.
+    #[serde(default)]
+    pub ipsec: bool,
     /// Whether this site serves it (it is listed in `sites`).
     pub served_here: bool,
     /// This site, as the client's configuration names it.

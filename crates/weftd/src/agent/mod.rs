@@ -291,6 +291,10 @@ pub fn run(cfg: &SiteConfig, opts: &RunOptions) -> Result<()> {
         profile_host: crate::profiles::ProfileHost::new(cfg, wg_public),
         ipsec,
     });
+    crate::ipsec::start_clients(cfg, {
+        let ctx = ctx.clone();
+        Box::new(move || crate::api::profiles::ipsec_clients(&ctx))
+    })?;
     spawn("weft-mesh-clients", {
         let ctx = ctx.clone();
         move || {

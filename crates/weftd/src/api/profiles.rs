@@ -8,6 +8,11 @@
 //! holder), which floods to every site: each drops the client and forgets
 //! its record (`agent::control`'s `ClientsRevoked`).
 //!
+//! A client registered with `ipsec_psk` is also an IPsec client: the key
+//! is stored with it (never returned, never logged), and
+//! [`ipsec_clients`] hands the stored ones to `ipsec::clients`, which has
+//! the agent's charon answer them.
+//!
 //! A client's view lists only the parts of the site's prefixes (and of
 //! those it reaches) that the running policy lets the client's address
 //! reach: the `AllowedIPs` `weft profile export` writes.
@@ -81,7 +86,7 @@ pub(crate) async fn create(
     let req: ProfileCreate =
         serde_json::from_value(super::error::json_object(&body)?).map_err(|e| {
             Failure::bad_request(format!(
-                "body must be {{\"name\", \"public_key\", \"sites\", \"address\"?, \"mesh\"?}}: {e}"
+                "body must be {{\"name\", \"public_key\", \"sites\", \"address\"?, \"mesh\"?, \"ipsec_psk\"?}}: {e}"
             ))
         })?;
     let key = check(&ctx, &req)?;
@@ -134,6 +139,7 @@ pub(crate) async fn create(
         address: format!("{address}/32"),
         sites,
         created_unix_ms: unix_ms(),
+        ipsec_psk: req.ipsec_psk.as_ref().map(|k| k.to_ascii_lowercase()),
     };
     if mesh {
         let ask = Ask::Profile(ClientsAsk::Register {
@@ -169,7 +175,12 @@ pub(crate) async fn create(
                 action: "profile.register".to_owned(),
                 target: format!("client {}", rec.name),
                 before: None,
-                after: Some(format!("{} sites {}", rec.address, rec.sites.join(","))),
+                after: Some(format!(
+                    "{} sites {}{}",
+                    rec.address,
+                    rec.sites.join(","),
+                    if rec.ipsec_psk.is_some() { " ipsec" } else { "" }
+                )),
                 detail: rec.public_key.clone(),
             },
             rec.created_unix_ms,
@@ -295,6 +306,8 @@ pub(crate) fn sync_mesh_clients(ctx: &Ctx, said: &mut std::collections::BTreeSet
             address: c.address.clone(),
             sites: c.sites.clone(),
             created_unix_ms: unix_ms(),
+            // the mesh-wide record carries no IPsec key
+            ipsec_psk: None,
         };
         if let Err(e) = ctx.store.insert_profile(&record) {
             if said.insert(name.clone()) {
@@ -417,6 +430,12 @@ fn check(ctx: &Ctx, req: &ProfileCreate) -> ApiResult<PublicKey> {
     for s in &req.sites {
         SiteId::new(s).map_err(|e| invalid(format!("site {s:?}: {e}")))?;
     }
+    if let Some(k) = &req.ipsec_psk
+        && !(k.len() == 64 && k.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        // never echo the key
+        return Err(invalid("ipsec_psk: 64 hex digits (32 bytes, no 0x)".to_owned()));
+    }
     let host = &ctx.profile_host;
     if key == host.public_key {
         return Err(Failure::conflict("public_key is this site's own"));
@@ -466,6 +485,38 @@ fn taken_prefixes(
     taken
 }
 
+/// The IPsec clients this site serves (registered with a key, naming this
+/// site), as its charon answers them: each may reach this site's own
+/// prefixes as its profile lists them (narrowed by the running policy),
+/// not the other sites' prefixes its `NAME.swanctl.conf` also asks for.
+pub(crate) fn ipsec_clients(ctx: &Ctx) -> anyhow::Result<Vec<crate::ipsec::clients::ClientConn>> {
+    let all = ctx.store.profiles()?;
+    let parse = |v: &[String]| -> Vec<IpPrefix> {
+        v.iter().filter_map(|x| IpPrefix::parse(x).ok()).collect()
+    };
+    Ok(all
+        .iter()
+        .filter(|p| p.sites.contains(&ctx.profile_host.site))
+        .filter_map(|p| {
+            let psk = p.ipsec_psk.clone()?;
+            let address = IpPrefix::parse(&p.address).ok()?;
+            let v = view(ctx, p);
+            // Only this site's own prefixes: charon's userspace ESP
+            // (kernel-libipsec) installs a policy's route only when the
+            // site has an address inside its local selector, and refuses
+            // the whole CHILD_SA otherwise; the client's wider request is
+            // narrowed to these.
+            let reach = parse(&v.site.prefixes);
+            // nothing to reach: no connection (charon would default to
+            // the site's IKE address)
+            if reach.is_empty() {
+                return None;
+            }
+            Some(crate::ipsec::clients::ClientConn { name: p.name.clone(), address, reach, psk })
+        })
+        .collect())
+}
+
 /// The API's view of a client: this site as its `[Peer]`, with its own
 /// prefixes and those reachable through it (its live peers', other
 /// clients' left out), both narrowed to what the running policy lets the
@@ -503,6 +554,7 @@ fn view(ctx: &Ctx, p: &ProfileRecord) -> Profile {
         address: p.address.clone(),
         sites: p.sites.clone(),
         created_unix_ms: p.created_unix_ms,
+        ipsec: p.ipsec_psk.is_some(),
         served_here: p.sites.contains(&host.site),
         mesh_sites: Vec::new(),
         site: ProfileSite {

@@ -174,6 +174,13 @@ fn one(c: &mut Checker<'_>, r: &RawIpsec, cx: &Context<'_>) -> Option<IpsecConfi
     if !name_ok(&name) {
         c.err(&r.name, "an ipsec name is 1 to 24 of a-z 0-9 - _, starting with a letter");
     }
+    if name.starts_with("client-") {
+        // charon's connection weft-client-X is IPsec client X's
+        c.err(
+            &r.name,
+            "an ipsec name may not start with \"client-\" (kept for IPsec clients' connections)",
+        );
+    }
     let remote = c.parse(&r.remote, ip);
     let local = if let Some(l) = &r.local {
         c.parse(l, ip)

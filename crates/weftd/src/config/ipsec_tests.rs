@@ -99,6 +99,8 @@ fn missing_keys_overlaps_and_duplicates_are_errors() {
     let one = "name = \"cloud\"\nremote = \"198.18.3.2\"\npsk_file = \"k\"\nremote_prefixes = [\"10.88.0.0/24\"]\nprobe = \"10.88.0.1\"\n";
     let e = errors(&format!("{}\n[[ipsec]]\n{one}", with(one)));
     assert!(e.contains("ipsec name \"cloud\" is used twice"), "{e}");
+    let e = errors(&with(&one.replace("\"cloud\"", "\"client-x\"")));
+    assert!(e.contains("18:8: an ipsec name may not start with \"client-\""), "{e}");
     let e = errors(&with(&format!("{one}local_prefixes = [\"10.55.0.0/24\"]\n")));
     assert!(e.contains("the site's address 10.77.1.1 is in none of local_prefixes"), "{e}");
     let e = errors(&with(&format!("{one}bogus = 1\n")));

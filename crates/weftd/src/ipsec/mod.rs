@@ -9,6 +9,8 @@
 //! steers each flow by its class ([`steer`]).
 //!
 //! - [`charon`]: the daemon's directory, configuration and process.
+//! - [`clients`]: the IPsec clients of connection profiles, answered by
+//!   the same charon (started for them alone when there is no gateway).
 //! - [`vici`]: the control thread: supervise charon, load and unload the
 //!   connections, initiate, read `list-sas`.
 //! - [`engine`]: ESP in the kernel (XFRM) or in userspace (kernel-libipsec),
@@ -28,6 +30,7 @@
 
 mod charon;
 mod choice;
+pub(crate) mod clients;
 mod creds;
 mod engine;
 mod icmp;
@@ -97,6 +100,14 @@ impl Shared {
             f(g);
         }
     }
+}
+
+/// Starts the thread that has charon answer the site's IPsec clients
+/// ([`clients`]); `wanted` reads them. Runs always: charon starts when the
+/// first client is registered (here, unless `[[ipsec]]` gateways run it).
+pub(crate) fn start_clients(cfg: &SiteConfig, wanted: clients::Wanted) -> Result<()> {
+    let dir = charon::Dir(cfg.state_dir.join("ipsec"));
+    clients::start(dir, cfg.ipsec.is_empty(), cfg.name.to_string(), cfg.address, wanted)
 }
 
 /// charon's connection (and child) name of a gateway.

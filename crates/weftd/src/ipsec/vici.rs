@@ -1,6 +1,7 @@
 //! The control thread: keeps charon running (restarted 1 s after it
 //! exits), loads every gateway's connection and PSK into it, unloads the
-//! `weft-*` connections no longer configured, initiates the ones without an
+//! `weft-*` connections no longer configured (not the IPsec clients'
+//! `weft-client-*`, see [`super::clients`]), initiates the ones without an
 //! IKE_SA (at most every 5 s each), and reads `list-sas` every second into
 //! the shared status (IKE state, CHILD_SA installed, bytes and packets).
 
@@ -219,7 +220,9 @@ impl Keeper {
         let conns = c.call("get-conns", &Message::new())?;
         for loaded in conns.list("conns").unwrap_or_default() {
             let name = String::from_utf8_lossy(loaded).into_owned();
-            if name.starts_with("weft-") && !wanted.contains(&name) {
+            // the IPsec clients' connections are `clients`'s
+            let client = name.starts_with(super::clients::PREFIX);
+            if name.starts_with("weft-") && !client && !wanted.contains(&name) {
                 check_success(&c.call("unload-conn", &Message::new().with_value("name", &name))?)?;
                 crate::log_info!(Agent, "ipsec: unloaded {name} (no longer configured)");
             }

@@ -158,6 +158,7 @@ mod tests {
             address: "100.96.1.2/32".into(),
             sites: vec!["a".into()],
             created_unix_ms: 0,
+            ipsec_psk: None,
         };
         let spec = peer_spec(&rec).unwrap();
         assert!(spec.stock && spec.dynamic && spec.endpoints.is_empty());

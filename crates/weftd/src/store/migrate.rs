@@ -15,7 +15,13 @@ use super::audit::{self, NewAudit};
 use super::policies;
 
 /// Every migration, in order: entry `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+
+/// IPsec clients: a connection profile's IKEv2 pre-shared key (hex), for
+/// the clients registered with one (`weft profile export --ipsec`).
+const V6: &str = "
+ALTER TABLE profiles ADD COLUMN ipsec_psk TEXT;
+";
 
 /// Request ids: the API request (`X-Request-Id`) an audit record belongs
 /// to, so the record, the request's answer and its log lines tie together.

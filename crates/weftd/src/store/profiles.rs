@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 use super::Store;
 
 /// A registered client as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ProfileRecord {
     /// Client name (a site id).
     pub name: String,
@@ -19,6 +19,22 @@ pub struct ProfileRecord {
     pub sites: Vec<String>,
     /// When it was registered, Unix milliseconds.
     pub created_unix_ms: i64,
+    /// Its IKEv2 pre-shared key (hex) when it is also an IPsec client.
+    pub ipsec_psk: Option<String>,
+}
+
+impl std::fmt::Debug for ProfileRecord {
+    /// Everything but the pre-shared key (a record may end up in a log).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProfileRecord")
+            .field("name", &self.name)
+            .field("public_key", &self.public_key)
+            .field("address", &self.address)
+            .field("sites", &self.sites)
+            .field("created_unix_ms", &self.created_unix_ms)
+            .field("ipsec_psk", &self.ipsec_psk.as_ref().map(|_| "(hidden)"))
+            .finish()
+    }
 }
 
 /// A registration the store refuses for what the client asked (the API's 409).
@@ -43,10 +59,11 @@ fn record(r: &Row<'_>) -> rusqlite::Result<ProfileRecord> {
         address: r.get(2)?,
         sites: sites.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
         created_unix_ms: r.get(4)?,
+        ipsec_psk: r.get(5)?,
     })
 }
 
-const COLUMNS: &str = "name, public_key, address, sites, created_unix_ms";
+const COLUMNS: &str = "name, public_key, address, sites, created_unix_ms, ipsec_psk";
 
 impl Store {
     /// Stores a new client; refuses ([`ProfileRefused`]) a name, key or
@@ -68,9 +85,16 @@ impl Store {
             }
         }
         tx.prepare_cached(&format!(
-            "INSERT INTO profiles ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"
+            "INSERT INTO profiles ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
         ))?
-        .execute(params![p.name, p.public_key, p.address, p.sites.join(","), p.created_unix_ms])
+        .execute(params![
+            p.name,
+            p.public_key,
+            p.address,
+            p.sites.join(","),
+            p.created_unix_ms,
+            p.ipsec_psk
+        ])
         .with_context(|| format!("storing client {}", p.name))?;
         tx.commit().with_context(|| format!("committing client {}", p.name))?;
         Ok(())
@@ -124,7 +148,20 @@ mod tests {
             address: "100.96.0.7/32".into(),
             sites: vec!["a".into(), "b".into()],
             created_unix_ms: 5,
+            ipsec_psk: None,
         }
+    }
+
+    #[test]
+    fn an_ipsec_clients_key_is_stored_and_never_debug_printed() {
+        let dir = TempDir::new("profiles-psk");
+        let store = Store::open(dir.path()).unwrap();
+        let psk = "ab".repeat(32);
+        let gw = ProfileRecord { ipsec_psk: Some(psk.clone()), ..laptop() };
+        store.insert_profile(&gw).unwrap();
+        let back = store.profiles().unwrap();
+        assert_eq!(back[0].ipsec_psk.as_deref(), Some(psk.as_str()));
+        assert!(!format!("{:?}", back[0]).contains(&psk), "{:?}", back[0]);
     }
 
     #[test]

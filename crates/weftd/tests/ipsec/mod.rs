@@ -18,6 +18,7 @@
 //! [`certs`]: a gateway with certificates from the mesh CA instead of a PSK.
 
 mod certs;
+mod clients;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

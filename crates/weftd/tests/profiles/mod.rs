@@ -23,7 +23,7 @@ fn weft_cli() -> PathBuf {
 
 /// Runs the CLI against site `i`'s agent (its unix socket); its stdout
 /// and stderr.
-fn weft(h: &Harness, i: usize, args: &[&str]) -> String {
+pub(crate) fn weft(h: &Harness, i: usize, args: &[&str]) -> String {
     let out = Command::new(weft_cli())
         .args(args)
         .arg("--socket")

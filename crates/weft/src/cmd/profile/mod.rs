@@ -13,7 +13,9 @@
 //!   its comment lines, so the code stays small), and with `--qr` the code
 //!   on the terminal;
 //! - with `--ipsec`, `NAME.swanctl.conf` (`swanctl`): the same sites and
-//!   prefixes as `IKEv2` connections for a client that speaks `IPsec`.
+//!   prefixes as `IKEv2` connections for a client that speaks `IPsec`; its
+//!   pre-shared key is also sent with the registration (`ipsec_psk`), so
+//!   the site's charon answers the client.
 //!
 //! Each site's agent serves the clients registered with it. To give a
 //! client a second site, export it again against that site's agent with
@@ -179,6 +181,22 @@ fn export(a: &ExportArgs) -> Result<ExitCode> {
             .map_err(|e| UsageError(format!("--allowed-ips {p}: {e}")))?;
     }
     let (private, public) = keys(a, existing.as_ref())?;
+    // The IPsec key: kept across exports, sent to the site so that its
+    // charon answers the client.
+    let swan_path = a.out.join(format!("{}.swanctl.conf", a.name));
+    let psk = if a.ipsec {
+        let kept = match std::fs::read_to_string(&swan_path) {
+            Ok(text) => swanctl::read_psk(&text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", swan_path.display())),
+        };
+        Some(match kept {
+            Some(k) => k,
+            None => swanctl::new_psk().context("reading /dev/urandom")?,
+        })
+    } else {
+        None
+    };
     let mut request = ProfileCreate {
         name: a.name.clone(),
         public_key: public.clone(),
@@ -187,6 +205,7 @@ fn export(a: &ExportArgs) -> Result<ExitCode> {
         // Several sites: one registration for all of them, through the
         // control plane, when the agent is a controller.
         mesh: (a.sites.len() > 1).then_some(true),
+        ipsec_psk: psk.clone(),
     };
     let client = a.agent.client();
     let mut answer = client.post::<_, Profile>("/api/v1/profiles", &request);
@@ -267,18 +286,8 @@ fn export(a: &ExportArgs) -> Result<ExitCode> {
     let code = qr::code(&render::without_comments(&text))?;
     let png_path = a.out.join(format!("{}.png", a.name));
     write_private(&png_path, &qr::png(&code))?;
-    let swan_path = a.out.join(format!("{}.swanctl.conf", a.name));
-    if a.ipsec {
-        let psk = match std::fs::read_to_string(&swan_path) {
-            Ok(text) => swanctl::read_psk(&text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e).with_context(|| format!("reading {}", swan_path.display())),
-        };
-        let psk = match psk {
-            Some(k) => k,
-            None => swanctl::new_psk().context("reading /dev/urandom")?,
-        };
-        write_private(&swan_path, swanctl::render(&config, &psk).as_bytes())?;
+    if let Some(psk) = &psk {
+        write_private(&swan_path, swanctl::render(&config, psk).as_bytes())?;
     }
     if a.json {
         print_json(&profile)?;

@@ -6,9 +6,11 @@
 //! file) as the remote ones; pre-shared key authentication, one key per
 //! client, kept across exports (read back from the existing file).
 //!
-//! Only the client's side: a Weft site does not answer IKE yet (the agent
-//! does not drive charon), so this file is for a gateway or host that
-//! speaks `IPsec` and a site that will (docs/hybrid.md, "Not built yet").
+//! The key is also sent to the site with the registration (`ipsec_psk`):
+//! the site's agent has its charon answer the client with a responder
+//! connection `weft-client-NAME` (`weftd`'s `ipsec::clients`), which
+//! narrows `remote_ts` to that site's own prefixes (docs/hybrid.md,
+//! "The site answers the IPsec client").
 
 use std::fmt::Write as _;
 
