@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use weft_vici::{Client, Message, parse_list_sa};
 
-use super::start_gateway;
+use super::{kill_charon, start_gateway};
 use crate::profiles::weft;
 use crate::support::{Harness, wait_for};
 
@@ -108,16 +108,7 @@ fn an_ipsec_client_from_an_exported_profile_reaches_the_site_until_revoked() {
 
     // a's charon killed: the agent starts it again and loads the client
     // again; the client, starting afresh, is answered.
-    let ns = h.lab.site(0).unwrap().netns.clone();
-    let pids = h.lab.exec_ok(0, &["ip", "netns", "pids", &ns]).unwrap_or_default();
-    let charon: Vec<&str> = pids
-        .split_whitespace()
-        .filter(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "charon")
-        })
-        .collect();
-    assert_eq!(charon.len(), 1, "one charon in a, started for the client: {charon:?}");
-    h.lab.exec_ok(0, &["kill", "-9", charon[0]]).unwrap();
+    kill_charon(&h, 0);
     let _ = swanctl(&vici, &["--terminate", "--ike", &child, "--force", "--timeout", "1"]);
     wait_for("the client's CHILD_SA with a's new charon", Duration::from_secs(10), || {
         let out = swanctl(&vici, &["--initiate", "--child", &child, "--timeout", "3"]);

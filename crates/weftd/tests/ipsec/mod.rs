@@ -152,6 +152,20 @@ fn gateway_lab(h: &mut Harness) -> PathBuf {
     vici
 }
 
+/// Kills (`-9`) the one charon in site `site`'s namespace.
+fn kill_charon(h: &Harness, site: usize) {
+    let ns = h.lab.site(site).unwrap().netns.clone();
+    let pids = h.lab.exec_ok(site, &["ip", "netns", "pids", &ns]).unwrap_or_default();
+    let charon: Vec<&str> = pids
+        .split_whitespace()
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "charon")
+        })
+        .collect();
+    assert_eq!(charon.len(), 1, "one charon in site {site}: {charon:?}");
+    h.lab.exec_ok(site, &["kill", "-9", charon[0]]).unwrap();
+}
+
 /// a's gateway "cloud" as `GET /api/v1/ipsec` shows it.
 fn cloud(h: &Harness) -> Option<serde_json::Value> {
     Some(h.get(0, "/api/v1/ipsec")?["gateways"][0].clone())
@@ -222,16 +236,7 @@ fn the_gateways_prefix_fails_over_from_wireguard_to_ipsec_and_back() {
     assert_eq!(moves, ["ipsec", "wireguard"], "{events}");
 
     // a's charon killed: the agent starts it again and the path comes back.
-    let ns = h.lab.site(0).unwrap().netns.clone();
-    let pids = h.lab.exec_ok(0, &["ip", "netns", "pids", &ns]).unwrap_or_default();
-    let charon: Vec<&str> = pids
-        .split_whitespace()
-        .filter(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "charon")
-        })
-        .collect();
-    assert_eq!(charon.len(), 1, "one charon in a: {charon:?}");
-    h.lab.exec_ok(0, &["kill", "-9", charon[0]]).unwrap();
+    kill_charon(&h, 0);
     wait_for("a's charon started again, its path alive", Duration::from_secs(30), || {
         let g = h.get(0, "/api/v1/ipsec")?;
         (g["charon_starts"] == 2 && g["gateways"][0]["alive"] == true).then_some(())

@@ -310,43 +310,19 @@ fn a_clients_allowed_ips_follow_the_policy_and_the_site_enforces_it() {
     std::fs::create_dir_all(&narrowed).unwrap();
     std::fs::copy(&conf, narrowed.join(format!("{name}.conf"))).unwrap();
     let n = narrowed.to_str().unwrap();
-    weft(&h, 0, &["profile", "export", &name, "--sites", &site_a, "--out", n]);
-    let text = std::fs::read_to_string(narrowed.join(format!("{name}.conf"))).unwrap();
+    // The file an export at a writes, with `extra` arguments.
+    let export = |extra: &[&str]| {
+        let mut argv = vec!["profile", "export", &name, "--sites", &site_a, "--out", n];
+        argv.extend_from_slice(extra);
+        weft(&h, 0, &argv);
+        std::fs::read_to_string(narrowed.join(format!("{name}.conf"))).unwrap()
+    };
+    let text = export(&[]);
     assert!(text.contains("AllowedIPs = 10.77.1.0/25\n"), "narrowed by the policy: {text}");
     // --allowed-ips narrows further, and never widens.
-    weft(
-        &h,
-        0,
-        &[
-            "profile",
-            "export",
-            &name,
-            "--sites",
-            &site_a,
-            "--out",
-            n,
-            "--allowed-ips",
-            "10.77.0.0/16",
-        ],
-    );
-    let text = std::fs::read_to_string(narrowed.join(format!("{name}.conf"))).unwrap();
+    let text = export(&["--allowed-ips", "10.77.0.0/16"]);
     assert!(text.contains("AllowedIPs = 10.77.1.0/25\n"), "{text}");
-    weft(
-        &h,
-        0,
-        &[
-            "profile",
-            "export",
-            &name,
-            "--sites",
-            &site_a,
-            "--out",
-            n,
-            "--allowed-ips",
-            "10.77.1.0/28",
-        ],
-    );
-    let text = std::fs::read_to_string(narrowed.join(format!("{name}.conf"))).unwrap();
+    let text = export(&["--allowed-ips", "10.77.1.0/28"]);
     assert!(text.contains("AllowedIPs = 10.77.1.0/28\n"), "{text}");
     drop(client);
 }
